@@ -1,0 +1,82 @@
+//! `pack.toml`: the pack's name and its tenancy settings.
+//!
+//! A pack without a manifest, or with a manifest without `[tenancy]`, is plain single-tenant
+//! Cedar: it decides exactly as Cedar does. Unknown keys are errors, so a typo such as
+//! `[tennancy]` cannot silently switch the tenant guard off.
+
+use serde::Deserialize;
+
+/// The manifest as written.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    /// A human name for the pack, shown by `warden validate`.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Turns the tenant guard on.
+    #[serde(default)]
+    pub tenancy: Option<TenancySettings>,
+}
+
+/// `[tenancy]`: which attribute carries the tenant, and of which entity type it is.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct TenancySettings {
+    /// The attribute every principal and resource entity carries, e.g. `tenant`.
+    pub attribute: String,
+    /// The entity type of tenants (default `Tenant`). An entity of this type is its own tenant.
+    #[serde(default = "default_tenant_type")]
+    pub tenant_type: String,
+}
+
+fn default_tenant_type() -> String {
+    "Tenant".to_owned()
+}
+
+impl Manifest {
+    /// Parses `pack.toml` text. The error message names the offending key.
+    pub fn parse(text: &str) -> Result<Self, (String, Option<usize>)> {
+        match toml::from_str::<Self>(text) {
+            Ok(manifest) => {
+                if let Some(tenancy) = &manifest.tenancy {
+                    if tenancy.attribute.trim().is_empty() {
+                        return Err(("[tenancy] attribute must not be empty".to_owned(), None));
+                    }
+                }
+                Ok(manifest)
+            }
+            Err(error) => Err((
+                error.message().to_owned(),
+                error.span().map(|span| span.start),
+            )),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tenancy_defaults_its_type() {
+        let manifest =
+            Manifest::parse("name = \"x\"\n[tenancy]\nattribute = \"tenant\"\n").unwrap();
+        let tenancy = manifest.tenancy.unwrap();
+        assert_eq!(tenancy.attribute, "tenant");
+        assert_eq!(tenancy.tenant_type, "Tenant");
+    }
+
+    #[test]
+    fn unknown_keys_are_refused_by_name() {
+        let (message, offset) =
+            Manifest::parse("[tennancy]\nattribute = \"tenant\"\n").unwrap_err();
+        assert!(message.contains("tennancy"), "{message}");
+        assert!(offset.is_some());
+    }
+
+    #[test]
+    fn no_manifest_means_no_tenancy() {
+        let manifest = Manifest::parse("").unwrap();
+        assert!(manifest.tenancy.is_none());
+    }
+}

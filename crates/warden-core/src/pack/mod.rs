@@ -1,0 +1,462 @@
+//! Policy packs: a schema, `*.cedar` files and an optional `pack.toml`, compiled once into a
+//! ready [`Pack`] that decisions only look things up in.
+//!
+//! Compiling parses every file, names every policy (`@id("…")`, or Cedar's own numbering),
+//! validates every policy against the schema in strict mode, checks the tenancy settings,
+//! and collects every problem with file, line and column before giving up. Tests of the
+//! loader are at the bottom of this file and in `tests/pack_loading.rs`.
+
+mod diagnostics;
+mod manifest;
+mod naming;
+mod sources;
+mod tenancy_schema;
+
+use std::collections::HashMap;
+use std::fmt;
+use std::str::FromStr;
+use std::sync::Arc;
+
+use cedar_policy::{
+    Effect, Entities, EntityTypeName, Policy, PolicyId, PolicySet, Schema, ValidationMode,
+    Validator,
+};
+use sha2::{Digest, Sha256};
+
+pub use diagnostics::{PackDiagnostic, Severity};
+pub use manifest::{Manifest, TenancySettings};
+pub use sources::{PackSources, SchemaFormat, SchemaSource, SourceFile};
+
+use diagnostics::flatten_miette;
+
+/// A pack that failed to load, with every problem found.
+#[derive(Debug, thiserror::Error)]
+#[error("the policy pack is invalid: {} error(s), first: {}", self.errors().count(), self.first_error())]
+pub struct PackError {
+    /// Every problem found, errors and warnings, in file order.
+    pub diagnostics: Vec<PackDiagnostic>,
+}
+
+impl PackError {
+    /// The errors only.
+    pub fn errors(&self) -> impl Iterator<Item = &PackDiagnostic> {
+        self.diagnostics.iter().filter(|d| d.is_error())
+    }
+
+    fn first_error(&self) -> String {
+        self.errors()
+            .next()
+            .map_or_else(|| "unknown".to_owned(), ToString::to_string)
+    }
+}
+
+/// A content hash of every file of the pack; every decision reports it.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Revision(Arc<str>);
+
+impl Revision {
+    /// The revision as text, e.g. `3f1c9a0b7d2e4f61`.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Revision {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// What Warden knows of one policy beyond Cedar's AST.
+#[derive(Clone, Debug)]
+pub struct PolicyInfo {
+    /// The policy id: the `@id` annotation, or Cedar's default numbering.
+    pub id: PolicyId,
+    /// `@description("…")`, if any.
+    pub description: Option<Arc<str>>,
+    /// `@cross_tenant("reason")`, if any: the permit may cross the tenant boundary.
+    pub cross_tenant: Option<Arc<str>>,
+    /// Permit or forbid.
+    pub effect: Effect,
+    /// The file the policy is in.
+    pub file: Arc<str>,
+    /// The 1-based line where the policy starts.
+    pub line: usize,
+}
+
+/// Tenancy settings, checked and parsed.
+#[derive(Clone, Debug)]
+pub struct Tenancy {
+    /// The attribute that carries the tenant.
+    pub attribute: String,
+    /// The entity type of tenants.
+    pub tenant_type: EntityTypeName,
+}
+
+/// A compiled pack and the warnings found while compiling it.
+#[derive(Debug)]
+pub struct CompiledPack {
+    /// The ready pack.
+    pub pack: Pack,
+    /// Problems that do not reject the pack (a policy without `@id`, no schema, …).
+    pub warnings: Vec<PackDiagnostic>,
+}
+
+/// A ready policy pack: parsed, named, validated. Immutable; reloading builds a new one.
+#[derive(Debug)]
+pub struct Pack {
+    name: Option<String>,
+    policy_set: PolicySet,
+    schema: Option<Schema>,
+    tenancy: Option<Tenancy>,
+    revision: Revision,
+    policies: HashMap<PolicyId, PolicyInfo>,
+}
+
+impl Pack {
+    /// Compiles a pack from its sources, reporting every problem at once.
+    pub fn compile(sources: &PackSources) -> Result<CompiledPack, PackError> {
+        let mut diagnostics = Vec::new();
+
+        let manifest = match &sources.manifest {
+            None => Manifest::default(),
+            Some(file) => match Manifest::parse(&file.text) {
+                Ok(manifest) => manifest,
+                Err((message, offset)) => {
+                    diagnostics.push(PackDiagnostic::at_offset(
+                        Severity::Error,
+                        &file.path,
+                        &file.text,
+                        offset,
+                        message,
+                    ));
+                    Manifest::default()
+                }
+            },
+        };
+
+        let schema = sources
+            .schema
+            .as_ref()
+            .and_then(|source| parse_schema(source, &mut diagnostics));
+
+        let named = naming::name_policies(&sources.policy_files, &mut diagnostics);
+
+        let mut policy_set = PolicySet::new();
+        let mut policies = HashMap::with_capacity(named.len());
+        for named_policy in named {
+            let info = PolicyInfo {
+                id: named_policy.policy.id().clone(),
+                description: named_policy.policy.annotation("description").map(Arc::from),
+                cross_tenant: named_policy
+                    .policy
+                    .annotation("cross_tenant")
+                    .map(Arc::from),
+                effect: named_policy.policy.effect(),
+                file: Arc::from(named_policy.file.as_str()),
+                line: named_policy.line,
+            };
+            check_annotations(&info, &mut diagnostics);
+            if let Err(error) = policy_set.add(named_policy.policy) {
+                diagnostics.push(PackDiagnostic::in_file(
+                    Severity::Error,
+                    &named_policy.file,
+                    error.to_string(),
+                ));
+                continue;
+            }
+            policies.insert(info.id.clone(), info);
+        }
+
+        if let Some(schema) = &schema {
+            validate_policies(schema, &policy_set, &policies, sources, &mut diagnostics);
+        } else if !sources.policy_files.is_empty() && sources.manifest.is_some() {
+            diagnostics.push(PackDiagnostic {
+                severity: Severity::Warning,
+                file: None,
+                line: None,
+                column: None,
+                message: "the pack has no schema: policies are not validated".to_owned(),
+            });
+        }
+
+        let tenancy = manifest.tenancy.as_ref().and_then(|settings| {
+            tenancy_schema::check(settings, schema.as_ref(), sources, &mut diagnostics)
+        });
+
+        if diagnostics.iter().any(PackDiagnostic::is_error) {
+            return Err(PackError { diagnostics });
+        }
+        let pack = Pack {
+            name: manifest.name,
+            policy_set,
+            schema,
+            tenancy,
+            revision: revision_of(sources),
+            policies,
+        };
+        Ok(CompiledPack {
+            pack,
+            warnings: diagnostics,
+        })
+    }
+
+    /// The pack's name from `pack.toml`, if any.
+    pub fn name(&self) -> Option<&str> {
+        self.name.as_deref()
+    }
+
+    /// The Cedar policy set.
+    pub fn policy_set(&self) -> &PolicySet {
+        &self.policy_set
+    }
+
+    /// The schema, if the pack has one.
+    pub fn schema(&self) -> Option<&Schema> {
+        self.schema.as_ref()
+    }
+
+    /// The tenancy settings; `None` for a plain single-tenant pack.
+    pub fn tenancy(&self) -> Option<&Tenancy> {
+        self.tenancy.as_ref()
+    }
+
+    /// The content hash every decision reports.
+    pub fn revision(&self) -> &Revision {
+        &self.revision
+    }
+
+    /// What Warden knows of a policy.
+    pub fn policy_info(&self, id: &PolicyId) -> Option<&PolicyInfo> {
+        self.policies.get(id)
+    }
+
+    /// Every policy, in a stable order (file, then line).
+    pub fn policies(&self) -> Vec<&PolicyInfo> {
+        let mut all: Vec<&PolicyInfo> = self.policies.values().collect();
+        all.sort_by(|a, b| (&a.file, a.line).cmp(&(&b.file, b.line)));
+        all
+    }
+
+    /// The Cedar policy behind an id.
+    pub fn policy(&self, id: &PolicyId) -> Option<&Policy> {
+        self.policy_set.policy(id)
+    }
+
+    /// Parses Cedar entity JSON against the pack's schema (when there is one), which also
+    /// adds the schema's action entities.
+    pub fn parse_entities(
+        &self,
+        json: &str,
+    ) -> Result<Entities, cedar_policy::entities_errors::EntitiesError> {
+        Entities::from_json_str(json, self.schema.as_ref())
+    }
+}
+
+fn parse_schema(source: &SchemaSource, diagnostics: &mut Vec<PackDiagnostic>) -> Option<Schema> {
+    let file = &source.file;
+    match source.format {
+        SchemaFormat::CedarSchema => match Schema::from_cedarschema_str(&file.text) {
+            Ok((schema, warnings)) => {
+                for warning in warnings {
+                    for (message, offset) in flatten_miette(&warning) {
+                        diagnostics.push(PackDiagnostic::at_offset(
+                            Severity::Warning,
+                            &file.path,
+                            &file.text,
+                            offset,
+                            message,
+                        ));
+                    }
+                }
+                Some(schema)
+            }
+            Err(error) => {
+                for (message, offset) in flatten_miette(&error) {
+                    diagnostics.push(PackDiagnostic::at_offset(
+                        Severity::Error,
+                        &file.path,
+                        &file.text,
+                        offset,
+                        message,
+                    ));
+                }
+                None
+            }
+        },
+        SchemaFormat::Json => match Schema::from_json_str(&file.text) {
+            Ok(schema) => Some(schema),
+            Err(error) => {
+                for (message, offset) in flatten_miette(&error) {
+                    diagnostics.push(PackDiagnostic::at_offset(
+                        Severity::Error,
+                        &file.path,
+                        &file.text,
+                        offset,
+                        message,
+                    ));
+                }
+                None
+            }
+        },
+    }
+}
+
+fn check_annotations(info: &PolicyInfo, diagnostics: &mut Vec<PackDiagnostic>) {
+    if let Some(reason) = &info.cross_tenant {
+        let position = |message: String, severity| PackDiagnostic {
+            severity,
+            file: Some(info.file.to_string()),
+            line: Some(info.line),
+            column: Some(1),
+            message,
+        };
+        if reason.trim().is_empty() {
+            diagnostics.push(position(
+                format!(
+                    "policy `{}`: @cross_tenant needs a reason, e.g. @cross_tenant(\"vendor support\")",
+                    info.id
+                ),
+                Severity::Error,
+            ));
+        }
+        if info.effect == Effect::Forbid {
+            diagnostics.push(position(
+                format!(
+                    "policy `{}`: @cross_tenant on a forbid has no effect (only permits can cross tenants)",
+                    info.id
+                ),
+                Severity::Warning,
+            ));
+        }
+    }
+}
+
+fn validate_policies(
+    schema: &Schema,
+    policy_set: &PolicySet,
+    policies: &HashMap<PolicyId, PolicyInfo>,
+    sources: &PackSources,
+    diagnostics: &mut Vec<PackDiagnostic>,
+) {
+    let validator = Validator::new(schema.clone());
+    let result = validator.validate(policy_set, ValidationMode::Strict);
+    let locate = |policy_id: &PolicyId| {
+        policies.get(policy_id).and_then(|info| {
+            sources
+                .policy_files
+                .iter()
+                .find(|file| file.path.as_str() == &*info.file)
+        })
+    };
+    for error in result.validation_errors() {
+        push_located(
+            error,
+            locate(error.policy_id()),
+            Severity::Error,
+            diagnostics,
+        );
+    }
+    for warning in result.validation_warnings() {
+        push_located(
+            warning,
+            locate(warning.policy_id()),
+            Severity::Warning,
+            diagnostics,
+        );
+    }
+}
+
+fn push_located(
+    problem: &dyn miette::Diagnostic,
+    file: Option<&SourceFile>,
+    severity: Severity,
+    diagnostics: &mut Vec<PackDiagnostic>,
+) {
+    for (message, offset) in flatten_miette(problem) {
+        diagnostics.push(match file {
+            Some(file) => {
+                PackDiagnostic::at_offset(severity, &file.path, &file.text, offset, message)
+            }
+            None => PackDiagnostic {
+                severity,
+                file: None,
+                line: None,
+                column: None,
+                message,
+            },
+        });
+    }
+}
+
+/// The revision: SHA-256 over every file's path and content, in a fixed order.
+fn revision_of(sources: &PackSources) -> Revision {
+    let mut hasher = Sha256::new();
+    let mut feed = |label: &str, file: &SourceFile| {
+        for part in [label, file.path.as_str(), file.text.as_str()] {
+            hasher.update((part.len() as u64).to_be_bytes());
+            hasher.update(part.as_bytes());
+        }
+    };
+    if let Some(manifest) = &sources.manifest {
+        feed("manifest", manifest);
+    }
+    if let Some(schema) = &sources.schema {
+        feed("schema", &schema.file);
+    }
+    let mut files: Vec<&SourceFile> = sources.policy_files.iter().collect();
+    files.sort_by(|a, b| a.path.cmp(&b.path));
+    for file in files {
+        feed("policy", file);
+    }
+    let digest = hasher.finalize();
+    let hex = hex::encode(digest);
+    Revision(Arc::from(hex.get(..16).unwrap_or(&hex)))
+}
+
+/// Parses an entity type name such as `Tenant` or `App::Tenant`.
+pub(crate) fn parse_type_name(name: &str) -> Option<EntityTypeName> {
+    EntityTypeName::from_str(name).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn compile(text: &str) -> Result<CompiledPack, PackError> {
+        Pack::compile(&PackSources::from_policy_text("p.cedar", text))
+    }
+
+    #[test]
+    fn default_ids_are_cedars_numbering_for_a_single_file() {
+        let compiled =
+            compile("permit(principal, action, resource);\nforbid(principal, action, resource);")
+                .unwrap();
+        let ids: Vec<String> = compiled
+            .pack
+            .policies()
+            .iter()
+            .map(|p| p.id.to_string())
+            .collect();
+        assert_eq!(ids, ["policy0", "policy1"]);
+        assert_eq!(compiled.warnings.len(), 2, "{:?}", compiled.warnings);
+    }
+
+    #[test]
+    fn revision_changes_with_content() {
+        let a = compile("permit(principal, action, resource);").unwrap();
+        let b = compile("forbid(principal, action, resource);").unwrap();
+        let a_again = compile("permit(principal, action, resource);").unwrap();
+        assert_ne!(a.pack.revision(), b.pack.revision());
+        assert_eq!(a.pack.revision(), a_again.pack.revision());
+        assert_eq!(a.pack.revision().as_str().len(), 16);
+    }
+
+    #[test]
+    fn cross_tenant_needs_a_reason() {
+        let error =
+            compile("@id(\"x\")\n@cross_tenant(\"\")\npermit(principal, action, resource);")
+                .unwrap_err();
+        assert!(error.to_string().contains("needs a reason"), "{error}");
+    }
+}

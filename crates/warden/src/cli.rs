@@ -1,0 +1,86 @@
+//! The command line, as clap derives it. One variant per verb; each verb's arguments are
+//! documented where they are declared, which is also what `--help` prints.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Warden: one place that decides who may do what, in which tenant.
+#[derive(Debug, Parser)]
+#[command(name = "warden", version, about, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Load a policy pack and report every problem (exit 0 valid, 1 invalid, 2 bad usage).
+    Validate(ValidateArgs),
+    /// Decide one request (or a JSON-lines file of them) and explain the decision
+    /// (exit 0 allow, 1 deny, 2 bad usage or input).
+    Check(CheckArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PackArgs {
+    /// A pack directory (schema, *.cedar, pack.toml) or a single .cedar file.
+    #[arg(long, short = 'p', value_name = "PATH")]
+    pub policies: PathBuf,
+    /// A schema file that adds to or replaces the pack's schema (.cedarschema or .cedarschema.json).
+    #[arg(long, value_name = "FILE")]
+    pub schema: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    #[command(flatten)]
+    pub pack: PackArgs,
+    /// Print the result as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    #[command(flatten)]
+    pub pack: PackArgs,
+    /// Cedar entity JSON: the principals, resources and their parents.
+    #[arg(long, value_name = "FILE")]
+    pub entities: Option<PathBuf>,
+    /// The principal, e.g. 'User::"acme/alice"'.
+    #[arg(
+        long,
+        value_name = "UID",
+        required_unless_present = "requests",
+        conflicts_with = "requests"
+    )]
+    pub principal: Option<String>,
+    /// The action, e.g. 'Action::"read"'.
+    #[arg(
+        long,
+        value_name = "UID",
+        required_unless_present = "requests",
+        conflicts_with = "requests"
+    )]
+    pub action: Option<String>,
+    /// The resource, e.g. 'Document::"acme/roadmap"'.
+    #[arg(
+        long,
+        value_name = "UID",
+        required_unless_present = "requests",
+        conflicts_with = "requests"
+    )]
+    pub resource: Option<String>,
+    /// The context as a JSON object, or @FILE to read it from a file.
+    #[arg(long, value_name = "JSON", conflicts_with = "requests")]
+    pub context: Option<String>,
+    /// A JSON-lines file of requests ({"principal", "action", "resource", "context"} per line);
+    /// prints one JSON decision per line, in order. Exit 0 when every line was evaluated,
+    /// 2 when any line could not be.
+    #[arg(long, value_name = "FILE")]
+    pub requests: Option<PathBuf>,
+    /// Print the decision as JSON.
+    #[arg(long)]
+    pub json: bool,
+}

@@ -1,0 +1,13 @@
+//! One module per verb; each returns a [`Verdict`] or an error (bad usage or input, exit 2).
+
+pub mod check;
+pub mod validate;
+
+/// What a verb concluded; `main` turns it into the exit code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Exit 0: valid, allowed, passed.
+    Success,
+    /// Exit 1: invalid, denied, failed.
+    Negative,
+}

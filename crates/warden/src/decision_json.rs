@@ -1,0 +1,28 @@
+//! The JSON form of a decision, shared by `check --json` and `check --requests`.
+//! Field names are a contract: `decision`, `reason`, `reasons`, `errors`, `policy_revision`.
+
+use serde_json::{Value, json};
+use warden_core::{Decision, Explanation, PolicyRef};
+
+fn policy_json(policy: &PolicyRef) -> Value {
+    json!({"policy": policy.id.to_string(), "description": policy.description.as_deref()})
+}
+
+/// A decision and its explanation as one JSON object.
+pub fn decision_json(decision: &Decision, explanation: &Explanation) -> Value {
+    json!({
+        "decision": decision.outcome.as_str(),
+        "reason": decision.reason.as_str(),
+        "reasons": decision.determining.iter().map(policy_json).collect::<Vec<_>>(),
+        "errors": decision.errors.iter().map(|e| json!({"policy": e.policy.to_string(), "message": e.message})).collect::<Vec<_>>(),
+        "policy_revision": decision.revision.as_str(),
+        "cross_tenant": decision.cross_tenant.as_ref().map(|grant| json!({
+            "principal_tenant": grant.principal_tenant.to_string(),
+            "resource_tenant": grant.resource_tenant.to_string(),
+            "grants": grant.grants.iter().map(|(policy, why)| json!({"policy": policy.to_string(), "reason": &**why})).collect::<Vec<_>>(),
+        })),
+        "near_misses": explanation.near_misses.iter().map(policy_json).collect::<Vec<_>>(),
+        "explanation": {"summary": explanation.summary, "details": explanation.details},
+        "evaluation_micros": decision.elapsed.as_secs_f64() * 1e6,
+    })
+}

@@ -1,0 +1,30 @@
+//! The `warden` binary: parses the command line, runs one verb, and picks the exit code in one
+//! place: 0 ok, 1 a negative result (deny, invalid policy, failed test), 2 bad usage or input.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+mod cli;
+mod commands;
+mod decision_json;
+mod pack_loading;
+
+use cli::{Cli, Command};
+use commands::Verdict;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Validate(args) => commands::validate::run(&args),
+        Command::Check(args) => commands::check::run(&args),
+    };
+    match result {
+        Ok(Verdict::Success) => ExitCode::SUCCESS,
+        Ok(Verdict::Negative) => ExitCode::from(1),
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::from(2)
+        }
+    }
+}
