@@ -120,8 +120,10 @@ impl Pack {
         let started = Instant::now();
         let response = Authorizer::new().is_authorized(request, self.policy_set(), entities);
         let diagnostics = response.diagnostics();
-        let determining_ids: Vec<PolicyId> = diagnostics.reason().cloned().collect();
-        let errors: Vec<EvaluationError> = diagnostics
+        // Cedar reports sets; sorted, the output is stable for logs, tests and people.
+        let mut determining_ids: Vec<PolicyId> = diagnostics.reason().cloned().collect();
+        determining_ids.sort_unstable_by(|a, b| AsRef::<str>::as_ref(a).cmp(b.as_ref()));
+        let mut errors: Vec<EvaluationError> = diagnostics
             .errors()
             .map(|error| match error {
                 cedar_policy::AuthorizationError::PolicyEvaluationError(failure) => {
@@ -132,6 +134,7 @@ impl Pack {
                 }
             })
             .collect();
+        errors.sort_unstable_by(|a, b| AsRef::<str>::as_ref(&a.policy).cmp(b.policy.as_ref()));
         let cedar_allowed = response.decision() == cedar_policy::Decision::Allow;
 
         let mut outcome = if cedar_allowed {
@@ -151,36 +154,34 @@ impl Pack {
         let mut cross_tenant = None;
         let mut tenant_violation = None;
 
-        if cedar_allowed {
-            if let Some(tenancy) = self.tenancy() {
-                let verdict = match (request.principal(), request.resource()) {
-                    (Some(principal), Some(resource)) => tenant_guard::check(
-                        tenancy,
-                        self,
-                        principal,
-                        resource,
-                        entities,
-                        &determining_ids,
-                    ),
-                    // Every request Warden builds is concrete; anything else fails closed.
-                    _ => GuardVerdict::Violation(TenantViolation::PartialRequest),
-                };
-                match verdict {
-                    GuardVerdict::SameTenant => {}
-                    GuardVerdict::CrossTenant(grant) => {
-                        reason = ReasonCode::PermittedCrossTenant;
-                        cross_tenant = Some(grant);
-                    }
-                    GuardVerdict::Violation(violation) => {
-                        outcome = Outcome::Deny;
-                        reason = match violation {
-                            TenantViolation::Missing { .. } | TenantViolation::PartialRequest => {
-                                ReasonCode::TenantMissing
-                            }
-                            TenantViolation::Boundary { .. } => ReasonCode::TenantBoundary,
-                        };
-                        tenant_violation = Some(violation);
-                    }
+        if cedar_allowed && let Some(tenancy) = self.tenancy() {
+            let verdict = match (request.principal(), request.resource()) {
+                (Some(principal), Some(resource)) => tenant_guard::check(
+                    tenancy,
+                    self,
+                    principal,
+                    resource,
+                    entities,
+                    &determining_ids,
+                ),
+                // Every request Warden builds is concrete; anything else fails closed.
+                _ => GuardVerdict::Violation(TenantViolation::PartialRequest),
+            };
+            match verdict {
+                GuardVerdict::SameTenant => {}
+                GuardVerdict::CrossTenant(grant) => {
+                    reason = ReasonCode::PermittedCrossTenant;
+                    cross_tenant = Some(grant);
+                }
+                GuardVerdict::Violation(violation) => {
+                    outcome = Outcome::Deny;
+                    reason = match violation {
+                        TenantViolation::Missing { .. } | TenantViolation::PartialRequest => {
+                            ReasonCode::TenantMissing
+                        }
+                        TenantViolation::Boundary { .. } => ReasonCode::TenantBoundary,
+                    };
+                    tenant_violation = Some(violation);
                 }
             }
         }

@@ -38,10 +38,10 @@ impl Manifest {
     pub fn parse(text: &str) -> Result<Self, (String, Option<usize>)> {
         match toml::from_str::<Self>(text) {
             Ok(manifest) => {
-                if let Some(tenancy) = &manifest.tenancy {
-                    if tenancy.attribute.trim().is_empty() {
-                        return Err(("[tenancy] attribute must not be empty".to_owned(), None));
-                    }
+                if let Some(tenancy) = &manifest.tenancy
+                    && tenancy.attribute.trim().is_empty()
+                {
+                    return Err(("[tenancy] attribute must not be empty".to_owned(), None));
                 }
                 Ok(manifest)
             }

@@ -50,6 +50,11 @@ impl PackError {
     }
 }
 
+/// Entity data (Cedar entity JSON) that does not parse or does not match the schema.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct EntityDataError(String);
+
 /// A content hash of every file of the pack; every decision reports it.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Revision(Arc<str>);
@@ -245,11 +250,9 @@ impl Pack {
 
     /// Parses Cedar entity JSON against the pack's schema (when there is one), which also
     /// adds the schema's action entities.
-    pub fn parse_entities(
-        &self,
-        json: &str,
-    ) -> Result<Entities, cedar_policy::entities_errors::EntitiesError> {
+    pub fn parse_entities(&self, json: &str) -> Result<Entities, EntityDataError> {
         Entities::from_json_str(json, self.schema.as_ref())
+            .map_err(|error| EntityDataError(error.to_string().replace('\n', " ")))
     }
 }
 

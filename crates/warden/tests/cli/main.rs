@@ -1,0 +1,14 @@
+//! The `warden` binary as scripts use it: arguments, output and exit codes
+//! (0 ok, 1 negative result, 2 bad usage or input). One test binary, one module per verb.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "tests"
+)]
+
+mod check;
+mod support;
+mod validate;
