@@ -15,11 +15,46 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run the decision service (AuthZEN, /v1/check, health, metrics) until SIGTERM or SIGINT.
+    Serve(ServeArgs),
     /// Load a policy pack and report every problem (exit 0 valid, 1 invalid, 2 bad usage).
     Validate(ValidateArgs),
     /// Decide one request (or a JSON-lines file of them) and explain the decision
     /// (exit 0 allow, 1 deny, 2 bad usage or input).
     Check(CheckArgs),
+    /// Bearer tokens: verify one as the server would.
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Verify a token against the configured issuers and print the principal or the reason code
+    /// (exit 0 valid, 1 refused, 2 bad usage or configuration).
+    Verify(TokenVerifyArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct TokenVerifyArgs {
+    /// The configuration file with the [[issuers]].
+    #[arg(long, value_name = "FILE")]
+    pub config: PathBuf,
+    /// The token; omit it or give `-` to read it from standard input (keeps it out of shell history).
+    #[arg(value_name = "TOKEN")]
+    pub token: Option<String>,
+    /// Print the result as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// The configuration file (warden.toml); WARDEN_<SECTION>__<KEY> variables override it.
+    #[arg(long, value_name = "FILE", env = "WARDEN_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Log format: json (default when not a terminal) or text.
+    #[arg(long, value_name = "FORMAT")]
+    pub log_format: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -7,6 +7,7 @@ use clap::Parser;
 
 mod cli;
 mod commands;
+mod config_loading;
 mod decision_json;
 mod pack_loading;
 
@@ -16,8 +17,10 @@ use commands::Verdict;
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Serve(args) => commands::serve::run(&args),
         Command::Validate(args) => commands::validate::run(&args),
         Command::Check(args) => commands::check::run(&args),
+        Command::Token(cli::TokenCommand::Verify(args)) => commands::token::verify(&args),
     };
     match result {
         Ok(Verdict::Success) => ExitCode::SUCCESS,

@@ -9,6 +9,7 @@
 mod diagnostics;
 mod manifest;
 mod naming;
+mod shapes;
 mod sources;
 mod tenancy_schema;
 
@@ -25,6 +26,7 @@ use sha2::{Digest, Sha256};
 
 pub use diagnostics::{PackDiagnostic, Severity};
 pub use manifest::{Manifest, TenancySettings};
+pub use shapes::EntityShape;
 pub use sources::{PackSources, SchemaFormat, SchemaSource, SourceFile};
 
 use diagnostics::flatten_miette;
@@ -116,6 +118,7 @@ pub struct Pack {
     tenancy: Option<Tenancy>,
     revision: Revision,
     policies: HashMap<PolicyId, PolicyInfo>,
+    entity_shapes: HashMap<String, EntityShape>,
 }
 
 impl Pack {
@@ -185,9 +188,20 @@ impl Pack {
             });
         }
 
+        let schema_json = sources
+            .schema
+            .as_ref()
+            .and_then(tenancy_schema::schema_json);
         let tenancy = manifest.tenancy.as_ref().and_then(|settings| {
-            tenancy_schema::check(settings, schema.as_ref(), sources, &mut diagnostics)
+            tenancy_schema::check(
+                settings,
+                schema.as_ref(),
+                schema_json.as_ref(),
+                sources,
+                &mut diagnostics,
+            )
         });
+        let entity_shapes = schema_json.as_ref().map(shapes::shapes).unwrap_or_default();
 
         if diagnostics.iter().any(PackDiagnostic::is_error) {
             return Err(PackError { diagnostics });
@@ -199,6 +213,7 @@ impl Pack {
             tenancy,
             revision: revision_of(sources),
             policies,
+            entity_shapes,
         };
         Ok(CompiledPack {
             pack,
@@ -241,6 +256,12 @@ impl Pack {
         let mut all: Vec<&PolicyInfo> = self.policies.values().collect();
         all.sort_by(|a, b| (&a.file, a.line).cmp(&(&b.file, b.line)));
         all
+    }
+
+    /// What the schema declares for an entity type (attributes, parent types); `None` without a
+    /// schema or for an undeclared type.
+    pub fn entity_shape(&self, entity_type: &str) -> Option<&EntityShape> {
+        self.entity_shapes.get(entity_type)
     }
 
     /// The Cedar policy behind an id.

@@ -8,6 +8,8 @@
 use std::collections::BTreeSet;
 
 use cedar_policy::{Schema, SchemaFragment};
+
+use super::sources::SchemaSource;
 use serde_json::Value;
 
 use super::diagnostics::{PackDiagnostic, Severity};
@@ -18,6 +20,7 @@ use super::{Tenancy, parse_type_name};
 pub(crate) fn check(
     settings: &TenancySettings,
     schema: Option<&Schema>,
+    schema_json: Option<&Value>,
     sources: &PackSources,
     diagnostics: &mut Vec<PackDiagnostic>,
 ) -> Option<Tenancy> {
@@ -60,13 +63,7 @@ pub(crate) fn check(
         ));
         return Some(tenancy);
     }
-    let fragment_json = match schema_source.format {
-        SchemaFormat::CedarSchema => SchemaFragment::from_cedarschema_str(&schema_source.file.text)
-            .ok()
-            .and_then(|(fragment, _)| fragment.to_json_value().ok()),
-        SchemaFormat::Json => serde_json::from_str::<Value>(&schema_source.file.text).ok(),
-    };
-    let Some(fragment_json) = fragment_json else {
+    let Some(fragment_json) = schema_json else {
         return Some(tenancy);
     };
     let scoped_types: BTreeSet<String> = schema
@@ -76,7 +73,7 @@ pub(crate) fn check(
         .map(ToString::to_string)
         .collect();
     for type_name in scoped_types {
-        match tenant_attribute_of(&fragment_json, &type_name, &settings.attribute, &tenant_type_name) {
+        match tenant_attribute_of(fragment_json, &type_name, &settings.attribute, &tenant_type_name) {
             AttributeCheck::Required => {}
             AttributeCheck::Optional => diagnostics.push(PackDiagnostic::in_file(
                 Severity::Warning,
@@ -163,5 +160,15 @@ fn tenant_attribute_of(
         AttributeCheck::Optional
     } else {
         AttributeCheck::Required
+    }
+}
+
+/// The schema in Cedar's JSON form, for introspection (attributes, parents).
+pub(crate) fn schema_json(source: &SchemaSource) -> Option<Value> {
+    match source.format {
+        SchemaFormat::CedarSchema => SchemaFragment::from_cedarschema_str(&source.file.text)
+            .ok()
+            .and_then(|(fragment, _)| fragment.to_json_value().ok()),
+        SchemaFormat::Json => serde_json::from_str::<Value>(&source.file.text).ok(),
     }
 }

@@ -1,6 +1,8 @@
 //! One module per verb; each returns a [`Verdict`] or an error (bad usage or input, exit 2).
 
 pub mod check;
+pub mod serve;
+pub mod token;
 pub mod validate;
 
 /// What a verb concluded; `main` turns it into the exit code.

@@ -11,4 +11,5 @@
 
 mod check;
 mod support;
+mod token;
 mod validate;

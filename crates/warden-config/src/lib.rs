@@ -1,0 +1,473 @@
+//! `warden.toml`: one file, every value overridable by the environment, checked once at start.
+//!
+//! Two types, as everywhere in Warden: [`RawConfig`] is the file as written (unknown keys and
+//! wrong types are errors naming the key, so a typo cannot silently switch a check off), and
+//! [`Config`] is what the program runs on, built only by [`load`]. Environment variables named
+//! `WARDEN_<SECTION>__<KEY>` (double underscore between levels; a number indexes an array,
+//! e.g. `WARDEN_ISSUERS__0__LEEWAY_SECONDS`) override the file; their values are read as TOML
+//! when they parse as TOML (numbers, booleans, arrays) and as strings otherwise. Relative paths
+//! are resolved against the directory of the config file. Secrets are never in the file.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use warden_token::{IssuerConfig, IssuerSettings};
+
+/// Where the config came from, for error messages.
+const ENV_PREFIX: &str = "WARDEN_";
+
+/// A configuration that cannot be used; the message names the file, key or variable.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file cannot be read.
+    #[error("{path}: {source}")]
+    Read {
+        /// The config file.
+        path: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The TOML is malformed, a key is unknown, or a value has the wrong type.
+    #[error("{origin}: {message}")]
+    Invalid {
+        /// The file (and environment) the error came from.
+        origin: String,
+        /// What is wrong, naming the key.
+        message: String,
+    },
+    /// An environment override cannot be applied.
+    #[error("environment variable {variable}: {message}")]
+    Environment {
+        /// The variable.
+        variable: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// An issuer is misconfigured.
+    #[error(transparent)]
+    Issuer(#[from] warden_token::IssuerSettingsError),
+}
+
+/// `warden.toml` as written.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    /// `[server]`.
+    #[serde(default)]
+    pub server: ServerSettings,
+    /// `[policy]`.
+    #[serde(default)]
+    pub policy: Option<PolicySettings>,
+    /// `[peps]`.
+    #[serde(default)]
+    pub peps: PepSettings,
+    /// `[[issuers]]`.
+    #[serde(default)]
+    pub issuers: Vec<IssuerSettings>,
+}
+
+/// `[server]`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSettings {
+    /// Listen address (default `127.0.0.1:8180`).
+    #[serde(default = "default_listen")]
+    pub listen: SocketAddr,
+    /// Largest request body, in bytes (default 65536).
+    #[serde(default = "default_max_body_bytes")]
+    pub max_body_bytes: usize,
+    /// Most evaluations in one batch request (default 100).
+    #[serde(default = "default_max_batch")]
+    pub max_batch_size: usize,
+    /// Request timeout, in milliseconds (default 5000).
+    #[serde(default = "default_timeout_ms")]
+    pub request_timeout_ms: u64,
+    /// Seconds in-flight requests get to finish on shutdown (default 10).
+    #[serde(default = "default_shutdown_grace")]
+    pub shutdown_grace_seconds: u64,
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        Self {
+            listen: default_listen(),
+            max_body_bytes: default_max_body_bytes(),
+            max_batch_size: default_max_batch(),
+            request_timeout_ms: default_timeout_ms(),
+            shutdown_grace_seconds: default_shutdown_grace(),
+        }
+    }
+}
+
+fn default_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 8180))
+}
+fn default_max_body_bytes() -> usize {
+    64 * 1024
+}
+fn default_max_batch() -> usize {
+    100
+}
+fn default_timeout_ms() -> u64 {
+    5000
+}
+fn default_shutdown_grace() -> u64 {
+    10
+}
+
+/// `[policy]`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicySettings {
+    /// The pack directory (or a single `.cedar` file).
+    pub dir: PathBuf,
+    /// Cedar entity JSON loaded at start and on every reload.
+    #[serde(default)]
+    pub entities_file: Option<PathBuf>,
+    /// Reload when the pack directory changes (default true); SIGHUP always reloads.
+    #[serde(default = "default_true")]
+    pub watch: bool,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+/// `[peps]`: how policy enforcement points authenticate.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PepSettings {
+    /// Accept unauthenticated PEPs (local development only; refused unless on loopback).
+    #[serde(default)]
+    pub allow_unauthenticated: bool,
+    /// `sha256:<hex>` hashes of PEP bearer credentials.
+    #[serde(default)]
+    pub credentials: Vec<String>,
+}
+
+/// The checked configuration.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Where it came from.
+    pub origin: String,
+    /// `[server]`.
+    pub server: ServerSettings,
+    /// `[policy]` with absolute paths.
+    pub policy: Option<PolicySettings>,
+    /// Whether PEPs may call unauthenticated.
+    pub allow_unauthenticated_peps: bool,
+    /// SHA-256 digests of PEP credentials.
+    pub pep_credential_hashes: Vec<[u8; 32]>,
+    /// Checked issuers, with absolute paths.
+    pub issuers: Vec<IssuerConfig>,
+}
+
+/// Loads `path` (or only defaults when `None`), applies `WARDEN_…__…` overrides from `env`,
+/// and checks everything.
+pub fn load(path: Option<&Path>, env: &[(String, String)]) -> Result<Config, ConfigError> {
+    let (mut document, origin, base_dir) = match path {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                path: path.display().to_string(),
+                source,
+            })?;
+            let document: toml::Table =
+                toml::from_str(&text).map_err(|error| ConfigError::Invalid {
+                    origin: path.display().to_string(),
+                    message: error.to_string().replace('\n', " ").trim().to_owned(),
+                })?;
+            let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+            (document, path.display().to_string(), base)
+        }
+        None => (
+            toml::Table::new(),
+            "the built-in defaults".to_owned(),
+            PathBuf::new(),
+        ),
+    };
+    let mut overridden = Vec::new();
+    for (name, value) in env {
+        let Some(rest) = name.strip_prefix(ENV_PREFIX) else {
+            continue;
+        };
+        if !rest.contains("__") {
+            continue;
+        }
+        apply_override(&mut document, rest, value).map_err(|message| ConfigError::Environment {
+            variable: name.clone(),
+            message,
+        })?;
+        overridden.push(name.clone());
+    }
+    let origin = if overridden.is_empty() {
+        origin
+    } else {
+        format!("{origin} (with {})", overridden.join(", "))
+    };
+    let raw: RawConfig =
+        serde_path_to_error::deserialize(toml::Value::Table(document)).map_err(|error| {
+            let path = error.path().to_string();
+            let message = error
+                .into_inner()
+                .message()
+                .replace('\n', " ")
+                .trim()
+                .to_owned();
+            ConfigError::Invalid {
+                origin: origin.clone(),
+                message: if path == "." {
+                    message
+                } else {
+                    format!("`{path}`: {message}")
+                },
+            }
+        })?;
+    check(raw, origin, &base_dir, env)
+}
+
+fn check(
+    raw: RawConfig,
+    origin: String,
+    base_dir: &Path,
+    env: &[(String, String)],
+) -> Result<Config, ConfigError> {
+    let invalid = |message: String| ConfigError::Invalid {
+        origin: origin.clone(),
+        message,
+    };
+    if raw.peps.allow_unauthenticated && !raw.server.listen.ip().is_loopback() {
+        return Err(invalid(format!(
+            "peps.allow_unauthenticated = true is refused unless server.listen is a loopback address (it is {})",
+            raw.server.listen
+        )));
+    }
+    let mut pep_credential_hashes = Vec::with_capacity(raw.peps.credentials.len());
+    for credential in &raw.peps.credentials {
+        let digest = credential
+            .strip_prefix("sha256:")
+            .and_then(|hex_digest| hex::decode(hex_digest).ok())
+            .and_then(|bytes| <[u8; 32]>::try_from(bytes).ok())
+            .ok_or_else(|| invalid("peps.credentials entries must be \"sha256:<64 hex digits>\" (hashes, never the credential itself)".to_owned()))?;
+        pep_credential_hashes.push(digest);
+    }
+    if raw.server.max_batch_size == 0 || raw.server.max_body_bytes < 1024 {
+        return Err(invalid(
+            "server.max_batch_size must be at least 1 and server.max_body_bytes at least 1024"
+                .to_owned(),
+        ));
+    }
+    let policy = raw.policy.map(|mut policy| {
+        policy.dir = base_dir.join(&policy.dir);
+        policy.entities_file = policy.entities_file.map(|file| base_dir.join(file));
+        policy
+    });
+    let read_env = |name: &str| {
+        env.iter()
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| value.clone())
+    };
+    let mut issuers = Vec::with_capacity(raw.issuers.len());
+    let mut seen = std::collections::HashSet::new();
+    for mut settings in raw.issuers {
+        if !seen.insert(settings.issuer.clone()) {
+            return Err(invalid(format!(
+                "issuer `{}` is configured twice",
+                settings.issuer
+            )));
+        }
+        settings.jwks_file = settings.jwks_file.map(|file| base_dir.join(file));
+        settings.hs256_secret_file = settings.hs256_secret_file.map(|file| base_dir.join(file));
+        issuers.push(settings.check(&read_env)?);
+    }
+    Ok(Config {
+        origin,
+        server: raw.server,
+        policy,
+        allow_unauthenticated_peps: raw.peps.allow_unauthenticated,
+        pep_credential_hashes,
+        issuers,
+    })
+}
+
+/// Sets `SECTION__KEY[__…]` in the document; numbers index arrays.
+fn apply_override(document: &mut toml::Table, path: &str, raw_value: &str) -> Result<(), String> {
+    let segments: Vec<String> = path.split("__").map(str::to_ascii_lowercase).collect();
+    if segments.iter().any(String::is_empty) {
+        return Err("empty key segment".to_owned());
+    }
+    let value = toml::from_str::<toml::Table>(&format!("value = {raw_value}"))
+        .ok()
+        .and_then(|mut table| table.remove("value"))
+        .unwrap_or_else(|| toml::Value::String(raw_value.to_owned()));
+    let Some((last, parents)) = segments.split_last() else {
+        return Err("no key".to_owned());
+    };
+    let mut current = document;
+    for (position, segment) in parents.iter().enumerate() {
+        let next_is_index = segments
+            .get(position + 1)
+            .is_some_and(|s| s.parse::<usize>().is_ok());
+        let entry = current.entry(segment.clone()).or_insert_with(|| {
+            if next_is_index {
+                toml::Value::Array(Vec::new())
+            } else {
+                toml::Value::Table(toml::Table::new())
+            }
+        });
+        current = match entry {
+            toml::Value::Table(table) => table,
+            toml::Value::Array(items) => {
+                // The next segment is an index into this array of tables.
+                return set_in_array(items, &segments[position + 1..], value);
+            }
+            _ => return Err(format!("`{segment}` is not a table")),
+        };
+    }
+    current.insert(last.clone(), value);
+    Ok(())
+}
+
+#[allow(
+    clippy::indexing_slicing,
+    reason = "callers pass a non-empty remainder checked below"
+)]
+fn set_in_array(
+    items: &mut [toml::Value],
+    rest: &[String],
+    value: toml::Value,
+) -> Result<(), String> {
+    let Some((index, rest)) = rest.split_first() else {
+        return Err("an array needs an index".to_owned());
+    };
+    let index: usize = index
+        .parse()
+        .map_err(|_| format!("`{index}` is not an array index"))?;
+    let Some(toml::Value::Table(table)) = items.get_mut(index) else {
+        return Err(format!("there is no element {index} to override"));
+    };
+    let joined = rest.join("__");
+    if joined.is_empty() {
+        return Err("an array element needs a key".to_owned());
+    }
+    let mut wrapper = std::mem::take(table);
+    let result = apply_override(&mut wrapper, &joined, &value_to_raw(&value));
+    *table = wrapper;
+    result
+}
+
+fn value_to_raw(value: &toml::Value) -> String {
+    match value {
+        toml::Value::String(text) => text.clone(),
+        other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    fn write(text: &str) -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("warden.toml");
+        std::fs::write(&path, text).unwrap();
+        (dir, path)
+    }
+
+    #[test]
+    fn defaults_need_no_file() {
+        let config = load(None, &[]).unwrap();
+        assert_eq!(config.server.listen.to_string(), "127.0.0.1:8180");
+        assert!(config.policy.is_none());
+        assert!(config.issuers.is_empty());
+    }
+
+    #[test]
+    fn unknown_keys_and_wrong_types_name_the_key() {
+        let (_dir, path) = write("[server]\nlisten = \"127.0.0.1:1\"\nlisen = 3\n");
+        let message = load(Some(&path), &[]).unwrap_err().to_string();
+        assert!(message.contains("lisen"), "{message}");
+        let (_dir, path) = write("[server]\nmax_batch_size = \"many\"\n");
+        let message = load(Some(&path), &[]).unwrap_err().to_string();
+        assert!(message.contains("max_batch_size"), "{message}");
+        let (_dir, path) = write("[polcy]\ndir = \"x\"\n");
+        assert!(
+            load(Some(&path), &[])
+                .unwrap_err()
+                .to_string()
+                .contains("polcy")
+        );
+    }
+
+    #[test]
+    fn environment_overrides_the_file() {
+        let (_dir, path) = write(
+            "[server]\nlisten = \"127.0.0.1:1\"\n[[issuers]]\nissuer = \"https://a\"\naudiences = [\"x\"]\njwks_uri = \"https://a/jwks\"\nalgorithms = [\"RS256\"]\n",
+        );
+        let config = load(
+            Some(&path),
+            &env(&[
+                ("WARDEN_SERVER__LISTEN", "127.0.0.1:9999"),
+                ("WARDEN_SERVER__MAX_BATCH_SIZE", "7"),
+                ("WARDEN_ISSUERS__0__LEEWAY_SECONDS", "5"),
+                ("WARDEN_ADMIN_TOKEN", "not a config key"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(config.server.listen.to_string(), "127.0.0.1:9999");
+        assert_eq!(config.server.max_batch_size, 7);
+        assert_eq!(config.issuers[0].leeway_seconds, 5);
+        assert!(config.origin.contains("WARDEN_SERVER__LISTEN"));
+        let error = load(Some(&path), &env(&[("WARDEN_SERVER__NOPE", "1")])).unwrap_err();
+        assert!(error.to_string().contains("nope"), "{error}");
+    }
+
+    #[test]
+    fn unauthenticated_peps_only_on_loopback() {
+        let (_dir, path) =
+            write("[server]\nlisten = \"0.0.0.0:8180\"\n[peps]\nallow_unauthenticated = true\n");
+        assert!(
+            load(Some(&path), &[])
+                .unwrap_err()
+                .to_string()
+                .contains("loopback")
+        );
+    }
+
+    #[test]
+    fn pep_credentials_must_be_hashes() {
+        let (_dir, path) = write("[peps]\ncredentials = [\"hunter2\"]\n");
+        assert!(
+            load(Some(&path), &[])
+                .unwrap_err()
+                .to_string()
+                .contains("sha256:")
+        );
+        let digest = "a".repeat(64);
+        let (_dir, path) = write(&format!("[peps]\ncredentials = [\"sha256:{digest}\"]\n"));
+        assert_eq!(
+            load(Some(&path), &[]).unwrap().pep_credential_hashes.len(),
+            1
+        );
+    }
+
+    #[test]
+    fn relative_paths_follow_the_config_file() {
+        let (dir, path) =
+            write("[policy]\ndir = \"pack\"\nentities_file = \"pack/entities.json\"\n");
+        let config = load(Some(&path), &[]).unwrap();
+        let policy = config.policy.unwrap();
+        assert_eq!(policy.dir, dir.path().join("pack"));
+        assert_eq!(
+            policy.entities_file.unwrap(),
+            dir.path().join("pack/entities.json")
+        );
+    }
+}

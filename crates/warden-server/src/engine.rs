@@ -1,0 +1,251 @@
+//! The decision path of the service, free of HTTP: assemble the request's entities, build the
+//! Cedar request, decide, and count it.
+//!
+//! Entities come from the snapshot's entity data (known facts) plus, for a principal or
+//! resource the data does not know, an entity built from the verified token or from the
+//! caller's `properties`. Known facts always win: properties of a known entity are ignored, so
+//! a caller cannot change a user's roles or a resource's tenant by sending them. Anything
+//! invalid (an unknown action, a type the schema does not allow, properties that do not fit the
+//! schema) is a deny with reason `invalid_request`, never an error response and never an allow.
+
+use std::borrow::Cow;
+use std::time::Instant;
+
+use serde_json::{Map, Value, json};
+use warden_core::cedar_policy::{Entities, EntityId, EntityTypeName, EntityUid};
+use warden_core::{Decision, Pack};
+use warden_token::{AttributeValue, Principal};
+
+use crate::state::Snapshot;
+
+/// An entity as a caller names it: type, id, and optional properties.
+#[derive(Debug, Clone)]
+pub struct EntityInput {
+    /// The Cedar entity type, e.g. `Document`.
+    pub entity_type: String,
+    /// The entity id, e.g. `acme/roadmap`.
+    pub id: String,
+    /// Attributes to use when the entity data does not know the entity.
+    pub properties: Option<Map<String, Value>>,
+}
+
+/// Who is asking.
+#[derive(Debug, Clone)]
+pub enum PrincipalInput<'a> {
+    /// A principal from a verified token.
+    Token(&'a Principal),
+    /// A subject named by a policy enforcement point (AuthZEN).
+    Named(EntityInput),
+}
+
+/// One request to decide.
+#[derive(Debug, Clone)]
+pub struct DecisionInput<'a> {
+    /// The principal.
+    pub principal: PrincipalInput<'a>,
+    /// The action name (`read` becomes `Action::"read"`).
+    pub action: String,
+    /// The resource.
+    pub resource: EntityInput,
+    /// The context object.
+    pub context: Option<Value>,
+}
+
+/// The answer, with everything a response and a log line need.
+#[derive(Debug)]
+pub struct DecisionOutcome {
+    /// A fresh UUIDv7.
+    pub decision_id: String,
+    /// The principal's UID as Cedar writes it.
+    pub principal_uid: String,
+    /// The core decision, when the request was valid.
+    pub decision: Option<Decision>,
+    /// Why the request could not be evaluated (reason `invalid_request`).
+    pub invalid: Option<String>,
+}
+
+impl DecisionOutcome {
+    /// Allowed?
+    pub fn allowed(&self) -> bool {
+        self.decision.as_ref().is_some_and(Decision::is_allowed)
+    }
+
+    /// The reason code.
+    pub fn reason(&self) -> &'static str {
+        match &self.decision {
+            Some(decision) => decision.reason.as_str(),
+            None => "invalid_request",
+        }
+    }
+}
+
+/// Decides one request against a snapshot.
+pub fn decide(snapshot: &Snapshot, input: &DecisionInput<'_>) -> DecisionOutcome {
+    let started = Instant::now();
+    let decision_id = uuid::Uuid::now_v7().to_string();
+    let (principal_uid_text, outcome) = match evaluate(snapshot, input) {
+        Ok((principal_uid, decision)) => (principal_uid, Ok(decision)),
+        Err((principal_uid, why)) => (principal_uid, Err(why)),
+    };
+    let outcome = match outcome {
+        Ok(decision) => DecisionOutcome {
+            decision_id,
+            principal_uid: principal_uid_text,
+            decision: Some(decision),
+            invalid: None,
+        },
+        Err(why) => DecisionOutcome {
+            decision_id,
+            principal_uid: principal_uid_text,
+            decision: None,
+            invalid: Some(why),
+        },
+    };
+    metrics::counter!("warden_decisions_total", "decision" => if outcome.allowed() { "allow" } else { "deny" }, "reason" => outcome.reason())
+        .increment(1);
+    metrics::histogram!("warden_decision_duration_seconds").record(started.elapsed().as_secs_f64());
+    tracing::info!(
+        decision_id = %outcome.decision_id,
+        principal = %outcome.principal_uid,
+        action = %input.action,
+        resource_type = %input.resource.entity_type,
+        resource_id = %input.resource.id,
+        decision = if outcome.allowed() { "allow" } else { "deny" },
+        reason = outcome.reason(),
+        "decision"
+    );
+    outcome
+}
+
+fn uid(entity_type: &str, id: &str) -> Result<EntityUid, String> {
+    let type_name: EntityTypeName = entity_type
+        .parse()
+        .map_err(|_| format!("`{entity_type}` is not a valid entity type name"))?;
+    Ok(EntityUid::from_type_name_and_id(
+        type_name,
+        EntityId::new(id),
+    ))
+}
+
+fn evaluate(
+    snapshot: &Snapshot,
+    input: &DecisionInput<'_>,
+) -> Result<(String, Decision), (String, String)> {
+    let pack = &snapshot.pack;
+    let (principal_uid, principal_entity) = match &input.principal {
+        PrincipalInput::Token(principal) => {
+            let principal_uid = uid(&principal.entity_type, &principal.id)
+                .map_err(|e| (principal.uid_string(), e))?;
+            (principal_uid, token_entity(pack, principal))
+        }
+        PrincipalInput::Named(subject) => {
+            let principal_uid = uid(&subject.entity_type, &subject.id)
+                .map_err(|e| (format!("{}::{:?}", subject.entity_type, subject.id), e))?;
+            let entity = subject
+                .properties
+                .as_ref()
+                .map(|properties| entity_json(subject, properties));
+            (principal_uid, entity)
+        }
+    };
+    let principal_text = principal_uid.to_string();
+    let fail = |why: String| (principal_text.clone(), why);
+    let resource_uid = uid(&input.resource.entity_type, &input.resource.id).map_err(fail)?;
+    let action_uid = uid("Action", &input.action).map_err(fail)?;
+
+    let mut extras = Vec::new();
+    if let Some(entity) = principal_entity
+        && snapshot.entities.get(&principal_uid).is_none()
+    {
+        extras.push(entity);
+    }
+    if let Some(properties) = &input.resource.properties
+        && snapshot.entities.get(&resource_uid).is_none()
+        && resource_uid != principal_uid
+    {
+        extras.push(entity_json(&input.resource, properties));
+    }
+    let entities: Cow<'_, Entities> = if extras.is_empty() {
+        Cow::Borrowed(&snapshot.entities)
+    } else {
+        let merged = snapshot
+            .entities
+            .clone()
+            .add_entities_from_json_value(Value::Array(extras), pack.schema())
+            .map_err(|error| {
+                fail(format!(
+                    "entity data from the request does not fit the schema: {}",
+                    one_line(&error)
+                ))
+            })?;
+        Cow::Owned(merged)
+    };
+    let request = pack
+        .request(
+            principal_uid,
+            action_uid,
+            resource_uid,
+            input.context.clone(),
+        )
+        .map_err(|error| fail(error.to_string()))?;
+    Ok((principal_text, pack.decide(&request, &entities)))
+}
+
+fn one_line(error: &dyn std::fmt::Display) -> String {
+    error.to_string().replace('\n', " ")
+}
+
+fn entity_json(input: &EntityInput, properties: &Map<String, Value>) -> Value {
+    json!({
+        "uid": {"type": input.entity_type, "id": input.id},
+        "attrs": properties,
+        "parents": [],
+    })
+}
+
+/// The entity of a token's principal: tenant, roles as parents, scopes and declared
+/// attributes, each only where the schema declares it for the principal's type.
+fn token_entity(pack: &Pack, principal: &Principal) -> Option<Value> {
+    let shape = pack.entity_shape(&principal.entity_type);
+    let declares =
+        |attribute: &str| shape.is_none_or(|shape| shape.attributes.contains_key(attribute));
+    let mut attrs = Map::new();
+    if let (Some(tenancy), Some(tenant)) = (pack.tenancy(), &principal.tenant)
+        && declares(&tenancy.attribute)
+    {
+        attrs.insert(
+            tenancy.attribute.clone(),
+            json!({"__entity": {"type": tenancy.tenant_type.to_string(), "id": tenant}}),
+        );
+    }
+    if !principal.scopes.is_empty() && declares("scopes") {
+        attrs.insert("scopes".to_owned(), json!(principal.scopes));
+    }
+    for (name, value) in &principal.attributes {
+        if declares(name) {
+            let value = match value {
+                AttributeValue::String(text) => json!(text),
+                AttributeValue::Long(number) => json!(number),
+                AttributeValue::Bool(flag) => json!(flag),
+                AttributeValue::StringSet(items) => json!(items),
+            };
+            attrs.insert(name.clone(), value);
+        }
+    }
+    let role_type = "Role";
+    let may_have_roles = shape.is_none_or(|shape| shape.member_of.contains(role_type));
+    let parents: Vec<Value> = if may_have_roles {
+        principal
+            .roles
+            .iter()
+            .map(|role| json!({"type": role_type, "id": role}))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    Some(json!({
+        "uid": {"type": principal.entity_type, "id": principal.id},
+        "attrs": attrs,
+        "parents": parents,
+    }))
+}

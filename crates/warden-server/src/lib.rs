@@ -1,0 +1,278 @@
+//! `warden serve`: the decision service over HTTP. The only crate that knows HTTP and JSON.
+//!
+//! Layout:
+//! - [`router`] builds the routes; [`Server`] binds, loads policies and keys, serves, and
+//!   shuts down gracefully (stop accepting, finish in-flight requests, bounded by a grace period).
+//! - `routes/`: thin handlers (AuthZEN, `/v1/check`, search, operations).
+//! - `engine`: the decision path without HTTP (entities, request, decide, count).
+//! - `wire`: JSON request and response shapes. `problem`: the one error type (RFC 9457).
+//! - `pep_auth`: PEP credentials as an extractor. `json`: a JSON extractor with problem rejections.
+//! - `reload`: loading and hot-reloading the pack (SIGHUP and file changes).
+//!
+//! Tests: `tests/server/` start the real server on 127.0.0.1:0.
+
+pub mod engine;
+mod json;
+pub mod pep_auth;
+pub mod problem;
+pub mod reload;
+mod routes;
+pub mod state;
+pub mod wire;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::timeout::TimeoutLayer;
+use warden_config::Config;
+use warden_token::Verifier;
+
+use crate::problem::ApiError;
+use crate::state::{AppState, Limits, PolicyHolder};
+
+/// A server that could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// `[policy]` is missing.
+    #[error("the configuration has no [policy] section: nothing to decide with")]
+    NoPolicy,
+    /// The first policy load failed.
+    #[error("the policy pack cannot be loaded: {0}")]
+    Policy(String),
+    /// Keys could not be set up.
+    #[error(transparent)]
+    Keys(#[from] warden_token::key_source::KeySourceError),
+    /// The listener could not bind.
+    #[error("cannot listen on {address}: {source}")]
+    Bind {
+        /// The address.
+        address: SocketAddr,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// Serving failed.
+    #[error("serving failed: {0}")]
+    Serve(std::io::Error),
+}
+
+fn metrics_handle() -> PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let builder = PrometheusBuilder::new()
+                .set_buckets_for_metric(
+                    metrics_exporter_prometheus::Matcher::Full(
+                        "warden_decision_duration_seconds".to_owned(),
+                    ),
+                    &[
+                        0.000_005, 0.000_01, 0.000_025, 0.000_05, 0.000_1, 0.000_25, 0.000_5,
+                        0.001, 0.005, 0.01,
+                    ],
+                )
+                .unwrap_or_else(|_| PrometheusBuilder::new());
+            let recorder = builder.build_recorder();
+            let handle = recorder.handle();
+            // Another recorder may already be installed (tests start several servers in one
+            // process); the handle still renders this recorder's view.
+            let _ = metrics::set_global_recorder(recorder);
+            handle
+        })
+        .clone()
+}
+
+/// Echoes `X-Request-ID` (AuthZEN §"Request Identification").
+async fn echo_request_id(request: Request, next: Next) -> Response {
+    let request_id = request.headers().get("x-request-id").cloned();
+    let mut response = next.run(request).await;
+    if let Some(value) = request_id {
+        response.headers_mut().insert("x-request-id", value);
+    }
+    response
+}
+
+async fn not_found() -> Response {
+    ApiError::BadRequest("no such endpoint".to_owned()).into_response()
+}
+
+/// The routes, with limits and timeouts, over shared state.
+pub fn router(state: AppState, request_timeout: Duration) -> Router {
+    let max_body = state.limits.max_body_bytes;
+    Router::new()
+        .route("/access/v1/evaluation", post(routes::authzen::evaluation))
+        .route("/access/v1/evaluations", post(routes::authzen::evaluations))
+        .route("/access/v1/search/subject", post(routes::search::subjects))
+        .route(
+            "/access/v1/search/resource",
+            post(routes::search::resources),
+        )
+        .route("/access/v1/search/action", post(routes::search::actions))
+        .route(
+            "/.well-known/authzen-configuration",
+            get(routes::authzen::metadata),
+        )
+        .route("/v1/check", post(routes::check::check))
+        .route("/healthz", get(routes::ops::healthz))
+        .route("/readyz", get(routes::ops::readyz))
+        .route("/metrics", get(routes::ops::metrics))
+        .route("/openapi.json", get(routes::ops::openapi))
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::max(max_body))
+        .layer(middleware::from_fn(echo_request_id))
+        .layer(TimeoutLayer::with_status_code(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            request_timeout,
+        ))
+        .layer(CatchPanicLayer::custom(|_| {
+            ApiError::Internal("a handler panicked".to_owned()).into_response()
+        }))
+        .with_state(state)
+}
+
+/// A running server.
+pub struct Server {
+    address: SocketAddr,
+    state: AppState,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<Result<(), ServerError>>,
+    background: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Server {
+    /// Loads the policy and the keys, binds, and starts serving. Keys that cannot be loaded yet
+    /// are retried in the background (their tokens are refused until then; `/readyz` says so).
+    pub async fn start(config: Config) -> Result<Server, ServerError> {
+        warden_token::install_crypto_provider();
+        let policy_settings = config.policy.clone().ok_or(ServerError::NoPolicy)?;
+        let holder = Arc::new(PolicyHolder::default());
+        let files = reload::read_sources(&policy_settings).map_err(ServerError::Policy)?;
+        let snapshot = reload::compile(&files).map_err(ServerError::Policy)?;
+        tracing::info!(revision = %snapshot.pack.revision(), "policy pack loaded");
+        holder.install(snapshot);
+
+        let verifier = Arc::new(Verifier::new(
+            config.issuers.clone(),
+            warden_token::verify::DEFAULT_CACHE_CAPACITY,
+        )?);
+        for failure in verifier.load_keys().await {
+            tracing::warn!(error = %failure, "issuer keys not loaded yet; retrying in the background");
+        }
+        let mut background = verifier.spawn_refreshers();
+        background.push(reload::spawn_watcher(
+            policy_settings.clone(),
+            Arc::clone(&holder),
+            policy_settings.watch,
+        ));
+
+        let listener = tokio::net::TcpListener::bind(config.server.listen)
+            .await
+            .map_err(|source| ServerError::Bind {
+                address: config.server.listen,
+                source,
+            })?;
+        let address = listener.local_addr().map_err(ServerError::Serve)?;
+        let state = AppState {
+            policy: holder,
+            verifier,
+            limits: Limits {
+                max_body_bytes: config.server.max_body_bytes,
+                max_batch_size: config.server.max_batch_size,
+            },
+            pep_credentials: Arc::new(config.pep_credential_hashes.clone()),
+            allow_unauthenticated_peps: config.allow_unauthenticated_peps,
+            metrics: metrics_handle(),
+            public_url: Arc::from(format!("http://{address}")),
+        };
+        let app = router(
+            state.clone(),
+            Duration::from_millis(config.server.request_timeout_ms),
+        );
+        let (shutdown_sender, shutdown_receiver) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
+                let _ = shutdown_receiver.await;
+            });
+            serve.await.map_err(ServerError::Serve)
+        });
+        tracing::info!(%address, "warden is listening");
+        Ok(Server {
+            address,
+            state,
+            shutdown: Some(shutdown_sender),
+            task,
+            background,
+        })
+    }
+
+    /// The bound address (useful with port 0).
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    /// The shared state (for tests and metrics).
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Stops accepting connections and waits for in-flight requests, at most `grace`.
+    pub async fn shutdown(mut self, grace: Duration) -> Result<(), ServerError> {
+        if let Some(sender) = self.shutdown.take() {
+            let _ = sender.send(());
+        }
+        for task in &self.background {
+            task.abort();
+        }
+        match tokio::time::timeout(grace, &mut self.task).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(join_error)) => Err(ServerError::Serve(std::io::Error::other(
+                join_error.to_string(),
+            ))),
+            Err(_) => {
+                tracing::warn!("in-flight requests did not finish within the grace period");
+                self.task.abort();
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Runs until `stop` resolves (SIGTERM or SIGINT in the binary), then shuts down gracefully.
+pub async fn run(config: Config, stop: impl Future<Output = ()>) -> Result<(), ServerError> {
+    let grace = Duration::from_secs(config.server.shutdown_grace_seconds);
+    let server = Server::start(config).await?;
+    stop.await;
+    tracing::info!("shutting down: no new connections, finishing in-flight requests");
+    server.shutdown(grace).await
+}
+
+/// Resolves on SIGTERM or SIGINT.
+pub async fn termination_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut terminate =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(signal) => signal,
+                Err(_) => {
+                    let _ = interrupt.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = interrupt => {}
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = interrupt.await;
+    }
+}

@@ -1,0 +1,74 @@
+//! Authentication of policy enforcement points, as an extractor so no AuthZEN handler can
+//! forget it.
+//!
+//! A PEP sends `Authorization: Bearer <credential>`. Warden keeps only SHA-256 digests of the
+//! credentials (`[peps] credentials = ["sha256:…"]`) and compares digests in constant time
+//! against every configured one (no early exit, so timing does not reveal which one matched).
+//! `allow_unauthenticated` (loopback only, checked at start) lets local development skip it.
+
+use axum::extract::FromRequestParts;
+use axum::http::header;
+use axum::http::request::Parts;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use crate::problem::ApiError;
+use crate::state::AppState;
+
+/// The PEP that called, by the index of its credential (or unauthenticated in development).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pep {
+    /// Matched the credential at this index of `[peps] credentials`.
+    Credential(usize),
+    /// `allow_unauthenticated` is on.
+    Unauthenticated,
+}
+
+impl Pep {
+    /// A label for logs (never the credential).
+    pub fn label(self) -> String {
+        match self {
+            Pep::Credential(index) => format!("pep-credential-{index}"),
+            Pep::Unauthenticated => "unauthenticated-dev".to_owned(),
+        }
+    }
+}
+
+/// Extracts and checks the PEP credential.
+pub struct AuthenticatedPep(pub Pep);
+
+impl FromRequestParts<AppState> for AuthenticatedPep {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let presented = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.strip_prefix("Bearer "))
+            .map(str::trim);
+        match presented {
+            Some(credential) if !credential.is_empty() => {
+                let digest: [u8; 32] = Sha256::digest(credential.as_bytes()).into();
+                let mut matched = None;
+                for (index, known) in state.pep_credentials.iter().enumerate() {
+                    if bool::from(known.ct_eq(&digest)) {
+                        matched = Some(index);
+                    }
+                }
+                match matched {
+                    Some(index) => Ok(AuthenticatedPep(Pep::Credential(index))),
+                    None if state.allow_unauthenticated_peps => {
+                        Ok(AuthenticatedPep(Pep::Unauthenticated))
+                    }
+                    None => Err(ApiError::PepUnauthenticated),
+                }
+            }
+            _ if state.allow_unauthenticated_peps => Ok(AuthenticatedPep(Pep::Unauthenticated)),
+            _ => Err(ApiError::PepUnauthenticated),
+        }
+    }
+}

@@ -1,0 +1,96 @@
+//! The one API error type: every failure leaves as an RFC 9457 problem document.
+//!
+//! Status codes are decided here and nowhere else. A 5xx body carries no internals (the log
+//! does). A bad bearer token is a 401 with `WWW-Authenticate: Bearer error="invalid_token"` and
+//! the reason code; nothing a client sends is ever a 500.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+use warden_token::TokenError;
+
+/// Everything a handler can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// The request body or parameters are malformed.
+    #[error("{0}")]
+    BadRequest(String),
+    /// The body is larger than `server.max_body_bytes`.
+    #[error("the request body is larger than {limit} bytes")]
+    PayloadTooLarge {
+        /// The limit.
+        limit: usize,
+    },
+    /// The end user's bearer token is missing or refused.
+    #[error("{0}")]
+    InvalidToken(TokenError),
+    /// The policy enforcement point did not authenticate.
+    #[error("this endpoint needs a PEP credential: Authorization: Bearer <credential>")]
+    PepUnauthenticated,
+    /// Warden cannot decide now (no policy loaded, keys stale); fail closed.
+    #[error("{0}")]
+    Unavailable(String),
+    /// A bug or an unexpected failure; details go to the log only.
+    #[error("internal error")]
+    Internal(String),
+}
+
+impl ApiError {
+    fn status(&self) -> StatusCode {
+        match self {
+            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::InvalidToken(_) | ApiError::PepUnauthenticated => StatusCode::UNAUTHORIZED,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn kind(&self) -> &'static str {
+        match self {
+            ApiError::BadRequest(_) => "bad-request",
+            ApiError::PayloadTooLarge { .. } => "payload-too-large",
+            ApiError::InvalidToken(_) => "invalid-token",
+            ApiError::PepUnauthenticated => "pep-unauthenticated",
+            ApiError::Unavailable(_) => "unavailable",
+            ApiError::Internal(_) => "internal",
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        if let ApiError::Internal(details) = &self {
+            tracing::error!(error = %details, "internal error");
+        }
+        let mut body = json!({
+            "type": format!("https://warden.dev/problems/{}", self.kind()),
+            "title": status.canonical_reason().unwrap_or("Error"),
+            "status": status.as_u16(),
+            "detail": self.to_string(),
+        });
+        if let ApiError::InvalidToken(error) = &self {
+            body["reason"] = json!(error.reason.as_str());
+        }
+        let mut response = (status, axum::Json(body)).into_response();
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
+        let challenge = match &self {
+            ApiError::InvalidToken(error) => Some(format!(
+                "Bearer error=\"invalid_token\", error_description=\"{}\"",
+                error.reason.as_str()
+            )),
+            ApiError::PepUnauthenticated => Some("Bearer realm=\"warden-pep\"".to_owned()),
+            _ => None,
+        };
+        if let Some(challenge) = challenge.and_then(|c| HeaderValue::from_str(&c).ok()) {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, challenge);
+        }
+        response
+    }
+}

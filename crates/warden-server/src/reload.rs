@@ -1,0 +1,136 @@
+//! Loading the policy pack and its entities, and reloading them: on SIGHUP and when the files
+//! change (polled), the new pack is compiled and validated, then swapped in atomically. A
+//! broken pack never replaces a good one: the last good snapshot keeps serving, and the failure
+//! shows in the log, in `warden_policy_reloads_total{result="error"}` and in `/readyz`.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use warden_config::PolicySettings;
+use warden_core::Pack;
+use warden_core::pack::PackSources;
+
+use crate::state::{PolicyHolder, Snapshot};
+
+/// How often the pack directory is checked for changes.
+pub const WATCH_INTERVAL: Duration = Duration::from_secs(1);
+
+/// The files a snapshot is made of, for change detection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceFiles {
+    pack: PackSources,
+    entities: Option<String>,
+}
+
+/// Reads the pack and the entity file.
+pub fn read_sources(settings: &PolicySettings) -> Result<SourceFiles, String> {
+    let pack = warden_packdir::read_pack(&settings.dir).map_err(|error| error.to_string())?;
+    let entities = match &settings.entities_file {
+        Some(path) => Some(warden_packdir::read_text(path).map_err(|error| error.to_string())?),
+        None => None,
+    };
+    Ok(SourceFiles { pack, entities })
+}
+
+/// Compiles a snapshot from files; the error lists every problem.
+pub fn compile(files: &SourceFiles) -> Result<Snapshot, String> {
+    let compiled = Pack::compile(&files.pack).map_err(|error| {
+        error
+            .errors()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("; ")
+    })?;
+    let pack = compiled.pack;
+    let entities = pack
+        .parse_entities(files.entities.as_deref().unwrap_or("[]"))
+        .map_err(|error| format!("entities: {error}"))?;
+    Ok(Snapshot {
+        pack,
+        entities,
+        loaded_at: SystemTime::now(),
+    })
+}
+
+/// Loads once, recording the outcome. Returns whether a new snapshot was installed.
+pub fn reload(settings: &PolicySettings, holder: &PolicyHolder) -> bool {
+    let result = read_sources(settings).and_then(|files| compile(&files));
+    record(result, holder)
+}
+
+fn record(result: Result<Snapshot, String>, holder: &PolicyHolder) -> bool {
+    match result {
+        Ok(snapshot) => {
+            tracing::info!(revision = %snapshot.pack.revision(), policies = snapshot.pack.policies().len(), "policy pack loaded");
+            metrics::counter!("warden_policy_reloads_total", "result" => "ok").increment(1);
+            metrics::gauge!("warden_policy_info", "revision" => snapshot.pack.revision().to_string()).set(1.0);
+            holder.install(snapshot);
+            true
+        }
+        Err(error) => {
+            tracing::error!(error = %error, "policy reload failed; the last good pack keeps serving");
+            metrics::counter!("warden_policy_reloads_total", "result" => "error").increment(1);
+            holder.record_error(error);
+            false
+        }
+    }
+}
+
+/// Watches the files and listens for SIGHUP until the task is aborted.
+pub fn spawn_watcher(
+    settings: PolicySettings,
+    holder: Arc<PolicyHolder>,
+    watch_files: bool,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut last_seen = read_sources(&settings).ok();
+        #[cfg(unix)]
+        let mut hangup =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
+        loop {
+            #[cfg(unix)]
+            let signalled = {
+                let hangup_received = async {
+                    match hangup.as_mut() {
+                        Some(signal) => signal.recv().await.is_some(),
+                        None => std::future::pending().await,
+                    }
+                };
+                tokio::select! {
+                    received = hangup_received => received,
+                    () = tokio::time::sleep(WATCH_INTERVAL) => false,
+                }
+            };
+            #[cfg(not(unix))]
+            let signalled = {
+                tokio::time::sleep(WATCH_INTERVAL).await;
+                false
+            };
+            if signalled {
+                tracing::info!("SIGHUP: reloading the policy pack");
+                last_seen = read_sources(&settings).ok();
+                reload(&settings, &holder);
+                continue;
+            }
+            if !watch_files {
+                continue;
+            }
+            let current = read_sources(&settings);
+            let changed = match (&current, &last_seen) {
+                (Ok(now), Some(before)) => now != before,
+                (Ok(_), None) => true,
+                (Err(_), _) => true,
+            };
+            if changed {
+                let result = current.clone().and_then(|files| compile(&files));
+                // Remember what was seen even when it is broken, so a broken pack is reported
+                // once, not every second.
+                let same_error = matches!((&result, holder.last_error()), (Err(now), Some(before)) if *now == before);
+                if !same_error {
+                    record(result, &holder);
+                }
+                last_seen = current.ok();
+            }
+        }
+    })
+}

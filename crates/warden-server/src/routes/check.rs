@@ -1,0 +1,87 @@
+//! `POST /v1/check`: the caller forwards the end user's bearer token; Warden verifies it, builds
+//! the principal, decides, and answers with the decision, its id, the principal and the reasons.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+use warden_token::{TokenError, TokenReason};
+
+use crate::engine::{self, DecisionInput, PrincipalInput};
+use crate::json::Json;
+use crate::problem::ApiError;
+use crate::state::AppState;
+use crate::wire::{CheckRequest, errors_json, reasons_json};
+
+/// The current time in Unix seconds.
+pub(crate) fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|elapsed| i64::try_from(elapsed.as_secs()).unwrap_or(i64::MAX))
+        .unwrap_or_default()
+}
+
+/// The bearer token of `Authorization`, or the reason it is missing.
+pub(crate) fn bearer_token(headers: &HeaderMap) -> Result<&str, TokenError> {
+    let value = headers
+        .get(header::AUTHORIZATION)
+        .ok_or_else(|| TokenError::new(TokenReason::Missing))?
+        .to_str()
+        .map_err(|_| {
+            TokenError::with(
+                TokenReason::Malformed,
+                "the Authorization header is not text",
+            )
+        })?;
+    let (scheme, token) = value.split_once(' ').unwrap_or((value, ""));
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return Err(TokenError::with(
+            TokenReason::Missing,
+            "the Authorization scheme is not Bearer",
+        ));
+    }
+    Ok(token.trim())
+}
+
+pub async fn check(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Json(body): Json<CheckRequest>,
+) -> Result<Response, ApiError> {
+    let verified = match bearer_token(&headers) {
+        Ok(token) => state.verifier.verify(token, unix_now()).await,
+        Err(error) => Err(error),
+    }
+    .map_err(|error| {
+        metrics::counter!("warden_token_failures_total", "reason" => error.reason.as_str()).increment(1);
+        tracing::info!(reason = error.reason.as_str(), detail = ?error.detail, "bearer token refused");
+        ApiError::InvalidToken(error)
+    })?;
+    let snapshot = super::snapshot(&state)?;
+    let principal = &verified.principal;
+    let outcome = engine::decide(
+        &snapshot,
+        &DecisionInput {
+            principal: PrincipalInput::Token(principal),
+            action: body.action.name().to_owned(),
+            resource: (&body.resource).into(),
+            context: body.context,
+        },
+    );
+    let response = json!({
+        "decision": if outcome.allowed() { "allow" } else { "deny" },
+        "decision_id": outcome.decision_id,
+        "reason": outcome.reason(),
+        "reasons": reasons_json(&outcome),
+        "errors": errors_json(&outcome),
+        "principal": {"type": principal.entity_type, "id": principal.id, "tenant": principal.tenant},
+        "policy_revision": snapshot.pack.revision().as_str(),
+    });
+    let mut http_response = axum::Json(response).into_response();
+    if let Ok(value) = HeaderValue::from_str(&outcome.decision_id) {
+        http_response.headers_mut().insert("x-decision-id", value);
+    }
+    Ok(http_response)
+}

@@ -1,0 +1,77 @@
+//! Operations endpoints: liveness, readiness (with the reason when not ready), Prometheus
+//! metrics, and the OpenAPI document.
+
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+use crate::state::AppState;
+
+/// The OpenAPI document of this API, kept beside the code and checked by the tests.
+pub const OPENAPI: &str = include_str!("../../openapi.json");
+
+pub async fn healthz() -> axum::Json<Value> {
+    axum::Json(json!({"status": "ok"}))
+}
+
+pub async fn readyz(State(state): State<AppState>) -> Response {
+    let snapshot = state.policy.current();
+    let reload_error = state.policy.last_error();
+    let policy = match &snapshot {
+        Some(snapshot) => json!({
+            "status": if reload_error.is_some() { "degraded" } else { "ok" },
+            "revision": snapshot.pack.revision().as_str(),
+            "policies": snapshot.pack.policies().len(),
+            "last_reload_error": reload_error,
+        }),
+        None => {
+            json!({"status": "down", "error": reload_error.unwrap_or_else(|| "not loaded".to_owned())})
+        }
+    };
+    let mut issuers_ready = true;
+    let issuers: Vec<Value> = state
+        .verifier
+        .issuers()
+        .map(|issuer| {
+            let status = issuer.keys.status();
+            issuers_ready &= status.usable;
+            json!({
+                "issuer": issuer.config.issuer,
+                "status": if status.usable { "ok" } else { "down" },
+                "keys": status.n_keys,
+                "age_seconds": status.age_seconds,
+                "last_error": status.last_error,
+            })
+        })
+        .collect();
+    let ready = snapshot.is_some() && issuers_ready;
+    let body = json!({
+        "status": if ready { "ready" } else { "not_ready" },
+        "checks": {"policy": policy, "issuers": issuers},
+    });
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, axum::Json(body)).into_response()
+}
+
+pub async fn metrics(State(state): State<AppState>) -> Response {
+    for issuer in state.verifier.issuers() {
+        let fetches = issuer.keys.fetch_count();
+        metrics::gauge!("warden_jwks_fetches", "issuer" => issuer.config.issuer.clone())
+            .set(fetches as f64);
+    }
+    metrics::gauge!("warden_token_cache_entries").set(state.verifier.cache().len() as f64);
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        state.metrics.render(),
+    )
+        .into_response()
+}
+
+pub async fn openapi() -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], OPENAPI).into_response()
+}
