@@ -319,7 +319,11 @@ fn apply_override(document: &mut toml::Table, path: &str, raw_value: &str) -> Re
             toml::Value::Table(table) => table,
             toml::Value::Array(items) => {
                 // The next segment is an index into this array of tables.
-                return set_in_array(items, &segments[position + 1..], value);
+                return set_in_array(
+                    items,
+                    segments.get(position + 1..).unwrap_or_default(),
+                    value,
+                );
             }
             _ => return Err(format!("`{segment}` is not a table")),
         };

@@ -70,8 +70,8 @@ impl IntoResponse for ApiError {
             "status": status.as_u16(),
             "detail": self.to_string(),
         });
-        if let ApiError::InvalidToken(error) = &self {
-            body["reason"] = json!(error.reason.as_str());
+        if let (ApiError::InvalidToken(error), Some(object)) = (&self, body.as_object_mut()) {
+            object.insert("reason".to_owned(), json!(error.reason.as_str()));
         }
         let mut response = (status, axum::Json(body)).into_response();
         response.headers_mut().insert(

@@ -50,18 +50,53 @@ pub struct EvaluationRequest {
     pub context: Option<Value>,
 }
 
+/// An entity in a batch item: any part may be left to the top-level default.
+#[derive(Debug, Clone, Deserialize, Default)]
+pub struct PartialEntityRef {
+    /// The type, or the default's.
+    #[serde(rename = "type", default)]
+    pub entity_type: Option<String>,
+    /// The id, or the default's.
+    #[serde(default)]
+    pub id: Option<String>,
+    /// Properties (replace the default's).
+    #[serde(default)]
+    pub properties: Option<Map<String, Value>>,
+}
+
+impl PartialEntityRef {
+    /// This item's entity over the top-level default: the item's own parts win, and a
+    /// missing `type` or `id` falls back to the default's (AuthZEN certification, c-3-2-7).
+    pub fn over(item: Option<&PartialEntityRef>, default: Option<&EntityRef>) -> Option<EntityRef> {
+        let Some(item) = item else {
+            return default.cloned();
+        };
+        Some(EntityRef {
+            entity_type: item
+                .entity_type
+                .clone()
+                .or_else(|| default.map(|d| d.entity_type.clone()))?,
+            id: item.id.clone().or_else(|| default.map(|d| d.id.clone()))?,
+            properties: item
+                .properties
+                .clone()
+                .or_else(|| default.and_then(|d| d.properties.clone())),
+        })
+    }
+}
+
 /// One item of a batch: every part optional, defaulting to the top level.
 #[derive(Debug, Clone, Deserialize, Default)]
 pub struct EvaluationItem {
     /// Who (overrides the default).
     #[serde(default)]
-    pub subject: Option<EntityRef>,
+    pub subject: Option<PartialEntityRef>,
     /// Does what (overrides the default).
     #[serde(default)]
     pub action: Option<ActionRef>,
     /// To what (overrides the default).
     #[serde(default)]
-    pub resource: Option<EntityRef>,
+    pub resource: Option<PartialEntityRef>,
     /// Context (replaces the default).
     #[serde(default)]
     pub context: Option<Value>,
@@ -234,8 +269,8 @@ pub fn authzen_context(outcome: &DecisionOutcome) -> Value {
         "policies": reasons_json(outcome),
         "policy_revision": outcome.decision.as_ref().map(|d| d.revision.as_str().to_owned()),
     });
-    if let Some(why) = &outcome.invalid {
-        context["reason_admin"] = json!({"en": why});
+    if let (Some(why), Some(object)) = (&outcome.invalid, context.as_object_mut()) {
+        object.insert("reason_admin".to_owned(), json!({"en": why}));
     }
     context
 }

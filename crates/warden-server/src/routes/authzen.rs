@@ -9,7 +9,9 @@ use crate::json::Json;
 use crate::pep_auth::AuthenticatedPep;
 use crate::problem::ApiError;
 use crate::state::{AppState, Snapshot};
-use crate::wire::{EntityRef, EvaluationRequest, EvaluationsRequest, authzen_context};
+use crate::wire::{
+    EntityRef, EvaluationRequest, EvaluationsRequest, PartialEntityRef, authzen_context,
+};
 
 fn evaluate(
     snapshot: &Snapshot,
@@ -104,13 +106,13 @@ pub async fn evaluations(
     }
     let mut results = Vec::with_capacity(items.len());
     for item in &items {
-        let subject = item.subject.as_ref().or(request.subject.as_ref());
+        let subject = PartialEntityRef::over(item.subject.as_ref(), request.subject.as_ref());
         let action = item.action.as_ref().or(request.action.as_ref());
-        let resource = item.resource.as_ref().or(request.resource.as_ref());
+        let resource = PartialEntityRef::over(item.resource.as_ref(), request.resource.as_ref());
         let context = item.context.clone().or_else(|| request.context.clone());
         let (result, allowed) = match (subject, action, resource) {
             (Some(subject), Some(action), Some(resource)) => {
-                let outcome = evaluate(&snapshot, subject, &action.name, resource, context);
+                let outcome = evaluate(&snapshot, &subject, &action.name, &resource, context);
                 (decision_json(&outcome), outcome.allowed())
             }
             _ => (

@@ -73,8 +73,8 @@ fn page<T>(
         }
     }
     Ok(json!({
+        "page": {"next_token": next.map(|n| n.to_string()).unwrap_or_default(), "count": results.len()},
         "results": results,
-        "page": {"next_token": next.map(|n| n.to_string()).unwrap_or_default()},
     }))
 }
 

@@ -1,4 +1,5 @@
-//! Integration tests of the server, started for real on 127.0.0.1:0.
+//! Integration tests of the server, started for real on 127.0.0.1:0 and driven over HTTP.
+//! One binary, a module per area.
 
 #![allow(
     clippy::unwrap_used,
@@ -7,3 +8,10 @@
     clippy::indexing_slicing,
     reason = "tests"
 )]
+
+mod authzen;
+mod check;
+mod errors;
+mod reload;
+mod shutdown;
+mod support;

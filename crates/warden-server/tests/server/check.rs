@@ -1,0 +1,152 @@
+//! `POST /v1/check`: the end user's token is verified, the principal built (the entity data
+//! wins over claims), the decision made; bad tokens are 401 with the reason code.
+
+use serde_json::{Value, json};
+use warden_testkit::{TestKey, claims_at};
+
+use crate::support::{ISSUER, Setup, TestServer, now};
+
+fn token_for(key: &TestKey, sub: &str, org: &str, roles: &[&str]) -> String {
+    let mut claims = claims_at(ISSUER, now());
+    claims["sub"] = json!(sub);
+    claims["org_id"] = json!(org);
+    claims["roles"] = json!(roles);
+    key.token(&claims)
+}
+
+async fn check(
+    server: &TestServer,
+    token: Option<&str>,
+    body: &Value,
+) -> (u16, reqwest::header::HeaderMap, Value) {
+    let mut request = server.client.post(server.url("/v1/check")).json(body);
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    (status, headers, response.json().await.unwrap())
+}
+
+fn read(document: &str) -> Value {
+    json!({"action": "read", "resource": {"type": "Document", "id": document}})
+}
+
+#[tokio::test]
+async fn allow_and_deny_with_the_principal_and_reasons() {
+    let server = TestServer::start(Setup::default()).await;
+    let token = token_for(&server.key, "carol", "acme", &[]);
+    let (status, headers, body) = check(&server, Some(&token), &read("acme/roadmap")).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["decision"], "allow");
+    assert_eq!(body["reason"], "permitted");
+    assert_eq!(
+        body["principal"],
+        json!({"type": "User", "id": "acme/carol", "tenant": "acme"})
+    );
+    assert_eq!(body["reasons"][0]["policy"], "viewers-read");
+    assert_eq!(
+        headers["x-decision-id"].to_str().unwrap(),
+        body["decision_id"].as_str().unwrap()
+    );
+    assert_eq!(body["policy_revision"].as_str().unwrap().len(), 16);
+
+    // The same local id in the other tenant.
+    let (_, _, body) = check(&server, Some(&token), &read("globex/roadmap")).await;
+    assert_eq!(body["decision"], "deny");
+    assert_eq!(body["reason"], "no_permit");
+    // `{"name": …}` works as the action too.
+    let (_, _, body) = check(&server, Some(&token), &json!({"action": {"name": "delete"}, "resource": {"type": "Document", "id": "acme/roadmap"}})).await;
+    assert_eq!(body["decision"], "deny");
+}
+
+#[tokio::test]
+async fn the_entity_data_wins_over_token_roles() {
+    let server = TestServer::start(Setup::default()).await;
+    // carol is a viewer in the entity data; her token claims admin.
+    let token = token_for(&server.key, "carol", "acme", &["admin"]);
+    let (_, _, body) = check(
+        &server,
+        Some(&token),
+        &json!({"action": "delete", "resource": {"type": "Document", "id": "acme/roadmap"}}),
+    )
+    .await;
+    assert_eq!(body["decision"], "deny", "{body}");
+    // A user the data does not know is built from the token: tenant and roles.
+    let newcomer = token_for(&server.key, "zed", "acme", &["editor"]);
+    let (_, _, body) = check(
+        &server,
+        Some(&newcomer),
+        &json!({"action": "edit", "resource": {"type": "Document", "id": "acme/roadmap"}}),
+    )
+    .await;
+    assert_eq!(body["decision"], "allow", "{body}");
+    assert_eq!(body["principal"]["id"], "acme/zed");
+    // ... and the tenant guard holds for them too.
+    let (_, _, body) = check(
+        &server,
+        Some(&newcomer),
+        &json!({"action": "edit", "resource": {"type": "Document", "id": "globex/roadmap"}}),
+    )
+    .await;
+    assert_eq!(body["decision"], "deny");
+}
+
+#[tokio::test]
+async fn bad_tokens_are_401_with_the_reason_code() {
+    let server = TestServer::start(Setup::default()).await;
+    let mut expired = claims_at(ISSUER, now());
+    expired["exp"] = json!(now() - 3600);
+    let forged = TestKey::rsa("k1");
+    let cases: [(Option<String>, &str); 4] = [
+        (None, "token_missing"),
+        (Some(server.key.token(&expired)), "token_expired"),
+        (
+            Some(token_for(&forged, "carol", "acme", &[])),
+            "token_signature_invalid",
+        ),
+        (Some("not-a-token".to_owned()), "token_malformed"),
+    ];
+    for (token, reason) in cases {
+        let (status, headers, body) = check(&server, token.as_deref(), &read("acme/roadmap")).await;
+        assert_eq!(status, 401, "{reason}: {body}");
+        assert_eq!(body["reason"], reason);
+        assert_eq!(headers["content-type"], "application/problem+json");
+        assert_eq!(
+            headers["www-authenticate"].to_str().unwrap(),
+            format!("Bearer error=\"invalid_token\", error_description=\"{reason}\"")
+        );
+    }
+    let response = server
+        .client
+        .post(server.url("/v1/check"))
+        .header("authorization", "Basic YTpi")
+        .json(&read("acme/roadmap"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 401);
+}
+
+#[tokio::test]
+async fn an_invalid_request_is_a_deny_not_an_error() {
+    let server = TestServer::start(Setup::default()).await;
+    let token = token_for(&server.key, "carol", "acme", &[]);
+    let (status, _, body) = check(
+        &server,
+        Some(&token),
+        &json!({"action": "fly", "resource": {"type": "Document", "id": "acme/roadmap"}}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(body["decision"], "deny");
+    assert_eq!(body["reason"], "invalid_request");
+    assert!(
+        body["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("fly"),
+        "{body}"
+    );
+}
