@@ -1,0 +1,320 @@
+"""`WardenClient` (blocking) and `AsyncWardenClient`: the same API, the same answers.
+
+Both hold one pooled connection to Warden for their lifetime; create one per process and
+close it on shutdown (`with` / `async with` do that). Every method either returns a decision
+or raises: an unreachable Warden, a timeout, a 5xx or a garbled answer is
+`WardenUnavailableError`, never an allow.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from types import TracebackType
+from typing import Any, NoReturn, Self
+
+from warden import _transport
+from warden.errors import (
+    InvalidTokenError,
+    WardenProtocolError,
+    WardenRequestError,
+    WardenUnavailableError,
+)
+from warden.models import (
+    Decision,
+    Entity,
+    Evaluation,
+    EvaluationRequest,
+    check_body,
+    evaluations_body,
+    parse_decision,
+    parse_evaluation,
+    parse_evaluations,
+)
+
+DEFAULT_URL = "http://127.0.0.1:8180"
+DEFAULT_TIMEOUT_SECONDS = 2.0
+DEFAULT_CONNECT_TIMEOUT_SECONDS = 0.5
+
+CHECK_PATH = "/v1/check"
+EVALUATION_PATH = "/access/v1/evaluation"
+EVALUATIONS_PATH = "/access/v1/evaluations"
+READY_PATH = "/readyz"
+
+
+def _settings(
+    base_url: str,
+    timeout: float,
+    connect_timeout: float,
+    max_connections: int,
+) -> _transport.TransportSettings:
+    if timeout <= 0 or connect_timeout <= 0:
+        raise ValueError("timeouts must be positive: a request without one can hang forever")
+    return _transport.TransportSettings(
+        base_url=base_url.rstrip("/"),
+        timeout_seconds=timeout,
+        connect_timeout_seconds=connect_timeout,
+        max_connections=max_connections,
+        max_keepalive_connections=max_connections,
+    )
+
+
+def _env_settings() -> dict[str, Any]:
+    settings: dict[str, Any] = {"base_url": os.environ.get("WARDEN_URL", DEFAULT_URL)}
+    if "WARDEN_PEP_CREDENTIAL" in os.environ:
+        settings["pep_credential"] = os.environ["WARDEN_PEP_CREDENTIAL"]
+    if "WARDEN_TIMEOUT" in os.environ:
+        settings["timeout"] = float(os.environ["WARDEN_TIMEOUT"])
+    return settings
+
+
+def _problem_detail(raw: _transport.RawResponse) -> str:
+    try:
+        body = raw.json()
+    except WardenUnavailableError:
+        return raw.body[:200].decode("utf-8", "replace")
+    if isinstance(body, dict):
+        detail = body.get("detail") or body.get("title")
+        if isinstance(detail, str):
+            return detail
+    return str(body)[:200]
+
+
+def _check_answer(raw: _transport.RawResponse) -> Decision:
+    if raw.status == 200:
+        return parse_decision(raw.json())
+    if raw.status == 401:
+        body = raw.json()
+        reason = body.get("reason") if isinstance(body, dict) else None
+        if not isinstance(reason, str):
+            raise WardenProtocolError("Warden answered 401 without a reason code")
+        detail = body.get("detail")
+        raise InvalidTokenError(
+            reason, detail if isinstance(detail, str) else None, raw.headers.get("www-authenticate")
+        )
+    _not_an_answer(raw)
+
+
+def _pep_answer(raw: _transport.RawResponse) -> Any:
+    if raw.status == 200:
+        return raw.json()
+    _not_an_answer(raw)
+
+
+def _not_an_answer(raw: _transport.RawResponse) -> NoReturn:
+    if 400 <= raw.status < 500:
+        raise WardenRequestError(raw.status, _problem_detail(raw))
+    raise WardenUnavailableError(f"Warden answered HTTP {raw.status}: {_problem_detail(raw)}")
+
+
+def _readiness(raw: _transport.RawResponse) -> dict[str, Any]:
+    if raw.status not in (200, 503):
+        raise WardenUnavailableError(f"Warden answered /readyz with HTTP {raw.status}")
+    body = raw.json()
+    if not isinstance(body, dict):
+        raise WardenProtocolError("the /readyz answer is not a JSON object")
+    return body
+
+
+class _Base:
+    def __init__(self, pep_credential: str | None) -> None:
+        self._pep_headers = (
+            {"authorization": f"Bearer {pep_credential}"} if pep_credential is not None else {}
+        )
+
+    @staticmethod
+    def _token_headers(token: str) -> dict[str, str]:
+        if not token or any(c in token for c in "\r\n"):
+            # Warden would refuse it too; never send a header that could split.
+            raise InvalidTokenError("token_malformed", "empty or multi-line token", None)
+        return {"authorization": f"Bearer {token}"}
+
+
+class WardenClient(_Base):
+    """A blocking client of one Warden deployment."""
+
+    def __init__(
+        self,
+        base_url: str = DEFAULT_URL,
+        *,
+        pep_credential: str | None = None,
+        timeout: float = DEFAULT_TIMEOUT_SECONDS,
+        connect_timeout: float = DEFAULT_CONNECT_TIMEOUT_SECONDS,
+        max_connections: int = 100,
+        transport: _transport.SyncHttpTransport | None = None,
+    ) -> None:
+        super().__init__(pep_credential)
+        self._http = _transport.SyncTransport(
+            _settings(base_url, timeout, connect_timeout, max_connections), transport
+        )
+
+    @classmethod
+    def from_env(cls) -> WardenClient:
+        """Configured by `WARDEN_URL`, `WARDEN_PEP_CREDENTIAL` and `WARDEN_TIMEOUT`."""
+        return cls(**_env_settings())
+
+    def check(
+        self,
+        token: str,
+        action: str,
+        resource_type: str,
+        resource_id: str,
+        properties: Mapping[str, Any] | None = None,
+        context: Mapping[str, Any] | None = None,
+    ) -> Decision:
+        """Verify `token` and decide whether its principal may do `action` on the resource.
+
+        Raises `InvalidTokenError` when Warden refuses the token.
+        """
+        body = check_body(action, Entity(resource_type, resource_id, properties), context)
+        return _check_answer(self._http.post_json(CHECK_PATH, body, self._token_headers(token)))
+
+    def evaluate(
+        self,
+        subject: Entity,
+        action: str,
+        resource: Entity,
+        context: Mapping[str, Any] | None = None,
+    ) -> Evaluation:
+        """One AuthZEN evaluation, authenticated with the PEP credential."""
+        body = EvaluationRequest(subject, action, resource, context).to_json()
+        return parse_evaluation(
+            _pep_answer(self._http.post_json(EVALUATION_PATH, body, self._pep_headers))
+        )
+
+    def evaluate_many(
+        self,
+        evaluations: Sequence[EvaluationRequest],
+        *,
+        subject: Entity | None = None,
+        action: str | None = None,
+        resource: Entity | None = None,
+        context: Mapping[str, Any] | None = None,
+        semantic: str | None = None,
+    ) -> list[Evaluation]:
+        """A batch of AuthZEN evaluations; the keyword arguments are the batch defaults.
+
+        `semantic` is `execute_all` (Warden's default), `deny_on_first_deny` or
+        `permit_on_first_permit`; with the last two the answer may be shorter than the batch.
+        """
+        body = evaluations_body(
+            evaluations,
+            subject=subject,
+            action=action,
+            resource=resource,
+            context=context,
+            semantic=semantic,
+        )
+        raw = self._http.post_json(EVALUATIONS_PATH, body, self._pep_headers)
+        return parse_evaluations(_pep_answer(raw), len(evaluations))
+
+    def readiness(self) -> dict[str, Any]:
+        """The `/readyz` document (its `checks.policy.revision` names the loaded policy)."""
+        return _readiness(self._http.get(READY_PATH))
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+class AsyncWardenClient(_Base):
+    """A non-blocking client of one Warden deployment (for asyncio and FastAPI)."""
+
+    def __init__(
+        self,
+        base_url: str = DEFAULT_URL,
+        *,
+        pep_credential: str | None = None,
+        timeout: float = DEFAULT_TIMEOUT_SECONDS,
+        connect_timeout: float = DEFAULT_CONNECT_TIMEOUT_SECONDS,
+        max_connections: int = 100,
+        transport: _transport.AsyncHttpTransport | None = None,
+    ) -> None:
+        super().__init__(pep_credential)
+        self._http = _transport.AsyncTransport(
+            _settings(base_url, timeout, connect_timeout, max_connections), transport
+        )
+
+    @classmethod
+    def from_env(cls) -> AsyncWardenClient:
+        """Configured by `WARDEN_URL`, `WARDEN_PEP_CREDENTIAL` and `WARDEN_TIMEOUT`."""
+        return cls(**_env_settings())
+
+    async def check(
+        self,
+        token: str,
+        action: str,
+        resource_type: str,
+        resource_id: str,
+        properties: Mapping[str, Any] | None = None,
+        context: Mapping[str, Any] | None = None,
+    ) -> Decision:
+        """Verify `token` and decide whether its principal may do `action` on the resource.
+
+        Raises `InvalidTokenError` when Warden refuses the token.
+        """
+        body = check_body(action, Entity(resource_type, resource_id, properties), context)
+        raw = await self._http.post_json(CHECK_PATH, body, self._token_headers(token))
+        return _check_answer(raw)
+
+    async def evaluate(
+        self,
+        subject: Entity,
+        action: str,
+        resource: Entity,
+        context: Mapping[str, Any] | None = None,
+    ) -> Evaluation:
+        """One AuthZEN evaluation, authenticated with the PEP credential."""
+        body = EvaluationRequest(subject, action, resource, context).to_json()
+        raw = await self._http.post_json(EVALUATION_PATH, body, self._pep_headers)
+        return parse_evaluation(_pep_answer(raw))
+
+    async def evaluate_many(
+        self,
+        evaluations: Sequence[EvaluationRequest],
+        *,
+        subject: Entity | None = None,
+        action: str | None = None,
+        resource: Entity | None = None,
+        context: Mapping[str, Any] | None = None,
+        semantic: str | None = None,
+    ) -> list[Evaluation]:
+        """A batch of AuthZEN evaluations; see `WardenClient.evaluate_many`."""
+        body = evaluations_body(
+            evaluations,
+            subject=subject,
+            action=action,
+            resource=resource,
+            context=context,
+            semantic=semantic,
+        )
+        raw = await self._http.post_json(EVALUATIONS_PATH, body, self._pep_headers)
+        return parse_evaluations(_pep_answer(raw), len(evaluations))
+
+    async def readiness(self) -> dict[str, Any]:
+        """The `/readyz` document (its `checks.policy.revision` names the loaded policy)."""
+        return _readiness(await self._http.get(READY_PATH))
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.aclose()

@@ -1,0 +1,49 @@
+"""The SDK's exceptions.
+
+A deny is not an exception: it is a `Decision` whose `allowed` is false. Exceptions are for
+what is not a decision: a token Warden refused, and a Warden that could not answer. The
+second kind always means "no decision", so callers must fail closed on it.
+"""
+
+from __future__ import annotations
+
+
+class WardenError(Exception):
+    """Base of every exception the SDK raises."""
+
+
+class InvalidTokenError(WardenError):
+    """Warden refused the end user's bearer token (HTTP 401 from `/v1/check`).
+
+    `reason` is Warden's reason code (`token_expired`, `token_signature_invalid`, …).
+    """
+
+    def __init__(self, reason: str, detail: str | None, www_authenticate: str | None) -> None:
+        super().__init__(f"bearer token refused by Warden: {reason}")
+        self.reason = reason
+        self.detail = detail
+        self.www_authenticate = www_authenticate
+
+
+class WardenUnavailableError(WardenError):
+    """Warden gave no usable answer: unreachable, timed out, a 5xx, or a garbled body.
+
+    Never treat this as an allow. The FastAPI integration turns it into 503.
+    """
+
+
+class WardenProtocolError(WardenUnavailableError):
+    """Warden answered, but not in the shape this SDK understands."""
+
+
+class WardenRequestError(WardenError):
+    """Warden rejected the request itself (HTTP 400, or 401/403 for the PEP credential).
+
+    This is a bug or a misconfiguration on the calling side, not a decision; the FastAPI
+    integration fails closed on it (503) and the message says what Warden objected to.
+    """
+
+    def __init__(self, status: int, detail: str) -> None:
+        super().__init__(f"Warden rejected the request (HTTP {status}): {detail}")
+        self.status = status
+        self.detail = detail

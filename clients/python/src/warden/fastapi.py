@@ -1,0 +1,384 @@
+"""FastAPI integration: authenticate and authorize each route through Warden.
+
+    warden = Warden(AsyncWardenClient.from_env())
+    warden.install(app)
+
+    @app.get("/tenants/{tenant}/documents/{doc_id}")
+    async def read(auth: Authorized = Depends(warden.authorize(
+            "read", "Document", id_template="{tenant}/{doc_id}"))): ...
+
+What each outcome becomes:
+
+- no bearer token: 401 with `WWW-Authenticate: Bearer` (Warden is not asked);
+- a token Warden refuses: 401 with `WWW-Authenticate: Bearer error="invalid_token",
+  error_description="<reason code>"`;
+- a deny: 403 with the reason code and the decision id;
+- Warden unreachable, timing out, failing or garbled: 503. Never an allow.
+
+Every decision's id is echoed in the `X-Decision-Id` response header (and in 403 bodies),
+so an application log line can be joined with Warden's decision log.
+
+Authentication is the first check's job: `/v1/check` verifies the token and decides in one
+round trip, so `authorize(...)` needs no separate authentication call. `principal` (for
+routes that need only "who is this?") reuses a decision already made for the request, and
+otherwise asks Warden a probe decision whose outcome it ignores (see `Probe`), because
+Warden has no authenticate-only endpoint yet.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from fastapi import Depends, FastAPI, HTTPException, Request, Response
+from fastapi.params import Depends as DependsParam
+from fastapi.routing import APIRoute, APIRouter
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.responses import JSONResponse
+
+from warden.client import AsyncWardenClient
+from warden.errors import InvalidTokenError, WardenError
+from warden.models import Decision, Principal
+
+T = TypeVar("T")
+
+PROBLEM_BASE = "https://warden.dev/problems/"
+_STATE_DECISIONS = "warden_decisions"
+_MARKER = "__warden_dependency__"
+
+
+@dataclass(frozen=True, slots=True)
+class Probe:
+    """The decision `principal` asks for when no check has run yet for the request.
+
+    Its outcome is ignored: only the principal of the answer is used. It is still a decision,
+    so Warden's decision log records it. Pick an action and resource of your pack that cost
+    little; the default fits the example pack (`list` on a tenant id no tenant has).
+    """
+
+    action: str = "list"
+    resource_type: str = "Tenant"
+    resource_id: str = "warden-sdk:authenticate"
+
+
+@dataclass(frozen=True, slots=True)
+class LoadedResource(Generic[T]):
+    """What a loader returns: the resource's Warden id, its properties, and the object.
+
+    `value=None` means "not found": the request is still decided (so a resource of another
+    tenant is a 403, never a revealing 404), and an allowed request then becomes 404.
+    `properties` are used by Warden only for entities its data does not know.
+    """
+
+    id: str
+    value: T | None
+    properties: Mapping[str, Any] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Authorized(Generic[T]):
+    """An allowed request: Warden's decision, and the loaded object when there is a loader."""
+
+    decision: Decision
+    resource: T | None = None
+
+    @property
+    def principal(self) -> Principal:
+        return self.decision.principal
+
+
+class WardenHTTPException(HTTPException):
+    """An HTTP error with an RFC 9457 problem body; `Warden.install` renders it as such."""
+
+    def __init__(
+        self,
+        status_code: int,
+        problem_type: str,
+        title: str,
+        detail: str,
+        headers: dict[str, str] | None = None,
+        **extra: Any,
+    ) -> None:
+        self.problem: dict[str, Any] = {
+            "type": PROBLEM_BASE + problem_type,
+            "title": title,
+            "status": status_code,
+            "detail": detail,
+            **extra,
+        }
+        super().__init__(status_code=status_code, detail=self.problem, headers=headers)
+
+
+async def _problem_response(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, WardenHTTPException)
+    return JSONResponse(
+        exc.problem,
+        status_code=exc.status_code,
+        headers=exc.headers,
+        media_type="application/problem+json",
+    )
+
+
+ContextSource = Mapping[str, Any] | Callable[[Request], Mapping[str, Any] | None] | None
+
+
+class Warden:
+    """FastAPI dependencies backed by one `AsyncWardenClient`.
+
+    The client may be given later with `bind` (e.g. in the app's lifespan).
+    """
+
+    def __init__(
+        self,
+        client: AsyncWardenClient | None = None,
+        *,
+        decision_header: str = "X-Decision-Id",
+        realm: str | None = None,
+        probe: Probe | None = None,
+    ) -> None:
+        self._client = client
+        self.decision_header = decision_header
+        self.realm = realm
+        self.probe = probe or Probe()
+        self.bearer = HTTPBearer(
+            auto_error=False,
+            scheme_name="WardenBearer",
+            description="An end-user access token; Warden verifies it on every request.",
+        )
+        self.token = self._token_dependency()
+        self.principal = self._principal_dependency()
+
+    def bind(self, client: AsyncWardenClient) -> None:
+        """Use `client` from now on."""
+        self._client = client
+
+    @property
+    def client(self) -> AsyncWardenClient:
+        if self._client is None:
+            raise _unavailable("no Warden client is configured")
+        return self._client
+
+    def install(self, app: FastAPI) -> None:
+        """Render the SDK's errors as `application/problem+json`."""
+        app.add_exception_handler(WardenHTTPException, _problem_response)
+
+    # -- dependencies -------------------------------------------------------------------
+
+    def _token_dependency(self) -> Callable[..., Awaitable[str]]:
+        bearer = self.bearer
+        challenge = "Bearer" + (f' realm="{self.realm}"' if self.realm else "")
+
+        async def warden_bearer_token(
+            credentials: HTTPAuthorizationCredentials | None = Depends(bearer),  # noqa: B008
+        ) -> str:
+            if credentials is None or not credentials.credentials:
+                raise WardenHTTPException(
+                    401,
+                    "invalid-token",
+                    "Unauthorized",
+                    "a bearer token is required",
+                    headers={"WWW-Authenticate": challenge},
+                    reason="token_missing",
+                )
+            return credentials.credentials
+
+        return warden_bearer_token
+
+    def _principal_dependency(self) -> Callable[..., Awaitable[Principal]]:
+        token_dependency = self.token
+
+        async def warden_principal(
+            request: Request,
+            response: Response,
+            token: str = Depends(token_dependency),
+        ) -> Principal:
+            earlier: list[Decision] = getattr(request.state, _STATE_DECISIONS, [])
+            if earlier:
+                return earlier[-1].principal
+            probe = self.probe
+            decision = await self._decide(
+                request, response, token, probe.action, probe.resource_type, probe.resource_id
+            )
+            return decision.principal
+
+        setattr(warden_principal, _MARKER, True)
+        return warden_principal
+
+    def authorize(
+        self,
+        action: str,
+        resource_type: str,
+        *,
+        id_param: str | None = None,
+        id_template: str | None = None,
+        load: Callable[..., Any] | None = None,
+        context: ContextSource = None,
+    ) -> Callable[..., Awaitable[Authorized[Any]]]:
+        """A dependency that lets the request through only if Warden allows `action`.
+
+        The resource id comes from exactly one of: `id_param` (a path parameter),
+        `id_template` (path parameters formatted in, e.g. `"{tenant}/{doc_id}"`), or `load`
+        (a dependency, itself free to use `Depends`, returning a `LoadedResource`).
+        """
+        if sum(x is not None for x in (id_param, id_template, load)) != 1:
+            raise ValueError("give exactly one of id_param, id_template or load")
+        token_dependency = self.token
+
+        def resource_id_from_path(request: Request) -> str:
+            params = request.path_params
+            try:
+                if id_param is not None:
+                    return str(params[id_param])
+                assert id_template is not None
+                for name, value in params.items():
+                    if "/" in str(value):
+                        raise WardenHTTPException(
+                            400, "bad-request", "Bad Request", f"path parameter {name} has a /"
+                        )
+                return id_template.format_map(params)
+            except KeyError as missing:
+                raise RuntimeError(
+                    f"route {request.url.path} has no path parameter {missing} for Warden"
+                ) from None
+
+        async def decide(
+            request: Request, response: Response, token: str, resource_id: str, props: Any
+        ) -> Decision:
+            ctx = context(request) if callable(context) else context
+            decision = await self._decide(
+                request, response, token, action, resource_type, resource_id, props, ctx
+            )
+            if not decision.allowed:
+                raise WardenHTTPException(
+                    403,
+                    "forbidden",
+                    "Forbidden",
+                    f"Warden denied {action} on {resource_type}: {decision.reason}",
+                    headers={self.decision_header: decision.decision_id},
+                    reason=decision.reason,
+                    decision_id=decision.decision_id,
+                )
+            return decision
+
+        if load is None:
+
+            async def warden_authorize_path(
+                request: Request,
+                response: Response,
+                token: str = Depends(token_dependency),
+            ) -> Authorized[Any]:
+                resource_id = resource_id_from_path(request)
+                return Authorized(await decide(request, response, token, resource_id, None))
+
+            dependency: Callable[..., Awaitable[Authorized[Any]]] = warden_authorize_path
+
+        else:
+            loader = load
+
+            async def warden_authorize_loaded(
+                request: Request,
+                response: Response,
+                token: str = Depends(token_dependency),
+                loaded: LoadedResource[Any] = Depends(loader),  # noqa: B008
+            ) -> Authorized[Any]:
+                if not isinstance(loaded, LoadedResource):
+                    raise TypeError(f"the Warden loader {loader!r} did not return LoadedResource")
+                decision = await decide(request, response, token, loaded.id, loaded.properties)
+                if loaded.value is None:
+                    raise WardenHTTPException(
+                        404, "not-found", "Not Found", f"no {resource_type} {loaded.id}"
+                    )
+                return Authorized(decision, loaded.value)
+
+            dependency = warden_authorize_loaded
+
+        dependency.__name__ = f"warden_authorize_{action}_{resource_type}"
+        setattr(dependency, _MARKER, True)
+        return dependency
+
+    async def _decide(
+        self,
+        request: Request,
+        response: Response,
+        token: str,
+        action: str,
+        resource_type: str,
+        resource_id: str,
+        properties: Mapping[str, Any] | None = None,
+        context: Mapping[str, Any] | None = None,
+    ) -> Decision:
+        try:
+            decision = await self.client.check(
+                token, action, resource_type, resource_id, properties, context
+            )
+        except InvalidTokenError as refused:
+            challenge = refused.www_authenticate or (
+                f'Bearer error="invalid_token", error_description="{refused.reason}"'
+            )
+            raise WardenHTTPException(
+                401,
+                "invalid-token",
+                "Unauthorized",
+                f"the bearer token was refused: {refused.reason}",
+                headers={"WWW-Authenticate": challenge},
+                reason=refused.reason,
+            ) from None
+        except WardenError as failure:
+            raise _unavailable(str(failure)) from failure
+        decisions: list[Decision] = getattr(request.state, _STATE_DECISIONS, [])
+        decisions.append(decision)
+        setattr(request.state, _STATE_DECISIONS, decisions)
+        response.headers[self.decision_header] = decision.decision_id
+        return decision
+
+
+def _unavailable(why: str) -> WardenHTTPException:
+    # The detail stays generic: internals go to the log, not to the client.
+    del why
+    return WardenHTTPException(
+        503,
+        "authorization-unavailable",
+        "Service Unavailable",
+        "authorization is unavailable; the request was not served",
+        headers={"Retry-After": "1"},
+    )
+
+
+def decisions_of(request: Request) -> list[Decision]:
+    """The decisions Warden made for this request so far, oldest first."""
+    decisions: list[Decision] = getattr(request.state, _STATE_DECISIONS, [])
+    return list(decisions)
+
+
+def _is_warden_dependency(call: Any) -> bool:
+    return bool(getattr(call, _MARKER, False))
+
+
+def _dependant_has_warden(dependant: Any) -> bool:
+    if _is_warden_dependency(getattr(dependant, "call", None)):
+        return True
+    return any(_dependant_has_warden(sub) for sub in getattr(dependant, "dependencies", []))
+
+
+def routes_without_warden(app: FastAPI | APIRouter, *, allow: Iterable[str] = ()) -> list[str]:
+    """`"METHOD /path"` of every API route that no Warden dependency protects.
+
+    `allow` lists paths meant to be public (e.g. `"/healthz"`). Use it in a test:
+    `assert routes_without_warden(app, allow={"/healthz"}) == []`.
+    """
+    allowed = set(allow)
+    missing = []
+    for route in app.routes:
+        if not isinstance(route, APIRoute) or route.path in allowed:
+            continue
+        if not _dependant_has_warden(route.dependant):
+            for method in sorted(route.methods or ()):
+                missing.append(f"{method} {route.path}")
+    return missing
+
+
+def is_warden_dependency(dependency: DependsParam | Callable[..., Any]) -> bool:
+    """Whether `dependency` (a callable or a `Depends(...)`) is one of this module's checks."""
+    call = dependency.dependency if isinstance(dependency, DependsParam) else dependency
+    return _is_warden_dependency(call)

@@ -1,0 +1,234 @@
+"""Typed results of Warden's answers, and the parsing that builds them.
+
+Only the parsers here build these types from Warden's JSON, and they check every field they
+keep: a missing or mistyped field is a `WardenProtocolError`, never a default that could
+read as an allow.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from warden.errors import WardenProtocolError
+
+JsonObject = dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who Warden verified the bearer token to be.
+
+    `id` is Warden's entity id, `<tenant>/<subject>` when the issuer maps a tenant claim.
+    """
+
+    type: str
+    id: str
+    tenant: str | None
+
+    @property
+    def local_id(self) -> str:
+        """The id without its `<tenant>/` prefix."""
+        prefix = f"{self.tenant}/" if self.tenant else ""
+        return self.id[len(prefix) :] if prefix and self.id.startswith(prefix) else self.id
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyReason:
+    """A policy that determined a decision, with its `@description`."""
+
+    policy: str
+    description: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """The answer of `POST /v1/check`: the decision for one verified principal.
+
+    `reason` is Warden's reason code: `permitted`, `no_permit`, `forbidden`,
+    `tenant_boundary`, `tenant_missing`, `evaluation_error` or `invalid_request`.
+    """
+
+    allowed: bool
+    decision_id: str
+    reason: str
+    principal: Principal
+    policy_revision: str
+    reasons: tuple[PolicyReason, ...] = ()
+    errors: tuple[JsonObject, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Entity:
+    """A subject or resource of an AuthZEN evaluation (or a resource of a check).
+
+    `properties` only matter when Warden does not know the entity: what Warden's entity
+    data says always wins.
+    """
+
+    type: str
+    id: str
+    properties: Mapping[str, Any] | None = None
+
+    def to_json(self) -> JsonObject:
+        body: JsonObject = {"type": self.type, "id": self.id}
+        if self.properties is not None:
+            body["properties"] = dict(self.properties)
+        return body
+
+
+@dataclass(frozen=True, slots=True)
+class Evaluation:
+    """The answer to one AuthZEN evaluation."""
+
+    allowed: bool
+    decision_id: str | None
+    reason: str | None
+    policy_revision: str | None
+    policies: tuple[PolicyReason, ...] = ()
+    context: JsonObject = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class EvaluationRequest:
+    """One item of `evaluate_many`; fields left `None` take the batch's defaults."""
+
+    subject: Entity | None = None
+    action: str | None = None
+    resource: Entity | None = None
+    context: Mapping[str, Any] | None = None
+
+    def to_json(self) -> JsonObject:
+        body: JsonObject = {}
+        if self.subject is not None:
+            body["subject"] = self.subject.to_json()
+        if self.action is not None:
+            body["action"] = {"name": self.action}
+        if self.resource is not None:
+            body["resource"] = self.resource.to_json()
+        if self.context is not None:
+            body["context"] = dict(self.context)
+        return body
+
+
+def _object(value: Any, what: str) -> JsonObject:
+    if not isinstance(value, dict):
+        raise WardenProtocolError(f"{what} is not a JSON object")
+    return value
+
+
+def _string(obj: JsonObject, key: str, what: str) -> str:
+    value = obj.get(key)
+    if not isinstance(value, str):
+        raise WardenProtocolError(f"{what}.{key} is not a string")
+    return value
+
+
+def _optional_string(obj: JsonObject, key: str, what: str) -> str | None:
+    value = obj.get(key)
+    if value is not None and not isinstance(value, str):
+        raise WardenProtocolError(f"{what}.{key} is neither a string nor null")
+    return value
+
+
+def _reasons(value: Any, what: str) -> tuple[PolicyReason, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise WardenProtocolError(f"{what} is not a list")
+    reasons = []
+    for item in value:
+        entry = _object(item, what)
+        reasons.append(
+            PolicyReason(
+                policy=_string(entry, "policy", what),
+                description=_optional_string(entry, "description", what),
+            )
+        )
+    return tuple(reasons)
+
+
+def parse_decision(body: Any) -> Decision:
+    """Parse the JSON answer of `POST /v1/check`."""
+    answer = _object(body, "check answer")
+    verdict = answer.get("decision")
+    if verdict not in ("allow", "deny"):
+        raise WardenProtocolError('check answer.decision is neither "allow" nor "deny"')
+    principal_json = _object(answer.get("principal"), "check answer.principal")
+    errors = answer.get("errors") or []
+    if not isinstance(errors, list) or not all(isinstance(e, dict) for e in errors):
+        raise WardenProtocolError("check answer.errors is not a list of objects")
+    return Decision(
+        allowed=verdict == "allow",
+        decision_id=_string(answer, "decision_id", "check answer"),
+        reason=_string(answer, "reason", "check answer"),
+        principal=Principal(
+            type=_string(principal_json, "type", "check answer.principal"),
+            id=_string(principal_json, "id", "check answer.principal"),
+            tenant=_optional_string(principal_json, "tenant", "check answer.principal"),
+        ),
+        policy_revision=_string(answer, "policy_revision", "check answer"),
+        reasons=_reasons(answer.get("reasons"), "check answer.reasons"),
+        errors=tuple(errors),
+    )
+
+
+def parse_evaluation(body: Any) -> Evaluation:
+    """Parse one AuthZEN evaluation answer (`{"decision": bool, "context": {...}}`)."""
+    answer = _object(body, "evaluation answer")
+    verdict = answer.get("decision")
+    if not isinstance(verdict, bool):
+        raise WardenProtocolError("evaluation answer.decision is not a boolean")
+    context = answer.get("context") or {}
+    context = _object(context, "evaluation answer.context")
+    return Evaluation(
+        allowed=verdict,
+        decision_id=_optional_string(context, "decision_id", "evaluation context"),
+        reason=_optional_string(context, "reason", "evaluation context"),
+        policy_revision=_optional_string(context, "policy_revision", "evaluation context"),
+        policies=_reasons(context.get("policies"), "evaluation context.policies"),
+        context=context,
+    )
+
+
+def parse_evaluations(body: Any, n_requested: int) -> list[Evaluation]:
+    """Parse a batch answer; fewer answers than requests is fine (short-circuit semantics)."""
+    answer = _object(body, "evaluations answer")
+    items = answer.get("evaluations")
+    if not isinstance(items, list):
+        raise WardenProtocolError("evaluations answer.evaluations is not a list")
+    if len(items) > n_requested:
+        raise WardenProtocolError(
+            f"Warden answered {len(items)} evaluations to {n_requested} requests"
+        )
+    return [parse_evaluation(item) for item in items]
+
+
+def check_body(
+    action: str,
+    resource: Entity,
+    context: Mapping[str, Any] | None,
+) -> JsonObject:
+    """The JSON body of `POST /v1/check`."""
+    body: JsonObject = {"action": action, "resource": resource.to_json()}
+    if context is not None:
+        body["context"] = dict(context)
+    return body
+
+
+def evaluations_body(
+    evaluations: Sequence[EvaluationRequest],
+    *,
+    subject: Entity | None,
+    action: str | None,
+    resource: Entity | None,
+    context: Mapping[str, Any] | None,
+    semantic: str | None,
+) -> JsonObject:
+    """The JSON body of `POST /access/v1/evaluations`."""
+    body: JsonObject = EvaluationRequest(subject, action, resource, context).to_json()
+    body["evaluations"] = [item.to_json() for item in evaluations]
+    if semantic is not None:
+        body["options"] = {"evaluations_semantic": semantic}
+    return body

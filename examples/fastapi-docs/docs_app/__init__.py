@@ -1,0 +1,1 @@
+"""A multi-tenant documents API protected entirely through Warden's Python SDK."""

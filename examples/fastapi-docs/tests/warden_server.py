@@ -1,0 +1,222 @@
+"""Starts the real `warden serve` for the tests: a test issuer whose RSA key the tests
+generate, the example policy pack with an editable copy of its entities, a PEP credential.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import re
+import secrets
+import shutil
+import socket
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx2
+import jwt
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+REPO_ROOT = Path(__file__).resolve().parents[3]
+PACK_DIR = REPO_ROOT / "examples" / "saas"
+ISSUER = "https://issuer.test.warden.local"
+AUDIENCE = "warden"
+KID = "test-key-1"
+READY_TIMEOUT_SECONDS = 30.0
+RELOAD_TIMEOUT_SECONDS = 15.0
+
+
+def warden_binary() -> Path:
+    configured = os.environ.get("WARDEN_BIN")
+    binary = Path(configured) if configured else REPO_ROOT / "target" / "debug" / "warden"
+    if not binary.is_file():
+        raise RuntimeError(
+            f"the warden binary is not at {binary}: build it (cargo build -p warden) "
+            "or point WARDEN_BIN at it"
+        )
+    return binary
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def _b64(number: int) -> str:
+    raw = number.to_bytes((number.bit_length() + 7) // 8, "big")
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def new_rsa_key() -> rsa.RSAPrivateKey:
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+def jwks_of(key: rsa.RSAPrivateKey, kid: str) -> dict[str, Any]:
+    public = key.public_key().public_numbers()
+    return {
+        "keys": [
+            {
+                "kty": "RSA",
+                "kid": kid,
+                "use": "sig",
+                "alg": "RS256",
+                "n": _b64(public.n),
+                "e": _b64(public.e),
+            }
+        ]
+    }
+
+
+@dataclass
+class WardenServer:
+    """A running `warden serve` and what the tests need to talk to it."""
+
+    url: str
+    pep_secret: str
+    entities_file: Path
+    log_file: Path
+    key: rsa.RSAPrivateKey
+    process: subprocess.Popen[bytes]
+    original_entities: str = field(default="")
+
+    def mint(
+        self,
+        sub: str,
+        org: str,
+        *,
+        expires_in: int = 300,
+        key: rsa.RSAPrivateKey | None = None,
+        issuer: str = ISSUER,
+        **claims: Any,
+    ) -> str:
+        """An RS256 access token of the test issuer."""
+        now = int(time.time())
+        payload = {
+            "iss": issuer,
+            "aud": AUDIENCE,
+            "sub": sub,
+            "org_id": org,
+            "iat": now - 5,
+            "exp": now + expires_in,
+            **claims,
+        }
+        return jwt.encode(payload, key or self.key, algorithm="RS256", headers={"kid": KID})
+
+    def revision(self) -> str:
+        ready = httpx2.get(f"{self.url}/readyz", timeout=2.0).json()
+        revision: str = ready["checks"]["policy"]["revision"]
+        return revision
+
+    def successful_reloads(self) -> int:
+        """`warden_policy_reloads_total{result="ok"}`: counts every installed snapshot.
+
+        `/readyz`'s revision hashes the policy files only, not the entity data, so a change
+        of entities is observed through this counter.
+        """
+        metrics = httpx2.get(f"{self.url}/metrics", timeout=2.0).text
+        found = re.search(r'^warden_policy_reloads_total\{result="ok"\} (\d+)', metrics, re.M)
+        return int(found.group(1)) if found else 0
+
+    def write_entities(self, entities: list[dict[str, Any]]) -> None:
+        """Replace the entity data and wait (bounded) until Warden serves it."""
+        before = self.successful_reloads()
+        self.entities_file.write_text(json.dumps(entities, indent=1))
+        deadline = time.monotonic() + RELOAD_TIMEOUT_SECONDS
+        while time.monotonic() < deadline:
+            if self.successful_reloads() > before:
+                return
+            time.sleep(0.1)
+        raise TimeoutError(f"Warden did not reload {self.entities_file} within the timeout")
+
+    def entities(self) -> list[dict[str, Any]]:
+        loaded: list[dict[str, Any]] = json.loads(self.entities_file.read_text())
+        return loaded
+
+    def restore_entities(self) -> None:
+        if self.entities_file.read_text() != self.original_entities:
+            self.write_entities(json.loads(self.original_entities))
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=10)
+
+
+def start_warden(workdir: Path) -> WardenServer:
+    """Write a config into `workdir`, start Warden, wait (bounded) for /readyz."""
+    key = new_rsa_key()
+    (workdir / "jwks.json").write_text(json.dumps(jwks_of(key, KID)))
+    entities_file = workdir / "entities.json"
+    shutil.copyfile(PACK_DIR / "entities.json", entities_file)
+    pep_secret = secrets.token_urlsafe(32)
+    pep_hash = hashlib.sha256(pep_secret.encode()).hexdigest()
+    port = free_port()
+    config = workdir / "warden.toml"
+    config.write_text(
+        f"""[server]
+listen = "127.0.0.1:{port}"
+
+[policy]
+dir = {json.dumps(str(PACK_DIR))}
+entities_file = {json.dumps(str(entities_file))}
+
+[peps]
+credentials = ["sha256:{pep_hash}"]
+
+[[issuers]]
+issuer = "{ISSUER}"
+audiences = ["{AUDIENCE}"]
+algorithms = ["RS256"]
+jwks_file = "jwks.json"
+
+[issuers.claims]
+tenant = "org_id"
+roles = "roles"
+"""
+    )
+    log_file = workdir / "warden.log"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WARDEN_")}
+    with log_file.open("wb") as log:
+        process = subprocess.Popen(  # noqa: S603 - our own binary, fixed arguments
+            [str(warden_binary()), "serve", "--config", str(config), "--log-format", "text"],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=workdir,
+        )
+    server = WardenServer(
+        url=f"http://127.0.0.1:{port}",
+        pep_secret=pep_secret,
+        entities_file=entities_file,
+        log_file=log_file,
+        key=key,
+        process=process,
+        original_entities=entities_file.read_text(),
+    )
+    deadline = time.monotonic() + READY_TIMEOUT_SECONDS
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(
+                f"warden serve exited ({process.returncode}):\n{log_file.read_text()}"
+            )
+        try:
+            if httpx2.get(f"{server.url}/readyz", timeout=1.0).status_code == 200:
+                return server
+        except httpx2.TransportError:
+            pass
+        time.sleep(0.1)
+    server.stop()
+    raise TimeoutError(
+        f"warden serve not ready in {READY_TIMEOUT_SECONDS}s:\n{log_file.read_text()}"
+    )
