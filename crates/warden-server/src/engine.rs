@@ -104,7 +104,8 @@ pub fn decide(snapshot: &Snapshot, input: &DecisionInput<'_>) -> DecisionOutcome
     metrics::counter!("warden_decisions_total", "decision" => if outcome.allowed() { "allow" } else { "deny" }, "reason" => outcome.reason())
         .increment(1);
     metrics::histogram!("warden_decision_duration_seconds").record(started.elapsed().as_secs_f64());
-    tracing::info!(
+    // Debug, not info: every decision is a record of the decision log, not an activity line.
+    tracing::debug!(
         decision_id = %outcome.decision_id,
         principal = %outcome.principal_uid,
         action = %input.action,

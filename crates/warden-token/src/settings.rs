@@ -211,6 +211,13 @@ pub enum KeySourceConfig {
 #[derive(Clone, PartialEq, Eq)]
 pub struct HmacSecret(pub(crate) Vec<u8>);
 
+impl HmacSecret {
+    /// The secret bytes, for signing development tokens (`warden token mint`). Never log them.
+    pub fn expose(&self) -> &[u8] {
+        &self.0
+    }
+}
+
 impl std::fmt::Debug for HmacSecret {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "HmacSecret(<{} bytes redacted>)", self.0.len())

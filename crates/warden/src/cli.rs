@@ -32,6 +32,28 @@ pub enum TokenCommand {
     /// Verify a token against the configured issuers and print the principal or the reason code
     /// (exit 0 valid, 1 refused, 2 bad usage or configuration).
     Verify(TokenVerifyArgs),
+    /// Mint a token for an HS256 issuer of the configuration (development and tests only:
+    /// production tokens come from your IdP or from Warden's own token endpoint).
+    Mint(TokenMintArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct TokenMintArgs {
+    /// The configuration file with the [[issuers]].
+    #[arg(long, value_name = "FILE")]
+    pub config: PathBuf,
+    /// The issuer to mint for (its `issuer` value); it must use HS256.
+    #[arg(long, value_name = "ISS")]
+    pub issuer: String,
+    /// The subject.
+    #[arg(long, value_name = "SUB")]
+    pub sub: String,
+    /// Extra claims, KEY=VALUE; VALUE is read as JSON when it parses, as a string otherwise.
+    #[arg(long = "claim", value_name = "KEY=VALUE")]
+    pub claims: Vec<String>,
+    /// Lifetime in seconds (default 600).
+    #[arg(long, default_value_t = 600)]
+    pub ttl: u64,
 }
 
 #[derive(Debug, Args)]

@@ -21,6 +21,7 @@ fn main() -> ExitCode {
         Command::Validate(args) => commands::validate::run(&args),
         Command::Check(args) => commands::check::run(&args),
         Command::Token(cli::TokenCommand::Verify(args)) => commands::token::verify(&args),
+        Command::Token(cli::TokenCommand::Mint(args)) => commands::token::mint(&args),
     };
     match result {
         Ok(Verdict::Success) => ExitCode::SUCCESS,

@@ -3,12 +3,12 @@
 use std::io::Read as _;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use anyhow::{Context as _, bail};
+use anyhow::{Context as _, anyhow, bail};
 use serde_json::{Value, json};
 use warden_token::{AttributeValue, Verifier};
 
 use super::Verdict;
-use crate::cli::TokenVerifyArgs;
+use crate::cli::{TokenMintArgs, TokenVerifyArgs};
 use crate::config_loading;
 
 pub fn verify(args: &TokenVerifyArgs) -> anyhow::Result<Verdict> {
@@ -98,4 +98,58 @@ fn attribute_json(value: &AttributeValue) -> Value {
         AttributeValue::Bool(flag) => json!(flag),
         AttributeValue::StringSet(items) => json!(items),
     }
+}
+
+fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|elapsed| i64::try_from(elapsed.as_secs()).unwrap_or(i64::MAX))
+        .unwrap_or_default()
+}
+
+pub fn mint(args: &TokenMintArgs) -> anyhow::Result<Verdict> {
+    let config = config_loading::load(Some(&args.config))?;
+    let issuer = config
+        .issuers
+        .iter()
+        .find(|issuer| issuer.issuer == args.issuer)
+        .ok_or_else(|| anyhow!("{}: no issuer `{}`", args.config.display(), args.issuer))?;
+    let warden_token::settings::KeySourceConfig::Secret(secret) = &issuer.keys else {
+        bail!(
+            "issuer `{}` does not use HS256: mint its tokens where its keys are",
+            args.issuer
+        );
+    };
+    let now = unix_now();
+    let mut claims = serde_json::Map::new();
+    claims.insert("iss".into(), json!(issuer.issuer));
+    claims.insert("sub".into(), json!(args.sub));
+    claims.insert("aud".into(), json!(issuer.audiences.first()));
+    claims.insert("iat".into(), json!(now));
+    claims.insert("nbf".into(), json!(now));
+    claims.insert(
+        "exp".into(),
+        json!(now.saturating_add(i64::try_from(args.ttl).unwrap_or(600))),
+    );
+    claims.insert(
+        "jti".into(),
+        json!(format!("dev-{now}-{}", std::process::id())),
+    );
+    for pair in &args.claims {
+        let (key, value) = pair
+            .split_once('=')
+            .ok_or_else(|| anyhow!("--claim {pair}: expected KEY=VALUE"))?;
+        let value = serde_json::from_str(value).unwrap_or_else(|_| Value::String(value.to_owned()));
+        claims.insert(key.to_owned(), value);
+    }
+    warden_token::install_crypto_provider();
+    let header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
+    let token = jsonwebtoken::encode(
+        &header,
+        &claims,
+        &jsonwebtoken::EncodingKey::from_secret(secret.expose()),
+    )
+    .context("signing the token")?;
+    println!("{token}");
+    Ok(Verdict::Success)
 }
