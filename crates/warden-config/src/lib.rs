@@ -65,6 +65,30 @@ pub struct RawConfig {
     /// `[[issuers]]`.
     #[serde(default)]
     pub issuers: Vec<IssuerSettings>,
+    /// `[storage]`.
+    #[serde(default)]
+    pub storage: Option<StorageSettings>,
+}
+
+/// `[storage]`: where Warden keeps its state.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StorageSettings {
+    /// `sqlite://warden.db` (embedded; relative to the config file) or `postgres://…`.
+    pub url: String,
+    /// How often the change counter is read, in milliseconds (default 250).
+    #[serde(default = "default_poll_ms")]
+    pub poll_interval_ms: u64,
+    /// A replica that cannot read the store for this long denies every request (default 5).
+    #[serde(default = "default_max_staleness")]
+    pub max_staleness_seconds: u64,
+}
+
+fn default_poll_ms() -> u64 {
+    250
+}
+fn default_max_staleness() -> u64 {
+    5
 }
 
 /// `[server]`.
@@ -161,6 +185,8 @@ pub struct Config {
     pub pep_credential_hashes: Vec<[u8; 32]>,
     /// Checked issuers, with absolute paths.
     pub issuers: Vec<IssuerConfig>,
+    /// `[storage]`, with a sqlite path resolved against the config file.
+    pub storage: Option<StorageSettings>,
 }
 
 /// Loads `path` (or only defaults when `None`), applies `WARDEN_…__…` overrides from `env`,
@@ -280,8 +306,18 @@ fn check(
         settings.hs256_secret_file = settings.hs256_secret_file.map(|file| base_dir.join(file));
         issuers.push(settings.check(&read_env)?);
     }
+    let storage = raw.storage.map(|mut storage| {
+        if let Some(path) = storage.url.strip_prefix("sqlite://")
+            && !path.starts_with('/')
+            && !path.starts_with(':')
+        {
+            storage.url = format!("sqlite://{}", base_dir.join(path).display());
+        }
+        storage
+    });
     Ok(Config {
         origin,
+        storage,
         server: raw.server,
         policy,
         allow_unauthenticated_peps: raw.peps.allow_unauthenticated,

@@ -51,6 +51,15 @@ pub struct DecisionInput<'a> {
     pub context: Option<Value>,
 }
 
+/// A deny decided before the policies were consulted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    /// `invalid_request`, `store_unavailable`, `principal_disabled` or `principal_deleted`.
+    pub reason: &'static str,
+    /// Why, for operators.
+    pub detail: String,
+}
+
 /// The answer, with everything a response and a log line need.
 #[derive(Debug)]
 pub struct DecisionOutcome {
@@ -58,47 +67,66 @@ pub struct DecisionOutcome {
     pub decision_id: String,
     /// The principal's UID as Cedar writes it.
     pub principal_uid: String,
-    /// The core decision, when the request was valid.
+    /// The core decision, when the policies were consulted.
     pub decision: Option<Decision>,
-    /// Why the request could not be evaluated (reason `invalid_request`).
-    pub invalid: Option<String>,
+    /// Why the policies were not consulted (always a deny).
+    pub refusal: Option<Refusal>,
 }
 
 impl DecisionOutcome {
     /// Allowed?
     pub fn allowed(&self) -> bool {
-        self.decision.as_ref().is_some_and(Decision::is_allowed)
+        self.refusal.is_none() && self.decision.as_ref().is_some_and(Decision::is_allowed)
     }
 
     /// The reason code.
     pub fn reason(&self) -> &'static str {
-        match &self.decision {
-            Some(decision) => decision.reason.as_str(),
-            None => "invalid_request",
+        match (&self.refusal, &self.decision) {
+            (Some(refusal), _) => refusal.reason,
+            (None, Some(decision)) => decision.reason.as_str(),
+            (None, None) => "invalid_request",
         }
     }
 }
 
-/// Decides one request against a snapshot.
-pub fn decide(snapshot: &Snapshot, input: &DecisionInput<'_>) -> DecisionOutcome {
+/// A snapshot and whether it may be trusted now.
+#[derive(Debug, Clone)]
+pub struct DecisionScope {
+    /// The snapshot to decide against.
+    pub snapshot: std::sync::Arc<Snapshot>,
+    /// Set when the store has not been read within the bound: every decision is a deny.
+    pub stale: Option<String>,
+}
+
+/// Decides one request.
+pub fn decide(scope: &DecisionScope, input: &DecisionInput<'_>) -> DecisionOutcome {
     let started = Instant::now();
     let decision_id = uuid::Uuid::now_v7().to_string();
-    let (principal_uid_text, outcome) = match evaluate(snapshot, input) {
-        Ok((principal_uid, decision)) => (principal_uid, Ok(decision)),
-        Err((principal_uid, why)) => (principal_uid, Err(why)),
+    let (principal_uid_text, result) = match &scope.stale {
+        Some(why) => (
+            principal_text(input),
+            Err(Refusal {
+                reason: "store_unavailable",
+                detail: why.clone(),
+            }),
+        ),
+        None => match evaluate(&scope.snapshot, input) {
+            Ok((principal_uid, decision)) => (principal_uid, Ok(decision)),
+            Err((principal_uid, refusal)) => (principal_uid, Err(refusal)),
+        },
     };
-    let outcome = match outcome {
+    let outcome = match result {
         Ok(decision) => DecisionOutcome {
             decision_id,
             principal_uid: principal_uid_text,
             decision: Some(decision),
-            invalid: None,
+            refusal: None,
         },
-        Err(why) => DecisionOutcome {
+        Err(refusal) => DecisionOutcome {
             decision_id,
             principal_uid: principal_uid_text,
             decision: None,
-            invalid: Some(why),
+            refusal: Some(refusal),
         },
     };
     metrics::counter!("warden_decisions_total", "decision" => if outcome.allowed() { "allow" } else { "deny" }, "reason" => outcome.reason())
@@ -128,20 +156,38 @@ fn uid(entity_type: &str, id: &str) -> Result<EntityUid, String> {
     ))
 }
 
+fn principal_text(input: &DecisionInput<'_>) -> String {
+    match &input.principal {
+        PrincipalInput::Token(principal) => principal.uid_string(),
+        PrincipalInput::Named(subject) => format!(
+            "{}::{}",
+            subject.entity_type,
+            Value::String(subject.id.clone())
+        ),
+    }
+}
+
+fn invalid(detail: String) -> Refusal {
+    Refusal {
+        reason: "invalid_request",
+        detail,
+    }
+}
+
 fn evaluate(
     snapshot: &Snapshot,
     input: &DecisionInput<'_>,
-) -> Result<(String, Decision), (String, String)> {
+) -> Result<(String, Decision), (String, Refusal)> {
     let pack = &snapshot.pack;
     let (principal_uid, principal_entity) = match &input.principal {
         PrincipalInput::Token(principal) => {
             let principal_uid = uid(&principal.entity_type, &principal.id)
-                .map_err(|e| (principal.uid_string(), e))?;
+                .map_err(|e| (principal.uid_string(), invalid(e)))?;
             (principal_uid, token_entity(pack, principal))
         }
         PrincipalInput::Named(subject) => {
             let principal_uid = uid(&subject.entity_type, &subject.id)
-                .map_err(|e| (format!("{}::{:?}", subject.entity_type, subject.id), e))?;
+                .map_err(|e| (principal_text(input), invalid(e)))?;
             let entity = subject
                 .properties
                 .as_ref()
@@ -150,7 +196,30 @@ fn evaluate(
         }
     };
     let principal_text = principal_uid.to_string();
-    let fail = |why: String| (principal_text.clone(), why);
+    let fail = |why: String| (principal_text.clone(), invalid(why));
+    // The store's lifecycle status stands outside every policy: a disabled or deleted
+    // principal is denied whatever the policies and the token say.
+    match snapshot.statuses.get(&principal_uid) {
+        Some(warden_store::PrincipalStatus::Disabled) => {
+            return Err((
+                principal_text.clone(),
+                Refusal {
+                    reason: "principal_disabled",
+                    detail: format!("{principal_text} is disabled"),
+                },
+            ));
+        }
+        Some(warden_store::PrincipalStatus::Deleted) => {
+            return Err((
+                principal_text.clone(),
+                Refusal {
+                    reason: "principal_deleted",
+                    detail: format!("{principal_text} is deleted"),
+                },
+            ));
+        }
+        _ => {}
+    }
     let resource_uid = uid(&input.resource.entity_type, &input.resource.id).map_err(fail)?;
     let action_uid = uid("Action", &input.action).map_err(fail)?;
 

@@ -11,6 +11,7 @@
 //!
 //! Tests: `tests/server/` start the real server on 127.0.0.1:0.
 
+mod admin_auth;
 pub mod engine;
 mod json;
 pub mod pep_auth;
@@ -18,6 +19,7 @@ pub mod problem;
 pub mod reload;
 mod routes;
 pub mod state;
+mod store_sync;
 pub mod wire;
 
 use std::future::Future;
@@ -37,7 +39,7 @@ use warden_config::Config;
 use warden_token::Verifier;
 
 use crate::problem::ApiError;
-use crate::state::{AppState, Limits, PolicyHolder};
+use crate::state::{AppState, Limits, PolicyHolder, StoreFreshness};
 
 /// A server that could not start.
 #[derive(Debug, thiserror::Error)]
@@ -48,6 +50,9 @@ pub enum ServerError {
     /// The first policy load failed.
     #[error("the policy pack cannot be loaded: {0}")]
     Policy(String),
+    /// The store could not be opened.
+    #[error("the store cannot be opened: {0}")]
+    Store(#[from] warden_store::StoreError),
     /// Keys could not be set up.
     #[error(transparent)]
     Keys(#[from] warden_token::key_source::KeySourceError),
@@ -124,6 +129,27 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
         .route("/readyz", get(routes::ops::readyz))
         .route("/metrics", get(routes::ops::metrics))
         .route("/openapi.json", get(routes::ops::openapi))
+        .route(
+            "/v1/admin/tenants/{tenant}/entities",
+            post(routes::admin::import_entities).get(routes::admin::list_entities),
+        )
+        .route(
+            "/v1/admin/tenants/{tenant}/entities/{entity_type}/{id}",
+            axum::routing::delete(routes::admin::delete_entity),
+        )
+        .route(
+            "/v1/admin/tenants/{tenant}/roles/grant",
+            post(routes::admin::grant_role),
+        )
+        .route(
+            "/v1/admin/tenants/{tenant}/roles/revoke",
+            post(routes::admin::revoke_role),
+        )
+        .route(
+            "/v1/admin/tenants/{tenant}/principals/status",
+            post(routes::admin::set_status),
+        )
+        .route("/v1/admin/audit", get(routes::admin::audit))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(max_body))
         .layer(middleware::from_fn(echo_request_id))
@@ -154,9 +180,30 @@ impl Server {
         let policy_settings = config.policy.clone().ok_or(ServerError::NoPolicy)?;
         let holder = Arc::new(PolicyHolder::default());
         let files = reload::read_sources(&policy_settings).map_err(ServerError::Policy)?;
-        let snapshot = reload::compile(&files).map_err(ServerError::Policy)?;
-        tracing::info!(revision = %snapshot.pack.revision(), "policy pack loaded");
-        holder.install(snapshot);
+        reload::install(&files, &holder).map_err(ServerError::Policy)?;
+        metrics::counter!("warden_policy_reloads_total", "result" => "ok").increment(1);
+
+        let mut background = Vec::new();
+        let (store, store_freshness) = match &config.storage {
+            Some(storage) => {
+                let store = warden_store::Store::connect(&storage.url).await?;
+                let freshness = Arc::new(StoreFreshness::new(Duration::from_secs(
+                    storage.max_staleness_seconds,
+                )));
+                store_sync::refresh(&store, &holder, &freshness)
+                    .await
+                    .map_err(ServerError::Policy)?;
+                tracing::info!(backend = store.backend(), "store opened");
+                background.push(store_sync::spawn_poller(
+                    store.clone(),
+                    Arc::clone(&holder),
+                    Arc::clone(&freshness),
+                    Duration::from_millis(storage.poll_interval_ms.max(10)),
+                ));
+                (Some(store), Some(freshness))
+            }
+            None => (None, None),
+        };
 
         let verifier = Arc::new(Verifier::new(
             config.issuers.clone(),
@@ -165,7 +212,7 @@ impl Server {
         for failure in verifier.load_keys().await {
             tracing::warn!(error = %failure, "issuer keys not loaded yet; retrying in the background");
         }
-        let mut background = verifier.spawn_refreshers();
+        background.extend(verifier.spawn_refreshers());
         background.push(reload::spawn_watcher(
             policy_settings.clone(),
             Arc::clone(&holder),
@@ -182,6 +229,8 @@ impl Server {
         let state = AppState {
             policy: holder,
             verifier,
+            store,
+            store_freshness,
             limits: Limits {
                 max_body_bytes: config.server.max_body_bytes,
                 max_batch_size: config.server.max_batch_size,

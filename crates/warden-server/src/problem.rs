@@ -27,6 +27,15 @@ pub enum ApiError {
     /// The policy enforcement point did not authenticate.
     #[error("this endpoint needs a PEP credential: Authorization: Bearer <credential>")]
     PepUnauthenticated,
+    /// The admin caller did not authenticate.
+    #[error("the admin API needs an admin credential: Authorization: Bearer <credential>")]
+    AdminUnauthenticated,
+    /// The caller may not do this.
+    #[error("{0}")]
+    Forbidden(String),
+    /// The thing named does not exist.
+    #[error("{0}")]
+    NotFound(String),
     /// Warden cannot decide now (no policy loaded, keys stale); fail closed.
     #[error("{0}")]
     Unavailable(String),
@@ -40,7 +49,11 @@ impl ApiError {
         match self {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::InvalidToken(_) | ApiError::PepUnauthenticated => StatusCode::UNAUTHORIZED,
+            ApiError::InvalidToken(_)
+            | ApiError::PepUnauthenticated
+            | ApiError::AdminUnauthenticated => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -52,6 +65,9 @@ impl ApiError {
             ApiError::PayloadTooLarge { .. } => "payload-too-large",
             ApiError::InvalidToken(_) => "invalid-token",
             ApiError::PepUnauthenticated => "pep-unauthenticated",
+            ApiError::AdminUnauthenticated => "admin-unauthenticated",
+            ApiError::Forbidden(_) => "forbidden",
+            ApiError::NotFound(_) => "not-found",
             ApiError::Unavailable(_) => "unavailable",
             ApiError::Internal(_) => "internal",
         }
@@ -84,6 +100,7 @@ impl IntoResponse for ApiError {
                 error.reason.as_str()
             )),
             ApiError::PepUnauthenticated => Some("Bearer realm=\"warden-pep\"".to_owned()),
+            ApiError::AdminUnauthenticated => Some("Bearer realm=\"warden-admin\"".to_owned()),
             _ => None,
         };
         if let Some(challenge) = challenge.and_then(|c| HeaderValue::from_str(&c).ok()) {

@@ -4,13 +4,13 @@
 //! shows in the log, in `warden_policy_reloads_total{result="error"}` and in `/readyz`.
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use warden_config::PolicySettings;
 use warden_core::Pack;
 use warden_core::pack::PackSources;
 
-use crate::state::{PolicyHolder, Snapshot};
+use crate::state::PolicyHolder;
 
 /// How often the pack directory is checked for changes.
 pub const WATCH_INTERVAL: Duration = Duration::from_secs(1);
@@ -32,8 +32,8 @@ pub fn read_sources(settings: &PolicySettings) -> Result<SourceFiles, String> {
     Ok(SourceFiles { pack, entities })
 }
 
-/// Compiles a snapshot from files; the error lists every problem.
-pub fn compile(files: &SourceFiles) -> Result<Snapshot, String> {
+/// Compiles the pack of the files; the error lists every problem.
+pub fn compile(files: &SourceFiles) -> Result<Arc<Pack>, String> {
     let compiled = Pack::compile(&files.pack).map_err(|error| {
         error
             .errors()
@@ -41,30 +41,28 @@ pub fn compile(files: &SourceFiles) -> Result<Snapshot, String> {
             .collect::<Vec<_>>()
             .join("; ")
     })?;
-    let pack = compiled.pack;
-    let entities = pack
-        .parse_entities(files.entities.as_deref().unwrap_or("[]"))
-        .map_err(|error| format!("entities: {error}"))?;
-    Ok(Snapshot {
-        pack,
-        entities,
-        loaded_at: SystemTime::now(),
-    })
+    Ok(Arc::new(compiled.pack))
+}
+
+/// Compiles the files and installs them (composed with the store view), recording the outcome.
+pub fn install(files: &SourceFiles, holder: &PolicyHolder) -> Result<(), String> {
+    let pack = compile(files)?;
+    holder.set_pack(Arc::clone(&pack), files.entities.clone())?;
+    tracing::info!(revision = %pack.revision(), policies = pack.policies().len(), "policy pack loaded");
+    metrics::gauge!("warden_policy_info", "revision" => pack.revision().to_string()).set(1.0);
+    Ok(())
 }
 
 /// Loads once, recording the outcome. Returns whether a new snapshot was installed.
 pub fn reload(settings: &PolicySettings, holder: &PolicyHolder) -> bool {
-    let result = read_sources(settings).and_then(|files| compile(&files));
+    let result = read_sources(settings).and_then(|files| install(&files, holder));
     record(result, holder)
 }
 
-fn record(result: Result<Snapshot, String>, holder: &PolicyHolder) -> bool {
+fn record(result: Result<(), String>, holder: &PolicyHolder) -> bool {
     match result {
-        Ok(snapshot) => {
-            tracing::info!(revision = %snapshot.pack.revision(), policies = snapshot.pack.policies().len(), "policy pack loaded");
+        Ok(()) => {
             metrics::counter!("warden_policy_reloads_total", "result" => "ok").increment(1);
-            metrics::gauge!("warden_policy_info", "revision" => snapshot.pack.revision().to_string()).set(1.0);
-            holder.install(snapshot);
             true
         }
         Err(error) => {
@@ -122,11 +120,18 @@ pub fn spawn_watcher(
                 (Err(_), _) => true,
             };
             if changed {
-                let result = current.clone().and_then(|files| compile(&files));
-                // Remember what was seen even when it is broken, so a broken pack is reported
-                // once, not every second.
-                let same_error = matches!((&result, holder.last_error()), (Err(now), Some(before)) if *now == before);
-                if !same_error {
+                // A broken pack is reported once, not every second.
+                let result = current.clone().and_then(|files| {
+                    let unchanged_error = compile(&files)
+                        .err()
+                        .filter(|error| holder.last_error().as_deref() == Some(error.as_str()));
+                    match unchanged_error {
+                        Some(error) => Err(error),
+                        None => install(&files, &holder),
+                    }
+                });
+                let repeated = matches!((&result, holder.last_error()), (Err(now), Some(before)) if *now == before);
+                if !repeated {
                     record(result, &holder);
                 }
                 last_seen = current.ok();

@@ -257,7 +257,9 @@ pub fn errors_json(outcome: &DecisionOutcome) -> Value {
                 .map(|e| json!({"policy": e.policy.to_string(), "message": e.message}))
                 .collect(),
         ),
-        None => json!([{"policy": null, "message": outcome.invalid}]),
+        None => {
+            json!([{"policy": null, "message": outcome.refusal.as_ref().map(|r| r.detail.clone())}])
+        }
     }
 }
 
@@ -269,8 +271,8 @@ pub fn authzen_context(outcome: &DecisionOutcome) -> Value {
         "policies": reasons_json(outcome),
         "policy_revision": outcome.decision.as_ref().map(|d| d.revision.as_str().to_owned()),
     });
-    if let (Some(why), Some(object)) = (&outcome.invalid, context.as_object_mut()) {
-        object.insert("reason_admin".to_owned(), json!({"en": why}));
+    if let (Some(refusal), Some(object)) = (&outcome.refusal, context.as_object_mut()) {
+        object.insert("reason_admin".to_owned(), json!({"en": refusal.detail}));
     }
     context
 }

@@ -25,6 +25,134 @@ pub enum Command {
     /// Bearer tokens: verify one as the server would.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Admin credentials.
+    #[command(subcommand)]
+    Admin(AdminCommand),
+    /// Entities in the store, through a running server.
+    #[command(subcommand)]
+    Entity(EntityCommand),
+    /// Role grants, through a running server.
+    #[command(subcommand)]
+    Role(RoleCommand),
+    /// Principal status, through a running server.
+    #[command(subcommand)]
+    Principal(PrincipalCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Create the first admin credential in the configured store and print it once
+    /// (exit 1 if one exists already).
+    Init(AdminInitArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct AdminInitArgs {
+    /// The configuration file with [storage].
+    #[arg(long, value_name = "FILE")]
+    pub config: PathBuf,
+    /// Limit the credential to one tenant (default: all tenants).
+    #[arg(long, value_name = "TENANT")]
+    pub tenant: Option<String>,
+}
+
+/// How admin verbs reach the server: `--server`, else the config's listen address.
+#[derive(Debug, Args)]
+pub struct ServerArgs {
+    /// The server's base URL (default: http://<server.listen of --config>, or http://127.0.0.1:8180).
+    #[arg(long, value_name = "URL", env = "WARDEN_SERVER")]
+    pub server: Option<String>,
+    /// A configuration file to take the listen address from.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum EntityCommand {
+    /// Import Cedar entity JSON into a tenant (ids of tenant-scoped types are qualified).
+    Import(EntityImportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct EntityImportArgs {
+    #[command(flatten)]
+    pub server: ServerArgs,
+    /// The tenant.
+    #[arg(long, value_name = "TENANT")]
+    pub tenant: String,
+    /// A Cedar entity JSON file.
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RoleCommand {
+    /// Grant a role, optionally time-bound.
+    Grant(RoleGrantArgs),
+    /// Revoke a role.
+    Revoke(RoleRevokeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RoleGrantArgs {
+    #[command(flatten)]
+    pub server: ServerArgs,
+    /// The tenant.
+    #[arg(long, value_name = "TENANT")]
+    pub tenant: String,
+    /// The principal, e.g. 'User::"alice"'.
+    #[arg(long, value_name = "UID")]
+    pub principal: String,
+    /// The role, e.g. 'Role::"editor"'.
+    #[arg(long, value_name = "UID")]
+    pub role: String,
+    /// Lifetime of the grant, e.g. 90s, 30m, 1h, 7d.
+    #[arg(long, value_name = "DURATION", conflicts_with = "until")]
+    pub ttl: Option<String>,
+    /// End of the grant, RFC 3339 (e.g. 2026-12-01T18:00:00Z).
+    #[arg(long, value_name = "RFC3339")]
+    pub until: Option<String>,
+    /// Why (recorded in the audit trail).
+    #[arg(long, value_name = "TEXT")]
+    pub reason: String,
+}
+
+#[derive(Debug, Args)]
+pub struct RoleRevokeArgs {
+    #[command(flatten)]
+    pub server: ServerArgs,
+    /// The tenant.
+    #[arg(long, value_name = "TENANT")]
+    pub tenant: String,
+    /// The principal.
+    #[arg(long, value_name = "UID")]
+    pub principal: String,
+    /// The role.
+    #[arg(long, value_name = "UID")]
+    pub role: String,
+    /// Why (recorded in the audit trail).
+    #[arg(long, value_name = "TEXT")]
+    pub reason: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PrincipalCommand {
+    /// Disable a principal: every decision for it is a deny.
+    Disable(PrincipalStatusArgs),
+    /// Enable a disabled principal again.
+    Enable(PrincipalStatusArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PrincipalStatusArgs {
+    #[command(flatten)]
+    pub server: ServerArgs,
+    /// The tenant.
+    #[arg(long, value_name = "TENANT")]
+    pub tenant: String,
+    /// The principal, e.g. 'User::"alice"'.
+    #[arg(value_name = "UID")]
+    pub principal: String,
 }
 
 #[derive(Debug, Subcommand)]

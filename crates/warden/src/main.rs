@@ -22,6 +22,16 @@ fn main() -> ExitCode {
         Command::Check(args) => commands::check::run(&args),
         Command::Token(cli::TokenCommand::Verify(args)) => commands::token::verify(&args),
         Command::Token(cli::TokenCommand::Mint(args)) => commands::token::mint(&args),
+        Command::Admin(cli::AdminCommand::Init(args)) => commands::admin::init(&args),
+        Command::Entity(cli::EntityCommand::Import(args)) => commands::admin::import(&args),
+        Command::Role(cli::RoleCommand::Grant(args)) => commands::admin::grant(&args),
+        Command::Role(cli::RoleCommand::Revoke(args)) => commands::admin::revoke(&args),
+        Command::Principal(cli::PrincipalCommand::Disable(args)) => {
+            commands::admin::status(&args, "disabled")
+        }
+        Command::Principal(cli::PrincipalCommand::Enable(args)) => {
+            commands::admin::status(&args, "active")
+        }
     };
     match result {
         Ok(Verdict::Success) => ExitCode::SUCCESS,

@@ -4,17 +4,18 @@
 use axum::extract::State;
 use serde_json::{Value, json};
 
+use crate::engine::DecisionScope;
 use crate::engine::{self, DecisionInput, DecisionOutcome, PrincipalInput};
 use crate::json::Json;
 use crate::pep_auth::AuthenticatedPep;
 use crate::problem::ApiError;
-use crate::state::{AppState, Snapshot};
+use crate::state::AppState;
 use crate::wire::{
     EntityRef, EvaluationRequest, EvaluationsRequest, PartialEntityRef, authzen_context,
 };
 
 fn evaluate(
-    snapshot: &Snapshot,
+    snapshot: &DecisionScope,
     subject: &EntityRef,
     action: &str,
     resource: &EntityRef,

@@ -77,7 +77,7 @@ pub async fn check(
         "reasons": reasons_json(&outcome),
         "errors": errors_json(&outcome),
         "principal": {"type": principal.entity_type, "id": principal.id, "tenant": principal.tenant},
-        "policy_revision": snapshot.pack.revision().as_str(),
+        "policy_revision": snapshot.snapshot.pack.revision().as_str(),
     });
     let mut http_response = axum::Json(response).into_response();
     if let Ok(value) = HeaderValue::from_str(&outcome.decision_id) {

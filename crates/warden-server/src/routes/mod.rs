@@ -5,13 +5,21 @@ pub mod check;
 pub mod ops;
 pub mod search;
 
-use crate::problem::ApiError;
-use crate::state::{AppState, Snapshot};
+pub mod admin;
 
-/// The current snapshot, or 503 before the first successful load (fail closed).
-pub(crate) fn snapshot(state: &AppState) -> Result<std::sync::Arc<Snapshot>, ApiError> {
-    state
+use crate::engine::DecisionScope;
+use crate::problem::ApiError;
+use crate::state::AppState;
+
+/// The current snapshot and its freshness, or 503 before the first load (fail closed).
+pub(crate) fn snapshot(state: &AppState) -> Result<DecisionScope, ApiError> {
+    let snapshot = state
         .policy
         .current()
-        .ok_or_else(|| ApiError::Unavailable("no policy pack is loaded".to_owned()))
+        .ok_or_else(|| ApiError::Unavailable("no policy pack is loaded".to_owned()))?;
+    let stale = state
+        .store_freshness
+        .as_ref()
+        .and_then(|freshness| freshness.stale_reason());
+    Ok(DecisionScope { snapshot, stale })
 }

@@ -22,6 +22,8 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
         Some(snapshot) => json!({
             "status": if reload_error.is_some() { "degraded" } else { "ok" },
             "revision": snapshot.pack.revision().as_str(),
+            "entities_revision": snapshot.entities_revision,
+            "store_version": snapshot.store_version,
             "policies": snapshot.pack.policies().len(),
             "last_reload_error": reload_error,
         }),
@@ -45,10 +47,18 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
             })
         })
         .collect();
-    let ready = snapshot.is_some() && issuers_ready;
+    let store = match (&state.store, &state.store_freshness) {
+        (Some(store), Some(freshness)) => match freshness.stale_reason() {
+            None => json!({"status": "ok", "backend": store.backend()}),
+            Some(why) => json!({"status": "down", "backend": store.backend(), "error": why}),
+        },
+        _ => json!({"status": "none"}),
+    };
+    let store_ready = store["status"] != "down";
+    let ready = snapshot.is_some() && issuers_ready && store_ready;
     let body = json!({
         "status": if ready { "ready" } else { "not_ready" },
-        "checks": {"policy": policy, "issuers": issuers},
+        "checks": {"policy": policy, "issuers": issuers, "store": store},
     });
     let status = if ready {
         StatusCode::OK

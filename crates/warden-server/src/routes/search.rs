@@ -5,18 +5,19 @@
 use axum::extract::State;
 use serde_json::{Value, json};
 
+use crate::engine::DecisionScope;
 use crate::engine::{self, DecisionInput, PrincipalInput};
 use crate::json::Json;
 use crate::pep_auth::AuthenticatedPep;
 use crate::problem::ApiError;
-use crate::state::{AppState, Snapshot};
+use crate::state::AppState;
 use crate::wire::{ActionSearch, EntityRef, PageRequest, ResourceSearch, SubjectSearch};
 
 const DEFAULT_LIMIT: usize = 50;
 const MAX_LIMIT: usize = 1000;
 
 /// Ids of the known entities of one type, sorted.
-fn ids_of_type(snapshot: &Snapshot, entity_type: &str) -> Vec<String> {
+fn ids_of_type(snapshot: &crate::state::Snapshot, entity_type: &str) -> Vec<String> {
     let mut ids: Vec<String> = snapshot
         .entities
         .iter()
@@ -29,7 +30,7 @@ fn ids_of_type(snapshot: &Snapshot, entity_type: &str) -> Vec<String> {
 }
 
 /// Action names of the schema (or of the entity data without one), sorted.
-fn action_names(snapshot: &Snapshot) -> Vec<String> {
+fn action_names(snapshot: &crate::state::Snapshot) -> Vec<String> {
     let mut names: Vec<String> = match snapshot.pack.schema() {
         Some(schema) => schema
             .actions()
@@ -79,7 +80,7 @@ fn page<T>(
 }
 
 fn allowed(
-    snapshot: &Snapshot,
+    snapshot: &DecisionScope,
     subject: &EntityRef,
     action: &str,
     resource: &EntityRef,
@@ -103,7 +104,7 @@ pub async fn subjects(
     Json(request): Json<SubjectSearch>,
 ) -> Result<axum::Json<Value>, ApiError> {
     let snapshot = super::snapshot(&state)?;
-    let candidates = ids_of_type(&snapshot, &request.subject.entity_type);
+    let candidates = ids_of_type(&snapshot.snapshot, &request.subject.entity_type);
     let body = page(&candidates, request.page.as_ref(), |id| {
         let subject = EntityRef {
             entity_type: request.subject.entity_type.clone(),
@@ -128,7 +129,7 @@ pub async fn resources(
     Json(request): Json<ResourceSearch>,
 ) -> Result<axum::Json<Value>, ApiError> {
     let snapshot = super::snapshot(&state)?;
-    let candidates = ids_of_type(&snapshot, &request.resource.entity_type);
+    let candidates = ids_of_type(&snapshot.snapshot, &request.resource.entity_type);
     let body = page(&candidates, request.page.as_ref(), |id| {
         let resource = EntityRef {
             entity_type: request.resource.entity_type.clone(),
@@ -153,7 +154,7 @@ pub async fn actions(
     Json(request): Json<ActionSearch>,
 ) -> Result<axum::Json<Value>, ApiError> {
     let snapshot = super::snapshot(&state)?;
-    let candidates = action_names(&snapshot);
+    let candidates = action_names(&snapshot.snapshot);
     let body = page(&candidates, request.page.as_ref(), |name| {
         allowed(
             &snapshot,

@@ -1,0 +1,447 @@
+//! The admin API under `/v1/admin/…`: entities, role grants, principal status, the audit trail.
+//!
+//! Every call is authenticated and authorized (the `Admin` extractor), every write is validated
+//! against the schema together with everything already known before it is made (an invalid
+//! write changes nothing), written with its audit record in one transaction, and visible to
+//! the next request on this replica at once (and on others within one poll interval).
+//! Ids of tenant-scoped entity types are qualified with the tenant: `User::"alice"` in tenant
+//! `acme` is `User::"acme/alice"`; an id that names another tenant is refused.
+
+use axum::extract::{Path, State};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use warden_core::Pack;
+use warden_core::cedar_policy::EntityUid;
+use warden_store::{EntityRecord, PrincipalStatus, RoleAssignment, Store, StoreError};
+
+use crate::admin_auth::Admin;
+use crate::json::Json;
+use crate::problem::ApiError;
+use crate::state::AppState;
+use crate::store_sync;
+
+fn unix_now() -> i64 {
+    super::check::unix_now()
+}
+
+fn store(state: &AppState) -> Result<&Store, ApiError> {
+    state
+        .store
+        .as_ref()
+        .ok_or_else(|| ApiError::Unavailable("the admin API needs [storage]".to_owned()))
+}
+
+fn pack(state: &AppState) -> Result<std::sync::Arc<Pack>, ApiError> {
+    Ok(std::sync::Arc::clone(
+        &super::snapshot(state)?.snapshot.pack,
+    ))
+}
+
+fn store_error(error: StoreError) -> ApiError {
+    match error {
+        StoreError::NotFound(message) => ApiError::NotFound(message),
+        StoreError::Refused(message) => ApiError::BadRequest(message),
+        other => ApiError::Unavailable(format!("the store failed: {other}")),
+    }
+}
+
+/// Whether entities of this type carry the tenant (their ids are tenant-qualified).
+fn tenant_scoped(pack: &Pack, entity_type: &str) -> bool {
+    match (pack.tenancy(), pack.entity_shape(entity_type)) {
+        (Some(tenancy), Some(shape)) => shape.attributes.contains_key(&tenancy.attribute),
+        (Some(tenancy), None) => entity_type != tenancy.tenant_type.to_string(),
+        (None, _) => false,
+    }
+}
+
+/// `(type, id)` of a UID within a tenant, qualifying tenant-scoped ids.
+fn qualify(
+    pack: &Pack,
+    tenant: &str,
+    entity_type: &str,
+    id: &str,
+) -> Result<(String, String), ApiError> {
+    if !tenant_scoped(pack, entity_type) {
+        return Ok((entity_type.to_owned(), id.to_owned()));
+    }
+    let prefix = format!("{tenant}/");
+    if id.starts_with(&prefix) {
+        Ok((entity_type.to_owned(), id.to_owned()))
+    } else if id.contains('/') {
+        Err(ApiError::BadRequest(format!(
+            "{entity_type}::{id:?} does not belong to tenant `{tenant}`"
+        )))
+    } else {
+        Ok((entity_type.to_owned(), format!("{prefix}{id}")))
+    }
+}
+
+fn parse_uid(pack: &Pack, tenant: &str, text: &str) -> Result<(String, String), ApiError> {
+    let uid: EntityUid =
+        warden_core::parse_uid(text).map_err(|error| ApiError::BadRequest(error.to_string()))?;
+    qualify(
+        pack,
+        tenant,
+        &uid.type_name().to_string(),
+        uid.id().unescaped(),
+    )
+}
+
+fn check_tenant(tenant: &str) -> Result<(), ApiError> {
+    if tenant.is_empty() || tenant.contains('/') {
+        return Err(ApiError::BadRequest(format!(
+            "`{tenant}` is not a tenant id"
+        )));
+    }
+    Ok(())
+}
+
+/// Turns Cedar entity JSON into records of one tenant, qualifying ids and setting the tenant.
+fn records_from_json(
+    pack: &Pack,
+    tenant: &str,
+    entities: &[Value],
+) -> Result<Vec<EntityRecord>, ApiError> {
+    let mut records = Vec::with_capacity(entities.len());
+    for entity in entities {
+        let uid = entity
+            .get("uid")
+            .ok_or_else(|| ApiError::BadRequest("an entity has no `uid`".to_owned()))?;
+        let uid = uid.get("__entity").unwrap_or(uid);
+        let (Some(entity_type), Some(id)) = (
+            uid.get("type").and_then(Value::as_str),
+            uid.get("id").and_then(Value::as_str),
+        ) else {
+            return Err(ApiError::BadRequest(format!(
+                "uid {uid} needs string `type` and `id`"
+            )));
+        };
+        let (entity_type, entity_id) = qualify(pack, tenant, entity_type, id)?;
+        let mut attrs = entity.get("attrs").cloned().unwrap_or_else(|| json!({}));
+        if let (Some(tenancy), true) = (pack.tenancy(), tenant_scoped(pack, &entity_type)) {
+            let ours = json!({"__entity": {"type": tenancy.tenant_type.to_string(), "id": tenant}});
+            let object = attrs.as_object_mut().ok_or_else(|| {
+                ApiError::BadRequest(format!(
+                    "{entity_type}::{entity_id:?}: `attrs` is not an object"
+                ))
+            })?;
+            match object.get(&tenancy.attribute) {
+                None => {
+                    object.insert(tenancy.attribute.clone(), ours);
+                }
+                Some(given)
+                    if given.get("__entity").unwrap_or(given)
+                        == ours.get("__entity").unwrap_or(&ours) => {}
+                Some(given) => {
+                    return Err(ApiError::BadRequest(format!(
+                        "{entity_type}::{entity_id:?} names tenant {given}, not `{tenant}`"
+                    )));
+                }
+            }
+        }
+        let mut parents = Vec::new();
+        for parent in entity
+            .get("parents")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default()
+        {
+            let parent = parent.get("__entity").cloned().unwrap_or(parent);
+            let (Some(parent_type), Some(parent_id)) = (
+                parent.get("type").and_then(Value::as_str),
+                parent.get("id").and_then(Value::as_str),
+            ) else {
+                return Err(ApiError::BadRequest(format!(
+                    "parent {parent} needs string `type` and `id`"
+                )));
+            };
+            let (parent_type, parent_id) = qualify(pack, tenant, parent_type, parent_id)?;
+            parents.push(json!({"type": parent_type, "id": parent_id}));
+        }
+        records.push(EntityRecord {
+            tenant: tenant.to_owned(),
+            entity_type,
+            entity_id,
+            attrs,
+            parents: Value::Array(parents),
+            status: PrincipalStatus::Active,
+        });
+    }
+    Ok(records)
+}
+
+async fn refresh(state: &AppState, store: &Store) {
+    if let Some(freshness) = &state.store_freshness
+        && let Err(error) = store_sync::refresh(store, &state.policy, freshness).await
+    {
+        tracing::error!(error = %error, "refreshing after an admin write failed; the poller will retry");
+    }
+}
+
+pub async fn import_entities(
+    State(state): State<AppState>,
+    admin: Admin,
+    Path(tenant): Path<String>,
+    Json(entities): Json<Vec<Value>>,
+) -> Result<axum::Json<Value>, ApiError> {
+    check_tenant(&tenant)?;
+    admin.authorize(&tenant)?;
+    let store = store(&state)?;
+    let pack = pack(&state)?;
+    let records = records_from_json(&pack, &tenant, &entities)?;
+    state
+        .policy
+        .validate_with(&records)
+        .map_err(ApiError::BadRequest)?;
+    store
+        .upsert_entities(&tenant, &records, &admin.actor(), unix_now())
+        .await
+        .map_err(store_error)?;
+    refresh(&state, store).await;
+    Ok(axum::Json(
+        json!({"tenant": tenant, "imported": records.len()}),
+    ))
+}
+
+pub async fn list_entities(
+    State(state): State<AppState>,
+    admin: Admin,
+    Path(tenant): Path<String>,
+) -> Result<axum::Json<Value>, ApiError> {
+    check_tenant(&tenant)?;
+    admin.authorize(&tenant)?;
+    let records = store(&state)?
+        .entities_of(&tenant)
+        .await
+        .map_err(store_error)?;
+    let entities: Vec<Value> = records
+        .iter()
+        .map(|record| json!({"uid": {"type": record.entity_type, "id": record.entity_id}, "attrs": record.attrs, "parents": record.parents, "status": record.status.as_str()}))
+        .collect();
+    Ok(axum::Json(json!({"tenant": tenant, "entities": entities})))
+}
+
+pub async fn delete_entity(
+    State(state): State<AppState>,
+    admin: Admin,
+    Path((tenant, entity_type, id)): Path<(String, String, String)>,
+) -> Result<axum::Json<Value>, ApiError> {
+    check_tenant(&tenant)?;
+    admin.authorize(&tenant)?;
+    let store = store(&state)?;
+    let pack = pack(&state)?;
+    let (entity_type, entity_id) = qualify(&pack, &tenant, &entity_type, &id)?;
+    store
+        .delete_entity(
+            &tenant,
+            &entity_type,
+            &entity_id,
+            &admin.actor(),
+            unix_now(),
+        )
+        .await
+        .map_err(store_error)?;
+    refresh(&state, store).await;
+    Ok(axum::Json(
+        json!({"deleted": format!("{entity_type}::{}", Value::String(entity_id))}),
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GrantRequest {
+    principal: String,
+    role: String,
+    reason: String,
+    #[serde(default)]
+    ttl_seconds: Option<u64>,
+    #[serde(default)]
+    expires_at: Option<i64>,
+}
+
+pub async fn grant_role(
+    State(state): State<AppState>,
+    admin: Admin,
+    Path(tenant): Path<String>,
+    Json(request): Json<GrantRequest>,
+) -> Result<axum::Json<Value>, ApiError> {
+    check_tenant(&tenant)?;
+    admin.authorize(&tenant)?;
+    if request.reason.trim().is_empty() {
+        return Err(ApiError::BadRequest("a grant needs a reason".to_owned()));
+    }
+    let store = store(&state)?;
+    let pack = pack(&state)?;
+    let now = unix_now();
+    let (principal_type, principal_id) = parse_uid(&pack, &tenant, &request.principal)?;
+    let (role_type, role_id) = parse_uid(&pack, &tenant, &request.role)?;
+    let expires_at = match (request.ttl_seconds, request.expires_at) {
+        (Some(_), Some(_)) => {
+            return Err(ApiError::BadRequest(
+                "give ttl_seconds or expires_at, not both".to_owned(),
+            ));
+        }
+        (Some(ttl), None) => Some(now.saturating_add(i64::try_from(ttl).unwrap_or(i64::MAX))),
+        (None, Some(at)) if at <= now => {
+            return Err(ApiError::BadRequest("expires_at is in the past".to_owned()));
+        }
+        (None, at) => at,
+    };
+    if let Some(shape) = pack.entity_shape(&principal_type)
+        && !shape.member_of.contains(&role_type)
+    {
+        return Err(ApiError::BadRequest(format!(
+            "the schema does not let {principal_type} be a member of {role_type}"
+        )));
+    }
+    let grant = RoleAssignment {
+        tenant: tenant.clone(),
+        principal_type,
+        principal_id,
+        role_type,
+        role_id,
+        expires_at,
+        reason: request.reason,
+        granted_by: admin.actor(),
+        granted_at: now,
+    };
+    store.grant_role(&grant).await.map_err(store_error)?;
+    refresh(&state, store).await;
+    Ok(axum::Json(json!({
+        "granted": {"principal": format!("{}::{}", grant.principal_type, Value::String(grant.principal_id.clone())), "role": format!("{}::{}", grant.role_type, Value::String(grant.role_id.clone())), "expires_at": grant.expires_at},
+    })))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RevokeRequest {
+    principal: String,
+    role: String,
+    reason: String,
+}
+
+pub async fn revoke_role(
+    State(state): State<AppState>,
+    admin: Admin,
+    Path(tenant): Path<String>,
+    Json(request): Json<RevokeRequest>,
+) -> Result<axum::Json<Value>, ApiError> {
+    check_tenant(&tenant)?;
+    admin.authorize(&tenant)?;
+    if request.reason.trim().is_empty() {
+        return Err(ApiError::BadRequest(
+            "a revocation needs a reason".to_owned(),
+        ));
+    }
+    let store = store(&state)?;
+    let pack = pack(&state)?;
+    let principal = parse_uid(&pack, &tenant, &request.principal)?;
+    let role = parse_uid(&pack, &tenant, &request.role)?;
+    store
+        .revoke_role(
+            &tenant,
+            (&principal.0, &principal.1),
+            (&role.0, &role.1),
+            &request.reason,
+            &admin.actor(),
+            unix_now(),
+        )
+        .await
+        .map_err(store_error)?;
+    refresh(&state, store).await;
+    Ok(axum::Json(
+        json!({"revoked": {"principal": format!("{}::{}", principal.0, Value::String(principal.1)), "role": format!("{}::{}", role.0, Value::String(role.1))}}),
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StatusRequest {
+    principal: String,
+    status: String,
+}
+
+pub async fn set_status(
+    State(state): State<AppState>,
+    admin: Admin,
+    Path(tenant): Path<String>,
+    Json(request): Json<StatusRequest>,
+) -> Result<axum::Json<Value>, ApiError> {
+    check_tenant(&tenant)?;
+    admin.authorize(&tenant)?;
+    let status: PrincipalStatus = request.status.parse().map_err(|_| {
+        ApiError::BadRequest(format!(
+            "status `{}` is not active, disabled or deleted",
+            request.status
+        ))
+    })?;
+    let store = store(&state)?;
+    let pack = pack(&state)?;
+    let (principal_type, principal_id) = parse_uid(&pack, &tenant, &request.principal)?;
+    let now = unix_now();
+    let result = store
+        .set_status(
+            &tenant,
+            &principal_type,
+            &principal_id,
+            status,
+            &admin.actor(),
+            now,
+        )
+        .await;
+    if let Err(StoreError::NotFound(_)) = result {
+        // A principal the store does not list yet (known from the entity file, or only from
+        // tokens): record it, keeping what the entity file says of it, so the status holds.
+        let uid_text = format!("{principal_type}::{}", Value::String(principal_id.clone()));
+        let known = warden_core::parse_uid(&uid_text).ok().and_then(|uid| {
+            super::snapshot(&state)
+                .ok()?
+                .snapshot
+                .entities
+                .get(&uid)?
+                .to_json_value()
+                .ok()
+        });
+        let entity = known.unwrap_or_else(|| json!({"uid": {"type": principal_type, "id": principal_id}, "attrs": {}, "parents": []}));
+        let mut record = records_from_json(&pack, &tenant, &[entity])?;
+        if let Some(first) = record.first_mut() {
+            first.status = status;
+        }
+        state
+            .policy
+            .validate_with(&record)
+            .map_err(ApiError::BadRequest)?;
+        store
+            .upsert_entities(&tenant, &record, &admin.actor(), now)
+            .await
+            .map_err(store_error)?;
+    } else {
+        result.map_err(store_error)?;
+    }
+    refresh(&state, store).await;
+    Ok(axum::Json(
+        json!({"principal": format!("{principal_type}::{}", Value::String(principal_id)), "status": status.as_str()}),
+    ))
+}
+
+pub async fn audit(
+    State(state): State<AppState>,
+    admin: Admin,
+) -> Result<axum::Json<Value>, ApiError> {
+    let records = store(&state)?.audit_trail().await.map_err(store_error)?;
+    let visible: Vec<Value> = records
+        .iter()
+        .filter(|record| admin.tenant_scope.is_none() || record.tenant == admin.tenant_scope)
+        .map(|record| {
+            json!({
+                "seq": record.seq,
+                "at": record.at,
+                "actor": record.actor,
+                "action": record.action,
+                "tenant": record.tenant,
+                "detail": serde_json::from_str::<Value>(&record.detail).unwrap_or(Value::Null),
+            })
+        })
+        .collect();
+    Ok(axum::Json(json!({"records": visible})))
+}

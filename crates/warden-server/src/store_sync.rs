@@ -1,0 +1,83 @@
+//! Keeping the in-memory snapshot in step with the store.
+//!
+//! The decision path reads memory only. A background task reads the store's change counter
+//! every `storage.poll_interval_ms`; when it moved (a write on any replica) or when a time-bound
+//! grant expired, it reads the store and rebuilds the snapshot. This is the change feed between
+//! replicas: a write on one replica is visible on every other within one poll interval. A
+//! replica that cannot read the store for `storage.max_staleness_seconds` stops trusting its
+//! snapshot: every decision is a deny with reason `store_unavailable` and `/readyz` says why.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use warden_store::{Store, StoreError};
+
+use crate::state::{PolicyHolder, StoreFreshness, StoreView};
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|elapsed| i64::try_from(elapsed.as_secs()).unwrap_or(i64::MAX))
+        .unwrap_or_default()
+}
+
+/// Reads everything the snapshot needs from the store.
+pub async fn read_view(store: &Store) -> Result<StoreView, StoreError> {
+    let now = unix_now();
+    let version = store.version().await?;
+    Ok(StoreView {
+        entities: store.all_entities().await?,
+        assignments: store.active_assignments(now).await?,
+        next_expiry: store.next_expiry(now).await?,
+        version,
+    })
+}
+
+/// Reads the store and installs the result; used at start and right after an admin write.
+pub async fn refresh(
+    store: &Store,
+    holder: &PolicyHolder,
+    freshness: &StoreFreshness,
+) -> Result<(), String> {
+    match read_view(store).await {
+        Ok(view) => {
+            freshness.mark_ok();
+            holder.set_store_view(view)
+        }
+        Err(error) => {
+            freshness.mark_error(error.to_string());
+            Err(error.to_string())
+        }
+    }
+}
+
+/// Polls the change counter until aborted.
+pub fn spawn_poller(
+    store: Store,
+    holder: Arc<PolicyHolder>,
+    freshness: Arc<StoreFreshness>,
+    interval: Duration,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(interval).await;
+            let seen = holder.current().and_then(|snapshot| snapshot.store_version);
+            let next_expiry = holder.current().and_then(|snapshot| snapshot.next_expiry);
+            match store.version().await {
+                Ok(version) => {
+                    freshness.mark_ok();
+                    let expired = next_expiry.is_some_and(|at| at <= unix_now());
+                    if seen != Some(version) || expired {
+                        if let Err(error) = refresh(&store, &holder, &freshness).await {
+                            tracing::error!(error = %error, "rebuilding from the store failed; the last snapshot keeps serving within the staleness bound");
+                        }
+                    }
+                }
+                Err(error) => {
+                    tracing::warn!(error = %error, "reading the store's change counter failed");
+                    freshness.mark_error(error.to_string());
+                }
+            }
+        }
+    })
+}

@@ -1,0 +1,511 @@
+//! Warden's state on SQLite (the embedded default) or PostgreSQL (many replicas), with sqlx.
+//!
+//! Everything is tenant-scoped: every read and write names the tenant, and the same entity id
+//! in two tenants is two rows. Stored: entities (Cedar entity JSON parts: attributes and
+//! parents, plus a principal status), role assignments (optionally time-bound, with reason and
+//! grantor), admin credentials (SHA-256 digests only), the admin audit trail, and a version
+//! counter bumped by every write in the same transaction, which is how replicas notice change.
+//! Both back ends run the same SQL (positional `$N` parameters, portable types). Migrations are
+//! versioned per back end in `migrations/` and applied at connect. Tests: `tests/store/`, run on
+//! SQLite always and on PostgreSQL when `WARDEN_TEST_POSTGRES_URL` is set.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use serde_json::Value;
+use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+
+/// A store operation that failed. Messages name what was involved, never secrets.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The URL is neither `sqlite://…` nor `postgres://…`.
+    #[error("storage url `{0}` is not sqlite://… or postgres://…")]
+    UnsupportedUrl(String),
+    /// The database refused or failed.
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+    /// A stored value could not be read back.
+    #[error("corrupt row: {0}")]
+    Corrupt(String),
+    /// The operation is refused (e.g. an admin credential already exists).
+    #[error("{0}")]
+    Refused(String),
+    /// Nothing matched.
+    #[error("{0}")]
+    NotFound(String),
+}
+
+/// A principal's lifecycle status.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PrincipalStatus {
+    /// May act.
+    Active,
+    /// Suspended: every decision for it is a deny.
+    Disabled,
+    /// Gone: every decision for it is a deny.
+    Deleted,
+}
+
+impl PrincipalStatus {
+    /// As stored.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PrincipalStatus::Active => "active",
+            PrincipalStatus::Disabled => "disabled",
+            PrincipalStatus::Deleted => "deleted",
+        }
+    }
+}
+
+impl FromStr for PrincipalStatus {
+    type Err = StoreError;
+    fn from_str(text: &str) -> Result<Self, StoreError> {
+        match text {
+            "active" => Ok(PrincipalStatus::Active),
+            "disabled" => Ok(PrincipalStatus::Disabled),
+            "deleted" => Ok(PrincipalStatus::Deleted),
+            other => Err(StoreError::Corrupt(format!("unknown status `{other}`"))),
+        }
+    }
+}
+
+/// One entity, as stored.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EntityRecord {
+    /// The tenant it belongs to.
+    pub tenant: String,
+    /// Cedar entity type.
+    pub entity_type: String,
+    /// Cedar entity id (for tenant-scoped types `<tenant>/<local id>`).
+    pub entity_id: String,
+    /// Cedar entity JSON `attrs`.
+    pub attrs: Value,
+    /// Cedar entity JSON `parents` (`[{"type", "id"}]`).
+    pub parents: Value,
+    /// Lifecycle status (meaningful for principals).
+    pub status: PrincipalStatus,
+}
+
+/// A role held by a principal in a tenant, possibly until a time.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RoleAssignment {
+    /// The tenant.
+    pub tenant: String,
+    /// The principal's type.
+    pub principal_type: String,
+    /// The principal's id.
+    pub principal_id: String,
+    /// The role's type (e.g. `Role`).
+    pub role_type: String,
+    /// The role's id.
+    pub role_id: String,
+    /// Unix seconds after which the grant no longer counts.
+    pub expires_at: Option<i64>,
+    /// Why it was granted.
+    pub reason: String,
+    /// Who granted it.
+    pub granted_by: String,
+    /// When.
+    pub granted_at: i64,
+}
+
+/// An admin credential (its digest only).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AdminCredential {
+    /// Public id, shown in audit records.
+    pub id: String,
+    /// Hex SHA-256 of the secret.
+    pub digest_hex: String,
+    /// `None` for all tenants, or the one tenant it may administer.
+    pub tenant_scope: Option<String>,
+}
+
+/// One admin audit record.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuditRecord {
+    /// Order of writing.
+    pub seq: i64,
+    /// Unix seconds.
+    pub at: i64,
+    /// Who (an admin credential id).
+    pub actor: String,
+    /// What (e.g. `role.grant`).
+    pub action: String,
+    /// Which tenant.
+    pub tenant: Option<String>,
+    /// Details as JSON text.
+    pub detail: String,
+}
+
+/// The store: one of the two back ends.
+#[derive(Clone, Debug)]
+pub enum Store {
+    /// Embedded SQLite (WAL, synchronous=FULL: an acknowledged write survives a crash).
+    Sqlite(SqlitePool),
+    /// PostgreSQL.
+    Postgres(PgPool),
+}
+
+/// Runs the same code on either pool.
+macro_rules! on_pool {
+    ($store:expr, $pool:ident => $body:expr) => {
+        match $store {
+            Store::Sqlite($pool) => $body,
+            Store::Postgres($pool) => $body,
+        }
+    };
+}
+
+mod migrate;
+
+type EntityRow = (String, String, String, String, String, String);
+type AssignmentRow = (
+    String,
+    String,
+    String,
+    String,
+    String,
+    Option<i64>,
+    String,
+    String,
+    i64,
+);
+
+fn entity_from_row(row: EntityRow) -> Result<EntityRecord, StoreError> {
+    let (tenant, entity_type, entity_id, attrs, parents, status) = row;
+    Ok(EntityRecord {
+        attrs: serde_json::from_str(&attrs).map_err(|e| {
+            StoreError::Corrupt(format!("attrs of {entity_type}::{entity_id}: {e}"))
+        })?,
+        parents: serde_json::from_str(&parents).map_err(|e| {
+            StoreError::Corrupt(format!("parents of {entity_type}::{entity_id}: {e}"))
+        })?,
+        status: status.parse()?,
+        tenant,
+        entity_type,
+        entity_id,
+    })
+}
+
+fn assignment_from_row(row: AssignmentRow) -> RoleAssignment {
+    let (
+        tenant,
+        principal_type,
+        principal_id,
+        role_type,
+        role_id,
+        expires_at,
+        reason,
+        granted_by,
+        granted_at,
+    ) = row;
+    RoleAssignment {
+        tenant,
+        principal_type,
+        principal_id,
+        role_type,
+        role_id,
+        expires_at,
+        reason,
+        granted_by,
+        granted_at,
+    }
+}
+
+impl Store {
+    /// Connects and applies pending migrations. `sqlite://path` creates the file if needed.
+    pub async fn connect(url: &str) -> Result<Store, StoreError> {
+        let store = if url.starts_with("sqlite:") {
+            let options = SqliteConnectOptions::from_str(url)?
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Full)
+                .busy_timeout(Duration::from_secs(5))
+                .foreign_keys(true);
+            Store::Sqlite(
+                SqlitePoolOptions::new()
+                    .max_connections(4)
+                    .connect_with(options)
+                    .await?,
+            )
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            Store::Postgres(
+                PgPoolOptions::new()
+                    .max_connections(8)
+                    .acquire_timeout(Duration::from_secs(5))
+                    .connect(url)
+                    .await?,
+            )
+        } else {
+            return Err(StoreError::UnsupportedUrl(url.to_owned()));
+        };
+        migrate::apply(&store).await?;
+        Ok(store)
+    }
+
+    /// Which back end, for logs and `/readyz`.
+    pub fn backend(&self) -> &'static str {
+        match self {
+            Store::Sqlite(_) => "sqlite",
+            Store::Postgres(_) => "postgres",
+        }
+    }
+
+    /// The change counter: every write bumps it in its own transaction.
+    pub async fn version(&self) -> Result<i64, StoreError> {
+        let version: (i64,) = on_pool!(self, pool => sqlx::query_as("SELECT version FROM store_version WHERE id = 1").fetch_one(pool).await?);
+        Ok(version.0)
+    }
+
+    /// Inserts or replaces entities of one tenant, atomically, and records who did it.
+    pub async fn upsert_entities(
+        &self,
+        tenant: &str,
+        entities: &[EntityRecord],
+        actor: &str,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            for entity in entities {
+                if entity.tenant != tenant {
+                    return Err(StoreError::Refused(format!(
+                        "entity {}::{} names tenant `{}`, not `{tenant}`",
+                        entity.entity_type, entity.entity_id, entity.tenant
+                    )));
+                }
+                sqlx::query(
+                    "INSERT INTO entities (tenant, entity_type, entity_id, attrs, parents, status, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7) \
+                     ON CONFLICT (tenant, entity_type, entity_id) DO UPDATE SET attrs = excluded.attrs, parents = excluded.parents, status = excluded.status, updated_at = excluded.updated_at",
+                )
+                .bind(tenant)
+                .bind(&entity.entity_type)
+                .bind(&entity.entity_id)
+                .bind(entity.attrs.to_string())
+                .bind(entity.parents.to_string())
+                .bind(entity.status.as_str())
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            }
+            let detail = serde_json::json!({"entities": entities.len()}).to_string();
+            sqlx::query("INSERT INTO admin_audit (at, actor, action, tenant, detail) VALUES ($1, $2, $3, $4, $5)")
+                .bind(now).bind(actor).bind("entity.upsert").bind(tenant).bind(detail)
+                .execute(&mut *tx).await?;
+            sqlx::query("UPDATE store_version SET version = version + 1 WHERE id = 1").execute(&mut *tx).await?;
+            tx.commit().await?;
+            Ok(())
+        })
+    }
+
+    /// Deletes one entity of a tenant (and its role assignments).
+    pub async fn delete_entity(
+        &self,
+        tenant: &str,
+        entity_type: &str,
+        entity_id: &str,
+        actor: &str,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let deleted = sqlx::query("DELETE FROM entities WHERE tenant = $1 AND entity_type = $2 AND entity_id = $3")
+                .bind(tenant).bind(entity_type).bind(entity_id)
+                .execute(&mut *tx).await?.rows_affected();
+            if deleted == 0 {
+                return Err(StoreError::NotFound(format!("no entity {entity_type}::{entity_id:?} in tenant `{tenant}`")));
+            }
+            sqlx::query("DELETE FROM role_assignments WHERE tenant = $1 AND principal_type = $2 AND principal_id = $3")
+                .bind(tenant).bind(entity_type).bind(entity_id)
+                .execute(&mut *tx).await?;
+            let detail = serde_json::json!({"entity": format!("{entity_type}::{entity_id:?}")}).to_string();
+            sqlx::query("INSERT INTO admin_audit (at, actor, action, tenant, detail) VALUES ($1, $2, $3, $4, $5)")
+                .bind(now).bind(actor).bind("entity.delete").bind(tenant).bind(detail)
+                .execute(&mut *tx).await?;
+            sqlx::query("UPDATE store_version SET version = version + 1 WHERE id = 1").execute(&mut *tx).await?;
+            tx.commit().await?;
+            Ok(())
+        })
+    }
+
+    /// The entities of one tenant.
+    pub async fn entities_of(&self, tenant: &str) -> Result<Vec<EntityRecord>, StoreError> {
+        let rows: Vec<EntityRow> = on_pool!(self, pool => sqlx::query_as(
+            "SELECT tenant, entity_type, entity_id, attrs, parents, status FROM entities WHERE tenant = $1 ORDER BY entity_type, entity_id",
+        ).bind(tenant).fetch_all(pool).await?);
+        rows.into_iter().map(entity_from_row).collect()
+    }
+
+    /// Every entity of every tenant (to build the in-memory snapshot).
+    pub async fn all_entities(&self) -> Result<Vec<EntityRecord>, StoreError> {
+        let rows: Vec<EntityRow> = on_pool!(self, pool => sqlx::query_as(
+            "SELECT tenant, entity_type, entity_id, attrs, parents, status FROM entities ORDER BY tenant, entity_type, entity_id",
+        ).fetch_all(pool).await?);
+        rows.into_iter().map(entity_from_row).collect()
+    }
+
+    /// Sets a principal's status; the principal must exist in the tenant.
+    pub async fn set_status(
+        &self,
+        tenant: &str,
+        entity_type: &str,
+        entity_id: &str,
+        status: PrincipalStatus,
+        actor: &str,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let updated = sqlx::query("UPDATE entities SET status = $1, updated_at = $2 WHERE tenant = $3 AND entity_type = $4 AND entity_id = $5")
+                .bind(status.as_str()).bind(now).bind(tenant).bind(entity_type).bind(entity_id)
+                .execute(&mut *tx).await?.rows_affected();
+            if updated == 0 {
+                return Err(StoreError::NotFound(format!("no principal {entity_type}::{entity_id:?} in tenant `{tenant}`")));
+            }
+            let detail = serde_json::json!({"principal": format!("{entity_type}::{entity_id:?}"), "status": status.as_str()}).to_string();
+            sqlx::query("INSERT INTO admin_audit (at, actor, action, tenant, detail) VALUES ($1, $2, $3, $4, $5)")
+                .bind(now).bind(actor).bind("principal.status").bind(tenant).bind(detail)
+                .execute(&mut *tx).await?;
+            sqlx::query("UPDATE store_version SET version = version + 1 WHERE id = 1").execute(&mut *tx).await?;
+            tx.commit().await?;
+            Ok(())
+        })
+    }
+
+    /// Grants a role (replacing an earlier grant of the same role), audited.
+    pub async fn grant_role(&self, grant: &RoleAssignment) -> Result<(), StoreError> {
+        on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            sqlx::query(
+                "INSERT INTO role_assignments (tenant, principal_type, principal_id, role_type, role_id, expires_at, reason, granted_by, granted_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+                 ON CONFLICT (tenant, principal_type, principal_id, role_type, role_id) DO UPDATE SET expires_at = excluded.expires_at, reason = excluded.reason, granted_by = excluded.granted_by, granted_at = excluded.granted_at",
+            )
+            .bind(&grant.tenant).bind(&grant.principal_type).bind(&grant.principal_id).bind(&grant.role_type).bind(&grant.role_id)
+            .bind(grant.expires_at).bind(&grant.reason).bind(&grant.granted_by).bind(grant.granted_at)
+            .execute(&mut *tx).await?;
+            let detail = serde_json::json!({
+                "principal": format!("{}::{:?}", grant.principal_type, grant.principal_id),
+                "role": format!("{}::{:?}", grant.role_type, grant.role_id),
+                "expires_at": grant.expires_at,
+                "reason": grant.reason,
+            }).to_string();
+            sqlx::query("INSERT INTO admin_audit (at, actor, action, tenant, detail) VALUES ($1, $2, $3, $4, $5)")
+                .bind(grant.granted_at).bind(&grant.granted_by).bind("role.grant").bind(&grant.tenant).bind(detail)
+                .execute(&mut *tx).await?;
+            sqlx::query("UPDATE store_version SET version = version + 1 WHERE id = 1").execute(&mut *tx).await?;
+            tx.commit().await?;
+            Ok(())
+        })
+    }
+
+    /// Revokes a role grant, audited with the reason.
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "each part of a grant is named on purpose"
+    )]
+    pub async fn revoke_role(
+        &self,
+        tenant: &str,
+        principal: (&str, &str),
+        role: (&str, &str),
+        reason: &str,
+        actor: &str,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let deleted = sqlx::query("DELETE FROM role_assignments WHERE tenant = $1 AND principal_type = $2 AND principal_id = $3 AND role_type = $4 AND role_id = $5")
+                .bind(tenant).bind(principal.0).bind(principal.1).bind(role.0).bind(role.1)
+                .execute(&mut *tx).await?.rows_affected();
+            if deleted == 0 {
+                return Err(StoreError::NotFound(format!(
+                    "{}::{:?} holds no grant of {}::{:?} in tenant `{tenant}`",
+                    principal.0, principal.1, role.0, role.1
+                )));
+            }
+            let detail = serde_json::json!({
+                "principal": format!("{}::{:?}", principal.0, principal.1),
+                "role": format!("{}::{:?}", role.0, role.1),
+                "reason": reason,
+            }).to_string();
+            sqlx::query("INSERT INTO admin_audit (at, actor, action, tenant, detail) VALUES ($1, $2, $3, $4, $5)")
+                .bind(now).bind(actor).bind("role.revoke").bind(tenant).bind(detail)
+                .execute(&mut *tx).await?;
+            sqlx::query("UPDATE store_version SET version = version + 1 WHERE id = 1").execute(&mut *tx).await?;
+            tx.commit().await?;
+            Ok(())
+        })
+    }
+
+    /// Role assignments in force at `now` (expired grants are not returned).
+    pub async fn active_assignments(&self, now: i64) -> Result<Vec<RoleAssignment>, StoreError> {
+        let rows: Vec<AssignmentRow> = on_pool!(self, pool => sqlx::query_as(
+            "SELECT tenant, principal_type, principal_id, role_type, role_id, expires_at, reason, granted_by, granted_at FROM role_assignments \
+             WHERE expires_at IS NULL OR expires_at > $1 ORDER BY tenant, principal_type, principal_id, role_type, role_id",
+        ).bind(now).fetch_all(pool).await?);
+        Ok(rows.into_iter().map(assignment_from_row).collect())
+    }
+
+    /// The earliest future expiry of a grant, to rebuild the snapshot when it passes.
+    pub async fn next_expiry(&self, now: i64) -> Result<Option<i64>, StoreError> {
+        let row: (Option<i64>,) = on_pool!(self, pool => sqlx::query_as("SELECT MIN(expires_at) FROM role_assignments WHERE expires_at > $1").bind(now).fetch_one(pool).await?);
+        Ok(row.0)
+    }
+
+    /// Creates the first admin credential; refused when any exists.
+    pub async fn create_first_admin(
+        &self,
+        credential: &AdminCredential,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let existing: (i64,) = sqlx::query_as("SELECT COUNT(*) FROM admin_credentials").fetch_one(&mut *tx).await?;
+            if existing.0 > 0 {
+                return Err(StoreError::Refused("an admin credential already exists; `admin init` only creates the first one".to_owned()));
+            }
+            sqlx::query("INSERT INTO admin_credentials (id, digest, tenant_scope, created_at) VALUES ($1, $2, $3, $4)")
+                .bind(&credential.id).bind(&credential.digest_hex).bind(&credential.tenant_scope).bind(now)
+                .execute(&mut *tx).await?;
+            sqlx::query("INSERT INTO admin_audit (at, actor, action, tenant, detail) VALUES ($1, $2, $3, $4, $5)")
+                .bind(now).bind("warden admin init").bind("admin.init").bind(Option::<String>::None)
+                .bind(serde_json::json!({"credential": credential.id}).to_string())
+                .execute(&mut *tx).await?;
+            tx.commit().await?;
+            Ok(())
+        })
+    }
+
+    /// Every admin credential (digests only), for constant-time matching.
+    pub async fn admin_credentials(&self) -> Result<Vec<AdminCredential>, StoreError> {
+        let rows: Vec<(String, String, Option<String>)> = on_pool!(self, pool => sqlx::query_as("SELECT id, digest, tenant_scope FROM admin_credentials ORDER BY id").fetch_all(pool).await?);
+        Ok(rows
+            .into_iter()
+            .map(|(id, digest_hex, tenant_scope)| AdminCredential {
+                id,
+                digest_hex,
+                tenant_scope,
+            })
+            .collect())
+    }
+
+    /// The admin audit trail, oldest first.
+    pub async fn audit_trail(&self) -> Result<Vec<AuditRecord>, StoreError> {
+        let rows: Vec<(i64, i64, String, String, Option<String>, String)> = on_pool!(self, pool => sqlx::query_as("SELECT seq, at, actor, action, tenant, detail FROM admin_audit ORDER BY seq").fetch_all(pool).await?);
+        Ok(rows
+            .into_iter()
+            .map(|(seq, at, actor, action, tenant, detail)| AuditRecord {
+                seq,
+                at,
+                actor,
+                action,
+                tenant,
+                detail,
+            })
+            .collect())
+    }
+}

@@ -1,0 +1,50 @@
+//! Versioned migrations, per back end, applied in order at connect, each in its own transaction
+//! together with its row in `warden_migrations`. Adding a migration: a new file in both
+//! `migrations/sqlite` and `migrations/postgres`, and a line in each list below.
+
+use crate::{Store, StoreError};
+
+const SQLITE: &[(i64, &str)] = &[(1, include_str!("../migrations/sqlite/0001_init.sql"))];
+const POSTGRES: &[(i64, &str)] = &[(1, include_str!("../migrations/postgres/0001_init.sql"))];
+
+pub(crate) async fn apply(store: &Store) -> Result<(), StoreError> {
+    let (migrations, create) = match store {
+        Store::Sqlite(_) => (
+            SQLITE,
+            "CREATE TABLE IF NOT EXISTS warden_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)",
+        ),
+        Store::Postgres(_) => (
+            POSTGRES,
+            "CREATE TABLE IF NOT EXISTS warden_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)",
+        ),
+    };
+    on_pool!(store, pool => {
+        sqlx::query(create).execute(pool).await?;
+        for (version, sql) in migrations {
+            let mut tx = pool.begin().await?;
+            // Serialise concurrent replicas migrating the same database.
+            if matches!(store, Store::Postgres(_)) {
+                sqlx::query("LOCK TABLE warden_migrations IN EXCLUSIVE MODE").execute(&mut *tx).await?;
+            }
+            let applied: (i64,) = sqlx::query_as("SELECT COUNT(*) FROM warden_migrations WHERE version = $1").bind(*version).fetch_one(&mut *tx).await?;
+            if applied.0 == 0 {
+                sqlx::raw_sql(*sql).execute(&mut *tx).await?;
+                sqlx::query("INSERT INTO warden_migrations (version, applied_at) VALUES ($1, $2)")
+                    .bind(*version)
+                    .bind(unix_now())
+                    .execute(&mut *tx)
+                    .await?;
+                tracing::info!(version, "store migration applied");
+            }
+            tx.commit().await?;
+        }
+        Ok(())
+    })
+}
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|elapsed| i64::try_from(elapsed.as_secs()).unwrap_or(i64::MAX))
+        .unwrap_or_default()
+}

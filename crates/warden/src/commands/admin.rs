@@ -1,0 +1,323 @@
+//! Admin verbs: `admin init` (directly on the store), and `entity import`, `role grant|revoke`,
+//! `principal disable|enable` (through a running server's admin API, authenticated by
+//! `WARDEN_ADMIN_TOKEN`). Exit 0 done, 1 refused by the server, 2 bad usage or unreachable.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context as _, anyhow, bail};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use warden_store::{AdminCredential, Store, StoreError};
+
+use super::Verdict;
+use crate::cli::{
+    AdminInitArgs, EntityImportArgs, PrincipalStatusArgs, RoleGrantArgs, RoleRevokeArgs, ServerArgs,
+};
+use crate::config_loading;
+
+fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|elapsed| i64::try_from(elapsed.as_secs()).unwrap_or(i64::MAX))
+        .unwrap_or_default()
+}
+
+fn random_bytes<const N: usize>() -> anyhow::Result<[u8; N]> {
+    let mut bytes = [0u8; N];
+    aws_lc_rs::rand::fill(&mut bytes).map_err(|_| anyhow!("the system random generator failed"))?;
+    Ok(bytes)
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the runtime")
+}
+
+pub fn init(args: &AdminInitArgs) -> anyhow::Result<Verdict> {
+    let config = config_loading::load(Some(&args.config))?;
+    let storage = config.storage.as_ref().ok_or_else(|| {
+        anyhow!(
+            "{}: no [storage] section: admin credentials live in the store",
+            args.config.display()
+        )
+    })?;
+    let secret = format!("wdn_admin_{}", base64_url(&random_bytes::<32>()?));
+    let credential = AdminCredential {
+        id: format!("adm_{}", hex(&random_bytes::<6>()?)),
+        digest_hex: hex(&Sha256::digest(secret.as_bytes())),
+        tenant_scope: args.tenant.clone(),
+    };
+    runtime()?.block_on(async {
+        let store = Store::connect(&storage.url).await?;
+        match store.create_first_admin(&credential, unix_now()).await {
+            Ok(()) => {
+                println!(
+                    "admin credential {} created ({}).",
+                    credential.id,
+                    args.tenant
+                        .as_deref()
+                        .map_or("all tenants".to_owned(), |t| format!("tenant {t}"))
+                );
+                println!("It is shown only this once; Warden keeps only its SHA-256 digest:");
+                println!("{secret}");
+                Ok(Verdict::Success)
+            }
+            Err(StoreError::Refused(message)) => {
+                println!("refused: {message}");
+                Ok(Verdict::Negative)
+            }
+            Err(other) => Err(other.into()),
+        }
+    })
+}
+
+fn base64_url(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut out = String::with_capacity(bytes.len() * 4 / 3 + 2);
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk.first().copied().unwrap_or(0),
+            chunk.get(1).copied().unwrap_or(0),
+            chunk.get(2).copied().unwrap_or(0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        let symbols = chunk.len() + 1;
+        for i in 0..symbols {
+            let index = ((n >> (18 - 6 * i)) & 63) as usize;
+            out.push(char::from(*ALPHABET.get(index).unwrap_or(&b'A')));
+        }
+    }
+    out
+}
+
+fn base_url(args: &ServerArgs) -> anyhow::Result<String> {
+    if let Some(url) = &args.server {
+        return Ok(url.trim_end_matches('/').to_owned());
+    }
+    let listen = match &args.config {
+        Some(path) => config_loading::load(Some(path))?.server.listen.to_string(),
+        None => "127.0.0.1:8180".to_owned(),
+    };
+    Ok(format!("http://{listen}"))
+}
+
+/// Sends one admin request; prints the answer; maps the status to a verdict.
+fn send(
+    server: &ServerArgs,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<Value>,
+) -> anyhow::Result<Verdict> {
+    let token = std::env::var("WARDEN_ADMIN_TOKEN").map_err(|_| {
+        anyhow!("WARDEN_ADMIN_TOKEN is not set (make one with `warden admin init`)")
+    })?;
+    let url = format!("{}{path}", base_url(server)?);
+    runtime()?.block_on(async {
+        let client = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(30))
+            .build()?;
+        let mut request = client.request(method, &url).bearer_auth(token.trim());
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request
+            .send()
+            .await
+            .with_context(|| format!("reaching {url}"))?;
+        let status = response.status();
+        let answer: Value = response.json().await.unwrap_or(Value::Null);
+        if status.is_success() {
+            println!("{answer}");
+            Ok(Verdict::Success)
+        } else {
+            let detail = answer
+                .get("detail")
+                .and_then(Value::as_str)
+                .unwrap_or("no detail");
+            println!("refused ({}): {detail}", status.as_u16());
+            Ok(Verdict::Negative)
+        }
+    })
+}
+
+pub fn import(args: &EntityImportArgs) -> anyhow::Result<Verdict> {
+    let text = warden_packdir::read_text(&args.file)?;
+    let entities: Value = serde_json::from_str(&text)
+        .map_err(|error| anyhow!("{}: malformed JSON: {error}", args.file.display()))?;
+    if !entities.is_array() {
+        bail!(
+            "{}: expected a JSON array of Cedar entities",
+            args.file.display()
+        );
+    }
+    send(
+        &args.server,
+        reqwest::Method::POST,
+        &format!("/v1/admin/tenants/{}/entities", args.tenant),
+        Some(entities),
+    )
+}
+
+/// `90s`, `30m`, `1h`, `7d` as seconds.
+fn parse_duration(text: &str) -> anyhow::Result<u64> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: u64 = number
+        .parse()
+        .map_err(|_| anyhow!("--ttl {text}: expected a number and a unit (s, m, h, d)"))?;
+    let factor = match unit {
+        "s" | "" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => bail!("--ttl {text}: the unit must be s, m, h or d"),
+    };
+    number
+        .checked_mul(factor)
+        .ok_or_else(|| anyhow!("--ttl {text}: too long"))
+}
+
+/// RFC 3339 (`2026-12-01T18:00:00Z`, `…+02:00`, fractions ignored) as Unix seconds.
+fn parse_rfc3339(text: &str) -> anyhow::Result<i64> {
+    let bad = || anyhow!("--until {text}: expected RFC 3339, e.g. 2026-12-01T18:00:00Z");
+    let (date, rest) = text.split_once(['T', 't']).ok_or_else(bad)?;
+    let mut date_parts = date.split('-');
+    let (Some(y), Some(mo), Some(d), None) = (
+        date_parts.next(),
+        date_parts.next(),
+        date_parts.next(),
+        date_parts.next(),
+    ) else {
+        return Err(bad());
+    };
+    let (year, month, day): (i64, i64, i64) = (
+        y.parse().map_err(|_| bad())?,
+        mo.parse().map_err(|_| bad())?,
+        d.parse().map_err(|_| bad())?,
+    );
+    let zone_at = rest.find(['Z', 'z', '+', '-']).ok_or_else(bad)?;
+    let (time, zone) = rest.split_at(zone_at);
+    let time = time.split('.').next().unwrap_or(time);
+    let mut time_parts = time.split(':');
+    let (Some(h), Some(mi), Some(s), None) = (
+        time_parts.next(),
+        time_parts.next(),
+        time_parts.next(),
+        time_parts.next(),
+    ) else {
+        return Err(bad());
+    };
+    let (hour, minute, second): (i64, i64, i64) = (
+        h.parse().map_err(|_| bad())?,
+        mi.parse().map_err(|_| bad())?,
+        s.parse().map_err(|_| bad())?,
+    );
+    if !(1..=12).contains(&month)
+        || !(1..=31).contains(&day)
+        || hour > 23
+        || minute > 59
+        || second > 60
+    {
+        return Err(bad());
+    }
+    let offset = match zone {
+        "Z" | "z" => 0,
+        _ => {
+            let sign = if zone.starts_with('-') { -1 } else { 1 };
+            let (oh, om) = zone
+                .get(1..)
+                .and_then(|z| z.split_once(':'))
+                .ok_or_else(bad)?;
+            sign * (oh.parse::<i64>().map_err(|_| bad())? * 3600
+                + om.parse::<i64>().map_err(|_| bad())? * 60)
+        }
+    };
+    // Days from the civil date (proleptic Gregorian), after Howard Hinnant's algorithm.
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let year_of_era = y - era * 400;
+    let month_index = (month + 9) % 12;
+    let day_of_year = (153 * month_index + 2) / 5 + day - 1;
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    let days = era * 146_097 + day_of_era - 719_468;
+    Ok(days * 86_400 + hour * 3600 + minute * 60 + second - offset)
+}
+
+pub fn grant(args: &RoleGrantArgs) -> anyhow::Result<Verdict> {
+    let mut body = json!({"principal": args.principal, "role": args.role, "reason": args.reason});
+    if let Some(ttl) = &args.ttl {
+        body["ttl_seconds"] = json!(parse_duration(ttl)?);
+    }
+    if let Some(until) = &args.until {
+        body["expires_at"] = json!(parse_rfc3339(until)?);
+    }
+    send(
+        &args.server,
+        reqwest::Method::POST,
+        &format!("/v1/admin/tenants/{}/roles/grant", args.tenant),
+        Some(body),
+    )
+}
+
+pub fn revoke(args: &RoleRevokeArgs) -> anyhow::Result<Verdict> {
+    let body = json!({"principal": args.principal, "role": args.role, "reason": args.reason});
+    send(
+        &args.server,
+        reqwest::Method::POST,
+        &format!("/v1/admin/tenants/{}/roles/revoke", args.tenant),
+        Some(body),
+    )
+}
+
+pub fn status(args: &PrincipalStatusArgs, status: &str) -> anyhow::Result<Verdict> {
+    let body = json!({"principal": args.principal, "status": status});
+    send(
+        &args.server,
+        reqwest::Method::POST,
+        &format!("/v1/admin/tenants/{}/principals/status", args.tenant),
+        Some(body),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_and_times_parse() {
+        assert_eq!(parse_duration("90s").unwrap(), 90);
+        assert_eq!(parse_duration("1h").unwrap(), 3600);
+        assert_eq!(parse_duration("7d").unwrap(), 604_800);
+        assert!(parse_duration("1w").is_err());
+        assert_eq!(parse_rfc3339("1970-01-01T00:00:00Z").unwrap(), 0);
+        assert_eq!(
+            parse_rfc3339("2026-12-01T18:00:00Z").unwrap(),
+            1_796_148_000
+        );
+        assert_eq!(
+            parse_rfc3339("2026-12-01T20:00:00+02:00").unwrap(),
+            1_796_148_000
+        );
+        assert!(parse_rfc3339("yesterday").is_err());
+    }
+
+    #[test]
+    fn secrets_are_url_safe() {
+        let encoded = base64_url(&[0xff; 32]);
+        assert_eq!(encoded.len(), 43);
+        assert!(
+            encoded
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        );
+    }
+}
