@@ -67,10 +67,10 @@ pub fn spawn_poller(
                 Ok(version) => {
                     freshness.mark_ok();
                     let expired = next_expiry.is_some_and(|at| at <= unix_now());
-                    if seen != Some(version) || expired {
-                        if let Err(error) = refresh(&store, &holder, &freshness).await {
-                            tracing::error!(error = %error, "rebuilding from the store failed; the last snapshot keeps serving within the staleness bound");
-                        }
+                    if (seen != Some(version) || expired)
+                        && let Err(error) = refresh(&store, &holder, &freshness).await
+                    {
+                        tracing::error!(error = %error, "rebuilding from the store failed; the last snapshot keeps serving within the staleness bound");
                     }
                 }
                 Err(error) => {

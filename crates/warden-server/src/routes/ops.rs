@@ -54,7 +54,7 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
         },
         _ => json!({"status": "none"}),
     };
-    let store_ready = store["status"] != "down";
+    let store_ready = store.get("status").and_then(Value::as_str) != Some("down");
     let ready = snapshot.is_some() && issuers_ready && store_ready;
     let body = json!({
         "status": if ready { "ready" } else { "not_ready" },

@@ -14,4 +14,5 @@ mod check;
 mod errors;
 mod reload;
 mod shutdown;
+mod store;
 mod support;

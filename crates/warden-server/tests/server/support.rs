@@ -30,6 +30,8 @@ pub struct Setup<'a> {
     pub extra: &'a str,
     /// PEPs need a credential.
     pub pep_auth: bool,
+    /// A storage URL (`sqlite://…` or `postgres://…`); `Some("")` means a fresh SQLite file.
+    pub storage: Option<String>,
 }
 
 impl Default for Setup<'_> {
@@ -38,6 +40,64 @@ impl Default for Setup<'_> {
             pack: "examples/saas",
             extra: "",
             pep_auth: true,
+            storage: None,
+        }
+    }
+}
+
+pub const ADMIN_SECRET: &str = "wdn_admin_test-secret-for-the-store-tests";
+pub const SCOPED_ADMIN_SECRET: &str = "wdn_admin_scoped-to-globex-only";
+
+/// A fresh PostgreSQL database on the test server, when `WARDEN_TEST_POSTGRES_URL` is set.
+pub async fn fresh_postgres_url() -> Option<String> {
+    let base = std::env::var("WARDEN_TEST_POSTGRES_URL").ok()?;
+    let name = format!("warden_test_{}", uuid::Uuid::now_v7().simple());
+    let admin = sqlx::PgPool::connect(&base)
+        .await
+        .expect("WARDEN_TEST_POSTGRES_URL is reachable");
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&admin)
+        .await
+        .unwrap();
+    admin.close().await;
+    let (prefix, _) = base
+        .rsplit_once('/')
+        .expect("a database name in WARDEN_TEST_POSTGRES_URL");
+    Some(format!("{prefix}/{name}"))
+}
+
+/// Puts the test admin credentials (all tenants, and one for globex only) into a store.
+pub async fn seed_admins(url: &str) {
+    let store = warden_store::Store::connect(url).await.unwrap();
+    if !store.admin_credentials().await.unwrap().is_empty() {
+        return; // a second replica on the same database
+    }
+    let digest = |secret: &str| hex(&Sha256::digest(secret.as_bytes()));
+    let all = warden_store::AdminCredential {
+        id: "adm_test".into(),
+        digest_hex: digest(ADMIN_SECRET),
+        tenant_scope: None,
+    };
+    store.create_first_admin(&all, 1).await.unwrap();
+    let insert = "INSERT INTO admin_credentials (id, digest, tenant_scope, created_at) VALUES ($1, $2, $3, 1)";
+    match &store {
+        warden_store::Store::Sqlite(pool) => {
+            sqlx::query(insert)
+                .bind("adm_globex")
+                .bind(digest(SCOPED_ADMIN_SECRET))
+                .bind("globex")
+                .execute(pool)
+                .await
+                .unwrap();
+        }
+        warden_store::Store::Postgres(pool) => {
+            sqlx::query(insert)
+                .bind("adm_globex")
+                .bind(digest(SCOPED_ADMIN_SECRET))
+                .bind("globex")
+                .execute(pool)
+                .await
+                .unwrap();
         }
     }
 }
@@ -67,8 +127,20 @@ impl TestServer {
         } else {
             "[peps]\nallow_unauthenticated = true\n".to_owned()
         };
+        let storage = match setup.storage.as_deref() {
+            None => String::new(),
+            Some(url) => {
+                let url = if url.is_empty() {
+                    format!("sqlite://{}", dir.path().join("warden.db").display())
+                } else {
+                    url.to_owned()
+                };
+                seed_admins(&url).await;
+                format!("[storage]\nurl = {url:?}\npoll_interval_ms = 100\n")
+            }
+        };
         let config_text = format!(
-            "[server]\nlisten = \"127.0.0.1:0\"\nmax_batch_size = 50\nmax_body_bytes = 16384\n[policy]\ndir = \"pack\"\nentities_file = \"pack/entities.json\"\n{peps}\n[[issuers]]\nissuer = {ISSUER:?}\naudiences = [\"warden\"]\njwks_file = \"jwks.json\"\nalgorithms = [\"RS256\"]\n[issuers.claims]\ntenant = \"org_id\"\nroles = \"roles\"\n{}",
+            "[server]\nlisten = \"127.0.0.1:0\"\nmax_batch_size = 50\nmax_body_bytes = 16384\n[policy]\ndir = \"pack\"\nentities_file = \"pack/entities.json\"\n{storage}{peps}\n[[issuers]]\nissuer = {ISSUER:?}\naudiences = [\"warden\"]\njwks_file = \"jwks.json\"\nalgorithms = [\"RS256\"]\n[issuers.claims]\ntenant = \"org_id\"\nroles = \"roles\"\n{}",
             setup.extra
         );
         let config_path = dir.path().join("warden.toml");
@@ -103,6 +175,26 @@ impl TestServer {
             .send()
             .await
             .unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// A call to the admin API with a credential.
+    pub async fn admin(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        secret: Option<&str>,
+        body: Option<&Value>,
+    ) -> (u16, Value) {
+        let mut request = self.client.request(method, self.url(path));
+        if let Some(secret) = secret {
+            request = request.bearer_auth(secret);
+        }
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        let response = request.send().await.unwrap();
         let status = response.status().as_u16();
         (status, response.json().await.unwrap_or(Value::Null))
     }

@@ -253,13 +253,19 @@ fn parse_rfc3339(text: &str) -> anyhow::Result<i64> {
 }
 
 pub fn grant(args: &RoleGrantArgs) -> anyhow::Result<Verdict> {
-    let mut body = json!({"principal": args.principal, "role": args.role, "reason": args.reason});
-    if let Some(ttl) = &args.ttl {
-        body["ttl_seconds"] = json!(parse_duration(ttl)?);
+    let ttl_seconds = args.ttl.as_deref().map(parse_duration).transpose()?;
+    let expires_at = args.until.as_deref().map(parse_rfc3339).transpose()?;
+    let mut body = serde_json::Map::new();
+    body.insert("principal".into(), json!(args.principal));
+    body.insert("role".into(), json!(args.role));
+    body.insert("reason".into(), json!(args.reason));
+    if let Some(ttl) = ttl_seconds {
+        body.insert("ttl_seconds".into(), json!(ttl));
     }
-    if let Some(until) = &args.until {
-        body["expires_at"] = json!(parse_rfc3339(until)?);
+    if let Some(at) = expires_at {
+        body.insert("expires_at".into(), json!(at));
     }
+    let body = Value::Object(body);
     send(
         &args.server,
         reqwest::Method::POST,

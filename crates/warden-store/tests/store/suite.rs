@@ -1,0 +1,230 @@
+//! What every back end must do alike.
+
+use serde_json::json;
+use warden_store::{AdminCredential, EntityRecord, PrincipalStatus, RoleAssignment, StoreError};
+
+use crate::support::stores;
+
+fn user(tenant: &str, id: &str) -> EntityRecord {
+    EntityRecord {
+        tenant: tenant.into(),
+        entity_type: "User".into(),
+        entity_id: format!("{tenant}/{id}"),
+        attrs: json!({"tenant": {"__entity": {"type": "Tenant", "id": tenant}}}),
+        parents: json!([]),
+        status: PrincipalStatus::Active,
+    }
+}
+
+fn grant(tenant: &str, id: &str, role: &str, expires_at: Option<i64>) -> RoleAssignment {
+    RoleAssignment {
+        tenant: tenant.into(),
+        principal_type: "User".into(),
+        principal_id: format!("{tenant}/{id}"),
+        role_type: "Role".into(),
+        role_id: role.into(),
+        expires_at,
+        reason: "on call".into(),
+        granted_by: "admin:test".into(),
+        granted_at: 100,
+    }
+}
+
+#[tokio::test]
+async fn the_same_id_in_two_tenants_is_two_entities() {
+    for test in stores().await {
+        let store = &test.store;
+        store
+            .upsert_entities("acme", &[user("acme", "alice")], "admin:test", 1)
+            .await
+            .unwrap();
+        store
+            .upsert_entities("globex", &[user("globex", "alice")], "admin:test", 1)
+            .await
+            .unwrap();
+        assert_eq!(
+            store.entities_of("acme").await.unwrap().len(),
+            1,
+            "{}",
+            test.name
+        );
+        assert_eq!(
+            store.entities_of("globex").await.unwrap()[0].entity_id,
+            "globex/alice",
+            "{}",
+            test.name
+        );
+        assert_eq!(store.all_entities().await.unwrap().len(), 2);
+        // Writing another tenant's entity under this tenant is refused, and changes nothing.
+        let error = store
+            .upsert_entities("acme", &[user("globex", "bob")], "admin:test", 2)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(error, StoreError::Refused(_)),
+            "{}: {error}",
+            test.name
+        );
+        assert_eq!(store.all_entities().await.unwrap().len(), 2);
+        store
+            .delete_entity("acme", "User", "acme/alice", "admin:test", 3)
+            .await
+            .unwrap();
+        assert!(store.entities_of("acme").await.unwrap().is_empty());
+        assert_eq!(store.entities_of("globex").await.unwrap().len(), 1);
+        assert!(matches!(
+            store
+                .delete_entity("acme", "User", "acme/alice", "admin:test", 4)
+                .await,
+            Err(StoreError::NotFound(_))
+        ));
+    }
+}
+
+#[tokio::test]
+async fn every_write_bumps_the_version_and_is_audited() {
+    for test in stores().await {
+        let store = &test.store;
+        let start = store.version().await.unwrap();
+        store
+            .upsert_entities("acme", &[user("acme", "alice")], "admin:a", 1)
+            .await
+            .unwrap();
+        store
+            .grant_role(&grant("acme", "alice", "editor", None))
+            .await
+            .unwrap();
+        store
+            .set_status(
+                "acme",
+                "User",
+                "acme/alice",
+                PrincipalStatus::Disabled,
+                "admin:a",
+                2,
+            )
+            .await
+            .unwrap();
+        store
+            .revoke_role(
+                "acme",
+                ("User", "acme/alice"),
+                ("Role", "editor"),
+                "left the team",
+                "admin:a",
+                3,
+            )
+            .await
+            .unwrap();
+        assert_eq!(store.version().await.unwrap(), start + 4, "{}", test.name);
+        let trail = store.audit_trail().await.unwrap();
+        let actions: Vec<&str> = trail.iter().map(|r| r.action.as_str()).collect();
+        assert_eq!(
+            actions,
+            [
+                "entity.upsert",
+                "role.grant",
+                "principal.status",
+                "role.revoke"
+            ],
+            "{}",
+            test.name
+        );
+        assert!(trail[3].detail.contains("left the team"));
+        assert_eq!(
+            store.all_entities().await.unwrap()[0].status,
+            PrincipalStatus::Disabled
+        );
+    }
+}
+
+#[tokio::test]
+async fn time_bound_grants_expire_by_themselves() {
+    for test in stores().await {
+        let store = &test.store;
+        store
+            .grant_role(&grant("acme", "alice", "admin", Some(1_000)))
+            .await
+            .unwrap();
+        store
+            .grant_role(&grant("acme", "alice", "viewer", None))
+            .await
+            .unwrap();
+        let at = |now| async move {
+            store
+                .active_assignments(now)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|g| g.role_id)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(at(999).await, ["admin", "viewer"], "{}", test.name);
+        assert_eq!(at(1_000).await, ["viewer"], "{}", test.name);
+        assert_eq!(store.next_expiry(999).await.unwrap(), Some(1_000));
+        assert_eq!(store.next_expiry(1_000).await.unwrap(), None);
+        // Revoking what is not granted is refused.
+        let error = store
+            .revoke_role(
+                "acme",
+                ("User", "acme/alice"),
+                ("Role", "editor"),
+                "x",
+                "admin:a",
+                5,
+            )
+            .await
+            .unwrap_err();
+        assert!(matches!(error, StoreError::NotFound(_)), "{}", test.name);
+    }
+}
+
+#[tokio::test]
+async fn only_the_first_admin_credential_is_created_by_init() {
+    for test in stores().await {
+        let store = &test.store;
+        let first = AdminCredential {
+            id: "adm_1".into(),
+            digest_hex: "ab".repeat(32),
+            tenant_scope: None,
+        };
+        store.create_first_admin(&first, 1).await.unwrap();
+        let second = AdminCredential {
+            id: "adm_2".into(),
+            digest_hex: "cd".repeat(32),
+            tenant_scope: None,
+        };
+        assert!(
+            matches!(
+                store.create_first_admin(&second, 2).await,
+                Err(StoreError::Refused(_))
+            ),
+            "{}",
+            test.name
+        );
+        assert_eq!(store.admin_credentials().await.unwrap(), [first]);
+    }
+}
+
+#[tokio::test]
+async fn migrations_are_idempotent_across_reconnects() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("w.db").display());
+    let store = warden_store::Store::connect(&url).await.unwrap();
+    store
+        .upsert_entities("acme", &[user("acme", "alice")], "admin:a", 1)
+        .await
+        .unwrap();
+    drop(store);
+    let again = warden_store::Store::connect(&url).await.unwrap();
+    assert_eq!(again.all_entities().await.unwrap().len(), 1);
+    if let Some(url) = crate::support::fresh_postgres_url().await {
+        let first = warden_store::Store::connect(&url).await.unwrap();
+        first
+            .upsert_entities("acme", &[user("acme", "alice")], "admin:a", 1)
+            .await
+            .unwrap();
+        let second = warden_store::Store::connect(&url).await.unwrap();
+        assert_eq!(second.all_entities().await.unwrap().len(), 1);
+    }
+}
