@@ -10,6 +10,7 @@
 )]
 
 mod check;
+mod store_crash;
 mod support;
 mod token;
 mod validate;
