@@ -68,6 +68,22 @@ pub struct RawConfig {
     /// `[storage]`.
     #[serde(default)]
     pub storage: Option<StorageSettings>,
+    /// `[principals]`.
+    #[serde(default)]
+    pub principals: PrincipalSettings,
+}
+
+/// `[principals]`: which facts about a known principal a verified token may state.
+///
+/// Where the store or the entity file knows a principal, its data wins over the token's claims;
+/// roles and status always come from there. Attributes listed here are the exception: for
+/// them the (verified, mapped) claim is authoritative, e.g. an `mfa` flag only the IdP knows.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PrincipalSettings {
+    /// Principal attributes (names from `[issuers.claims.attributes]`) taken from the token.
+    #[serde(default)]
+    pub claim_attributes: Vec<String>,
 }
 
 /// `[storage]`: where Warden keeps its state.
@@ -187,6 +203,8 @@ pub struct Config {
     pub issuers: Vec<IssuerConfig>,
     /// `[storage]`, with a sqlite path resolved against the config file.
     pub storage: Option<StorageSettings>,
+    /// Attributes for which the token, not the store, is authoritative.
+    pub claim_attributes: Vec<String>,
 }
 
 /// Loads `path` (or only defaults when `None`), applies `WARDEN_…__…` overrides from `env`,
@@ -318,6 +336,7 @@ fn check(
     Ok(Config {
         origin,
         storage,
+        claim_attributes: raw.principals.claim_attributes,
         server: raw.server,
         policy,
         allow_unauthenticated_peps: raw.peps.allow_unauthenticated,

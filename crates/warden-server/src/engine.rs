@@ -96,6 +96,8 @@ pub struct DecisionScope {
     pub snapshot: std::sync::Arc<Snapshot>,
     /// Set when the store has not been read within the bound: every decision is a deny.
     pub stale: Option<String>,
+    /// Attributes a token states authoritatively even for a known principal.
+    pub claim_attributes: std::sync::Arc<Vec<String>>,
 }
 
 /// Decides one request.
@@ -110,7 +112,7 @@ pub fn decide(scope: &DecisionScope, input: &DecisionInput<'_>) -> DecisionOutco
                 detail: why.clone(),
             }),
         ),
-        None => match evaluate(&scope.snapshot, input) {
+        None => match evaluate(&scope.snapshot, &scope.claim_attributes, input) {
             Ok((principal_uid, decision)) => (principal_uid, Ok(decision)),
             Err((principal_uid, refusal)) => (principal_uid, Err(refusal)),
         },
@@ -176,6 +178,7 @@ fn invalid(detail: String) -> Refusal {
 
 fn evaluate(
     snapshot: &Snapshot,
+    claim_attributes: &[String],
     input: &DecisionInput<'_>,
 ) -> Result<(String, Decision), (String, Refusal)> {
     let pack = &snapshot.pack;
@@ -188,6 +191,10 @@ fn evaluate(
         PrincipalInput::Named(subject) => {
             let principal_uid = uid(&subject.entity_type, &subject.id)
                 .map_err(|e| (principal_text(input), invalid(e)))?;
+            if let Some(properties) = &subject.properties {
+                check_tenant_prefix(pack, subject, properties)
+                    .map_err(|e| (principal_text(input), invalid(e)))?;
+            }
             let entity = subject
                 .properties
                 .as_ref()
@@ -233,9 +240,32 @@ fn evaluate(
         && snapshot.entities.get(&resource_uid).is_none()
         && resource_uid != principal_uid
     {
+        check_tenant_prefix(pack, &input.resource, properties).map_err(fail)?;
         extras.push(entity_json(&input.resource, properties));
     }
-    let entities: Cow<'_, Entities> = if extras.is_empty() {
+    let claimed = match &input.principal {
+        PrincipalInput::Token(principal) => {
+            claimed_overrides(snapshot, claim_attributes, &principal_uid, principal)
+                .map_err(fail)?
+        }
+        PrincipalInput::Named(_) => None,
+    };
+    let entities: Cow<'_, Entities> = if let Some(overridden) = claimed {
+        let merged = snapshot
+            .entities
+            .clone()
+            .upsert_entities([overridden], pack.schema())
+            .and_then(|entities| {
+                entities.add_entities_from_json_value(Value::Array(extras.clone()), pack.schema())
+            })
+            .map_err(|error| {
+                fail(format!(
+                    "the token's attributes do not fit the schema: {}",
+                    one_line(&error)
+                ))
+            })?;
+        Cow::Owned(merged)
+    } else if extras.is_empty() {
         Cow::Borrowed(&snapshot.entities)
     } else {
         let merged = snapshot
@@ -261,8 +291,78 @@ fn evaluate(
     Ok((principal_text, pack.decide(&request, &entities)))
 }
 
+/// A known principal with the token's authoritative attributes (`[principals] claim_attributes`)
+/// written over the known ones; `None` when there is nothing to override.
+fn claimed_overrides(
+    snapshot: &Snapshot,
+    claim_attributes: &[String],
+    uid: &EntityUid,
+    principal: &Principal,
+) -> Result<Option<warden_core::cedar_policy::Entity>, String> {
+    if claim_attributes.is_empty() {
+        return Ok(None);
+    }
+    let Some(known) = snapshot.entities.get(uid) else {
+        return Ok(None);
+    };
+    let mut entity = known.to_json_value().map_err(|error| one_line(&error))?;
+    let Some(attrs) = entity.get_mut("attrs").and_then(Value::as_object_mut) else {
+        return Ok(None);
+    };
+    let mut changed = false;
+    for name in claim_attributes {
+        if let Some(value) = principal.attributes.get(name) {
+            attrs.insert(name.clone(), attribute_json(value));
+            changed = true;
+        }
+    }
+    if !changed {
+        return Ok(None);
+    }
+    warden_core::cedar_policy::Entity::from_json_value(entity, snapshot.pack.schema())
+        .map(Some)
+        .map_err(|error| {
+            format!(
+                "the token's attributes do not fit the schema: {}",
+                one_line(&error)
+            )
+        })
+}
+
+fn attribute_json(value: &AttributeValue) -> Value {
+    match value {
+        AttributeValue::String(text) => json!(text),
+        AttributeValue::Long(number) => json!(number),
+        AttributeValue::Bool(flag) => json!(flag),
+        AttributeValue::StringSet(items) => json!(items),
+    }
+}
+
 fn one_line(error: &dyn std::fmt::Display) -> String {
     error.to_string().replace('\n', " ")
+}
+
+/// For an entity named `<tenant>/<id>`, caller properties may not claim another tenant.
+fn check_tenant_prefix(
+    pack: &Pack,
+    input: &EntityInput,
+    properties: &Map<String, Value>,
+) -> Result<(), String> {
+    let (Some(tenancy), Some((prefix, _))) = (pack.tenancy(), input.id.split_once('/')) else {
+        return Ok(());
+    };
+    let Some(claimed) = properties.get(&tenancy.attribute) else {
+        return Ok(());
+    };
+    let claimed = claimed.get("__entity").unwrap_or(claimed);
+    if claimed.get("id").and_then(Value::as_str) == Some(prefix) {
+        Ok(())
+    } else {
+        Err(format!(
+            "{}::{:?} is in tenant `{prefix}`, but its properties name {claimed}",
+            input.entity_type, input.id
+        ))
+    }
 }
 
 fn entity_json(input: &EntityInput, properties: &Map<String, Value>) -> Value {
@@ -293,13 +393,7 @@ fn token_entity(pack: &Pack, principal: &Principal) -> Option<Value> {
     }
     for (name, value) in &principal.attributes {
         if declares(name) {
-            let value = match value {
-                AttributeValue::String(text) => json!(text),
-                AttributeValue::Long(number) => json!(number),
-                AttributeValue::Bool(flag) => json!(flag),
-                AttributeValue::StringSet(items) => json!(items),
-            };
-            attrs.insert(name.clone(), value);
+            attrs.insert(name.clone(), attribute_json(value));
         }
     }
     let role_type = "Role";

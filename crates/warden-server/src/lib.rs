@@ -217,6 +217,7 @@ impl Server {
             policy_settings.clone(),
             Arc::clone(&holder),
             policy_settings.watch,
+            files,
         ));
 
         let listener = tokio::net::TcpListener::bind(config.server.listen)
@@ -239,6 +240,7 @@ impl Server {
             allow_unauthenticated_peps: config.allow_unauthenticated_peps,
             metrics: metrics_handle(),
             public_url: Arc::from(format!("http://{address}")),
+            claim_attributes: Arc::new(config.claim_attributes.clone()),
         };
         let app = router(
             state.clone(),

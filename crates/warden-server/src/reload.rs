@@ -79,9 +79,12 @@ pub fn spawn_watcher(
     settings: PolicySettings,
     holder: Arc<PolicyHolder>,
     watch_files: bool,
+    installed: SourceFiles,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        let mut last_seen = read_sources(&settings).ok();
+        // Compare against what was installed, not what is on disk when this task first runs:
+        // a change made in between must not be missed.
+        let mut last_seen = Some(installed);
         #[cfg(unix)]
         let mut hangup =
             tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();

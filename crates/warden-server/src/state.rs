@@ -107,6 +107,17 @@ impl PolicyHolder {
         compose(pack, inputs.entities_text.as_deref(), Some(&view)).map(|_| ())
     }
 
+    /// Checks that a role grant would compose with everything else, without changing anything.
+    pub fn validate_grant(&self, grant: &RoleAssignment) -> Result<(), String> {
+        let inputs = self.inputs.lock().unwrap_or_else(PoisonError::into_inner);
+        let Some(pack) = &inputs.pack else {
+            return Err("no policy pack is loaded".to_owned());
+        };
+        let mut view = inputs.store.as_deref().cloned().unwrap_or_default();
+        view.assignments.push(grant.clone());
+        compose(pack, inputs.entities_text.as_deref(), Some(&view)).map(|_| ())
+    }
+
     fn install(&self, snapshot: Snapshot) {
         *self.current.write().unwrap_or_else(PoisonError::into_inner) = Some(Arc::new(snapshot));
         *self
@@ -203,7 +214,14 @@ fn compose(
                 None => {
                     // A grant to a principal the data does not list: the store now knows it.
                     let mut attrs = Map::new();
-                    if let Some(tenancy) = pack.tenancy() {
+                    let scoped = pack
+                        .entity_shape(&grant.principal_type)
+                        .is_none_or(|shape| {
+                            pack.tenancy().is_some_and(|tenancy| {
+                                shape.attributes.contains_key(&tenancy.attribute)
+                            })
+                        });
+                    if let (Some(tenancy), true) = (pack.tenancy(), scoped) {
                         attrs.insert(tenancy.attribute.clone(), json!({"__entity": {"type": tenancy.tenant_type.to_string(), "id": grant.tenant}}));
                     }
                     let stub = json!({"uid": uid_json(&grant.principal_type, &grant.principal_id), "attrs": attrs, "parents": []});
@@ -332,4 +350,6 @@ pub struct AppState {
     pub metrics: PrometheusHandle,
     /// Base URL for the AuthZEN metadata.
     pub public_url: Arc<str>,
+    /// Attributes a token states authoritatively even for a known principal.
+    pub claim_attributes: Arc<Vec<String>>,
 }

@@ -40,10 +40,18 @@ pub async fn refresh(
     freshness: &StoreFreshness,
 ) -> Result<(), String> {
     match read_view(store).await {
-        Ok(view) => {
-            freshness.mark_ok();
-            holder.set_store_view(view)
-        }
+        Ok(view) => match holder.set_store_view(view) {
+            // Fresh only once the store's state is what decides: a view that cannot be
+            // composed leaves the replica to fail closed when the staleness bound passes.
+            Ok(()) => {
+                freshness.mark_ok();
+                Ok(())
+            }
+            Err(error) => {
+                freshness.mark_error(error.clone());
+                Err(error)
+            }
+        },
         Err(error) => {
             freshness.mark_error(error.to_string());
             Err(error.to_string())
@@ -65,8 +73,10 @@ pub fn spawn_poller(
             let next_expiry = holder.current().and_then(|snapshot| snapshot.next_expiry);
             match store.version().await {
                 Ok(version) => {
-                    freshness.mark_ok();
                     let expired = next_expiry.is_some_and(|at| at <= unix_now());
+                    if seen == Some(version) && !expired {
+                        freshness.mark_ok();
+                    }
                     if (seen != Some(version) || expired)
                         && let Err(error) = refresh(&store, &holder, &freshness).await
                     {

@@ -91,7 +91,10 @@ pub(crate) fn map_claims(
     mapping: &ClaimSettings,
 ) -> Result<Principal, TokenError> {
     let subject = match claims.get(&mapping.subject) {
-        Some(Value::String(subject)) if !subject.is_empty() => subject.clone(),
+        // A `/` would let a subject pose as another tenant's `<tenant>/<id>` entity.
+        Some(Value::String(subject)) if !subject.is_empty() && !subject.contains('/') => {
+            subject.clone()
+        }
         None | Some(Value::Null) => {
             return Err(TokenError::with(
                 TokenReason::ClaimMissing,
@@ -101,7 +104,10 @@ pub(crate) fn map_claims(
         Some(_) => {
             return Err(TokenError::with(
                 TokenReason::ClaimInvalid,
-                format!("`{}` is not a non-empty string", mapping.subject),
+                format!(
+                    "`{}` is not a non-empty string without `/`",
+                    mapping.subject
+                ),
             ));
         }
     };

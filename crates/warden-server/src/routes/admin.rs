@@ -87,6 +87,19 @@ fn parse_uid(pack: &Pack, tenant: &str, text: &str) -> Result<(String, String), 
     )
 }
 
+/// Entities of shared (not tenant-scoped) types, such as roles and tenants, are seen by every
+/// tenant: only an admin credential for all tenants may write them or change their status.
+fn authorize_shared(admin: &Admin, pack: &Pack, entity_type: &str) -> Result<(), ApiError> {
+    if pack.tenancy().is_some() && !tenant_scoped(pack, entity_type) && admin.tenant_scope.is_some()
+    {
+        return Err(ApiError::Forbidden(format!(
+            "{entity_type} entities are shared by every tenant; admin credential {} is for one tenant only",
+            admin.credential_id
+        )));
+    }
+    Ok(())
+}
+
 fn check_tenant(tenant: &str) -> Result<(), ApiError> {
     if tenant.is_empty() || tenant.contains('/') {
         return Err(ApiError::BadRequest(format!(
@@ -189,6 +202,9 @@ pub async fn import_entities(
     let store = store(&state)?;
     let pack = pack(&state)?;
     let records = records_from_json(&pack, &tenant, &entities)?;
+    for record in &records {
+        authorize_shared(&admin, &pack, &record.entity_type)?;
+    }
     state
         .policy
         .validate_with(&records)
@@ -231,6 +247,7 @@ pub async fn delete_entity(
     let store = store(&state)?;
     let pack = pack(&state)?;
     let (entity_type, entity_id) = qualify(&pack, &tenant, &entity_type, &id)?;
+    authorize_shared(&admin, &pack, &entity_type)?;
     store
         .delete_entity(
             &tenant,
@@ -287,12 +304,16 @@ pub async fn grant_role(
         }
         (None, at) => at,
     };
-    if let Some(shape) = pack.entity_shape(&principal_type)
-        && !shape.member_of.contains(&role_type)
-    {
-        return Err(ApiError::BadRequest(format!(
-            "the schema does not let {principal_type} be a member of {role_type}"
-        )));
+    authorize_shared(&admin, &pack, &principal_type)?;
+    if pack.schema().is_some() {
+        let allowed = pack
+            .entity_shape(&principal_type)
+            .is_some_and(|shape| shape.member_of.contains(&role_type));
+        if !allowed {
+            return Err(ApiError::BadRequest(format!(
+                "the schema does not let {principal_type} be a member of {role_type}"
+            )));
+        }
     }
     let grant = RoleAssignment {
         tenant: tenant.clone(),
@@ -305,6 +326,10 @@ pub async fn grant_role(
         granted_by: admin.actor(),
         granted_at: now,
     };
+    state
+        .policy
+        .validate_grant(&grant)
+        .map_err(ApiError::BadRequest)?;
     store.grant_role(&grant).await.map_err(store_error)?;
     refresh(&state, store).await;
     Ok(axum::Json(json!({
@@ -378,6 +403,7 @@ pub async fn set_status(
     let store = store(&state)?;
     let pack = pack(&state)?;
     let (principal_type, principal_id) = parse_uid(&pack, &tenant, &request.principal)?;
+    authorize_shared(&admin, &pack, &principal_type)?;
     let now = unix_now();
     let result = store
         .set_status(

@@ -21,5 +21,9 @@ pub(crate) fn snapshot(state: &AppState) -> Result<DecisionScope, ApiError> {
         .store_freshness
         .as_ref()
         .and_then(|freshness| freshness.stale_reason());
-    Ok(DecisionScope { snapshot, stale })
+    Ok(DecisionScope {
+        snapshot,
+        stale,
+        claim_attributes: std::sync::Arc::clone(&state.claim_attributes),
+    })
 }

@@ -187,6 +187,15 @@ async fn known_facts_win_over_properties() {
     });
     let (_, body) = server.pep_post("/access/v1/evaluation", &unknown).await;
     assert_eq!(body["decision"], true, "{body}");
+    // Properties may not move an entity named `globex/…` into acme.
+    let moved = json!({
+        "subject": {"type": "User", "id": "acme/bob"},
+        "action": {"name": "edit"},
+        "resource": {"type": "Document", "id": "globex/new-draft", "properties": {"tenant": {"__entity": {"type": "Tenant", "id": "acme"}}, "owner": {"__entity": {"type": "User", "id": "acme/bob"}}, "classification": "internal"}},
+    });
+    let (_, body) = server.pep_post("/access/v1/evaluation", &moved).await;
+    assert_eq!(body["decision"], false);
+    assert_eq!(body["context"]["reason"], "invalid_request", "{body}");
     let misfit = json!({
         "subject": {"type": "User", "id": "acme/bob"},
         "action": {"name": "edit"},

@@ -150,3 +150,46 @@ async fn an_invalid_request_is_a_deny_not_an_error() {
         "{body}"
     );
 }
+
+#[tokio::test]
+async fn claim_attributes_listed_in_the_config_override_known_data() {
+    // bob of acme is known (email bob@acme.example); a policy forbids sharing for one domain.
+    let forbid = "@id(\"blocked-domain\") forbid (principal is User, action == Action::\"share\", resource) when { principal has email && principal.email like \"*@blocked.example\" };";
+    let mapping = "[issuers.claims.attributes]\nemail = { claim = \"email\", type = \"string\" }\n";
+    for (authoritative, expected) in [(false, "allow"), (true, "deny")] {
+        let extra = if authoritative {
+            format!("{mapping}[principals]\nclaim_attributes = [\"email\"]\n")
+        } else {
+            mapping.to_owned()
+        };
+        let server = TestServer::start(Setup {
+            extra: &extra,
+            ..Setup::default()
+        })
+        .await;
+        std::fs::write(server.pack_dir().join("blocked.cedar"), forbid).unwrap();
+        // Wait for the new policy (bounded).
+        for _ in 0..50 {
+            let (_, ready) = server.get("/readyz").await;
+            if ready["checks"]["policy"]["policies"] == 16 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        let mut claims = claims_at(ISSUER, now());
+        claims["sub"] = json!("bob");
+        claims["org_id"] = json!("acme");
+        claims["email"] = json!("bob@blocked.example");
+        let token = server.key.token(&claims);
+        let (_, _, body) = check(
+            &server,
+            Some(&token),
+            &json!({"action": "share", "resource": {"type": "Document", "id": "acme/roadmap"}}),
+        )
+        .await;
+        assert_eq!(
+            body["decision"], expected,
+            "claim authoritative: {authoritative}: {body}"
+        );
+    }
+}
