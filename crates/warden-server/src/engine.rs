@@ -251,19 +251,20 @@ fn evaluate(
         PrincipalInput::Named(_) => None,
     };
     let entities: Cow<'_, Entities> = if let Some(overridden) = claimed {
-        let merged = snapshot
+        let unfit = |error: &dyn std::fmt::Display| {
+            fail(format!(
+                "the token's attributes do not fit the schema: {}",
+                one_line(error)
+            ))
+        };
+        let upserted = snapshot
             .entities
             .clone()
             .upsert_entities([overridden], pack.schema())
-            .and_then(|entities| {
-                entities.add_entities_from_json_value(Value::Array(extras.clone()), pack.schema())
-            })
-            .map_err(|error| {
-                fail(format!(
-                    "the token's attributes do not fit the schema: {}",
-                    one_line(&error)
-                ))
-            })?;
+            .map_err(|error| unfit(&error))?;
+        let merged = upserted
+            .add_entities_from_json_value(Value::Array(extras.clone()), pack.schema())
+            .map_err(|error| unfit(&error))?;
         Cow::Owned(merged)
     } else if extras.is_empty() {
         Cow::Borrowed(&snapshot.entities)
