@@ -2,6 +2,7 @@
 
 pub mod check;
 pub mod serve;
+pub mod test;
 pub mod token;
 pub mod validate;
 
