@@ -11,5 +11,6 @@
 
 mod check;
 mod support;
+mod test_verb;
 mod token;
 mod validate;
