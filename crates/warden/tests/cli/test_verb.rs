@@ -231,3 +231,41 @@ fn a_directory_without_suites_is_bad_usage() {
     assert_eq!(run.code, 2);
     assert!(run.stderr.contains("no test suites"), "{}", run.stderr);
 }
+
+#[test]
+fn policies_may_live_apart_from_the_suites() {
+    let pack = pack_dir(GOOD_POLICY, &[]);
+    let suites = tempfile::tempdir().unwrap();
+    std::fs::create_dir(suites.path().join("tests")).unwrap();
+    let entities = pack.path().join("entities.json").display().to_string();
+    std::fs::write(
+        suites.path().join("tests/reads.yml"),
+        SUITE.replace("../entities.json", &entities),
+    )
+    .unwrap();
+    let policies = pack.path().display().to_string();
+    let run = test_dir(suites.path(), &["--policies", &policies]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout.contains("reads.yml\n  ok    a viewer reads\n"),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn inline_entities_are_checked_where_they_are_written() {
+    let suite = SUITE.replace(
+        "entities: ../entities.json\n",
+        "entities:\n  - ../entities.json\n  - uid: frank\n    attrs: {}\n",
+    );
+    let dir = pack_dir(GOOD_POLICY, &[("bad.yaml", &suite)]);
+    let run = test_dir(dir.path(), &[]);
+    assert_eq!(run.code, 2, "{}{}", run.stdout, run.stderr);
+    assert!(
+        run.stderr
+            .contains("tests/bad.yaml:3:5: an inline entity needs a `uid`"),
+        "{}",
+        run.stderr
+    );
+}
