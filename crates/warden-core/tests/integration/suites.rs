@@ -369,3 +369,37 @@ fn a_request_the_schema_refuses_is_an_invalid_suite_at_the_case_line() {
         "{error}"
     );
 }
+
+#[test]
+fn the_lifecycle_attribute_must_be_declared_and_optional() {
+    let manifest = "[lifecycle]\nstatus_attribute = \"state\"\n";
+    let error = pack_from(Some(SCHEMA), Some(manifest), &[("p.cedar", GOOD)]).unwrap_err();
+    assert!(
+        error
+            .to_string()
+            .contains("[lifecycle] status_attribute `state` is not declared on any entity type"),
+        "{error}"
+    );
+    let required = SCHEMA.replace("status?: String", "status: String");
+    let sources = warden_core::pack::PackSources {
+        policy_files: vec![warden_core::pack::SourceFile::new("p.cedar", GOOD)],
+        schema: Some(warden_core::pack::SchemaSource {
+            file: warden_core::pack::SourceFile::new("schema.cedarschema", required),
+            format: warden_core::pack::SchemaFormat::CedarSchema,
+        }),
+        manifest: Some(warden_core::pack::SourceFile::new("pack.toml", MANIFEST)),
+    };
+    let compiled = Pack::compile(&sources).unwrap();
+    assert!(
+        compiled
+            .warnings
+            .iter()
+            .any(|w| w.message.contains("declare it optional")),
+        "{:?}",
+        compiled.warnings
+    );
+    assert_eq!(
+        compiled.pack.lifecycle().unwrap().status_attribute,
+        "status"
+    );
+}

@@ -13,6 +13,12 @@ fn the_example_pack_is_valid_and_says_it_is_multi_tenant() {
         run.stdout
     );
     assert!(run.stdout.contains("tenancy: on"), "{}", run.stdout);
+    assert!(
+        run.stdout
+            .contains("lifecycle: a principal whose `status` is not \"active\" is disabled"),
+        "{}",
+        run.stdout
+    );
 }
 
 #[test]
