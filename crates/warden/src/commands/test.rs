@@ -139,7 +139,7 @@ fn read_entity_file(path: &Path) -> Result<Vec<Value>, String> {
 /// The report for people: failures explained, generated cases by invariant, coverage.
 fn render_text(pack: &Pack, report: &RunReport, min_coverage: Option<f64>) -> String {
     let mut out = String::new();
-    let name = pack.name().unwrap_or("(unnamed pack)");
+    let name = pack.name().unwrap_or("(unnamed)");
     let _ = writeln!(out, "pack {name}, revision {}", pack.revision());
     let (mut passed, mut failed) = (0usize, 0usize);
     for suite in &report.suites {
@@ -231,8 +231,9 @@ fn render_text(pack: &Pack, report: &RunReport, min_coverage: Option<f64>) -> St
     for action in coverage.uncovered_actions() {
         let _ = writeln!(out, "    never exercised: {action}");
     }
+    let low = min_coverage
+        .is_some_and(|min| coverage.policy_percent() < min || coverage.action_percent() < min);
     if let Some(min) = min_coverage {
-        let low = coverage.policy_percent() < min || coverage.action_percent() < min;
         let _ = writeln!(
             out,
             "  minimum {min:.1}%: {}",
@@ -240,7 +241,7 @@ fn render_text(pack: &Pack, report: &RunReport, min_coverage: Option<f64>) -> St
         );
     }
 
-    let verdict = if failed == 0 && generated_counts.1 == 0 {
+    let verdict = if failed == 0 && generated_counts.1 == 0 && !low {
         "ok"
     } else {
         "FAILED"

@@ -269,3 +269,45 @@ fn inline_entities_are_checked_where_they_are_written() {
         run.stderr
     );
 }
+
+/// Compares output people read with `tests/cli/snapshots/NAME`; `UPDATE_EXPECT=1 cargo test -p
+/// warden --test cli` rewrites the snapshots; review the diff.
+fn check_snapshot(name: &str, actual: &str) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/cli/snapshots")
+        .join(name);
+    if std::env::var_os("UPDATE_EXPECT").is_some() {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, actual).unwrap();
+    }
+    let expected = std::fs::read_to_string(&path).unwrap();
+    assert_eq!(actual, expected, "run with UPDATE_EXPECT=1 to accept");
+}
+
+/// The first line names the revision, which changes with every edit of the pack.
+fn without_revision(stdout: &str) -> String {
+    let first = stdout.lines().next().unwrap();
+    let name = first.split(", revision ").next().unwrap();
+    stdout.replacen(first, &format!("{name}, revision <revision>"), 1)
+}
+
+#[test]
+fn the_example_report_matches_its_snapshot() {
+    let run = warden(&["test", "examples/saas"]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    check_snapshot("test_example.txt", &without_revision(&run.stdout));
+}
+
+#[test]
+fn a_failing_report_matches_its_snapshot() {
+    let forgetful =
+        "@id(\"viewers-read\")\npermit (principal in Role::\"viewer\", action, resource);\n";
+    let suite = format!(
+        "{SUITE}  - name: a viewer is refused\n    principal: User::\"acme/carol\"\n    action: Action::\"read\"\n    resource: Document::\"acme/roadmap\"\n    expect: deny\n"
+    );
+    let dir = pack_dir(forgetful, &[("reads.yaml", &suite)]);
+    let run = test_dir(dir.path(), &["--min-coverage", "100"]);
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+    let shown = without_revision(&run.stdout).replace(&dir.path().display().to_string(), "<dir>");
+    check_snapshot("test_failing.txt", &shown);
+}
