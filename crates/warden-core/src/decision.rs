@@ -53,6 +53,22 @@ pub enum ReasonCode {
 }
 
 impl ReasonCode {
+    /// Every reason code, in declaration order.
+    pub const ALL: [ReasonCode; 7] = [
+        ReasonCode::Permitted,
+        ReasonCode::PermittedCrossTenant,
+        ReasonCode::NoPermit,
+        ReasonCode::Forbidden,
+        ReasonCode::EvaluationError,
+        ReasonCode::TenantBoundary,
+        ReasonCode::TenantMissing,
+    ];
+
+    /// The code written as [`ReasonCode::as_str`] gives it, e.g. `no_permit`.
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|code| code.as_str() == text)
+    }
+
     /// The code as written in JSON, logs and docs.
     pub fn as_str(self) -> &'static str {
         match self {

@@ -11,6 +11,7 @@
 //! - [`tenant_guard`]: the tenant invariant outside any policy (security-sensitive).
 //! - [`explain`]: decisions in plain words, with near misses.
 //! - [`uid`]: parsing entity UIDs from text and JSON.
+//! - [`suite`]: running policy regression suites, their generated adversarial cases, coverage.
 //!
 //! Architecture invariants: any error on the decision path is a deny with a reason; the
 //! tenant guard only ever turns an allow into a deny; a pack is immutable once compiled.
@@ -19,6 +20,7 @@ pub mod decision;
 pub mod explain;
 pub mod pack;
 pub mod request;
+pub mod suite;
 pub mod tenant_guard;
 pub mod uid;
 

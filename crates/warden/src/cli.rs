@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// Warden: one place that decides who may do what, in which tenant.
 #[derive(Debug, Parser)]
@@ -22,6 +22,9 @@ pub enum Command {
     /// Decide one request (or a JSON-lines file of them) and explain the decision
     /// (exit 0 allow, 1 deny, 2 bad usage or input).
     Check(CheckArgs),
+    /// Run the pack's test suites (DIR/tests/*.yaml) with generated adversarial cases and
+    /// coverage (exit 0 all passed, 1 a failure or coverage too low, 2 an invalid suite).
+    Test(TestArgs),
     /// Bearer tokens: verify one as the server would.
     #[command(subcommand)]
     Token(TokenCommand),
@@ -268,4 +271,29 @@ pub struct CheckArgs {
     /// Print the decision as JSON.
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct TestArgs {
+    /// The pack directory; its suites are DIR/tests/*.yaml (default: the current directory).
+    #[arg(value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+    /// The pack, when it is not DIR itself (a directory or a single .cedar file).
+    #[arg(long, short = 'p', value_name = "PATH")]
+    pub policies: Option<PathBuf>,
+    /// Output format: text for people, junit for CI test reports.
+    #[arg(long, value_enum, default_value_t = TestFormat::Text)]
+    pub format: TestFormat,
+    /// Fail when the share of policies made determining, or of schema actions exercised, by
+    /// the hand-written cases is below PERCENT.
+    #[arg(long, value_name = "PERCENT")]
+    pub min_coverage: Option<f64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TestFormat {
+    /// Readable text, with the explanation of every failure.
+    Text,
+    /// JUnit XML.
+    Junit,
 }

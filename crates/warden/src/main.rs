@@ -9,7 +9,9 @@ mod cli;
 mod commands;
 mod config_loading;
 mod decision_json;
+mod junit;
 mod pack_loading;
+mod suite_file;
 
 use cli::{Cli, Command};
 use commands::Verdict;
@@ -20,6 +22,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => commands::serve::run(&args),
         Command::Validate(args) => commands::validate::run(&args),
         Command::Check(args) => commands::check::run(&args),
+        Command::Test(args) => commands::test::run(&args),
         Command::Token(cli::TokenCommand::Verify(args)) => commands::token::verify(&args),
         Command::Token(cli::TokenCommand::Mint(args)) => commands::token::mint(&args),
         Command::Admin(cli::AdminCommand::Init(args)) => commands::admin::init(&args),

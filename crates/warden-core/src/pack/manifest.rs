@@ -1,4 +1,4 @@
-//! `pack.toml`: the pack's name and its tenancy settings.
+//! `pack.toml`: the pack's name, its tenancy settings and its principal lifecycle.
 //!
 //! A pack without a manifest, or with a manifest without `[tenancy]`, is plain single-tenant
 //! Cedar: it decides exactly as Cedar does. Unknown keys are errors, so a typo such as
@@ -16,6 +16,22 @@ pub struct Manifest {
     /// Turns the tenant guard on.
     #[serde(default)]
     pub tenancy: Option<TenancySettings>,
+    /// How a disabled principal appears in the entity data (used by `warden test`).
+    #[serde(default)]
+    pub lifecycle: Option<LifecycleSettings>,
+}
+
+/// `[lifecycle]`: how the entity data marks a principal that may no longer act.
+///
+/// The store keeps disabled principals (their roles and history stay, so re-enabling restores
+/// them) and marks them with a string attribute; anything but `"active"` is not active. The
+/// policies are expected to forbid such principals, and `warden test` generates a "disabled"
+/// case for every expected allow to check that they do.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct LifecycleSettings {
+    /// The optional `String` attribute of principals that carries the status, e.g. `status`.
+    pub status_attribute: String,
 }
 
 /// `[tenancy]`: which attribute carries the tenant, and of which entity type it is.
@@ -42,6 +58,14 @@ impl Manifest {
                     && tenancy.attribute.trim().is_empty()
                 {
                     return Err(("[tenancy] attribute must not be empty".to_owned(), None));
+                }
+                if let Some(lifecycle) = &manifest.lifecycle
+                    && lifecycle.status_attribute.trim().is_empty()
+                {
+                    return Err((
+                        "[lifecycle] status_attribute must not be empty".to_owned(),
+                        None,
+                    ));
                 }
                 Ok(manifest)
             }
@@ -72,6 +96,14 @@ mod tests {
             Manifest::parse("[tennancy]\nattribute = \"tenant\"\n").unwrap_err();
         assert!(message.contains("tennancy"), "{message}");
         assert!(offset.is_some());
+    }
+
+    #[test]
+    fn lifecycle_names_the_status_attribute() {
+        let manifest = Manifest::parse("[lifecycle]\nstatus_attribute = \"status\"\n").unwrap();
+        assert_eq!(manifest.lifecycle.unwrap().status_attribute, "status");
+        assert!(Manifest::parse("[lifecycle]\nstatus_attribute = \" \"\n").is_err());
+        assert!(Manifest::parse("[lifecycle]\nstatus = \"status\"\n").is_err());
     }
 
     #[test]

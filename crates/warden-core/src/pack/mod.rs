@@ -25,7 +25,7 @@ use cedar_policy::{
 use sha2::{Digest, Sha256};
 
 pub use diagnostics::{PackDiagnostic, Severity};
-pub use manifest::{Manifest, TenancySettings};
+pub use manifest::{LifecycleSettings, Manifest, TenancySettings};
 pub use shapes::EntityShape;
 pub use sources::{PackSources, SchemaFormat, SchemaSource, SourceFile};
 
@@ -100,6 +100,13 @@ pub struct Tenancy {
     pub tenant_type: EntityTypeName,
 }
 
+/// Principal lifecycle settings, checked against the schema.
+#[derive(Clone, Debug)]
+pub struct Lifecycle {
+    /// The optional `String` attribute that marks a principal's status; only `"active"` is active.
+    pub status_attribute: String,
+}
+
 /// A compiled pack and the warnings found while compiling it.
 #[derive(Debug)]
 pub struct CompiledPack {
@@ -116,6 +123,7 @@ pub struct Pack {
     policy_set: PolicySet,
     schema: Option<Schema>,
     tenancy: Option<Tenancy>,
+    lifecycle: Option<Lifecycle>,
     revision: Revision,
     policies: HashMap<PolicyId, PolicyInfo>,
     entity_shapes: HashMap<String, EntityShape>,
@@ -202,6 +210,10 @@ impl Pack {
             )
         });
         let entity_shapes = schema_json.as_ref().map(shapes::shapes).unwrap_or_default();
+        let lifecycle = manifest
+            .lifecycle
+            .as_ref()
+            .map(|settings| check_lifecycle(settings, sources, &entity_shapes, &mut diagnostics));
 
         if diagnostics.iter().any(PackDiagnostic::is_error) {
             return Err(PackError { diagnostics });
@@ -211,6 +223,7 @@ impl Pack {
             policy_set,
             schema,
             tenancy,
+            lifecycle,
             revision: revision_of(sources),
             policies,
             entity_shapes,
@@ -239,6 +252,11 @@ impl Pack {
     /// The tenancy settings; `None` for a plain single-tenant pack.
     pub fn tenancy(&self) -> Option<&Tenancy> {
         self.tenancy.as_ref()
+    }
+
+    /// The principal lifecycle settings (`[lifecycle]`), if the pack declares them.
+    pub fn lifecycle(&self) -> Option<&Lifecycle> {
+        self.lifecycle.as_ref()
     }
 
     /// The content hash every decision reports.
@@ -323,6 +341,47 @@ fn parse_schema(source: &SchemaSource, diagnostics: &mut Vec<PackDiagnostic>) ->
                 None
             }
         },
+    }
+}
+
+/// With a schema, the status attribute must be declared, optional, on some entity type: a
+/// required one would make every principal built from a token invalid.
+fn check_lifecycle(
+    settings: &LifecycleSettings,
+    sources: &PackSources,
+    entity_shapes: &HashMap<String, EntityShape>,
+    diagnostics: &mut Vec<PackDiagnostic>,
+) -> Lifecycle {
+    let attribute = settings.status_attribute.as_str();
+    if sources.schema.is_some() {
+        let manifest_path = sources
+            .manifest
+            .as_ref()
+            .map_or("pack.toml", |file| file.path.as_str());
+        let declared: Vec<bool> = entity_shapes
+            .values()
+            .filter_map(|shape| shape.attributes.get(attribute).copied())
+            .collect();
+        if declared.is_empty() {
+            diagnostics.push(PackDiagnostic::in_file(
+                Severity::Error,
+                manifest_path,
+                format!(
+                    "[lifecycle] status_attribute `{attribute}` is not declared on any entity type of the schema (declare `{attribute}?: String` on the principal types)"
+                ),
+            ));
+        } else if declared.iter().any(|required| *required) {
+            diagnostics.push(PackDiagnostic::in_file(
+                Severity::Warning,
+                manifest_path,
+                format!(
+                    "[lifecycle] status_attribute `{attribute}` is required on some entity type; principals built from tokens will not carry it, so declare it optional (`{attribute}?: String`)"
+                ),
+            ));
+        }
+    }
+    Lifecycle {
+        status_attribute: settings.status_attribute.clone(),
     }
 }
 

@@ -14,5 +14,6 @@ mod cedar_corpus;
 mod example_pack;
 mod explanations;
 mod pack_loading;
+mod suites;
 mod support;
 mod tenant_guard;

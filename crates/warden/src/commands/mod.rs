@@ -3,6 +3,7 @@
 pub mod admin;
 pub mod check;
 pub mod serve;
+pub mod test;
 pub mod token;
 pub mod validate;
 

@@ -71,6 +71,12 @@ fn print_summary(pack: &Pack) {
         }
     );
     println!("{}", tenancy_line(pack));
+    if let Some(lifecycle) = pack.lifecycle() {
+        println!(
+            "lifecycle: a principal whose `{}` is not \"active\" is disabled",
+            lifecycle.status_attribute
+        );
+    }
 }
 
 fn summary_json(pack: &Pack) -> serde_json::Value {
@@ -79,6 +85,7 @@ fn summary_json(pack: &Pack) -> serde_json::Value {
         "revision": pack.revision().as_str(),
         "schema": pack.schema().is_some(),
         "tenancy": pack.tenancy().map(|t| json!({"attribute": t.attribute, "tenant_type": t.tenant_type.to_string()})),
+        "lifecycle": pack.lifecycle().map(|l| json!({"status_attribute": l.status_attribute})),
         "policies": pack.policies().iter().map(|p| json!({
             "id": p.id.to_string(),
             "effect": match p.effect { warden_core::cedar_policy::Effect::Permit => "permit", warden_core::cedar_policy::Effect::Forbid => "forbid" },

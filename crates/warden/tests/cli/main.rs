@@ -12,5 +12,6 @@
 mod check;
 mod store_crash;
 mod support;
+mod test_verb;
 mod token;
 mod validate;

@@ -8,11 +8,17 @@ fn the_example_pack_is_valid_and_says_it_is_multi_tenant() {
     assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
     assert!(
         run.stdout
-            .contains("valid: pack saas-documents, 15 policies, revision "),
+            .contains("valid: pack saas-documents, 16 policies, revision "),
         "{}",
         run.stdout
     );
     assert!(run.stdout.contains("tenancy: on"), "{}", run.stdout);
+    assert!(
+        run.stdout
+            .contains("lifecycle: a principal whose `status` is not \"active\" is disabled"),
+        "{}",
+        run.stdout
+    );
 }
 
 #[test]
@@ -55,7 +61,7 @@ fn json_output_lists_policies_and_diagnostics() {
     assert_eq!(run.code, 0);
     let report: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
     assert_eq!(report["valid"], true);
-    assert_eq!(report["pack"]["policies"].as_array().unwrap().len(), 15);
+    assert_eq!(report["pack"]["policies"].as_array().unwrap().len(), 16);
     assert_eq!(report["pack"]["tenancy"]["attribute"], "tenant");
 }
 
