@@ -30,7 +30,11 @@ impl Pack {
         resource: EntityUid,
         context: Option<Value>,
     ) -> Result<Request, RequestError> {
-        let context_json = context.unwrap_or_else(|| Value::Object(serde_json::Map::new()));
+        let Some(context_json) = context else {
+            // No context: the empty one, still checked against the schema by `Request::new`.
+            return Request::new(principal, action, resource, Context::empty(), self.schema())
+                .map_err(|error| RequestError::Request(one_line(&error)));
+        };
         if !context_json.is_object() {
             return Err(RequestError::Context(format!(
                 "the context must be a JSON object, not {context_json}"

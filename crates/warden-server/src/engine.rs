@@ -148,10 +148,10 @@ pub fn decide(scope: &DecisionScope, input: &DecisionInput<'_>) -> DecisionOutco
     outcome
 }
 
-fn uid(entity_type: &str, id: &str) -> Result<EntityUid, String> {
-    let type_name: EntityTypeName = entity_type
-        .parse()
-        .map_err(|_| format!("`{entity_type}` is not a valid entity type name"))?;
+fn uid(pack: &Pack, entity_type: &str, id: &str) -> Result<EntityUid, String> {
+    let type_name: EntityTypeName = pack
+        .type_name(entity_type)
+        .ok_or_else(|| format!("`{entity_type}` is not a valid entity type name"))?;
     Ok(EntityUid::from_type_name_and_id(
         type_name,
         EntityId::new(id),
@@ -184,12 +184,12 @@ fn evaluate(
     let pack = &snapshot.pack;
     let (principal_uid, principal_entity) = match &input.principal {
         PrincipalInput::Token(principal) => {
-            let principal_uid = uid(&principal.entity_type, &principal.id)
+            let principal_uid = uid(pack, &principal.entity_type, &principal.id)
                 .map_err(|e| (principal.uid_string(), invalid(e)))?;
             (principal_uid, token_entity(pack, principal))
         }
         PrincipalInput::Named(subject) => {
-            let principal_uid = uid(&subject.entity_type, &subject.id)
+            let principal_uid = uid(pack, &subject.entity_type, &subject.id)
                 .map_err(|e| (principal_text(input), invalid(e)))?;
             if let Some(properties) = &subject.properties {
                 check_tenant_prefix(pack, subject, properties)
@@ -227,8 +227,8 @@ fn evaluate(
         }
         _ => {}
     }
-    let resource_uid = uid(&input.resource.entity_type, &input.resource.id).map_err(fail)?;
-    let action_uid = uid("Action", &input.action).map_err(fail)?;
+    let resource_uid = uid(pack, &input.resource.entity_type, &input.resource.id).map_err(fail)?;
+    let action_uid = uid(pack, "Action", &input.action).map_err(fail)?;
 
     let mut extras = Vec::new();
     if let Some(entity) = principal_entity

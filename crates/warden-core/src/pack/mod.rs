@@ -127,6 +127,9 @@ pub struct Pack {
     revision: Revision,
     policies: HashMap<PolicyId, PolicyInfo>,
     entity_shapes: HashMap<String, EntityShape>,
+    /// Entity type names parsed once: parsing a name runs Cedar's full parser, which would
+    /// otherwise happen several times per request.
+    type_names: HashMap<String, EntityTypeName>,
 }
 
 impl Pack {
@@ -227,7 +230,10 @@ impl Pack {
             revision: revision_of(sources),
             policies,
             entity_shapes,
+            type_names: HashMap::new(),
         };
+        let mut pack = pack;
+        pack.type_names = known_type_names(&pack);
         Ok(CompiledPack {
             pack,
             warnings: diagnostics,
@@ -280,6 +286,14 @@ impl Pack {
     /// schema or for an undeclared type.
     pub fn entity_shape(&self, entity_type: &str) -> Option<&EntityShape> {
         self.entity_shapes.get(entity_type)
+    }
+
+    /// An entity type name, parsed once per pack for the types the schema and policies name.
+    pub fn type_name(&self, name: &str) -> Option<EntityTypeName> {
+        match self.type_names.get(name) {
+            Some(known) => Some(known.clone()),
+            None => EntityTypeName::from_str(name).ok(),
+        }
     }
 
     /// The Cedar policy behind an id.
@@ -495,6 +509,23 @@ fn revision_of(sources: &PackSources) -> Revision {
     let digest = hasher.finalize();
     let hex = hex::encode(digest);
     Revision(Arc::from(hex.get(..16).unwrap_or(&hex)))
+}
+
+/// The type names a request is likely to use: the schema's entity types and action types.
+fn known_type_names(pack: &Pack) -> HashMap<String, EntityTypeName> {
+    let mut names = HashMap::new();
+    if let Some(schema) = pack.schema() {
+        for type_name in schema.entity_types() {
+            names.insert(type_name.to_string(), type_name.clone());
+        }
+        for action in schema.actions() {
+            names.insert(action.type_name().to_string(), action.type_name().clone());
+        }
+    }
+    if let Ok(action) = EntityTypeName::from_str("Action") {
+        names.entry("Action".to_owned()).or_insert(action);
+    }
+    names
 }
 
 /// Parses an entity type name such as `Tenant` or `App::Tenant`.

@@ -94,7 +94,7 @@ fn bad_input_is_one_line_and_exit_2() {
         ),
         (
             &["--action", r#"Action::"fly""#],
-            "error: invalid context: action `Action::\"fly\"` is not defined",
+            "error: invalid request: request's action `Action::\"fly\"` is not declared in the schema",
         ),
     ];
     for (overrides, expected) in cases {
