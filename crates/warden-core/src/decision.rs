@@ -134,7 +134,8 @@ impl Pack {
     /// Decides one request against the given entities.
     pub fn decide(&self, request: &Request, entities: &Entities) -> Decision {
         let started = Instant::now();
-        let response = Authorizer::new().is_authorized(request, self.policy_set(), entities);
+        let policies = self.policies_for_action(request.action());
+        let response = Authorizer::new().is_authorized(request, policies, entities);
         let diagnostics = response.diagnostics();
         // Cedar reports sets; sorted, the output is stable for logs, tests and people.
         let mut determining_ids: Vec<PolicyId> = diagnostics.reason().cloned().collect();

@@ -125,6 +125,7 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
             get(routes::authzen::metadata),
         )
         .route("/v1/check", post(routes::check::check))
+        .route("/v1/authenticate", post(routes::check::authenticate))
         .route("/healthz", get(routes::ops::healthz))
         .route("/readyz", get(routes::ops::readyz))
         .route("/metrics", get(routes::ops::metrics))

@@ -156,3 +156,71 @@ fn network_extensions_and_context() {
 fn runtime_errors_are_skipped_as_cedar_skips_them() {
     assert_eq!(run_corpus_file("errors.json"), 6);
 }
+
+/// Warden evaluates only the policies whose action scope can match (per-action slices); that
+/// must never change a decision, a reason or an error. Every principal × action × resource of
+/// the example data is decided both ways.
+#[test]
+fn action_slices_decide_exactly_as_the_whole_policy_set() {
+    let pack = crate::support::example_pack();
+    let entities = crate::support::example_entities(&pack);
+    let uids: Vec<EntityUid> = entities.iter().map(|entity| entity.uid()).collect();
+    let principals: Vec<&EntityUid> = uids
+        .iter()
+        .filter(|u| ["User", "ServiceAccount"].contains(&u.type_name().to_string().as_str()))
+        .collect();
+    let resources: Vec<&EntityUid> = uids
+        .iter()
+        .filter(|u| ["Document", "Tenant"].contains(&u.type_name().to_string().as_str()))
+        .collect();
+    let actions: Vec<EntityUid> = pack.schema().unwrap().actions().cloned().collect();
+    let mut compared = 0;
+    for principal in &principals {
+        for action in &actions {
+            for resource in &resources {
+                for context in [None, Some(serde_json::json!({"support_ticket": "SUP-1"}))] {
+                    let Ok(request) = pack.request(
+                        (*principal).clone(),
+                        action.clone(),
+                        (*resource).clone(),
+                        context,
+                    ) else {
+                        continue; // not a valid request for this action
+                    };
+                    let sliced = pack.decide(&request, &entities);
+                    let whole =
+                        Authorizer::new().is_authorized(&request, pack.policy_set(), &entities);
+                    let whole_reason: BTreeSet<String> = whole
+                        .diagnostics()
+                        .reason()
+                        .map(ToString::to_string)
+                        .collect();
+                    let sliced_reason: BTreeSet<String> = sliced
+                        .determining
+                        .iter()
+                        .map(|p| p.id.to_string())
+                        .collect();
+                    let whole_errors = whole.diagnostics().errors().count();
+                    assert_eq!(
+                        sliced_reason, whole_reason,
+                        "{principal} {action} {resource}"
+                    );
+                    assert_eq!(
+                        sliced.errors.len(),
+                        whole_errors,
+                        "{principal} {action} {resource}"
+                    );
+                    if pack.tenancy().is_none() || whole.decision() == cedar_policy::Decision::Deny
+                    {
+                        assert_eq!(
+                            sliced.is_allowed(),
+                            whole.decision() == cedar_policy::Decision::Allow
+                        );
+                    }
+                    compared += 1;
+                }
+            }
+        }
+    }
+    assert!(compared > 500, "only {compared} requests compared");
+}

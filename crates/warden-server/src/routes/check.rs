@@ -85,3 +85,34 @@ pub async fn check(
     }
     Ok(http_response)
 }
+
+/// `POST /v1/authenticate`: verify the forwarded bearer token and return the principal, without
+/// a decision (for SDK dependencies that need the caller's identity on a route with no check).
+pub async fn authenticate(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let verified = match bearer_token(&headers) {
+        Ok(token) => state.verifier.verify(token, unix_now()).await,
+        Err(error) => Err(error),
+    }
+    .map_err(|error| {
+        metrics::counter!("warden_token_failures_total", "reason" => error.reason.as_str())
+            .increment(1);
+        ApiError::InvalidToken(error)
+    })?;
+    let principal = &verified.principal;
+    Ok(axum::Json(json!({
+        "principal": {
+            "type": principal.entity_type,
+            "id": principal.id,
+            "tenant": principal.tenant,
+            "subject": principal.subject,
+            "roles": principal.roles,
+            "scopes": principal.scopes,
+        },
+        "issuer": verified.issuer,
+        "expires_at": verified.expires_at,
+    }))
+    .into_response())
+}

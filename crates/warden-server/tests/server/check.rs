@@ -195,3 +195,34 @@ async fn claim_attributes_listed_in_the_config_override_known_data() {
         );
     }
 }
+
+#[tokio::test]
+async fn authenticate_returns_the_principal_or_401() {
+    let server = TestServer::start(Setup::default()).await;
+    let token = token_for(&server.key, "carol", "acme", &["viewer"]);
+    let response = server
+        .client
+        .post(server.url("/v1/authenticate"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["principal"]["id"], "acme/carol");
+    assert_eq!(body["principal"]["tenant"], "acme");
+    let response = server
+        .client
+        .post(server.url("/v1/authenticate"))
+        .bearer_auth("nope")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 401);
+    assert!(
+        response.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .contains("invalid_token")
+    );
+}
