@@ -335,3 +335,50 @@ async fn two_replicas_on_postgres_see_a_revocation_within_a_second() {
     }
     eprintln!("revocation reached replica B in {:?}", started.elapsed());
 }
+
+#[tokio::test]
+async fn a_replica_that_cannot_read_the_store_fails_closed() {
+    let Some(url) = fresh_postgres_url().await else {
+        eprintln!("note: WARDEN_TEST_POSTGRES_URL is not set; the store-outage test is skipped");
+        return;
+    };
+    let server = TestServer::start(Setup {
+        storage: Some(url.clone()),
+        ..Setup::default()
+    })
+    .await;
+    let carol = token(&server, "carol", "acme", &[]);
+    assert_eq!(
+        check(&server, &carol, "read", "acme/roadmap").await["decision"],
+        "allow"
+    );
+    // The database goes away under the replica.
+    let (_, name) = url.rsplit_once('/').unwrap();
+    let admin = sqlx::PgPool::connect(&std::env::var("WARDEN_TEST_POSTGRES_URL").unwrap())
+        .await
+        .unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "DROP DATABASE {name} WITH (FORCE)"
+    )))
+    .execute(&admin)
+    .await
+    .unwrap();
+    // Within the one-second bound (plus a poll) every decision becomes a deny, and /readyz says why.
+    let started = Instant::now();
+    loop {
+        let decision = check(&server, &carol, "read", "acme/roadmap").await;
+        if decision["reason"] == "store_unavailable" {
+            assert_eq!(decision["decision"], "deny");
+            break;
+        }
+        assert_eq!(decision["decision"], "allow", "{decision}");
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "the replica kept answering from a stale snapshot"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (status, ready) = server.get("/readyz").await;
+    assert_eq!(status, 503, "{ready}");
+    assert_eq!(ready["checks"]["store"]["status"], "down");
+}

@@ -136,7 +136,9 @@ impl TestServer {
                     url.to_owned()
                 };
                 seed_admins(&url).await;
-                format!("[storage]\nurl = {url:?}\npoll_interval_ms = 100\n")
+                format!(
+                    "[storage]\nurl = {url:?}\npoll_interval_ms = 100\nmax_staleness_seconds = 1\n"
+                )
             }
         };
         let config_text = format!(
