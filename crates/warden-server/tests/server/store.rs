@@ -344,6 +344,7 @@ async fn a_replica_that_cannot_read_the_store_fails_closed() {
     };
     let server = TestServer::start(Setup {
         storage: Some(url.clone()),
+        max_staleness_seconds: 1,
         ..Setup::default()
     })
     .await;

@@ -32,6 +32,8 @@ pub struct Setup<'a> {
     pub pep_auth: bool,
     /// A storage URL (`sqlite://…` or `postgres://…`); `Some("")` means a fresh SQLite file.
     pub storage: Option<String>,
+    /// `storage.max_staleness_seconds`.
+    pub max_staleness_seconds: u64,
 }
 
 impl Default for Setup<'_> {
@@ -41,6 +43,7 @@ impl Default for Setup<'_> {
             extra: "",
             pep_auth: true,
             storage: None,
+            max_staleness_seconds: 5,
         }
     }
 }
@@ -137,7 +140,8 @@ impl TestServer {
                 };
                 seed_admins(&url).await;
                 format!(
-                    "[storage]\nurl = {url:?}\npoll_interval_ms = 100\nmax_staleness_seconds = 1\n"
+                    "[storage]\nurl = {url:?}\npoll_interval_ms = 100\nmax_staleness_seconds = {}\n",
+                    setup.max_staleness_seconds
                 )
             }
         };
