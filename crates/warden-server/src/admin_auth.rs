@@ -62,7 +62,7 @@ impl FromRequestParts<AppState> for Admin {
             .filter(|credential| !credential.is_empty())
             .ok_or(ApiError::AdminUnauthenticated)?;
         let digest: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
-        let digest_hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+        let digest_hex = hex::encode(digest);
         let credentials = store
             .admin_credentials()
             .await

@@ -14,7 +14,7 @@ use std::time::Instant;
 use serde_json::{Map, Value, json};
 use warden_core::cedar_policy::{Entities, EntityId, EntityTypeName, EntityUid};
 use warden_core::{Decision, Pack};
-use warden_token::{AttributeValue, Principal};
+use warden_token::Principal;
 
 use crate::state::Snapshot;
 
@@ -313,7 +313,7 @@ fn claimed_overrides(
     let mut changed = false;
     for name in claim_attributes {
         if let Some(value) = principal.attributes.get(name) {
-            attrs.insert(name.clone(), attribute_json(value));
+            attrs.insert(name.clone(), value.to_json());
             changed = true;
         }
     }
@@ -328,15 +328,6 @@ fn claimed_overrides(
                 one_line(&error)
             )
         })
-}
-
-fn attribute_json(value: &AttributeValue) -> Value {
-    match value {
-        AttributeValue::String(text) => json!(text),
-        AttributeValue::Long(number) => json!(number),
-        AttributeValue::Bool(flag) => json!(flag),
-        AttributeValue::StringSet(items) => json!(items),
-    }
 }
 
 fn one_line(error: &dyn std::fmt::Display) -> String {
@@ -394,7 +385,7 @@ fn token_entity(pack: &Pack, principal: &Principal) -> Option<Value> {
     }
     for (name, value) in &principal.attributes {
         if declares(name) {
-            attrs.insert(name.clone(), attribute_json(value));
+            attrs.insert(name.clone(), value.to_json());
         }
     }
     let role_type = "Role";

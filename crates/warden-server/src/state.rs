@@ -250,7 +250,7 @@ fn compose(
         sha2::Sha256::default(),
         text.as_bytes(),
     ));
-    let entities_revision = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
+    let entities_revision = hex::encode(digest.get(..8).unwrap_or_default());
     Ok(Snapshot {
         pack: Arc::clone(pack),
         entities,

@@ -12,14 +12,8 @@ use std::time::Duration;
 
 use warden_store::{Store, StoreError};
 
+use crate::routes::check::unix_now;
 use crate::state::{PolicyHolder, StoreFreshness, StoreView};
-
-fn unix_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|elapsed| i64::try_from(elapsed.as_secs()).unwrap_or(i64::MAX))
-        .unwrap_or_default()
-}
 
 /// Reads everything the snapshot needs from the store.
 pub async fn read_view(store: &Store) -> Result<StoreView, StoreError> {

@@ -161,6 +161,25 @@ macro_rules! on_pool {
 
 mod migrate;
 
+/// Ends a write: its audit record, the change-counter bump every replica watches, and the
+/// commit, all in the write's own transaction (so neither can be lost without the other).
+macro_rules! finish_write {
+    ($tx:ident, $at:expr, $actor:expr, $action:expr, $tenant:expr, $detail:expr) => {{
+        sqlx::query("INSERT INTO admin_audit (at, actor, action, tenant, detail) VALUES ($1, $2, $3, $4, $5)")
+            .bind($at)
+            .bind($actor)
+            .bind($action)
+            .bind($tenant)
+            .bind($detail)
+            .execute(&mut *$tx)
+            .await?;
+        sqlx::query("UPDATE store_version SET version = version + 1 WHERE id = 1")
+            .execute(&mut *$tx)
+            .await?;
+        $tx.commit().await?;
+    }};
+}
+
 type EntityRow = (String, String, String, String, String, String);
 type AssignmentRow = (
     String,
@@ -292,11 +311,7 @@ impl Store {
                 .await?;
             }
             let detail = serde_json::json!({"entities": entities.len()}).to_string();
-            sqlx::query("INSERT INTO admin_audit (at, actor, action, tenant, detail) VALUES ($1, $2, $3, $4, $5)")
-                .bind(now).bind(actor).bind("entity.upsert").bind(tenant).bind(detail)
-                .execute(&mut *tx).await?;
-            sqlx::query("UPDATE store_version SET version = version + 1 WHERE id = 1").execute(&mut *tx).await?;
-            tx.commit().await?;
+            finish_write!(tx, now, actor, "entity.upsert", tenant, detail);
             Ok(())
         })
     }
@@ -322,11 +337,7 @@ impl Store {
                 .bind(tenant).bind(entity_type).bind(entity_id)
                 .execute(&mut *tx).await?;
             let detail = serde_json::json!({"entity": format!("{entity_type}::{entity_id:?}")}).to_string();
-            sqlx::query("INSERT INTO admin_audit (at, actor, action, tenant, detail) VALUES ($1, $2, $3, $4, $5)")
-                .bind(now).bind(actor).bind("entity.delete").bind(tenant).bind(detail)
-                .execute(&mut *tx).await?;
-            sqlx::query("UPDATE store_version SET version = version + 1 WHERE id = 1").execute(&mut *tx).await?;
-            tx.commit().await?;
+            finish_write!(tx, now, actor, "entity.delete", tenant, detail);
             Ok(())
         })
     }
@@ -366,11 +377,7 @@ impl Store {
                 return Err(StoreError::NotFound(format!("no principal {entity_type}::{entity_id:?} in tenant `{tenant}`")));
             }
             let detail = serde_json::json!({"principal": format!("{entity_type}::{entity_id:?}"), "status": status.as_str()}).to_string();
-            sqlx::query("INSERT INTO admin_audit (at, actor, action, tenant, detail) VALUES ($1, $2, $3, $4, $5)")
-                .bind(now).bind(actor).bind("principal.status").bind(tenant).bind(detail)
-                .execute(&mut *tx).await?;
-            sqlx::query("UPDATE store_version SET version = version + 1 WHERE id = 1").execute(&mut *tx).await?;
-            tx.commit().await?;
+            finish_write!(tx, now, actor, "principal.status", tenant, detail);
             Ok(())
         })
     }
@@ -393,11 +400,7 @@ impl Store {
                 "expires_at": grant.expires_at,
                 "reason": grant.reason,
             }).to_string();
-            sqlx::query("INSERT INTO admin_audit (at, actor, action, tenant, detail) VALUES ($1, $2, $3, $4, $5)")
-                .bind(grant.granted_at).bind(&grant.granted_by).bind("role.grant").bind(&grant.tenant).bind(detail)
-                .execute(&mut *tx).await?;
-            sqlx::query("UPDATE store_version SET version = version + 1 WHERE id = 1").execute(&mut *tx).await?;
-            tx.commit().await?;
+            finish_write!(tx, grant.granted_at, &grant.granted_by, "role.grant", &grant.tenant, detail);
             Ok(())
         })
     }
@@ -432,11 +435,7 @@ impl Store {
                 "role": format!("{}::{:?}", role.0, role.1),
                 "reason": reason,
             }).to_string();
-            sqlx::query("INSERT INTO admin_audit (at, actor, action, tenant, detail) VALUES ($1, $2, $3, $4, $5)")
-                .bind(now).bind(actor).bind("role.revoke").bind(tenant).bind(detail)
-                .execute(&mut *tx).await?;
-            sqlx::query("UPDATE store_version SET version = version + 1 WHERE id = 1").execute(&mut *tx).await?;
-            tx.commit().await?;
+            finish_write!(tx, now, actor, "role.revoke", tenant, detail);
             Ok(())
         })
     }

@@ -174,3 +174,22 @@ pub fn claims_with(issuer: &str, field: &str, value: Option<Value>) -> Value {
     }
     claims
 }
+
+/// A fresh, empty PostgreSQL database on the test server named by `WARDEN_TEST_POSTGRES_URL`,
+/// as a URL; `None` when the variable is not set (the caller says the test is skipped).
+pub async fn fresh_postgres_url() -> Option<String> {
+    let base = std::env::var("WARDEN_TEST_POSTGRES_URL").ok()?;
+    let name = format!("warden_test_{}", uuid::Uuid::now_v7().simple());
+    let admin = sqlx::PgPool::connect(&base)
+        .await
+        .expect("WARDEN_TEST_POSTGRES_URL is reachable");
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&admin)
+        .await
+        .unwrap();
+    admin.close().await;
+    let (prefix, _) = base
+        .rsplit_once('/')
+        .expect("a database name in WARDEN_TEST_POSTGRES_URL");
+    Some(format!("{prefix}/{name}"))
+}

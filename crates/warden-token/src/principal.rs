@@ -25,6 +25,18 @@ pub enum AttributeValue {
     StringSet(Vec<String>),
 }
 
+impl AttributeValue {
+    /// The value as JSON (Cedar entity JSON accepts it as is).
+    pub fn to_json(&self) -> Value {
+        match self {
+            AttributeValue::String(text) => Value::String(text.clone()),
+            AttributeValue::Long(number) => Value::from(*number),
+            AttributeValue::Bool(flag) => Value::Bool(*flag),
+            AttributeValue::StringSet(items) => Value::from(items.clone()),
+        }
+    }
+}
+
 /// Who the token speaks for, ready for the decision core.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Principal {

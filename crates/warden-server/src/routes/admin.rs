@@ -14,15 +14,12 @@ use warden_core::Pack;
 use warden_core::cedar_policy::EntityUid;
 use warden_store::{EntityRecord, PrincipalStatus, RoleAssignment, Store, StoreError};
 
+use super::check::unix_now;
 use crate::admin_auth::Admin;
 use crate::json::Json;
 use crate::problem::ApiError;
 use crate::state::AppState;
 use crate::store_sync;
-
-fn unix_now() -> i64 {
-    super::check::unix_now()
-}
 
 fn store(state: &AppState) -> Result<&Store, ApiError> {
     state

@@ -14,7 +14,7 @@ use crate::wire::{
     EntityRef, EvaluationRequest, EvaluationsRequest, PartialEntityRef, authzen_context,
 };
 
-fn evaluate(
+pub(crate) fn evaluate(
     snapshot: &DecisionScope,
     subject: &EntityRef,
     action: &str,

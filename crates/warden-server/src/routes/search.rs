@@ -6,7 +6,6 @@ use axum::extract::State;
 use serde_json::{Value, json};
 
 use crate::engine::DecisionScope;
-use crate::engine::{self, DecisionInput, PrincipalInput};
 use crate::json::Json;
 use crate::pep_auth::AuthenticatedPep;
 use crate::problem::ApiError;
@@ -79,6 +78,7 @@ fn page<T>(
     }))
 }
 
+/// Whether one candidate is allowed: the same evaluation as `POST /access/v1/evaluation`.
 fn allowed(
     snapshot: &DecisionScope,
     subject: &EntityRef,
@@ -86,16 +86,7 @@ fn allowed(
     resource: &EntityRef,
     context: Option<Value>,
 ) -> bool {
-    engine::decide(
-        snapshot,
-        &DecisionInput {
-            principal: PrincipalInput::Named(subject.into()),
-            action: action.to_owned(),
-            resource: resource.into(),
-            context,
-        },
-    )
-    .allowed()
+    super::authzen::evaluate(snapshot, subject, action, resource, context).allowed()
 }
 
 pub async fn subjects(

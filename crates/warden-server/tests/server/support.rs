@@ -51,23 +51,7 @@ impl Default for Setup<'_> {
 pub const ADMIN_SECRET: &str = "wdn_admin_test-secret-for-the-store-tests";
 pub const SCOPED_ADMIN_SECRET: &str = "wdn_admin_scoped-to-globex-only";
 
-/// A fresh PostgreSQL database on the test server, when `WARDEN_TEST_POSTGRES_URL` is set.
-pub async fn fresh_postgres_url() -> Option<String> {
-    let base = std::env::var("WARDEN_TEST_POSTGRES_URL").ok()?;
-    let name = format!("warden_test_{}", uuid::Uuid::now_v7().simple());
-    let admin = sqlx::PgPool::connect(&base)
-        .await
-        .expect("WARDEN_TEST_POSTGRES_URL is reachable");
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-        .execute(&admin)
-        .await
-        .unwrap();
-    admin.close().await;
-    let (prefix, _) = base
-        .rsplit_once('/')
-        .expect("a database name in WARDEN_TEST_POSTGRES_URL");
-    Some(format!("{prefix}/{name}"))
-}
+pub use warden_testkit::fresh_postgres_url;
 
 /// Puts the test admin credentials (all tenants, and one for globex only) into a store.
 pub async fn seed_admins(url: &str) {
@@ -75,7 +59,7 @@ pub async fn seed_admins(url: &str) {
     if !store.admin_credentials().await.unwrap().is_empty() {
         return; // a second replica on the same database
     }
-    let digest = |secret: &str| hex(&Sha256::digest(secret.as_bytes()));
+    let digest = |secret: &str| hex::encode(Sha256::digest(secret.as_bytes()));
     let all = warden_store::AdminCredential {
         id: "adm_test".into(),
         digest_hex: digest(ADMIN_SECRET),
@@ -124,7 +108,7 @@ impl TestServer {
         copy_dir(&repo_root().join(setup.pack), &dir.path().join("pack"));
         let key = TestKey::rsa("k1");
         std::fs::write(dir.path().join("jwks.json"), jwks(&[&key])).unwrap();
-        let digest = hex(&Sha256::digest(PEP_SECRET.as_bytes()));
+        let digest = hex::encode(Sha256::digest(PEP_SECRET.as_bytes()));
         let peps = if setup.pep_auth {
             format!("[peps]\ncredentials = [\"sha256:{digest}\"]\n")
         } else {
@@ -210,10 +194,6 @@ impl TestServer {
         let status = response.status().as_u16();
         (status, response.json().await.unwrap_or(Value::Null))
     }
-}
-
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 pub fn now() -> i64 {

@@ -9,23 +9,7 @@ pub struct TestStore {
     _dir: Option<tempfile::TempDir>,
 }
 
-/// A fresh PostgreSQL database on the test server; its URL.
-pub async fn fresh_postgres_url() -> Option<String> {
-    let base = std::env::var("WARDEN_TEST_POSTGRES_URL").ok()?;
-    let name = format!("warden_test_{}", uuid::Uuid::now_v7().simple());
-    let admin = sqlx::PgPool::connect(&base)
-        .await
-        .expect("WARDEN_TEST_POSTGRES_URL is reachable");
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-        .execute(&admin)
-        .await
-        .unwrap();
-    admin.close().await;
-    let (prefix, _) = base
-        .rsplit_once('/')
-        .expect("a database name in WARDEN_TEST_POSTGRES_URL");
-    Some(format!("{prefix}/{name}"))
-}
+pub use warden_testkit::fresh_postgres_url;
 
 /// Both kinds of store, fresh.
 pub async fn stores() -> Vec<TestStore> {

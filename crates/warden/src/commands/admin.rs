@@ -2,34 +2,23 @@
 //! `principal disable|enable` (through a running server's admin API, authenticated by
 //! `WARDEN_ADMIN_TOKEN`). Exit 0 done, 1 refused by the server, 2 bad usage or unreachable.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use anyhow::{Context as _, anyhow, bail};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use warden_store::{AdminCredential, Store, StoreError};
 
-use super::Verdict;
+use super::{Verdict, unix_now};
 use crate::cli::{
     AdminInitArgs, EntityImportArgs, PrincipalStatusArgs, RoleGrantArgs, RoleRevokeArgs, ServerArgs,
 };
 use crate::config_loading;
 
-fn unix_now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|elapsed| i64::try_from(elapsed.as_secs()).unwrap_or(i64::MAX))
-        .unwrap_or_default()
-}
-
 fn random_bytes<const N: usize>() -> anyhow::Result<[u8; N]> {
     let mut bytes = [0u8; N];
     aws_lc_rs::rand::fill(&mut bytes).map_err(|_| anyhow!("the system random generator failed"))?;
     Ok(bytes)
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
@@ -47,10 +36,13 @@ pub fn init(args: &AdminInitArgs) -> anyhow::Result<Verdict> {
             args.config.display()
         )
     })?;
-    let secret = format!("wdn_admin_{}", base64_url(&random_bytes::<32>()?));
+    let secret = format!(
+        "wdn_admin_{}",
+        URL_SAFE_NO_PAD.encode(random_bytes::<32>()?)
+    );
     let credential = AdminCredential {
-        id: format!("adm_{}", hex(&random_bytes::<6>()?)),
-        digest_hex: hex(&Sha256::digest(secret.as_bytes())),
+        id: format!("adm_{}", hex::encode(random_bytes::<6>()?)),
+        digest_hex: hex::encode(Sha256::digest(secret.as_bytes())),
         tenant_scope: args.tenant.clone(),
     };
     runtime()?.block_on(async {
@@ -75,25 +67,6 @@ pub fn init(args: &AdminInitArgs) -> anyhow::Result<Verdict> {
             Err(other) => Err(other.into()),
         }
     })
-}
-
-fn base64_url(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    let mut out = String::with_capacity(bytes.len() * 4 / 3 + 2);
-    for chunk in bytes.chunks(3) {
-        let b = [
-            chunk.first().copied().unwrap_or(0),
-            chunk.get(1).copied().unwrap_or(0),
-            chunk.get(2).copied().unwrap_or(0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        let symbols = chunk.len() + 1;
-        for i in 0..symbols {
-            let index = ((n >> (18 - 6 * i)) & 63) as usize;
-            out.push(char::from(*ALPHABET.get(index).unwrap_or(&b'A')));
-        }
-    }
-    out
 }
 
 fn base_url(args: &ServerArgs) -> anyhow::Result<String> {
@@ -314,16 +287,5 @@ mod tests {
             1_796_148_000
         );
         assert!(parse_rfc3339("yesterday").is_err());
-    }
-
-    #[test]
-    fn secrets_are_url_safe() {
-        let encoded = base64_url(&[0xff; 32]);
-        assert_eq!(encoded.len(), 43);
-        assert!(
-            encoded
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-        );
     }
 }

@@ -1,13 +1,12 @@
 //! `warden token verify`: verify one token exactly as the server would, and say why not.
 
 use std::io::Read as _;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context as _, anyhow, bail};
 use serde_json::{Value, json};
-use warden_token::{AttributeValue, Verifier};
+use warden_token::Verifier;
 
-use super::Verdict;
+use super::{Verdict, unix_now};
 use crate::cli::{TokenMintArgs, TokenVerifyArgs};
 use crate::config_loading;
 
@@ -39,17 +38,14 @@ pub fn verify(args: &TokenVerifyArgs) -> anyhow::Result<Verdict> {
         for failure in verifier.load_keys().await {
             eprintln!("warning: {failure}");
         }
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|elapsed| i64::try_from(elapsed.as_secs()).unwrap_or(i64::MAX))
-            .unwrap_or_default();
+        let now = unix_now();
         match verifier.verify(token, now).await {
             Ok(verified) => {
                 let principal = &verified.principal;
                 let attributes: serde_json::Map<String, Value> = principal
                     .attributes
                     .iter()
-                    .map(|(name, value)| (name.clone(), attribute_json(value)))
+                    .map(|(name, value)| (name.clone(), value.to_json()))
                     .collect();
                 let report = json!({
                     "valid": true,
@@ -89,22 +85,6 @@ pub fn verify(args: &TokenVerifyArgs) -> anyhow::Result<Verdict> {
             }
         }
     })
-}
-
-fn attribute_json(value: &AttributeValue) -> Value {
-    match value {
-        AttributeValue::String(text) => json!(text),
-        AttributeValue::Long(number) => json!(number),
-        AttributeValue::Bool(flag) => json!(flag),
-        AttributeValue::StringSet(items) => json!(items),
-    }
-}
-
-fn unix_now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|elapsed| i64::try_from(elapsed.as_secs()).unwrap_or(i64::MAX))
-        .unwrap_or_default()
 }
 
 pub fn mint(args: &TokenMintArgs) -> anyhow::Result<Verdict> {

@@ -156,24 +156,15 @@ fn acknowledged_writes_survive_sigkill_on_sqlite() {
 
 #[test]
 fn acknowledged_writes_survive_sigkill_on_postgres() {
-    let Ok(base) = std::env::var("WARDEN_TEST_POSTGRES_URL") else {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let Some(url) = runtime.block_on(warden_testkit::fresh_postgres_url()) else {
         eprintln!(
             "note: WARDEN_TEST_POSTGRES_URL is not set; the PostgreSQL crash test is skipped"
         );
         return;
     };
-    let name = format!("warden_test_{}", uuid::Uuid::now_v7().simple());
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(async {
-        let admin = sqlx::PgPool::connect(&base).await.unwrap();
-        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-            .execute(&admin)
-            .await
-            .unwrap();
-    });
-    let (prefix, _) = base.rsplit_once('/').unwrap();
-    crash_and_recover(&format!("{prefix}/{name}"));
+    crash_and_recover(&url);
 }
