@@ -10,6 +10,7 @@
 )]
 
 mod check;
+mod replicas;
 mod store_crash;
 mod support;
 mod test_verb;
