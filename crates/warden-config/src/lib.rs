@@ -71,6 +71,102 @@ pub struct RawConfig {
     /// `[principals]`.
     #[serde(default)]
     pub principals: PrincipalSettings,
+    /// `[audit]`.
+    #[serde(default)]
+    pub audit: AuditSettings,
+}
+
+/// `[audit]`: the decision log.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditSettings {
+    /// Record decisions at all (default true).
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+    /// `file` (JSON lines, the default) or `postgres` (the `[storage]` database).
+    #[serde(default = "default_audit_sink")]
+    pub sink: String,
+    /// The log directory of the file sink (default `warden-audit`, relative to the config file).
+    #[serde(default = "default_audit_dir")]
+    pub dir: PathBuf,
+    /// Rotate the file when it would grow past this many bytes (default 64 MiB).
+    #[serde(default = "default_audit_max_file_bytes")]
+    pub max_file_bytes: u64,
+    /// `durable` (default), `synced` or `buffered`.
+    #[serde(default = "default_audit_durability")]
+    pub durability: String,
+    /// `deny` (default: fail closed) or `block`.
+    #[serde(default = "default_audit_on_failure")]
+    pub on_failure: String,
+    /// Records that may wait for the writer (default 8192).
+    #[serde(default = "default_audit_queue")]
+    pub queue_capacity: usize,
+    /// Most records per write (default 512).
+    #[serde(default = "default_audit_batch")]
+    pub batch_max: usize,
+    /// A signed checkpoint every this many records (default 1000)…
+    #[serde(default = "default_audit_checkpoint_every")]
+    pub checkpoint_every: u64,
+    /// …or this many seconds after an unsigned record (default 5).
+    #[serde(default = "default_audit_checkpoint_seconds")]
+    pub checkpoint_interval_seconds: u64,
+    /// The Ed25519 checkpoint key (PKCS#8 PEM), created with mode 0600 when missing (default
+    /// `<dir>/audit-signing.key`; keep it elsewhere in production).
+    #[serde(default)]
+    pub signing_key_file: Option<PathBuf>,
+    /// Milliseconds between retries of a failed write (default 500).
+    #[serde(default = "default_audit_retry_ms")]
+    pub retry_interval_ms: u64,
+}
+
+impl Default for AuditSettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            sink: default_audit_sink(),
+            dir: default_audit_dir(),
+            max_file_bytes: default_audit_max_file_bytes(),
+            durability: default_audit_durability(),
+            on_failure: default_audit_on_failure(),
+            queue_capacity: default_audit_queue(),
+            batch_max: default_audit_batch(),
+            checkpoint_every: default_audit_checkpoint_every(),
+            checkpoint_interval_seconds: default_audit_checkpoint_seconds(),
+            signing_key_file: None,
+            retry_interval_ms: default_audit_retry_ms(),
+        }
+    }
+}
+
+fn default_audit_sink() -> String {
+    "file".to_owned()
+}
+fn default_audit_dir() -> PathBuf {
+    PathBuf::from("warden-audit")
+}
+fn default_audit_max_file_bytes() -> u64 {
+    64 * 1024 * 1024
+}
+fn default_audit_durability() -> String {
+    "durable".to_owned()
+}
+fn default_audit_on_failure() -> String {
+    "deny".to_owned()
+}
+fn default_audit_queue() -> usize {
+    8192
+}
+fn default_audit_batch() -> usize {
+    512
+}
+fn default_audit_checkpoint_every() -> u64 {
+    1000
+}
+fn default_audit_checkpoint_seconds() -> u64 {
+    5
+}
+fn default_audit_retry_ms() -> u64 {
+    500
 }
 
 /// `[principals]`: which facts about a known principal a verified token may state.
@@ -205,6 +301,8 @@ pub struct Config {
     pub storage: Option<StorageSettings>,
     /// Attributes for which the token, not the store, is authoritative.
     pub claim_attributes: Vec<String>,
+    /// `[audit]`, with paths resolved against the config file (checked values).
+    pub audit: AuditSettings,
 }
 
 /// Loads `path` (or only defaults when `None`), applies `WARDEN_…__…` overrides from `env`,
@@ -333,8 +431,48 @@ fn check(
         }
         storage
     });
+    let mut audit = raw.audit;
+    if !["file", "postgres"].contains(&audit.sink.as_str()) {
+        return Err(invalid(format!(
+            "audit.sink must be \"file\" or \"postgres\" (it is \"{}\")",
+            audit.sink
+        )));
+    }
+    if audit.sink == "postgres"
+        && !storage
+            .as_ref()
+            .is_some_and(|s| s.url.starts_with("postgres"))
+    {
+        return Err(invalid(
+            "audit.sink = \"postgres\" needs a [storage] url on PostgreSQL".to_owned(),
+        ));
+    }
+    if !["durable", "synced", "buffered"].contains(&audit.durability.as_str()) {
+        return Err(invalid(format!(
+            "audit.durability must be \"durable\", \"synced\" or \"buffered\" (it is \"{}\")",
+            audit.durability
+        )));
+    }
+    if !["deny", "block"].contains(&audit.on_failure.as_str()) {
+        return Err(invalid(format!(
+            "audit.on_failure must be \"deny\" or \"block\" (it is \"{}\")",
+            audit.on_failure
+        )));
+    }
+    if audit.queue_capacity == 0 || audit.batch_max == 0 || audit.checkpoint_every == 0 {
+        return Err(invalid(
+            "audit.queue_capacity, audit.batch_max and audit.checkpoint_every must be at least 1"
+                .to_owned(),
+        ));
+    }
+    audit.dir = base_dir.join(&audit.dir);
+    audit.signing_key_file = Some(match audit.signing_key_file.take() {
+        Some(file) => base_dir.join(file),
+        None => audit.dir.join("audit-signing.key"),
+    });
     Ok(Config {
         origin,
+        audit,
         storage,
         claim_attributes: raw.principals.claim_attributes,
         server: raw.server,

@@ -14,6 +14,27 @@ use subtle::ConstantTimeEq;
 use crate::problem::ApiError;
 use crate::state::AppState;
 
+/// Where the admin extractor leaves the actor for the decision-log middleware.
+#[derive(Clone, Debug, Default)]
+pub struct ActorSlot(std::sync::Arc<std::sync::Mutex<Option<String>>>);
+
+impl ActorSlot {
+    fn set(&self, actor: String) {
+        *self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(actor);
+    }
+
+    /// The actor, once authenticated.
+    pub fn get(&self) -> Option<String> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+}
+
 /// An authenticated admin.
 #[derive(Debug, Clone)]
 pub struct Admin {
@@ -79,10 +100,16 @@ impl FromRequestParts<AppState> for Admin {
             }
         }
         match matched {
-            Some(credential) => Ok(Admin {
-                credential_id: credential.id.clone(),
-                tenant_scope: credential.tenant_scope.clone(),
-            }),
+            Some(credential) => {
+                let admin = Admin {
+                    credential_id: credential.id.clone(),
+                    tenant_scope: credential.tenant_scope.clone(),
+                };
+                if let Some(slot) = parts.extensions.get::<ActorSlot>() {
+                    slot.set(admin.actor());
+                }
+                Ok(admin)
+            }
             None => Err(ApiError::AdminUnauthenticated),
         }
     }

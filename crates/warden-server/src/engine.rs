@@ -71,6 +71,8 @@ pub struct DecisionOutcome {
     pub decision: Option<Decision>,
     /// Why the policies were not consulted (always a deny).
     pub refusal: Option<Refusal>,
+    /// The Cedar request, when one was built (the decision log explains from it).
+    pub request: Option<warden_core::cedar_policy::Request>,
 }
 
 impl DecisionOutcome {
@@ -98,37 +100,48 @@ pub struct DecisionScope {
     pub stale: Option<String>,
     /// Attributes a token states authoritatively even for a known principal.
     pub claim_attributes: std::sync::Arc<Vec<String>>,
+    /// Set when the decision log is failing in the fail-closed mode: every decision is a deny.
+    pub audit_down: Option<String>,
 }
 
 /// Decides one request.
 pub fn decide(scope: &DecisionScope, input: &DecisionInput<'_>) -> DecisionOutcome {
     let started = Instant::now();
     let decision_id = uuid::Uuid::now_v7().to_string();
-    let (principal_uid_text, result) = match &scope.stale {
-        Some(why) => (
+    let (principal_uid_text, result) = match (&scope.stale, &scope.audit_down) {
+        (Some(why), _) => (
             principal_text(input),
             Err(Refusal {
                 reason: "store_unavailable",
                 detail: why.clone(),
             }),
         ),
-        None => match evaluate(&scope.snapshot, &scope.claim_attributes, input) {
-            Ok((principal_uid, decision)) => (principal_uid, Ok(decision)),
+        (None, Some(why)) => (
+            principal_text(input),
+            Err(Refusal {
+                reason: "audit_unavailable",
+                detail: why.clone(),
+            }),
+        ),
+        (None, None) => match evaluate(&scope.snapshot, &scope.claim_attributes, input) {
+            Ok((principal_uid, decision, request)) => (principal_uid, Ok((decision, request))),
             Err((principal_uid, refusal)) => (principal_uid, Err(refusal)),
         },
     };
     let outcome = match result {
-        Ok(decision) => DecisionOutcome {
+        Ok((decision, request)) => DecisionOutcome {
             decision_id,
             principal_uid: principal_uid_text,
             decision: Some(decision),
             refusal: None,
+            request: Some(request),
         },
         Err(refusal) => DecisionOutcome {
             decision_id,
             principal_uid: principal_uid_text,
             decision: None,
             refusal: Some(refusal),
+            request: None,
         },
     };
     metrics::counter!("warden_decisions_total", "decision" => if outcome.allowed() { "allow" } else { "deny" }, "reason" => outcome.reason())
@@ -180,7 +193,7 @@ fn evaluate(
     snapshot: &Snapshot,
     claim_attributes: &[String],
     input: &DecisionInput<'_>,
-) -> Result<(String, Decision), (String, Refusal)> {
+) -> Result<(String, Decision, warden_core::cedar_policy::Request), (String, Refusal)> {
     let pack = &snapshot.pack;
     let (principal_uid, principal_entity) = match &input.principal {
         PrincipalInput::Token(principal) => {
@@ -289,7 +302,8 @@ fn evaluate(
             input.context.clone(),
         )
         .map_err(|error| fail(error.to_string()))?;
-    Ok((principal_text, pack.decide(&request, &entities)))
+    let decision = pack.decide(&request, &entities);
+    Ok((principal_text, decision, request))
 }
 
 /// A known principal with the token's authoritative attributes (`[principals] claim_attributes`)

@@ -12,8 +12,10 @@
 //! Tests: `tests/server/` start the real server on 127.0.0.1:0.
 
 mod admin_auth;
+pub mod decision_log;
 pub mod engine;
 mod json;
+mod origin;
 pub mod pep_auth;
 pub mod problem;
 pub mod reload;
@@ -67,6 +69,9 @@ pub enum ServerError {
     /// Serving failed.
     #[error("serving failed: {0}")]
     Serve(std::io::Error),
+    /// The decision log could not be opened.
+    #[error("the decision log cannot be opened: {0}")]
+    Audit(String),
 }
 
 fn metrics_handle() -> PrometheusHandle {
@@ -101,6 +106,51 @@ async fn echo_request_id(request: Request, next: Next) -> Response {
     if let Some(value) = request_id {
         response.headers_mut().insert("x-request-id", value);
     }
+    response
+}
+
+/// Every admin write (any non-GET under `/v1/admin/`) becomes a decision-log record, whether it
+/// succeeded or not; the store's admin audit trail keeps the before/after details.
+async fn record_admin_calls(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    if request.method() == axum::http::Method::GET
+        || !request.uri().path().starts_with("/v1/admin/")
+        || state.decision_log.is_none()
+    {
+        return next.run(request).await;
+    }
+    let started = std::time::Instant::now();
+    let slot = admin_auth::ActorSlot::default();
+    request.extensions_mut().insert(slot.clone());
+    let operation = format!("{} {}", request.method(), request.uri().path());
+    let tenant = request
+        .uri()
+        .path()
+        .strip_prefix("/v1/admin/tenants/")
+        .and_then(|rest| rest.split('/').next())
+        .map(str::to_owned);
+    let origin = request
+        .extensions()
+        .get::<axum::extract::ConnectInfo<SocketAddr>>()
+        .map(|info| info.0.to_string());
+    let response = next.run(request).await;
+    let caller = decision_log::Caller {
+        entry: "admin",
+        label: Some(slot.get().unwrap_or_else(|| "unauthenticated".to_owned())),
+        origin,
+        started,
+    };
+    decision_log::record_admin(
+        state.decision_log.as_ref(),
+        &caller,
+        operation,
+        response.status().as_u16(),
+        tenant,
+    )
+    .await;
     response
 }
 
@@ -151,7 +201,12 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
             post(routes::admin::set_status),
         )
         .route("/v1/admin/audit", get(routes::admin::audit))
+        .route("/v1/decisions/{id}", get(routes::admin::decision))
         .fallback(not_found)
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            record_admin_calls,
+        ))
         .layer(DefaultBodyLimit::max(max_body))
         .layer(middleware::from_fn(echo_request_id))
         .layer(TimeoutLayer::with_status_code(
@@ -171,6 +226,7 @@ pub struct Server {
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<Result<(), ServerError>>,
     background: Vec<tokio::task::JoinHandle<()>>,
+    audit_writer: Option<warden_audit::WriterHandle>,
 }
 
 impl Server {
@@ -221,6 +277,17 @@ impl Server {
             files,
         ));
 
+        let (decision_log, audit_writer) = match decision_log::open(
+            &config.audit,
+            config.storage.as_ref().map(|storage| storage.url.as_str()),
+        )
+        .await
+        .map_err(ServerError::Audit)?
+        {
+            Some((log, writer)) => (Some(log), Some(writer)),
+            None => (None, None),
+        };
+
         let listener = tokio::net::TcpListener::bind(config.server.listen)
             .await
             .map_err(|source| ServerError::Bind {
@@ -242,6 +309,7 @@ impl Server {
             metrics: metrics_handle(),
             public_url: Arc::from(format!("http://{address}")),
             claim_attributes: Arc::new(config.claim_attributes.clone()),
+            decision_log,
         };
         let app = router(
             state.clone(),
@@ -249,7 +317,11 @@ impl Server {
         );
         let (shutdown_sender, shutdown_receiver) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(async move {
-            let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
+            let serve = axum::serve(
+                listener,
+                app.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .with_graceful_shutdown(async move {
                 let _ = shutdown_receiver.await;
             });
             serve.await.map_err(ServerError::Serve)
@@ -261,6 +333,7 @@ impl Server {
             shutdown: Some(shutdown_sender),
             task,
             background,
+            audit_writer,
         })
     }
 
@@ -282,7 +355,7 @@ impl Server {
         for task in &self.background {
             task.abort();
         }
-        match tokio::time::timeout(grace, &mut self.task).await {
+        let served = match tokio::time::timeout(grace, &mut self.task).await {
             Ok(Ok(result)) => result,
             Ok(Err(join_error)) => Err(ServerError::Serve(std::io::Error::other(
                 join_error.to_string(),
@@ -292,7 +365,17 @@ impl Server {
                 self.task.abort();
                 Ok(())
             }
+        };
+        // The last handle to the decision log goes; the writer drains the queue, signs the
+        // head and stops.
+        self.state.decision_log = None;
+        if let Some(writer) = self.audit_writer.take() {
+            let joined = tokio::task::spawn_blocking(move || writer.join());
+            if tokio::time::timeout(grace, joined).await.is_err() {
+                tracing::error!("the decision log did not finish writing within the grace period");
+            }
         }
+        served
     }
 }
 

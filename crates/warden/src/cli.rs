@@ -40,6 +40,85 @@ pub enum Command {
     /// Principal status, through a running server.
     #[command(subcommand)]
     Principal(PrincipalCommand),
+    /// The decision log: verify its hash chain and signatures, query it.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Check a log file, directory or table: every record's hash, the chain, the sequence,
+    /// every signed checkpoint and the signed head; report the first break
+    /// (exit 0 intact, 1 broken, 2 bad usage).
+    Verify(AuditVerifyArgs),
+    /// Find decisions by tenant, principal, resource, decision, reason and time
+    /// (exit 0 found, 1 none, 2 bad usage).
+    Query(AuditQueryArgs),
+}
+
+/// Which log: a path, or the one a configuration names.
+#[derive(Debug, Args)]
+pub struct AuditSource {
+    /// A log directory (every file in chain order) or one log file.
+    #[arg(value_name = "PATH", conflicts_with = "config")]
+    pub path: Option<PathBuf>,
+    /// Read the log `[audit]` of this configuration writes (directory or PostgreSQL table).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct AuditVerifyArgs {
+    #[command(flatten)]
+    pub source: AuditSource,
+    /// The checkpoint public key (`ed25519:…`, or a file holding it). Default: the `.pub` file
+    /// beside the configured signing key, or `audit-signing.key.pub` in the log directory.
+    #[arg(long, value_name = "KEY|FILE")]
+    pub public_key: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum AuditFormat {
+    /// One JSON record per line.
+    Json,
+    /// A readable table.
+    Table,
+}
+
+#[derive(Debug, Args)]
+pub struct AuditQueryArgs {
+    #[command(flatten)]
+    pub source: AuditSource,
+    /// The tenant (the resource's, else the principal's).
+    #[arg(long)]
+    pub tenant: Option<String>,
+    /// `Type::"id"` or the bare id.
+    #[arg(long)]
+    pub principal: Option<String>,
+    /// `Type::"id"` or the bare id.
+    #[arg(long)]
+    pub resource: Option<String>,
+    /// `allow` or `deny`.
+    #[arg(long)]
+    pub decision: Option<String>,
+    /// A reason code, e.g. `tenant_boundary`.
+    #[arg(long)]
+    pub reason: Option<String>,
+    /// From this time (RFC 3339), inclusive.
+    #[arg(long, value_name = "TIME")]
+    pub since: Option<String>,
+    /// Until this time (RFC 3339), exclusive.
+    #[arg(long, value_name = "TIME")]
+    pub until: Option<String>,
+    /// At most this many records, the newest (default 100).
+    #[arg(long, default_value_t = 100)]
+    pub limit: usize,
+    /// Also admin records and checkpoints.
+    #[arg(long)]
+    pub all: bool,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = AuditFormat::Table)]
+    pub format: AuditFormat,
 }
 
 #[derive(Debug, Subcommand)]

@@ -35,6 +35,8 @@ fn main() -> ExitCode {
         Command::Principal(cli::PrincipalCommand::Enable(args)) => {
             commands::admin::status(&args, "active")
         }
+        Command::Audit(cli::AuditCommand::Verify(args)) => commands::audit::verify(&args),
+        Command::Audit(cli::AuditCommand::Query(args)) => commands::audit::query(&args),
     };
     match result {
         Ok(Verdict::Success) => ExitCode::SUCCESS,

@@ -468,3 +468,45 @@ pub async fn audit(
         .collect();
     Ok(axum::Json(json!({"records": visible})))
 }
+
+/// `GET /v1/decisions/{id}`: one recorded decision with its explanation in plain words.
+pub async fn decision(
+    State(state): State<AppState>,
+    _admin: Admin,
+    Path(id): Path<String>,
+) -> Result<axum::Json<Value>, ApiError> {
+    use crate::decision_log::LogSource;
+    if id.len() > 128 {
+        return Err(ApiError::BadRequest(
+            "a decision id is at most 128 characters".to_owned(),
+        ));
+    }
+    let log = state.decision_log.as_ref().ok_or_else(|| {
+        ApiError::NotFound("the decision log is disabled ([audit] enabled = false)".to_owned())
+    })?;
+    let unavailable = |error: &dyn std::fmt::Display| {
+        ApiError::Unavailable(format!("the decision log cannot be read: {error}"))
+    };
+    let line = match &log.source {
+        LogSource::Dir(dir) => {
+            let dir = dir.clone();
+            let wanted = id.clone();
+            tokio::task::spawn_blocking(move || warden_audit::query::find_in_dir(&dir, &wanted))
+                .await
+                .map_err(|e| unavailable(&e))?
+                .map_err(|e| unavailable(&e))?
+        }
+        LogSource::Postgres(pg) => match pg.find(&id).await.map_err(|e| unavailable(&e))? {
+            Some(line) => Some(warden_audit::record::decode(&line).map_err(|e| unavailable(&e))?),
+            None => None,
+        },
+    };
+    let stored =
+        line.ok_or_else(|| ApiError::NotFound(format!("no decision `{id}` in the decision log")))?;
+    let mut body = serde_json::to_value(&stored.record).map_err(|e| unavailable(&e))?;
+    if let Some(object) = body.as_object_mut() {
+        object.insert("seq".to_owned(), json!(stored.seq));
+        object.insert("hash".to_owned(), json!(stored.hash));
+    }
+    Ok(axum::Json(body))
+}

@@ -1,12 +1,16 @@
 //! The OpenID AuthZEN Authorization API 1.0: single and batch evaluation, and the metadata.
 //! Callers are policy enforcement points and authenticate with a PEP credential.
 
+use std::time::Instant;
+
 use axum::extract::State;
 use serde_json::{Value, json};
 
+use crate::decision_log::{self, Caller};
 use crate::engine::DecisionScope;
 use crate::engine::{self, DecisionInput, DecisionOutcome, PrincipalInput};
 use crate::json::Json;
+use crate::origin::Origin;
 use crate::pep_auth::AuthenticatedPep;
 use crate::problem::ApiError;
 use crate::state::AppState;
@@ -14,22 +18,32 @@ use crate::wire::{
     EntityRef, EvaluationRequest, EvaluationsRequest, PartialEntityRef, authzen_context,
 };
 
-pub(crate) fn evaluate(
+pub(crate) async fn evaluate(
+    state: &AppState,
+    caller: &Caller,
     snapshot: &DecisionScope,
     subject: &EntityRef,
     action: &str,
     resource: &EntityRef,
     context: Option<Value>,
 ) -> DecisionOutcome {
-    engine::decide(
+    let input = DecisionInput {
+        principal: PrincipalInput::Named(subject.into()),
+        action: action.to_owned(),
+        resource: resource.into(),
+        context,
+    };
+    let mut outcome = engine::decide(snapshot, &input);
+    decision_log::record_decision(
+        state.decision_log.as_ref(),
+        caller,
         snapshot,
-        &DecisionInput {
-            principal: PrincipalInput::Named(subject.into()),
-            action: action.to_owned(),
-            resource: resource.into(),
-            context,
-        },
+        &input,
+        None,
+        &mut outcome,
     )
+    .await;
+    outcome
 }
 
 fn decision_json(outcome: &DecisionOutcome) -> Value {
@@ -38,17 +52,27 @@ fn decision_json(outcome: &DecisionOutcome) -> Value {
 
 pub async fn evaluation(
     State(state): State<AppState>,
-    AuthenticatedPep(_pep): AuthenticatedPep,
+    AuthenticatedPep(pep): AuthenticatedPep,
+    Origin(origin): Origin,
     Json(request): Json<EvaluationRequest>,
 ) -> Result<axum::Json<Value>, ApiError> {
+    let caller = Caller {
+        entry: "authzen.evaluation",
+        label: Some(pep.label()),
+        origin,
+        started: Instant::now(),
+    };
     let snapshot = super::snapshot(&state)?;
     let outcome = evaluate(
+        &state,
+        &caller,
         &snapshot,
         &request.subject,
         &request.action.name,
         &request.resource,
         request.context,
-    );
+    )
+    .await;
     Ok(axum::Json(decision_json(&outcome)))
 }
 
@@ -61,9 +85,16 @@ enum Semantic {
 
 pub async fn evaluations(
     State(state): State<AppState>,
-    AuthenticatedPep(_pep): AuthenticatedPep,
+    AuthenticatedPep(pep): AuthenticatedPep,
+    Origin(origin): Origin,
     Json(request): Json<EvaluationsRequest>,
 ) -> Result<axum::Json<Value>, ApiError> {
+    let caller = Caller {
+        entry: "authzen.evaluations",
+        label: Some(pep.label()),
+        origin,
+        started: Instant::now(),
+    };
     let semantic = match request
         .options
         .as_ref()
@@ -97,12 +128,15 @@ pub async fn evaluations(
             ));
         };
         let outcome = evaluate(
+            &state,
+            &caller,
             &snapshot,
             subject,
             &action.name,
             resource,
             request.context.clone(),
-        );
+        )
+        .await;
         return Ok(axum::Json(decision_json(&outcome)));
     }
     let mut results = Vec::with_capacity(items.len());
@@ -113,7 +147,16 @@ pub async fn evaluations(
         let context = item.context.clone().or_else(|| request.context.clone());
         let (result, allowed) = match (subject, action, resource) {
             (Some(subject), Some(action), Some(resource)) => {
-                let outcome = evaluate(&snapshot, &subject, &action.name, &resource, context);
+                let outcome = evaluate(
+                    &state,
+                    &caller,
+                    &snapshot,
+                    &subject,
+                    &action.name,
+                    &resource,
+                    context,
+                )
+                .await;
                 (decision_json(&outcome), outcome.allowed())
             }
             _ => (

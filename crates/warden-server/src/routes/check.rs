@@ -1,7 +1,7 @@
 //! `POST /v1/check`: the caller forwards the end user's bearer token; Warden verifies it, builds
 //! the principal, decides, and answers with the decision, its id, the principal and the reasons.
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, header};
@@ -9,8 +9,10 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 use warden_token::{TokenError, TokenReason};
 
+use crate::decision_log::{self, Caller};
 use crate::engine::{self, DecisionInput, PrincipalInput};
 use crate::json::Json;
+use crate::origin::Origin;
 use crate::problem::ApiError;
 use crate::state::AppState;
 use crate::wire::{CheckRequest, errors_json, reasons_json};
@@ -47,29 +49,65 @@ pub(crate) fn bearer_token(headers: &HeaderMap) -> Result<&str, TokenError> {
 
 pub async fn check(
     State(state): State<AppState>,
+    Origin(origin): Origin,
     headers: HeaderMap,
     Json(body): Json<CheckRequest>,
 ) -> Result<Response, ApiError> {
+    let caller = Caller {
+        entry: "check",
+        label: None,
+        origin,
+        started: Instant::now(),
+    };
     let verified = match bearer_token(&headers) {
         Ok(token) => state.verifier.verify(token, unix_now()).await,
         Err(error) => Err(error),
-    }
-    .map_err(|error| {
-        metrics::counter!("warden_token_failures_total", "reason" => error.reason.as_str()).increment(1);
-        tracing::info!(reason = error.reason.as_str(), detail = ?error.detail, "bearer token refused");
-        ApiError::InvalidToken(error)
-    })?;
+    };
+    let verified = match verified {
+        Ok(verified) => verified,
+        Err(error) => {
+            metrics::counter!("warden_token_failures_total", "reason" => error.reason.as_str())
+                .increment(1);
+            tracing::info!(reason = error.reason.as_str(), detail = ?error.detail, "bearer token refused");
+            decision_log::record_token_refusal(
+                state.decision_log.as_ref(),
+                &caller,
+                Some(body.action.name().to_owned()),
+                Some(warden_audit::EntityRef {
+                    entity_type: body.resource.entity_type.clone(),
+                    id: body.resource.id.clone(),
+                    tenant: None,
+                }),
+                error.reason.as_str(),
+                error.detail.clone(),
+                None,
+            )
+            .await;
+            return Err(ApiError::InvalidToken(error));
+        }
+    };
     let snapshot = super::snapshot(&state)?;
     let principal = &verified.principal;
-    let outcome = engine::decide(
+    let input = DecisionInput {
+        principal: PrincipalInput::Token(principal),
+        action: body.action.name().to_owned(),
+        resource: (&body.resource).into(),
+        context: body.context,
+    };
+    let mut outcome = engine::decide(&snapshot, &input);
+    decision_log::record_decision(
+        state.decision_log.as_ref(),
+        &caller,
         &snapshot,
-        &DecisionInput {
-            principal: PrincipalInput::Token(principal),
-            action: body.action.name().to_owned(),
-            resource: (&body.resource).into(),
-            context: body.context,
-        },
-    );
+        &input,
+        Some(warden_audit::TokenRef {
+            issuer: Some(verified.issuer.clone()),
+            jti: verified.jti.clone(),
+            subject: Some(principal.subject.clone()),
+        }),
+        &mut outcome,
+    )
+    .await;
     let response = json!({
         "decision": if outcome.allowed() { "allow" } else { "deny" },
         "decision_id": outcome.decision_id,

@@ -25,5 +25,10 @@ pub(crate) fn snapshot(state: &AppState) -> Result<DecisionScope, ApiError> {
         snapshot,
         stale,
         claim_attributes: std::sync::Arc::clone(&state.claim_attributes),
+        audit_down: state
+            .decision_log
+            .as_ref()
+            .and_then(|log| log.log.refuses_new_decisions())
+            .map(|unavailable| unavailable.0),
     })
 }

@@ -55,10 +55,17 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
         _ => json!({"status": "none"}),
     };
     let store_ready = store.get("status").and_then(Value::as_str) != Some("down");
-    let ready = snapshot.is_some() && issuers_ready && store_ready;
+    let (audit, audit_ready) = match &state.decision_log {
+        None => (json!({"status": "disabled"}), true),
+        Some(log) => match log.log.problem() {
+            None => (json!({"status": "ok"}), true),
+            Some(error) => (json!({"status": "down", "error": error}), false),
+        },
+    };
+    let ready = snapshot.is_some() && issuers_ready && store_ready && audit_ready;
     let body = json!({
         "status": if ready { "ready" } else { "not_ready" },
-        "checks": {"policy": policy, "issuers": issuers, "store": store},
+        "checks": {"policy": policy, "issuers": issuers, "store": store, "audit": audit},
     });
     let status = if ready {
         StatusCode::OK

@@ -79,6 +79,8 @@ fn page<T>(
 }
 
 /// Whether one candidate is allowed: the same evaluation as `POST /access/v1/evaluation`.
+/// Candidates are not decision-log records (a search is a question about many requests, not
+/// an access); the search itself is logged at debug level.
 fn allowed(
     snapshot: &DecisionScope,
     subject: &EntityRef,
@@ -86,7 +88,16 @@ fn allowed(
     resource: &EntityRef,
     context: Option<Value>,
 ) -> bool {
-    super::authzen::evaluate(snapshot, subject, action, resource, context).allowed()
+    crate::engine::decide(
+        snapshot,
+        &crate::engine::DecisionInput {
+            principal: crate::engine::PrincipalInput::Named(subject.into()),
+            action: action.to_owned(),
+            resource: resource.into(),
+            context,
+        },
+    )
+    .allowed()
 }
 
 pub async fn subjects(

@@ -1,6 +1,7 @@
 //! One module per verb; each returns a [`Verdict`] or an error (bad usage or input, exit 2).
 
 pub mod admin;
+pub mod audit;
 pub mod check;
 pub mod serve;
 pub mod test;

@@ -1,0 +1,428 @@
+//! The writer: a bounded queue in front of one thread that chains, batches and writes records,
+//! and the two durability choices an operator makes explicit.
+//!
+//! - [`Durability`]: whether a decision's response waits for its record (`durable`: written to
+//!   the operating system, so a killed process loses nothing; `synced`: also fsynced, so a
+//!   power cut loses nothing) or not (`buffered`: written within milliseconds, a crash may lose
+//!   the queue; every loss is counted).
+//! - [`OnFailure`]: what happens when the sink cannot keep up or fails. `deny` (fail closed):
+//!   new decisions are denied with reason `audit_unavailable` until the sink recovers. `block`:
+//!   requests wait for room and for the write, bounded by the request timeout.
+//!
+//! Records are never dropped silently: a record that cannot be queued or kept for a retry is
+//! counted in `warden_audit_records_lost_total` and logged at error level with its id.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use tokio::sync::{mpsc, oneshot};
+
+use crate::file_sink::{ChainState, FileSink};
+use crate::pg_sink::PgSink;
+use crate::record::{Kind, Record, encode};
+use crate::signing::SigningKey;
+use crate::verify::Head;
+
+/// When a response may leave relative to its record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Durability {
+    /// Respond at once; the record is written within the batch interval.
+    Buffered,
+    /// Respond once the record is written (survives a crash of the process).
+    Durable,
+    /// Respond once the record is written and fsynced (survives a power cut).
+    Synced,
+}
+
+/// What the sink failing or falling behind does to new requests.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OnFailure {
+    /// Deny new decisions with `audit_unavailable` (fail closed).
+    Deny,
+    /// Make requests wait (bounded by the request timeout).
+    Block,
+}
+
+/// Writer settings.
+#[derive(Clone, Debug)]
+pub struct LogSettings {
+    /// See [`Durability`].
+    pub durability: Durability,
+    /// See [`OnFailure`].
+    pub on_failure: OnFailure,
+    /// Records that may wait for the writer.
+    pub queue_capacity: usize,
+    /// Most records in one write.
+    pub batch_max: usize,
+    /// A signed checkpoint after this many records…
+    pub checkpoint_every: u64,
+    /// …or after this long with unsigned records.
+    pub checkpoint_interval: Duration,
+    /// How long to wait before retrying a failed write.
+    pub retry_interval: Duration,
+}
+
+/// Where records go.
+#[derive(Debug)]
+pub enum Sink {
+    /// JSON lines in a directory.
+    File(FileSink),
+    /// A PostgreSQL table.
+    Postgres(PgSink),
+}
+
+/// Why a decision cannot be recorded now.
+#[derive(Clone, Debug, thiserror::Error, PartialEq, Eq)]
+#[error("the decision log is unavailable: {0}")]
+pub struct Unavailable(pub String);
+
+/// Completes a record on the writer thread, off the request path (its explanation, tenants).
+pub type Explainer = Box<dyn FnOnce(&mut Record) + Send>;
+
+struct Pending {
+    record: Record,
+    explain: Option<Explainer>,
+    ack: Option<oneshot::Sender<Result<(), String>>>,
+}
+
+struct Shared {
+    settings: LogSettings,
+    healthy: AtomicBool,
+    last_error: Mutex<Option<String>>,
+}
+
+/// A handle to the decision log; cheap to clone.
+#[derive(Clone)]
+pub struct AuditLog {
+    sender: mpsc::Sender<Pending>,
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for AuditLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuditLog")
+            .field("settings", &self.shared.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Waits for the writer to drain the queue and sign the head.
+#[derive(Debug)]
+pub struct WriterHandle(std::thread::JoinHandle<()>);
+
+impl WriterHandle {
+    /// Blocks until the writer has finished (after every [`AuditLog`] is dropped).
+    pub fn join(self) {
+        let _ = self.0.join();
+    }
+}
+
+impl AuditLog {
+    /// Starts the writer thread. Must be called inside a Tokio runtime (the PostgreSQL sink
+    /// runs its queries there).
+    pub fn start(
+        sink: Sink,
+        state: ChainState,
+        key: SigningKey,
+        settings: LogSettings,
+    ) -> std::io::Result<(AuditLog, WriterHandle)> {
+        let (sender, receiver) = mpsc::channel(settings.queue_capacity.max(1));
+        let shared = Arc::new(Shared {
+            settings,
+            healthy: AtomicBool::new(true),
+            last_error: Mutex::new(None),
+        });
+        let runtime = tokio::runtime::Handle::current();
+        let writer = Writer {
+            sink,
+            state,
+            key,
+            shared: Arc::clone(&shared),
+            runtime,
+            since_checkpoint: 0,
+            last_checkpoint: Instant::now(),
+            retained: VecDeque::new(),
+        };
+        let thread = std::thread::Builder::new()
+            .name("warden-audit".to_owned())
+            .spawn(move || writer.run(receiver))?;
+        Ok((AuditLog { sender, shared }, WriterHandle(thread)))
+    }
+
+    /// The settings in force.
+    pub fn settings(&self) -> &LogSettings {
+        &self.shared.settings
+    }
+
+    /// `None` when healthy, else the last write error (for `/readyz`).
+    pub fn problem(&self) -> Option<String> {
+        if self.shared.healthy.load(Ordering::Acquire) {
+            None
+        } else {
+            self.shared
+                .last_error
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .clone()
+                .or_else(|| Some("the decision log is failing".to_owned()))
+        }
+    }
+
+    /// In the fail-closed mode, whether new decisions must be denied before they are made.
+    pub fn refuses_new_decisions(&self) -> Option<Unavailable> {
+        if self.shared.settings.on_failure != OnFailure::Deny {
+            return None;
+        }
+        self.problem().map(Unavailable)
+    }
+
+    /// Records one entry. Returns once the durability mode is satisfied; an error means the
+    /// record is not (yet) safely kept and, in the fail-closed mode, the decision must be a deny.
+    pub async fn record(
+        &self,
+        record: Record,
+        explain: Option<Explainer>,
+    ) -> Result<(), Unavailable> {
+        let settings = &self.shared.settings;
+        let (ack, acked) = if settings.durability == Durability::Buffered {
+            (None, None)
+        } else {
+            let (tx, rx) = oneshot::channel();
+            (Some(tx), Some(rx))
+        };
+        let id = record.id.clone();
+        let pending = Pending {
+            record,
+            explain,
+            ack,
+        };
+        match settings.on_failure {
+            OnFailure::Deny => match self.sender.try_send(pending) {
+                Ok(()) => {}
+                Err(mpsc::error::TrySendError::Full(_)) => {
+                    lost("queue_full", &id);
+                    return Err(Unavailable("the decision log queue is full".to_owned()));
+                }
+                Err(mpsc::error::TrySendError::Closed(_)) => {
+                    lost("closed", &id);
+                    return Err(Unavailable("the decision log is closed".to_owned()));
+                }
+            },
+            OnFailure::Block => {
+                let started = Instant::now();
+                let waited = self.sender.capacity() == 0;
+                if self.sender.send(pending).await.is_err() {
+                    lost("closed", &id);
+                    return Err(Unavailable("the decision log is closed".to_owned()));
+                }
+                if waited {
+                    metrics::counter!("warden_audit_stalls_total").increment(1);
+                    metrics::histogram!("warden_audit_stall_seconds")
+                        .record(started.elapsed().as_secs_f64());
+                }
+            }
+        }
+        match acked {
+            None => Ok(()),
+            Some(acked) => match acked.await {
+                Ok(Ok(())) => Ok(()),
+                Ok(Err(why)) => Err(Unavailable(why)),
+                Err(_) => Err(Unavailable("the decision log writer stopped".to_owned())),
+            },
+        }
+    }
+}
+
+fn lost(cause: &'static str, id: &str) {
+    metrics::counter!("warden_audit_records_lost_total", "cause" => cause).increment(1);
+    tracing::error!(record_id = %id, cause, "a decision-log record was lost");
+}
+
+struct Writer {
+    sink: Sink,
+    state: ChainState,
+    key: SigningKey,
+    shared: Arc<Shared>,
+    runtime: tokio::runtime::Handle,
+    since_checkpoint: u64,
+    last_checkpoint: Instant,
+    /// Records whose write failed, oldest first, kept for the retry.
+    retained: VecDeque<Pending>,
+}
+
+impl Writer {
+    fn run(mut self, mut receiver: mpsc::Receiver<Pending>) {
+        let settings = self.shared.settings.clone();
+        let mut open = true;
+        while open || !self.retained.is_empty() {
+            let wait = if self.retained.is_empty() {
+                settings.checkpoint_interval
+            } else {
+                settings.retry_interval
+            };
+            let mut batch: Vec<Pending> = self.retained.drain(..).collect();
+            if open && batch.is_empty() {
+                match self
+                    .runtime
+                    .block_on(async { tokio::time::timeout(wait, receiver.recv()).await })
+                {
+                    Ok(Some(first)) => batch.push(first),
+                    Ok(None) => open = false,
+                    Err(_) => {}
+                }
+            } else if !batch.is_empty() {
+                std::thread::sleep(wait);
+            }
+            while open && batch.len() < settings.batch_max {
+                match receiver.try_recv() {
+                    Ok(next) => batch.push(next),
+                    Err(mpsc::error::TryRecvError::Empty) => break,
+                    Err(mpsc::error::TryRecvError::Disconnected) => {
+                        open = false;
+                        break;
+                    }
+                }
+            }
+            metrics::gauge!("warden_audit_queue_depth").set(receiver.len() as f64);
+            if !batch.is_empty() {
+                self.write(batch);
+            }
+            let due = self.since_checkpoint >= settings.checkpoint_every
+                || (self.since_checkpoint > 0
+                    && self.last_checkpoint.elapsed() >= settings.checkpoint_interval);
+            if due && self.retained.is_empty() {
+                self.checkpoint();
+            }
+        }
+        if self.since_checkpoint > 0 {
+            self.checkpoint();
+        }
+    }
+
+    fn write(&mut self, mut batch: Vec<Pending>) {
+        let started = Instant::now();
+        for pending in &mut batch {
+            if let Some(explain) = pending.explain.take() {
+                explain(&mut pending.record);
+            }
+        }
+        let result = match &mut self.sink {
+            Sink::File(file) => append_lines(file, &self.state, &batch),
+            Sink::Postgres(pg) => {
+                let mut records: Vec<Record> = batch.iter().map(|p| p.record.clone()).collect();
+                self.runtime
+                    .block_on(pg.append(&mut records, &self.key))
+                    .map_err(|e| e.to_string())
+            }
+        };
+        metrics::histogram!("warden_audit_write_seconds").record(started.elapsed().as_secs_f64());
+        match result {
+            Ok(state) => {
+                let written = batch.len() as u64;
+                self.state = state;
+                self.since_checkpoint = self.since_checkpoint.saturating_add(written);
+                metrics::counter!("warden_audit_records_written_total").increment(written);
+                if !self.shared.healthy.swap(true, Ordering::AcqRel) {
+                    tracing::info!("the decision log is writable again");
+                }
+                for pending in batch {
+                    if let Some(ack) = pending.ack {
+                        let _ = ack.send(Ok(()));
+                    }
+                }
+            }
+            Err(error) => self.failed(batch, error),
+        }
+    }
+
+    fn failed(&mut self, batch: Vec<Pending>, error: String) {
+        metrics::counter!("warden_audit_write_failures_total").increment(1);
+        if self.shared.healthy.swap(false, Ordering::AcqRel) {
+            tracing::error!(%error, "the decision log cannot be written");
+        }
+        *self
+            .shared
+            .last_error
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(error.clone());
+        let deny = self.shared.settings.on_failure == OnFailure::Deny;
+        for mut pending in batch {
+            if deny && let Some(ack) = pending.ack.take() {
+                // The caller turns this decision into a deny; the record says so when it is
+                // finally written.
+                let _ = ack.send(Err(format!(
+                    "the decision log could not be written: {error}"
+                )));
+                if pending.record.kind == Kind::Decision {
+                    pending.record.decision = Some("deny".to_owned());
+                    pending.record.reason = Some("audit_unavailable".to_owned());
+                    pending.record.errors.push(format!(
+                        "the decision log could not be written when decided: {error}"
+                    ));
+                }
+            }
+            if self.retained.len() >= self.shared.settings.queue_capacity {
+                lost("write_failed", &pending.record.id);
+                if let Some(ack) = pending.ack {
+                    let _ = ack.send(Err(error.clone()));
+                }
+            } else {
+                self.retained.push_back(pending);
+            }
+        }
+    }
+
+    fn checkpoint(&mut self) {
+        let through = self.state.next_seq.checked_sub(1);
+        let Some(through_seq) = through else {
+            return;
+        };
+        let checkpoint = self.key.checkpoint(through_seq, &self.state.head);
+        let mut record = Record::new(Kind::Checkpoint, format!("checkpoint-{through_seq}"));
+        record.checkpoint = Some(checkpoint);
+        self.write(vec![Pending {
+            record,
+            explain: None,
+            ack: None,
+        }]);
+        if !self.retained.is_empty() {
+            // The checkpoint itself failed; it is retried with the rest.
+            return;
+        }
+        self.since_checkpoint = 0;
+        self.last_checkpoint = Instant::now();
+        let head_seq = self.state.next_seq.saturating_sub(1);
+        let head = Head {
+            checkpoint: self.key.checkpoint(head_seq, &self.state.head),
+        };
+        // The PostgreSQL sink signs its head row with every batch.
+        if let Sink::File(file) = &self.sink
+            && let Err(error) = file.write_head(&head)
+        {
+            tracing::warn!(%error, "the decision log's signed head could not be written");
+        }
+    }
+}
+
+/// Chains `batch` after `state` and appends it to the file; returns the new state.
+fn append_lines(
+    file: &mut FileSink,
+    state: &ChainState,
+    batch: &[Pending],
+) -> Result<ChainState, String> {
+    let mut bytes = Vec::with_capacity(batch.len() * 512);
+    let mut next = state.clone();
+    for pending in batch {
+        let (line, hash) =
+            encode(next.next_seq, &next.head, &pending.record).map_err(|e| e.to_string())?;
+        bytes.extend_from_slice(line.as_bytes());
+        bytes.push(b'\n');
+        next.next_seq = next.next_seq.saturating_add(1);
+        next.head = hash;
+    }
+    file.append(&bytes, state.next_seq)
+        .map_err(|e| e.to_string())?;
+    Ok(next)
+}

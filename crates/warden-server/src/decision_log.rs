@@ -1,0 +1,305 @@
+//! The service's side of the decision log: opening the configured sink, turning a decision,
+//! a refused token or an admin call into a record, and turning a failed write into a deny in
+//! the fail-closed mode.
+//!
+//! The hot path only copies what it already has (ids, reason, policy ids); the plain-words
+//! explanation and the tenants are filled in on the writer thread from the snapshot that
+//! decided, with the same explainer as `warden check`.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use warden_audit::pg_sink::PgSink;
+use warden_audit::{
+    AuditLog, Durability, EntityRef, Explainer, Kind, LogSettings, OnFailure, PolicyRef, Record,
+    Sink, TokenRef, WriterHandle,
+};
+use warden_config::AuditSettings;
+use warden_core::cedar_policy::EntityUid;
+
+use crate::engine::{DecisionInput, DecisionOutcome, DecisionScope, PrincipalInput, Refusal};
+use crate::state::Snapshot;
+
+/// The open decision log and where to read it back.
+#[derive(Clone, Debug)]
+pub struct DecisionLog {
+    /// The writer's handle.
+    pub log: AuditLog,
+    /// Where `GET /v1/decisions/{id}` looks.
+    pub source: LogSource,
+}
+
+/// Where records are read back from.
+#[derive(Clone, Debug)]
+pub enum LogSource {
+    /// A log directory.
+    Dir(PathBuf),
+    /// The PostgreSQL table.
+    Postgres(PgSink),
+}
+
+/// Opens the configured sink and starts the writer; `None` when `[audit] enabled = false`.
+pub async fn open(
+    settings: &AuditSettings,
+    storage_url: Option<&str>,
+) -> Result<Option<(DecisionLog, WriterHandle)>, String> {
+    if !settings.enabled {
+        tracing::warn!("the decision log is disabled ([audit] enabled = false)");
+        return Ok(None);
+    }
+    let durability = match settings.durability.as_str() {
+        "buffered" => Durability::Buffered,
+        "synced" => Durability::Synced,
+        _ => Durability::Durable,
+    };
+    let key_path = settings
+        .signing_key_file
+        .clone()
+        .unwrap_or_else(|| settings.dir.join("audit-signing.key"));
+    let key = warden_audit::SigningKey::load_or_create(&key_path).map_err(|e| e.to_string())?;
+    let (sink, state, source) = if settings.sink == "postgres" {
+        let url = storage_url.ok_or("audit.sink = \"postgres\" needs [storage]")?;
+        let (pg, state) = PgSink::open(url).await.map_err(|e| e.to_string())?;
+        (Sink::Postgres(pg.clone()), state, LogSource::Postgres(pg))
+    } else {
+        let (file, state) = warden_audit::file_sink::FileSink::open(
+            &settings.dir,
+            settings.max_file_bytes,
+            durability == Durability::Synced,
+        )
+        .map_err(|e| e.to_string())?;
+        (
+            Sink::File(file),
+            state,
+            LogSource::Dir(settings.dir.clone()),
+        )
+    };
+    let log_settings = LogSettings {
+        durability,
+        on_failure: if settings.on_failure == "block" {
+            OnFailure::Block
+        } else {
+            OnFailure::Deny
+        },
+        queue_capacity: settings.queue_capacity,
+        batch_max: settings.batch_max,
+        checkpoint_every: settings.checkpoint_every,
+        checkpoint_interval: Duration::from_secs(settings.checkpoint_interval_seconds.max(1)),
+        retry_interval: Duration::from_millis(settings.retry_interval_ms.max(10)),
+    };
+    tracing::info!(sink = %settings.sink, durability = %settings.durability, on_failure = %settings.on_failure, next_seq = state.next_seq, "decision log open");
+    let (log, writer) =
+        AuditLog::start(sink, state, key, log_settings).map_err(|e| e.to_string())?;
+    Ok(Some((DecisionLog { log, source }, writer)))
+}
+
+/// Who called and how, for the record.
+#[derive(Clone, Debug)]
+pub struct Caller {
+    /// `authzen.evaluation`, `authzen.evaluations`, `check`, ….
+    pub entry: &'static str,
+    /// The PEP or admin credential label.
+    pub label: Option<String>,
+    /// The peer address.
+    pub origin: Option<String>,
+    /// When the request arrived.
+    pub started: Instant,
+}
+
+/// Records `outcome`; in the fail-closed mode a record that cannot be kept turns it into a deny.
+pub async fn record_decision(
+    log: Option<&DecisionLog>,
+    caller: &Caller,
+    scope: &DecisionScope,
+    input: &DecisionInput<'_>,
+    token: Option<TokenRef>,
+    outcome: &mut DecisionOutcome,
+) {
+    let Some(log) = log else { return };
+    let (record, explainer) = decision_record(caller, scope, input, token, outcome);
+    if let Err(unavailable) = log.log.record(record, Some(explainer)).await
+        && outcome.refusal.is_none()
+    {
+        outcome.refusal = Some(Refusal {
+            reason: "audit_unavailable",
+            detail: unavailable.0,
+        });
+    }
+}
+
+fn decision_record(
+    caller: &Caller,
+    scope: &DecisionScope,
+    input: &DecisionInput<'_>,
+    token: Option<TokenRef>,
+    outcome: &DecisionOutcome,
+) -> (Record, Explainer) {
+    let mut record = Record::new(Kind::Decision, outcome.decision_id.clone());
+    record.entry = Some(caller.entry.to_owned());
+    let (principal_type, principal_id, principal_tenant) = match &input.principal {
+        PrincipalInput::Token(principal) => (
+            principal.entity_type.clone(),
+            principal.id.clone(),
+            principal.tenant.clone(),
+        ),
+        PrincipalInput::Named(subject) => (subject.entity_type.clone(), subject.id.clone(), None),
+    };
+    record.principal = Some(EntityRef {
+        entity_type: principal_type,
+        id: principal_id,
+        tenant: principal_tenant,
+    });
+    record.action = Some(input.action.clone());
+    record.resource = Some(EntityRef {
+        entity_type: input.resource.entity_type.clone(),
+        id: input.resource.id.clone(),
+        tenant: None,
+    });
+    record.decision = Some(if outcome.allowed() { "allow" } else { "deny" }.to_owned());
+    record.reason = Some(outcome.reason().to_owned());
+    if let Some(decision) = &outcome.decision {
+        record.policies = decision
+            .determining
+            .iter()
+            .map(|policy| PolicyRef {
+                id: policy.id.to_string(),
+                description: policy.description.as_deref().map(str::to_owned),
+            })
+            .collect();
+        record.errors = decision
+            .errors
+            .iter()
+            .map(|error| format!("{}: {}", error.policy, error.message))
+            .collect();
+        record.policy_revision = Some(decision.revision.as_str().to_owned());
+    } else {
+        record.policy_revision = Some(scope.snapshot.pack.revision().as_str().to_owned());
+    }
+    if let Some(refusal) = &outcome.refusal {
+        record.errors.push(refusal.detail.clone());
+    }
+    record.token = token;
+    record.caller = caller.label.clone();
+    record.origin = caller.origin.clone();
+    record.latency_us =
+        Some(u64::try_from(caller.started.elapsed().as_micros()).unwrap_or(u64::MAX));
+    record.context = input.context.clone();
+    let snapshot = Arc::clone(&scope.snapshot);
+    let request = outcome.request.clone();
+    let decision = outcome.decision.clone();
+    let refusal = outcome.refusal.clone();
+    let explainer: Explainer = Box::new(move |record: &mut Record| {
+        complete(&snapshot, request, decision, refusal, record);
+    });
+    (record, explainer)
+}
+
+/// Off the request path: tenants from the entity data and the plain-words explanation.
+fn complete(
+    snapshot: &Snapshot,
+    request: Option<warden_core::cedar_policy::Request>,
+    decision: Option<warden_core::Decision>,
+    refusal: Option<Refusal>,
+    record: &mut Record,
+) {
+    let pack = &snapshot.pack;
+    if let Some(tenancy) = pack.tenancy() {
+        let tenant = |entity: &EntityRef| {
+            let type_name = pack.type_name(&entity.entity_type)?;
+            let uid = EntityUid::from_type_name_and_id(
+                type_name,
+                warden_core::cedar_policy::EntityId::new(&entity.id),
+            );
+            warden_core::tenant_guard::tenant_of(tenancy, &uid, &snapshot.entities)
+                .ok()
+                .map(|tenant| tenant.id().unescaped().to_owned())
+        };
+        for entity in [record.principal.as_mut(), record.resource.as_mut()]
+            .into_iter()
+            .flatten()
+        {
+            if entity.tenant.is_none() {
+                entity.tenant = tenant(entity);
+            }
+        }
+    }
+    let overridden = record.reason.as_deref() == Some("audit_unavailable");
+    record.explanation = Some(match (&request, &decision, &refusal) {
+        (Some(request), Some(decision), None) if !overridden => {
+            let explanation = warden_core::explain(pack, request, &snapshot.entities, decision);
+            warden_audit::Explanation {
+                summary: explanation.summary,
+                details: explanation.details,
+            }
+        }
+        _ => warden_audit::Explanation {
+            summary: format!(
+                "DENY: {} was refused before the policies were consulted ({}).",
+                record
+                    .principal
+                    .as_ref()
+                    .map_or_else(String::new, |p| format!("{}::{:?}", p.entity_type, p.id)),
+                record.reason.as_deref().unwrap_or("unknown"),
+            ),
+            details: record.errors.clone(),
+        },
+    });
+}
+
+/// Records a bearer token refused on `/v1/check` (a deny with the token's reason code).
+pub async fn record_token_refusal(
+    log: Option<&DecisionLog>,
+    caller: &Caller,
+    action: Option<String>,
+    resource: Option<EntityRef>,
+    reason: &str,
+    detail: Option<String>,
+    token: Option<TokenRef>,
+) {
+    let Some(log) = log else { return };
+    let mut record = Record::new(Kind::Decision, uuid::Uuid::now_v7().to_string());
+    record.entry = Some(caller.entry.to_owned());
+    record.action = action;
+    record.resource = resource;
+    record.decision = Some("deny".to_owned());
+    record.reason = Some(reason.to_owned());
+    record.errors = detail.into_iter().collect();
+    record.token = token;
+    record.caller = caller.label.clone();
+    record.origin = caller.origin.clone();
+    record.latency_us =
+        Some(u64::try_from(caller.started.elapsed().as_micros()).unwrap_or(u64::MAX));
+    record.explanation = Some(warden_audit::Explanation {
+        summary: format!("DENY: the bearer token was refused ({reason}); no policy was consulted."),
+        details: record.errors.clone(),
+    });
+    // The caller gets a 401 whatever happens here; a lost record is counted by the log.
+    let _ = log.log.record(record, None).await;
+}
+
+/// Records an admin API call.
+pub async fn record_admin(
+    log: Option<&DecisionLog>,
+    caller: &Caller,
+    operation: String,
+    status: u16,
+    tenant: Option<String>,
+) {
+    let Some(log) = log else { return };
+    let mut record = Record::new(Kind::Admin, uuid::Uuid::now_v7().to_string());
+    record.entry = Some(caller.entry.to_owned());
+    record.action = Some(operation);
+    record.decision = Some(if status < 400 { "ok" } else { "failed" }.to_owned());
+    record.reason = Some(format!("http_{status}"));
+    record.caller = caller.label.clone();
+    record.origin = caller.origin.clone();
+    record.latency_us =
+        Some(u64::try_from(caller.started.elapsed().as_micros()).unwrap_or(u64::MAX));
+    record.resource = tenant.map(|tenant| EntityRef {
+        entity_type: "Tenant".to_owned(),
+        id: tenant.clone(),
+        tenant: Some(tenant),
+    });
+    let _ = log.log.record(record, None).await;
+}
