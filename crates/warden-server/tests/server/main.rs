@@ -9,6 +9,7 @@
     reason = "tests"
 )]
 
+mod audit;
 mod authzen;
 mod check;
 mod errors;
