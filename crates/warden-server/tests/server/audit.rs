@@ -171,12 +171,8 @@ async fn fail_closed_denies_while_the_log_cannot_be_written_and_recovers() {
     })
     .await;
     let audit_dir = server.dir.path().join("warden-audit");
-    let ask = || {
-        server.pep_post(
-            "/access/v1/evaluation",
-            &json!({"subject": {"type": "User", "id": "acme/carol"}, "action": {"name": "read"}, "resource": {"type": "Document", "id": "acme/roadmap"}}),
-        )
-    };
+    let question = json!({"subject": {"type": "User", "id": "acme/carol"}, "action": {"name": "read"}, "resource": {"type": "Document", "id": "acme/roadmap"}});
+    let ask = || server.pep_post("/access/v1/evaluation", &question);
     let (_, before) = ask().await;
     assert_eq!(before["decision"], true);
 
