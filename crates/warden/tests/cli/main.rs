@@ -9,6 +9,7 @@
     reason = "tests"
 )]
 
+mod audit_verb;
 mod check;
 mod replicas;
 mod store_crash;
