@@ -82,6 +82,7 @@ pub struct Unavailable(pub String);
 pub type Explainer = Box<dyn FnOnce(&mut Record) + Send>;
 
 struct Pending {
+    at: std::time::SystemTime,
     record: Record,
     explain: Option<Explainer>,
     ack: Option<oneshot::Sender<Result<(), String>>>,
@@ -143,6 +144,8 @@ impl AuditLog {
             runtime,
             since_checkpoint: 0,
             last_checkpoint: Instant::now(),
+            last_head: Instant::now(),
+            head_stale: false,
             retained: VecDeque::new(),
         };
         let thread = std::thread::Builder::new()
@@ -194,6 +197,7 @@ impl AuditLog {
         };
         let id = record.id.clone();
         let pending = Pending {
+            at: std::time::SystemTime::now(),
             record,
             explain,
             ack,
@@ -235,6 +239,9 @@ impl AuditLog {
     }
 }
 
+/// How often, at most, the file sink's signed head is rewritten between checkpoints.
+const HEAD_INTERVAL: Duration = Duration::from_secs(1);
+
 fn lost(cause: &'static str, id: &str) {
     metrics::counter!("warden_audit_records_lost_total", "cause" => cause).increment(1);
     tracing::error!(record_id = %id, cause, "a decision-log record was lost");
@@ -248,6 +255,9 @@ struct Writer {
     runtime: tokio::runtime::Handle,
     since_checkpoint: u64,
     last_checkpoint: Instant,
+    /// When the head file was last signed, and whether records were written since.
+    last_head: Instant,
+    head_stale: bool,
     /// Records whose write failed, oldest first, kept for the retry.
     retained: VecDeque<Pending>,
 }
@@ -258,7 +268,11 @@ impl Writer {
         let mut open = true;
         while open || !self.retained.is_empty() {
             let wait = if self.retained.is_empty() {
-                settings.checkpoint_interval
+                if self.head_stale {
+                    HEAD_INTERVAL.min(settings.checkpoint_interval)
+                } else {
+                    settings.checkpoint_interval
+                }
             } else {
                 settings.retry_interval
             };
@@ -294,6 +308,12 @@ impl Writer {
                     && self.last_checkpoint.elapsed() >= settings.checkpoint_interval);
             if due && self.retained.is_empty() {
                 self.checkpoint();
+            } else if self.head_stale
+                && self.retained.is_empty()
+                && self.last_head.elapsed() >= HEAD_INTERVAL
+            {
+                // At most a second of records is ever outside the signed head.
+                self.write_head();
             }
         }
         if self.since_checkpoint > 0 {
@@ -304,6 +324,9 @@ impl Writer {
     fn write(&mut self, mut batch: Vec<Pending>) {
         let started = Instant::now();
         for pending in &mut batch {
+            if pending.record.time.is_empty() {
+                pending.record.time = crate::record::rfc3339(pending.at);
+            }
             if let Some(explain) = pending.explain.take() {
                 explain(&mut pending.record);
             }
@@ -323,6 +346,7 @@ impl Writer {
                 let written = batch.len() as u64;
                 self.state = state;
                 self.since_checkpoint = self.since_checkpoint.saturating_add(written);
+                self.head_stale = true;
                 metrics::counter!("warden_audit_records_written_total").increment(written);
                 if !self.shared.healthy.swap(true, Ordering::AcqRel) {
                     tracing::info!("the decision log is writable again");
@@ -356,6 +380,15 @@ impl Writer {
                     "the decision log could not be written: {error}"
                 )));
                 if pending.record.kind == Kind::Decision {
+                    let policy_said = pending
+                        .record
+                        .explanation
+                        .take()
+                        .map(|e| format!("the policies alone decided: {}", e.summary));
+                    pending.record.explanation = Some(crate::record::Explanation {
+                        summary: "DENY: the decision log could not be written, so the decision was denied (fail closed).".to_owned(),
+                        details: policy_said.into_iter().collect(),
+                    });
                     pending.record.decision = Some("deny".to_owned());
                     pending.record.reason = Some("audit_unavailable".to_owned());
                     pending.record.errors.push(format!(
@@ -383,6 +416,7 @@ impl Writer {
         let mut record = Record::new(Kind::Checkpoint, format!("checkpoint-{through_seq}"));
         record.checkpoint = Some(checkpoint);
         self.write(vec![Pending {
+            at: std::time::SystemTime::now(),
             record,
             explain: None,
             ack: None,
@@ -393,14 +427,24 @@ impl Writer {
         }
         self.since_checkpoint = 0;
         self.last_checkpoint = Instant::now();
-        let head_seq = self.state.next_seq.saturating_sub(1);
+        self.write_head();
+    }
+
+    /// Signs the chain's current end into the head file (the PostgreSQL sink signs its head
+    /// row with every batch instead).
+    fn write_head(&mut self) {
+        self.last_head = Instant::now();
+        self.head_stale = false;
+        let Sink::File(file) = &self.sink else {
+            return;
+        };
+        let Some(head_seq) = self.state.next_seq.checked_sub(1) else {
+            return;
+        };
         let head = Head {
             checkpoint: self.key.checkpoint(head_seq, &self.state.head),
         };
-        // The PostgreSQL sink signs its head row with every batch.
-        if let Sink::File(file) = &self.sink
-            && let Err(error) = file.write_head(&head)
-        {
+        if let Err(error) = file.write_head(&head) {
             tracing::warn!(%error, "the decision log's signed head could not be written");
         }
     }

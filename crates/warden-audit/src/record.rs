@@ -153,12 +153,13 @@ pub struct Record {
 }
 
 impl Record {
-    /// An empty record of `kind` with `id`, stamped now.
+    /// An empty record of `kind` with `id`. Its `time` is left empty for the log to stamp with
+    /// the moment it was handed over (formatting is done off the request path).
     pub fn new(kind: Kind, id: impl Into<String>) -> Self {
         Self {
             kind,
             id: id.into(),
-            time: now_rfc3339(),
+            time: String::new(),
             entry: None,
             principal: None,
             action: None,
@@ -269,12 +270,23 @@ pub fn decode(line: &str) -> Result<StoredRecord, LineError> {
 
 /// Now, as RFC 3339 UTC with milliseconds.
 pub fn now_rfc3339() -> String {
-    let now = time::OffsetDateTime::now_utc();
-    let now = now
-        .replace_nanosecond(u32::from(now.millisecond()).saturating_mul(1_000_000))
-        .unwrap_or(now);
-    now.format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default()
+    rfc3339(std::time::SystemTime::now())
+}
+
+/// `at` as RFC 3339 UTC with exactly three fractional digits (fixed width, so the text sorts
+/// as the time does).
+pub fn rfc3339(at: std::time::SystemTime) -> String {
+    let at = time::OffsetDateTime::from(at);
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
+        at.year(),
+        u8::from(at.month()),
+        at.day(),
+        at.hour(),
+        at.minute(),
+        at.second(),
+        at.millisecond()
+    )
 }
 
 /// Parses an RFC 3339 time to Unix milliseconds.

@@ -50,6 +50,8 @@ pub enum Problem {
     Inserted,
     /// A checkpoint whose signature or coverage is wrong.
     BadCheckpoint(String),
+    /// The log has checkpoints, so a signed head was written, but it is gone.
+    HeadMissing,
     /// The signed head says the log goes further than it does.
     TailMissing {
         /// The last record present.
@@ -105,6 +107,10 @@ impl fmt::Display for Finding {
                 "{at}{seq}: record does not follow the one before it (inserted, or edited and re-hashed)"
             ),
             Problem::BadCheckpoint(why) => write!(f, "{at}{seq}: checkpoint invalid: {why}"),
+            Problem::HeadMissing => write!(
+                f,
+                "{at}: the signed head is missing, though the log has signed checkpoints (deleted?): records after the last checkpoint cannot be vouched for"
+            ),
             Problem::TailMissing { last, head } => write!(
                 f,
                 "{at}: truncated: the signed head covers seq {head}, but the log ends at {}",

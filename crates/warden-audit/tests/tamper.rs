@@ -17,7 +17,7 @@ use warden_audit::file_sink::{CURRENT, FileSink, HEAD};
 use warden_audit::record::{GENESIS, encode};
 use warden_audit::verify::{Head, Problem, lines_of, verify};
 use warden_audit::{
-    AuditLog, Durability, Kind, LogSettings, OnFailure, PublicKey, Record, Sink, SigningKey,
+    AuditLog, Durability, Kind, LogSettings, OnFailure, PublicKey, Record, SigningKey, Sink,
 };
 
 fn settings() -> LogSettings {
@@ -47,7 +47,9 @@ fn write_log(dir: &Path, n: usize) -> PublicKey {
             log.record(record, None).await.unwrap();
         }
         drop(log);
-        tokio::task::spawn_blocking(move || writer.join()).await.unwrap();
+        tokio::task::spawn_blocking(move || writer.join())
+            .await
+            .unwrap();
         public
     })
 }
@@ -55,7 +57,11 @@ fn write_log(dir: &Path, n: usize) -> PublicKey {
 fn check(dir: &Path, text: &str, key: &PublicKey) -> warden_audit::verify::Report {
     let head: Head =
         serde_json::from_str(std::fs::read_to_string(dir.join(HEAD)).unwrap().trim()).unwrap();
-    verify(&lines_of("log", text), std::slice::from_ref(key), Some(("head", &head)))
+    verify(
+        &lines_of("log", text),
+        std::slice::from_ref(key),
+        Some(("head", &head)),
+    )
 }
 
 fn setup(n: usize) -> (tempfile::TempDir, PublicKey, String) {
@@ -191,7 +197,10 @@ fn a_reopened_log_continues_the_chain() {
     let text = std::fs::read_to_string(dir.path().join(CURRENT)).unwrap();
     let report = check(dir.path(), &text, &key);
     assert_eq!(report.finding, None);
-    let decisions = text.lines().filter(|l| l.contains("\"kind\":\"decision\"")).count();
+    let decisions = text
+        .lines()
+        .filter(|l| l.contains("\"kind\":\"decision\""))
+        .count();
     assert_eq!(decisions, 10);
 }
 
@@ -210,7 +219,9 @@ fn rotation_keeps_one_chain_across_files() {
             log.record(record, None).await.unwrap();
         }
         drop(log);
-        tokio::task::spawn_blocking(move || writer.join()).await.unwrap();
+        tokio::task::spawn_blocking(move || writer.join())
+            .await
+            .unwrap();
         public
     });
     let files = warden_audit::file_sink::log_files(dir.path()).unwrap();
@@ -221,12 +232,16 @@ fn rotation_keeps_one_chain_across_files() {
         .collect();
     let lines: Vec<_> = texts.iter().flat_map(|(n, t)| lines_of(n, t)).collect();
     let head: Head = serde_json::from_str(
-        std::fs::read_to_string(dir.path().join(HEAD)).unwrap().trim(),
+        std::fs::read_to_string(dir.path().join(HEAD))
+            .unwrap()
+            .trim(),
     )
     .unwrap();
     let report = verify(&lines, &[key], Some(("head", &head)));
     assert_eq!(report.finding, None);
-    let found = warden_audit::query::find_in_dir(dir.path(), "r3").unwrap().unwrap();
+    let found = warden_audit::query::find_in_dir(dir.path(), "r3")
+        .unwrap()
+        .unwrap();
     assert_eq!(found.record.id, "r3");
 }
 
@@ -238,11 +253,15 @@ fn fail_closed_reports_a_failed_write_and_recovers() {
         let (file, state) = FileSink::open(dir.path(), 1 << 20, false).unwrap();
         let key = SigningKey::load_or_create(&dir.path().join("audit-signing.key")).unwrap();
         let (log, writer) = AuditLog::start(Sink::File(file), state, key, settings()).unwrap();
-        log.record(Record::new(Kind::Decision, "ok-1"), None).await.unwrap();
+        log.record(Record::new(Kind::Decision, "ok-1"), None)
+            .await
+            .unwrap();
         let current = dir.path().join(CURRENT);
         std::fs::rename(&current, dir.path().join("aside")).unwrap();
         std::fs::create_dir(&current).unwrap();
-        let failed = log.record(Record::new(Kind::Decision, "while-broken"), None).await;
+        let failed = log
+            .record(Record::new(Kind::Decision, "while-broken"), None)
+            .await;
         assert!(failed.is_err());
         assert!(log.refuses_new_decisions().is_some());
         std::fs::remove_dir(&current).unwrap();
@@ -256,9 +275,13 @@ fn fail_closed_reports_a_failed_write_and_recovers() {
             }
         }
         assert!(healthy);
-        log.record(Record::new(Kind::Decision, "ok-2"), None).await.unwrap();
+        log.record(Record::new(Kind::Decision, "ok-2"), None)
+            .await
+            .unwrap();
         drop(log);
-        tokio::task::spawn_blocking(move || writer.join()).await.unwrap();
+        tokio::task::spawn_blocking(move || writer.join())
+            .await
+            .unwrap();
     });
     let text = std::fs::read_to_string(dir.path().join(CURRENT)).unwrap();
     let ids: Vec<String> = text
@@ -267,5 +290,9 @@ fn fail_closed_reports_a_failed_write_and_recovers() {
         .filter(|r| r.record.kind == Kind::Decision)
         .map(|r| r.record.id)
         .collect();
-    assert_eq!(ids, ["ok-1", "while-broken", "ok-2"], "nothing lost, in order");
+    assert_eq!(
+        ids,
+        ["ok-1", "while-broken", "ok-2"],
+        "nothing lost, in order"
+    );
 }

@@ -180,6 +180,9 @@ macro_rules! finish_write {
     }};
 }
 
+mod revocations;
+pub use revocations::{Revocation, RevocationKind};
+
 type EntityRow = (String, String, String, String, String, String);
 type AssignmentRow = (
     String,

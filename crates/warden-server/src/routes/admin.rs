@@ -472,7 +472,7 @@ pub async fn audit(
 /// `GET /v1/decisions/{id}`: one recorded decision with its explanation in plain words.
 pub async fn decision(
     State(state): State<AppState>,
-    _admin: Admin,
+    admin: Admin,
     Path(id): Path<String>,
 ) -> Result<axum::Json<Value>, ApiError> {
     use crate::decision_log::LogSource;
@@ -501,8 +501,12 @@ pub async fn decision(
             None => None,
         },
     };
-    let stored =
-        line.ok_or_else(|| ApiError::NotFound(format!("no decision `{id}` in the decision log")))?;
+    // A tenant-scoped admin sees its tenant's records only; others are as if absent.
+    let stored = line
+        .filter(|stored| {
+            admin.tenant_scope.is_none() || stored.record.tenant() == admin.tenant_scope.as_deref()
+        })
+        .ok_or_else(|| ApiError::NotFound(format!("no decision `{id}` in the decision log")))?;
     let mut body = serde_json::to_value(&stored.record).map_err(|e| unavailable(&e))?;
     if let Some(object) = body.as_object_mut() {
         object.insert("seq".to_owned(), json!(stored.seq));

@@ -45,7 +45,10 @@ async fn every_entry_point_writes_one_record_per_decision_and_the_chain_verifies
         )
         .await;
     assert_eq!(status, 200, "{single}");
-    let single_id = single["context"]["decision_id"].as_str().unwrap().to_owned();
+    let single_id = single["context"]["decision_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
 
     let (status, batch) = server
         .pep_post(
@@ -55,7 +58,7 @@ async fn every_entry_point_writes_one_record_per_decision_and_the_chain_verifies
                 "action": {"name": "read"},
                 "evaluations": [
                     {"resource": {"type": "Document", "id": "acme/roadmap"}},
-                    {"resource": {"type": "Document", "id": "globex/merger"}},
+                    {"resource": {"type": "Document", "id": "globex/roadmap"}},
                     {"resource": {"type": "Document", "id": "acme/roadmap"}, "action": {"name": "delete"}}
                 ]
             }),
@@ -73,7 +76,9 @@ async fn every_entry_point_writes_one_record_per_decision_and_the_chain_verifies
             .client
             .post(server.url("/v1/check"))
             .bearer_auth(token)
-            .json(&json!({"action": "read", "resource": {"type": "Document", "id": "acme/roadmap"}}))
+            .json(
+                &json!({"action": "read", "resource": {"type": "Document", "id": "acme/roadmap"}}),
+            )
             .send()
     };
     let allowed = check(token).await.unwrap();
@@ -115,11 +120,21 @@ async fn every_entry_point_writes_one_record_per_decision_and_the_chain_verifies
         "{found}"
     );
     let (status, _) = server
-        .admin(reqwest::Method::GET, "/v1/decisions/no-such-decision", Some(ADMIN_SECRET), None)
+        .admin(
+            reqwest::Method::GET,
+            "/v1/decisions/no-such-decision",
+            Some(ADMIN_SECRET),
+            None,
+        )
         .await;
     assert_eq!(status, 404);
     let (status, _) = server
-        .admin(reqwest::Method::GET, &format!("/v1/decisions/{single_id}"), None, None)
+        .admin(
+            reqwest::Method::GET,
+            &format!("/v1/decisions/{single_id}"),
+            None,
+            None,
+        )
         .await;
     assert_eq!(status, 401, "decisions are read with an admin credential");
 
@@ -133,29 +148,67 @@ async fn every_entry_point_writes_one_record_per_decision_and_the_chain_verifies
 
     let all = records(&audit_dir);
     assert_eq!(count(&all, "authzen.evaluation"), 1);
-    assert_eq!(count(&all, "authzen.evaluations"), 3, "one record per batch item");
+    assert_eq!(
+        count(&all, "authzen.evaluations"),
+        3,
+        "one record per batch item"
+    );
     assert_eq!(count(&all, "check"), 2, "the allow and the refused token");
     assert_eq!(count(&all, "admin"), 1);
     let refusal = all
         .iter()
-        .find(|r| r.record.entry.as_deref() == Some("check") && r.record.decision.as_deref() == Some("deny"))
+        .find(|r| {
+            r.record.entry.as_deref() == Some("check")
+                && r.record.decision.as_deref() == Some("deny")
+        })
         .unwrap();
     assert_eq!(refusal.record.reason.as_deref(), Some("token_malformed"));
     let check_record = all
         .iter()
         .find(|r| r.record.id == allowed["decision_id"].as_str().unwrap())
         .unwrap();
-    assert_eq!(check_record.record.token.as_ref().unwrap().issuer.as_deref(), Some(ISSUER));
-    assert_eq!(check_record.record.principal.as_ref().unwrap().tenant.as_deref(), Some("acme"));
+    assert_eq!(
+        check_record
+            .record
+            .token
+            .as_ref()
+            .unwrap()
+            .issuer
+            .as_deref(),
+        Some(ISSUER)
+    );
+    assert_eq!(
+        check_record
+            .record
+            .principal
+            .as_ref()
+            .unwrap()
+            .tenant
+            .as_deref(),
+        Some("acme")
+    );
     let cross = all
         .iter()
-        .find(|r| r.record.resource.as_ref().is_some_and(|res| res.id == "globex/merger"))
+        .find(|r| {
+            r.record
+                .resource
+                .as_ref()
+                .is_some_and(|res| res.id == "globex/roadmap")
+        })
         .unwrap();
     assert_eq!(cross.record.decision.as_deref(), Some("deny"));
-    assert!(all.last().unwrap().record.kind == Kind::Checkpoint, "shutdown signs the head");
+    assert!(
+        all.last().unwrap().record.kind == Kind::Checkpoint,
+        "shutdown signs the head"
+    );
 
     let text = std::fs::read_to_string(audit_dir.join(CURRENT)).unwrap();
-    let head: Head = serde_json::from_str(std::fs::read_to_string(audit_dir.join(HEAD)).unwrap().trim()).unwrap();
+    let head: Head = serde_json::from_str(
+        std::fs::read_to_string(audit_dir.join(HEAD))
+            .unwrap()
+            .trim(),
+    )
+    .unwrap();
     let key = PublicKey::read(&audit_dir.join("audit-signing.key.pub")).unwrap();
     let report = verify(&lines_of("log", &text), &[key], Some(("head", &head)));
     assert_eq!(report.finding, None);
@@ -203,13 +256,24 @@ async fn fail_closed_denies_while_the_log_cannot_be_written_and_recovers() {
             break;
         }
     }
-    assert!(recovered, "the service allows again once the log is writable");
+    assert!(
+        recovered,
+        "the service allows again once the log is writable"
+    );
     // The denials were recorded as denials once the log came back.
     let all = records(&audit_dir);
     let failed: Vec<_> = all
         .iter()
         .filter(|r| r.record.reason.as_deref() == Some("audit_unavailable"))
         .collect();
-    assert!(failed.len() >= 2, "{} audit_unavailable records", failed.len());
-    assert!(failed.iter().all(|r| r.record.decision.as_deref() == Some("deny")));
+    assert!(
+        failed.len() >= 2,
+        "{} audit_unavailable records",
+        failed.len()
+    );
+    assert!(
+        failed
+            .iter()
+            .all(|r| r.record.decision.as_deref() == Some("deny"))
+    );
 }

@@ -89,6 +89,7 @@ async fn operations_endpoints_answer() {
         "/readyz",
         "/metrics",
         "/.well-known/authzen-configuration",
+        "/v1/decisions/{id}",
     ] {
         assert!(
             openapi["paths"][path].is_object(),

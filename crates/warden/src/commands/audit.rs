@@ -158,6 +158,7 @@ pub fn verify(args: &AuditVerifyArgs) -> anyhow::Result<Verdict> {
                     .filter(|f| f.ends_with(warden_audit::file_sink::CURRENT))
                     .and_then(|f| f.parent().map(|d| d.join(HEAD)))
             });
+            let head_path_checked = head_path.is_some();
             let head: Option<(String, Head)> = match head_path {
                 Some(path) if path.exists() => {
                     let text = std::fs::read_to_string(&path)
@@ -169,14 +170,24 @@ pub fn verify(args: &AuditVerifyArgs) -> anyhow::Result<Verdict> {
                 _ => None,
             };
             let keys: Vec<PublicKey> = public.into_iter().collect();
-            (
-                verify_lines(
-                    &lines,
-                    &keys,
-                    head.as_ref().map(|(name, head)| (name.as_str(), head)),
-                ),
-                note,
-            )
+            let mut report = verify_lines(
+                &lines,
+                &keys,
+                head.as_ref().map(|(name, head)| (name.as_str(), head)),
+            );
+            if report.finding.is_none()
+                && head.is_none()
+                && head_path_checked
+                && report.checkpoints_verified + report.checkpoints_unchecked > 0
+            {
+                report.finding = Some(warden_audit::verify::Finding {
+                    source: HEAD.to_owned(),
+                    line: 0,
+                    seq: None,
+                    problem: warden_audit::verify::Problem::HeadMissing,
+                });
+            }
+            (report, note)
         }
         Source::Table { url, key } => {
             let (public, note) = public_key(args.public_key.as_deref(), key.as_deref())?;
@@ -220,6 +231,11 @@ pub fn verify(args: &AuditVerifyArgs) -> anyhow::Result<Verdict> {
                 }
             );
             println!("key: {key_note}");
+            if let Some(first) = report.first_seq.filter(|first| *first > 0) {
+                println!(
+                    "note: the log starts at seq {first}; earlier records are not in it (rotated away or deleted)"
+                );
+            }
             Ok(Verdict::Success)
         }
         Some(finding) => {

@@ -74,16 +74,29 @@ async fn evaluate(client: &reqwest::Client, port: u16, document: &str) -> Value 
 fn durable_records_survive_sigkill_and_verify_finds_a_flipped_byte() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
-    let config = write_config(dir.path(), port, "durability = \"durable\"\ncheckpoint_every = 7");
+    let config = write_config(
+        dir.path(),
+        port,
+        "durability = \"durable\"\ncheckpoint_every = 7",
+    );
     let mut server = serve(&[], &config, port);
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let client = reqwest::Client::new();
     let acknowledged: Vec<String> = runtime.block_on(async {
         let mut ids = Vec::new();
         for n in 0..30 {
-            let document = if n % 2 == 0 { "acme/roadmap" } else { "globex/merger" };
+            let document = if n % 2 == 0 {
+                "acme/roadmap"
+            } else {
+                "globex/roadmap"
+            };
             let answer = evaluate(&client, port, document).await;
-            ids.push(answer["context"]["decision_id"].as_str().unwrap().to_owned());
+            ids.push(
+                answer["context"]["decision_id"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned(),
+            );
         }
         ids
     });
@@ -93,24 +106,59 @@ fn durable_records_survive_sigkill_and_verify_finds_a_flipped_byte() {
     let log_dir = dir.path().join("warden-audit");
     let text = std::fs::read_to_string(log_dir.join("decisions.jsonl")).unwrap();
     for id in &acknowledged {
-        assert!(text.contains(id.as_str()), "acknowledged decision {id} is in the log");
+        assert!(
+            text.contains(id.as_str()),
+            "acknowledged decision {id} is in the log"
+        );
     }
     let log = log_dir.display().to_string();
     let verified = warden(&["audit", "verify", &log]);
     assert_eq!(verified.code, 0, "{}{}", verified.stdout, verified.stderr);
     assert!(verified.stdout.starts_with("ok: "), "{}", verified.stdout);
     let by_config = warden(&["audit", "verify", "--config", &config]);
-    assert_eq!(by_config.code, 0, "{}{}", by_config.stdout, by_config.stderr);
+    assert_eq!(
+        by_config.code, 0,
+        "{}{}",
+        by_config.stdout, by_config.stderr
+    );
 
-    let denied = warden(&["audit", "query", &log, "--decision", "deny", "--format", "json"]);
+    let denied = warden(&[
+        "audit",
+        "query",
+        &log,
+        "--decision",
+        "deny",
+        "--format",
+        "json",
+    ]);
     assert_eq!(denied.code, 0, "{}", denied.stderr);
-    let rows: Vec<Value> = denied.stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let rows: Vec<Value> = denied
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert_eq!(rows.len(), 15);
-    assert!(rows.iter().all(|r| r["reason"] == "tenant_boundary"), "{}", denied.stdout);
+    assert!(
+        rows.iter().all(|r| r["reason"] == "no_permit"),
+        "{}",
+        denied.stdout
+    );
     let none = warden(&["audit", "query", &log, "--tenant", "nobody"]);
     assert_eq!(none.code, 1, "no match is exit 1");
     let bad = warden(&["audit", "query", &log, "--since", "yesterday"]);
     assert_eq!(bad.code, 2, "a bad time is bad usage");
+
+    // The signed head deleted: the log has checkpoints, so its absence is a break.
+    let head = std::fs::read(log_dir.join("decisions.head")).unwrap();
+    std::fs::remove_file(log_dir.join("decisions.head")).unwrap();
+    let headless = warden(&["audit", "verify", &log]);
+    assert_eq!(headless.code, 1, "{}", headless.stdout);
+    assert!(
+        headless.stdout.contains("signed head is missing"),
+        "{}",
+        headless.stdout
+    );
+    std::fs::write(log_dir.join("decisions.head"), head).unwrap();
 
     // Flip one byte of the third record.
     let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
@@ -118,7 +166,11 @@ fn durable_records_survive_sigkill_and_verify_finds_a_flipped_byte() {
     std::fs::write(log_dir.join("decisions.jsonl"), lines.join("\n") + "\n").unwrap();
     let broken = warden(&["audit", "verify", &log]);
     assert_eq!(broken.code, 1, "{}{}", broken.stdout, broken.stderr);
-    assert!(broken.stdout.contains("decisions.jsonl:3"), "{}", broken.stdout);
+    assert!(
+        broken.stdout.contains("decisions.jsonl:3"),
+        "{}",
+        broken.stdout
+    );
     assert!(broken.stdout.contains("edited"), "{}", broken.stdout);
     let missing = warden(&["audit", "verify", "/no/such/log"]);
     assert_eq!(missing.code, 2);
@@ -140,13 +192,21 @@ fn fail_closed_denies_while_the_log_directory_is_read_only() {
             eprintln!("SKIPPED: running as root and setpriv is not installed");
             return;
         }
-        &["setpriv", "--bounding-set=-dac_override,-dac_read_search", "--"]
+        &[
+            "setpriv",
+            "--bounding-set=-dac_override,-dac_read_search",
+            "--",
+        ]
     } else {
         &[]
     };
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
-    let config = write_config(dir.path(), port, "on_failure = \"deny\"\nretry_interval_ms = 50");
+    let config = write_config(
+        dir.path(),
+        port,
+        "on_failure = \"deny\"\nretry_interval_ms = 50",
+    );
     let server = serve(prefix, &config, port);
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let client = reqwest::Client::new();
@@ -179,5 +239,9 @@ fn fail_closed_denies_while_the_log_directory_is_read_only() {
     drop(server);
     let log = log_dir.display().to_string();
     let verified = warden(&["audit", "verify", &log]);
-    assert_eq!(verified.code, 0, "the chain survived the outage: {}", verified.stdout);
+    assert_eq!(
+        verified.code, 0,
+        "the chain survived the outage: {}",
+        verified.stdout
+    );
 }
