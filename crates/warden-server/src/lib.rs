@@ -19,6 +19,7 @@ mod origin;
 pub mod pep_auth;
 pub mod problem;
 pub mod reload;
+pub mod revocation;
 mod routes;
 pub mod state;
 mod store_sync;
@@ -202,6 +203,10 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
         )
         .route("/v1/admin/audit", get(routes::admin::audit))
         .route("/v1/decisions/{id}", get(routes::admin::decision))
+        .route(
+            "/v1/admin/revocations",
+            post(routes::revocations::revoke).get(routes::revocations::list),
+        )
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(
             state.clone(),
@@ -241,20 +246,26 @@ impl Server {
         metrics::counter!("warden_policy_reloads_total", "result" => "ok").increment(1);
 
         let mut background = Vec::new();
+        let revocations = Arc::new(revocation::RevocationSet::default());
         let (store, store_freshness) = match &config.storage {
             Some(storage) => {
                 let store = warden_store::Store::connect(&storage.url).await?;
                 let freshness = Arc::new(StoreFreshness::new(Duration::from_secs(
                     storage.max_staleness_seconds,
                 )));
-                store_sync::refresh(&store, &holder, &freshness)
+                store_sync::refresh(&store, &holder, &freshness, &revocations)
                     .await
                     .map_err(ServerError::Policy)?;
+                background.push(store_sync::spawn_revocation_cleaner(
+                    store.clone(),
+                    Arc::clone(&revocations),
+                ));
                 tracing::info!(backend = store.backend(), "store opened");
                 background.push(store_sync::spawn_poller(
                     store.clone(),
                     Arc::clone(&holder),
                     Arc::clone(&freshness),
+                    Arc::clone(&revocations),
                     Duration::from_millis(storage.poll_interval_ms.max(10)),
                 ));
                 (Some(store), Some(freshness))
@@ -309,6 +320,7 @@ impl Server {
             metrics: metrics_handle(),
             public_url: Arc::from(format!("http://{address}")),
             claim_attributes: Arc::new(config.claim_attributes.clone()),
+            revocations,
             decision_log,
         };
         let app = router(

@@ -352,6 +352,8 @@ pub struct AppState {
     pub public_url: Arc<str>,
     /// Attributes a token states authoritatively even for a known principal.
     pub claim_attributes: Arc<Vec<String>>,
+    /// Revoked tokens, sessions, subjects, clients and keys.
+    pub revocations: Arc<crate::revocation::RevocationSet>,
     /// The decision log, unless `[audit] enabled = false`.
     pub decision_log: Option<crate::decision_log::DecisionLog>,
 }

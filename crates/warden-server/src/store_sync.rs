@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use warden_store::{Store, StoreError};
 
+use crate::revocation::RevocationSet;
 use crate::routes::check::unix_now;
 use crate::state::{PolicyHolder, StoreFreshness, StoreView};
 
@@ -28,11 +29,26 @@ pub async fn read_view(store: &Store) -> Result<StoreView, StoreError> {
 }
 
 /// Reads the store and installs the result; used at start and right after an admin write.
+/// Revocations are read first and only what is new since the last version seen.
 pub async fn refresh(
     store: &Store,
     holder: &PolicyHolder,
     freshness: &StoreFreshness,
+    revocations: &RevocationSet,
 ) -> Result<(), String> {
+    match store
+        .revocations_since(
+            revocations.seen_version(),
+            unix_now().saturating_sub(crate::revocation::EXPIRY_MARGIN_SECONDS),
+        )
+        .await
+    {
+        Ok(new) => revocations.apply(&new),
+        Err(error) => {
+            freshness.mark_error(error.to_string());
+            return Err(error.to_string());
+        }
+    }
     match read_view(store).await {
         Ok(view) => match holder.set_store_view(view) {
             // Fresh only once the store's state is what decides: a view that cannot be
@@ -58,6 +74,7 @@ pub fn spawn_poller(
     store: Store,
     holder: Arc<PolicyHolder>,
     freshness: Arc<StoreFreshness>,
+    revocations: Arc<RevocationSet>,
     interval: Duration,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
@@ -72,7 +89,7 @@ pub fn spawn_poller(
                         freshness.mark_ok();
                     }
                     if (seen != Some(version) || expired)
-                        && let Err(error) = refresh(&store, &holder, &freshness).await
+                        && let Err(error) = refresh(&store, &holder, &freshness, &revocations).await
                     {
                         tracing::error!(error = %error, "rebuilding from the store failed; the last snapshot keeps serving within the staleness bound");
                     }
@@ -81,6 +98,28 @@ pub fn spawn_poller(
                     tracing::warn!(error = %error, "reading the store's change counter failed");
                     freshness.mark_error(error.to_string());
                 }
+            }
+        }
+    })
+}
+
+/// Every minute, deletes lapsed revocations from the store and from memory. A revocation lapses
+/// at the expiry it was given plus a margin longer than any clock leeway; give it the `exp` of
+/// the last token it covers, and cleaning up never lets a token back in.
+pub fn spawn_revocation_cleaner(
+    store: Store,
+    revocations: Arc<RevocationSet>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(Duration::from_secs(60)).await;
+            let now = unix_now();
+            revocations.purge(now);
+            let lapsed_before = now.saturating_sub(crate::revocation::EXPIRY_MARGIN_SECONDS);
+            match store.purge_expired_revocations(lapsed_before).await {
+                Ok(0) => {}
+                Ok(deleted) => tracing::info!(deleted, "lapsed revocations deleted"),
+                Err(error) => tracing::warn!(%error, "deleting lapsed revocations failed; retrying in a minute"),
             }
         }
     })

@@ -37,6 +37,8 @@ pub enum TokenReason {
     ClaimInvalid,
     /// The header's `typ` is not the issuer's `token_type`.
     TypeInvalid,
+    /// Verified, but revoked (by token id, session, subject, client or key).
+    Revoked,
 }
 
 impl TokenReason {
@@ -57,11 +59,12 @@ impl TokenReason {
             TokenReason::ClaimMissing => "token_claim_missing",
             TokenReason::ClaimInvalid => "token_claim_invalid",
             TokenReason::TypeInvalid => "token_type_invalid",
+            TokenReason::Revoked => "token_revoked",
         }
     }
 
     /// Every code, for docs and metrics.
-    pub const ALL: [TokenReason; 14] = [
+    pub const ALL: [TokenReason; 15] = [
         TokenReason::Missing,
         TokenReason::Malformed,
         TokenReason::TooLarge,
@@ -76,6 +79,7 @@ impl TokenReason {
         TokenReason::ClaimMissing,
         TokenReason::ClaimInvalid,
         TokenReason::TypeInvalid,
+        TokenReason::Revoked,
     ];
 }
 

@@ -43,6 +43,113 @@ pub enum Command {
     /// The decision log: verify its hash chain and signatures, query it.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Revoke tokens at once, on every replica, through a running server
+    /// (exit 0 revoked, 1 refused by the server, 2 bad usage or unreachable).
+    #[command(subcommand)]
+    Revoke(RevokeCommand),
+    /// Revocations in force, through a running server.
+    #[command(subcommand)]
+    Revocations(RevocationsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RevokeCommand {
+    /// One token, by issuer and `jti`.
+    Token(RevokeTokenArgs),
+    /// Every token of a session, by issuer and `sid`.
+    Session(RevokeSessionArgs),
+    /// Every token of a subject issued before now, by issuer and `sub`.
+    Subject(RevokeSubjectArgs),
+    /// Every token of a client (service account) issued before now, by client id
+    /// (`client_id`, else `azp`).
+    Client(RevokeClientArgs),
+    /// Every token signed with a key, by `kid` (a compromised signing key).
+    Key(RevokeKeyArgs),
+}
+
+/// What every revocation carries.
+#[derive(Debug, Args)]
+pub struct RevocationCommon {
+    #[command(flatten)]
+    pub server: ServerArgs,
+    /// Why (recorded with the revocation and in the audit trail).
+    #[arg(long)]
+    pub reason: String,
+    /// Let it lapse at this time (RFC 3339), e.g. the `exp` of the last token it covers.
+    #[arg(long, value_name = "TIME", conflicts_with = "ttl")]
+    pub until: Option<String>,
+    /// Let it lapse after this long (`90s`, `15m`, `12h`, `7d`).
+    #[arg(long, value_name = "DURATION")]
+    pub ttl: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct RevokeTokenArgs {
+    /// The issuer (`iss`).
+    #[arg(long)]
+    pub issuer: String,
+    /// The token id (`jti`).
+    #[arg(long)]
+    pub jti: String,
+    #[command(flatten)]
+    pub common: RevocationCommon,
+}
+
+#[derive(Debug, Args)]
+pub struct RevokeSessionArgs {
+    /// The issuer (`iss`).
+    #[arg(long)]
+    pub issuer: String,
+    /// The session id (`sid`).
+    #[arg(long)]
+    pub sid: String,
+    #[command(flatten)]
+    pub common: RevocationCommon,
+}
+
+#[derive(Debug, Args)]
+pub struct RevokeSubjectArgs {
+    /// The issuer (`iss`).
+    #[arg(long)]
+    pub issuer: String,
+    /// The subject (`sub`).
+    #[arg(long)]
+    pub sub: String,
+    #[command(flatten)]
+    pub common: RevocationCommon,
+}
+
+#[derive(Debug, Args)]
+pub struct RevokeClientArgs {
+    /// The client id.
+    #[arg(value_name = "ID")]
+    pub id: String,
+    #[command(flatten)]
+    pub common: RevocationCommon,
+}
+
+#[derive(Debug, Args)]
+pub struct RevokeKeyArgs {
+    /// The key id (`kid`).
+    #[arg(long)]
+    pub kid: String,
+    #[command(flatten)]
+    pub common: RevocationCommon,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RevocationsCommand {
+    /// List revocations in force, newest first, as JSON.
+    List(RevocationsListArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RevocationsListArgs {
+    #[command(flatten)]
+    pub server: ServerArgs,
+    /// At most this many (default 1000).
+    #[arg(long, default_value_t = 1000)]
+    pub limit: u32,
 }
 
 #[derive(Debug, Subcommand)]

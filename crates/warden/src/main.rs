@@ -37,6 +37,10 @@ fn main() -> ExitCode {
         }
         Command::Audit(cli::AuditCommand::Verify(args)) => commands::audit::verify(&args),
         Command::Audit(cli::AuditCommand::Query(args)) => commands::audit::query(&args),
+        Command::Revoke(command) => commands::admin::revoke_access(&command),
+        Command::Revocations(cli::RevocationsCommand::List(args)) => {
+            commands::admin::list_revocations(&args)
+        }
     };
     match result {
         Ok(Verdict::Success) => ExitCode::SUCCESS,

@@ -19,6 +19,16 @@ def warden(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WardenServer]:
         server.stop()
 
 
+@pytest.fixture(scope="session")
+def warden_with_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WardenServer]:
+    """A second Warden, with a store and an admin credential (for revocations)."""
+    server = start_warden(tmp_path_factory.mktemp("warden-store"), storage=True)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
 @pytest.fixture
 def database_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'docs.db'}"
@@ -27,6 +37,13 @@ def database_url(tmp_path: Path) -> str:
 @pytest.fixture
 def client(warden: WardenServer, database_url: str) -> Iterator[TestClient]:
     with TestClient(create_app(warden.url, database_url)) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def client_with_store(warden_with_store: WardenServer, database_url: str) -> Iterator[TestClient]:
+    """The app against the Warden that has a store."""
+    with TestClient(create_app(warden_with_store.url, database_url)) as test_client:
         yield test_client
 
 

@@ -1,5 +1,6 @@
 """Starts the real `warden serve` for the tests: a test issuer whose RSA key the tests
-generate, the example policy pack with an editable copy of its entities, a PEP credential.
+generate, the example policy pack with an editable copy of its entities, a PEP credential,
+and on request a store (`[storage]`, SQLite) with an admin credential.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ AUDIENCE = "warden"
 KID = "test-key-1"
 READY_TIMEOUT_SECONDS = 30.0
 RELOAD_TIMEOUT_SECONDS = 15.0
+ADMIN_INIT_TIMEOUT_SECONDS = 30.0
 
 
 def warden_binary() -> Path:
@@ -85,6 +87,8 @@ class WardenServer:
     key: rsa.RSAPrivateKey
     process: subprocess.Popen[bytes]
     original_entities: str = field(default="")
+    admin_secret: str | None = None
+    """The admin credential (`warden admin init`), when started with a store."""
 
     def mint(
         self,
@@ -143,6 +147,30 @@ class WardenServer:
         if self.entities_file.read_text() != self.original_entities:
             self.write_entities(json.loads(self.original_entities))
 
+    def revoke(
+        self, kind: str, value: str, *, issuer: str | None = ISSUER, reason: str = "test"
+    ) -> dict[str, Any]:
+        """`POST /v1/admin/revocations` with the admin credential; returns the revocation.
+
+        `issuer` names the issuer of a token, session or subject revocation; give None for a
+        client or key revocation. The server applies it before it answers.
+        """
+        if self.admin_secret is None:
+            raise RuntimeError("this Warden has no store: start it with start_warden(storage=True)")
+        body: dict[str, Any] = {"kind": kind, "value": value, "reason": reason}
+        if issuer is not None:
+            body["issuer"] = issuer
+        response = httpx2.post(
+            f"{self.url}/v1/admin/revocations",
+            json=body,
+            headers={"Authorization": f"Bearer {self.admin_secret}"},
+            timeout=5.0,
+        )
+        if response.status_code != 200:
+            raise RuntimeError(f"revocation refused ({response.status_code}): {response.text}")
+        revocation: dict[str, Any] = response.json()
+        return revocation
+
     def stop(self) -> None:
         if self.process.poll() is None:
             self.process.terminate()
@@ -153,8 +181,33 @@ class WardenServer:
                 self.process.wait(timeout=10)
 
 
-def start_warden(workdir: Path) -> WardenServer:
-    """Write a config into `workdir`, start Warden, wait (bounded) for /readyz."""
+def _admin_init(config: Path, env: dict[str, str]) -> str:
+    """`warden admin init`: the admin credential's secret, printed once."""
+    result = subprocess.run(  # noqa: S603 - our own binary, fixed arguments
+        [str(warden_binary()), "admin", "init", "--config", str(config)],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=config.parent,
+        timeout=ADMIN_INIT_TIMEOUT_SECONDS,
+        check=False,
+    )
+    secrets_shown = [
+        line.strip() for line in result.stdout.splitlines() if line.startswith("wdn_admin_")
+    ]
+    if result.returncode != 0 or len(secrets_shown) != 1:
+        raise RuntimeError(
+            f"warden admin init failed ({result.returncode}):\n{result.stdout}{result.stderr}"
+        )
+    return secrets_shown[0]
+
+
+def start_warden(workdir: Path, *, storage: bool = False) -> WardenServer:
+    """Write a config into `workdir`, start Warden, wait (bounded) for /readyz.
+
+    With `storage`, the config has a SQLite store (`warden.db` in `workdir`) and an admin
+    credential is made first (`WardenServer.admin_secret`), for the admin API.
+    """
     key = new_rsa_key()
     (workdir / "jwks.json").write_text(json.dumps(jwks_of(key, KID)))
     entities_file = workdir / "entities.json"
@@ -184,9 +237,11 @@ jwks_file = "jwks.json"
 tenant = "org_id"
 roles = "roles"
 """
+        + ('\n[storage]\nurl = "sqlite://warden.db"\n' if storage else "")
     )
     log_file = workdir / "warden.log"
     env = {k: v for k, v in os.environ.items() if not k.startswith("WARDEN_")}
+    admin_secret = _admin_init(config, env) if storage else None
     with log_file.open("wb") as log:
         process = subprocess.Popen(  # noqa: S603 - our own binary, fixed arguments
             [str(warden_binary()), "serve", "--config", str(config), "--log-format", "text"],
@@ -203,6 +258,7 @@ roles = "roles"
         key=key,
         process=process,
         original_entities=entities_file.read_text(),
+        admin_secret=admin_secret,
     )
     deadline = time.monotonic() + READY_TIMEOUT_SECONDS
     while time.monotonic() < deadline:

@@ -182,7 +182,8 @@ fn records_from_json(
 
 async fn refresh(state: &AppState, store: &Store) {
     if let Some(freshness) = &state.store_freshness
-        && let Err(error) = store_sync::refresh(store, &state.policy, freshness).await
+        && let Err(error) =
+            store_sync::refresh(store, &state.policy, freshness, &state.revocations).await
     {
         tracing::error!(error = %error, "refreshing after an admin write failed; the poller will retry");
     }

@@ -47,6 +47,24 @@ pub(crate) fn bearer_token(headers: &HeaderMap) -> Result<&str, TokenError> {
     Ok(token.trim())
 }
 
+/// The request's bearer token, verified and checked against the revocations (after the
+/// signature, cached tokens included).
+async fn verified_bearer(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Result<std::sync::Arc<warden_token::VerifiedToken>, TokenError> {
+    let token = bearer_token(headers)?;
+    let now = unix_now();
+    let verified = state.verifier.verify(token, now).await?;
+    match state.revocations.check(&verified, now) {
+        None => Ok(verified),
+        Some(revoked) => Err(TokenError::with(
+            TokenReason::Revoked,
+            format!("the token is revoked (by {})", revoked.kind.as_str()),
+        )),
+    }
+}
+
 pub async fn check(
     State(state): State<AppState>,
     Origin(origin): Origin,
@@ -59,11 +77,7 @@ pub async fn check(
         origin,
         started: Instant::now(),
     };
-    let verified = match bearer_token(&headers) {
-        Ok(token) => state.verifier.verify(token, unix_now()).await,
-        Err(error) => Err(error),
-    };
-    let verified = match verified {
+    let verified = match verified_bearer(&state, &headers).await {
         Ok(verified) => verified,
         Err(error) => {
             metrics::counter!("warden_token_failures_total", "reason" => error.reason.as_str())
@@ -130,11 +144,7 @@ pub async fn authenticate(
     State(state): State<AppState>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let verified = match bearer_token(&headers) {
-        Ok(token) => state.verifier.verify(token, unix_now()).await,
-        Err(error) => Err(error),
-    }
-    .map_err(|error| {
+    let verified = verified_bearer(&state, &headers).await.map_err(|error| {
         metrics::counter!("warden_token_failures_total", "reason" => error.reason.as_str())
             .increment(1);
         ApiError::InvalidToken(error)

@@ -6,6 +6,7 @@ pub mod ops;
 pub mod search;
 
 pub mod admin;
+pub mod revocations;
 
 use crate::engine::DecisionScope;
 use crate::problem::ApiError;

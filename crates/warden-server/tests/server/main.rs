@@ -14,6 +14,7 @@ mod authzen;
 mod check;
 mod errors;
 mod reload;
+mod revocation;
 mod shutdown;
 mod store;
 mod support;

@@ -11,7 +11,8 @@ use warden_store::{AdminCredential, Store, StoreError};
 
 use super::{Verdict, unix_now};
 use crate::cli::{
-    AdminInitArgs, EntityImportArgs, PrincipalStatusArgs, RoleGrantArgs, RoleRevokeArgs, ServerArgs,
+    AdminInitArgs, EntityImportArgs, PrincipalStatusArgs, RevocationsListArgs, RevokeCommand,
+    RoleGrantArgs, RoleRevokeArgs, ServerArgs,
 };
 use crate::config_loading;
 
@@ -264,6 +265,49 @@ pub fn status(args: &PrincipalStatusArgs, status: &str) -> anyhow::Result<Verdic
         reqwest::Method::POST,
         &format!("/v1/admin/tenants/{}/principals/status", args.tenant),
         Some(body),
+    )
+}
+
+/// `warden revoke token|session|subject|client|key`.
+pub fn revoke_access(command: &RevokeCommand) -> anyhow::Result<Verdict> {
+    let (kind, issuer, value, common) = match command {
+        RevokeCommand::Token(a) => ("token", Some(&a.issuer), &a.jti, &a.common),
+        RevokeCommand::Session(a) => ("session", Some(&a.issuer), &a.sid, &a.common),
+        RevokeCommand::Subject(a) => ("subject", Some(&a.issuer), &a.sub, &a.common),
+        RevokeCommand::Client(a) => ("client", None, &a.id, &a.common),
+        RevokeCommand::Key(a) => ("key", None, &a.kid, &a.common),
+    };
+    let expires_at = match (&common.until, &common.ttl) {
+        (Some(until), _) => Some(parse_rfc3339(until)?),
+        (None, Some(ttl)) => Some(
+            unix_now().saturating_add(i64::try_from(parse_duration(ttl)?).unwrap_or(i64::MAX)),
+        ),
+        (None, None) => None,
+    };
+    let mut body = json!({"kind": kind, "value": value, "reason": common.reason});
+    if let Some(object) = body.as_object_mut() {
+        if let Some(issuer) = issuer {
+            object.insert("issuer".into(), json!(issuer));
+        }
+        if let Some(at) = expires_at {
+            object.insert("expires_at".into(), json!(at));
+        }
+    }
+    send(
+        &common.server,
+        reqwest::Method::POST,
+        "/v1/admin/revocations",
+        Some(body),
+    )
+}
+
+/// `warden revocations list`.
+pub fn list_revocations(args: &RevocationsListArgs) -> anyhow::Result<Verdict> {
+    send(
+        &args.server,
+        reqwest::Method::GET,
+        &format!("/v1/admin/revocations?limit={}", args.limit),
+        None,
     )
 }
 

@@ -12,6 +12,7 @@
 mod audit_verb;
 mod check;
 mod replicas;
+mod revocation_replicas;
 mod store_crash;
 mod support;
 mod test_verb;

@@ -1,0 +1,220 @@
+//! Revocations in memory: every revocation the store holds, indexed so that checking a verified
+//! token costs a handful of hash lookups whatever the number of revocations (O(1)).
+//!
+//! A token is revoked when its `(iss, jti)` or `(iss, sid)` is revoked, when its subject
+//! `(iss, sub)` or its client (`client_id`, else `azp`) was revoked after the token was issued
+//! (`iat` before the revocation; a token without `iat` counts as issued before), or when the key
+//! that verified it (`kid`) is revoked. The check runs after signature verification on every
+//! request, cached tokens included. The set is filled incrementally from the store (only rows
+//! newer than the version last seen), and lapsed revocations are ignored and purged.
+
+use std::collections::HashMap;
+use std::sync::{PoisonError, RwLock};
+
+use warden_store::{Revocation, RevocationKind};
+use warden_token::VerifiedToken;
+
+#[derive(Clone, Copy, Debug)]
+struct Entry {
+    revoked_at: i64,
+    expires_at: Option<i64>,
+}
+
+/// A revocation stays in force this long past its expiry, longer than any clock leeway a
+/// verifier grants, so a token accepted a little past its `exp` is still refused.
+pub const EXPIRY_MARGIN_SECONDS: i64 = 300;
+
+impl Entry {
+    fn in_force(self, now: i64) -> bool {
+        self.expires_at
+            .is_none_or(|at| at.saturating_add(EXPIRY_MARGIN_SECONDS) > now)
+    }
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    /// issuer → jti → entry.
+    tokens: HashMap<String, HashMap<String, Entry>>,
+    /// issuer → sid → entry.
+    sessions: HashMap<String, HashMap<String, Entry>>,
+    /// issuer → sub → entry (tokens issued before `revoked_at`).
+    subjects: HashMap<String, HashMap<String, Entry>>,
+    /// client id → entry (tokens issued before `revoked_at`).
+    clients: HashMap<String, Entry>,
+    /// kid → entry (every token).
+    keys: HashMap<String, Entry>,
+    seen_version: i64,
+    count: usize,
+}
+
+/// Why a token is refused.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Revoked {
+    /// Which kind of revocation matched.
+    pub kind: RevocationKind,
+}
+
+/// The revocations a replica knows.
+#[derive(Debug, Default)]
+pub struct RevocationSet {
+    inner: RwLock<Inner>,
+}
+
+impl RevocationSet {
+    /// The store version of the newest revocation applied.
+    pub fn seen_version(&self) -> i64 {
+        self.inner.read().unwrap_or_else(PoisonError::into_inner).seen_version
+    }
+
+    /// Revocations held.
+    pub fn len(&self) -> usize {
+        self.inner.read().unwrap_or_else(PoisonError::into_inner).count
+    }
+
+    /// Whether none are held.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Adds revocations read from the store.
+    pub fn apply(&self, revocations: &[Revocation]) {
+        if revocations.is_empty() {
+            return;
+        }
+        let mut inner = self.inner.write().unwrap_or_else(PoisonError::into_inner);
+        for revocation in revocations {
+            let entry = Entry {
+                revoked_at: revocation.revoked_at,
+                expires_at: revocation.expires_at,
+            };
+            let fresh = match revocation.kind {
+                RevocationKind::Token => insert2(&mut inner.tokens, revocation, entry),
+                RevocationKind::Session => insert2(&mut inner.sessions, revocation, entry),
+                RevocationKind::Subject => insert2(&mut inner.subjects, revocation, entry),
+                RevocationKind::Client => insert(&mut inner.clients, &revocation.value, entry),
+                RevocationKind::Key => insert(&mut inner.keys, &revocation.value, entry),
+            };
+            if fresh {
+                inner.count += 1;
+            }
+            inner.seen_version = inner.seen_version.max(revocation.version);
+        }
+        metrics::gauge!("warden_revocations_active").set(inner.count as f64);
+    }
+
+    /// Drops revocations that lapsed at or before `now`.
+    pub fn purge(&self, now: i64) -> usize {
+        let mut guard = self.inner.write().unwrap_or_else(PoisonError::into_inner);
+        let inner = &mut *guard;
+        let mut removed = 0;
+        for map in [&mut inner.tokens, &mut inner.sessions, &mut inner.subjects] {
+            for values in map.values_mut() {
+                let before = values.len();
+                values.retain(|_, entry| entry.in_force(now));
+                removed += before - values.len();
+            }
+            map.retain(|_, values| !values.is_empty());
+        }
+        for map in [&mut inner.clients, &mut inner.keys] {
+            let before = map.len();
+            map.retain(|_, entry| entry.in_force(now));
+            removed += before - map.len();
+        }
+        inner.count = inner.count.saturating_sub(removed);
+        metrics::gauge!("warden_revocations_active").set(inner.count as f64);
+        removed
+    }
+
+    /// The revocation that refuses `token` at `now`, if any.
+    pub fn check(&self, token: &VerifiedToken, now: i64) -> Option<Revoked> {
+        let inner = self.inner.read().unwrap_or_else(PoisonError::into_inner);
+        if inner.count == 0 {
+            return None;
+        }
+        let issued_before = |entry: &Entry| {
+            entry.in_force(now) && token.issued_at.is_none_or(|iat| iat < entry.revoked_at)
+        };
+        let hit = |kind| Some(Revoked { kind });
+        if let Some(jti) = &token.jti
+            && lookup2(&inner.tokens, &token.issuer, jti).is_some_and(|e| e.in_force(now))
+        {
+            return hit(RevocationKind::Token);
+        }
+        if let Some(sid) = &token.sid
+            && lookup2(&inner.sessions, &token.issuer, sid).is_some_and(|e| e.in_force(now))
+        {
+            return hit(RevocationKind::Session);
+        }
+        if lookup2(&inner.subjects, &token.issuer, &token.principal.subject)
+            .is_some_and(|e| issued_before(&e))
+        {
+            return hit(RevocationKind::Subject);
+        }
+        let client = token
+            .claims
+            .get("client_id")
+            .or_else(|| token.claims.get("azp"))
+            .and_then(serde_json::Value::as_str);
+        if let Some(client) = client
+            && inner.clients.get(client).is_some_and(issued_before)
+        {
+            return hit(RevocationKind::Client);
+        }
+        if let Some(kid) = &token.kid
+            && inner.keys.get(kid).is_some_and(|e| e.in_force(now))
+        {
+            return hit(RevocationKind::Key);
+        }
+        None
+    }
+}
+
+fn insert(map: &mut HashMap<String, Entry>, value: &str, entry: Entry) -> bool {
+    map.insert(value.to_owned(), entry).is_none()
+}
+
+fn insert2(map: &mut HashMap<String, HashMap<String, Entry>>, revocation: &Revocation, entry: Entry) -> bool {
+    map.entry(revocation.issuer.clone())
+        .or_default()
+        .insert(revocation.value.clone(), entry)
+        .is_none()
+}
+
+fn lookup2(map: &HashMap<String, HashMap<String, Entry>>, issuer: &str, value: &str) -> Option<Entry> {
+    map.get(issuer).and_then(|values| values.get(value)).copied()
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests")]
+    use super::*;
+
+    fn revocation(kind: RevocationKind, value: &str, version: i64, expires_at: Option<i64>) -> Revocation {
+        Revocation {
+            id: version,
+            version,
+            kind,
+            issuer: if kind.issuer_scoped() { "https://idp".to_owned() } else { String::new() },
+            value: value.to_owned(),
+            revoked_at: 100,
+            expires_at,
+            reason: "r".to_owned(),
+            actor: "admin:test".to_owned(),
+        }
+    }
+
+    #[test]
+    fn apply_counts_tracks_versions_and_purge_waits_for_the_margin() {
+        let set = RevocationSet::default();
+        set.apply(&[
+            revocation(RevocationKind::Token, "a", 3, Some(1000)),
+            revocation(RevocationKind::Key, "k", 5, None),
+            revocation(RevocationKind::Token, "a", 6, Some(1000)),
+        ]);
+        assert_eq!(set.len(), 2, "the same jti twice is one revocation");
+        assert_eq!(set.seen_version(), 6);
+        assert_eq!(set.purge(1000 + EXPIRY_MARGIN_SECONDS - 1), 0, "kept through the margin");
+        assert_eq!(set.purge(1000 + EXPIRY_MARGIN_SECONDS), 1);
+        assert_eq!(set.len(), 1, "the key revocation never lapses");
+    }
+}
