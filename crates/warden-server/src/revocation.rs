@@ -63,12 +63,18 @@ pub struct RevocationSet {
 impl RevocationSet {
     /// The store version of the newest revocation applied.
     pub fn seen_version(&self) -> i64 {
-        self.inner.read().unwrap_or_else(PoisonError::into_inner).seen_version
+        self.inner
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .seen_version
     }
 
     /// Revocations held.
     pub fn len(&self) -> usize {
-        self.inner.read().unwrap_or_else(PoisonError::into_inner).count
+        self.inner
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .count
     }
 
     /// Whether none are held.
@@ -173,15 +179,25 @@ fn insert(map: &mut HashMap<String, Entry>, value: &str, entry: Entry) -> bool {
     map.insert(value.to_owned(), entry).is_none()
 }
 
-fn insert2(map: &mut HashMap<String, HashMap<String, Entry>>, revocation: &Revocation, entry: Entry) -> bool {
+fn insert2(
+    map: &mut HashMap<String, HashMap<String, Entry>>,
+    revocation: &Revocation,
+    entry: Entry,
+) -> bool {
     map.entry(revocation.issuer.clone())
         .or_default()
         .insert(revocation.value.clone(), entry)
         .is_none()
 }
 
-fn lookup2(map: &HashMap<String, HashMap<String, Entry>>, issuer: &str, value: &str) -> Option<Entry> {
-    map.get(issuer).and_then(|values| values.get(value)).copied()
+fn lookup2(
+    map: &HashMap<String, HashMap<String, Entry>>,
+    issuer: &str,
+    value: &str,
+) -> Option<Entry> {
+    map.get(issuer)
+        .and_then(|values| values.get(value))
+        .copied()
 }
 
 #[cfg(test)]
@@ -189,12 +205,21 @@ mod tests {
     #![allow(clippy::unwrap_used, reason = "tests")]
     use super::*;
 
-    fn revocation(kind: RevocationKind, value: &str, version: i64, expires_at: Option<i64>) -> Revocation {
+    fn revocation(
+        kind: RevocationKind,
+        value: &str,
+        version: i64,
+        expires_at: Option<i64>,
+    ) -> Revocation {
         Revocation {
             id: version,
             version,
             kind,
-            issuer: if kind.issuer_scoped() { "https://idp".to_owned() } else { String::new() },
+            issuer: if kind.issuer_scoped() {
+                "https://idp".to_owned()
+            } else {
+                String::new()
+            },
             value: value.to_owned(),
             revoked_at: 100,
             expires_at,
@@ -213,7 +238,11 @@ mod tests {
         ]);
         assert_eq!(set.len(), 2, "the same jti twice is one revocation");
         assert_eq!(set.seen_version(), 6);
-        assert_eq!(set.purge(1000 + EXPIRY_MARGIN_SECONDS - 1), 0, "kept through the margin");
+        assert_eq!(
+            set.purge(1000 + EXPIRY_MARGIN_SECONDS - 1),
+            0,
+            "kept through the margin"
+        );
         assert_eq!(set.purge(1000 + EXPIRY_MARGIN_SECONDS), 1);
         assert_eq!(set.len(), 1, "the key revocation never lapses");
     }

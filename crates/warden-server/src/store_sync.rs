@@ -119,7 +119,9 @@ pub fn spawn_revocation_cleaner(
             match store.purge_expired_revocations(lapsed_before).await {
                 Ok(0) => {}
                 Ok(deleted) => tracing::info!(deleted, "lapsed revocations deleted"),
-                Err(error) => tracing::warn!(%error, "deleting lapsed revocations failed; retrying in a minute"),
+                Err(error) => {
+                    tracing::warn!(%error, "deleting lapsed revocations failed; retrying in a minute")
+                }
             }
         }
     })

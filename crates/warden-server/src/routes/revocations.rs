@@ -74,7 +74,9 @@ pub async fn revoke(
         )));
     }
     if request.reason.trim().is_empty() {
-        return Err(ApiError::BadRequest("a revocation needs a reason".to_owned()));
+        return Err(ApiError::BadRequest(
+            "a revocation needs a reason".to_owned(),
+        ));
     }
     let now = unix_now();
     if request.expires_at.is_some_and(|at| at <= now) {
@@ -83,7 +85,11 @@ pub async fn revoke(
     let issuer = match (kind.issuer_scoped(), request.issuer) {
         (true, Some(issuer)) => {
             // A typo would revoke nothing and say nothing: only configured issuers.
-            if !state.verifier.issuers().any(|known| known.config.issuer == issuer) {
+            if !state
+                .verifier
+                .issuers()
+                .any(|known| known.config.issuer == issuer)
+            {
                 return Err(ApiError::BadRequest(format!(
                     "issuer `{issuer}` is not configured, so none of its tokens are accepted"
                 )));

@@ -75,10 +75,19 @@ async fn a_token_revoked_while_cached_is_refused_on_the_next_request() {
     assert_eq!(made["kind"], "token");
     assert_eq!(made["actor"], "admin:adm_test");
     assert_revoked(&server, &first, "token").await;
-    assert_eq!(check(&server, &second).await.0, 200, "another jti is untouched");
+    assert_eq!(
+        check(&server, &second).await.0,
+        200,
+        "another jti is untouched"
+    );
 
     let (status, listed) = server
-        .admin(reqwest::Method::GET, "/v1/admin/revocations", Some(ADMIN_SECRET), None)
+        .admin(
+            reqwest::Method::GET,
+            "/v1/admin/revocations",
+            Some(ADMIN_SECRET),
+            None,
+        )
         .await;
     assert_eq!(status, 200);
     assert_eq!(listed["revocations"][0]["value"], "jti-1");
@@ -100,7 +109,11 @@ async fn a_session_revocation_covers_every_token_of_the_session() {
         c["jti"] = json!("c");
         c["sid"] = json!("s-2");
     });
-    revoke(&server, json!({"kind": "session", "issuer": ISSUER, "value": "s-1", "reason": "logout"})).await;
+    revoke(
+        &server,
+        json!({"kind": "session", "issuer": ISSUER, "value": "s-1", "reason": "logout"}),
+    )
+    .await;
     assert_revoked(&server, &a, "session").await;
     assert_revoked(&server, &b, "session").await;
     assert_eq!(check(&server, &other).await.0, 200);
@@ -111,7 +124,11 @@ async fn a_subject_revocation_refuses_tokens_issued_before_it_and_accepts_later_
     let server = store_server().await;
     let before = token(&server, |c| c["iat"] = json!(now() - 30));
     assert_eq!(check(&server, &before).await.0, 200);
-    let (status, made) = revoke(&server, json!({"kind": "subject", "issuer": ISSUER, "value": "carol", "reason": "password reset"})).await;
+    let (status, made) = revoke(
+        &server,
+        json!({"kind": "subject", "issuer": ISSUER, "value": "carol", "reason": "password reset"}),
+    )
+    .await;
     assert_eq!(status, 200, "{made}");
     let revoked_at = made["revoked_at"].as_i64().unwrap();
     assert_revoked(&server, &before, "subject").await;
@@ -126,7 +143,10 @@ async fn a_subject_revocation_refuses_tokens_issued_before_it_and_accepts_later_
         c["nbf"] = json!(revoked_at);
     });
     let (status, body) = check(&server, &after).await;
-    assert_eq!(status, 200, "a token issued at or after the revocation works: {body}");
+    assert_eq!(
+        status, 200,
+        "a token issued at or after the revocation works: {body}"
+    );
     let someone_else = token(&server, |c| {
         c["sub"] = json!("dave");
         c["iat"] = json!(now() - 30);
@@ -145,11 +165,19 @@ async fn client_and_key_revocations() {
         c["jti"] = json!("svc2");
         c["azp"] = json!("svc-billing");
     });
-    revoke(&server, json!({"kind": "client", "value": "svc-reports", "reason": "decommissioned"})).await;
+    revoke(
+        &server,
+        json!({"kind": "client", "value": "svc-reports", "reason": "decommissioned"}),
+    )
+    .await;
     assert_revoked(&server, &service, "client").await;
     assert_eq!(check(&server, &other_client).await.0, 200);
 
-    let (status, _) = revoke(&server, json!({"kind": "key", "value": "k1", "reason": "key leaked"})).await;
+    let (status, _) = revoke(
+        &server,
+        json!({"kind": "key", "value": "k1", "reason": "key leaked"}),
+    )
+    .await;
     assert_eq!(status, 200);
     assert_revoked(&server, &other_client, "key").await;
     let fresh = token(&server, |c| c["jti"] = json!("minted-after"));
@@ -183,11 +211,21 @@ async fn bad_revocations_are_refused_and_change_nothing() {
         .await;
     assert_eq!(status, 403, "a tenant-scoped admin may not revoke globally");
     let (status, _) = server
-        .admin(reqwest::Method::POST, "/v1/admin/revocations", None, Some(&json!({"kind": "key", "value": "k1", "reason": "r"})))
+        .admin(
+            reqwest::Method::POST,
+            "/v1/admin/revocations",
+            None,
+            Some(&json!({"kind": "key", "value": "k1", "reason": "r"})),
+        )
         .await;
     assert_eq!(status, 401);
     let (_, listed) = server
-        .admin(reqwest::Method::GET, "/v1/admin/revocations", Some(ADMIN_SECRET), None)
+        .admin(
+            reqwest::Method::GET,
+            "/v1/admin/revocations",
+            Some(ADMIN_SECRET),
+            None,
+        )
         .await;
     assert_eq!(listed["revocations"], json!([]));
     let fine = token(&server, |_| {});
@@ -203,7 +241,11 @@ async fn revocations_survive_a_restart() {
         ..Setup::default()
     })
     .await;
-    revoke(&first, json!({"kind": "token", "issuer": ISSUER, "value": "jti-restart", "reason": "r"})).await;
+    revoke(
+        &first,
+        json!({"kind": "token", "issuer": ISSUER, "value": "jti-restart", "reason": "r"}),
+    )
+    .await;
     drop(first);
     let second = TestServer::start(Setup {
         storage: Some(url),

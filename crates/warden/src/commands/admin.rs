@@ -279,9 +279,9 @@ pub fn revoke_access(command: &RevokeCommand) -> anyhow::Result<Verdict> {
     };
     let expires_at = match (&common.until, &common.ttl) {
         (Some(until), _) => Some(parse_rfc3339(until)?),
-        (None, Some(ttl)) => Some(
-            unix_now().saturating_add(i64::try_from(parse_duration(ttl)?).unwrap_or(i64::MAX)),
-        ),
+        (None, Some(ttl)) => {
+            Some(unix_now().saturating_add(i64::try_from(parse_duration(ttl)?).unwrap_or(i64::MAX)))
+        }
         (None, None) => None,
     };
     let mut body = json!({"kind": kind, "value": value, "reason": common.reason});

@@ -73,7 +73,9 @@ fn a_token_revoked_on_one_replica_is_refused_on_the_other_within_a_second() {
         .build()
         .unwrap();
     let Some(url) = runtime.block_on(warden_testkit::fresh_postgres_url()) else {
-        eprintln!("note: WARDEN_TEST_POSTGRES_URL is not set; the revocation replica test is skipped");
+        eprintln!(
+            "note: WARDEN_TEST_POSTGRES_URL is not set; the revocation replica test is skipped"
+        );
         return;
     };
     let dir = tempfile::tempdir().unwrap();
@@ -104,15 +106,32 @@ fn a_token_revoked_on_one_replica_is_refused_on_the_other_within_a_second() {
         assert_eq!(runtime.block_on(status_on(&client, &b, &token)), 200);
         let output = Command::new(env!("CARGO_BIN_EXE_warden"))
             .args([
-                "revoke", "token", "--config", &a.config, "--issuer", ISSUER, "--jti",
-                &format!("replica-{n}"), "--reason", "replica test",
+                "revoke",
+                "token",
+                "--config",
+                &a.config,
+                "--issuer",
+                ISSUER,
+                "--jti",
+                &format!("replica-{n}"),
+                "--reason",
+                "replica test",
             ])
             .env("WARDEN_ADMIN_TOKEN", &secret)
             .output()
             .unwrap();
-        assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stdout));
+        assert_eq!(
+            output.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&output.stdout)
+        );
         let revoked = Instant::now();
-        assert_eq!(runtime.block_on(status_on(&client, &a, &token)), 401, "A refuses at once");
+        assert_eq!(
+            runtime.block_on(status_on(&client, &a, &token)),
+            401,
+            "A refuses at once"
+        );
         let lag = runtime.block_on(async {
             while status_on(&client, &b, &token).await != 401 {
                 assert!(
