@@ -239,6 +239,9 @@ impl AuditLog {
     }
 }
 
+/// Yields of the writer thread, while its queue is empty, before a batch is written.
+const GROUP_COMMIT_YIELDS: u32 = 4;
+
 /// How often, at most, the file sink's signed head is rewritten between checkpoints.
 const HEAD_INTERVAL: Duration = Duration::from_secs(1);
 
@@ -289,9 +292,17 @@ impl Writer {
             } else if !batch.is_empty() {
                 std::thread::sleep(wait);
             }
+            // Group commit: when the queue runs dry, yield a few times so request threads that
+            // are about to hand over a record can join this write (one write per record costs
+            // far more than a few yields).
+            let mut idle_yields = 0;
             while open && batch.len() < settings.batch_max {
                 match receiver.try_recv() {
                     Ok(next) => batch.push(next),
+                    Err(mpsc::error::TryRecvError::Empty) if idle_yields < GROUP_COMMIT_YIELDS => {
+                        idle_yields += 1;
+                        std::thread::yield_now();
+                    }
                     Err(mpsc::error::TryRecvError::Empty) => break,
                     Err(mpsc::error::TryRecvError::Disconnected) => {
                         open = false;

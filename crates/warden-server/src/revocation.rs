@@ -27,7 +27,7 @@ pub const EXPIRY_MARGIN_SECONDS: i64 = 300;
 impl Entry {
     fn in_force(self, now: i64) -> bool {
         self.expires_at
-            .is_none_or(|at| at.saturating_add(EXPIRY_MARGIN_SECONDS) > now)
+            .is_none_or(|at| at.saturating_add(EXPIRY_MARGIN_SECONDS) >= now)
     }
 }
 
@@ -82,8 +82,18 @@ impl RevocationSet {
         self.len() == 0
     }
 
-    /// Adds revocations read from the store.
+    /// Adds revocations read from the store, and remembers the newest store version read.
     pub fn apply(&self, revocations: &[Revocation]) {
+        self.add(revocations, true);
+    }
+
+    /// Adds a revocation this replica just wrote, before the answer leaves. It does not move
+    /// the version read from the store: another replica's earlier write may not be read yet.
+    pub fn apply_local(&self, revocation: &Revocation) {
+        self.add(std::slice::from_ref(revocation), false);
+    }
+
+    fn add(&self, revocations: &[Revocation], advance_version: bool) {
         if revocations.is_empty() {
             return;
         }
@@ -103,7 +113,9 @@ impl RevocationSet {
             if fresh {
                 inner.count += 1;
             }
-            inner.seen_version = inner.seen_version.max(revocation.version);
+            if advance_version {
+                inner.seen_version = inner.seen_version.max(revocation.version);
+            }
         }
         metrics::gauge!("warden_revocations_active").set(inner.count as f64);
     }
@@ -175,8 +187,29 @@ impl RevocationSet {
     }
 }
 
+/// Two revocations of the same thing: the stronger of each part holds (the later not-before,
+/// the longer life, no expiry over any).
+fn merge(old: Entry, new: Entry) -> Entry {
+    Entry {
+        revoked_at: old.revoked_at.max(new.revoked_at),
+        expires_at: match (old.expires_at, new.expires_at) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            _ => None,
+        },
+    }
+}
+
 fn insert(map: &mut HashMap<String, Entry>, value: &str, entry: Entry) -> bool {
-    map.insert(value.to_owned(), entry).is_none()
+    match map.get_mut(value) {
+        Some(old) => {
+            *old = merge(*old, entry);
+            false
+        }
+        None => {
+            map.insert(value.to_owned(), entry);
+            true
+        }
+    }
 }
 
 fn insert2(
@@ -184,10 +217,11 @@ fn insert2(
     revocation: &Revocation,
     entry: Entry,
 ) -> bool {
-    map.entry(revocation.issuer.clone())
-        .or_default()
-        .insert(revocation.value.clone(), entry)
-        .is_none()
+    insert(
+        map.entry(revocation.issuer.clone()).or_default(),
+        &revocation.value,
+        entry,
+    )
 }
 
 fn lookup2(
@@ -239,11 +273,26 @@ mod tests {
         assert_eq!(set.len(), 2, "the same jti twice is one revocation");
         assert_eq!(set.seen_version(), 6);
         assert_eq!(
-            set.purge(1000 + EXPIRY_MARGIN_SECONDS - 1),
+            set.purge(1000 + EXPIRY_MARGIN_SECONDS),
             0,
             "kept through the margin"
         );
-        assert_eq!(set.purge(1000 + EXPIRY_MARGIN_SECONDS), 1);
+        assert_eq!(set.purge(1000 + EXPIRY_MARGIN_SECONDS + 1), 1);
         assert_eq!(set.len(), 1, "the key revocation never lapses");
+    }
+
+    #[test]
+    fn a_second_revocation_of_the_same_thing_never_weakens_the_first() {
+        let set = RevocationSet::default();
+        set.apply(&[revocation(RevocationKind::Key, "k", 1, None)]);
+        set.apply(&[revocation(RevocationKind::Key, "k", 2, Some(500))]);
+        assert_eq!(set.purge(10_000), 0, "the permanent one holds");
+        set.apply_local(&revocation(RevocationKind::Token, "t", 9, None));
+        assert_eq!(
+            set.seen_version(),
+            2,
+            "a local write does not skip unread versions"
+        );
+        assert_eq!(set.len(), 2);
     }
 }

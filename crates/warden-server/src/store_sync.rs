@@ -29,27 +29,35 @@ pub async fn read_view(store: &Store) -> Result<StoreView, StoreError> {
 }
 
 /// Reads the store and installs the result; used at start and right after an admin write.
-/// Revocations are read first and only what is new since the last version seen.
+/// Revocations: only what is new since the last store version seen.
 pub async fn refresh(
     store: &Store,
     holder: &PolicyHolder,
     freshness: &StoreFreshness,
     revocations: &RevocationSet,
 ) -> Result<(), String> {
-    match store
-        .revocations_since(
-            revocations.seen_version(),
-            unix_now().saturating_sub(crate::revocation::EXPIRY_MARGIN_SECONDS),
-        )
-        .await
-    {
-        Ok(new) => revocations.apply(&new),
-        Err(error) => {
-            freshness.mark_error(error.to_string());
-            return Err(error.to_string());
+    // The view reads the change counter first; revocations are read after it, so every
+    // revocation at or below the version the snapshot records is in memory before it is
+    // installed (a later one is read again on the next change).
+    let view = read_view(store).await;
+    if view.is_ok() {
+        match store
+            .revocations_since(
+                revocations.seen_version(),
+                unix_now()
+                    .saturating_sub(crate::revocation::EXPIRY_MARGIN_SECONDS)
+                    .saturating_sub(1),
+            )
+            .await
+        {
+            Ok(new) => revocations.apply(&new),
+            Err(error) => {
+                freshness.mark_error(error.to_string());
+                return Err(error.to_string());
+            }
         }
     }
-    match read_view(store).await {
+    match view {
         Ok(view) => match holder.set_store_view(view) {
             // Fresh only once the store's state is what decides: a view that cannot be
             // composed leaves the replica to fail closed when the staleness bound passes.
@@ -115,7 +123,9 @@ pub fn spawn_revocation_cleaner(
             tokio::time::sleep(Duration::from_secs(60)).await;
             let now = unix_now();
             revocations.purge(now);
-            let lapsed_before = now.saturating_sub(crate::revocation::EXPIRY_MARGIN_SECONDS);
+            let lapsed_before = now
+                .saturating_sub(crate::revocation::EXPIRY_MARGIN_SECONDS)
+                .saturating_sub(1);
             match store.purge_expired_revocations(lapsed_before).await {
                 Ok(0) => {}
                 Ok(deleted) => tracing::info!(deleted, "lapsed revocations deleted"),

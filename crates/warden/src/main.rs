@@ -14,6 +14,12 @@ mod pack_loading;
 mod suite_file;
 
 use cli::{Cli, Command};
+
+/// mimalloc instead of the system allocator: the service allocates on request threads and
+/// frees on the decision-log writer thread, where glibc's allocator spent a large share of the
+/// time (measured in docs/performance.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use commands::Verdict;
 
 fn main() -> ExitCode {

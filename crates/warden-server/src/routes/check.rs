@@ -55,6 +55,7 @@ async fn verified_bearer(
 ) -> Result<std::sync::Arc<warden_token::VerifiedToken>, TokenError> {
     let token = bearer_token(headers)?;
     let now = unix_now();
+
     let verified = state.verifier.verify(token, now).await?;
     match state.revocations.check(&verified, now) {
         None => Ok(verified),
@@ -144,6 +145,17 @@ pub async fn authenticate(
     State(state): State<AppState>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
+    // A replica that cannot see the store cannot see new revocations either: it vouches for
+    // no identity until it can (decisions deny with `store_unavailable` on their own).
+    if let Some(why) = state
+        .store_freshness
+        .as_ref()
+        .and_then(|freshness| freshness.stale_reason())
+    {
+        return Err(ApiError::Unavailable(format!(
+            "revocations cannot be checked: {why}"
+        )));
+    }
     let verified = verified_bearer(&state, &headers).await.map_err(|error| {
         metrics::counter!("warden_token_failures_total", "reason" => error.reason.as_str())
             .increment(1);

@@ -125,7 +125,7 @@ pub async fn revoke(
         .await
         .map_err(|error| ApiError::Unavailable(format!("the store failed: {error}")))?;
     // In force on this replica before the answer; the others see it within one poll.
-    state.revocations.apply(std::slice::from_ref(&stored));
+    state.revocations.apply_local(&stored);
     tracing::info!(kind = stored.kind.as_str(), id = stored.id, actor = %stored.actor, "revoked");
     Ok(axum::Json(to_json(&stored)))
 }

@@ -90,6 +90,7 @@ async fn operations_endpoints_answer() {
         "/metrics",
         "/.well-known/authzen-configuration",
         "/v1/decisions/{id}",
+        "/v1/admin/revocations",
     ] {
         assert!(
             openapi["paths"][path].is_object(),
