@@ -150,7 +150,9 @@ pub async fn list(
     let limit = query.limit.unwrap_or(1000).clamp(1, 100_000);
     let revocations = store
         .revocations(
-            unix_now().saturating_sub(crate::revocation::EXPIRY_MARGIN_SECONDS),
+            unix_now()
+                .saturating_sub(crate::revocation::EXPIRY_MARGIN_SECONDS)
+                .saturating_sub(1),
             limit,
         )
         .await

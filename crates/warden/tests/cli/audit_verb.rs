@@ -245,3 +245,73 @@ fn fail_closed_denies_while_the_log_directory_is_read_only() {
         verified.stdout
     );
 }
+
+/// The PostgreSQL sink: two replicas on one database write one chain (each batch takes the
+/// head row's lock), `warden audit verify --config` checks it and `warden audit query --config`
+/// reads it. Skipped, and says so, without `WARDEN_TEST_POSTGRES_URL`.
+#[test]
+fn the_postgres_sink_keeps_one_chain_across_replicas() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let Some(url) = runtime.block_on(warden_testkit::fresh_postgres_url()) else {
+        eprintln!("note: WARDEN_TEST_POSTGRES_URL is not set; the PostgreSQL sink test is skipped");
+        return;
+    };
+    let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+    let mut configs = Vec::new();
+    let mut servers = Vec::new();
+    for dir in &dirs {
+        let port = free_port();
+        let config = write_config(
+            dir.path(),
+            port,
+            &format!(
+                "sink = \"postgres\"\ncheckpoint_every = 5\nsigning_key_file = {:?}\n[storage]\nurl = {url:?}",
+                dirs[0].path().join("audit.key").display().to_string()
+            ),
+        );
+        servers.push(serve(&[], &config, port));
+        configs.push(config);
+    }
+    let client = reqwest::Client::new();
+    let mut ids = Vec::new();
+    runtime.block_on(async {
+        for n in 0..20 {
+            let server = &servers[n % 2];
+            let answer = evaluate(&client, server.port, "acme/roadmap").await;
+            assert_eq!(answer["decision"], true, "{answer}");
+            ids.push(
+                answer["context"]["decision_id"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned(),
+            );
+        }
+    });
+    drop(servers);
+    for config in &configs {
+        let verified = warden(&["audit", "verify", "--config", config]);
+        assert_eq!(verified.code, 0, "{}{}", verified.stdout, verified.stderr);
+        assert!(
+            verified.stdout.contains("checkpoints verified"),
+            "{}",
+            verified.stdout
+        );
+    }
+    let found = warden(&[
+        "audit",
+        "query",
+        "--config",
+        &configs[1],
+        "--format",
+        "json",
+        "--limit",
+        "100",
+    ]);
+    assert_eq!(found.code, 0, "{}", found.stderr);
+    for id in &ids {
+        assert!(
+            found.stdout.contains(id.as_str()),
+            "decision {id} is in the table"
+        );
+    }
+}
