@@ -296,6 +296,11 @@ fn the_postgres_sink_keeps_one_chain_across_replicas() {
             "{}",
             verified.stdout
         );
+        assert!(
+            !verified.stdout.contains(" 0 checkpoints verified"),
+            "both writers signed checkpoints into the one chain: {}",
+            verified.stdout
+        );
     }
     let found = warden(&[
         "audit",
