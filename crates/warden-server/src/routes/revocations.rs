@@ -39,6 +39,13 @@ fn unscoped(admin: &Admin) -> Result<(), ApiError> {
     }
 }
 
+fn store(state: &AppState) -> Result<&warden_store::Store, ApiError> {
+    state
+        .store
+        .as_ref()
+        .ok_or_else(|| ApiError::Unavailable("revocations need [storage]".to_owned()))
+}
+
 fn to_json(revocation: &Revocation) -> Value {
     json!({
         "id": revocation.id,
@@ -58,10 +65,7 @@ pub async fn revoke(
     Json(request): Json<RevokeRequest>,
 ) -> Result<axum::Json<Value>, ApiError> {
     unscoped(&admin)?;
-    let store = state
-        .store
-        .as_ref()
-        .ok_or_else(|| ApiError::Unavailable("revocations need [storage]".to_owned()))?;
+    let store = store(&state)?;
     let kind = RevocationKind::parse(&request.kind).ok_or_else(|| {
         ApiError::BadRequest(format!(
             "kind `{}` is not one of token, session, subject, client, key",
@@ -143,10 +147,7 @@ pub async fn list(
     Query(query): Query<ListQuery>,
 ) -> Result<axum::Json<Value>, ApiError> {
     unscoped(&admin)?;
-    let store = state
-        .store
-        .as_ref()
-        .ok_or_else(|| ApiError::Unavailable("revocations need [storage]".to_owned()))?;
+    let store = store(&state)?;
     let limit = query.limit.unwrap_or(1000).clamp(1, 100_000);
     let revocations = store
         .revocations(

@@ -162,68 +162,9 @@ fn parse_duration(text: &str) -> anyhow::Result<u64> {
 
 /// RFC 3339 (`2026-12-01T18:00:00Z`, `…+02:00`, fractions ignored) as Unix seconds.
 fn parse_rfc3339(text: &str) -> anyhow::Result<i64> {
-    let bad = || anyhow!("--until {text}: expected RFC 3339, e.g. 2026-12-01T18:00:00Z");
-    let (date, rest) = text.split_once(['T', 't']).ok_or_else(bad)?;
-    let mut date_parts = date.split('-');
-    let (Some(y), Some(mo), Some(d), None) = (
-        date_parts.next(),
-        date_parts.next(),
-        date_parts.next(),
-        date_parts.next(),
-    ) else {
-        return Err(bad());
-    };
-    let (year, month, day): (i64, i64, i64) = (
-        y.parse().map_err(|_| bad())?,
-        mo.parse().map_err(|_| bad())?,
-        d.parse().map_err(|_| bad())?,
-    );
-    let zone_at = rest.find(['Z', 'z', '+', '-']).ok_or_else(bad)?;
-    let (time, zone) = rest.split_at(zone_at);
-    let time = time.split('.').next().unwrap_or(time);
-    let mut time_parts = time.split(':');
-    let (Some(h), Some(mi), Some(s), None) = (
-        time_parts.next(),
-        time_parts.next(),
-        time_parts.next(),
-        time_parts.next(),
-    ) else {
-        return Err(bad());
-    };
-    let (hour, minute, second): (i64, i64, i64) = (
-        h.parse().map_err(|_| bad())?,
-        mi.parse().map_err(|_| bad())?,
-        s.parse().map_err(|_| bad())?,
-    );
-    if !(1..=12).contains(&month)
-        || !(1..=31).contains(&day)
-        || hour > 23
-        || minute > 59
-        || second > 60
-    {
-        return Err(bad());
-    }
-    let offset = match zone {
-        "Z" | "z" => 0,
-        _ => {
-            let sign = if zone.starts_with('-') { -1 } else { 1 };
-            let (oh, om) = zone
-                .get(1..)
-                .and_then(|z| z.split_once(':'))
-                .ok_or_else(bad)?;
-            sign * (oh.parse::<i64>().map_err(|_| bad())? * 3600
-                + om.parse::<i64>().map_err(|_| bad())? * 60)
-        }
-    };
-    // Days from the civil date (proleptic Gregorian), after Howard Hinnant's algorithm.
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let year_of_era = y - era * 400;
-    let month_index = (month + 9) % 12;
-    let day_of_year = (153 * month_index + 2) / 5 + day - 1;
-    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
-    let days = era * 146_097 + day_of_era - 719_468;
-    Ok(days * 86_400 + hour * 3600 + minute * 60 + second - offset)
+    warden_audit::record::parse_time_ms(text)
+        .and_then(|ms| i64::try_from(ms.div_euclid(1000)).ok())
+        .ok_or_else(|| anyhow!("--until {text}: expected RFC 3339, e.g. 2026-12-01T18:00:00Z"))
 }
 
 pub fn grant(args: &RoleGrantArgs) -> anyhow::Result<Verdict> {

@@ -3,55 +3,26 @@
 //! within one second. Prints the propagation time distribution (the figures in
 //! docs/performance.md). Skipped, and says so, without `WARDEN_TEST_POSTGRES_URL`.
 
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
 use warden_testkit::{TestKey, claims_at, jwks};
 
-use crate::support::{free_port, repo_root, wait_ready, warden};
+use crate::support::{Served, serve_example, warden};
 
 const ISSUER: &str = "https://idp.replicas.test";
 
-struct Replica {
-    child: Child,
-    port: u16,
-    config: String,
-}
-
-impl Drop for Replica {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+type Replica = Served;
 
 fn start(dir: &std::path::Path, name: &str, storage_url: &str) -> Replica {
-    let port = free_port();
-    let pack = repo_root().join("examples/saas");
-    let config = dir.join(format!("{name}.toml"));
-    std::fs::write(
-        &config,
-        format!(
-            "[server]\nlisten = \"127.0.0.1:{port}\"\n[policy]\ndir = {:?}\nentities_file = {:?}\nwatch = false\n[storage]\nurl = {storage_url:?}\npoll_interval_ms = 100\n[peps]\nallow_unauthenticated = true\n[audit]\ndir = \"audit-{name}\"\n[[issuers]]\nissuer = {ISSUER:?}\naudiences = [\"warden\"]\njwks_file = \"jwks.json\"\nalgorithms = [\"RS256\"]\n[issuers.claims]\ntenant = \"org_id\"\nroles = \"roles\"\n",
-            pack.display().to_string(),
-            pack.join("entities.json").display().to_string()
+    serve_example(
+        dir,
+        name,
+        &format!(
+            "[storage]\nurl = {storage_url:?}\npoll_interval_ms = 100\n[peps]\nallow_unauthenticated = true\n[audit]\ndir = \"audit-{name}\"\n[[issuers]]\nissuer = {ISSUER:?}\naudiences = [\"warden\"]\njwks_file = \"jwks.json\"\nalgorithms = [\"RS256\"]\n[issuers.claims]\ntenant = \"org_id\"\nroles = \"roles\"\n"
         ),
     )
-    .unwrap();
-    let config = config.display().to_string();
-    let child = Command::new(env!("CARGO_BIN_EXE_warden"))
-        .args(["serve", "--config", &config])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    wait_ready(port);
-    Replica {
-        child,
-        port,
-        config,
-    }
 }
 
 async fn status_on(client: &reqwest::Client, replica: &Replica, token: &str) -> u16 {

@@ -79,3 +79,47 @@ pub fn wait_ready(port: u16) {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// A `warden serve` child process, killed when dropped.
+pub struct Served {
+    pub child: std::process::Child,
+    pub port: u16,
+    pub config: String,
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Writes `<dir>/<name>.toml` (a free loopback port, the example pack and its entities, then
+/// `extra` sections), starts `warden serve` on it and waits until it listens.
+pub fn serve_example(dir: &Path, name: &str, extra: &str) -> Served {
+    let port = free_port();
+    let pack = repo_root().join("examples/saas");
+    let config = dir.join(format!("{name}.toml"));
+    std::fs::write(
+        &config,
+        format!(
+            "[server]\nlisten = \"127.0.0.1:{port}\"\n[policy]\ndir = {:?}\nentities_file = {:?}\nwatch = false\n{extra}",
+            pack.display().to_string(),
+            pack.join("entities.json").display().to_string()
+        ),
+    )
+    .unwrap();
+    let config = config.display().to_string();
+    let child = Command::new(env!("CARGO_BIN_EXE_warden"))
+        .args(["serve", "--config", &config])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_ready(port);
+    Served {
+        child,
+        port,
+        config,
+    }
+}
