@@ -222,3 +222,92 @@ def test_async_client_matches_the_sync_one() -> None:
 def test_timeouts_must_be_positive() -> None:
     with pytest.raises(ValueError, match="timeouts"):
         WardenClient(timeout=0)
+
+
+AUTHENTICATED = {
+    "principal": {
+        "type": "User",
+        "id": "acme/carol",
+        "tenant": "acme",
+        "subject": "carol",
+        "roles": ["viewer"],
+        "scopes": ["docs:read"],
+    },
+    "issuer": "https://idp.test",
+    "expires_at": 1900000000,
+}
+
+
+def test_authenticate_forwards_the_token_without_a_body() -> None:
+    seen: list[httpx2.Request] = []
+
+    def handler(request: httpx2.Request) -> httpx2.Response:
+        seen.append(request)
+        return httpx2.Response(200, json=AUTHENTICATED)
+
+    with sync_client(handler, pep_credential="pep-secret") as client:
+        authentication = client.authenticate("tok")
+    assert authentication.principal.id == "acme/carol"
+    assert authentication.principal.local_id == "carol"
+    assert authentication.subject == "carol"
+    assert authentication.roles == ("viewer",)
+    assert authentication.scopes == ("docs:read",)
+    assert authentication.issuer == "https://idp.test"
+    assert authentication.expires_at == 1900000000
+    request = seen[0]
+    assert request.method == "POST"
+    assert request.url.path == "/v1/authenticate"
+    assert request.headers["authorization"] == "Bearer tok"
+    assert request.content == b""
+
+
+def test_authenticate_refused_token_keeps_the_reason() -> None:
+    problem = {"title": "Unauthorized", "status": 401, "reason": "token_revoked"}
+    challenge = 'Bearer error="invalid_token", error_description="token_revoked"'
+    with (
+        sync_client(answer(401, problem, **{"www-authenticate": challenge})) as client,
+        pytest.raises(InvalidTokenError) as refused,
+    ):
+        client.authenticate("tok")
+    assert refused.value.reason == "token_revoked"
+    assert refused.value.www_authenticate == challenge
+
+
+@pytest.mark.parametrize(
+    ("status", "body"),
+    [
+        (503, {"title": "Service Unavailable", "detail": "revocations cannot be checked"}),
+        (500, b"boom"),
+        (200, b"{not json"),
+        (200, {k: v for k, v in AUTHENTICATED.items() if k != "principal"}),
+        (200, {**AUTHENTICATED, "expires_at": "soon"}),
+        (200, {**AUTHENTICATED, "principal": {"type": "User", "id": "x", "roles": "admin"}}),
+        (401, {"title": "no reason code"}),
+    ],
+)
+def test_authenticate_anything_but_an_identity_fails_closed(status: int, body: Any) -> None:
+    with sync_client(answer(status, body)) as client, pytest.raises(WardenUnavailableError):
+        client.authenticate("tok")
+
+
+def test_async_authenticate_matches_the_sync_one() -> None:
+    async def run() -> None:
+        transport = httpx2.MockTransport(answer(200, AUTHENTICATED))
+        async with AsyncWardenClient("http://warden.test", transport=transport) as client:
+            assert (await client.authenticate("tok")).principal.tenant == "acme"
+        refused = httpx2.MockTransport(answer(401, {"reason": "token_expired"}))
+        async with AsyncWardenClient("http://warden.test", transport=refused) as client:
+            with pytest.raises(InvalidTokenError) as error:
+                await client.authenticate("tok")
+            assert error.value.reason == "token_expired"
+
+        def down(request: httpx2.Request) -> httpx2.Response:
+            raise httpx2.ConnectError("connection refused", request=request)
+
+        async with AsyncWardenClient(
+            "http://warden.test", transport=httpx2.MockTransport(down)
+        ) as client:
+            with pytest.raises(WardenUnavailableError):
+                await client.authenticate("tok")
+
+    asyncio.run(run())

@@ -5,13 +5,19 @@ from collections.abc import Callable
 from typing import Annotated, Any
 
 import httpx2
+import pytest
 from fastapi import APIRouter, Depends, FastAPI, Security
 from fastapi.testclient import TestClient
 
 from warden import AsyncWardenClient, Principal
-from warden.fastapi import Authorized, LoadedResource, Warden, routes_without_warden
+from warden.fastapi import Authorized, LoadedResource, Probe, Warden, routes_without_warden
 
 PRINCIPAL = {"type": "User", "id": "acme/carol", "tenant": "acme"}
+AUTHENTICATED = {
+    "principal": {**PRINCIPAL, "subject": "carol", "roles": [], "scopes": []},
+    "issuer": "https://idp.test",
+    "expires_at": None,
+}
 
 
 def decision(allowed: bool, reason: str, decision_id: str = "dec-1") -> dict[str, Any]:
@@ -64,6 +70,11 @@ def build(handler: Callable[[httpx2.Request], httpx2.Response]) -> tuple[FastAPI
         return {"id": principal.id}
 
     app.include_router(router)
+
+    @app.get("/me")
+    async def me(principal: Annotated[Principal, Depends(warden.principal)]) -> dict[str, str]:
+        served.append("me")
+        return {"id": principal.id}
 
     @app.get("/open")
     async def open_route() -> dict[str, str]:
@@ -149,6 +160,7 @@ def test_warden_failures_are_503_and_not_served() -> None:
                 ("GET", "/docs/x"),
                 ("DELETE", "/docs/x"),
                 ("GET", "/tenants/a/who"),
+                ("GET", "/me"),
             ):
                 response = client.request(method, path, headers={"Authorization": "Bearer t"})
                 assert response.status_code == 503
@@ -182,3 +194,55 @@ def test_openapi_declares_the_bearer_scheme() -> None:
     assert spec["components"]["securitySchemes"]["WardenBearer"]["scheme"] == "bearer"
     assert spec["paths"]["/docs/{doc_id}"]["delete"]["security"] == [{"WardenBearer": []}]
     assert "security" not in spec["paths"]["/open"]["get"]
+
+
+def test_identity_only_route_authenticates_without_a_decision() -> None:
+    seen: list[httpx2.Request] = []
+
+    def handler(request: httpx2.Request) -> httpx2.Response:
+        seen.append(request)
+        if request.url.path != "/v1/authenticate":
+            raise AssertionError(f"no decision may be asked: {request.url.path}")
+        return httpx2.Response(200, json=AUTHENTICATED)
+
+    app, served = build(handler)
+    with TestClient(app) as client:
+        response = client.get("/me", headers={"Authorization": "Bearer t"})
+    assert response.status_code == 200
+    assert response.json() == {"id": "acme/carol"}
+    assert "x-decision-id" not in response.headers
+    assert served == ["me"]
+    assert [(r.method, r.url.path, r.content) for r in seen] == [("POST", "/v1/authenticate", b"")]
+    assert seen[0].headers["authorization"] == "Bearer t"
+
+
+def test_identity_only_route_refuses_a_revoked_token() -> None:
+    challenge = 'Bearer error="invalid_token", error_description="token_revoked"'
+    problem = {"status": 401, "title": "Unauthorized", "reason": "token_revoked"}
+    app, served = build(
+        lambda r: httpx2.Response(401, json=problem, headers={"www-authenticate": challenge})
+    )
+    with TestClient(app) as client:
+        response = client.get("/me", headers={"Authorization": "Bearer t"})
+        missing = client.get("/me")
+    assert response.status_code == 401
+    assert response.headers["www-authenticate"] == challenge
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["reason"] == "token_revoked"
+    assert missing.status_code == 401 and missing.json()["reason"] == "token_missing"
+    assert served == []
+
+
+def test_identity_only_route_fails_closed_when_the_store_is_stale() -> None:
+    problem = {"status": 503, "title": "Service Unavailable", "detail": "revocations cannot be"}
+    app, served = build(lambda r: httpx2.Response(503, json=problem))
+    with TestClient(app) as client:
+        response = client.get("/me", headers={"Authorization": "Bearer t"})
+    assert response.status_code == 503
+    assert response.headers["retry-after"] == "1"
+    assert served == []
+
+
+def test_probe_is_deprecated() -> None:
+    with pytest.warns(DeprecationWarning, match="probe"):
+        Warden(probe=Probe())

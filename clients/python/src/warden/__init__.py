@@ -13,6 +13,7 @@ from warden.errors import (
     WardenUnavailableError,
 )
 from warden.models import (
+    Authentication,
     Decision,
     Entity,
     Evaluation,
@@ -23,6 +24,7 @@ from warden.models import (
 
 __all__ = [
     "AsyncWardenClient",
+    "Authentication",
     "Decision",
     "Entity",
     "Evaluation",

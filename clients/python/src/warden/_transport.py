@@ -99,6 +99,12 @@ class SyncTransport:
         except httpx2.HTTPError as error:
             raise _unavailable(error, path) from error
 
+    def post_empty(self, path: str, headers: dict[str, str]) -> RawResponse:
+        try:
+            return _raw(self._client.post(path, headers=headers))
+        except httpx2.HTTPError as error:
+            raise _unavailable(error, path) from error
+
     def get(self, path: str) -> RawResponse:
         try:
             return _raw(self._client.get(path))
@@ -128,6 +134,12 @@ class AsyncTransport:
     async def post_json(self, path: str, body: Any, headers: dict[str, str]) -> RawResponse:
         try:
             return _raw(await self._client.post(path, json=body, headers=headers))
+        except httpx2.HTTPError as error:
+            raise _unavailable(error, path) from error
+
+    async def post_empty(self, path: str, headers: dict[str, str]) -> RawResponse:
+        try:
+            return _raw(await self._client.post(path, headers=headers))
         except httpx2.HTTPError as error:
             raise _unavailable(error, path) from error
 

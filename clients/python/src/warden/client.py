@@ -1,9 +1,9 @@
 """`WardenClient` (blocking) and `AsyncWardenClient`: the same API, the same answers.
 
 Both hold one pooled connection to Warden for their lifetime; create one per process and
-close it on shutdown (`with` / `async with` do that). Every method either returns a decision
-or raises: an unreachable Warden, a timeout, a 5xx or a garbled answer is
-`WardenUnavailableError`, never an allow.
+close it on shutdown (`with` / `async with` do that). Every method either returns an answer
+(a decision, or an identity for `authenticate`) or raises: an unreachable Warden, a timeout,
+a 5xx or a garbled answer is `WardenUnavailableError`, never an allow.
 """
 
 from __future__ import annotations
@@ -21,12 +21,14 @@ from warden.errors import (
     WardenUnavailableError,
 )
 from warden.models import (
+    Authentication,
     Decision,
     Entity,
     Evaluation,
     EvaluationRequest,
     check_body,
     evaluations_body,
+    parse_authentication,
     parse_decision,
     parse_evaluation,
     parse_evaluations,
@@ -37,6 +39,7 @@ DEFAULT_TIMEOUT_SECONDS = 2.0
 DEFAULT_CONNECT_TIMEOUT_SECONDS = 0.5
 
 CHECK_PATH = "/v1/check"
+AUTHENTICATE_PATH = "/v1/authenticate"
 EVALUATION_PATH = "/access/v1/evaluation"
 EVALUATIONS_PATH = "/access/v1/evaluations"
 READY_PATH = "/readyz"
@@ -83,6 +86,17 @@ def _problem_detail(raw: _transport.RawResponse) -> str:
 def _check_answer(raw: _transport.RawResponse) -> Decision:
     if raw.status == 200:
         return parse_decision(raw.json())
+    _token_refusal(raw)
+
+
+def _authenticate_answer(raw: _transport.RawResponse) -> Authentication:
+    if raw.status == 200:
+        return parse_authentication(raw.json())
+    _token_refusal(raw)
+
+
+def _token_refusal(raw: _transport.RawResponse) -> NoReturn:
+    """A 401 is Warden refusing the end user's token; anything else is no answer."""
     if raw.status == 401:
         body = raw.json()
         reason = body.get("reason") if isinstance(body, dict) else None
@@ -168,6 +182,15 @@ class WardenClient(_Base):
         """
         body = check_body(action, Entity(resource_type, resource_id, properties), context)
         return _check_answer(self._http.post_json(CHECK_PATH, body, self._token_headers(token)))
+
+    def authenticate(self, token: str) -> Authentication:
+        """Verify `token` and return who it is, without a decision (none is logged).
+
+        Raises `InvalidTokenError` when Warden refuses the token (e.g. `token_revoked`).
+        """
+        return _authenticate_answer(
+            self._http.post_empty(AUTHENTICATE_PATH, self._token_headers(token))
+        )
 
     def evaluate(
         self,
@@ -266,6 +289,14 @@ class AsyncWardenClient(_Base):
         body = check_body(action, Entity(resource_type, resource_id, properties), context)
         raw = await self._http.post_json(CHECK_PATH, body, self._token_headers(token))
         return _check_answer(raw)
+
+    async def authenticate(self, token: str) -> Authentication:
+        """Verify `token` and return who it is, without a decision (none is logged).
+
+        Raises `InvalidTokenError` when Warden refuses the token (e.g. `token_revoked`).
+        """
+        raw = await self._http.post_empty(AUTHENTICATE_PATH, self._token_headers(token))
+        return _authenticate_answer(raw)
 
     async def evaluate(
         self,

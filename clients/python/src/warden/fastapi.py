@@ -21,12 +21,14 @@ so an application log line can be joined with Warden's decision log.
 Authentication is the first check's job: `/v1/check` verifies the token and decides in one
 round trip, so `authorize(...)` needs no separate authentication call. `principal` (for
 routes that need only "who is this?") reuses a decision already made for the request, and
-otherwise asks Warden a probe decision whose outcome it ignores (see `Probe`), because
-Warden has no authenticate-only endpoint yet.
+otherwise calls `POST /v1/authenticate`, which verifies the token (revocations included)
+without making a decision, so nothing reaches Warden's decision log and no `X-Decision-Id`
+is set. A refused token and an unavailable Warden are the same 401 and 503 as above.
 """
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
@@ -50,11 +52,12 @@ _MARKER = "__warden_dependency__"
 
 @dataclass(frozen=True, slots=True)
 class Probe:
-    """The decision `principal` asks for when no check has run yet for the request.
+    """Deprecated and unused: kept only so that `Warden(probe=...)` still constructs.
 
-    Its outcome is ignored: only the principal of the answer is used. It is still a decision,
-    so Warden's decision log records it. Pick an action and resource of your pack that cost
-    little; the default fits the example pack (`list` on a tenant id no tenant has).
+    `principal` used to ask this decision (and ignore its outcome) when no check had run for
+    the request, which put a deny in Warden's decision log for every such request. It now
+    calls `POST /v1/authenticate` instead, which makes no decision. Passing `probe=` to
+    `Warden` emits a `DeprecationWarning`; the argument will be removed.
     """
 
     action: str = "list"
@@ -137,6 +140,14 @@ class Warden:
         realm: str | None = None,
         probe: Probe | None = None,
     ) -> None:
+        """`probe` is deprecated and ignored (see `Probe`)."""
+        if probe is not None:
+            warnings.warn(
+                "Warden(probe=...) is deprecated and ignored: warden.principal now calls "
+                "POST /v1/authenticate, which makes no decision",
+                DeprecationWarning,
+                stacklevel=2,
+            )
         self._client = client
         self.decision_header = decision_header
         self.realm = realm
@@ -190,17 +201,19 @@ class Warden:
 
         async def warden_principal(
             request: Request,
-            response: Response,
             token: str = Depends(token_dependency),
         ) -> Principal:
             earlier: list[Decision] = getattr(request.state, _STATE_DECISIONS, [])
             if earlier:
                 return earlier[-1].principal
-            probe = self.probe
-            decision = await self._decide(
-                request, response, token, probe.action, probe.resource_type, probe.resource_id
-            )
-            return decision.principal
+            # Identity only: no decision is made, so none is logged and no decision id is set.
+            try:
+                authentication = await self.client.authenticate(token)
+            except InvalidTokenError as refused:
+                raise _refused(refused) from None
+            except WardenError as failure:
+                raise _unavailable(str(failure)) from failure
+            return authentication.principal
 
         setattr(warden_principal, _MARKER, True)
         return warden_principal
@@ -313,17 +326,7 @@ class Warden:
                 token, action, resource_type, resource_id, properties, context
             )
         except InvalidTokenError as refused:
-            challenge = refused.www_authenticate or (
-                f'Bearer error="invalid_token", error_description="{refused.reason}"'
-            )
-            raise WardenHTTPException(
-                401,
-                "invalid-token",
-                "Unauthorized",
-                f"the bearer token was refused: {refused.reason}",
-                headers={"WWW-Authenticate": challenge},
-                reason=refused.reason,
-            ) from None
+            raise _refused(refused) from None
         except WardenError as failure:
             raise _unavailable(str(failure)) from failure
         decisions: list[Decision] = getattr(request.state, _STATE_DECISIONS, [])
@@ -331,6 +334,20 @@ class Warden:
         setattr(request.state, _STATE_DECISIONS, decisions)
         response.headers[self.decision_header] = decision.decision_id
         return decision
+
+
+def _refused(refused: InvalidTokenError) -> WardenHTTPException:
+    challenge = refused.www_authenticate or (
+        f'Bearer error="invalid_token", error_description="{refused.reason}"'
+    )
+    return WardenHTTPException(
+        401,
+        "invalid-token",
+        "Unauthorized",
+        f"the bearer token was refused: {refused.reason}",
+        headers={"WWW-Authenticate": challenge},
+        reason=refused.reason,
+    )
 
 
 def _unavailable(why: str) -> WardenHTTPException:

@@ -60,6 +60,22 @@ class Decision:
 
 
 @dataclass(frozen=True, slots=True)
+class Authentication:
+    """The answer of `POST /v1/authenticate`: who the bearer token is, with no decision.
+
+    `subject`, `roles` and `scopes` come from the token's claims as Warden mapped them;
+    `expires_at` is the token's `exp` (seconds since the epoch), when it has one.
+    """
+
+    principal: Principal
+    subject: str
+    roles: tuple[str, ...]
+    scopes: tuple[str, ...]
+    issuer: str
+    expires_at: int | None
+
+
+@dataclass(frozen=True, slots=True)
 class Entity:
     """A subject or resource of an AuthZEN evaluation (or a resource of a check).
 
@@ -171,6 +187,37 @@ def parse_decision(body: Any) -> Decision:
         policy_revision=_string(answer, "policy_revision", "check answer"),
         reasons=_reasons(answer.get("reasons"), "check answer.reasons"),
         errors=tuple(errors),
+    )
+
+
+def _strings(obj: JsonObject, key: str, what: str) -> tuple[str, ...]:
+    value = obj.get(key)
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise WardenProtocolError(f"{what}.{key} is not a list of strings")
+    return tuple(value)
+
+
+def parse_authentication(body: Any) -> Authentication:
+    """Parse the JSON answer of `POST /v1/authenticate`."""
+    answer = _object(body, "authenticate answer")
+    what = "authenticate answer.principal"
+    principal_json = _object(answer.get("principal"), what)
+    expires_at = answer.get("expires_at")
+    if expires_at is not None and (not isinstance(expires_at, int) or isinstance(expires_at, bool)):
+        raise WardenProtocolError("authenticate answer.expires_at is neither an integer nor null")
+    return Authentication(
+        principal=Principal(
+            type=_string(principal_json, "type", what),
+            id=_string(principal_json, "id", what),
+            tenant=_optional_string(principal_json, "tenant", what),
+        ),
+        subject=_string(principal_json, "subject", what),
+        roles=_strings(principal_json, "roles", what),
+        scopes=_strings(principal_json, "scopes", what),
+        issuer=_string(answer, "issuer", "authenticate answer"),
+        expires_at=expires_at,
     )
 
 
