@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::support::{Served, serve_example, warden};
+use crate::support::{Served, admin_init, serve_example};
 
 type Replica = Served;
 
@@ -51,14 +51,7 @@ fn a_role_revoked_on_one_replica_is_denied_on_the_other_within_a_second() {
     let dir = tempfile::tempdir().unwrap();
     let a = start_replica(dir.path(), "a", &url);
     let b = start_replica(dir.path(), "b", &url);
-    let init = warden(&["admin", "init", "--config", &a.config]);
-    assert_eq!(init.code, 0, "{}", init.stderr);
-    let secret = init
-        .stdout
-        .lines()
-        .find(|line| line.starts_with("wdn_admin_"))
-        .unwrap()
-        .to_owned();
+    let secret = admin_init(&a.config);
     let admin = |verb: &str| {
         let output = Command::new(env!("CARGO_BIN_EXE_warden"))
             .args([

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 use warden_testkit::{TestKey, claims_at, jwks};
 
-use crate::support::{Served, serve_example, warden};
+use crate::support::{Served, admin_init, serve_example};
 
 const ISSUER: &str = "https://idp.replicas.test";
 
@@ -54,14 +54,7 @@ fn a_token_revoked_on_one_replica_is_refused_on_the_other_within_a_second() {
     std::fs::write(dir.path().join("jwks.json"), jwks(&[&key])).unwrap();
     let a = start(dir.path(), "a", &url);
     let b = start(dir.path(), "b", &url);
-    let init = warden(&["admin", "init", "--config", &a.config]);
-    assert_eq!(init.code, 0, "{}", init.stderr);
-    let secret = init
-        .stdout
-        .lines()
-        .find(|line| line.starts_with("wdn_admin_"))
-        .unwrap()
-        .to_owned();
+    let secret = admin_init(&a.config);
     let client = reqwest::Client::new();
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::support::{free_port, repo_root, wait_ready, warden};
+use crate::support::{admin_init, free_port, repo_root, wait_ready, warden};
 
 fn start(config: &str) -> Child {
     Command::new(env!("CARGO_BIN_EXE_warden"))
@@ -34,14 +34,7 @@ fn crash_and_recover(storage_url: &str) {
     .unwrap();
     let config = config.display().to_string();
 
-    let init = warden(&["admin", "init", "--config", &config]);
-    assert_eq!(init.code, 0, "{}{}", init.stdout, init.stderr);
-    let secret = init
-        .stdout
-        .lines()
-        .find(|line| line.starts_with("wdn_admin_"))
-        .unwrap()
-        .to_owned();
+    let secret = admin_init(&config);
     let again = warden(&["admin", "init", "--config", &config]);
     assert_eq!(again.code, 1, "a second init is refused");
 

@@ -123,3 +123,14 @@ pub fn serve_example(dir: &Path, name: &str, extra: &str) -> Served {
         config,
     }
 }
+
+/// `warden admin init --config CONFIG` must succeed; returns the admin secret it printed once.
+pub fn admin_init(config: &str) -> String {
+    let init = warden(&["admin", "init", "--config", config]);
+    assert_eq!(init.code, 0, "{}{}", init.stdout, init.stderr);
+    init.stdout
+        .lines()
+        .find(|line| line.starts_with("wdn_admin_"))
+        .expect("admin init prints the secret")
+        .to_owned()
+}
