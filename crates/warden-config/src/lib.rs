@@ -14,6 +14,9 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use warden_token::{IssuerConfig, IssuerSettings};
 
+mod tokens;
+pub use tokens::{KeyEncryptionKey, ServiceAccountSettings, TokenIssuance, TokenSettings};
+
 /// Where the config came from, for error messages.
 const ENV_PREFIX: &str = "WARDEN_";
 
@@ -74,6 +77,12 @@ pub struct RawConfig {
     /// `[audit]`.
     #[serde(default)]
     pub audit: AuditSettings,
+    /// `[tokens]`: Warden as an issuer.
+    #[serde(default)]
+    pub tokens: Option<TokenSettings>,
+    /// `[service_accounts]`.
+    #[serde(default)]
+    pub service_accounts: ServiceAccountSettings,
 }
 
 /// `[audit]`: the decision log.
@@ -303,6 +312,10 @@ pub struct Config {
     pub claim_attributes: Vec<String>,
     /// `[audit]`, with paths resolved against the config file (checked values).
     pub audit: AuditSettings,
+    /// `[tokens]`, checked (its issuer is also in `issuers`).
+    pub tokens: Option<TokenIssuance>,
+    /// `[service_accounts]`.
+    pub service_accounts: ServiceAccountSettings,
 }
 
 /// Loads `path` (or only defaults when `None`), applies `WARDEN_…__…` overrides from `env`,
@@ -470,9 +483,32 @@ fn check(
         Some(file) => base_dir.join(file),
         None => audit.dir.join("audit-signing.key"),
     });
+    let tokens = match raw.tokens {
+        Some(settings) => {
+            let checked = tokens::check_tokens(settings, base_dir, &read_env).map_err(&invalid)?;
+            if storage.is_none() {
+                return Err(invalid(
+                    "[tokens] needs [storage]: service accounts and signing keys live in the store"
+                        .to_owned(),
+                ));
+            }
+            if issuers.iter().any(|issuer| issuer.issuer == checked.issuer) {
+                return Err(invalid(format!(
+                    "tokens.issuer `{}` is also an [[issuers]] entry; Warden verifies its own tokens without one",
+                    checked.issuer
+                )));
+            }
+            issuers.push(checked.issuer_config());
+            Some(checked)
+        }
+        None => None,
+    };
+    tokens::check_service_accounts(&raw.service_accounts).map_err(&invalid)?;
     Ok(Config {
         origin,
         audit,
+        tokens,
+        service_accounts: raw.service_accounts,
         storage,
         claim_attributes: raw.principals.claim_attributes,
         server: raw.server,

@@ -303,3 +303,52 @@ pub async fn record_admin(
     });
     let _ = log.log.record(record, None).await;
 }
+
+/// What an OAuth endpoint did, for its decision-log record.
+pub struct Issuance<'a> {
+    /// `token` or `revoke`.
+    pub operation: &'a str,
+    /// The client, when it was named (authenticated or not).
+    pub client: Option<(String, String)>,
+    /// `allow` (issued, revoked) or `deny`.
+    pub allowed: bool,
+    /// `token_issued`, `token_revoked`, or the OAuth error code.
+    pub reason: &'a str,
+    /// Why, in words (never a secret).
+    pub detail: Option<String>,
+    /// The token issued or revoked.
+    pub token: Option<TokenRef>,
+}
+
+/// Records one call of `/oauth2/token` or `/oauth2/revoke`, issued or refused.
+pub async fn record_issuance(log: Option<&DecisionLog>, caller: &Caller, issuance: Issuance<'_>) {
+    let Some(log) = log else { return };
+    let mut record = Record::new(Kind::Decision, uuid::Uuid::now_v7().to_string());
+    record.entry = Some(caller.entry.to_owned());
+    record.action = Some(format!("oauth2.{}", issuance.operation));
+    record.principal = issuance.client.map(|(tenant, client_id)| EntityRef {
+        entity_type: "ServiceAccount".to_owned(),
+        id: format!("{tenant}/{client_id}"),
+        tenant: (!tenant.is_empty()).then_some(tenant),
+    });
+    record.decision = Some(if issuance.allowed { "allow" } else { "deny" }.to_owned());
+    record.reason = Some(issuance.reason.to_owned());
+    record.errors = issuance.detail.into_iter().collect();
+    record.token = issuance.token;
+    record.caller = caller.label.clone();
+    record.origin = caller.origin.clone();
+    record.latency_us =
+        Some(u64::try_from(caller.started.elapsed().as_micros()).unwrap_or(u64::MAX));
+    record.explanation = Some(warden_audit::Explanation {
+        summary: if issuance.allowed {
+            format!("ALLOW: oauth2.{} ({})", issuance.operation, issuance.reason)
+        } else {
+            format!(
+                "DENY: oauth2.{} refused with {}",
+                issuance.operation, issuance.reason
+            )
+        },
+        details: record.errors.clone(),
+    });
+    let _ = log.log.record(record, None).await;
+}

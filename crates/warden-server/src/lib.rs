@@ -14,6 +14,7 @@
 mod admin_auth;
 pub mod decision_log;
 pub mod engine;
+pub mod issuer;
 mod json;
 mod origin;
 pub mod pep_auth;
@@ -207,6 +208,58 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
             "/v1/admin/revocations",
             post(routes::revocations::revoke).get(routes::revocations::list),
         )
+        .route("/oauth2/token", post(routes::oauth::token))
+        .route("/oauth2/revoke", post(routes::oauth::revoke))
+        .route("/.well-known/jwks.json", get(routes::oauth::jwks))
+        .route(
+            "/.well-known/openid-configuration",
+            get(routes::oauth::openid_configuration),
+        )
+        .route(
+            "/v1/admin/tenants/{tenant}/service-accounts",
+            post(routes::service_accounts::create).get(routes::service_accounts::list),
+        )
+        .route(
+            "/v1/admin/tenants/{tenant}/service-accounts/report",
+            get(routes::service_accounts::tenant_report),
+        )
+        .route(
+            "/v1/admin/tenants/{tenant}/service-accounts/{client_id}",
+            get(routes::service_accounts::show).delete(routes::service_accounts::delete),
+        )
+        .route(
+            "/v1/admin/tenants/{tenant}/service-accounts/{client_id}/credentials",
+            post(routes::service_accounts::add_credential),
+        )
+        .route(
+            "/v1/admin/tenants/{tenant}/service-accounts/{client_id}/credentials/rotate",
+            post(routes::service_accounts::rotate_credential),
+        )
+        .route(
+            "/v1/admin/tenants/{tenant}/service-accounts/{client_id}/credentials/{credential_id}/retire",
+            post(routes::service_accounts::retire_credential),
+        )
+        .route(
+            "/v1/admin/tenants/{tenant}/service-accounts/{client_id}/scopes",
+            post(routes::service_accounts::set_scopes),
+        )
+        .route(
+            "/v1/admin/tenants/{tenant}/service-accounts/{client_id}/owner",
+            post(routes::service_accounts::transfer),
+        )
+        .route(
+            "/v1/admin/tenants/{tenant}/service-accounts/{client_id}/disable",
+            post(routes::service_accounts::disable),
+        )
+        .route(
+            "/v1/admin/service-accounts/report",
+            get(routes::service_accounts::full_report),
+        )
+        .route("/v1/admin/keys", get(routes::service_accounts::list_keys))
+        .route(
+            "/v1/admin/keys/rotate",
+            post(routes::service_accounts::rotate_key),
+        )
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(
             state.clone(),
@@ -247,15 +300,42 @@ impl Server {
 
         let mut background = Vec::new();
         let revocations = Arc::new(revocation::RevocationSet::default());
+        let verifier = Arc::new(Verifier::new(
+            config.issuers.clone(),
+            warden_token::verify::DEFAULT_CACHE_CAPACITY,
+        )?);
+        let token_issuer = config.tokens.clone().map(|tokens| {
+            Arc::new(issuer::TokenIssuer::new(
+                tokens,
+                config.service_accounts.clone(),
+            ))
+        });
+        let issuer_sync = token_issuer.as_ref().map(|issuer| store_sync::IssuerSync {
+            issuer: Arc::clone(issuer),
+            verifier: Arc::clone(&verifier),
+        });
         let (store, store_freshness) = match &config.storage {
             Some(storage) => {
                 let store = warden_store::Store::connect(&storage.url).await?;
                 let freshness = Arc::new(StoreFreshness::new(Duration::from_secs(
                     storage.max_staleness_seconds,
                 )));
-                store_sync::refresh(&store, &holder, &freshness, &revocations)
-                    .await
-                    .map_err(ServerError::Policy)?;
+                store_sync::refresh(
+                    &store,
+                    &holder,
+                    &freshness,
+                    &revocations,
+                    issuer_sync.as_ref(),
+                )
+                .await
+                .map_err(ServerError::Policy)?;
+                if let Some(sync) = &issuer_sync {
+                    background.push(store_sync::spawn_issuer_tasks(
+                        store.clone(),
+                        sync.clone(),
+                        Arc::clone(&holder),
+                    ));
+                }
                 background.push(store_sync::spawn_revocation_cleaner(
                     store.clone(),
                     Arc::clone(&revocations),
@@ -266,6 +346,7 @@ impl Server {
                     Arc::clone(&holder),
                     Arc::clone(&freshness),
                     Arc::clone(&revocations),
+                    issuer_sync.clone(),
                     Duration::from_millis(storage.poll_interval_ms.max(10)),
                 ));
                 (Some(store), Some(freshness))
@@ -273,10 +354,6 @@ impl Server {
             None => (None, None),
         };
 
-        let verifier = Arc::new(Verifier::new(
-            config.issuers.clone(),
-            warden_token::verify::DEFAULT_CACHE_CAPACITY,
-        )?);
         for failure in verifier.load_keys().await {
             tracing::warn!(error = %failure, "issuer keys not loaded yet; retrying in the background");
         }
@@ -322,6 +399,7 @@ impl Server {
             claim_attributes: Arc::new(config.claim_attributes.clone()),
             revocations,
             decision_log,
+            token_issuer,
         };
         let app = router(
             state.clone(),

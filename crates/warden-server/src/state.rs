@@ -356,4 +356,18 @@ pub struct AppState {
     pub revocations: Arc<crate::revocation::RevocationSet>,
     /// The decision log, unless `[audit] enabled = false`.
     pub decision_log: Option<crate::decision_log::DecisionLog>,
+    /// Warden as an issuer, when `[tokens]` is configured.
+    pub token_issuer: Option<Arc<crate::issuer::TokenIssuer>>,
+}
+
+impl AppState {
+    /// Warden's issuer with the verifier its keys go into, when `[tokens]` is configured.
+    pub(crate) fn issuer_sync(&self) -> Option<crate::store_sync::IssuerSync> {
+        self.token_issuer
+            .as_ref()
+            .map(|issuer| crate::store_sync::IssuerSync {
+                issuer: Arc::clone(issuer),
+                verifier: Arc::clone(&self.verifier),
+            })
+    }
 }

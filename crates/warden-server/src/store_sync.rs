@@ -12,9 +12,53 @@ use std::time::Duration;
 
 use warden_store::{Store, StoreError};
 
+use crate::issuer::TokenIssuer;
 use crate::revocation::RevocationSet;
 use crate::routes::check::unix_now;
 use crate::state::{PolicyHolder, StoreFreshness, StoreView};
+
+/// Warden's issuer and the verifier its keys are installed into, kept in step with the store.
+#[derive(Clone)]
+pub struct IssuerSync {
+    /// The issuer state.
+    pub issuer: Arc<TokenIssuer>,
+    /// The verifier.
+    pub verifier: Arc<warden_token::Verifier>,
+}
+
+/// Every 10 seconds writes the batched uses of service accounts; every minute re-reads keys and
+/// accounts (so a due key rotation happens even when nothing else changes).
+pub fn spawn_issuer_tasks(
+    store: Store,
+    sync: IssuerSync,
+    holder: Arc<PolicyHolder>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut ticks: u64 = 0;
+        loop {
+            tokio::time::sleep(Duration::from_secs(10)).await;
+            ticks += 1;
+            let pack = holder.current().map(|snapshot| Arc::clone(&snapshot.pack));
+            let scopes_of_policy = |id: &str| -> Vec<String> {
+                pack.as_ref()
+                    .and_then(|pack| {
+                        pack.policy(&warden_core::cedar_policy::PolicyId::new(id))
+                            .map(ToString::to_string)
+                    })
+                    .map(|text| crate::issuer::string_literals(&text))
+                    .unwrap_or_default()
+            };
+            if let Err(error) = sync.issuer.flush_uses(&store, &scopes_of_policy).await {
+                tracing::warn!(%error, "recording service-account use failed; it is counted again on the next use");
+            }
+            if ticks.is_multiple_of(6)
+                && let Err(error) = sync.issuer.sync(&store, &sync.verifier, unix_now()).await
+            {
+                tracing::warn!(%error, "re-reading signing keys and service accounts failed");
+            }
+        }
+    })
+}
 
 /// Reads everything the snapshot needs from the store.
 pub async fn read_view(store: &Store) -> Result<StoreView, StoreError> {
@@ -35,7 +79,14 @@ pub async fn refresh(
     holder: &PolicyHolder,
     freshness: &StoreFreshness,
     revocations: &RevocationSet,
+    issuer: Option<&IssuerSync>,
 ) -> Result<(), String> {
+    if let Some(sync) = issuer
+        && let Err(error) = sync.issuer.sync(store, &sync.verifier, unix_now()).await
+    {
+        freshness.mark_error(error.to_string());
+        return Err(error.to_string());
+    }
     // The view reads the change counter first; revocations are read after it, so every
     // revocation at or below the version the snapshot records is in memory before it is
     // installed (a later one is read again on the next change).
@@ -83,6 +134,7 @@ pub fn spawn_poller(
     holder: Arc<PolicyHolder>,
     freshness: Arc<StoreFreshness>,
     revocations: Arc<RevocationSet>,
+    issuer: Option<IssuerSync>,
     interval: Duration,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
@@ -97,7 +149,9 @@ pub fn spawn_poller(
                         freshness.mark_ok();
                     }
                     if (seen != Some(version) || expired)
-                        && let Err(error) = refresh(&store, &holder, &freshness, &revocations).await
+                        && let Err(error) =
+                            refresh(&store, &holder, &freshness, &revocations, issuer.as_ref())
+                                .await
                     {
                         tracing::error!(error = %error, "rebuilding from the store failed; the last snapshot keeps serving within the staleness bound");
                     }

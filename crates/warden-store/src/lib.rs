@@ -182,6 +182,12 @@ macro_rules! finish_write {
 
 mod revocations;
 pub use revocations::{Revocation, RevocationKind};
+mod service_accounts;
+pub use service_accounts::{
+    AccountStatus, Credential, CredentialSecret, Offboarding, ServiceAccount,
+};
+mod signing_keys;
+pub use signing_keys::SigningKeyRecord;
 
 type EntityRow = (String, String, String, String, String, String);
 type AssignmentRow = (

@@ -7,12 +7,20 @@ use crate::{Store, StoreError};
 const SQLITE: &[(i64, &str)] = &[
     (1, include_str!("../migrations/sqlite/0001_init.sql")),
     (2, include_str!("../migrations/sqlite/0002_revocations.sql")),
+    (
+        3,
+        include_str!("../migrations/sqlite/0003_service_accounts.sql"),
+    ),
 ];
 const POSTGRES: &[(i64, &str)] = &[
     (1, include_str!("../migrations/postgres/0001_init.sql")),
     (
         2,
         include_str!("../migrations/postgres/0002_revocations.sql"),
+    ),
+    (
+        3,
+        include_str!("../migrations/postgres/0003_service_accounts.sql"),
     ),
 ];
 

@@ -133,6 +133,26 @@ impl IssuerKeys {
         matches!(self.source, KeySourceConfig::Secret(_))
     }
 
+    /// Keys installed by the server never go stale by age and are never fetched.
+    fn is_pushed(&self) -> bool {
+        matches!(
+            self.source,
+            KeySourceConfig::Secret(_) | KeySourceConfig::Managed
+        )
+    }
+
+    /// Replaces the set of a managed issuer (Warden's own keys, read from the store). Keys
+    /// still in the new set keep their identity, so verified-token cache entries survive.
+    pub fn install(&self, set: KeySet) {
+        let mut state = self
+            .state
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        state.set = Arc::new(state.set.merged_with(set));
+        state.loaded_at = Some(Instant::now());
+        state.last_error = None;
+    }
+
     /// The current key set, or `None` if never loaded or stale beyond the bound.
     pub fn current(&self) -> Option<Arc<KeySet>> {
         let state = self
@@ -141,13 +161,13 @@ impl IssuerKeys {
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         let fresh = state
             .loaded_at
-            .is_some_and(|at| self.is_secret() || at.elapsed() <= self.timing.max_stale);
+            .is_some_and(|at| self.is_pushed() || at.elapsed() <= self.timing.max_stale);
         fresh.then(|| Arc::clone(&state.set))
     }
 
     /// Loads the keys now (fetch or read), replacing the set on success.
     pub async fn load(&self) -> Result<(), KeySourceError> {
-        if self.is_secret() {
+        if self.is_pushed() {
             return Ok(());
         }
         self.fetches.fetch_add(1, Ordering::Relaxed);
@@ -187,6 +207,7 @@ impl IssuerKeys {
             KeySourceConfig::Uri(uri) => uri.clone(),
             KeySourceConfig::File(path) => path.display().to_string(),
             KeySourceConfig::Secret(_) => "the HS256 secret".to_owned(),
+            KeySourceConfig::Managed => "Warden's own signing keys".to_owned(),
         }
     }
 
@@ -249,7 +270,7 @@ impl IssuerKeys {
             (Some(set), Some(kid)) => set.has_kid(kid),
             _ => false,
         };
-        if self.is_secret() || known_kid {
+        if self.is_pushed() || known_kid {
             return None;
         }
         let mut last_refresh = self.unknown_kid_refresh.lock().await;

@@ -57,6 +57,8 @@ pub struct VerificationKey {
     pub kind: KeyKind,
     /// The JWK's `alg`, if it names one.
     pub jwk_alg: Option<Algorithm>,
+    /// The public key's parameters (`kty`, `crv`, `n`, `e`, `x`, `y`), to tell two keys apart.
+    fingerprint: String,
     pub(crate) key: DecodingKey,
 }
 
@@ -123,6 +125,7 @@ impl KeySet {
                 kid: None,
                 kind: KeyKind::Hmac,
                 jwk_alg: Some(Algorithm::HS256),
+                fingerprint: "oct".to_owned(),
                 key: DecodingKey::from_secret(&secret.0),
             })],
         }
@@ -164,6 +167,27 @@ impl KeySet {
     /// True when there is no usable key.
     pub fn is_empty(&self) -> bool {
         self.keys.is_empty()
+    }
+
+    /// This set's keys, reusing `self`'s entry for every key of `newer` with the same kid
+    /// and public key (so a verified-token cache entry holding it stays valid).
+    pub fn merged_with(&self, newer: KeySet) -> KeySet {
+        let keys = newer
+            .keys
+            .into_iter()
+            .map(|key| {
+                self.keys
+                    .iter()
+                    .find(|old| {
+                        old.kid == key.kid
+                            && old.kind == key.kind
+                            && old.fingerprint == key.fingerprint
+                    })
+                    .cloned()
+                    .unwrap_or(key)
+            })
+            .collect();
+        KeySet { keys }
     }
 
     /// The kids, for reports.
@@ -283,12 +307,38 @@ fn parse_jwk(jwk: &Map<String, Value>) -> Result<VerificationKey, String> {
     {
         return Err(format!("`alg` {alg:?} does not fit a {kind:?} key"));
     }
+    let fingerprint = ["kty", "crv", "n", "e", "x", "y"]
+        .iter()
+        .map(|name| jwk.get(*name).and_then(Value::as_str).unwrap_or_default())
+        .collect::<Vec<_>>()
+        .join("|");
     Ok(VerificationKey {
         kid,
         kind,
         jwk_alg,
+        fingerprint,
         key,
     })
+}
+
+/// Parses one public JWK alone (a client's registered key): the same checks as in a JWKS, and
+/// a private key (one with `d`, `p`, `q`, … members) is refused outright.
+pub fn parse_public_jwk(document: &[u8]) -> Result<VerificationKey, String> {
+    let jwk = strict_json::parse_object(document)?;
+    if ["d", "p", "q", "dp", "dq", "qi", "k"]
+        .iter()
+        .any(|member| jwk.contains_key(*member))
+    {
+        return Err("the JWK holds private key material; register the public key only".to_owned());
+    }
+    parse_jwk(&jwk)
+}
+
+impl VerificationKey {
+    /// The key for `jsonwebtoken::decode` (client assertions are checked with it).
+    pub fn decoding_key(&self) -> &DecodingKey {
+        &self.key
+    }
 }
 
 #[cfg(test)]

@@ -205,6 +205,9 @@ pub enum KeySourceConfig {
     File(PathBuf),
     /// An HS256 shared secret (from the environment or a file). Never shown in `Debug`.
     Secret(HmacSecret),
+    /// Keys the server installs itself (Warden's own signing keys, read from the store): see
+    /// `IssuerKeys::install`.
+    Managed,
 }
 
 /// An HS256 secret; its `Debug` never shows the bytes.

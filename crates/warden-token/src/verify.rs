@@ -112,6 +112,11 @@ impl Verifier {
         self.issuers.values()
     }
 
+    /// One configured issuer by its exact `iss`.
+    pub fn issuer(&self, issuer: &str) -> Option<&Arc<Issuer>> {
+        self.issuers.get(issuer)
+    }
+
     /// The verified-token cache (for metrics and tests).
     pub fn cache(&self) -> &TokenCache {
         &self.cache

@@ -1,6 +1,7 @@
 """Starts the real `warden serve` for the tests: a test issuer whose RSA key the tests
 generate, the example policy pack with an editable copy of its entities, a PEP credential,
-and on request a store (`[storage]`, SQLite) with an admin credential.
+and on request a store (`[storage]`, SQLite) with an admin credential and Warden's own token
+issuer (`[tokens]`, for service accounts).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ PACK_DIR = REPO_ROOT / "examples" / "saas"
 ISSUER = "https://issuer.test.warden.local"
 AUDIENCE = "warden"
 KID = "test-key-1"
+TOKEN_KEY_ENV = "WARDEN_TOKEN_KEY"  # noqa: S105 - the name of the variable, not a key
 READY_TIMEOUT_SECONDS = 30.0
 RELOAD_TIMEOUT_SECONDS = 15.0
 ADMIN_INIT_TIMEOUT_SECONDS = 30.0
@@ -155,21 +157,70 @@ class WardenServer:
         `issuer` names the issuer of a token, session or subject revocation; give None for a
         client or key revocation. The server applies it before it answers.
         """
-        if self.admin_secret is None:
-            raise RuntimeError("this Warden has no store: start it with start_warden(storage=True)")
         body: dict[str, Any] = {"kind": kind, "value": value, "reason": reason}
         if issuer is not None:
             body["issuer"] = issuer
-        response = httpx2.post(
-            f"{self.url}/v1/admin/revocations",
+        return self.admin("POST", "/v1/admin/revocations", body)
+
+    def admin(
+        self, method: str, path: str, body: dict[str, Any] | None = None, *, expect: int = 200
+    ) -> dict[str, Any]:
+        """A call of the admin API with the admin credential; its JSON answer (`{}` if none).
+
+        Raises unless Warden answers `expect`.
+        """
+        if self.admin_secret is None:
+            raise RuntimeError("this Warden has no store: start it with start_warden(storage=True)")
+        response = httpx2.request(
+            method,
+            f"{self.url}{path}",
             json=body,
             headers={"Authorization": f"Bearer {self.admin_secret}"},
             timeout=5.0,
         )
-        if response.status_code != 200:
-            raise RuntimeError(f"revocation refused ({response.status_code}): {response.text}")
-        revocation: dict[str, Any] = response.json()
-        return revocation
+        if response.status_code != expect:
+            raise RuntimeError(f"{method} {path} refused ({response.status_code}): {response.text}")
+        answer: dict[str, Any] = response.json() if response.content else {}
+        return answer
+
+    def create_service_account(
+        self,
+        tenant: str,
+        *,
+        name: str,
+        owner: str,
+        scopes: list[str],
+        purpose: str = "test workload",
+        expires_in_seconds: int = 86400,
+        token_ttl_seconds: int | None = None,
+    ) -> dict[str, Any]:
+        """`POST /v1/admin/tenants/{tenant}/service-accounts`: the account, its `client_id`
+        and its first `client_secret` (shown once)."""
+        body: dict[str, Any] = {
+            "name": name,
+            "owner": owner,
+            "purpose": purpose,
+            "scopes": scopes,
+            "expires_in_seconds": expires_in_seconds,
+        }
+        if token_ttl_seconds is not None:
+            body["token_ttl_seconds"] = token_ttl_seconds
+        return self.admin("POST", f"/v1/admin/tenants/{tenant}/service-accounts", body, expect=201)
+
+    def service_account(self, tenant: str, client_id: str) -> dict[str, Any]:
+        """`GET /v1/admin/tenants/{tenant}/service-accounts/{client_id}`."""
+        return self.admin("GET", f"/v1/admin/tenants/{tenant}/service-accounts/{client_id}")
+
+    def disable_service_account(
+        self, tenant: str, client_id: str, *, reason: str = "test"
+    ) -> dict[str, Any]:
+        """`POST …/service-accounts/{client_id}/disable`: every outstanding token is denied
+        from the answer on."""
+        return self.admin(
+            "POST",
+            f"/v1/admin/tenants/{tenant}/service-accounts/{client_id}/disable",
+            {"reason": reason},
+        )
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -202,11 +253,25 @@ def _admin_init(config: Path, env: dict[str, str]) -> str:
     return secrets_shown[0]
 
 
+def _storage_config(port: int) -> str:
+    """`[storage]` and `[tokens]`: Warden issues service-account tokens under its own URL."""
+    return f"""
+[storage]
+url = "sqlite://warden.db"
+
+[tokens]
+issuer = "http://127.0.0.1:{port}"
+key_encryption_key_env = "{TOKEN_KEY_ENV}"
+"""
+
+
 def start_warden(workdir: Path, *, storage: bool = False) -> WardenServer:
     """Write a config into `workdir`, start Warden, wait (bounded) for /readyz.
 
-    With `storage`, the config has a SQLite store (`warden.db` in `workdir`) and an admin
-    credential is made first (`WardenServer.admin_secret`), for the admin API.
+    With `storage`, the config has a SQLite store (`warden.db` in `workdir`), an admin
+    credential is made first (`WardenServer.admin_secret`), for the admin API, and Warden
+    issues service-account tokens itself (`[tokens]`, issuer = its own URL, the key
+    encryption key a random one in the server's environment).
     """
     key = new_rsa_key()
     (workdir / "jwks.json").write_text(json.dumps(jwks_of(key, KID)))
@@ -237,10 +302,12 @@ jwks_file = "jwks.json"
 tenant = "org_id"
 roles = "roles"
 """
-        + ('\n[storage]\nurl = "sqlite://warden.db"\n' if storage else "")
+        + (_storage_config(port) if storage else "")
     )
     log_file = workdir / "warden.log"
     env = {k: v for k, v in os.environ.items() if not k.startswith("WARDEN_")}
+    if storage:
+        env[TOKEN_KEY_ENV] = secrets.token_hex(32)
     admin_secret = _admin_init(config, env) if storage else None
     with log_file.open("wb") as log:
         process = subprocess.Popen(  # noqa: S603 - our own binary, fixed arguments

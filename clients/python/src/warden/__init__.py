@@ -1,12 +1,15 @@
 """Warden's Python SDK: ask Warden whether a verified principal may act on a resource.
 
 `WardenClient` / `AsyncWardenClient` talk to Warden; `warden.fastapi` (extra `fastapi`)
-protects FastAPI routes with them.
+protects FastAPI routes with them. `ServiceAccountTokens` / `AsyncServiceAccountTokens` get a
+service account's access tokens from Warden, and `ServiceAccountAuth` sends them on the
+caller's own `httpx2` requests to other services.
 """
 
 from warden.client import AsyncWardenClient, WardenClient
 from warden.errors import (
     InvalidTokenError,
+    TokenRequestError,
     WardenError,
     WardenProtocolError,
     WardenRequestError,
@@ -21,8 +24,14 @@ from warden.models import (
     PolicyReason,
     Principal,
 )
+from warden.service_account import (
+    AsyncServiceAccountTokens,
+    ServiceAccountAuth,
+    ServiceAccountTokens,
+)
 
 __all__ = [
+    "AsyncServiceAccountTokens",
     "AsyncWardenClient",
     "Authentication",
     "Decision",
@@ -32,6 +41,9 @@ __all__ = [
     "InvalidTokenError",
     "PolicyReason",
     "Principal",
+    "ServiceAccountAuth",
+    "ServiceAccountTokens",
+    "TokenRequestError",
     "WardenClient",
     "WardenError",
     "WardenProtocolError",

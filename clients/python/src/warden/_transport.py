@@ -3,6 +3,10 @@
 Everything else in the SDK sees `RawResponse` and `WardenUnavailableError`, so swapping the
 HTTP library touches this file alone. Connections are pooled per client; every failure to
 get an answer (connect, timeout, protocol) becomes `WardenUnavailableError`.
+
+`HttpAuth`, `HttpRequest` and `HttpResponse` are re-exported for
+`warden.service_account.ServiceAccountAuth`, which plugs into the caller's own `httpx2`
+clients and so has to be an `httpx2.Auth`.
 """
 
 from __future__ import annotations
@@ -21,6 +25,11 @@ AsyncHttpTransport = httpx2.AsyncBaseTransport
 MockTransport = httpx2.MockTransport
 MockRequest = httpx2.Request
 MockResponse = httpx2.Response
+
+# What an `auth=` of the caller's own clients is made of (see `ServiceAccountAuth`).
+HttpAuth = httpx2.Auth
+HttpRequest = httpx2.Request
+HttpResponse = httpx2.Response
 
 _USER_AGENT = "warden-python/0.1"
 
@@ -105,6 +114,13 @@ class SyncTransport:
         except httpx2.HTTPError as error:
             raise _unavailable(error, path) from error
 
+    def post_form(self, path: str, form: dict[str, str], headers: dict[str, str]) -> RawResponse:
+        """POST `form` as `application/x-www-form-urlencoded` (the OAuth token endpoint)."""
+        try:
+            return _raw(self._client.post(path, data=form, headers=headers))
+        except httpx2.HTTPError as error:
+            raise _unavailable(error, path) from error
+
     def get(self, path: str) -> RawResponse:
         try:
             return _raw(self._client.get(path))
@@ -140,6 +156,15 @@ class AsyncTransport:
     async def post_empty(self, path: str, headers: dict[str, str]) -> RawResponse:
         try:
             return _raw(await self._client.post(path, headers=headers))
+        except httpx2.HTTPError as error:
+            raise _unavailable(error, path) from error
+
+    async def post_form(
+        self, path: str, form: dict[str, str], headers: dict[str, str]
+    ) -> RawResponse:
+        """POST `form` as `application/x-www-form-urlencoded` (the OAuth token endpoint)."""
+        try:
+            return _raw(await self._client.post(path, data=form, headers=headers))
         except httpx2.HTTPError as error:
             raise _unavailable(error, path) from error
 

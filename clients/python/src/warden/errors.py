@@ -47,3 +47,21 @@ class WardenRequestError(WardenError):
         super().__init__(f"Warden rejected the request (HTTP {status}): {detail}")
         self.status = status
         self.detail = detail
+
+
+class TokenRequestError(WardenError):
+    """Warden's token endpoint refused to issue a token (an RFC 6749 §5.2 error answer).
+
+    `error` is the OAuth error code: `invalid_client` (a wrong secret, or a disabled, deleted
+    or expired account or credential), `invalid_scope` (a scope the account does not have),
+    `invalid_request`, `invalid_grant`, `unauthorized_client` or `unsupported_grant_type`.
+    `description` is Warden's `error_description`, `status` the HTTP status (400 or 401).
+    Retrying does not help: the account or the caller's configuration has to change.
+    """
+
+    def __init__(self, error: str, description: str | None, status: int) -> None:
+        message = f"Warden refused the token request (HTTP {status}): {error}"
+        super().__init__(f"{message}: {description}" if description else message)
+        self.error = error
+        self.description = description
+        self.status = status

@@ -34,7 +34,7 @@ fn pack(state: &AppState) -> Result<std::sync::Arc<Pack>, ApiError> {
     ))
 }
 
-fn store_error(error: StoreError) -> ApiError {
+pub(crate) fn store_error(error: StoreError) -> ApiError {
     match error {
         StoreError::NotFound(message) => ApiError::NotFound(message),
         StoreError::Refused(message) => ApiError::BadRequest(message),
@@ -180,10 +180,16 @@ fn records_from_json(
     Ok(records)
 }
 
-async fn refresh(state: &AppState, store: &Store) {
+pub(crate) async fn refresh(state: &AppState, store: &Store) {
     if let Some(freshness) = &state.store_freshness
-        && let Err(error) =
-            store_sync::refresh(store, &state.policy, freshness, &state.revocations).await
+        && let Err(error) = store_sync::refresh(
+            store,
+            &state.policy,
+            freshness,
+            &state.revocations,
+            state.issuer_sync().as_ref(),
+        )
+        .await
     {
         tracing::error!(error = %error, "refreshing after an admin write failed; the poller will retry");
     }

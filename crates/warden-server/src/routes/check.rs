@@ -47,23 +47,58 @@ pub(crate) fn bearer_token(headers: &HeaderMap) -> Result<&str, TokenError> {
     Ok(token.trim())
 }
 
+/// A verified bearer token and the principal it stands for now.
+pub(crate) struct Bearer {
+    /// The token.
+    pub token: std::sync::Arc<warden_token::VerifiedToken>,
+    /// For one of Warden's own tokens, the principal with only the scopes the service account
+    /// still holds, when that is fewer than the token names.
+    narrowed: Option<warden_token::Principal>,
+}
+
+impl Bearer {
+    /// The principal decisions are made for.
+    pub fn principal(&self) -> &warden_token::Principal {
+        self.narrowed.as_ref().unwrap_or(&self.token.principal)
+    }
+}
+
 /// The request's bearer token, verified and checked against the revocations (after the
-/// signature, cached tokens included).
-async fn verified_bearer(
+/// signature, cached tokens included) and, for Warden's own tokens, against the service
+/// account's current state (disabled, deleted or expired: refused; scopes: narrowed).
+pub(crate) async fn verified_bearer(
     state: &AppState,
     headers: &HeaderMap,
-) -> Result<std::sync::Arc<warden_token::VerifiedToken>, TokenError> {
+) -> Result<Bearer, TokenError> {
     let token = bearer_token(headers)?;
     let now = unix_now();
 
     let verified = state.verifier.verify(token, now).await?;
-    match state.revocations.check(&verified, now) {
-        None => Ok(verified),
-        Some(revoked) => Err(TokenError::with(
+    if let Some(revoked) = state.revocations.check(&verified, now) {
+        return Err(TokenError::with(
             TokenReason::Revoked,
             format!("the token is revoked (by {})", revoked.kind.as_str()),
-        )),
+        ));
     }
+    let narrowed = match &state.token_issuer {
+        Some(issuer) if issuer.issued(&verified.issuer) => {
+            let client_id = verified
+                .claims
+                .get("client_id")
+                .and_then(serde_json::Value::as_str)
+                .unwrap_or_default();
+            issuer
+                .check_account(client_id, &verified.principal, now)
+                .map_err(|crate::issuer::AccountRefusal::Inactive(why)| {
+                    TokenError::with(TokenReason::Revoked, why)
+                })?
+        }
+        _ => None,
+    };
+    Ok(Bearer {
+        token: verified,
+        narrowed,
+    })
 }
 
 pub async fn check(
@@ -78,8 +113,8 @@ pub async fn check(
         origin,
         started: Instant::now(),
     };
-    let verified = match verified_bearer(&state, &headers).await {
-        Ok(verified) => verified,
+    let bearer = match verified_bearer(&state, &headers).await {
+        Ok(bearer) => bearer,
         Err(error) => {
             metrics::counter!("warden_token_failures_total", "reason" => error.reason.as_str())
                 .increment(1);
@@ -102,7 +137,8 @@ pub async fn check(
         }
     };
     let snapshot = super::snapshot(&state)?;
-    let principal = &verified.principal;
+    let verified = &bearer.token;
+    let principal = bearer.principal();
     let input = DecisionInput {
         principal: PrincipalInput::Token(principal),
         action: body.action.name().to_owned(),
@@ -110,6 +146,22 @@ pub async fn check(
         context: body.context,
     };
     let mut outcome = engine::decide(&snapshot, &input);
+    if let (Some(issuer), Some(decision)) = (&state.token_issuer, &outcome.decision)
+        && outcome.refusal.is_none()
+        && decision.is_allowed()
+        && issuer.issued(&verified.issuer)
+    {
+        // Which policies allowed a service account's request: the inventory report's
+        // "unused scopes" finding is built from this (batched, off the request path).
+        issuer.note_allowed(
+            &principal.subject,
+            decision
+                .determining
+                .iter()
+                .map(|policy| policy.id.to_string()),
+            unix_now(),
+        );
+    }
     decision_log::record_decision(
         state.decision_log.as_ref(),
         &caller,
@@ -156,12 +208,13 @@ pub async fn authenticate(
             "revocations cannot be checked: {why}"
         )));
     }
-    let verified = verified_bearer(&state, &headers).await.map_err(|error| {
+    let bearer = verified_bearer(&state, &headers).await.map_err(|error| {
         metrics::counter!("warden_token_failures_total", "reason" => error.reason.as_str())
             .increment(1);
         ApiError::InvalidToken(error)
     })?;
-    let principal = &verified.principal;
+    let verified = &bearer.token;
+    let principal = bearer.principal();
     Ok(axum::Json(json!({
         "principal": {
             "type": principal.entity_type,

@@ -6,7 +6,9 @@ pub mod ops;
 pub mod search;
 
 pub mod admin;
+pub mod oauth;
 pub mod revocations;
+pub mod service_accounts;
 
 use crate::engine::DecisionScope;
 use crate::problem::ApiError;

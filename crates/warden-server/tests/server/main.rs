@@ -15,6 +15,7 @@ mod check;
 mod errors;
 mod reload;
 mod revocation;
+mod service_accounts;
 mod shutdown;
 mod store;
 mod support;

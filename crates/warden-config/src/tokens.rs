@@ -1,0 +1,324 @@
+//! `[tokens]` (Warden as an OAuth issuer for service accounts) and `[service_accounts]`
+//! (their lifecycle limits and the inventory report's thresholds).
+//!
+//! The key-encryption key that seals Warden's signing keys at rest is never in the file: an
+//! environment variable name or a file path, holding 32 random bytes as 64 hex digits or
+//! unpadded base64url. Warden's own issuer is added to the verifier's issuers, so its tokens
+//! go through the same verification as any other issuer's.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::Deserialize;
+use warden_token::settings::{
+    ClaimSettings, IssuerConfig, JwksTiming, KeySourceConfig, PrincipalTypeSettings,
+};
+
+/// `[tokens]` as written.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenSettings {
+    /// The `iss` of Warden's tokens: its public base URL (`https://…`, or `http://` on loopback).
+    pub issuer: String,
+    /// The `aud` of issued tokens (default `warden`).
+    #[serde(default = "default_audience")]
+    pub audience: String,
+    /// `EdDSA` (default) or `ES256`.
+    #[serde(default = "default_algorithm")]
+    pub algorithm: String,
+    /// Token lifetime unless the account sets its own (default 600).
+    #[serde(default = "default_ttl")]
+    pub default_ttl_seconds: u64,
+    /// The longest lifetime an account may set (default 3600).
+    #[serde(default = "default_max_ttl")]
+    pub max_ttl_seconds: u64,
+    /// Environment variable holding the key-encryption key.
+    #[serde(default)]
+    pub key_encryption_key_env: Option<String>,
+    /// File holding the key-encryption key.
+    #[serde(default)]
+    pub key_encryption_key_file: Option<PathBuf>,
+    /// Scheduled signing-key rotation (default 30 days; 0 turns the schedule off).
+    #[serde(default = "default_rotate_days")]
+    pub rotate_after_days: u64,
+    /// Clock skew tolerated on client assertions and Warden's own tokens (default 30).
+    #[serde(default = "default_leeway")]
+    pub leeway_seconds: u64,
+}
+
+/// `[service_accounts]` as written (every key has a default).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceAccountSettings {
+    /// The longest account lifetime (default 365 days).
+    #[serde(default = "default_max_lifetime")]
+    pub max_lifetime_days: u64,
+    /// The longest credential lifetime, and a new secret's default (default 90 days).
+    #[serde(default = "default_max_credential_lifetime")]
+    pub max_credential_lifetime_days: u64,
+    /// How long older secrets keep working after a rotation, by default (default 86400).
+    #[serde(default = "default_overlap")]
+    pub secret_overlap_seconds: u64,
+    /// Report: unused for this long is `stale` (default 30).
+    #[serde(default = "default_stale")]
+    pub stale_after_days: u64,
+    /// Report: expiring within this is `expiring_soon` (default 14).
+    #[serde(default = "default_expiring")]
+    pub expiring_within_days: u64,
+    /// Report: a credential older than this is `credential_too_old` (default 90).
+    #[serde(default = "default_credential_age")]
+    pub credential_max_age_days: u64,
+    /// Report: a scope no allowed decision used in this many days is unused (default 30).
+    #[serde(default = "default_unused_scope")]
+    pub unused_scope_days: u64,
+    /// Longest accepted client assertion lifetime, `exp - now` (default 300).
+    #[serde(default = "default_assertion_lifetime")]
+    pub max_assertion_lifetime_seconds: u64,
+}
+
+impl Default for ServiceAccountSettings {
+    fn default() -> Self {
+        Self {
+            max_lifetime_days: default_max_lifetime(),
+            max_credential_lifetime_days: default_max_credential_lifetime(),
+            secret_overlap_seconds: default_overlap(),
+            stale_after_days: default_stale(),
+            expiring_within_days: default_expiring(),
+            credential_max_age_days: default_credential_age(),
+            unused_scope_days: default_unused_scope(),
+            max_assertion_lifetime_seconds: default_assertion_lifetime(),
+        }
+    }
+}
+
+fn default_audience() -> String {
+    "warden".to_owned()
+}
+fn default_algorithm() -> String {
+    "EdDSA".to_owned()
+}
+fn default_ttl() -> u64 {
+    600
+}
+fn default_max_ttl() -> u64 {
+    3600
+}
+fn default_rotate_days() -> u64 {
+    30
+}
+fn default_leeway() -> u64 {
+    30
+}
+fn default_max_lifetime() -> u64 {
+    365
+}
+fn default_max_credential_lifetime() -> u64 {
+    90
+}
+fn default_overlap() -> u64 {
+    86_400
+}
+fn default_stale() -> u64 {
+    30
+}
+fn default_expiring() -> u64 {
+    14
+}
+fn default_credential_age() -> u64 {
+    90
+}
+fn default_unused_scope() -> u64 {
+    30
+}
+fn default_assertion_lifetime() -> u64 {
+    300
+}
+
+/// 32 bytes that seal Warden's signing keys; `Debug` never shows them.
+#[derive(Clone, PartialEq, Eq)]
+pub struct KeyEncryptionKey(pub [u8; 32]);
+
+impl std::fmt::Debug for KeyEncryptionKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("KeyEncryptionKey(<redacted>)")
+    }
+}
+
+/// The checked `[tokens]`.
+#[derive(Clone, Debug)]
+pub struct TokenIssuance {
+    /// `iss`, without a trailing slash.
+    pub issuer: String,
+    /// `aud`.
+    pub audience: String,
+    /// `EdDSA` or `ES256`.
+    pub algorithm: String,
+    /// Default token lifetime.
+    pub default_ttl_seconds: i64,
+    /// Longest token lifetime.
+    pub max_ttl_seconds: i64,
+    /// Seals signing keys at rest.
+    pub key_encryption_key: KeyEncryptionKey,
+    /// Scheduled rotation interval, if any.
+    pub rotate_after: Option<Duration>,
+    /// Clock skew tolerated.
+    pub leeway_seconds: i64,
+}
+
+impl TokenIssuance {
+    /// The token endpoint's URL (the `aud` client assertions must name, or the issuer).
+    pub fn token_endpoint(&self) -> String {
+        format!("{}/oauth2/token", self.issuer)
+    }
+
+    /// Warden's own issuer, verified like any other: keys installed from the store, tokens
+    /// typed `at+jwt`, the principal a `ServiceAccount` of the `tenant` claim.
+    pub fn issuer_config(&self) -> IssuerConfig {
+        IssuerConfig {
+            issuer: self.issuer.clone(),
+            audiences: vec![self.audience.clone()],
+            algorithms: vec![
+                jsonwebtoken::Algorithm::EdDSA,
+                jsonwebtoken::Algorithm::ES256,
+            ],
+            keys: KeySourceConfig::Managed,
+            leeway_seconds: self.leeway_seconds,
+            required_claims: ["sub", "exp", "iat", "jti", "client_id", "tenant"]
+                .map(str::to_owned)
+                .to_vec(),
+            max_token_bytes: 8192,
+            token_type: Some("at+jwt".to_owned()),
+            timing: JwksTiming {
+                refresh: Duration::from_secs(300),
+                unknown_kid_interval: Duration::from_secs(30),
+                max_stale: Duration::from_secs(86_400),
+                timeout: Duration::from_secs(5),
+            },
+            claims: ClaimSettings {
+                subject: "sub".to_owned(),
+                tenant: Some("tenant".to_owned()),
+                roles: None,
+                scopes: "scope".to_owned(),
+                principal_type: PrincipalTypeSettings::Fixed("ServiceAccount".to_owned()),
+                attributes: BTreeMap::new(),
+            },
+        }
+    }
+}
+
+/// Checks `[tokens]`; `read_env` looks up environment variables.
+pub(crate) fn check_tokens(
+    raw: TokenSettings,
+    base_dir: &std::path::Path,
+    read_env: &dyn Fn(&str) -> Option<String>,
+) -> Result<TokenIssuance, String> {
+    let issuer = raw.issuer.trim_end_matches('/').to_owned();
+    let loopback = ["http://127.0.0.1", "http://localhost", "http://[::1]"]
+        .iter()
+        .any(|prefix| issuer.starts_with(prefix));
+    if !(issuer.starts_with("https://") || loopback) {
+        return Err(format!(
+            "tokens.issuer must be an https:// URL (or http:// on a loopback address); it is {:?}",
+            raw.issuer
+        ));
+    }
+    if !["EdDSA", "ES256"].contains(&raw.algorithm.as_str()) {
+        return Err(format!(
+            "tokens.algorithm must be \"EdDSA\" or \"ES256\" (it is {:?})",
+            raw.algorithm
+        ));
+    }
+    if raw.audience.trim().is_empty() {
+        return Err("tokens.audience must not be empty".to_owned());
+    }
+    if raw.default_ttl_seconds == 0
+        || raw.max_ttl_seconds < raw.default_ttl_seconds
+        || raw.max_ttl_seconds > 86_400
+    {
+        return Err(
+            "tokens.default_ttl_seconds must be at least 1 and at most tokens.max_ttl_seconds, which is at most 86400"
+                .to_owned(),
+        );
+    }
+    if raw.leeway_seconds > 300 {
+        return Err("tokens.leeway_seconds must be at most 300".to_owned());
+    }
+    let text = match (&raw.key_encryption_key_env, &raw.key_encryption_key_file) {
+        (Some(variable), None) => read_env(variable).ok_or_else(|| {
+            format!("tokens.key_encryption_key_env: the environment variable {variable} is not set")
+        })?,
+        (None, Some(file)) => {
+            let path = base_dir.join(file);
+            std::fs::read_to_string(&path).map_err(|error| {
+                format!(
+                    "tokens.key_encryption_key_file: {}: {error}",
+                    path.display()
+                )
+            })?
+        }
+        _ => {
+            return Err(
+                "[tokens] needs exactly one of key_encryption_key_env or key_encryption_key_file (the key that seals Warden's signing keys; never in this file)"
+                    .to_owned(),
+            );
+        }
+    };
+    let key_encryption_key = parse_key(text.trim()).ok_or_else(|| {
+        "the key-encryption key must be 32 random bytes as 64 hex digits or unpadded base64url (e.g. `openssl rand -hex 32`)".to_owned()
+    })?;
+    let as_i64 = |value: u64| i64::try_from(value).unwrap_or(i64::MAX);
+    Ok(TokenIssuance {
+        issuer,
+        audience: raw.audience,
+        algorithm: raw.algorithm,
+        default_ttl_seconds: as_i64(raw.default_ttl_seconds),
+        max_ttl_seconds: as_i64(raw.max_ttl_seconds),
+        key_encryption_key,
+        rotate_after: (raw.rotate_after_days > 0)
+            .then(|| Duration::from_secs(raw.rotate_after_days.saturating_mul(86_400))),
+        leeway_seconds: as_i64(raw.leeway_seconds),
+    })
+}
+
+fn parse_key(text: &str) -> Option<KeyEncryptionKey> {
+    let bytes = if text.len() == 64 {
+        hex::decode(text).ok()?
+    } else {
+        URL_SAFE_NO_PAD.decode(text).ok()?
+    };
+    <[u8; 32]>::try_from(bytes).ok().map(KeyEncryptionKey)
+}
+
+/// Checks `[service_accounts]`.
+pub(crate) fn check_service_accounts(raw: &ServiceAccountSettings) -> Result<(), String> {
+    if raw.max_lifetime_days == 0 || raw.max_credential_lifetime_days == 0 {
+        return Err(
+            "service_accounts.max_lifetime_days and max_credential_lifetime_days must be at least 1"
+                .to_owned(),
+        );
+    }
+    if raw.max_assertion_lifetime_seconds == 0 || raw.max_assertion_lifetime_seconds > 3600 {
+        return Err("service_accounts.max_assertion_lifetime_seconds must be 1 to 3600".to_owned());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_key_encryption_key_is_32_bytes_in_hex_or_base64url() {
+        assert!(parse_key(&"ab".repeat(32)).is_some());
+        assert!(parse_key(&URL_SAFE_NO_PAD.encode([7u8; 32])).is_some());
+        assert!(parse_key(&"ab".repeat(16)).is_none());
+        assert!(parse_key("not a key").is_none());
+        assert_eq!(
+            format!("{:?}", KeyEncryptionKey([1; 32])),
+            "KeyEncryptionKey(<redacted>)"
+        );
+    }
+}

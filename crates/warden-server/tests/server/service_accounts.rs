@@ -1,0 +1,758 @@
+//! Service accounts end to end against the real server: create one, get a token with its
+//! secret (HTTP Basic and `client_secret_post`) or a client assertion, use it on `/v1/check`,
+//! narrow its scopes, rotate its secret with an overlap, disable it, rotate Warden's signing key;
+//! the refusals of the token endpoint (each `invalid_client`/`invalid_grant`/… per RFC 6749,
+//! none saying more than the code, each in the decision log); RFC 7009 revocation; and the
+//! inventory report's findings on a seeded store.
+
+use std::time::Duration;
+
+use base64::Engine as _;
+use serde_json::{Value, json};
+use warden_testkit::TestKey;
+
+use crate::support::{ADMIN_SECRET, SCOPED_ADMIN_SECRET, Setup, TestServer, now};
+
+/// The `iss` of Warden's own tokens in these tests (an identifier; clients reach the server at
+/// its bound address).
+const OWN_ISSUER: &str = "http://127.0.0.1:8180";
+
+async fn issuing_server() -> TestServer {
+    let key_file = std::env::temp_dir().join(format!(
+        "warden-test-kek-{}-{}",
+        std::process::id(),
+        uuid_like()
+    ));
+    std::fs::write(&key_file, "5f".repeat(32)).unwrap();
+    let extra = format!(
+        "[tokens]\nissuer = {OWN_ISSUER:?}\nkey_encryption_key_file = {:?}\nrotate_after_days = 0\n",
+        key_file.display().to_string()
+    );
+    let server = TestServer::start(Setup {
+        storage: Some(String::new()),
+        extra: Box::leak(extra.into_boxed_str()),
+        ..Setup::default()
+    })
+    .await;
+    let _ = std::fs::remove_file(&key_file);
+    server
+}
+
+fn uuid_like() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos()
+}
+
+async fn admin(
+    server: &TestServer,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
+    server
+        .admin(method, path, Some(ADMIN_SECRET), body.as_ref())
+        .await
+}
+
+/// Creates an acme account owned by alice; returns (client id, secret).
+async fn create(server: &TestServer, name: &str, scopes: &[&str]) -> (String, String) {
+    let (status, body) = admin(
+        server,
+        reqwest::Method::POST,
+        "/v1/admin/tenants/acme/service-accounts",
+        Some(json!({
+            "name": name, "owner": "alice", "purpose": "nightly search indexing",
+            "scopes": scopes, "expires_in_seconds": 90 * 86_400,
+        })),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(
+        body["service_account"]["owner"],
+        json!("User::\"acme/alice\"")
+    );
+    (
+        body["client_id"].as_str().unwrap().to_owned(),
+        body["client_secret"].as_str().unwrap().to_owned(),
+    )
+}
+
+/// `POST /oauth2/token` with HTTP Basic; returns (status, body, WWW-Authenticate).
+async fn token_basic(
+    server: &TestServer,
+    client_id: &str,
+    secret: &str,
+    form: &[(&str, &str)],
+) -> (u16, Value, Option<String>) {
+    let response = server
+        .client
+        .post(server.url("/oauth2/token"))
+        .basic_auth(client_id, Some(secret))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(encode(form))
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    let challenge = response
+        .headers()
+        .get("www-authenticate")
+        .map(|value| value.to_str().unwrap().to_owned());
+    assert_eq!(response.headers().get("cache-control").unwrap(), "no-store");
+    (
+        status,
+        response.json().await.unwrap_or(Value::Null),
+        challenge,
+    )
+}
+
+async fn token_form(server: &TestServer, form: &[(&str, &str)]) -> (u16, Value) {
+    let response = server
+        .client
+        .post(server.url("/oauth2/token"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(encode(form))
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+fn encode(form: &[(&str, &str)]) -> String {
+    form.iter()
+        .map(|(name, value)| format!("{name}={}", percent(value)))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+fn percent(text: &str) -> String {
+    text.bytes()
+        .map(|byte| match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (byte as char).to_string()
+            }
+            other => format!("%{other:02X}"),
+        })
+        .collect()
+}
+
+async fn access_token(server: &TestServer, client_id: &str, secret: &str) -> String {
+    let (status, body, _) = token_basic(
+        server,
+        client_id,
+        secret,
+        &[("grant_type", "client_credentials")],
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    body["access_token"].as_str().unwrap().to_owned()
+}
+
+async fn check(server: &TestServer, token: &str, action: &str) -> (u16, Value) {
+    let response = server
+        .client
+        .post(server.url("/v1/check"))
+        .bearer_auth(token)
+        .json(&json!({"action": action, "resource": {"type": "Document", "id": "acme/roadmap"}}))
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+fn header_of(token: &str) -> Value {
+    let header = token.split('.').next().unwrap();
+    serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(header)
+            .unwrap(),
+    )
+    .unwrap()
+}
+
+fn claims_of(token: &str) -> Value {
+    let payload = token.split('.').nth(1).unwrap();
+    serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .unwrap(),
+    )
+    .unwrap()
+}
+
+fn assert_invalid_client(status: u16, body: &Value) {
+    assert_eq!(status, 401, "{body}");
+    // The same words whatever was wrong: nothing says which part failed.
+    assert_eq!(
+        body,
+        &json!({"error": "invalid_client", "error_description": "client authentication failed"})
+    );
+}
+
+#[tokio::test]
+async fn a_service_account_token_gets_the_decisions_its_scopes_allow() {
+    let server = issuing_server().await;
+    let (client_id, secret) = create(&server, "indexer", &["documents:read"]).await;
+
+    let (status, body, _) = token_basic(
+        &server,
+        &client_id,
+        &secret,
+        &[("grant_type", "client_credentials")],
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["token_type"], "Bearer");
+    assert_eq!(body["expires_in"], 600);
+    assert_eq!(body["scope"], "documents:read");
+    let token = body["access_token"].as_str().unwrap();
+    let header = header_of(token);
+    assert_eq!(header["typ"], "at+jwt");
+    assert_eq!(header["alg"], "EdDSA");
+    let claims = claims_of(token);
+    assert_eq!(claims["iss"], OWN_ISSUER);
+    assert_eq!(claims["sub"], json!(client_id));
+    assert_eq!(claims["client_id"], json!(client_id));
+    assert_eq!(claims["tenant"], "acme");
+    assert!(claims["jti"].as_str().is_some_and(|jti| !jti.is_empty()));
+
+    let (status, body) = check(&server, token, "read").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["decision"], "allow", "{body}");
+    assert_eq!(body["principal"]["type"], "ServiceAccount");
+    assert_eq!(body["principal"]["id"], json!(format!("acme/{client_id}")));
+    assert_eq!(body["reasons"][0]["policy"], "service-accounts-read");
+    let (_, body) = check(&server, token, "edit").await;
+    assert_eq!(body["decision"], "deny", "{body}");
+
+    // Fewer scopes may be asked for; more never.
+    let (status, body, _) = token_basic(
+        &server,
+        &client_id,
+        &secret,
+        &[
+            ("grant_type", "client_credentials"),
+            ("scope", "documents:read documents:write"),
+        ],
+    )
+    .await;
+    assert_eq!(
+        (status, &body["error"]),
+        (400, &json!("invalid_scope")),
+        "{body}"
+    );
+    // client_secret_post works as well as Basic.
+    let (status, body) = token_form(
+        &server,
+        &[
+            ("grant_type", "client_credentials"),
+            ("client_id", &client_id),
+            ("client_secret", &secret),
+            ("scope", "documents:read"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+
+    // Narrowing the account's scopes takes effect at once, in the token already issued too.
+    let (status, body) = admin(
+        &server,
+        reqwest::Method::POST,
+        &format!("/v1/admin/tenants/acme/service-accounts/{client_id}/scopes"),
+        Some(json!({"scopes": ["documents:list-only"], "reason": "least privilege"})),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["before"], json!(["documents:read"]));
+    let (_, body) = check(&server, token, "read").await;
+    assert_eq!(body["decision"], "deny", "{body}");
+
+    // A tenant-scoped admin of another tenant sees and changes nothing.
+    let (status, _) = server
+        .admin(
+            reqwest::Method::GET,
+            &format!("/v1/admin/tenants/acme/service-accounts/{client_id}"),
+            Some(SCOPED_ADMIN_SECRET),
+            None,
+        )
+        .await;
+    assert_eq!(status, 403);
+}
+
+#[tokio::test]
+async fn a_rotated_secret_overlaps_then_only_the_new_one_works_and_expired_things_are_refused() {
+    let server = issuing_server().await;
+    let (client_id, old_secret) = create(&server, "sync", &["documents:read"]).await;
+    let (status, body) = admin(
+        &server,
+        reqwest::Method::POST,
+        &format!("/v1/admin/tenants/acme/service-accounts/{client_id}/credentials/rotate"),
+        Some(json!({"overlap_seconds": 1})),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let new_secret = body["client_secret"].as_str().unwrap().to_owned();
+    // During the overlap both work.
+    access_token(&server, &client_id, &old_secret).await;
+    access_token(&server, &client_id, &new_secret).await;
+
+    // An account that expires in a second, and a credential that does.
+    let (status, body) = admin(
+        &server,
+        reqwest::Method::POST,
+        "/v1/admin/tenants/acme/service-accounts",
+        Some(
+            json!({"name": "short-lived", "owner": "User::\"acme/bob\"", "purpose": "a test",
+                    "scopes": ["documents:read"], "expires_in_seconds": 1}),
+        ),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let (short_id, short_secret) = (
+        body["client_id"].as_str().unwrap().to_owned(),
+        body["client_secret"].as_str().unwrap().to_owned(),
+    );
+    let (status, body) = admin(
+        &server,
+        reqwest::Method::POST,
+        &format!("/v1/admin/tenants/acme/service-accounts/{client_id}/credentials"),
+        Some(json!({"kind": "secret", "expires_in_seconds": 1})),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let brief_secret = body["client_secret"].as_str().unwrap().to_owned();
+    access_token(&server, &client_id, &brief_secret).await;
+
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let grant = [("grant_type", "client_credentials")];
+    let (status, body, challenge) = token_basic(&server, &client_id, &old_secret, &grant).await;
+    assert_invalid_client(status, &body);
+    assert_eq!(challenge.as_deref(), Some("Basic realm=\"warden\""));
+    access_token(&server, &client_id, &new_secret).await;
+    let (status, body, _) = token_basic(&server, &client_id, &brief_secret, &grant).await;
+    assert_invalid_client(status, &body);
+    let (status, body, _) = token_basic(&server, &short_id, &short_secret, &grant).await;
+    assert_invalid_client(status, &body);
+}
+
+#[tokio::test]
+async fn refusals_say_only_the_rfc_code_and_each_is_in_the_decision_log() {
+    let server = issuing_server().await;
+    let (client_id, secret) = create(&server, "refusals", &["documents:read"]).await;
+    let grant = [("grant_type", "client_credentials")];
+
+    let (status, body, _) = token_basic(&server, &client_id, "wsa_wrong", &grant).await;
+    assert_invalid_client(status, &body);
+    let (status, body, _) = token_basic(&server, "sa_unknown", &secret, &grant).await;
+    assert_invalid_client(status, &body);
+    let (status, body) = token_form(&server, &grant).await;
+    assert_invalid_client(status, &body);
+    let (status, body, _) =
+        token_basic(&server, &client_id, &secret, &[("grant_type", "password")]).await;
+    assert_eq!(
+        (status, &body["error"]),
+        (400, &json!("unsupported_grant_type"))
+    );
+    let (status, body, _) = token_basic(&server, &client_id, &secret, &[]).await;
+    assert_eq!((status, &body["error"]), (400, &json!("invalid_request")));
+    let (status, body, _) = token_basic(
+        &server,
+        &client_id,
+        &secret,
+        &[
+            ("grant_type", "client_credentials"),
+            ("grant_type", "client_credentials"),
+        ],
+    )
+    .await;
+    assert_eq!((status, &body["error"]), (400, &json!("invalid_request")));
+    // Two authentication methods at once.
+    let (status, body, _) = token_basic(
+        &server,
+        &client_id,
+        &secret,
+        &[
+            ("grant_type", "client_credentials"),
+            ("client_secret", &secret),
+        ],
+    )
+    .await;
+    assert_eq!((status, &body["error"]), (400, &json!("invalid_request")));
+
+    // A disabled account: refused, and its live token dies at once.
+    let live = access_token(&server, &client_id, &secret).await;
+    assert_eq!(check(&server, &live, "read").await.1["decision"], "allow");
+    let (status, body) = admin(
+        &server,
+        reqwest::Method::POST,
+        &format!("/v1/admin/tenants/acme/service-accounts/{client_id}/disable"),
+        Some(json!({"reason": "the job was retired"})),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = check(&server, &live, "read").await;
+    assert_eq!(status, 401, "{body}");
+    assert_eq!(body["reason"], "token_revoked");
+    let (status, body, _) = token_basic(&server, &client_id, &secret, &grant).await;
+    assert_invalid_client(status, &body);
+
+    // Every call is one record, with the reason the caller was not told.
+    let log =
+        std::fs::read_to_string(server.dir.path().join("warden-audit/decisions.jsonl")).unwrap();
+    let records: Vec<Value> = log
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .filter(|record: &Value| record["action"] == "oauth2.token")
+        .collect();
+    let reasons: Vec<&str> = records
+        .iter()
+        .map(|record| record["reason"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        reasons,
+        [
+            "invalid_client",
+            "invalid_client",
+            "invalid_client",
+            "unsupported_grant_type",
+            "invalid_request",
+            "invalid_request",
+            "invalid_request",
+            "token_issued",
+            "invalid_client",
+        ]
+    );
+    let why = |index: usize| records[index]["errors"][0].as_str().unwrap().to_owned();
+    assert!(why(0).contains("matches no active"), "{}", why(0));
+    assert!(why(1).contains("unknown client"), "{}", why(1));
+    assert!(why(8).contains("disabled"), "{}", why(8));
+    assert!(!log.contains(&secret), "a secret reached the decision log");
+}
+
+#[tokio::test]
+async fn private_key_jwt_assertions_work_once_and_only_for_this_audience() {
+    let server = issuing_server().await;
+    let (client_id, _) = create(&server, "signer", &["documents:read"]).await;
+    let client_key = TestKey::ec("client-key-1");
+    let (status, body) = admin(
+        &server,
+        reqwest::Method::POST,
+        &format!("/v1/admin/tenants/acme/service-accounts/{client_id}/credentials"),
+        Some(json!({"kind": "public_key", "jwk": client_key.jwk()})),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    // A private JWK is refused outright.
+    let (status, _) = admin(
+        &server,
+        reqwest::Method::POST,
+        &format!("/v1/admin/tenants/acme/service-accounts/{client_id}/credentials"),
+        Some(json!({"kind": "public_key", "jwk": {"kty": "EC", "crv": "P-256", "kid": "x", "x": "AA", "y": "AA", "d": "AA"}})),
+    )
+    .await;
+    assert_eq!(status, 400);
+
+    let assertion = |audience: &str, jti: &str| {
+        client_key.token(&json!({
+            "iss": client_id, "sub": client_id, "aud": audience,
+            "exp": now() + 60, "iat": now(), "jti": jti,
+        }))
+    };
+    let endpoint = format!("{OWN_ISSUER}/oauth2/token");
+    let first = assertion(&endpoint, "assertion-1");
+    let form = |assertion: &str| {
+        vec![
+            ("grant_type".to_owned(), "client_credentials".to_owned()),
+            (
+                "client_assertion_type".to_owned(),
+                "urn:ietf:params:oauth:client-assertion-type:jwt-bearer".to_owned(),
+            ),
+            ("client_assertion".to_owned(), assertion.to_owned()),
+        ]
+    };
+    let send = |fields: Vec<(String, String)>| {
+        let server = &server;
+        async move {
+            let pairs: Vec<(&str, &str)> = fields
+                .iter()
+                .map(|(a, b)| (a.as_str(), b.as_str()))
+                .collect();
+            token_form(server, &pairs).await
+        }
+    };
+    let (status, body) = send(form(&first)).await;
+    assert_eq!(status, 200, "{body}");
+    let token = body["access_token"].as_str().unwrap().to_owned();
+    assert_eq!(check(&server, &token, "read").await.1["decision"], "allow");
+    // Replayed: refused.
+    let (status, body) = send(form(&first)).await;
+    assert_invalid_client(status, &body);
+    // Another audience: refused.
+    let (status, body) = send(form(&assertion(
+        "https://elsewhere.example/token",
+        "assertion-2",
+    )))
+    .await;
+    assert_invalid_client(status, &body);
+    // Signed by a key the account never registered: refused.
+    let stranger = TestKey::ec("client-key-1");
+    let forged = stranger.token(&json!({
+        "iss": client_id, "sub": client_id, "aud": endpoint,
+        "exp": now() + 60, "iat": now(), "jti": "assertion-3",
+    }));
+    let (status, body) = send(form(&forged)).await;
+    assert_invalid_client(status, &body);
+}
+
+#[tokio::test]
+async fn a_signing_key_rotation_keeps_old_tokens_valid_and_new_ones_use_the_new_key() {
+    let server = issuing_server().await;
+    let (client_id, secret) = create(&server, "rotation", &["documents:read"]).await;
+    let before = access_token(&server, &client_id, &secret).await;
+    let old_kid = header_of(&before)["kid"].as_str().unwrap().to_owned();
+
+    let (status, body) = admin(
+        &server,
+        reqwest::Method::POST,
+        "/v1/admin/keys/rotate",
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["previous_kid"], json!(old_kid));
+    let new_kid = body["kid"].as_str().unwrap().to_owned();
+    assert_ne!(new_kid, old_kid);
+
+    let after = access_token(&server, &client_id, &secret).await;
+    assert_eq!(header_of(&after)["kid"], json!(new_kid));
+    assert_eq!(check(&server, &before, "read").await.1["decision"], "allow");
+    assert_eq!(check(&server, &after, "read").await.1["decision"], "allow");
+
+    let (status, jwks) = server.get("/.well-known/jwks.json").await;
+    assert_eq!(status, 200);
+    let kids: Vec<&str> = jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|key| key["kid"].as_str().unwrap())
+        .collect();
+    assert!(
+        kids.contains(&old_kid.as_str()) && kids.contains(&new_kid.as_str()),
+        "{jwks}"
+    );
+    assert!(
+        jwks["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|key| key.get("d").is_none())
+    );
+    let (_, keys) = admin(&server, reqwest::Method::GET, "/v1/admin/keys", None).await;
+    let statuses: Vec<(&str, &str)> = keys["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|key| {
+            (
+                key["kid"].as_str().unwrap(),
+                key["status"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert!(statuses.contains(&(new_kid.as_str(), "active")), "{keys}");
+    assert!(statuses.contains(&(old_kid.as_str(), "retiring")), "{keys}");
+
+    let (status, discovery) = server.get("/.well-known/openid-configuration").await;
+    assert_eq!(status, 200);
+    assert_eq!(discovery["issuer"], OWN_ISSUER);
+    assert_eq!(
+        discovery["token_endpoint"],
+        json!(format!("{OWN_ISSUER}/oauth2/token"))
+    );
+    assert_eq!(
+        discovery["grant_types_supported"],
+        json!(["client_credentials"])
+    );
+    // A tenant-scoped admin cannot rotate Warden's keys.
+    let (status, _) = server
+        .admin(
+            reqwest::Method::POST,
+            "/v1/admin/keys/rotate",
+            Some(SCOPED_ADMIN_SECRET),
+            None,
+        )
+        .await;
+    assert_eq!(status, 403);
+}
+
+#[tokio::test]
+async fn a_client_revokes_its_own_token_per_rfc_7009() {
+    let server = issuing_server().await;
+    let (client_id, secret) = create(&server, "revoker", &["documents:read"]).await;
+    let (other_id, other_secret) = create(&server, "bystander", &["documents:read"]).await;
+    let token = access_token(&server, &client_id, &secret).await;
+    let keep = access_token(&server, &client_id, &secret).await;
+
+    // Another client cannot revoke it: 200, and nothing changes.
+    let response = server
+        .client
+        .post(server.url("/oauth2/revoke"))
+        .basic_auth(&other_id, Some(&other_secret))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(encode(&[("token", &token)]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    assert_eq!(check(&server, &token, "read").await.1["decision"], "allow");
+
+    let response = server
+        .client
+        .post(server.url("/oauth2/revoke"))
+        .basic_auth(&client_id, Some(&secret))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(encode(&[
+            ("token", &token),
+            ("token_type_hint", "access_token"),
+        ]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    let (status, body) = check(&server, &token, "read").await;
+    assert_eq!(
+        (status, &body["reason"]),
+        (401, &json!("token_revoked")),
+        "{body}"
+    );
+    assert_eq!(check(&server, &keep, "read").await.1["decision"], "allow");
+    // Garbage is answered 200 too (RFC 7009 §2.2); a wrong secret is not.
+    let response = server
+        .client
+        .post(server.url("/oauth2/revoke"))
+        .basic_auth(&client_id, Some(&secret))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("token=not-a-token")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    let response = server
+        .client
+        .post(server.url("/oauth2/revoke"))
+        .basic_auth(&client_id, Some("wsa_wrong"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(encode(&[("token", &keep)]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 401);
+}
+
+#[tokio::test]
+async fn the_report_finds_stale_accounts_gone_owners_and_unused_scopes_on_a_seeded_store() {
+    let server = issuing_server().await;
+    // An owner the store knows, deleted later.
+    let (status, body) = admin(
+        &server,
+        reqwest::Method::POST,
+        "/v1/admin/tenants/acme/entities",
+        Some(json!([{"uid": {"type": "User", "id": "acme/frank"}, "attrs": {"tenant": {"__entity": {"type": "Tenant", "id": "acme"}}}, "parents": []}])),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let (stale_id, _) = create(&server, "stale-bot", &["documents:read"]).await;
+    let (busy_id, busy_secret) =
+        create(&server, "busy-bot", &["documents:read", "documents:write"]).await;
+    let (status, body) = admin(
+        &server,
+        reqwest::Method::POST,
+        "/v1/admin/tenants/acme/service-accounts",
+        Some(
+            json!({"name": "orphan-bot", "owner": "frank", "purpose": "a test",
+                    "scopes": ["documents:read"], "expires_in_seconds": 86_400 * 300}),
+        ),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let (status, _) = admin(
+        &server,
+        reqwest::Method::DELETE,
+        "/v1/admin/tenants/acme/entities/User/acme%2Ffrank",
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    // busy-bot reads (documents:read helps allow) and is recorded within a flush (10 s).
+    let token = access_token(&server, &busy_id, &busy_secret).await;
+    assert_eq!(check(&server, &token, "read").await.1["decision"], "allow");
+    tokio::time::sleep(Duration::from_secs(11)).await;
+    // Age the two bots by 40 days in the store.
+    let store = server
+        .server
+        .as_ref()
+        .unwrap()
+        .state()
+        .store
+        .clone()
+        .unwrap();
+    let warden_store::Store::Sqlite(pool) = &store else {
+        panic!("the test store is SQLite")
+    };
+    for client_id in [&stale_id, &busy_id] {
+        sqlx::query(
+            "UPDATE service_accounts SET created_at = created_at - 3456000 WHERE client_id = $1",
+        )
+        .bind(client_id)
+        .execute(pool)
+        .await
+        .unwrap();
+    }
+
+    let (status, report) = admin(
+        &server,
+        reqwest::Method::GET,
+        "/v1/admin/tenants/acme/service-accounts/report",
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{report}");
+    let findings: Vec<(String, Vec<String>)> = report["accounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|account| {
+            (
+                account["name"].as_str().unwrap().to_owned(),
+                account["findings"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|finding| finding["code"].as_str().unwrap().to_owned())
+                    .collect(),
+            )
+        })
+        .collect();
+    let expected: Vec<(String, Vec<String>)> = vec![
+        ("busy-bot".into(), vec!["unused_scopes".into()]),
+        ("orphan-bot".into(), vec!["owner_gone".into()]),
+        (
+            "stale-bot".into(),
+            vec!["stale".into(), "unused_scopes".into()],
+        ),
+    ];
+    assert_eq!(findings, expected, "{report}");
+    let busy = &report["accounts"][0];
+    assert!(
+        busy["findings"][0]["detail"]
+            .as_str()
+            .unwrap()
+            .ends_with(": documents:write"),
+        "{busy}"
+    );
+    assert!(busy["last_used_at"].as_i64().is_some(), "{busy}");
+}
