@@ -50,6 +50,197 @@ pub enum Command {
     /// Revocations in force, through a running server.
     #[command(subcommand)]
     Revocations(RevocationsCommand),
+    /// Service accounts: create, inspect, rotate, offboard, report, through a running server
+    /// (exit 0 done, 1 refused by the server, 2 bad usage or unreachable).
+    #[command(subcommand)]
+    Sa(SaCommand),
+    /// Warden's own token-signing keys, through a running server.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SaCommand {
+    /// Create an account; prints its client id and first secret, once.
+    Create(SaCreateArgs),
+    /// The tenant's live accounts.
+    List(SaListArgs),
+    /// One account with its credentials (never a secret).
+    Show(SaTargetArgs),
+    /// Add, rotate or retire credentials.
+    #[command(subcommand)]
+    Credential(SaCredentialCommand),
+    /// Replace the account's scopes (audited with before and after; removed scopes stop
+    /// counting at once, in tokens already issued too).
+    Scopes(SaScopesArgs),
+    /// Offboard: no new token, and every outstanding token is denied at once.
+    Disable(SaReasonArgs),
+    /// Delete: credentials retired and tokens revoked; kept in the store for the record.
+    Delete(SaReasonArgs),
+    /// Transfer ownership to another principal of the tenant.
+    Transfer(SaTransferArgs),
+    /// The inventory: owners, credential ages, last use, expiry, and findings.
+    Report(SaReportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SaCreateArgs {
+    #[command(flatten)]
+    pub server: ServerArgs,
+    /// The tenant.
+    #[arg(long)]
+    pub tenant: String,
+    /// A name, unique among the tenant's live accounts.
+    #[arg(long)]
+    pub name: String,
+    /// The owner: `User::"acme/alice"` or a local id (`alice`).
+    #[arg(long)]
+    pub owner: String,
+    /// Why the account exists.
+    #[arg(long)]
+    pub purpose: String,
+    /// Space-separated scopes, e.g. "documents:read documents:write".
+    #[arg(long, default_value = "")]
+    pub scopes: String,
+    /// When the account expires, from now (`90d`, `12h`).
+    #[arg(long, value_name = "DURATION")]
+    pub expires: String,
+    /// Lifetime of its access tokens (default: tokens.default_ttl_seconds).
+    #[arg(long, value_name = "DURATION")]
+    pub token_ttl: Option<String>,
+    /// Print the answer as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SaListArgs {
+    #[command(flatten)]
+    pub server: ServerArgs,
+    /// The tenant.
+    #[arg(long)]
+    pub tenant: String,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SaTargetArgs {
+    #[command(flatten)]
+    pub server: ServerArgs,
+    /// The tenant.
+    #[arg(long)]
+    pub tenant: String,
+    /// The client id (`sa_…`).
+    #[arg(value_name = "CLIENT_ID")]
+    pub client_id: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SaCredentialCommand {
+    /// Add a secret (printed once) or a public key (`--public-key FILE`, one JWK) for
+    /// private_key_jwt.
+    Add(SaCredentialAddArgs),
+    /// A new secret; the older secrets keep working for the overlap.
+    Rotate(SaCredentialRotateArgs),
+    /// Retire one credential at once.
+    Retire(SaCredentialRetireArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SaCredentialAddArgs {
+    #[command(flatten)]
+    pub target: SaTargetArgs,
+    /// A file holding the public JWK to register (none: a new secret).
+    #[arg(long, value_name = "FILE")]
+    pub public_key: Option<PathBuf>,
+    /// When it expires, from now (default: service_accounts.max_credential_lifetime_days).
+    #[arg(long, value_name = "DURATION")]
+    pub expires: Option<String>,
+    /// Print the answer as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SaCredentialRotateArgs {
+    #[command(flatten)]
+    pub target: SaTargetArgs,
+    /// How long older secrets keep working (default: service_accounts.secret_overlap_seconds).
+    #[arg(long, value_name = "DURATION")]
+    pub overlap: Option<String>,
+    /// Print the answer as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SaCredentialRetireArgs {
+    #[command(flatten)]
+    pub target: SaTargetArgs,
+    /// The credential id (`cred_…`).
+    #[arg(value_name = "CREDENTIAL_ID")]
+    pub credential_id: String,
+}
+
+#[derive(Debug, Args)]
+pub struct SaScopesArgs {
+    #[command(flatten)]
+    pub target: SaTargetArgs,
+    /// The new space-separated scopes.
+    #[arg(long)]
+    pub scopes: String,
+    /// Why (recorded in the audit trail).
+    #[arg(long)]
+    pub reason: String,
+}
+
+#[derive(Debug, Args)]
+pub struct SaReasonArgs {
+    #[command(flatten)]
+    pub target: SaTargetArgs,
+    /// Why (recorded in the audit trail).
+    #[arg(long)]
+    pub reason: String,
+}
+
+#[derive(Debug, Args)]
+pub struct SaTransferArgs {
+    #[command(flatten)]
+    pub target: SaTargetArgs,
+    /// The new owner: `User::"acme/bob"` or a local id.
+    #[arg(long)]
+    pub owner: String,
+    /// Why (recorded in the audit trail).
+    #[arg(long)]
+    pub reason: String,
+}
+
+#[derive(Debug, Args)]
+pub struct SaReportArgs {
+    #[command(flatten)]
+    pub server: ServerArgs,
+    /// One tenant (default: every tenant, which needs an admin credential for all tenants).
+    #[arg(long)]
+    pub tenant: Option<String>,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Rotate now: a new key signs; the previous one stays published until its tokens expire.
+    Rotate(KeysArgs),
+    /// The published keys and which one signs.
+    List(KeysArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct KeysArgs {
+    #[command(flatten)]
+    pub server: ServerArgs,
 }
 
 #[derive(Debug, Subcommand)]

@@ -47,6 +47,11 @@ fn main() -> ExitCode {
         Command::Revocations(cli::RevocationsCommand::List(args)) => {
             commands::admin::list_revocations(&args)
         }
+        Command::Sa(command) => commands::service_accounts::run(&command),
+        Command::Keys(cli::KeysCommand::Rotate(args)) => {
+            commands::service_accounts::rotate_key(&args)
+        }
+        Command::Keys(cli::KeysCommand::List(args)) => commands::service_accounts::list_keys(&args),
     };
     match result {
         Ok(Verdict::Success) => ExitCode::SUCCESS,

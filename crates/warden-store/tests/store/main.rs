@@ -10,5 +10,6 @@
     reason = "tests"
 )]
 
+mod service_accounts;
 mod suite;
 mod support;

@@ -81,13 +81,13 @@ fn base_url(args: &ServerArgs) -> anyhow::Result<String> {
     Ok(format!("http://{listen}"))
 }
 
-/// Sends one admin request; prints the answer; maps the status to a verdict.
-fn send(
+/// Sends one admin request; returns the status and the JSON answer (`null` when none).
+pub(crate) fn call(
     server: &ServerArgs,
     method: reqwest::Method,
     path: &str,
     body: Option<Value>,
-) -> anyhow::Result<Verdict> {
+) -> anyhow::Result<(reqwest::StatusCode, Value)> {
     let token = std::env::var("WARDEN_ADMIN_TOKEN").map_err(|_| {
         anyhow!("WARDEN_ADMIN_TOKEN is not set (make one with `warden admin init`)")
     })?;
@@ -105,19 +105,34 @@ fn send(
             .await
             .with_context(|| format!("reaching {url}"))?;
         let status = response.status();
-        let answer: Value = response.json().await.unwrap_or(Value::Null);
-        if status.is_success() {
-            println!("{answer}");
-            Ok(Verdict::Success)
-        } else {
-            let detail = answer
-                .get("detail")
-                .and_then(Value::as_str)
-                .unwrap_or("no detail");
-            println!("refused ({}): {detail}", status.as_u16());
-            Ok(Verdict::Negative)
-        }
+        Ok((status, response.json().await.unwrap_or(Value::Null)))
     })
+}
+
+/// Prints a refusal's detail and answers `Negative`.
+pub(crate) fn refused(status: reqwest::StatusCode, answer: &Value) -> Verdict {
+    let detail = answer
+        .get("detail")
+        .and_then(Value::as_str)
+        .unwrap_or("no detail");
+    println!("refused ({}): {detail}", status.as_u16());
+    Verdict::Negative
+}
+
+/// Sends one admin request; prints the answer; maps the status to a verdict.
+pub(crate) fn send(
+    server: &ServerArgs,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<Value>,
+) -> anyhow::Result<Verdict> {
+    let (status, answer) = call(server, method, path, body)?;
+    if status.is_success() {
+        println!("{answer}");
+        Ok(Verdict::Success)
+    } else {
+        Ok(refused(status, &answer))
+    }
 }
 
 pub fn import(args: &EntityImportArgs) -> anyhow::Result<Verdict> {
@@ -139,7 +154,7 @@ pub fn import(args: &EntityImportArgs) -> anyhow::Result<Verdict> {
 }
 
 /// `90s`, `30m`, `1h`, `7d` as seconds.
-fn parse_duration(text: &str) -> anyhow::Result<u64> {
+pub(crate) fn parse_duration(text: &str) -> anyhow::Result<u64> {
     let text = text.trim();
     let split = text
         .find(|c: char| !c.is_ascii_digit())

@@ -4,6 +4,7 @@ pub mod admin;
 pub mod audit;
 pub mod check;
 pub mod serve;
+pub mod service_accounts;
 pub mod test;
 pub mod token;
 pub mod validate;

@@ -13,6 +13,7 @@ mod audit_verb;
 mod check;
 mod replicas;
 mod revocation_replicas;
+mod sa_verb;
 mod store_crash;
 mod support;
 mod test_verb;
