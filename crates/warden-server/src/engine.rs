@@ -104,6 +104,21 @@ pub struct DecisionScope {
     pub audit_down: Option<String>,
 }
 
+/// A deny without consulting the policies (e.g. a revoked forwarded token), counted and logged
+/// like any decision.
+pub fn refused(input: &DecisionInput<'_>, refusal: Refusal) -> DecisionOutcome {
+    let outcome = DecisionOutcome {
+        decision_id: uuid::Uuid::now_v7().to_string(),
+        principal_uid: principal_text(input),
+        decision: None,
+        refusal: Some(refusal),
+        request: None,
+    };
+    metrics::counter!("warden_decisions_total", "decision" => "deny", "reason" => outcome.reason())
+        .increment(1);
+    outcome
+}
+
 /// Decides one request.
 pub fn decide(scope: &DecisionScope, input: &DecisionInput<'_>) -> DecisionOutcome {
     let started = Instant::now();

@@ -145,6 +145,28 @@ impl RevocationSet {
 
     /// The revocation that refuses `token` at `now`, if any.
     pub fn check(&self, token: &VerifiedToken, now: i64) -> Option<Revoked> {
+        let client = token
+            .claims
+            .get("client_id")
+            .or_else(|| token.claims.get("azp"))
+            .and_then(serde_json::Value::as_str);
+        self.check_ids(
+            &TokenIds {
+                issuer: Some(&token.issuer),
+                jti: token.jti.as_deref(),
+                sid: token.sid.as_deref(),
+                subject: Some(&token.principal.subject),
+                issued_at: token.issued_at,
+                client,
+                kid: token.kid.as_deref(),
+            },
+            now,
+        )
+    }
+
+    /// The revocation that refuses a token with these identifiers at `now`, if any (also for
+    /// the identifiers an enforcement point forwards on the AuthZEN path).
+    pub fn check_ids(&self, token: &TokenIds<'_>, now: i64) -> Option<Revoked> {
         let inner = self.inner.read().unwrap_or_else(PoisonError::into_inner);
         if inner.count == 0 {
             return None;
@@ -153,38 +175,55 @@ impl RevocationSet {
             entry.in_force(now) && token.issued_at.is_none_or(|iat| iat < entry.revoked_at)
         };
         let hit = |kind| Some(Revoked { kind });
-        if let Some(jti) = &token.jti
-            && lookup2(&inner.tokens, &token.issuer, jti).is_some_and(|e| e.in_force(now))
-        {
-            return hit(RevocationKind::Token);
+        if let Some(issuer) = token.issuer {
+            if let Some(jti) = token.jti
+                && lookup2(&inner.tokens, issuer, jti).is_some_and(|e| e.in_force(now))
+            {
+                return hit(RevocationKind::Token);
+            }
+            if let Some(sid) = token.sid
+                && lookup2(&inner.sessions, issuer, sid).is_some_and(|e| e.in_force(now))
+            {
+                return hit(RevocationKind::Session);
+            }
+            if let Some(subject) = token.subject
+                && lookup2(&inner.subjects, issuer, subject).is_some_and(|e| issued_before(&e))
+            {
+                return hit(RevocationKind::Subject);
+            }
         }
-        if let Some(sid) = &token.sid
-            && lookup2(&inner.sessions, &token.issuer, sid).is_some_and(|e| e.in_force(now))
-        {
-            return hit(RevocationKind::Session);
-        }
-        if lookup2(&inner.subjects, &token.issuer, &token.principal.subject)
-            .is_some_and(|e| issued_before(&e))
-        {
-            return hit(RevocationKind::Subject);
-        }
-        let client = token
-            .claims
-            .get("client_id")
-            .or_else(|| token.claims.get("azp"))
-            .and_then(serde_json::Value::as_str);
-        if let Some(client) = client
+        if let Some(client) = token.client
             && inner.clients.get(client).is_some_and(issued_before)
         {
             return hit(RevocationKind::Client);
         }
-        if let Some(kid) = &token.kid
+        if let Some(kid) = token.kid
             && inner.keys.get(kid).is_some_and(|e| e.in_force(now))
         {
             return hit(RevocationKind::Key);
         }
         None
     }
+}
+
+/// What identifies a token for the revocation check. Absent parts match nothing; without an
+/// `iat`, a subject or client revocation covers the token (fail closed).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TokenIds<'a> {
+    /// `iss` (token, session and subject revocations are per issuer).
+    pub issuer: Option<&'a str>,
+    /// `jti`.
+    pub jti: Option<&'a str>,
+    /// `sid`.
+    pub sid: Option<&'a str>,
+    /// `sub`.
+    pub subject: Option<&'a str>,
+    /// `iat`.
+    pub issued_at: Option<i64>,
+    /// `client_id` (else `azp`).
+    pub client: Option<&'a str>,
+    /// `kid`.
+    pub kid: Option<&'a str>,
 }
 
 /// Two revocations of the same thing: the stronger of each part holds (the later not-before,

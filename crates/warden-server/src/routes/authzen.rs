@@ -4,15 +4,16 @@
 use std::time::Instant;
 
 use axum::extract::State;
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 
 use crate::decision_log::{self, Caller};
 use crate::engine::DecisionScope;
-use crate::engine::{self, DecisionInput, DecisionOutcome, PrincipalInput};
+use crate::engine::{self, DecisionInput, DecisionOutcome, EntityInput, PrincipalInput, Refusal};
 use crate::json::Json;
 use crate::origin::Origin;
 use crate::pep_auth::AuthenticatedPep;
 use crate::problem::ApiError;
+use crate::revocation::TokenIds;
 use crate::state::AppState;
 use crate::wire::{
     EntityRef, EvaluationRequest, EvaluationsRequest, PartialEntityRef, authzen_context,
@@ -27,13 +28,26 @@ pub(crate) async fn evaluate(
     resource: &EntityRef,
     context: Option<Value>,
 ) -> DecisionOutcome {
+    let mut subject_input: EntityInput = subject.into();
+    let forwarded = forwarded_token(&mut subject_input);
     let input = DecisionInput {
-        principal: PrincipalInput::Named(subject.into()),
+        principal: PrincipalInput::Named(subject_input),
         action: action.to_owned(),
         resource: resource.into(),
         context,
     };
-    let mut outcome = engine::decide(snapshot, &input);
+    let refusal = match forwarded {
+        Ok(Some(token)) => revoked(state, &token),
+        Ok(None) => None,
+        Err(why) => Some(Refusal {
+            reason: "invalid_request",
+            detail: why,
+        }),
+    };
+    let mut outcome = match refusal {
+        None => engine::decide(snapshot, &input),
+        Some(refusal) => engine::refused(&input, refusal),
+    };
     decision_log::record_decision(
         state.decision_log.as_ref(),
         caller,
@@ -44,6 +58,66 @@ pub(crate) async fn evaluate(
     )
     .await;
     outcome
+}
+
+/// `subject.properties.token`: identifiers of the bearer token the enforcement point verified
+/// itself (`iss`, `jti`, `sid`, `sub`, `iat`, `client_id`, `kid`), so that a revocation in
+/// Warden denies on this path too. The name is reserved: it never becomes an attribute.
+fn forwarded_token(subject: &mut EntityInput) -> Result<Option<Map<String, Value>>, String> {
+    let Some(properties) = subject.properties.as_mut() else {
+        return Ok(None);
+    };
+    let Some(token) = properties.remove("token") else {
+        return Ok(None);
+    };
+    if properties.is_empty() {
+        subject.properties = None;
+    }
+    match token {
+        Value::Object(identifiers) => Ok(Some(identifiers)),
+        _ => Err("subject.properties.token must be an object of the token's identifiers (iss, jti, sid, sub, iat, client_id, kid)".to_owned()),
+    }
+}
+
+/// The refusal when the forwarded identifiers are revoked (or malformed: fail closed).
+fn revoked(state: &AppState, token: &Map<String, Value>) -> Option<Refusal> {
+    let text = |name: &str| -> Result<Option<&str>, String> {
+        match token.get(name) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(value)) => Ok(Some(value.as_str())),
+            Some(_) => Err(format!("subject.properties.token.{name} must be a string")),
+        }
+    };
+    let ids =
+        (|| -> Result<TokenIds<'_>, String> {
+            Ok(TokenIds {
+                issuer: text("iss")?,
+                jti: text("jti")?,
+                sid: text("sid")?,
+                subject: text("sub")?,
+                issued_at: match token.get("iat") {
+                    None | Some(Value::Null) => None,
+                    Some(value) => Some(value.as_i64().ok_or_else(|| {
+                        "subject.properties.token.iat must be an integer".to_owned()
+                    })?),
+                },
+                client: text("client_id")?.or(text("azp")?),
+                kid: text("kid")?,
+            })
+        })();
+    match ids {
+        Ok(ids) => state
+            .revocations
+            .check_ids(&ids, crate::routes::check::unix_now())
+            .map(|hit| Refusal {
+                reason: "token_revoked",
+                detail: format!("the forwarded token is revoked (by {})", hit.kind.as_str()),
+            }),
+        Err(why) => Some(Refusal {
+            reason: "invalid_request",
+            detail: why,
+        }),
+    }
 }
 
 fn decision_json(outcome: &DecisionOutcome) -> Value {

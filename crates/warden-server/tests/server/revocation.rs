@@ -282,3 +282,59 @@ async fn a_revocation_that_lapses_with_its_token_lets_nothing_back_in() {
         "{body}"
     );
 }
+
+/// An enforcement point that verified a token itself forwards its identifiers in
+/// `subject.properties.token`; a revocation in Warden denies on the AuthZEN path too.
+#[tokio::test]
+async fn a_forwarded_token_that_is_revoked_is_denied_on_the_authzen_path() {
+    let server = store_server().await;
+    let evaluate = |token: Value| {
+        let server = &server;
+        async move {
+            let (status, body) = server
+                .pep_post(
+                    "/access/v1/evaluation",
+                    &json!({
+                        "subject": {"type": "User", "id": "acme/carol", "properties": {"token": token}},
+                        "action": {"name": "read"},
+                        "resource": {"type": "Document", "id": "acme/roadmap"},
+                    }),
+                )
+                .await;
+            assert_eq!(status, 200, "{body}");
+            body
+        }
+    };
+    let issued = now() - 10;
+    let forwarded = json!({"iss": ISSUER, "jti": "fwd-1", "sub": "carol", "iat": issued});
+    assert_eq!(evaluate(forwarded.clone()).await["decision"], true);
+
+    let (status, body) = revoke(
+        &server,
+        json!({"kind": "token", "issuer": ISSUER, "value": "fwd-1", "reason": "leaked"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let denied = evaluate(forwarded).await;
+    assert_eq!(denied["decision"], false, "{denied}");
+    assert_eq!(denied["context"]["reason"], "token_revoked", "{denied}");
+    // Another token of the same user is untouched; a subject revocation takes the older ones.
+    let sibling = json!({"iss": ISSUER, "jti": "fwd-2", "sub": "carol", "iat": issued});
+    assert_eq!(evaluate(sibling.clone()).await["decision"], true);
+    revoke(
+        &server,
+        json!({"kind": "subject", "issuer": ISSUER, "value": "carol", "reason": "offboarded"}),
+    )
+    .await;
+    assert_eq!(
+        evaluate(sibling).await["context"]["reason"],
+        "token_revoked"
+    );
+    // Malformed identifiers fail closed.
+    let malformed = evaluate(json!({"iss": ISSUER, "iat": "yesterday"})).await;
+    assert_eq!(malformed["decision"], false);
+    assert_eq!(
+        malformed["context"]["reason"], "invalid_request",
+        "{malformed}"
+    );
+}
