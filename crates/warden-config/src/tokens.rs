@@ -56,7 +56,7 @@ pub struct ServiceAccountSettings {
     /// The longest account lifetime (default 365 days).
     #[serde(default = "default_max_lifetime")]
     pub max_lifetime_days: u64,
-    /// The longest credential lifetime, and a new secret's default (default 90 days).
+    /// The longest credential lifetime, and a new secret's default (default 365 days).
     #[serde(default = "default_max_credential_lifetime")]
     pub max_credential_lifetime_days: u64,
     /// How long older secrets keep working after a rotation, by default (default 86400).
@@ -116,7 +116,7 @@ fn default_max_lifetime() -> u64 {
     365
 }
 fn default_max_credential_lifetime() -> u64 {
-    90
+    365
 }
 fn default_overlap() -> u64 {
     86_400
@@ -216,9 +216,14 @@ pub(crate) fn check_tokens(
     read_env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<TokenIssuance, String> {
     let issuer = raw.issuer.trim_end_matches('/').to_owned();
-    let loopback = ["http://127.0.0.1", "http://localhost", "http://[::1]"]
-        .iter()
-        .any(|prefix| issuer.starts_with(prefix));
+    let loopback = issuer.strip_prefix("http://").is_some_and(|rest| {
+        let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+        let host = match authority.strip_prefix('[') {
+            Some(v6) => v6.split(']').next().map(|host| format!("[{host}]")),
+            None => authority.split(':').next().map(str::to_owned),
+        };
+        host.is_some_and(|host| ["127.0.0.1", "localhost", "[::1]"].contains(&host.as_str()))
+    });
     if !(issuer.starts_with("https://") || loopback) {
         return Err(format!(
             "tokens.issuer must be an https:// URL (or http:// on a loopback address); it is {:?}",
@@ -309,6 +314,57 @@ pub(crate) fn check_service_accounts(raw: &ServiceAccountSettings) -> Result<(),
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn settings(issuer: &str) -> TokenSettings {
+        TokenSettings {
+            issuer: issuer.to_owned(),
+            audience: default_audience(),
+            algorithm: default_algorithm(),
+            default_ttl_seconds: default_ttl(),
+            max_ttl_seconds: default_max_ttl(),
+            key_encryption_key_env: Some("KEK".to_owned()),
+            key_encryption_key_file: None,
+            rotate_after_days: 30,
+            leeway_seconds: 30,
+        }
+    }
+
+    #[test]
+    fn plain_http_is_accepted_for_a_loopback_issuer_only() {
+        let key = "ab".repeat(32);
+        let env = |name: &str| (name == "KEK").then(|| key.clone());
+        for good in [
+            "https://warden.example",
+            "http://127.0.0.1:8180",
+            "http://localhost",
+            "http://[::1]:80/x",
+        ] {
+            assert!(
+                check_tokens(settings(good), std::path::Path::new("."), &env).is_ok(),
+                "{good}"
+            );
+        }
+        for bad in [
+            "http://localhost.evil.com",
+            "http://127.0.0.1.nip.io:8180",
+            "http://warden.example",
+            "ftp://x",
+        ] {
+            assert!(
+                check_tokens(settings(bad), std::path::Path::new("."), &env).is_err(),
+                "{bad}"
+            );
+        }
+        let no_key = |_: &str| None;
+        assert!(
+            check_tokens(
+                settings("https://w.example"),
+                std::path::Path::new("."),
+                &no_key
+            )
+            .is_err()
+        );
+    }
 
     #[test]
     fn the_key_encryption_key_is_32_bytes_in_hex_or_base64url() {

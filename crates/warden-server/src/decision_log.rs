@@ -328,7 +328,12 @@ pub async fn record_issuance(log: Option<&DecisionLog>, caller: &Caller, issuanc
     record.action = Some(format!("oauth2.{}", issuance.operation));
     record.principal = issuance.client.map(|(tenant, client_id)| EntityRef {
         entity_type: "ServiceAccount".to_owned(),
-        id: format!("{tenant}/{client_id}"),
+        // An unauthenticated client's tenant is unknown: the id it claimed, as it claimed it.
+        id: if tenant.is_empty() {
+            client_id
+        } else {
+            format!("{tenant}/{client_id}")
+        },
         tenant: (!tenant.is_empty()).then_some(tenant),
     });
     record.decision = Some(if issuance.allowed { "allow" } else { "deny" }.to_owned());

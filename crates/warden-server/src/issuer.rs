@@ -18,6 +18,8 @@ use warden_token::{Principal, Verifier};
 /// What the decision path needs to know of one account.
 #[derive(Debug, Clone)]
 pub struct AccountState {
+    /// Its tenant.
+    pub tenant: String,
     /// Lifecycle status.
     pub status: AccountStatus,
     /// Its scopes now (a token's scopes count only where they are still granted).
@@ -162,6 +164,7 @@ impl TokenIssuer {
                 (
                     account.client_id,
                     AccountState {
+                        tenant: account.tenant,
                         status: account.status,
                         scopes: account.scopes.into_iter().collect(),
                         expires_at: account.expires_at,

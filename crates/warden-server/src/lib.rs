@@ -74,6 +74,9 @@ pub enum ServerError {
     /// The decision log could not be opened.
     #[error("the decision log cannot be opened: {0}")]
     Audit(String),
+    /// Warden's signing keys could not be loaded (e.g. a wrong key-encryption key).
+    #[error("Warden cannot issue tokens: {0}")]
+    Issuer(#[from] issuer::IssuerSyncError),
 }
 
 fn metrics_handle() -> PrometheusHandle {
@@ -320,6 +323,12 @@ impl Server {
                 let freshness = Arc::new(StoreFreshness::new(Duration::from_secs(
                     storage.max_staleness_seconds,
                 )));
+                if let Some(sync) = &issuer_sync {
+                    // Alone first, so that a wrong key-encryption key is named as such.
+                    sync.issuer
+                        .sync(&store, &sync.verifier, routes::check::unix_now())
+                        .await?;
+                }
                 store_sync::refresh(
                     &store,
                     &holder,

@@ -43,7 +43,8 @@ pub(crate) async fn evaluate(
             reason: "invalid_request",
             detail: why,
         }),
-    };
+    }
+    .or_else(|| inactive_account(state, subject));
     let mut outcome = match refusal {
         None => engine::decide(snapshot, &input),
         Some(refusal) => engine::refused(&input, refusal),
@@ -77,6 +78,36 @@ fn forwarded_token(subject: &mut EntityInput) -> Result<Option<Map<String, Value
         Value::Object(identifiers) => Ok(Some(identifiers)),
         _ => Err("subject.properties.token must be an object of the token's identifiers (iss, jti, sid, sub, iat, client_id, kid)".to_owned()),
     }
+}
+
+/// A service account Warden manages (`ServiceAccount::"<tenant>/<client_id>"`) that is disabled,
+/// deleted or expired is denied here too, as its tokens are on `/v1/check`.
+fn inactive_account(state: &AppState, subject: &EntityRef) -> Option<Refusal> {
+    let issuer = state.token_issuer.as_ref()?;
+    if subject.entity_type != "ServiceAccount" {
+        return None;
+    }
+    let (tenant, client_id) = subject.id.split_once('/')?;
+    let account = issuer.account(client_id)?;
+    let now = crate::routes::check::unix_now();
+    let reason = match account.status {
+        _ if account.tenant != tenant => return None,
+        warden_store::AccountStatus::Active if now < account.expires_at => return None,
+        warden_store::AccountStatus::Active => "principal_disabled",
+        warden_store::AccountStatus::Disabled => "principal_disabled",
+        warden_store::AccountStatus::Deleted => "principal_deleted",
+    };
+    Some(Refusal {
+        reason,
+        detail: format!(
+            "service account {client_id} is {}",
+            if now >= account.expires_at && account.status == warden_store::AccountStatus::Active {
+                "expired"
+            } else {
+                account.status.as_str()
+            }
+        ),
+    })
 }
 
 /// The refusal when the forwarded identifiers are revoked (or malformed: fail closed).

@@ -323,7 +323,15 @@ async fn authenticate(
                     now,
                 )
                 .await
-                .map_err(|error| refuse(format!("the replay check failed: {error}")))?;
+                .map_err(|error| {
+                    let mut unavailable = OAuthError::new(
+                        "temporarily_unavailable",
+                        "the store cannot be written; try again",
+                    );
+                    unavailable.status = StatusCode::SERVICE_UNAVAILABLE;
+                    unavailable.why = format!("the replay check failed: {error}");
+                    unavailable
+                })?;
             if !fresh {
                 return Err(refuse(format!(
                     "client assertion jti `{}` was already used (replay)",
@@ -629,12 +637,10 @@ pub async fn openid_configuration(State(state): State<AppState>) -> Response {
                 "token_endpoint": issuer.settings.token_endpoint(),
                 "revocation_endpoint": format!("{base}/oauth2/revoke"),
                 "grant_types_supported": ["client_credentials"],
-                "response_types_supported": ["token"],
                 "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt"],
-                "token_endpoint_auth_signing_alg_values_supported": ["EdDSA", "ES256", "ES384", "RS256", "PS256"],
+                "token_endpoint_auth_signing_alg_values_supported": ["EdDSA", "ES256", "ES384", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512"],
                 "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt"],
-                "id_token_signing_alg_values_supported": [issuer.settings.algorithm],
-                "subject_types_supported": ["public"],
+                "access_token_signing_alg_values_supported": [issuer.settings.algorithm],
             }))
             .into_response()
         }

@@ -399,6 +399,21 @@ async fn refusals_say_only_the_rfc_code_and_each_is_in_the_decision_log() {
     assert_eq!(body["reason"], "token_revoked");
     let (status, body, _) = token_basic(&server, &client_id, &secret, &grant).await;
     assert_invalid_client(status, &body);
+    // An enforcement point naming the account on the AuthZEN path is denied as well.
+    let (status, body) = server
+        .pep_post(
+            "/access/v1/evaluation",
+            &json!({
+                "subject": {"type": "ServiceAccount", "id": format!("acme/{client_id}"),
+                            "properties": {"tenant": {"type": "Tenant", "id": "acme"}, "scopes": ["documents:read"]}},
+                "action": {"name": "read"},
+                "resource": {"type": "Document", "id": "acme/roadmap"},
+            }),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["decision"], false, "{body}");
+    assert_eq!(body["context"]["reason"], "principal_disabled", "{body}");
 
     // Every call is one record, with the reason the caller was not told.
     let log =

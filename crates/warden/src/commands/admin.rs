@@ -162,17 +162,17 @@ pub(crate) fn parse_duration(text: &str) -> anyhow::Result<u64> {
     let (number, unit) = text.split_at(split);
     let number: u64 = number
         .parse()
-        .map_err(|_| anyhow!("--ttl {text}: expected a number and a unit (s, m, h, d)"))?;
+        .map_err(|_| anyhow!("duration {text:?}: expected a number and a unit (s, m, h, d)"))?;
     let factor = match unit {
         "s" | "" => 1,
         "m" => 60,
         "h" => 3600,
         "d" => 86_400,
-        _ => bail!("--ttl {text}: the unit must be s, m, h or d"),
+        _ => bail!("duration {text:?}: the unit must be s, m, h or d"),
     };
     number
         .checked_mul(factor)
-        .ok_or_else(|| anyhow!("--ttl {text}: too long"))
+        .ok_or_else(|| anyhow!("duration {text:?}: too long"))
 }
 
 /// RFC 3339 (`2026-12-01T18:00:00Z`, `…+02:00`, fractions ignored) as Unix seconds.
