@@ -138,7 +138,7 @@ pub fn decide(scope: &DecisionScope, input: &DecisionInput<'_>) -> DecisionOutco
                 detail: why.clone(),
             }),
         ),
-        (None, None) => match evaluate(&scope.snapshot, &scope.claim_attributes, input) {
+        (None, None) => match cached_evaluate(scope, input) {
             Ok((principal_uid, decision, request)) => (principal_uid, Ok((decision, request))),
             Err((principal_uid, refusal)) => (principal_uid, Err(refusal)),
         },
@@ -174,6 +174,30 @@ pub fn decide(scope: &DecisionScope, input: &DecisionInput<'_>) -> DecisionOutco
         "decision"
     );
     outcome
+}
+
+type Evaluated = (String, Decision, warden_core::cedar_policy::Request);
+
+/// [`evaluate`], answered from the snapshot's decision cache when this exact input was decided
+/// against this exact snapshot before (Cedar is deterministic in policies, entities and
+/// request, all of which the snapshot and the input fix). Refusals are not cached.
+fn cached_evaluate(
+    scope: &DecisionScope,
+    input: &DecisionInput<'_>,
+) -> Result<Evaluated, (String, Refusal)> {
+    let cache = &scope.snapshot.decisions;
+    let Some(key) = crate::decision_cache::key(input) else {
+        return evaluate(&scope.snapshot, &scope.claim_attributes, input);
+    };
+    let started = Instant::now();
+    if let Some(hit) = cache.get(&key) {
+        let (principal, mut decision, request) = (*hit).clone();
+        decision.elapsed = started.elapsed();
+        return Ok((principal, decision, request));
+    }
+    let evaluated = evaluate(&scope.snapshot, &scope.claim_attributes, input)?;
+    cache.insert(key, std::sync::Arc::new(evaluated.clone()));
+    Ok(evaluated)
 }
 
 fn uid(pack: &Pack, entity_type: &str, id: &str) -> Result<EntityUid, String> {

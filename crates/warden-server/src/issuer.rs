@@ -156,8 +156,9 @@ impl TokenIssuer {
         }
         *self.jwks.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(jwks);
 
+        // Deleted ones too: their tokens and their AuthZEN subjects are refused as deleted.
         let accounts = store
-            .service_accounts(None, false)
+            .service_accounts(None, true)
             .await?
             .into_iter()
             .map(|account| {

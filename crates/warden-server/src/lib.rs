@@ -12,6 +12,7 @@
 //! Tests: `tests/server/` start the real server on 127.0.0.1:0.
 
 mod admin_auth;
+pub mod decision_cache;
 pub mod decision_log;
 pub mod engine;
 pub mod issuer;
@@ -392,7 +393,7 @@ impl Server {
                 source,
             })?;
         let address = listener.local_addr().map_err(ServerError::Serve)?;
-        let state = AppState {
+        let state = AppState(Arc::new(state::Shared {
             policy: holder,
             verifier,
             store,
@@ -409,7 +410,7 @@ impl Server {
             revocations,
             decision_log,
             token_issuer,
-        };
+        }));
         let app = router(
             state.clone(),
             Duration::from_millis(config.server.request_timeout_ms),
@@ -467,8 +468,13 @@ impl Server {
         };
         // The last handle to the decision log goes; the writer drains the queue, signs the
         // head and stops.
-        self.state.decision_log = None;
-        if let Some(writer) = self.audit_writer.take() {
+        let Server {
+            state,
+            audit_writer,
+            ..
+        } = self;
+        drop(state);
+        if let Some(writer) = audit_writer {
             let joined = tokio::task::spawn_blocking(move || writer.join());
             if tokio::time::timeout(grace, joined).await.is_err() {
                 tracing::error!("the decision log did not finish writing within the grace period");

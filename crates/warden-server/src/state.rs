@@ -33,6 +33,8 @@ pub struct Snapshot {
     pub next_expiry: Option<i64>,
     /// When it was built.
     pub loaded_at: SystemTime,
+    /// Decisions already made against exactly this snapshot (see [`crate::decision_cache`]).
+    pub decisions: crate::decision_cache::DecisionCache,
 }
 
 /// What the store held at one version.
@@ -259,6 +261,7 @@ fn compose(
         store_version: store.map(|view| view.version),
         next_expiry: store.and_then(|view| view.next_expiry),
         loaded_at: SystemTime::now(),
+        decisions: crate::decision_cache::DecisionCache::default(),
     })
 }
 
@@ -329,9 +332,20 @@ impl StoreFreshness {
     }
 }
 
-/// Shared state of all handlers.
+/// Shared state of all handlers: one `Arc`, so that the per-request clones axum makes (the
+/// state extractor, the middleware) are one atomic increment, not one per field.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(pub Arc<Shared>);
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// What [`AppState`] shares.
+pub struct Shared {
     /// The snapshot.
     pub policy: Arc<PolicyHolder>,
     /// The token verifier.

@@ -328,3 +328,65 @@ async fn peps_must_authenticate() {
         .unwrap();
     assert_eq!(response.status().as_u16(), 200);
 }
+
+/// A repeated decision comes from the snapshot's cache: the same answer, its own decision id;
+/// a new pack is a new snapshot, so nothing cached survives a change of policy.
+#[tokio::test]
+async fn repeated_decisions_come_from_the_cache_and_a_new_pack_empties_it() {
+    let server = TestServer::start(Setup::default()).await;
+    let request = json!({"subject": {"type": "User", "id": "acme/carol"}, "action": {"name": "read"}, "resource": {"type": "Document", "id": "acme/roadmap"}});
+    let (_, first) = server.pep_post("/access/v1/evaluation", &request).await;
+    let (_, second) = server.pep_post("/access/v1/evaluation", &request).await;
+    assert_eq!(first["decision"], true);
+    assert_eq!(second["decision"], true);
+    assert_eq!(first["context"]["policies"], second["context"]["policies"]);
+    assert_ne!(
+        first["context"]["decision_id"],
+        second["context"]["decision_id"]
+    );
+    let snapshot = server
+        .server
+        .as_ref()
+        .unwrap()
+        .state()
+        .policy
+        .current()
+        .unwrap();
+    assert_eq!(snapshot.decisions.len(), 1);
+    let metrics = server
+        .client
+        .get(server.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("warden_decision_cache_total{result=\"hit\"}"),
+        "{metrics}"
+    );
+
+    // A pack that forbids every read: the cached allow must not survive the reload.
+    std::fs::write(
+        server.pack_dir().join("zz-no-reads.cedar"),
+        "@id(\"no-reads\")\nforbid (principal, action == Action::\"read\", resource);\n",
+    )
+    .unwrap();
+    let reloaded = async {
+        loop {
+            let (_, body) = server.pep_post("/access/v1/evaluation", &request).await;
+            if body["decision"] == false {
+                return body;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    };
+    let denied = tokio::time::timeout(std::time::Duration::from_secs(15), reloaded)
+        .await
+        .expect("the reload reached the decisions within 15 s");
+    assert_eq!(
+        denied["context"]["policies"][0]["policy"], "no-reads",
+        "{denied}"
+    );
+}

@@ -414,6 +414,28 @@ async fn refusals_say_only_the_rfc_code_and_each_is_in_the_decision_log() {
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["decision"], false, "{body}");
     assert_eq!(body["context"]["reason"], "principal_disabled", "{body}");
+    // A deleted account likewise, as deleted.
+    let (deleted_id, _) = create(&server, "to-delete", &["documents:read"]).await;
+    let (status, body) = admin(
+        &server,
+        reqwest::Method::DELETE,
+        &format!("/v1/admin/tenants/acme/service-accounts/{deleted_id}?reason=gone"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let (_, body) = server
+        .pep_post(
+            "/access/v1/evaluation",
+            &json!({
+                "subject": {"type": "ServiceAccount", "id": format!("acme/{deleted_id}"),
+                            "properties": {"tenant": {"type": "Tenant", "id": "acme"}, "scopes": ["documents:read"]}},
+                "action": {"name": "read"},
+                "resource": {"type": "Document", "id": "acme/roadmap"},
+            }),
+        )
+        .await;
+    assert_eq!(body["context"]["reason"], "principal_deleted", "{body}");
 
     // Every call is one record, with the reason the caller was not told.
     let log =

@@ -1,0 +1,78 @@
+//! A cache of decisions, one per snapshot.
+//!
+//! A Cedar decision is a pure function of the policies, the entities and the request. A
+//! [`crate::state::Snapshot`] fixes the first two (any change to the pack, the entity file or the
+//! store builds a new snapshot, with a new, empty cache), and the key fixes the third: the whole
+//! decision input (principal with every claim-derived attribute, action, resource with its
+//! properties, context) in its `Debug` form, which writes strings escaped, so two different
+//! inputs never share a key. What is checked before a decision (token verification and
+//! revocation, store freshness, the decision log's health) stays outside the cache and runs on
+//! every request; every decision is still logged with its own id.
+//!
+//! Bounded: inputs whose key is longer than [`MAX_KEY_BYTES`] are not cached, and the cache is
+//! emptied when it holds [`CAPACITY`] decisions.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use warden_core::Decision;
+
+use crate::engine::DecisionInput;
+
+/// The most decisions one snapshot caches.
+pub const CAPACITY: usize = 4096;
+/// The longest key cached (larger inputs are decided every time).
+pub const MAX_KEY_BYTES: usize = 2048;
+
+/// The principal as Cedar writes it, the decision, and the Cedar request (for the log's
+/// explanation).
+pub type Entry = (String, Decision, warden_core::cedar_policy::Request);
+
+/// Decisions made against one snapshot.
+#[derive(Debug, Default)]
+pub struct DecisionCache {
+    entries: Mutex<HashMap<String, Arc<Entry>>>,
+}
+
+/// The key of an input, or `None` when it is too large to cache.
+pub fn key(input: &DecisionInput<'_>) -> Option<String> {
+    let key = format!("{input:?}");
+    (key.len() <= MAX_KEY_BYTES).then_some(key)
+}
+
+impl DecisionCache {
+    /// The decision made for this key, if any.
+    pub fn get(&self, key: &str) -> Option<Arc<Entry>> {
+        let hit = self
+            .entries
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(key)
+            .cloned();
+        metrics::counter!("warden_decision_cache_total", "result" => if hit.is_some() { "hit" } else { "miss" })
+            .increment(1);
+        hit
+    }
+
+    /// Remembers a decision.
+    pub fn insert(&self, key: String, entry: Arc<Entry>) {
+        let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
+        if entries.len() >= CAPACITY {
+            entries.clear();
+        }
+        entries.insert(key, entry);
+    }
+
+    /// How many decisions are cached.
+    pub fn len(&self) -> usize {
+        self.entries
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
+    }
+
+    /// Whether none are.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
