@@ -3,7 +3,9 @@
 #
 # A server (pinned to core 0) on the example pack with the decision log off; wrk (pinned to
 # core 1) drives, in turn, GET /healthz (the HTTP floor), POST /access/v1/evaluation and
-# POST /v1/check, each for $DURATION with $CONNECTIONS connections. Then the same server
+# POST /v1/check, each for $DURATION with $CONNECTIONS connections: first the same input on
+# every request (answered by the decision cache after the first), then a new input on every
+# request (a support-ticket number that counts up: the uncached path). Then the same server
 # configuration with the decision log on (JSON lines, durable: each response waits for its
 # record to be written) for the two decision endpoints. Prints requests/s and p50/p99 per
 # endpoint, the ratio to the floor and, for the logged runs, to the same endpoint unlogged, as
@@ -78,12 +80,27 @@ run() { # name url body token
   echo "$1|$rps|$p50|$p99|${errors:-0}"
 }
 
+run_unique() { # name url body-prefix body-suffix token: every request a new input (cache misses)
+  local out
+  out="$(BODY_PREFIX="$3" BODY_SUFFIX="$4" TOKEN="$5" taskset -c 1 wrk -t1 -c"$CONNECTIONS" -d"$DURATION" --latency -s bench/post_unique.lua "$2" 2>&1)"
+  local rps p50 p99 errors
+  rps="$(echo "$out" | awk '/Requests\/sec/ {print $2}')"
+  p50="$(echo "$out" | awk '$1=="50%" {print $2}')"
+  p99="$(echo "$out" | awk '$1=="99%" {print $2}')"
+  errors="$(echo "$out" | awk '/Non-2xx/ {print $5}')"
+  echo "$1|$rps|$p50|$p99|${errors:-0}"
+}
+
 EVAL_BODY='{"subject":{"type":"User","id":"acme/carol"},"action":{"name":"read"},"resource":{"type":"Document","id":"acme/roadmap"}}'
 CHECK_BODY='{"action":"read","resource":{"type":"Document","id":"acme/roadmap"}}'
 
 FLOOR="$(run "GET /healthz (floor)" "http://127.0.0.1:$PORT/healthz" "" "")"
 EVAL="$(run "POST /access/v1/evaluation" "http://127.0.0.1:$PORT/access/v1/evaluation" "$EVAL_BODY" "$PEP_SECRET")"
 CHECK="$(run "POST /v1/check" "http://127.0.0.1:$PORT/v1/check" "$CHECK_BODY" "$USER_TOKEN")"
+# The same questions with a support ticket number that changes on every request: the decision
+# cache never hits, so this is the cost of evaluating every decision.
+EVAL_UNIQUE="$(run_unique "POST /access/v1/evaluation, every input new" "http://127.0.0.1:$PORT/access/v1/evaluation" '{"subject":{"type":"User","id":"acme/carol"},"action":{"name":"read"},"resource":{"type":"Document","id":"acme/roadmap"},"context":{"support_ticket":"T-' '"}}' "$PEP_SECRET")"
+CHECK_UNIQUE="$(run_unique "POST /v1/check, every input new" "http://127.0.0.1:$PORT/v1/check" '{"action":"read","resource":{"type":"Document","id":"acme/roadmap"},"context":{"support_ticket":"T-' '"}}' "$USER_TOKEN")"
 kill "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null || true
 start_server "$WORK/warden-audit.toml"
 EVAL_LOGGED="$(run "POST /access/v1/evaluation, decision log on" "http://127.0.0.1:$PORT/access/v1/evaluation" "$EVAL_BODY" "$PEP_SECRET")"
@@ -97,10 +114,11 @@ echo "| Endpoint | Requests/s | Ratio to floor | Ratio to unlogged | p50 | p99 |
 echo "|---|---|---|---|---|---|---|"
 eval_rps="$(echo "$EVAL" | cut -d'|' -f2)"
 check_rps="$(echo "$CHECK" | cut -d'|' -f2)"
-for line in "$FLOOR" "$EVAL" "$CHECK" "$EVAL_LOGGED" "$CHECK_LOGGED"; do
+for line in "$FLOOR" "$EVAL" "$CHECK" "$EVAL_UNIQUE" "$CHECK_UNIQUE" "$EVAL_LOGGED" "$CHECK_LOGGED"; do
   IFS='|' read -r name rps p50 p99 errors <<<"$line"
   ratio="$(awk -v a="$rps" -v b="$floor_rps" 'BEGIN {printf "%.2f", a / b}')"
   case "$line" in
+    *"every input new"*) logged="" ;;
     *evaluation,*) logged="$(awk -v a="$rps" -v b="$eval_rps" 'BEGIN {printf "%.2f", a / b}')" ;;
     *check,*) logged="$(awk -v a="$rps" -v b="$check_rps" 'BEGIN {printf "%.2f", a / b}')" ;;
     *) logged="" ;;

@@ -13,7 +13,7 @@
 //! emptied when it holds [`CAPACITY`] decisions.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use warden_core::Decision;
 
@@ -24,9 +24,20 @@ pub const CAPACITY: usize = 4096;
 /// The longest key cached (larger inputs are decided every time).
 pub const MAX_KEY_BYTES: usize = 2048;
 
-/// The principal as Cedar writes it, the decision, and the Cedar request (for the log's
-/// explanation).
-pub type Entry = (String, Decision, warden_core::cedar_policy::Request);
+/// One cached decision: the principal as Cedar writes it, the decision, the Cedar request, and
+/// the plain-words explanation once the decision log made it (the same input against the same
+/// snapshot explains the same way, so the log's writer explains each cached decision once).
+#[derive(Debug)]
+pub struct Entry {
+    /// The principal's uid text.
+    pub principal: String,
+    /// The decision.
+    pub decision: Decision,
+    /// The Cedar request.
+    pub request: warden_core::cedar_policy::Request,
+    /// The explanation, made at most once.
+    pub explanation: OnceLock<warden_audit::Explanation>,
+}
 
 /// Decisions made against one snapshot.
 #[derive(Debug, Default)]

@@ -189,8 +189,9 @@ fn decision_record(
     let request = outcome.request.clone();
     let decision = outcome.decision.clone();
     let refusal = outcome.refusal.clone();
+    let cached = outcome.cached.clone();
     let explainer: Explainer = Box::new(move |record: &mut Record| {
-        complete(&snapshot, request, decision, refusal, record);
+        complete(&snapshot, request, decision, refusal, cached, record);
     });
     (record, explainer)
 }
@@ -201,6 +202,7 @@ fn complete(
     request: Option<warden_core::cedar_policy::Request>,
     decision: Option<warden_core::Decision>,
     refusal: Option<Refusal>,
+    cached: Option<Arc<crate::decision_cache::Entry>>,
     record: &mut Record,
 ) {
     let pack = &snapshot.pack;
@@ -227,10 +229,17 @@ fn complete(
     let overridden = record.reason.as_deref() == Some("audit_unavailable");
     record.explanation = Some(match (&request, &decision, &refusal) {
         (Some(request), Some(decision), None) if !overridden => {
-            let explanation = warden_core::explain(pack, request, &snapshot.entities, decision);
-            warden_audit::Explanation {
-                summary: explanation.summary,
-                details: explanation.details,
+            let explain = || {
+                let explanation = warden_core::explain(pack, request, &snapshot.entities, decision);
+                warden_audit::Explanation {
+                    summary: explanation.summary,
+                    details: explanation.details,
+                }
+            };
+            // A cached decision explains as it did the first time: made once, copied after.
+            match &cached {
+                Some(entry) => entry.explanation.get_or_init(explain).clone(),
+                None => explain(),
             }
         }
         _ => warden_audit::Explanation {

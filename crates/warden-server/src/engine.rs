@@ -73,6 +73,8 @@ pub struct DecisionOutcome {
     pub refusal: Option<Refusal>,
     /// The Cedar request, when one was built (the decision log explains from it).
     pub request: Option<warden_core::cedar_policy::Request>,
+    /// The decision cache's entry for this input, which also keeps its explanation.
+    pub cached: Option<std::sync::Arc<crate::decision_cache::Entry>>,
 }
 
 impl DecisionOutcome {
@@ -113,6 +115,7 @@ pub fn refused(input: &DecisionInput<'_>, refusal: Refusal) -> DecisionOutcome {
         decision: None,
         refusal: Some(refusal),
         request: None,
+        cached: None,
     };
     metrics::counter!("warden_decisions_total", "decision" => "deny", "reason" => outcome.reason())
         .increment(1);
@@ -139,17 +142,20 @@ pub fn decide(scope: &DecisionScope, input: &DecisionInput<'_>) -> DecisionOutco
             }),
         ),
         (None, None) => match cached_evaluate(scope, input) {
-            Ok((principal_uid, decision, request)) => (principal_uid, Ok((decision, request))),
+            Ok(((principal_uid, decision, request), cached)) => {
+                (principal_uid, Ok((decision, request, cached)))
+            }
             Err((principal_uid, refusal)) => (principal_uid, Err(refusal)),
         },
     };
     let outcome = match result {
-        Ok((decision, request)) => DecisionOutcome {
+        Ok((decision, request, cached)) => DecisionOutcome {
             decision_id,
             principal_uid: principal_uid_text,
             decision: Some(decision),
             refusal: None,
             request: Some(request),
+            cached,
         },
         Err(refusal) => DecisionOutcome {
             decision_id,
@@ -157,6 +163,7 @@ pub fn decide(scope: &DecisionScope, input: &DecisionInput<'_>) -> DecisionOutco
             decision: None,
             refusal: Some(refusal),
             request: None,
+            cached: None,
         },
     };
     metrics::counter!("warden_decisions_total", "decision" => if outcome.allowed() { "allow" } else { "deny" }, "reason" => outcome.reason())
@@ -177,6 +184,10 @@ pub fn decide(scope: &DecisionScope, input: &DecisionInput<'_>) -> DecisionOutco
 }
 
 type Evaluated = (String, Decision, warden_core::cedar_policy::Request);
+/// A refusal with the principal's uid text.
+type Refused = (String, Refusal);
+use crate::decision_cache::Entry;
+use std::sync::Arc;
 
 /// [`evaluate`], answered from the snapshot's decision cache when this exact input was decided
 /// against this exact snapshot before (Cedar is deterministic in policies, entities and
@@ -184,20 +195,36 @@ type Evaluated = (String, Decision, warden_core::cedar_policy::Request);
 fn cached_evaluate(
     scope: &DecisionScope,
     input: &DecisionInput<'_>,
-) -> Result<Evaluated, (String, Refusal)> {
+) -> Result<(Evaluated, Option<Arc<Entry>>), Refused> {
     let cache = &scope.snapshot.decisions;
     let Some(key) = crate::decision_cache::key(input) else {
-        return evaluate(&scope.snapshot, &scope.claim_attributes, input);
+        return evaluate(&scope.snapshot, &scope.claim_attributes, input).map(|done| (done, None));
     };
     let started = Instant::now();
     if let Some(hit) = cache.get(&key) {
-        let (principal, mut decision, request) = (*hit).clone();
+        let mut decision = hit.decision.clone();
         decision.elapsed = started.elapsed();
-        return Ok((principal, decision, request));
+        return Ok((
+            (hit.principal.clone(), decision, hit.request.clone()),
+            Some(hit),
+        ));
     }
-    let evaluated = evaluate(&scope.snapshot, &scope.claim_attributes, input)?;
-    cache.insert(key, std::sync::Arc::new(evaluated.clone()));
-    Ok(evaluated)
+    let (principal, decision, request) = evaluate(&scope.snapshot, &scope.claim_attributes, input)?;
+    let entry = Arc::new(Entry {
+        principal,
+        decision,
+        request,
+        explanation: std::sync::OnceLock::new(),
+    });
+    cache.insert(key, Arc::clone(&entry));
+    Ok((
+        (
+            entry.principal.clone(),
+            entry.decision.clone(),
+            entry.request.clone(),
+        ),
+        Some(entry),
+    ))
 }
 
 fn uid(pack: &Pack, entity_type: &str, id: &str) -> Result<EntityUid, String> {
