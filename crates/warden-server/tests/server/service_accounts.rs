@@ -18,6 +18,10 @@ use crate::support::{ADMIN_SECRET, SCOPED_ADMIN_SECRET, Setup, TestServer, now};
 const OWN_ISSUER: &str = "http://127.0.0.1:8180";
 
 async fn issuing_server() -> TestServer {
+    issuing_server_with("rotate_after_days = 0").await
+}
+
+async fn issuing_server_with(tokens_extra: &str) -> TestServer {
     let key_file = std::env::temp_dir().join(format!(
         "warden-test-kek-{}-{}",
         std::process::id(),
@@ -25,7 +29,7 @@ async fn issuing_server() -> TestServer {
     ));
     std::fs::write(&key_file, "5f".repeat(32)).unwrap();
     let extra = format!(
-        "[tokens]\nissuer = {OWN_ISSUER:?}\nkey_encryption_key_file = {:?}\nrotate_after_days = 0\n",
+        "[tokens]\nissuer = {OWN_ISSUER:?}\nkey_encryption_key_file = {:?}\n{tokens_extra}\n",
         key_file.display().to_string()
     );
     let server = TestServer::start(Setup {
@@ -792,4 +796,51 @@ async fn the_report_finds_stale_accounts_gone_owners_and_unused_scopes_on_a_seed
         "{busy}"
     );
     assert!(busy["last_used_at"].as_i64().is_some(), "{busy}");
+}
+
+#[tokio::test]
+async fn a_signing_key_older_than_the_schedule_is_rotated_and_stays_published() {
+    let server = issuing_server_with("rotate_after_days = 30").await;
+    let (client_id, secret) = create(&server, "scheduled", &["documents:read"]).await;
+    let before = access_token(&server, &client_id, &secret).await;
+    let old_kid = header_of(&before)["kid"].as_str().unwrap().to_owned();
+    // The key in use turns 31 days old.
+    let store = server
+        .server
+        .as_ref()
+        .unwrap()
+        .state()
+        .store
+        .clone()
+        .unwrap();
+    let warden_store::Store::Sqlite(pool) = &store else {
+        panic!("the test store is SQLite")
+    };
+    sqlx::query("UPDATE signing_keys SET created_at = created_at - 2678400 WHERE kid = $1")
+        .bind(&old_kid)
+        .execute(pool)
+        .await
+        .unwrap();
+    // The next read of the store (here: after an admin write) rotates it.
+    create(&server, "trigger", &["documents:read"]).await;
+    let after = access_token(&server, &client_id, &secret).await;
+    let new_kid = header_of(&after)["kid"].as_str().unwrap().to_owned();
+    assert_ne!(new_kid, old_kid);
+    assert_eq!(check(&server, &before, "read").await.1["decision"], "allow");
+    let (_, keys) = admin(&server, reqwest::Method::GET, "/v1/admin/keys", None).await;
+    assert_eq!(keys["keys"].as_array().unwrap().len(), 2, "{keys}");
+    // The private halves in the store are sealed, not PKCS#8 in the clear.
+    let sealed: Vec<(String,)> = sqlx::query_as("SELECT private_key_sealed FROM signing_keys")
+        .fetch_all(pool)
+        .await
+        .unwrap();
+    for (text,) in sealed {
+        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(&text)
+            .unwrap();
+        // PKCS#8 DER starts with a SEQUENCE (0x30) holding version 0; a sealed key starts with
+        // a random 12-byte nonce, and no Ed25519 PKCS#8 prefix appears anywhere in it.
+        let ed25519_prefix = [0x06, 0x03, 0x2b, 0x65, 0x70];
+        assert!(!bytes.windows(5).any(|window| window == ed25519_prefix));
+    }
 }
