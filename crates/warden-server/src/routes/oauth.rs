@@ -54,6 +54,15 @@ impl OAuthError {
         }
     }
 
+    /// A 503: Warden cannot answer now (`temporarily_unavailable` or `server_error`); `why` is
+    /// for the log only.
+    fn unavailable(code: &'static str, description: &str, why: impl std::fmt::Display) -> Self {
+        let mut error = Self::new(code, description);
+        error.status = StatusCode::SERVICE_UNAVAILABLE;
+        error.why = why.to_string();
+        error
+    }
+
     /// `invalid_client` with one public description whatever the cause; `why` is for the log.
     fn client(why: impl Into<String>) -> Self {
         let mut error = Self::new("invalid_client", "client authentication failed");
@@ -261,13 +270,11 @@ async fn authenticate(
         .service_account(proof.client_id())
         .await
         .map_err(|error| {
-            let mut unavailable = OAuthError::new(
+            OAuthError::unavailable(
                 "temporarily_unavailable",
                 "the store cannot be read; try again",
-            );
-            unavailable.status = StatusCode::SERVICE_UNAVAILABLE;
-            unavailable.why = error.to_string();
-            unavailable
+                error.to_string(),
+            )
         })?
         .ok_or_else(|| refuse(format!("unknown client `{}`", proof.client_id())))?;
     match proof {
@@ -324,13 +331,11 @@ async fn authenticate(
                 )
                 .await
                 .map_err(|error| {
-                    let mut unavailable = OAuthError::new(
+                    OAuthError::unavailable(
                         "temporarily_unavailable",
                         "the store cannot be written; try again",
-                    );
-                    unavailable.status = StatusCode::SERVICE_UNAVAILABLE;
-                    unavailable.why = format!("the replay check failed: {error}");
-                    unavailable
+                        format!("the replay check failed: {error}"),
+                    )
                 })?;
             if !fresh {
                 return Err(refuse(format!(
@@ -447,19 +452,22 @@ async fn issue(
             ),
         })?;
     let key = issuer.signing_key().ok_or_else(|| {
-        let mut error = OAuthError::new("temporarily_unavailable", "no signing key is loaded yet");
-        error.status = StatusCode::SERVICE_UNAVAILABLE;
-        error
+        OAuthError::unavailable(
+            "temporarily_unavailable",
+            "no signing key is loaded yet",
+            "no signing key is loaded yet",
+        )
     })?;
     let ttl = account
         .token_ttl_seconds
         .clamp(1, issuer.settings.max_ttl_seconds);
     let expires_at = (now + ttl).min(account.expires_at);
     let jti = credentials::new_jti().map_err(|error| {
-        let mut failed = OAuthError::new("server_error", "the token could not be made");
-        failed.status = StatusCode::SERVICE_UNAVAILABLE;
-        failed.why = error.to_string();
-        failed
+        OAuthError::unavailable(
+            "server_error",
+            "the token could not be made",
+            error.to_string(),
+        )
     })?;
     let scope = scopes.join(" ");
     let token = access_token::mint(
@@ -478,10 +486,11 @@ async fn issue(
         },
     )
     .map_err(|error| {
-        let mut failed = OAuthError::new("server_error", "the token could not be signed");
-        failed.status = StatusCode::SERVICE_UNAVAILABLE;
-        failed.why = error.to_string();
-        failed
+        OAuthError::unavailable(
+            "server_error",
+            "the token could not be signed",
+            error.to_string(),
+        )
     })?;
     issuer.note_use(&account.client_id, now);
     Ok((
@@ -592,13 +601,11 @@ async fn revoke_inner(
         })
         .await
         .map_err(|error| {
-            let mut unavailable = OAuthError::new(
+            OAuthError::unavailable(
                 "temporarily_unavailable",
                 "the revocation could not be stored",
-            );
-            unavailable.status = StatusCode::SERVICE_UNAVAILABLE;
-            unavailable.why = error.to_string();
-            unavailable
+                error.to_string(),
+            )
         })?;
     state.revocations.apply_local(&stored);
     issuance.allowed = true;

@@ -188,6 +188,23 @@ fn claims_of(token: &str) -> Value {
     .unwrap()
 }
 
+/// An AuthZEN evaluation (as a PEP) with the account as the subject: may it read the roadmap?
+async fn evaluate_as_account(server: &TestServer, client_id: &str) -> Value {
+    let (status, body) = server
+        .pep_post(
+            "/access/v1/evaluation",
+            &json!({
+                "subject": {"type": "ServiceAccount", "id": format!("acme/{client_id}"),
+                            "properties": {"tenant": {"type": "Tenant", "id": "acme"}, "scopes": ["documents:read"]}},
+                "action": {"name": "read"},
+                "resource": {"type": "Document", "id": "acme/roadmap"},
+            }),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    body
+}
+
 fn assert_invalid_client(status: u16, body: &Value) {
     assert_eq!(status, 401, "{body}");
     // The same words whatever was wrong: nothing says which part failed.
@@ -404,18 +421,7 @@ async fn refusals_say_only_the_rfc_code_and_each_is_in_the_decision_log() {
     let (status, body, _) = token_basic(&server, &client_id, &secret, &grant).await;
     assert_invalid_client(status, &body);
     // An enforcement point naming the account on the AuthZEN path is denied as well.
-    let (status, body) = server
-        .pep_post(
-            "/access/v1/evaluation",
-            &json!({
-                "subject": {"type": "ServiceAccount", "id": format!("acme/{client_id}"),
-                            "properties": {"tenant": {"type": "Tenant", "id": "acme"}, "scopes": ["documents:read"]}},
-                "action": {"name": "read"},
-                "resource": {"type": "Document", "id": "acme/roadmap"},
-            }),
-        )
-        .await;
-    assert_eq!(status, 200, "{body}");
+    let body = evaluate_as_account(&server, &client_id).await;
     assert_eq!(body["decision"], false, "{body}");
     assert_eq!(body["context"]["reason"], "principal_disabled", "{body}");
     // A deleted account likewise, as deleted.
@@ -428,17 +434,7 @@ async fn refusals_say_only_the_rfc_code_and_each_is_in_the_decision_log() {
     )
     .await;
     assert_eq!(status, 200, "{body}");
-    let (_, body) = server
-        .pep_post(
-            "/access/v1/evaluation",
-            &json!({
-                "subject": {"type": "ServiceAccount", "id": format!("acme/{deleted_id}"),
-                            "properties": {"tenant": {"type": "Tenant", "id": "acme"}, "scopes": ["documents:read"]}},
-                "action": {"name": "read"},
-                "resource": {"type": "Document", "id": "acme/roadmap"},
-            }),
-        )
-        .await;
+    let body = evaluate_as_account(&server, &deleted_id).await;
     assert_eq!(body["context"]["reason"], "principal_deleted", "{body}");
 
     // Every call is one record, with the reason the caller was not told.
