@@ -17,8 +17,6 @@ use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use warden_core::Decision;
 
-use crate::engine::DecisionInput;
-
 /// The most decisions one snapshot caches.
 pub const CAPACITY: usize = 4096;
 /// The longest key cached (larger inputs are decided every time).
@@ -45,12 +43,6 @@ pub struct DecisionCache {
     entries: Mutex<HashMap<String, Arc<Entry>>>,
 }
 
-/// The key of an input, or `None` when it is too large to cache.
-pub fn key(input: &DecisionInput<'_>) -> Option<String> {
-    let key = format!("{input:?}");
-    (key.len() <= MAX_KEY_BYTES).then_some(key)
-}
-
 impl DecisionCache {
     /// The decision made for this key, if any.
     pub fn get(&self, key: &str) -> Option<Arc<Entry>> {
@@ -65,8 +57,11 @@ impl DecisionCache {
         hit
     }
 
-    /// Remembers a decision.
+    /// Remembers a decision (not when its key is longer than [`MAX_KEY_BYTES`]).
     pub fn insert(&self, key: String, entry: Arc<Entry>) {
+        if key.len() > MAX_KEY_BYTES {
+            return;
+        }
         let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
         if entries.len() >= CAPACITY {
             entries.clear();

@@ -197,9 +197,11 @@ fn cached_evaluate(
     input: &DecisionInput<'_>,
 ) -> Result<(Evaluated, Option<Arc<Entry>>), Refused> {
     let cache = &scope.snapshot.decisions;
-    let Some(key) = crate::decision_cache::key(input) else {
+    // The whole input in its `Debug` form (strings escaped: two inputs never share a key).
+    let key = format!("{input:?}");
+    if key.len() > crate::decision_cache::MAX_KEY_BYTES {
         return evaluate(&scope.snapshot, &scope.claim_attributes, input).map(|done| (done, None));
-    };
+    }
     let started = Instant::now();
     if let Some(hit) = cache.get(&key) {
         let mut decision = hit.decision.clone();
