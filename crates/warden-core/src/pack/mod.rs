@@ -9,7 +9,7 @@
 mod diagnostics;
 mod manifest;
 mod naming;
-mod shapes;
+pub(crate) mod shapes;
 mod sources;
 mod tenancy_schema;
 
@@ -127,6 +127,10 @@ pub struct Pack {
     revision: Revision,
     policies: HashMap<PolicyId, PolicyInfo>,
     entity_shapes: HashMap<String, EntityShape>,
+    /// Per action, the context attributes the schema types as `String`, `Long` or `Bool`: a
+    /// context of only those is built directly instead of through Cedar's JSON reading, which
+    /// costs more than the evaluation itself (see `request.rs`).
+    pub(crate) context_primitives: HashMap<EntityUid, HashMap<String, shapes::Primitive>>,
     /// Entity type names parsed once: parsing a name runs Cedar's full parser, which would
     /// otherwise happen several times per request.
     type_names: HashMap<String, EntityTypeName>,
@@ -218,6 +222,15 @@ impl Pack {
             )
         });
         let entity_shapes = schema_json.as_ref().map(shapes::shapes).unwrap_or_default();
+        let context_primitives = schema_json
+            .as_ref()
+            .map(shapes::context_primitives)
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|(uid, attributes)| {
+                uid.parse::<EntityUid>().ok().map(|uid| (uid, attributes))
+            })
+            .collect();
         let lifecycle = manifest
             .lifecycle
             .as_ref()
@@ -235,6 +248,7 @@ impl Pack {
             revision: revision_of(sources),
             policies,
             entity_shapes,
+            context_primitives,
             type_names: HashMap::new(),
             action_slices: HashMap::new(),
         };

@@ -60,3 +60,90 @@ pub(crate) fn shapes(schema_json: &Value) -> HashMap<String, EntityShape> {
     }
     shapes
 }
+
+/// A primitive type a context attribute can be declared with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Primitive {
+    /// `String`.
+    String,
+    /// `Long`.
+    Long,
+    /// `Bool`.
+    Bool,
+}
+
+/// For each action of the schema (its uid as Cedar writes it, `Action::"read"`), the context
+/// attributes it declares with a primitive type. A type written `EntityOrCommon` counts as
+/// primitive only when no namespace declares a common or entity type of that name (which would
+/// shadow it); anything else (records, sets, extension and entity types, common types) is left
+/// out, and a request whose context uses it takes Cedar's own schema-based JSON reading.
+pub(crate) fn context_primitives(
+    schema_json: &Value,
+) -> HashMap<String, HashMap<String, Primitive>> {
+    let mut out = HashMap::new();
+    let Some(namespaces) = schema_json.as_object() else {
+        return out;
+    };
+    let mut declared_names = BTreeSet::new();
+    for body in namespaces.values() {
+        for section in ["commonTypes", "entityTypes"] {
+            if let Some(names) = body.get(section).and_then(Value::as_object) {
+                declared_names.extend(names.keys().cloned());
+            }
+        }
+    }
+    let primitive = |declared: &Value| -> Option<Primitive> {
+        let name = match declared.get("type").and_then(Value::as_str)? {
+            "EntityOrCommon" => {
+                let name = declared.get("name").and_then(Value::as_str)?;
+                if declared_names.contains(name) {
+                    return None;
+                }
+                name
+            }
+            other => other,
+        };
+        match name {
+            "String" | "__cedar::String" => Some(Primitive::String),
+            "Long" | "__cedar::Long" => Some(Primitive::Long),
+            "Bool" | "Boolean" | "__cedar::Bool" => Some(Primitive::Bool),
+            _ => None,
+        }
+    };
+    for (namespace, body) in namespaces {
+        let Some(actions) = body.get("actions").and_then(Value::as_object) else {
+            continue;
+        };
+        for (name, declaration) in actions {
+            let Some(context) = declaration
+                .get("appliesTo")
+                .and_then(|applies| applies.get("context"))
+            else {
+                continue;
+            };
+            if context.get("type").and_then(Value::as_str) != Some("Record") {
+                continue;
+            }
+            let Some(attributes) = context.get("attributes").and_then(Value::as_object) else {
+                continue;
+            };
+            let typed: HashMap<String, Primitive> = attributes
+                .iter()
+                .filter_map(|(attribute, declared)| {
+                    primitive(declared).map(|kind| (attribute.clone(), kind))
+                })
+                .collect();
+            let uid = format!(
+                "{}Action::{}",
+                if namespace.is_empty() {
+                    String::new()
+                } else {
+                    format!("{namespace}::")
+                },
+                Value::String(name.clone())
+            );
+            out.insert(uid, typed);
+        }
+    }
+    out
+}

@@ -11,6 +11,7 @@
 )]
 
 mod cedar_corpus;
+mod context;
 mod example_pack;
 mod explanations;
 mod pack_loading;
