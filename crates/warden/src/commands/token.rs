@@ -39,6 +39,17 @@ pub fn verify(args: &TokenVerifyArgs) -> anyhow::Result<Verdict> {
             eprintln!("warning: {failure}");
         }
         let now = unix_now();
+        // Warden's own tokens: their public keys are in the store (no key-encryption key is
+        // needed to verify).
+        if let (Some(tokens), Some(storage)) = (&config.tokens, &config.storage)
+            && let Some(own) = verifier.issuer(&tokens.issuer)
+        {
+            let store = warden_store::Store::connect(&storage.url).await?;
+            let published = store.signing_keys(now).await?;
+            let jwks = warden_issuer::signing::jwks(&published);
+            let (set, _) = warden_token::keys::KeySet::from_jwks(jwks.to_string().as_bytes())?;
+            own.keys.install(set);
+        }
         match verifier.verify(token, now).await {
             Ok(verified) => {
                 let principal = &verified.principal;

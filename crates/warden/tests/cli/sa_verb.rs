@@ -147,6 +147,15 @@ fn service_account_verbs_create_report_rotate_and_disable() {
     assert_eq!(status, 200, "{body}");
     let access = body["access_token"].as_str().unwrap().to_owned();
     assert_eq!(check(&served, &access), 200);
+    // `warden token verify` verifies Warden's own tokens with the keys in the store.
+    let out = sa(&served, None, &["token", "verify", &access]);
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout
+            .contains(&format!("ServiceAccount::\"acme/{client_id}\"")),
+        "{}",
+        out.stdout
+    );
 
     let out = sa(&served, Some(&admin), &["sa", "list", "--tenant", "acme"]);
     assert_eq!(out.code, 0);
