@@ -31,8 +31,20 @@ pub struct AccountState {
 /// Why an account's token is refused although it verified.
 #[derive(Debug, PartialEq, Eq)]
 pub enum AccountRefusal {
-    /// Unknown, disabled, deleted or expired.
+    /// This replica does not know the account (yet).
+    Unknown,
+    /// Disabled, deleted or expired.
     Inactive(&'static str),
+}
+
+impl AccountRefusal {
+    /// In words, for the refusal's detail.
+    pub fn why(&self) -> &'static str {
+        match self {
+            AccountRefusal::Unknown => "the service account does not exist",
+            AccountRefusal::Inactive(why) => why,
+        }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -51,6 +63,9 @@ pub struct TokenIssuer {
     jwks: RwLock<Arc<Value>>,
     accounts: RwLock<Arc<HashMap<String, AccountState>>>,
     uses: Mutex<Uses>,
+    /// When the last out-of-turn store read (for a key or account this replica does not know
+    /// yet) started; at most one per second.
+    catch_up: tokio::sync::Mutex<Option<std::time::Instant>>,
 }
 
 impl std::fmt::Debug for TokenIssuer {
@@ -82,6 +97,7 @@ impl TokenIssuer {
             jwks: RwLock::new(Arc::new(serde_json::json!({"keys": []}))),
             accounts: RwLock::new(Arc::new(HashMap::new())),
             uses: Mutex::new(Uses::default()),
+            catch_up: tokio::sync::Mutex::new(None),
         }
     }
 
@@ -180,6 +196,25 @@ impl TokenIssuer {
         Ok(())
     }
 
+    /// Reads keys and accounts now, out of turn: one of Warden's tokens names a key or an
+    /// account this replica has not seen yet (another replica made it since the last poll). At
+    /// most one read per second, whatever the tokens say; `true` when the caller should verify
+    /// again (a read just ran, here or in a request that held the lock first).
+    pub async fn catch_up(&self, store: &Store, verifier: &Verifier, now: i64) -> bool {
+        let mut last = self.catch_up.lock().await;
+        if last.is_some_and(|at| at.elapsed() < std::time::Duration::from_secs(1)) {
+            return true;
+        }
+        *last = Some(std::time::Instant::now());
+        match self.sync(store, verifier, now).await {
+            Ok(()) => true,
+            Err(error) => {
+                tracing::warn!(%error, "reading signing keys and accounts out of turn failed");
+                false
+            }
+        }
+    }
+
     /// Rotates now: a new key signs, the previous one stays published for the overlap.
     /// Returns the new kid, or `None` when another replica rotated first.
     pub async fn rotate(
@@ -219,9 +254,7 @@ impl TokenIssuer {
         now: i64,
     ) -> Result<Option<Principal>, AccountRefusal> {
         let accounts = Arc::clone(&self.accounts.read().unwrap_or_else(PoisonError::into_inner));
-        let account = accounts.get(client_id).ok_or(AccountRefusal::Inactive(
-            "the service account does not exist",
-        ))?;
+        let account = accounts.get(client_id).ok_or(AccountRefusal::Unknown)?;
         match account.status {
             AccountStatus::Active if now < account.expires_at => {}
             AccountStatus::Active => {

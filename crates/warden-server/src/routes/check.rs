@@ -73,7 +73,14 @@ pub(crate) async fn verified_bearer(
     let token = bearer_token(headers)?;
     let now = unix_now();
 
-    let verified = state.verifier.verify(token, now).await?;
+    let verified = match state.verifier.verify(token, now).await {
+        // A key another replica made since this one last read the store: read it now (at most
+        // once a second) and verify again.
+        Err(error) if error.reason == TokenReason::KeyUnknown && catch_up(state, now).await => {
+            state.verifier.verify(token, now).await?
+        }
+        other => other?,
+    };
     if let Some(revoked) = state.revocations.check(&verified, now) {
         return Err(TokenError::with(
             TokenReason::Revoked,
@@ -87,11 +94,14 @@ pub(crate) async fn verified_bearer(
                 .get("client_id")
                 .and_then(serde_json::Value::as_str)
                 .unwrap_or_default();
-            issuer
-                .check_account(client_id, &verified.principal, now)
-                .map_err(|crate::issuer::AccountRefusal::Inactive(why)| {
-                    TokenError::with(TokenReason::Revoked, why)
-                })?
+            let checked = match issuer.check_account(client_id, &verified.principal, now) {
+                // An account another replica created since this one last read the store.
+                Err(crate::issuer::AccountRefusal::Unknown) if catch_up(state, now).await => {
+                    issuer.check_account(client_id, &verified.principal, now)
+                }
+                other => other,
+            };
+            checked.map_err(|refusal| TokenError::with(TokenReason::Revoked, refusal.why()))?
         }
         _ => None,
     };
@@ -99,6 +109,14 @@ pub(crate) async fn verified_bearer(
         token: verified,
         narrowed,
     })
+}
+
+/// Reads Warden's keys and accounts out of turn; `false` without `[tokens]` or a store.
+async fn catch_up(state: &AppState, now: i64) -> bool {
+    match (&state.token_issuer, &state.store) {
+        (Some(issuer), Some(store)) => issuer.catch_up(store, &state.verifier, now).await,
+        _ => false,
+    }
 }
 
 pub async fn check(

@@ -22,6 +22,12 @@ async fn issuing_server() -> TestServer {
 }
 
 async fn issuing_server_with(tokens_extra: &str) -> TestServer {
+    issuing_replica(tokens_extra, String::new(), 100).await
+}
+
+/// A server with `[tokens]` on `storage` (empty: a fresh SQLite file), polling the store every
+/// `poll_interval_ms`.
+async fn issuing_replica(tokens_extra: &str, storage: String, poll_interval_ms: u64) -> TestServer {
     let key_file = std::env::temp_dir().join(format!(
         "warden-test-kek-{}-{}",
         std::process::id(),
@@ -33,8 +39,9 @@ async fn issuing_server_with(tokens_extra: &str) -> TestServer {
         key_file.display().to_string()
     );
     let server = TestServer::start(Setup {
-        storage: Some(String::new()),
+        storage: Some(storage),
         extra: Box::leak(extra.into_boxed_str()),
+        poll_interval_ms,
         ..Setup::default()
     })
     .await;
@@ -839,4 +846,22 @@ async fn a_signing_key_older_than_the_schedule_is_rotated_and_stays_published() 
         let ed25519_prefix = [0x06, 0x03, 0x2b, 0x65, 0x70];
         assert!(!bytes.windows(5).any(|window| window == ed25519_prefix));
     }
+}
+
+/// A replica that has not polled the store yet still accepts a token signed by a key, or issued
+/// to an account, that another replica made a moment ago: it reads the store out of turn.
+#[tokio::test]
+async fn a_replica_that_has_not_polled_yet_catches_up_on_a_new_key_and_a_new_account() {
+    let a = issuing_server().await;
+    let storage = format!("sqlite://{}", a.dir.path().join("warden.db").display());
+    // B polls once a minute: only the out-of-turn read can show it A's changes in time.
+    let b = issuing_replica("rotate_after_days = 0", storage, 60_000).await;
+    let (client_id, secret) = create(&a, "made-on-a", &["documents:read"]).await;
+    let (status, body) = admin(&a, reqwest::Method::POST, "/v1/admin/keys/rotate", None).await;
+    assert_eq!(status, 200, "{body}");
+    let token = access_token(&a, &client_id, &secret).await;
+    assert_eq!(header_of(&token)["kid"], body["kid"]);
+    let (status, body) = check(&b, &token, "read").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["decision"], "allow", "{body}");
 }

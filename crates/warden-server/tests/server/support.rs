@@ -34,6 +34,8 @@ pub struct Setup<'a> {
     pub storage: Option<String>,
     /// `storage.max_staleness_seconds`.
     pub max_staleness_seconds: u64,
+    /// `storage.poll_interval_ms`.
+    pub poll_interval_ms: u64,
 }
 
 impl Default for Setup<'_> {
@@ -44,6 +46,7 @@ impl Default for Setup<'_> {
             pep_auth: true,
             storage: None,
             max_staleness_seconds: 5,
+            poll_interval_ms: 100,
         }
     }
 }
@@ -124,8 +127,8 @@ impl TestServer {
                 };
                 seed_admins(&url).await;
                 format!(
-                    "[storage]\nurl = {url:?}\npoll_interval_ms = 100\nmax_staleness_seconds = {}\n",
-                    setup.max_staleness_seconds
+                    "[storage]\nurl = {url:?}\npoll_interval_ms = {}\nmax_staleness_seconds = {}\n",
+                    setup.poll_interval_ms, setup.max_staleness_seconds
                 )
             }
         };
