@@ -110,6 +110,29 @@ fn inactive_account(state: &AppState, subject: &EntityRef) -> Option<Refusal> {
     })
 }
 
+/// A search's subject without its reserved `token` property, or the refusal its forwarded token
+/// or its account state calls for (then the search finds nothing).
+pub(crate) fn screen_subject(state: &AppState, subject: &EntityRef) -> Result<EntityRef, Refusal> {
+    let mut input: EntityInput = subject.into();
+    let refusal = match forwarded_token(&mut input) {
+        Ok(Some(token)) => revoked(state, &token),
+        Ok(None) => None,
+        Err(why) => Some(Refusal {
+            reason: "invalid_request",
+            detail: why,
+        }),
+    }
+    .or_else(|| inactive_account(state, subject));
+    match refusal {
+        Some(refusal) => Err(refusal),
+        None => Ok(EntityRef {
+            entity_type: input.entity_type,
+            id: input.id,
+            properties: input.properties,
+        }),
+    }
+}
+
 /// The refusal when the forwarded identifiers are revoked (or malformed: fail closed).
 fn revoked(state: &AppState, token: &Map<String, Value>) -> Option<Refusal> {
     let text = |name: &str| -> Result<Option<&str>, String> {

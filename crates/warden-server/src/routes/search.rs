@@ -131,6 +131,17 @@ pub async fn resources(
     Json(request): Json<ResourceSearch>,
 ) -> Result<axum::Json<Value>, ApiError> {
     let snapshot = super::snapshot(&state)?;
+    let subject = match super::authzen::screen_subject(&state, &request.subject) {
+        Ok(subject) => subject,
+        Err(refusal) => {
+            tracing::debug!(reason = refusal.reason, detail = %refusal.detail, "search subject refused");
+            return Ok(axum::Json(page(
+                &Vec::<String>::new(),
+                request.page.as_ref(),
+                |_| None::<Value>,
+            )?));
+        }
+    };
     let candidates = ids_of_type(&snapshot.snapshot, &request.resource.entity_type);
     let body = page(&candidates, request.page.as_ref(), |id| {
         let resource = EntityRef {
@@ -140,7 +151,7 @@ pub async fn resources(
         };
         allowed(
             &snapshot,
-            &request.subject,
+            &subject,
             &request.action.name,
             &resource,
             request.context.clone(),
@@ -156,11 +167,22 @@ pub async fn actions(
     Json(request): Json<ActionSearch>,
 ) -> Result<axum::Json<Value>, ApiError> {
     let snapshot = super::snapshot(&state)?;
+    let subject = match super::authzen::screen_subject(&state, &request.subject) {
+        Ok(subject) => subject,
+        Err(refusal) => {
+            tracing::debug!(reason = refusal.reason, detail = %refusal.detail, "search subject refused");
+            return Ok(axum::Json(page(
+                &Vec::<String>::new(),
+                request.page.as_ref(),
+                |_| None::<Value>,
+            )?));
+        }
+    };
     let candidates = action_names(&snapshot.snapshot);
     let body = page(&candidates, request.page.as_ref(), |name| {
         allowed(
             &snapshot,
-            &request.subject,
+            &subject,
             name,
             &request.resource,
             request.context.clone(),

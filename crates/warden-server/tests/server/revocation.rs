@@ -315,9 +315,33 @@ async fn a_forwarded_token_that_is_revoked_is_denied_on_the_authzen_path() {
     )
     .await;
     assert_eq!(status, 200, "{body}");
-    let denied = evaluate(forwarded).await;
+    let denied = evaluate(forwarded.clone()).await;
     assert_eq!(denied["decision"], false, "{denied}");
     assert_eq!(denied["context"]["reason"], "token_revoked", "{denied}");
+    // The searches refuse the revoked token's subject too: they find nothing for it.
+    let search = |token: Option<Value>| {
+        let server = &server;
+        async move {
+            let subject = match token {
+                Some(token) => {
+                    json!({"type": "User", "id": "acme/carol", "properties": {"token": token}})
+                }
+                None => json!({"type": "User", "id": "acme/carol"}),
+            };
+            let (status, body) = server
+                .pep_post(
+                    "/access/v1/search/resource",
+                    &json!({"subject": subject, "action": {"name": "read"}, "resource": {"type": "Document"}}),
+                )
+                .await;
+            assert_eq!(status, 200, "{body}");
+            body["results"].as_array().unwrap().len()
+        }
+    };
+    assert_eq!(search(Some(forwarded)).await, 0);
+    assert!(search(None).await > 0);
+    let live = json!({"iss": ISSUER, "jti": "fwd-live", "sub": "carol", "iat": issued});
+    assert_eq!(search(Some(live)).await, search(None).await);
     // Another token of the same user is untouched; a subject revocation takes the older ones.
     let sibling = json!({"iss": ISSUER, "jti": "fwd-2", "sub": "carol", "iat": issued});
     assert_eq!(evaluate(sibling.clone()).await["decision"], true);
