@@ -216,20 +216,8 @@ pub(crate) fn check_tokens(
     read_env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<TokenIssuance, String> {
     let issuer = raw.issuer.trim_end_matches('/').to_owned();
-    let loopback = issuer.strip_prefix("http://").is_some_and(|rest| {
-        let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
-        let host = match authority.strip_prefix('[') {
-            Some(v6) => v6.split(']').next().map(|host| format!("[{host}]")),
-            None => authority.split(':').next().map(str::to_owned),
-        };
-        host.is_some_and(|host| ["127.0.0.1", "localhost", "[::1]"].contains(&host.as_str()))
-    });
-    if !(issuer.starts_with("https://") || loopback) {
-        return Err(format!(
-            "tokens.issuer must be an https:// URL (or http:// on a loopback address); it is {:?}",
-            raw.issuer
-        ));
-    }
+    warden_token::settings::https_or_loopback_http(&issuer)
+        .map_err(|why| format!("tokens.issuer {why}"))?;
     if !["EdDSA", "ES256"].contains(&raw.algorithm.as_str()) {
         return Err(format!(
             "tokens.algorithm must be \"EdDSA\" or \"ES256\" (it is {:?})",

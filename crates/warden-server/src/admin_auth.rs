@@ -56,6 +56,18 @@ impl Admin {
         }
     }
 
+    /// 403 unless this admin may act on every tenant; `needs` names what asks for it
+    /// (`"revocations need"`).
+    pub fn require_all_tenants(&self, needs: &str) -> Result<(), ApiError> {
+        match &self.tenant_scope {
+            None => Ok(()),
+            Some(tenant) => Err(ApiError::Forbidden(format!(
+                "admin credential {} is limited to tenant `{tenant}`; {needs} an admin credential for all tenants",
+                self.credential_id
+            ))),
+        }
+    }
+
     /// The actor written into audit records.
     pub fn actor(&self) -> String {
         format!("admin:{}", self.credential_id)

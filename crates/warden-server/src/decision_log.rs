@@ -107,6 +107,16 @@ pub struct Caller {
     pub started: Instant,
 }
 
+impl Caller {
+    /// Writes who called, from where, and how long the call has taken so far into `record`.
+    fn stamp(&self, record: &mut Record) {
+        record.caller = self.label.clone();
+        record.origin = self.origin.clone();
+        record.latency_us =
+            Some(u64::try_from(self.started.elapsed().as_micros()).unwrap_or(u64::MAX));
+    }
+}
+
 /// Records `outcome`; in the fail-closed mode a record that cannot be kept turns it into a deny.
 pub async fn record_decision(
     log: Option<&DecisionLog>,
@@ -180,10 +190,7 @@ fn decision_record(
         record.errors.push(refusal.detail.clone());
     }
     record.token = token;
-    record.caller = caller.label.clone();
-    record.origin = caller.origin.clone();
-    record.latency_us =
-        Some(u64::try_from(caller.started.elapsed().as_micros()).unwrap_or(u64::MAX));
+    caller.stamp(&mut record);
     record.context = input.context.clone();
     let snapshot = Arc::clone(&scope.snapshot);
     let request = outcome.request.clone();
@@ -275,10 +282,7 @@ pub async fn record_token_refusal(
     record.reason = Some(reason.to_owned());
     record.errors = detail.into_iter().collect();
     record.token = token;
-    record.caller = caller.label.clone();
-    record.origin = caller.origin.clone();
-    record.latency_us =
-        Some(u64::try_from(caller.started.elapsed().as_micros()).unwrap_or(u64::MAX));
+    caller.stamp(&mut record);
     record.explanation = Some(warden_audit::Explanation {
         summary: format!("DENY: the bearer token was refused ({reason}); no policy was consulted."),
         details: record.errors.clone(),
@@ -301,10 +305,7 @@ pub async fn record_admin(
     record.action = Some(operation);
     record.decision = Some(if status < 400 { "ok" } else { "failed" }.to_owned());
     record.reason = Some(format!("http_{status}"));
-    record.caller = caller.label.clone();
-    record.origin = caller.origin.clone();
-    record.latency_us =
-        Some(u64::try_from(caller.started.elapsed().as_micros()).unwrap_or(u64::MAX));
+    caller.stamp(&mut record);
     record.resource = tenant.map(|tenant| EntityRef {
         entity_type: "Tenant".to_owned(),
         id: tenant.clone(),
@@ -349,10 +350,7 @@ pub async fn record_issuance(log: Option<&DecisionLog>, caller: &Caller, issuanc
     record.reason = Some(issuance.reason.to_owned());
     record.errors = issuance.detail.into_iter().collect();
     record.token = issuance.token;
-    record.caller = caller.label.clone();
-    record.origin = caller.origin.clone();
-    record.latency_us =
-        Some(u64::try_from(caller.started.elapsed().as_micros()).unwrap_or(u64::MAX));
+    caller.stamp(&mut record);
     record.explanation = Some(warden_audit::Explanation {
         summary: if issuance.allowed {
             format!("ALLOW: oauth2.{} ({})", issuance.operation, issuance.reason)

@@ -267,11 +267,7 @@ impl TokenIssuer {
                 return Err(AccountRefusal::Inactive("the service account is deleted"));
             }
         }
-        self.uses
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .last_used
-            .insert(client_id.to_owned(), now);
+        self.note_use(client_id, now);
         if principal
             .scopes
             .iter()

@@ -180,6 +180,35 @@ macro_rules! finish_write {
     }};
 }
 
+/// Inside a write's transaction: bumps the store version first (the version row's lock orders
+/// writers, so versions commit in order) and inserts the revocation at that version; evaluates
+/// to `(id, version)`. Replicas read revocations by the version they were written at.
+macro_rules! insert_revocation {
+    ($tx:ident, $revocation:expr) => {{
+        let revocation: &Revocation = $revocation;
+        let (version,): (i64,) = sqlx::query_as(
+            "UPDATE store_version SET version = version + 1 WHERE id = 1 RETURNING version",
+        )
+        .fetch_one(&mut *$tx)
+        .await?;
+        let (id,): (i64,) = sqlx::query_as(
+            "INSERT INTO revocations (version, kind, issuer, value, revoked_at, expires_at, reason, actor) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
+        )
+        .bind(version)
+        .bind(revocation.kind.as_str())
+        .bind(&revocation.issuer)
+        .bind(&revocation.value)
+        .bind(revocation.revoked_at)
+        .bind(revocation.expires_at)
+        .bind(&revocation.reason)
+        .bind(&revocation.actor)
+        .fetch_one(&mut *$tx)
+        .await?;
+        (id, version)
+    }};
+}
+
 mod revocations;
 pub use revocations::{Revocation, RevocationKind};
 mod service_accounts;

@@ -109,16 +109,7 @@ impl Store {
     pub async fn revoke(&self, revocation: &Revocation) -> Result<Revocation, StoreError> {
         on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
-            // Bump first: the version row's lock orders writers, so versions commit in order.
-            let (version,): (i64,) = sqlx::query_as("UPDATE store_version SET version = version + 1 WHERE id = 1 RETURNING version")
-                .fetch_one(&mut *tx).await?;
-            let (id,): (i64,) = sqlx::query_as(
-                "INSERT INTO revocations (version, kind, issuer, value, revoked_at, expires_at, reason, actor) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
-            )
-            .bind(version).bind(revocation.kind.as_str()).bind(&revocation.issuer).bind(&revocation.value)
-            .bind(revocation.revoked_at).bind(revocation.expires_at).bind(&revocation.reason).bind(&revocation.actor)
-            .fetch_one(&mut *tx).await?;
+            let (id, version) = insert_revocation!(tx, revocation);
             let detail = serde_json::json!({
                 "kind": revocation.kind.as_str(),
                 "issuer": revocation.issuer,

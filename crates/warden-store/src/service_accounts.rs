@@ -8,7 +8,7 @@
 //! every replica sees it within one poll. Disabling or deleting an account also writes a client
 //! revocation in the same transaction: its outstanding tokens die with it.
 
-use crate::{Store, StoreError};
+use crate::{Revocation, RevocationKind, Store, StoreError};
 
 /// An account's lifecycle status.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -491,9 +491,6 @@ impl Store {
             if current == status.as_str() {
                 return Err(StoreError::Refused(format!("service account `{client_id}` is already {current}")));
             }
-            // Bump first: the version row's lock orders writers (as every revocation does).
-            let (version,): (i64,) = sqlx::query_as("UPDATE store_version SET version = version + 1 WHERE id = 1 RETURNING version")
-                .fetch_one(&mut *tx).await?;
             sqlx::query("UPDATE service_accounts SET status = $1 WHERE client_id = $2")
                 .bind(status.as_str()).bind(client_id)
                 .execute(&mut *tx).await?;
@@ -502,12 +499,17 @@ impl Store {
                     .bind(offboarding.now).bind(client_id)
                     .execute(&mut *tx).await?;
             }
-            sqlx::query(
-                "INSERT INTO revocations (version, kind, issuer, value, revoked_at, expires_at, reason, actor) VALUES ($1, 'client', '', $2, $3, $4, $5, $6)",
-            )
-            .bind(version).bind(client_id).bind(offboarding.revoke_before).bind(offboarding.revocation_expires_at)
-            .bind(offboarding.reason).bind(offboarding.actor)
-            .execute(&mut *tx).await?;
+            let _ = insert_revocation!(tx, &Revocation {
+                id: 0,
+                version: 0,
+                kind: RevocationKind::Client,
+                issuer: String::new(),
+                value: client_id.to_owned(),
+                revoked_at: offboarding.revoke_before,
+                expires_at: Some(offboarding.revocation_expires_at),
+                reason: offboarding.reason.to_owned(),
+                actor: offboarding.actor.to_owned(),
+            });
             let detail = serde_json::json!({"client_id": client_id, "reason": offboarding.reason, "tokens_revoked_before": offboarding.revoke_before}).to_string();
             sqlx::query("INSERT INTO admin_audit (at, actor, action, tenant, detail) VALUES ($1, $2, $3, $4, $5)")
                 .bind(offboarding.now).bind(offboarding.actor).bind(action).bind(tenant).bind(detail)

@@ -429,8 +429,14 @@ pub(crate) fn normalize_type(typ: &str) -> String {
 }
 
 fn check_jwks_uri(uri: &str) -> Result<(), String> {
-    let parsed = reqwest::Url::parse(uri)
-        .map_err(|error| format!("`jwks_uri` {uri:?} is not a URL: {error}"))?;
+    https_or_loopback_http(uri).map_err(|why| format!("`jwks_uri` {why}"))
+}
+
+/// Whether `uri` is `https://`, or `http://` on a loopback host (`localhost` or a loopback IP):
+/// the only URLs Warden fetches keys from or names itself by. The error says why, after the URL.
+pub fn https_or_loopback_http(uri: &str) -> Result<(), String> {
+    let parsed =
+        reqwest::Url::parse(uri).map_err(|error| format!("{uri:?} is not a URL: {error}"))?;
     match parsed.scheme() {
         "https" => Ok(()),
         "http" => {
@@ -444,10 +450,10 @@ fn check_jwks_uri(uri: &str) -> Result<(), String> {
                 Ok(())
             } else {
                 Err(format!(
-                    "`jwks_uri` {uri:?} must use https (plain http only on a loopback address)"
+                    "{uri:?} must use https (plain http only on a loopback address)"
                 ))
             }
         }
-        other => Err(format!("`jwks_uri` scheme `{other}` is not http(s)")),
+        other => Err(format!("{uri:?}: scheme `{other}` is not http(s)")),
     }
 }

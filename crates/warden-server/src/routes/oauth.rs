@@ -76,9 +76,8 @@ impl OAuthError {
             axum::Json(json!({"error": self.code, "error_description": self.description})),
         )
             .into_response();
+        no_store(&mut response);
         let headers = response.headers_mut();
-        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-        headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
         if self.basic_challenge {
             headers.insert(
                 header::WWW_AUTHENTICATE,
@@ -87,6 +86,13 @@ impl OAuthError {
         }
         response
     }
+}
+
+/// Token endpoint answers are never cached (RFC 6749 §5.1).
+fn no_store(response: &mut Response) {
+    let headers = response.headers_mut();
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
 }
 
 fn issuer_of(state: &AppState) -> Result<&TokenIssuer, crate::problem::ApiError> {
@@ -379,12 +385,7 @@ pub async fn token(
     let (response, issuance) = match result {
         Ok((answer, jti, subject)) => {
             let mut response = axum::Json(answer).into_response();
-            response
-                .headers_mut()
-                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-            response
-                .headers_mut()
-                .insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+            no_store(&mut response);
             (
                 response,
                 Issuance {
@@ -530,9 +531,7 @@ pub async fn revoke(
     let response = match revoke_inner(&state, issuer, &headers, &body, now, &mut issuance).await {
         Ok(()) => {
             let mut response = StatusCode::OK.into_response();
-            response
-                .headers_mut()
-                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            no_store(&mut response);
             response
         }
         Err(error) => {

@@ -29,16 +29,6 @@ pub struct RevokeRequest {
     expires_at: Option<i64>,
 }
 
-fn unscoped(admin: &Admin) -> Result<(), ApiError> {
-    match &admin.tenant_scope {
-        None => Ok(()),
-        Some(tenant) => Err(ApiError::Forbidden(format!(
-            "admin credential {} is limited to tenant `{tenant}`; revocations need an admin credential for all tenants",
-            admin.credential_id
-        ))),
-    }
-}
-
 fn store(state: &AppState) -> Result<&warden_store::Store, ApiError> {
     state
         .store
@@ -64,7 +54,7 @@ pub async fn revoke(
     admin: Admin,
     Json(request): Json<RevokeRequest>,
 ) -> Result<axum::Json<Value>, ApiError> {
-    unscoped(&admin)?;
+    admin.require_all_tenants("revocations need")?;
     let store = store(&state)?;
     let kind = RevocationKind::parse(&request.kind).ok_or_else(|| {
         ApiError::BadRequest(format!(
@@ -146,7 +136,7 @@ pub async fn list(
     admin: Admin,
     Query(query): Query<ListQuery>,
 ) -> Result<axum::Json<Value>, ApiError> {
-    unscoped(&admin)?;
+    admin.require_all_tenants("revocations need")?;
     let store = store(&state)?;
     let limit = query.limit.unwrap_or(1000).clamp(1, 100_000);
     let revocations = store

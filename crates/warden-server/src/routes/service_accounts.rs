@@ -26,6 +26,13 @@ use crate::routes::check::unix_now;
 use crate::state::AppState;
 
 const DAY: i64 = 86_400;
+
+/// A configured number of days, as a count that fits in seconds.
+fn days(value: u64) -> i64 {
+    i64::try_from(value)
+        .unwrap_or(i64::MAX / DAY)
+        .min(i64::MAX / DAY)
+}
 /// The longest name, purpose, reason or owner accepted.
 const MAX_TEXT_BYTES: usize = 1024;
 
@@ -45,16 +52,6 @@ fn text(name: &str, value: &str) -> Result<(), ApiError> {
         )));
     }
     Ok(())
-}
-
-fn unscoped(admin: &Admin) -> Result<(), ApiError> {
-    match &admin.tenant_scope {
-        None => Ok(()),
-        Some(tenant) => Err(ApiError::Forbidden(format!(
-            "admin credential {} is limited to tenant `{tenant}`; this needs an admin credential for all tenants",
-            admin.credential_id
-        ))),
-    }
 }
 
 /// The owner as a Cedar uid of the tenant: `User::"acme/alice"`, or a bare local id `alice`.
@@ -150,9 +147,7 @@ fn credential_expiry(
     expires_in_seconds: Option<i64>,
     now: i64,
 ) -> Result<i64, ApiError> {
-    let max = i64::try_from(issuer.accounts_settings.max_credential_lifetime_days)
-        .unwrap_or(i64::MAX / DAY)
-        * DAY;
+    let max = days(issuer.accounts_settings.max_credential_lifetime_days) * DAY;
     match expires_in_seconds {
         None => Ok(now + max),
         Some(seconds) if seconds > 0 && seconds <= max => Ok(now + seconds),
@@ -215,8 +210,7 @@ pub async fn create(
         )));
     }
     let now = unix_now();
-    let max_lifetime =
-        i64::try_from(issuer.accounts_settings.max_lifetime_days).unwrap_or(i64::MAX / DAY) * DAY;
+    let max_lifetime = days(issuer.accounts_settings.max_lifetime_days) * DAY;
     let expires_at = match (request.expires_in_seconds, request.expires_at) {
         (Some(seconds), None) => now.saturating_add(seconds),
         (None, Some(at)) => at,
@@ -631,7 +625,6 @@ async fn report_for(state: &AppState, tenant: Option<&str>) -> Result<axum::Json
         .map(|(client_id, scope, at)| ((client_id, scope), at))
         .collect();
     let settings = &issuer.accounts_settings;
-    let days = |value: u64| i64::try_from(value).unwrap_or(i64::MAX / DAY);
     let now = unix_now();
     let lines = report::build(
         &accounts,
@@ -672,7 +665,7 @@ pub async fn full_report(
     State(state): State<AppState>,
     admin: Admin,
 ) -> Result<axum::Json<Value>, ApiError> {
-    unscoped(&admin)?;
+    admin.require_all_tenants("this needs")?;
     report_for(&state, None).await
 }
 
@@ -682,7 +675,7 @@ pub async fn rotate_key(
     State(state): State<AppState>,
     admin: Admin,
 ) -> Result<axum::Json<Value>, ApiError> {
-    unscoped(&admin)?;
+    admin.require_all_tenants("this needs")?;
     let (store, issuer) = parts(&state)?;
     let previous = issuer.signing_key().map(|key| key.kid.clone());
     let kid = issuer
@@ -704,7 +697,7 @@ pub async fn list_keys(
     State(state): State<AppState>,
     admin: Admin,
 ) -> Result<axum::Json<Value>, ApiError> {
-    unscoped(&admin)?;
+    admin.require_all_tenants("this needs")?;
     let (store, _) = parts(&state)?;
     let keys = store.signing_keys(unix_now()).await.map_err(store_error)?;
     Ok(axum::Json(json!({
