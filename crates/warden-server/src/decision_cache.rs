@@ -4,8 +4,9 @@
 //! [`crate::state::Snapshot`] fixes the first two (any change to the pack, the entity file or the
 //! store builds a new snapshot, with a new, empty cache), and the key fixes the third: the whole
 //! decision input (principal with every claim-derived attribute, action, resource with its
-//! properties, context) in its `Debug` form, which writes strings escaped, so two different
-//! inputs never share a key. What is checked before a decision (token verification and
+//! properties, context), every part written with its length first (`engine::cache_key`), so two
+//! different inputs never share a key. The map hashes keys with `foldhash`, seeded at random per
+//! process (callers choose the keys: a fixed hash would let them aim collisions at one bucket). What is checked before a decision (token verification and
 //! revocation, store freshness, the decision log's health) stays outside the cache and runs on
 //! every request; every decision is still logged with its own id.
 //!
@@ -13,6 +14,8 @@
 //! emptied when it holds [`CAPACITY`] decisions.
 
 use std::collections::HashMap;
+
+use foldhash::fast::RandomState;
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use warden_core::Decision;
@@ -40,25 +43,24 @@ pub struct Entry {
 /// Decisions made against one snapshot.
 #[derive(Debug, Default)]
 pub struct DecisionCache {
-    entries: Mutex<HashMap<String, Arc<Entry>>>,
+    entries: Mutex<HashMap<Vec<u8>, Arc<Entry>, RandomState>>,
 }
 
 impl DecisionCache {
     /// The decision made for this key, if any.
-    pub fn get(&self, key: &str) -> Option<Arc<Entry>> {
+    pub fn get(&self, key: &[u8]) -> Option<Arc<Entry>> {
         let hit = self
             .entries
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .get(key)
             .cloned();
-        metrics::counter!("warden_decision_cache_total", "result" => if hit.is_some() { "hit" } else { "miss" })
-            .increment(1);
+        crate::decision_metrics::count_cache_lookup(hit.is_some());
         hit
     }
 
     /// Remembers a decision (not when its key is longer than [`MAX_KEY_BYTES`]).
-    pub fn insert(&self, key: String, entry: Arc<Entry>) {
+    pub fn insert(&self, key: Vec<u8>, entry: Arc<Entry>) {
         if key.len() > MAX_KEY_BYTES {
             return;
         }

@@ -117,8 +117,7 @@ pub fn refused(input: &DecisionInput<'_>, refusal: Refusal) -> DecisionOutcome {
         request: None,
         cached: None,
     };
-    metrics::counter!("warden_decisions_total", "decision" => "deny", "reason" => outcome.reason())
-        .increment(1);
+    crate::decision_metrics::count_decision(false, outcome.reason());
     outcome
 }
 
@@ -166,9 +165,8 @@ pub fn decide(scope: &DecisionScope, input: &DecisionInput<'_>) -> DecisionOutco
             cached: None,
         },
     };
-    metrics::counter!("warden_decisions_total", "decision" => if outcome.allowed() { "allow" } else { "deny" }, "reason" => outcome.reason())
-        .increment(1);
-    metrics::histogram!("warden_decision_duration_seconds").record(started.elapsed().as_secs_f64());
+    crate::decision_metrics::count_decision(outcome.allowed(), outcome.reason());
+    crate::decision_metrics::record_duration(started.elapsed().as_secs_f64());
     // Debug, not info: every decision is a record of the decision log, not an activity line.
     tracing::debug!(
         decision_id = %outcome.decision_id,
@@ -197,11 +195,9 @@ fn cached_evaluate(
     input: &DecisionInput<'_>,
 ) -> Result<(Evaluated, Option<Arc<Entry>>), Refused> {
     let cache = &scope.snapshot.decisions;
-    // The whole input in its `Debug` form (strings escaped: two inputs never share a key).
-    let key = format!("{input:?}");
-    if key.len() > crate::decision_cache::MAX_KEY_BYTES {
+    let Some(key) = cache_key(input) else {
         return evaluate(&scope.snapshot, &scope.claim_attributes, input).map(|done| (done, None));
-    }
+    };
     let started = Instant::now();
     if let Some(hit) = cache.get(&key) {
         let mut decision = hit.decision.clone();
@@ -486,4 +482,142 @@ fn token_entity(pack: &Pack, principal: &Principal) -> Option<Value> {
         "attrs": attrs,
         "parents": parents,
     }))
+}
+
+/// The decision cache's key: every part of the input, each written with its length first (JSON
+/// values as `serde_json` writes them), so two different inputs never share a key. The input
+/// types are taken apart field by field without `..`: a field added to any of them does not
+/// compile until it is part of the key. `None` for an input longer than the cache keeps.
+fn cache_key(input: &DecisionInput<'_>) -> Option<Vec<u8>> {
+    let DecisionInput {
+        principal,
+        action,
+        resource,
+        context,
+    } = input;
+    let mut key = KeyWriter {
+        bytes: Vec::with_capacity(256),
+        failed: false,
+    };
+    match principal {
+        PrincipalInput::Token(principal) => {
+            let Principal {
+                entity_type,
+                id,
+                subject,
+                tenant,
+                roles,
+                scopes,
+                attributes,
+            } = principal;
+            key.tag(b'T');
+            key.text(entity_type);
+            key.text(id);
+            key.text(subject);
+            key.optional(tenant.as_deref(), KeyWriter::text);
+            key.texts(roles);
+            key.texts(scopes);
+            key.count(attributes.len());
+            for (name, value) in attributes {
+                key.text(name);
+                key.attribute(value);
+            }
+        }
+        PrincipalInput::Named(subject) => {
+            key.tag(b'N');
+            key.entity(subject)?;
+        }
+    }
+    key.text(action);
+    key.entity(resource)?;
+    key.optional(context.as_ref(), KeyWriter::json);
+    (!key.failed && key.bytes.len() <= crate::decision_cache::MAX_KEY_BYTES).then_some(key.bytes)
+}
+
+/// Writes a cache key; `failed` when a part could not be written (such an input is not cached).
+struct KeyWriter {
+    bytes: Vec<u8>,
+    failed: bool,
+}
+
+impl KeyWriter {
+    fn tag(&mut self, tag: u8) {
+        self.bytes.push(tag);
+    }
+
+    fn count(&mut self, count: usize) {
+        self.bytes.extend_from_slice(&(count as u64).to_le_bytes());
+    }
+
+    fn text(&mut self, text: &str) {
+        self.count(text.len());
+        self.bytes.extend_from_slice(text.as_bytes());
+    }
+
+    fn texts(&mut self, texts: &[String]) {
+        self.count(texts.len());
+        for text in texts {
+            self.text(text);
+        }
+    }
+
+    fn optional<T>(&mut self, value: Option<T>, write: impl FnOnce(&mut Self, T)) {
+        match value {
+            None => self.tag(0),
+            Some(value) => {
+                self.tag(1);
+                write(self, value);
+            }
+        }
+    }
+
+    /// A JSON value, length first.
+    fn json<T: serde::Serialize + ?Sized>(&mut self, value: &T) {
+        let at = self.bytes.len();
+        self.count(0);
+        let start = self.bytes.len();
+        if serde_json::to_writer(&mut self.bytes, value).is_err() {
+            self.failed = true;
+            return;
+        }
+        let length = (self.bytes.len() - start) as u64;
+        if let Some(slot) = self.bytes.get_mut(at..start) {
+            slot.copy_from_slice(&length.to_le_bytes());
+        }
+    }
+
+    fn attribute(&mut self, value: &warden_token::AttributeValue) {
+        use warden_token::AttributeValue;
+        match value {
+            AttributeValue::String(text) => {
+                self.tag(b's');
+                self.text(text);
+            }
+            AttributeValue::Long(number) => {
+                self.tag(b'l');
+                self.bytes.extend_from_slice(&number.to_le_bytes());
+            }
+            AttributeValue::Bool(flag) => {
+                self.tag(b'b');
+                self.tag(u8::from(*flag));
+            }
+            AttributeValue::StringSet(items) => {
+                self.tag(b'S');
+                self.texts(items);
+            }
+        }
+    }
+
+    /// Stops early (`None`) once the key is past the longest cached.
+    fn entity(&mut self, entity: &EntityInput) -> Option<()> {
+        let EntityInput {
+            entity_type,
+            id,
+            properties,
+        } = entity;
+        self.text(entity_type);
+        self.text(id);
+        self.optional(properties.as_ref(), KeyWriter::json);
+        (self.bytes.len() <= crate::decision_cache::MAX_KEY_BYTES).then_some(())
+    }
 }

@@ -1,9 +1,14 @@
 //! A JSON body extractor whose rejections are problem documents like every other error:
 //! malformed JSON and missing fields are 400, an oversized body is 413.
+//!
+//! A well-formed body is read with `serde_json` directly. Only a body that fails is read again
+//! through `axum::Json`, whose message names the path of the offending field: the slower reader
+//! runs for errors alone (it was a tenth of the request's time on the decision endpoints).
 
+use axum::body::Bytes;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequest, Request};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode, header};
 use serde::de::DeserializeOwned;
 
 use crate::problem::ApiError;
@@ -12,15 +17,52 @@ use crate::state::AppState;
 /// `axum::Json`, with Warden's rejections.
 pub struct Json<T>(pub T);
 
+const NOT_JSON: &str = "the body must be JSON with Content-Type: application/json";
+
 impl<T: DeserializeOwned> FromRequest<AppState> for Json<T> {
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &AppState) -> Result<Self, Self::Rejection> {
-        match axum::Json::<T>::from_request(request, state).await {
+        let limit = state.limits.max_body_bytes;
+        if !is_json(request.headers()) {
+            return Err(ApiError::BadRequest(NOT_JSON.to_owned()));
+        }
+        let body = Bytes::from_request(request, state)
+            .await
+            .map_err(|rejection| {
+                if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    ApiError::PayloadTooLarge { limit }
+                } else {
+                    ApiError::BadRequest(rejection.body_text())
+                }
+            })?;
+        if let Ok(value) = serde_json::from_slice::<T>(&body) {
+            return Ok(Json(value));
+        }
+        match axum::Json::<T>::from_bytes(&body) {
             Ok(axum::Json(value)) => Ok(Json(value)),
-            Err(rejection) => Err(reject(rejection, state.limits.max_body_bytes)),
+            Err(rejection) => Err(reject(rejection, limit)),
         }
     }
+}
+
+/// `application/json` or any `application/*+json`, parameters allowed (as `axum::Json`).
+fn is_json(headers: &HeaderMap) -> bool {
+    let Some(value) = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+    else {
+        return false;
+    };
+    let essence = value.split(';').next().unwrap_or_default().trim();
+    let Some((kind, subtype)) = essence.split_once('/') else {
+        return false;
+    };
+    kind.eq_ignore_ascii_case("application")
+        && (subtype.eq_ignore_ascii_case("json")
+            || subtype
+                .rsplit_once('+')
+                .is_some_and(|(_, suffix)| suffix.eq_ignore_ascii_case("json")))
 }
 
 fn reject(rejection: JsonRejection, limit: usize) -> ApiError {
@@ -28,9 +70,45 @@ fn reject(rejection: JsonRejection, limit: usize) -> ApiError {
         return ApiError::PayloadTooLarge { limit };
     }
     match rejection {
-        JsonRejection::MissingJsonContentType(_) => ApiError::BadRequest(
-            "the body must be JSON with Content-Type: application/json".to_owned(),
-        ),
+        JsonRejection::MissingJsonContentType(_) => ApiError::BadRequest(NOT_JSON.to_owned()),
         other => ApiError::BadRequest(other.body_text()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    fn headers(content_type: &str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        if let Ok(value) = HeaderValue::from_str(content_type) {
+            headers.insert(header::CONTENT_TYPE, value);
+        }
+        headers
+    }
+
+    #[test]
+    fn json_media_types_are_recognised_like_axum_does() {
+        for accepted in [
+            "application/json",
+            "application/json; charset=utf-8",
+            "Application/JSON",
+            "application/vnd.api+json",
+            "application/problem+json;x=y",
+        ] {
+            assert!(is_json(&headers(accepted)), "{accepted}");
+        }
+        for refused in [
+            "",
+            "text/json",
+            "application/jsonx",
+            "application/x-www-form-urlencoded",
+            "text/plain; a=application/json",
+            "json",
+        ] {
+            assert!(!is_json(&headers(refused)), "{refused}");
+        }
+        assert!(!is_json(&HeaderMap::new()));
     }
 }

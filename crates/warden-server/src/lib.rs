@@ -14,6 +14,7 @@
 mod admin_auth;
 pub mod decision_cache;
 pub mod decision_log;
+mod decision_metrics;
 pub mod engine;
 pub mod issuer;
 mod json;
@@ -296,6 +297,8 @@ impl Server {
     /// are retried in the background (their tokens are refused until then; `/readyz` says so).
     pub async fn start(config: Config) -> Result<Server, ServerError> {
         warden_token::install_crypto_provider();
+        // First: metric handles are bound to the recorder installed when they are made.
+        let metrics = metrics_handle();
         let policy_settings = config.policy.clone().ok_or(ServerError::NoPolicy)?;
         let holder = Arc::new(PolicyHolder::default());
         let files = reload::read_sources(&policy_settings).map_err(ServerError::Policy)?;
@@ -404,7 +407,7 @@ impl Server {
             },
             pep_credentials: Arc::new(config.pep_credential_hashes.clone()),
             allow_unauthenticated_peps: config.allow_unauthenticated_peps,
-            metrics: metrics_handle(),
+            metrics,
             public_url: Arc::from(format!("http://{address}")),
             claim_attributes: Arc::new(config.claim_attributes.clone()),
             revocations,

@@ -1,8 +1,8 @@
 //! Wire types of the HTTP API (JSON in, JSON out) and their mapping to the engine's inputs.
 //! Unknown fields in AuthZEN requests are ignored, as the spec requires.
 
-use serde::Deserialize;
-use serde_json::{Map, Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 
 use crate::engine::{DecisionOutcome, EntityInput};
 
@@ -233,46 +233,163 @@ pub struct CheckRequest {
     pub context: Option<Value>,
 }
 
-/// The determining policies of an outcome as `[{policy, description}]`.
-pub fn reasons_json(outcome: &DecisionOutcome) -> Value {
-    match &outcome.decision {
-        Some(decision) => Value::Array(
+/// A determining policy as responses name it.
+#[derive(Debug, Serialize)]
+pub struct PolicyJson<'a> {
+    /// The policy id.
+    pub policy: &'a str,
+    /// Its `@description`.
+    pub description: Option<&'a str>,
+}
+
+/// An evaluation error as responses name it (`policy` is null for a refusal).
+#[derive(Debug, Serialize)]
+pub struct ErrorJson<'a> {
+    /// The policy that failed.
+    pub policy: Option<&'a str>,
+    /// What went wrong.
+    pub message: Option<&'a str>,
+}
+
+/// The determining policies of an outcome.
+pub fn reasons_json(outcome: &DecisionOutcome) -> Vec<PolicyJson<'_>> {
+    outcome
+        .decision
+        .as_ref()
+        .map(|decision| {
             decision
                 .determining
                 .iter()
-                .map(|p| json!({"policy": p.id.to_string(), "description": p.description.as_deref()}))
-                .collect(),
-        ),
-        None => json!([]),
+                .map(|policy| PolicyJson {
+                    policy: policy.id.as_ref(),
+                    description: policy.description.as_deref(),
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Evaluation errors of an outcome (a refusal is one error without a policy).
+pub fn errors_json(outcome: &DecisionOutcome) -> Vec<ErrorJson<'_>> {
+    match &outcome.decision {
+        Some(decision) => decision
+            .errors
+            .iter()
+            .map(|error| ErrorJson {
+                policy: Some(error.policy.as_ref()),
+                message: Some(&error.message),
+            })
+            .collect(),
+        None => vec![ErrorJson {
+            policy: None,
+            message: outcome
+                .refusal
+                .as_ref()
+                .map(|refusal| refusal.detail.as_str()),
+        }],
     }
 }
 
-/// Evaluation errors of an outcome.
-pub fn errors_json(outcome: &DecisionOutcome) -> Value {
-    match &outcome.decision {
-        Some(decision) => Value::Array(
-            decision
-                .errors
-                .iter()
-                .map(|e| json!({"policy": e.policy.to_string(), "message": e.message}))
-                .collect(),
-        ),
-        None => {
-            json!([{"policy": null, "message": outcome.refusal.as_ref().map(|r| r.detail.clone())}])
+/// `reason_admin` of an AuthZEN answer: the refusal's detail in English.
+#[derive(Debug, Serialize)]
+pub struct ReasonAdmin<'a> {
+    /// The detail.
+    pub en: &'a str,
+}
+
+/// The AuthZEN response context: decision id, reason code, policies, revision, and for a
+/// refusal its detail.
+#[derive(Debug, Serialize)]
+pub struct AuthzenContext<'a> {
+    /// The decision id.
+    pub decision_id: &'a str,
+    /// The reason code.
+    pub reason: &'a str,
+    /// The determining policies.
+    pub policies: Vec<PolicyJson<'a>>,
+    /// The pack revision, when the policies were consulted.
+    pub policy_revision: Option<&'a str>,
+    /// Why the policies were not consulted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason_admin: Option<ReasonAdmin<'a>>,
+}
+
+/// One AuthZEN decision: `{"decision": bool, "context": {...}}`.
+#[derive(Debug, Serialize)]
+pub struct AuthzenDecision<'a> {
+    /// Allowed?
+    pub decision: bool,
+    /// Why, with the decision id.
+    pub context: AuthzenContext<'a>,
+}
+
+impl<'a> AuthzenDecision<'a> {
+    /// The answer for an outcome.
+    pub fn of(outcome: &'a DecisionOutcome) -> Self {
+        AuthzenDecision {
+            decision: outcome.allowed(),
+            context: AuthzenContext {
+                decision_id: &outcome.decision_id,
+                reason: outcome.reason(),
+                policies: reasons_json(outcome),
+                policy_revision: outcome
+                    .decision
+                    .as_ref()
+                    .map(|decision| decision.revision.as_str()),
+                reason_admin: outcome.refusal.as_ref().map(|refusal| ReasonAdmin {
+                    en: &refusal.detail,
+                }),
+            },
         }
     }
 }
 
-/// The AuthZEN response context: decision id, reason code, policies, revision.
-pub fn authzen_context(outcome: &DecisionOutcome) -> Value {
-    let mut context = json!({
-        "decision_id": outcome.decision_id,
-        "reason": outcome.reason(),
-        "policies": reasons_json(outcome),
-        "policy_revision": outcome.decision.as_ref().map(|d| d.revision.as_str().to_owned()),
-    });
-    if let (Some(refusal), Some(object)) = (&outcome.refusal, context.as_object_mut()) {
-        object.insert("reason_admin".to_owned(), json!({"en": refusal.detail}));
+/// A JSON response written straight from a serializable value (no `Value` tree in between).
+pub fn json_response<T: Serialize>(value: &T) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    match serde_json::to_vec(value) {
+        Ok(body) => (
+            [(
+                axum::http::header::CONTENT_TYPE,
+                axum::http::HeaderValue::from_static("application/json"),
+            )],
+            body,
+        )
+            .into_response(),
+        Err(error) => crate::problem::ApiError::Internal(format!(
+            "the response could not be written: {error}"
+        ))
+        .into_response(),
     }
-    context
+}
+
+/// The principal a `/v1/check` answer names.
+#[derive(Debug, Serialize)]
+pub struct PrincipalJson<'a> {
+    /// The entity type.
+    #[serde(rename = "type")]
+    pub entity_type: &'a str,
+    /// The entity id.
+    pub id: &'a str,
+    /// The tenant.
+    pub tenant: Option<&'a str>,
+}
+
+/// The answer of `POST /v1/check`.
+#[derive(Debug, Serialize)]
+pub struct CheckAnswer<'a> {
+    /// `allow` or `deny`.
+    pub decision: &'static str,
+    /// The decision id.
+    pub decision_id: &'a str,
+    /// The reason code.
+    pub reason: &'a str,
+    /// The determining policies.
+    pub reasons: Vec<PolicyJson<'a>>,
+    /// Evaluation errors.
+    pub errors: Vec<ErrorJson<'a>>,
+    /// Who asked.
+    pub principal: PrincipalJson<'a>,
+    /// The pack revision.
+    pub policy_revision: &'a str,
 }

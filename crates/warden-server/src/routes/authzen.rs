@@ -4,6 +4,7 @@
 use std::time::Instant;
 
 use axum::extract::State;
+use axum::response::Response;
 use serde_json::{Map, Value, json};
 
 use crate::decision_log::{self, Caller};
@@ -16,7 +17,8 @@ use crate::problem::ApiError;
 use crate::revocation::TokenIds;
 use crate::state::AppState;
 use crate::wire::{
-    EntityRef, EvaluationRequest, EvaluationsRequest, PartialEntityRef, authzen_context,
+    AuthzenDecision, EntityRef, EvaluationRequest, EvaluationsRequest, PartialEntityRef,
+    json_response,
 };
 
 pub(crate) async fn evaluate(
@@ -175,7 +177,9 @@ fn revoked(state: &AppState, token: &Map<String, Value>) -> Option<Refusal> {
 }
 
 fn decision_json(outcome: &DecisionOutcome) -> Value {
-    json!({"decision": outcome.allowed(), "context": authzen_context(outcome)})
+    serde_json::to_value(AuthzenDecision::of(outcome)).unwrap_or_else(|error| {
+        json!({"decision": false, "context": {"decision_id": outcome.decision_id, "reason": "internal_error", "reason_admin": {"en": error.to_string()}}})
+    })
 }
 
 pub async fn evaluation(
@@ -183,7 +187,7 @@ pub async fn evaluation(
     AuthenticatedPep(pep): AuthenticatedPep,
     Origin(origin): Origin,
     Json(request): Json<EvaluationRequest>,
-) -> Result<axum::Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     let caller = Caller {
         entry: "authzen.evaluation",
         label: Some(pep.label()),
@@ -201,7 +205,7 @@ pub async fn evaluation(
         request.context,
     )
     .await;
-    Ok(axum::Json(decision_json(&outcome)))
+    Ok(json_response(&AuthzenDecision::of(&outcome)))
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -216,7 +220,7 @@ pub async fn evaluations(
     AuthenticatedPep(pep): AuthenticatedPep,
     Origin(origin): Origin,
     Json(request): Json<EvaluationsRequest>,
-) -> Result<axum::Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     let caller = Caller {
         entry: "authzen.evaluations",
         label: Some(pep.label()),
@@ -265,7 +269,7 @@ pub async fn evaluations(
             request.context.clone(),
         )
         .await;
-        return Ok(axum::Json(decision_json(&outcome)));
+        return Ok(json_response(&AuthzenDecision::of(&outcome)));
     }
     let mut results = Vec::with_capacity(items.len());
     for item in &items {
@@ -302,7 +306,7 @@ pub async fn evaluations(
             break;
         }
     }
-    Ok(axum::Json(json!({"evaluations": results})))
+    Ok(json_response(&json!({"evaluations": results})))
 }
 
 pub async fn metadata(State(state): State<AppState>) -> axum::Json<Value> {

@@ -15,7 +15,9 @@ use crate::json::Json;
 use crate::origin::Origin;
 use crate::problem::ApiError;
 use crate::state::AppState;
-use crate::wire::{CheckRequest, errors_json, reasons_json};
+use crate::wire::{
+    CheckAnswer, CheckRequest, PrincipalJson, errors_json, json_response, reasons_json,
+};
 
 /// The current time in Unix seconds.
 pub(crate) fn unix_now() -> i64 {
@@ -193,16 +195,19 @@ pub async fn check(
         &mut outcome,
     )
     .await;
-    let response = json!({
-        "decision": if outcome.allowed() { "allow" } else { "deny" },
-        "decision_id": outcome.decision_id,
-        "reason": outcome.reason(),
-        "reasons": reasons_json(&outcome),
-        "errors": errors_json(&outcome),
-        "principal": {"type": principal.entity_type, "id": principal.id, "tenant": principal.tenant},
-        "policy_revision": snapshot.snapshot.pack.revision().as_str(),
+    let mut http_response = json_response(&CheckAnswer {
+        decision: if outcome.allowed() { "allow" } else { "deny" },
+        decision_id: &outcome.decision_id,
+        reason: outcome.reason(),
+        reasons: reasons_json(&outcome),
+        errors: errors_json(&outcome),
+        principal: PrincipalJson {
+            entity_type: &principal.entity_type,
+            id: &principal.id,
+            tenant: principal.tenant.as_deref(),
+        },
+        policy_revision: snapshot.snapshot.pack.revision().as_str(),
     });
-    let mut http_response = axum::Json(response).into_response();
     if let Ok(value) = HeaderValue::from_str(&outcome.decision_id) {
         http_response.headers_mut().insert("x-decision-id", value);
     }
