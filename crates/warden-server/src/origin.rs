@@ -6,8 +6,8 @@ use std::net::SocketAddr;
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
 
-/// `Some("127.0.0.1:53122")` when served from a socket.
-pub struct Origin(pub Option<String>);
+/// The peer's address when served from a socket (written out only when a record is made).
+pub struct Origin(pub Option<SocketAddr>);
 
 impl<S: Send + Sync> FromRequestParts<S> for Origin {
     type Rejection = std::convert::Infallible;
@@ -17,7 +17,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Origin {
             parts
                 .extensions
                 .get::<ConnectInfo<SocketAddr>>()
-                .map(|ConnectInfo(address)| address.to_string()),
+                .map(|ConnectInfo(address)| *address),
         ))
     }
 }

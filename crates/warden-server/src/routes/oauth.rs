@@ -358,7 +358,7 @@ async fn authenticate(
     }
 }
 
-fn caller(entry: &'static str, origin: Option<String>) -> Caller {
+fn caller(entry: &'static str, origin: Option<std::net::SocketAddr>) -> Caller {
     Caller {
         entry,
         label: None,
