@@ -168,7 +168,7 @@ fn decision_record(
     });
     record.decision = Some(if outcome.allowed() { "allow" } else { "deny" }.to_owned());
     record.reason = Some(outcome.reason().to_owned());
-    if let Some(decision) = &outcome.decision {
+    if let Some(decision) = outcome.decision() {
         record.policies = decision
             .determining
             .iter()
@@ -193,12 +193,13 @@ fn decision_record(
     caller.stamp(&mut record);
     record.context = input.context.clone();
     let snapshot = Arc::clone(&scope.snapshot);
-    let request = outcome.request.clone();
-    let decision = outcome.decision.clone();
-    let refusal = outcome.refusal.clone();
-    let cached = outcome.cached.clone();
+    // A refusal is explained from the record alone; a decision from the policies' answer.
+    let evaluated = match outcome.refusal {
+        None => outcome.evaluated.clone(),
+        Some(_) => None,
+    };
     let explainer: Explainer = Box::new(move |record: &mut Record| {
-        complete(&snapshot, request, decision, refusal, cached, record);
+        complete(&snapshot, evaluated.as_deref(), record);
     });
     (record, explainer)
 }
@@ -206,10 +207,7 @@ fn decision_record(
 /// Off the request path: tenants from the entity data and the plain-words explanation.
 fn complete(
     snapshot: &Snapshot,
-    request: Option<warden_core::cedar_policy::Request>,
-    decision: Option<warden_core::Decision>,
-    refusal: Option<Refusal>,
-    cached: Option<Arc<crate::decision_cache::Entry>>,
+    evaluated: Option<&crate::decision_cache::Entry>,
     record: &mut Record,
 ) {
     let pack = &snapshot.pack;
@@ -234,20 +232,24 @@ fn complete(
         }
     }
     let overridden = record.reason.as_deref() == Some("audit_unavailable");
-    record.explanation = Some(match (&request, &decision, &refusal) {
-        (Some(request), Some(decision), None) if !overridden => {
-            let explain = || {
-                let explanation = warden_core::explain(pack, request, &snapshot.entities, decision);
-                warden_audit::Explanation {
-                    summary: explanation.summary,
-                    details: explanation.details,
-                }
-            };
-            // A cached decision explains as it did the first time: made once, copied after.
-            match &cached {
-                Some(entry) => entry.explanation.get_or_init(explain).clone(),
-                None => explain(),
-            }
+    record.explanation = Some(match evaluated {
+        Some(entry) if !overridden => {
+            // The same decision explains the same way: made once per entry, copied after.
+            entry
+                .explanation
+                .get_or_init(|| {
+                    let explanation = warden_core::explain(
+                        pack,
+                        &entry.request,
+                        &snapshot.entities,
+                        &entry.decision,
+                    );
+                    warden_audit::Explanation {
+                        summary: explanation.summary,
+                        details: explanation.details,
+                    }
+                })
+                .clone()
         }
         _ => warden_audit::Explanation {
             summary: format!(

@@ -9,6 +9,7 @@
 //! schema) is a deny with reason `invalid_request`, never an error response and never an allow.
 
 use std::borrow::Cow;
+use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use serde_json::{Map, Value, json};
@@ -16,6 +17,7 @@ use warden_core::cedar_policy::{Entities, EntityId, EntityTypeName, EntityUid};
 use warden_core::{Decision, Pack};
 use warden_token::Principal;
 
+use crate::decision_cache::Entry;
 use crate::state::Snapshot;
 
 /// An entity as a caller names it: type, id, and optional properties.
@@ -65,27 +67,27 @@ pub struct Refusal {
 pub struct DecisionOutcome {
     /// A fresh UUIDv7.
     pub decision_id: String,
-    /// The principal's UID as Cedar writes it.
-    pub principal_uid: String,
-    /// The core decision, when the policies were consulted.
-    pub decision: Option<Decision>,
+    /// What the policies decided (with the Cedar request, which the decision log explains
+    /// from), when they were consulted; shared with the decision cache.
+    pub evaluated: Option<Arc<Entry>>,
     /// Why the policies were not consulted (always a deny).
     pub refusal: Option<Refusal>,
-    /// The Cedar request, when one was built (the decision log explains from it).
-    pub request: Option<warden_core::cedar_policy::Request>,
-    /// The decision cache's entry for this input, which also keeps its explanation.
-    pub cached: Option<std::sync::Arc<crate::decision_cache::Entry>>,
 }
 
 impl DecisionOutcome {
+    /// The core decision, when the policies were consulted.
+    pub fn decision(&self) -> Option<&Decision> {
+        self.evaluated.as_deref().map(|entry| &entry.decision)
+    }
+
     /// Allowed?
     pub fn allowed(&self) -> bool {
-        self.refusal.is_none() && self.decision.as_ref().is_some_and(Decision::is_allowed)
+        self.refusal.is_none() && self.decision().is_some_and(Decision::is_allowed)
     }
 
     /// The reason code.
     pub fn reason(&self) -> &'static str {
-        match (&self.refusal, &self.decision) {
+        match (&self.refusal, self.decision()) {
             (Some(refusal), _) => refusal.reason,
             (None, Some(decision)) => decision.reason.as_str(),
             (None, None) => "invalid_request",
@@ -111,13 +113,11 @@ pub struct DecisionScope {
 pub fn refused(input: &DecisionInput<'_>, refusal: Refusal) -> DecisionOutcome {
     let outcome = DecisionOutcome {
         decision_id: uuid::Uuid::now_v7().to_string(),
-        principal_uid: principal_text(input),
-        decision: None,
+        evaluated: None,
         refusal: Some(refusal),
-        request: None,
-        cached: None,
     };
     crate::decision_metrics::count_decision(false, outcome.reason());
+    trace(input, &outcome);
     outcome
 }
 
@@ -125,52 +125,38 @@ pub fn refused(input: &DecisionInput<'_>, refusal: Refusal) -> DecisionOutcome {
 pub fn decide(scope: &DecisionScope, input: &DecisionInput<'_>) -> DecisionOutcome {
     let started = Instant::now();
     let decision_id = uuid::Uuid::now_v7().to_string();
-    let (principal_uid_text, result) = match (&scope.stale, &scope.audit_down) {
-        (Some(why), _) => (
-            principal_text(input),
-            Err(Refusal {
-                reason: "store_unavailable",
-                detail: why.clone(),
-            }),
-        ),
-        (None, Some(why)) => (
-            principal_text(input),
-            Err(Refusal {
-                reason: "audit_unavailable",
-                detail: why.clone(),
-            }),
-        ),
-        (None, None) => match cached_evaluate(scope, input) {
-            Ok(((principal_uid, decision, request), cached)) => {
-                (principal_uid, Ok((decision, request, cached)))
-            }
-            Err((principal_uid, refusal)) => (principal_uid, Err(refusal)),
-        },
+    let result = match (&scope.stale, &scope.audit_down) {
+        (Some(why), _) => Err(Refusal {
+            reason: "store_unavailable",
+            detail: why.clone(),
+        }),
+        (None, Some(why)) => Err(Refusal {
+            reason: "audit_unavailable",
+            detail: why.clone(),
+        }),
+        (None, None) => cached_evaluate(scope, input),
     };
-    let outcome = match result {
-        Ok((decision, request, cached)) => DecisionOutcome {
-            decision_id,
-            principal_uid: principal_uid_text,
-            decision: Some(decision),
-            refusal: None,
-            request: Some(request),
-            cached,
-        },
-        Err(refusal) => DecisionOutcome {
-            decision_id,
-            principal_uid: principal_uid_text,
-            decision: None,
-            refusal: Some(refusal),
-            request: None,
-            cached: None,
-        },
+    let (evaluated, refusal) = match result {
+        Ok(entry) => (Some(entry), None),
+        Err(refusal) => (None, Some(refusal)),
+    };
+    let outcome = DecisionOutcome {
+        decision_id,
+        evaluated,
+        refusal,
     };
     crate::decision_metrics::count_decision(outcome.allowed(), outcome.reason());
     crate::decision_metrics::record_duration(started.elapsed().as_secs_f64());
-    // Debug, not info: every decision is a record of the decision log, not an activity line.
+    trace(input, &outcome);
+    outcome
+}
+
+/// The decision as a debug event (every decision is a record of the decision log, not an
+/// activity line; its fields are only written when debug events are on).
+fn trace(input: &DecisionInput<'_>, outcome: &DecisionOutcome) {
     tracing::debug!(
         decision_id = %outcome.decision_id,
-        principal = %outcome.principal_uid,
+        principal = %principal_text(input),
         action = %input.action,
         resource_type = %input.resource.entity_type,
         resource_id = %input.resource.id,
@@ -178,14 +164,7 @@ pub fn decide(scope: &DecisionScope, input: &DecisionInput<'_>) -> DecisionOutco
         reason = outcome.reason(),
         "decision"
     );
-    outcome
 }
-
-type Evaluated = (String, Decision, warden_core::cedar_policy::Request);
-/// A refusal with the principal's uid text.
-type Refused = (String, Refusal);
-use crate::decision_cache::Entry;
-use std::sync::Arc;
 
 /// [`evaluate`], answered from the snapshot's decision cache when this exact input was decided
 /// against this exact snapshot before (Cedar is deterministic in policies, entities and
@@ -193,36 +172,26 @@ use std::sync::Arc;
 fn cached_evaluate(
     scope: &DecisionScope,
     input: &DecisionInput<'_>,
-) -> Result<(Evaluated, Option<Arc<Entry>>), Refused> {
-    let cache = &scope.snapshot.decisions;
-    let Some(key) = cache_key(input) else {
-        return evaluate(&scope.snapshot, &scope.claim_attributes, input).map(|done| (done, None));
+) -> Result<Arc<Entry>, Refusal> {
+    let fresh = || {
+        evaluate(&scope.snapshot, &scope.claim_attributes, input).map(|(decision, request)| {
+            Arc::new(Entry {
+                decision,
+                request,
+                explanation: OnceLock::new(),
+            })
+        })
     };
-    let started = Instant::now();
+    let Some(key) = cache_key(input) else {
+        return fresh();
+    };
+    let cache = &scope.snapshot.decisions;
     if let Some(hit) = cache.get(&key) {
-        let mut decision = hit.decision.clone();
-        decision.elapsed = started.elapsed();
-        return Ok((
-            (hit.principal.clone(), decision, hit.request.clone()),
-            Some(hit),
-        ));
+        return Ok(hit);
     }
-    let (principal, decision, request) = evaluate(&scope.snapshot, &scope.claim_attributes, input)?;
-    let entry = Arc::new(Entry {
-        principal,
-        decision,
-        request,
-        explanation: std::sync::OnceLock::new(),
-    });
+    let entry = fresh()?;
     cache.insert(key, Arc::clone(&entry));
-    Ok((
-        (
-            entry.principal.clone(),
-            entry.decision.clone(),
-            entry.request.clone(),
-        ),
-        Some(entry),
-    ))
+    Ok(entry)
 }
 
 fn uid(pack: &Pack, entity_type: &str, id: &str) -> Result<EntityUid, String> {
@@ -257,20 +226,18 @@ fn evaluate(
     snapshot: &Snapshot,
     claim_attributes: &[String],
     input: &DecisionInput<'_>,
-) -> Result<(String, Decision, warden_core::cedar_policy::Request), (String, Refusal)> {
+) -> Result<(Decision, warden_core::cedar_policy::Request), Refusal> {
     let pack = &snapshot.pack;
     let (principal_uid, principal_entity) = match &input.principal {
         PrincipalInput::Token(principal) => {
-            let principal_uid = uid(pack, &principal.entity_type, &principal.id)
-                .map_err(|e| (principal.uid_string(), invalid(e)))?;
+            let principal_uid =
+                uid(pack, &principal.entity_type, &principal.id).map_err(invalid)?;
             (principal_uid, token_entity(pack, principal))
         }
         PrincipalInput::Named(subject) => {
-            let principal_uid = uid(pack, &subject.entity_type, &subject.id)
-                .map_err(|e| (principal_text(input), invalid(e)))?;
+            let principal_uid = uid(pack, &subject.entity_type, &subject.id).map_err(invalid)?;
             if let Some(properties) = &subject.properties {
-                check_tenant_prefix(pack, subject, properties)
-                    .map_err(|e| (principal_text(input), invalid(e)))?;
+                check_tenant_prefix(pack, subject, properties).map_err(invalid)?;
             }
             let entity = subject
                 .properties
@@ -279,28 +246,21 @@ fn evaluate(
             (principal_uid, entity)
         }
     };
-    let principal_text = principal_uid.to_string();
-    let fail = |why: String| (principal_text.clone(), invalid(why));
+    let fail = invalid;
     // The store's lifecycle status stands outside every policy: a disabled or deleted
     // principal is denied whatever the policies and the token say.
     match snapshot.statuses.get(&principal_uid) {
         Some(warden_store::PrincipalStatus::Disabled) => {
-            return Err((
-                principal_text.clone(),
-                Refusal {
-                    reason: "principal_disabled",
-                    detail: format!("{principal_text} is disabled"),
-                },
-            ));
+            return Err(Refusal {
+                reason: "principal_disabled",
+                detail: format!("{principal_uid} is disabled"),
+            });
         }
         Some(warden_store::PrincipalStatus::Deleted) => {
-            return Err((
-                principal_text.clone(),
-                Refusal {
-                    reason: "principal_deleted",
-                    detail: format!("{principal_text} is deleted"),
-                },
-            ));
+            return Err(Refusal {
+                reason: "principal_deleted",
+                detail: format!("{principal_uid} is deleted"),
+            });
         }
         _ => {}
     }
@@ -367,7 +327,7 @@ fn evaluate(
         )
         .map_err(|error| fail(error.to_string()))?;
     let decision = pack.decide(&request, &entities);
-    Ok((principal_text, decision, request))
+    Ok((decision, request))
 }
 
 /// A known principal with the token's authoritative attributes (`[principals] claim_attributes`)

@@ -254,8 +254,7 @@ pub struct ErrorJson<'a> {
 /// The determining policies of an outcome.
 pub fn reasons_json(outcome: &DecisionOutcome) -> Vec<PolicyJson<'_>> {
     outcome
-        .decision
-        .as_ref()
+        .decision()
         .map(|decision| {
             decision
                 .determining
@@ -271,7 +270,7 @@ pub fn reasons_json(outcome: &DecisionOutcome) -> Vec<PolicyJson<'_>> {
 
 /// Evaluation errors of an outcome (a refusal is one error without a policy).
 pub fn errors_json(outcome: &DecisionOutcome) -> Vec<ErrorJson<'_>> {
-    match &outcome.decision {
+    match outcome.decision() {
         Some(decision) => decision
             .errors
             .iter()
@@ -333,8 +332,7 @@ impl<'a> AuthzenDecision<'a> {
                 reason: outcome.reason(),
                 policies: reasons_json(outcome),
                 policy_revision: outcome
-                    .decision
-                    .as_ref()
+                    .decision()
                     .map(|decision| decision.revision.as_str()),
                 reason_admin: outcome.refusal.as_ref().map(|refusal| ReasonAdmin {
                     en: &refusal.detail,

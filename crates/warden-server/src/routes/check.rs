@@ -166,7 +166,7 @@ pub async fn check(
         context: body.context,
     };
     let mut outcome = engine::decide(&snapshot, &input);
-    if let (Some(issuer), Some(decision)) = (&state.token_issuer, &outcome.decision)
+    if let (Some(issuer), Some(decision)) = (&state.token_issuer, outcome.decision())
         && outcome.refusal.is_none()
         && decision.is_allowed()
         && issuer.issued(&verified.issuer)
