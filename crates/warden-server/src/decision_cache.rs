@@ -1,7 +1,7 @@
 //! A cache of decisions, one per snapshot.
 //!
 //! A Cedar decision is a pure function of the policies, the entities and the request. A
-//! [`crate::state::Snapshot`] fixes the first two (any change to the pack, the entity file or the
+//! [`crate::snapshot::Snapshot`] fixes the first two (any change to the pack, the entity file or the
 //! store builds a new snapshot, with a new, empty cache), and the key fixes the third: the whole
 //! decision input (principal with every claim-derived attribute, action, resource with its
 //! properties, context), every part written with its length first (`engine::cache_key`), so two

@@ -19,7 +19,7 @@ use warden_config::AuditSettings;
 use warden_core::cedar_policy::EntityUid;
 
 use crate::engine::{DecisionInput, DecisionOutcome, DecisionScope, PrincipalInput, Refusal};
-use crate::state::Snapshot;
+use crate::snapshot::Snapshot;
 
 /// The open decision log and where to read it back.
 #[derive(Clone, Debug)]

@@ -18,7 +18,7 @@ use warden_core::{Decision, Pack};
 use warden_token::Principal;
 
 use crate::decision_cache::Entry;
-use crate::state::Snapshot;
+use crate::snapshot::Snapshot;
 
 /// An entity as a caller names it: type, id, and optional properties.
 #[derive(Debug, Clone)]

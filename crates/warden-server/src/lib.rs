@@ -12,6 +12,7 @@
 //! Tests: `tests/server/` start the real server on 127.0.0.1:0.
 
 mod admin_auth;
+mod clock;
 pub mod decision_cache;
 pub mod decision_log;
 mod decision_metrics;
@@ -24,6 +25,7 @@ pub mod problem;
 pub mod reload;
 pub mod revocation;
 mod routes;
+pub mod snapshot;
 pub mod state;
 mod store_sync;
 pub mod wire;
@@ -345,7 +347,7 @@ impl Server {
                 if let Some(sync) = &issuer_sync {
                     // Alone first, so that a wrong key-encryption key is named as such.
                     sync.issuer
-                        .sync(&store, &sync.verifier, routes::check::unix_now())
+                        .sync(&store, &sync.verifier, clock::unix_now())
                         .await?;
                 }
                 store_sync::refresh(

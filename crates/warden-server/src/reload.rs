@@ -10,7 +10,7 @@ use warden_config::PolicySettings;
 use warden_core::Pack;
 use warden_core::pack::PackSources;
 
-use crate::state::PolicyHolder;
+use crate::snapshot::PolicyHolder;
 
 /// How often the pack directory is checked for changes.
 pub const WATCH_INTERVAL: Duration = Duration::from_secs(1);

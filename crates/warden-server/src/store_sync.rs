@@ -12,10 +12,10 @@ use std::time::Duration;
 
 use warden_store::{Store, StoreError};
 
+use crate::clock::unix_now;
 use crate::issuer::TokenIssuer;
 use crate::revocation::RevocationSet;
-use crate::routes::check::unix_now;
-use crate::state::{PolicyHolder, StoreFreshness, StoreView};
+use crate::snapshot::{PolicyHolder, StoreFreshness, StoreView};
 
 /// Warden's issuer and the verifier its keys are installed into, kept in step with the store.
 #[derive(Clone)]

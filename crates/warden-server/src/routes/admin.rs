@@ -14,8 +14,8 @@ use warden_core::Pack;
 use warden_core::cedar_policy::EntityUid;
 use warden_store::{EntityRecord, PrincipalStatus, RoleAssignment, Store, StoreError};
 
-use super::check::unix_now;
 use crate::admin_auth::Admin;
+use crate::clock::unix_now;
 use crate::json::Json;
 use crate::problem::ApiError;
 use crate::state::AppState;

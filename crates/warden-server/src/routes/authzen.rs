@@ -91,7 +91,7 @@ fn inactive_account(state: &AppState, subject: &EntityRef) -> Option<Refusal> {
     }
     let (tenant, client_id) = subject.id.split_once('/')?;
     let account = issuer.account(client_id)?;
-    let now = crate::routes::check::unix_now();
+    let now = crate::clock::unix_now();
     let reason = match account.status {
         _ if account.tenant != tenant => return None,
         warden_store::AccountStatus::Active if now < account.expires_at => return None,
@@ -164,7 +164,7 @@ fn revoked(state: &AppState, token: &Map<String, Value>) -> Option<Refusal> {
     match ids {
         Ok(ids) => state
             .revocations
-            .check_ids(&ids, crate::routes::check::unix_now())
+            .check_ids(&ids, crate::clock::unix_now())
             .map(|hit| Refusal {
                 reason: "token_revoked",
                 detail: format!("the forwarded token is revoked (by {})", hit.kind.as_str()),

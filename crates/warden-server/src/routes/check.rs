@@ -1,7 +1,9 @@
 //! `POST /v1/check`: the caller forwards the end user's bearer token; Warden verifies it, builds
 //! the principal, decides, and answers with the decision, its id, the principal and the reasons.
 
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
+
+use crate::clock::unix_now;
 
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, header};
@@ -18,14 +20,6 @@ use crate::state::AppState;
 use crate::wire::{
     CheckAnswer, CheckRequest, PrincipalJson, errors_json, json_response, reasons_json,
 };
-
-/// The current time in Unix seconds.
-pub(crate) fn unix_now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|elapsed| i64::try_from(elapsed.as_secs()).unwrap_or(i64::MAX))
-        .unwrap_or_default()
-}
 
 /// The bearer token of `Authorization`, or the reason it is missing.
 pub(crate) fn bearer_token(headers: &HeaderMap) -> Result<&str, TokenError> {

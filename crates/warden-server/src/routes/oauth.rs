@@ -22,10 +22,10 @@ use warden_issuer::assertion::{self, ASSERTION_TYPE, AssertionRules};
 use warden_issuer::credentials::{self, ScopeRefusal};
 use warden_store::{AccountStatus, CredentialSecret, Revocation, RevocationKind, ServiceAccount};
 
+use crate::clock::unix_now;
 use crate::decision_log::{self, Caller, Issuance};
 use crate::issuer::TokenIssuer;
 use crate::origin::Origin;
-use crate::routes::check::unix_now;
 use crate::state::AppState;
 
 /// An RFC 6749 §5.2 error answer.

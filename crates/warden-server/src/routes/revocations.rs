@@ -9,9 +9,9 @@ use serde_json::{Value, json};
 use warden_store::{Revocation, RevocationKind};
 
 use crate::admin_auth::Admin;
+use crate::clock::unix_now;
 use crate::json::Json;
 use crate::problem::ApiError;
-use crate::routes::check::unix_now;
 use crate::state::AppState;
 
 /// The longest value a revocation may name (a jti, sid, sub, client id or kid).

@@ -16,7 +16,7 @@ const DEFAULT_LIMIT: usize = 50;
 const MAX_LIMIT: usize = 1000;
 
 /// Ids of the known entities of one type, sorted.
-fn ids_of_type(snapshot: &crate::state::Snapshot, entity_type: &str) -> Vec<String> {
+fn ids_of_type(snapshot: &crate::snapshot::Snapshot, entity_type: &str) -> Vec<String> {
     let mut ids: Vec<String> = snapshot
         .entities
         .iter()
@@ -29,7 +29,7 @@ fn ids_of_type(snapshot: &crate::state::Snapshot, entity_type: &str) -> Vec<Stri
 }
 
 /// Action names of the schema (or of the entity data without one), sorted.
-fn action_names(snapshot: &crate::state::Snapshot) -> Vec<String> {
+fn action_names(snapshot: &crate::snapshot::Snapshot) -> Vec<String> {
     let mut names: Vec<String> = match snapshot.pack.schema() {
         Some(schema) => schema
             .actions()

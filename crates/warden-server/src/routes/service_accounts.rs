@@ -18,11 +18,11 @@ use warden_store::{
 };
 
 use crate::admin_auth::Admin;
+use crate::clock::unix_now;
 use crate::issuer::TokenIssuer;
 use crate::json::Json;
 use crate::problem::ApiError;
 use crate::routes::admin::{refresh, store_error};
-use crate::routes::check::unix_now;
 use crate::state::AppState;
 
 const DAY: i64 = 86_400;
