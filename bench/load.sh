@@ -1,37 +1,46 @@
 #!/usr/bin/env bash
 # Load benchmark of the decision service on loopback, bounded in time.
 #
-# A server (pinned to core 0) on the example pack with the decision log off; wrk (pinned to
-# core 1) drives, in turn, GET /healthz (the HTTP floor), POST /access/v1/evaluation and
-# POST /v1/check, each for $DURATION with $CONNECTIONS connections: first the same input on
-# every request (answered by the decision cache after the first), then a new input on every
-# request (a support-ticket number that counts up: the uncached path). Then the same server
-# configuration with the decision log on (JSON lines, durable: each response waits for its
-# record to be written) for the two decision endpoints. Prints requests/s and p50/p99 per
-# endpoint, the ratio to the floor and, for the logged runs, to the same endpoint unlogged, as
-# a Markdown table. Needs wrk (Debian package `wrk`) and taskset.
+# Two servers on the example pack, both pinned to core 0 (only the one under load works): one
+# with the decision log off, one with it on (JSON lines, durable by default: each response
+# waits for its record to be written; AUDIT_DURABILITY=buffered|synced to change). wrk (pinned
+# to core 1) drives, in turn:
+#   - GET /healthz on the unlogged server (the HTTP floor);
+#   - POST /access/v1/evaluation and POST /v1/check with the same input on every request
+#     (answered by the decision cache after the first);
+#   - the same two with a new input on every request (a support-ticket number that counts up,
+#     bench/post_unique.lua: the uncached path);
+#   - the two decision endpoints on the logged server.
+# That sequence is one round; $ROUNDS rounds run back to back, so every row is measured at the
+# same moments of this (noisy, shared) machine as the floor. Each row reports the median over
+# the rounds of requests/s, p50 and p99, its ratio to the floor's median, and the lowest and
+# highest per-round ratio to the floor of the same round. Prints a Markdown table. Needs wrk
+# (Debian package `wrk`) and taskset.
 #
-# Usage: bash bench/load.sh            (DURATION=10s CONNECTIONS=32 by default)
+# Usage: bash bench/load.sh        (ROUNDS=3 DURATION=5s CONNECTIONS=32 by default)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-DURATION="${DURATION:-10s}"
+ROUNDS="${ROUNDS:-3}"
+DURATION="${DURATION:-5s}"
 CONNECTIONS="${CONNECTIONS:-32}"
 PORT="${PORT:-18180}"
+LOGGED_PORT="$((PORT + 1))"
 command -v wrk >/dev/null || { echo "wrk is needed: apt-get install wrk" >&2; exit 2; }
 
 cargo build --release -q -p warden
 WARDEN=target/release/warden
 WORK="$(mktemp -d)"
-trap 'kill "$SERVER_PID" 2>/dev/null || true; rm -rf "$WORK"' EXIT
+PIDS=()
+trap 'kill "${PIDS[@]}" 2>/dev/null || true; rm -rf "$WORK"' EXIT
 
 PEP_SECRET="$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 PEP_DIGEST="$(printf '%s' "$PEP_SECRET" | sha256sum | cut -d' ' -f1)"
 export WARDEN_BENCH_HS256_SECRET="$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')"
-write_config() { # file audit-section
+write_config() { # file port audit-section
 cat > "$1" <<TOML
 [server]
-listen = "127.0.0.1:$PORT"
+listen = "127.0.0.1:$2"
 [policy]
 dir = "$PWD/examples/saas"
 entities_file = "$PWD/examples/saas/entities.json"
@@ -47,83 +56,101 @@ hs256_secret_env = "WARDEN_BENCH_HS256_SECRET"
 tenant = "org_id"
 roles = "roles"
 [audit]
-$2
+$3
 TOML
 }
-write_config "$WORK/warden.toml" "enabled = false"
-write_config "$WORK/warden-audit.toml" "dir = \"$WORK/audit\"
+write_config "$WORK/warden.toml" "$PORT" "enabled = false"
+write_config "$WORK/warden-audit.toml" "$LOGGED_PORT" "dir = \"$WORK/audit\"
 durability = \"${AUDIT_DURABILITY:-durable}\""
 
-start_server() { # config
-  RUST_LOG=warn taskset -c 0 "$WARDEN" serve --config "$1" > "$WORK/server.log" 2>&1 &
-  SERVER_PID=$!
+start_server() { # config port log
+  RUST_LOG=warn taskset -c 0 "$WARDEN" serve --config "$1" > "$3" 2>&1 &
+  PIDS+=($!)
   for _ in $(seq 1 100); do
-    curl -sf "http://127.0.0.1:$PORT/readyz" >/dev/null && break
+    curl -sf "http://127.0.0.1:$2/readyz" >/dev/null && return 0
     sleep 0.1
   done
+  echo "the server on port $2 did not start:" >&2; cat "$3" >&2; exit 1
 }
-start_server "$WORK/warden.toml"
+start_server "$WORK/warden.toml" "$PORT" "$WORK/server.log"
+start_server "$WORK/warden-audit.toml" "$LOGGED_PORT" "$WORK/server-audit.log"
 USER_TOKEN="$("$WARDEN" token mint --config "$WORK/warden.toml" --issuer https://bench.warden.local --sub carol --claim org_id=acme --ttl 3600)"
-
-run() { # name url body token
-  local out
-  if [ -z "$3" ]; then
-    out="$(taskset -c 1 wrk -t1 -c"$CONNECTIONS" -d"$DURATION" --latency "$2" 2>&1)"
-  else
-    out="$(BODY="$3" TOKEN="$4" taskset -c 1 wrk -t1 -c"$CONNECTIONS" -d"$DURATION" --latency -s bench/post.lua "$2" 2>&1)"
-  fi
-  local rps p50 p99 errors
-  rps="$(echo "$out" | awk '/Requests\/sec/ {print $2}')"
-  p50="$(echo "$out" | awk '$1=="50%" {print $2}')"
-  p99="$(echo "$out" | awk '$1=="99%" {print $2}')"
-  errors="$(echo "$out" | awk '/Non-2xx/ {print $5}')"
-  echo "$1|$rps|$p50|$p99|${errors:-0}"
-}
-
-run_unique() { # name url body-prefix body-suffix token: every request a new input (cache misses)
-  local out
-  out="$(BODY_PREFIX="$3" BODY_SUFFIX="$4" TOKEN="$5" taskset -c 1 wrk -t1 -c"$CONNECTIONS" -d"$DURATION" --latency -s bench/post_unique.lua "$2" 2>&1)"
-  local rps p50 p99 errors
-  rps="$(echo "$out" | awk '/Requests\/sec/ {print $2}')"
-  p50="$(echo "$out" | awk '$1=="50%" {print $2}')"
-  p99="$(echo "$out" | awk '$1=="99%" {print $2}')"
-  errors="$(echo "$out" | awk '/Non-2xx/ {print $5}')"
-  echo "$1|$rps|$p50|$p99|${errors:-0}"
-}
 
 EVAL_BODY='{"subject":{"type":"User","id":"acme/carol"},"action":{"name":"read"},"resource":{"type":"Document","id":"acme/roadmap"}}'
 CHECK_BODY='{"action":"read","resource":{"type":"Document","id":"acme/roadmap"}}'
+EVAL_PREFIX='{"subject":{"type":"User","id":"acme/carol"},"action":{"name":"read"},"resource":{"type":"Document","id":"acme/roadmap"},"context":{"support_ticket":"T-'
+CHECK_PREFIX='{"action":"read","resource":{"type":"Document","id":"acme/roadmap"},"context":{"support_ticket":"T-'
 
-FLOOR="$(run "GET /healthz (floor)" "http://127.0.0.1:$PORT/healthz" "" "")"
-EVAL="$(run "POST /access/v1/evaluation" "http://127.0.0.1:$PORT/access/v1/evaluation" "$EVAL_BODY" "$PEP_SECRET")"
-CHECK="$(run "POST /v1/check" "http://127.0.0.1:$PORT/v1/check" "$CHECK_BODY" "$USER_TOKEN")"
-# The same questions with a support ticket number that changes on every request: the decision
-# cache never hits, so this is the cost of evaluating every decision.
-EVAL_UNIQUE="$(run_unique "POST /access/v1/evaluation, every input new" "http://127.0.0.1:$PORT/access/v1/evaluation" '{"subject":{"type":"User","id":"acme/carol"},"action":{"name":"read"},"resource":{"type":"Document","id":"acme/roadmap"},"context":{"support_ticket":"T-' '"}}' "$PEP_SECRET")"
-CHECK_UNIQUE="$(run_unique "POST /v1/check, every input new" "http://127.0.0.1:$PORT/v1/check" '{"action":"read","resource":{"type":"Document","id":"acme/roadmap"},"context":{"support_ticket":"T-' '"}}' "$USER_TOKEN")"
-kill "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null || true
-start_server "$WORK/warden-audit.toml"
-EVAL_LOGGED="$(run "POST /access/v1/evaluation, decision log on" "http://127.0.0.1:$PORT/access/v1/evaluation" "$EVAL_BODY" "$PEP_SECRET")"
-CHECK_LOGGED="$(run "POST /v1/check, decision log on" "http://127.0.0.1:$PORT/v1/check" "$CHECK_BODY" "$USER_TOKEN")"
+ROWS=(floor eval check eval_new check_new eval_logged check_logged)
+declare -A NAME=(
+  [floor]="GET /healthz (floor)"
+  [eval]="POST /access/v1/evaluation"
+  [check]="POST /v1/check"
+  [eval_new]="POST /access/v1/evaluation, every input new"
+  [check_new]="POST /v1/check, every input new"
+  [eval_logged]="POST /access/v1/evaluation, decision log on"
+  [check_logged]="POST /v1/check, decision log on"
+)
+
+# Runs wrk; prints "requests/s p50_ms p99_ms non2xx".
+drive() { # url [wrk args…]
+  local url="$1"; shift
+  taskset -c 1 wrk -t1 -c"$CONNECTIONS" -d"$DURATION" --latency "$@" "$url" 2>&1 | awk '
+    function ms(v) { if (v ~ /us$/) return v / 1000; if (v ~ /ms$/) return v + 0; if (v ~ /s$/) return v * 1000; return v }
+    /Requests\/sec/ {rps = $2} $1 == "50%" {p50 = ms($2)} $1 == "99%" {p99 = ms($2)} /Non-2xx/ {errors = $5}
+    END {printf "%s %.3f %.3f %d\n", rps, p50, p99, errors}'
+}
+
+measure() { # row round
+  local base="http://127.0.0.1:$PORT" logged="http://127.0.0.1:$LOGGED_PORT"
+  case "$1" in
+    floor) drive "$base/healthz" ;;
+    eval) BODY="$EVAL_BODY" TOKEN="$PEP_SECRET" drive "$base/access/v1/evaluation" -s bench/post.lua ;;
+    check) BODY="$CHECK_BODY" TOKEN="$USER_TOKEN" drive "$base/v1/check" -s bench/post.lua ;;
+    # The round number keeps each round's inputs new to the cache too.
+    eval_new) BODY_PREFIX="${EVAL_PREFIX}r$2-" BODY_SUFFIX='"}}' TOKEN="$PEP_SECRET" drive "$base/access/v1/evaluation" -s bench/post_unique.lua ;;
+    check_new) BODY_PREFIX="${CHECK_PREFIX}r$2-" BODY_SUFFIX='"}}' TOKEN="$USER_TOKEN" drive "$base/v1/check" -s bench/post_unique.lua ;;
+    eval_logged) BODY="$EVAL_BODY" TOKEN="$PEP_SECRET" drive "$logged/access/v1/evaluation" -s bench/post.lua ;;
+    check_logged) BODY="$CHECK_BODY" TOKEN="$USER_TOKEN" drive "$logged/v1/check" -s bench/post.lua ;;
+  esac
+}
+
+declare -A RESULT # [row,round] = "rps p50 p99 errors"
+for round in $(seq 1 "$ROUNDS"); do
+  for row in "${ROWS[@]}"; do
+    RESULT[$row,$round]="$(measure "$row" "$round")"
+  done
+  echo "round $round of $ROUNDS done" >&2
+done
 RECORDS="$(cat "$WORK"/audit/decisions*.jsonl | wc -l)"
 
-floor_rps="$(echo "$FLOOR" | cut -d'|' -f2)"
-echo "wrk -t1 -c$CONNECTIONS -d$DURATION, server on core 0, wrk on core 1, $(date -u +%Y-%m-%d)"
+median() { sort -g | awk '{v[NR] = $1} END {if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
+column() { # row field(1-4)
+  for round in $(seq 1 "$ROUNDS"); do echo "${RESULT[$1,$round]}" | cut -d' ' -f"$2"; done
+}
+FLOOR_RPS="$(column floor 1 | median)"
+UNLOGGED_EVAL="$(column eval 1 | median)"
+UNLOGGED_CHECK="$(column check 1 | median)"
+
+echo "wrk -t1 -c$CONNECTIONS -d$DURATION, $ROUNDS rounds, server on core 0, wrk on core 1, $(date -u +%Y-%m-%d)"
 echo
-echo "| Endpoint | Requests/s | Ratio to floor | Ratio to unlogged | p50 | p99 | Non-2xx |"
-echo "|---|---|---|---|---|---|---|"
-eval_rps="$(echo "$EVAL" | cut -d'|' -f2)"
-check_rps="$(echo "$CHECK" | cut -d'|' -f2)"
-for line in "$FLOOR" "$EVAL" "$CHECK" "$EVAL_UNIQUE" "$CHECK_UNIQUE" "$EVAL_LOGGED" "$CHECK_LOGGED"; do
-  IFS='|' read -r name rps p50 p99 errors <<<"$line"
-  ratio="$(awk -v a="$rps" -v b="$floor_rps" 'BEGIN {printf "%.2f", a / b}')"
-  case "$line" in
-    *"every input new"*) logged="" ;;
-    *evaluation,*) logged="$(awk -v a="$rps" -v b="$eval_rps" 'BEGIN {printf "%.2f", a / b}')" ;;
-    *check,*) logged="$(awk -v a="$rps" -v b="$check_rps" 'BEGIN {printf "%.2f", a / b}')" ;;
+echo "| Endpoint | Requests/s (median) | Ratio to floor | Per-round ratio, min–max | Ratio to unlogged | p50 | p99 | Non-2xx |"
+echo "|---|---|---|---|---|---|---|---|"
+for row in "${ROWS[@]}"; do
+  rps="$(column "$row" 1 | median)"
+  p50="$(column "$row" 2 | median)"
+  p99="$(column "$row" 3 | median)"
+  errors="$(column "$row" 4 | awk '{s += $1} END {print s}')"
+  ratio="$(awk -v a="$rps" -v b="$FLOOR_RPS" 'BEGIN {printf "%.2f", a / b}')"
+  spread="$(for round in $(seq 1 "$ROUNDS"); do
+      awk -v a="$(echo "${RESULT[$row,$round]}" | cut -d' ' -f1)" -v b="$(echo "${RESULT[floor,$round]}" | cut -d' ' -f1)" 'BEGIN {printf "%.3f\n", a / b}'
+    done | sort -g | awk 'NR == 1 {lo = $1} {hi = $1} END {printf "%.2f–%.2f", lo, hi}')"
+  case "$row" in
+    eval_logged) logged="$(awk -v a="$rps" -v b="$UNLOGGED_EVAL" 'BEGIN {printf "%.2f", a / b}')" ;;
+    check_logged) logged="$(awk -v a="$rps" -v b="$UNLOGGED_CHECK" 'BEGIN {printf "%.2f", a / b}')" ;;
     *) logged="" ;;
   esac
-  echo "| $name | $rps | $ratio | $logged | $p50 | $p99 | $errors |"
+  printf '| %s | %.0f | %s | %s | %s | %.2f ms | %.2f ms | %s |\n' "${NAME[$row]}" "$rps" "$ratio" "$spread" "$logged" "$p50" "$p99" "$errors"
 done
 echo
 echo "decision-log lines written in the logged runs: $RECORDS"

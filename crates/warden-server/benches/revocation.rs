@@ -4,8 +4,13 @@
 //!
 //! `cargo bench -p warden-server --bench revocation`
 //!
+//! Two kinds of decision: the same input every time (answered by the snapshot's decision cache
+//! after the first, as a repeated request is) and a new input every time (a `support_ticket`
+//! context value that counts up: Cedar evaluates each one). The revocation check runs before
+//! either, whatever the cache holds.
+//!
 //! Criterion measures each case on its own; on a noisy machine two separate measurements can
-//! differ by a third. So the bench then also alternates the two cases in short blocks (the same
+//! differ by a third. So the bench then also alternates the cases in short blocks (the same
 //! process, the same minute) and prints the ratio of their medians: that is the figure to read.
 
 #![allow(
@@ -64,6 +69,8 @@ fn revocations(n: usize) -> Vec<Revocation> {
 }
 
 struct Fixture {
+    /// Counts up for the inputs that are new every time.
+    ticket: std::cell::Cell<u64>,
     verified: Arc<warden_token::VerifiedToken>,
     scope: DecisionScope,
     now: i64,
@@ -73,8 +80,12 @@ struct Fixture {
 }
 
 impl Fixture {
-    fn decide(&self, set: &RevocationSet) {
+    fn decide(&self, set: &RevocationSet, new_input: bool) {
         assert!(set.check(black_box(&self.verified), self.now).is_none());
+        let context = new_input.then(|| {
+            self.ticket.set(self.ticket.get() + 1);
+            json!({"support_ticket": format!("T-{}", self.ticket.get())})
+        });
         let outcome = engine::decide(
             &self.scope,
             &DecisionInput {
@@ -85,7 +96,7 @@ impl Fixture {
                     id: "acme/roadmap".to_owned(),
                     properties: None,
                 },
-                context: None,
+                context,
             },
         );
         assert!(outcome.allowed());
@@ -143,6 +154,7 @@ fn fixture() -> Fixture {
     million.apply(&revocations(1_000_000));
     assert_eq!(million.len(), 1_000_000);
     Fixture {
+        ticket: std::cell::Cell::new(0),
         verified,
         scope,
         now,
@@ -155,10 +167,16 @@ fn fixture() -> Fixture {
 fn bench(c: &mut Criterion, f: &Fixture) {
     let mut group = c.benchmark_group("revocation");
     group.bench_function("decide_with_no_revocations", |b| {
-        b.iter(|| f.decide(&f.none))
+        b.iter(|| f.decide(&f.none, false))
     });
     group.bench_function("decide_with_1m_revocations", |b| {
-        b.iter(|| f.decide(&f.million))
+        b.iter(|| f.decide(&f.million, false))
+    });
+    group.bench_function("decide_new_input_with_no_revocations", |b| {
+        b.iter(|| f.decide(&f.none, true))
+    });
+    group.bench_function("decide_new_input_with_1m_revocations", |b| {
+        b.iter(|| f.decide(&f.million, true))
     });
     group.bench_function("check_only_no_revocations", |b| {
         b.iter(|| f.none.check(black_box(&f.verified), f.now))
@@ -170,13 +188,13 @@ fn bench(c: &mut Criterion, f: &Fixture) {
 }
 
 /// Alternates the two cases in blocks and compares the medians of the block means.
-fn interleaved(f: &Fixture) {
+fn interleaved(f: &Fixture, new_input: bool) {
     const ROUNDS: usize = 40;
     const BLOCK: u32 = 2_000;
     let block = |set: &RevocationSet| {
         let started = std::time::Instant::now();
         for _ in 0..BLOCK {
-            f.decide(set);
+            f.decide(set, new_input);
         }
         started.elapsed().as_nanos() as f64 / f64::from(BLOCK)
     };
@@ -197,7 +215,12 @@ fn interleaved(f: &Fixture) {
     };
     let (none, million) = (median(&mut none), median(&mut million));
     println!(
-        "interleaved ({ROUNDS} rounds of {BLOCK} decisions each): no revocations {:.2} µs, 1,000,000 revocations {:.2} µs, ratio {:.3}",
+        "interleaved, {} ({ROUNDS} rounds of {BLOCK} decisions each): no revocations {:.2} µs, 1,000,000 revocations {:.2} µs, ratio {:.3}",
+        if new_input {
+            "a new input every time"
+        } else {
+            "the same input every time"
+        },
         none / 1000.0,
         million / 1000.0,
         million / none
@@ -209,5 +232,6 @@ fn main() {
     let mut criterion = Criterion::default().configure_from_args();
     bench(&mut criterion, &f);
     criterion.final_summary();
-    interleaved(&f);
+    interleaved(&f, false);
+    interleaved(&f, true);
 }

@@ -8,7 +8,10 @@
 //! request, cached tokens included. The set is filled incrementally from the store (only rows
 //! newer than the version last seen), and lapsed revocations are ignored and purged.
 
-use std::collections::HashMap;
+/// The revocation maps hash with `foldhash`, seeded at random per process: SipHash was most of
+/// a check against a million revocations, and revoked values (jti, sid, sub…) come from token
+/// issuers, so a fixed hash would let whoever can mint tokens aim collisions at one bucket.
+type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
 use std::sync::{PoisonError, RwLock};
 
 use warden_store::{Revocation, RevocationKind};

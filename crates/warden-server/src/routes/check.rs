@@ -208,6 +208,21 @@ pub async fn check(
     Ok(http_response)
 }
 
+/// Why a principal the store disabled or deleted is refused, if it is.
+fn inactive_principal(state: &AppState, principal: &warden_token::Principal) -> Option<String> {
+    let snapshot = state.policy.current()?;
+    let type_name = snapshot.pack.type_name(&principal.entity_type)?;
+    let uid = warden_core::cedar_policy::EntityUid::from_type_name_and_id(
+        type_name,
+        warden_core::cedar_policy::EntityId::new(&principal.id),
+    );
+    match snapshot.statuses.get(&uid)? {
+        warden_store::PrincipalStatus::Disabled => Some(format!("{uid} is disabled")),
+        warden_store::PrincipalStatus::Deleted => Some(format!("{uid} is deleted")),
+        _ => None,
+    }
+}
+
 /// `POST /v1/authenticate`: verify the forwarded bearer token and return the principal, without
 /// a decision (for SDK dependencies that need the caller's identity on a route with no check).
 pub async fn authenticate(
@@ -225,11 +240,21 @@ pub async fn authenticate(
             "revocations cannot be checked: {why}"
         )));
     }
-    let bearer = verified_bearer(&state, &headers).await.map_err(|error| {
-        metrics::counter!("warden_token_failures_total", "reason" => error.reason.as_str())
-            .increment(1);
-        ApiError::InvalidToken(error)
-    })?;
+    let bearer = verified_bearer(&state, &headers)
+        .await
+        .and_then(
+            |bearer| match inactive_principal(&state, bearer.principal()) {
+                // A disabled or deleted principal has no identity to vouch for either, as a
+                // disabled service account's tokens are refused.
+                Some(why) => Err(TokenError::with(TokenReason::Revoked, why)),
+                None => Ok(bearer),
+            },
+        )
+        .map_err(|error| {
+            metrics::counter!("warden_token_failures_total", "reason" => error.reason.as_str())
+                .increment(1);
+            ApiError::InvalidToken(error)
+        })?;
     let verified = &bearer.token;
     let principal = bearer.principal();
     Ok(axum::Json(json!({

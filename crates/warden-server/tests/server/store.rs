@@ -108,6 +108,24 @@ async fn disabled_and_deleted_principals_are_denied_whatever_they_hold() {
         .pep_post("/access/v1/evaluation", &json!({"subject": {"type": "User", "id": "acme/alice"}, "action": {"name": "read"}, "resource": {"type": "Document", "id": "acme/roadmap"}}))
         .await;
     assert_eq!(body["context"]["reason"], "principal_disabled");
+    // And no identity-only route takes the token either.
+    let response = server
+        .client
+        .post(server.url("/v1/authenticate"))
+        .bearer_auth(&alice)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["reason"], "token_revoked", "{body}");
+    assert!(
+        body["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("disabled"),
+        "{body}"
+    );
     server
         .admin(
             Method::POST,
