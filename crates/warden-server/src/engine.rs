@@ -581,3 +581,176 @@ impl KeyWriter {
         (self.bytes.len() <= crate::decision_cache::MAX_KEY_BYTES).then_some(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entity(entity_type: &str, id: &str, properties: Option<Value>) -> EntityInput {
+        EntityInput {
+            entity_type: entity_type.to_owned(),
+            id: id.to_owned(),
+            properties: properties.and_then(|value| value.as_object().cloned()),
+        }
+    }
+
+    fn named<'a>(
+        subject: EntityInput,
+        action: &str,
+        resource: EntityInput,
+        context: Option<Value>,
+    ) -> DecisionInput<'a> {
+        DecisionInput {
+            principal: PrincipalInput::Named(subject),
+            action: action.to_owned(),
+            resource,
+            context,
+        }
+    }
+
+    fn key(input: &DecisionInput<'_>) -> Vec<u8> {
+        cache_key(input).unwrap_or_default()
+    }
+
+    #[test]
+    fn equal_inputs_share_a_key_and_different_ones_never_do() {
+        let base = || {
+            named(
+                entity("User", "acme/carol", None),
+                "read",
+                entity("Document", "acme/roadmap", None),
+                None,
+            )
+        };
+        assert_eq!(key(&base()), key(&base()));
+        assert!(!key(&base()).is_empty());
+        let different = [
+            // The same characters with the boundary between two parts moved.
+            named(
+                entity("Use", "racme/carol", None),
+                "read",
+                entity("Document", "acme/roadmap", None),
+                None,
+            ),
+            named(
+                entity("User", "acme/caro", None),
+                "lread",
+                entity("Document", "acme/roadmap", None),
+                None,
+            ),
+            named(
+                entity("User", "acme/carol", None),
+                "readD",
+                entity("ocument", "acme/roadmap", None),
+                None,
+            ),
+            // Properties on one side or the other, or in the context instead.
+            named(
+                entity("User", "acme/carol", Some(json!({"a": 1}))),
+                "read",
+                entity("Document", "acme/roadmap", None),
+                None,
+            ),
+            named(
+                entity("User", "acme/carol", None),
+                "read",
+                entity("Document", "acme/roadmap", Some(json!({"a": 1}))),
+                None,
+            ),
+            named(
+                entity("User", "acme/carol", None),
+                "read",
+                entity("Document", "acme/roadmap", None),
+                Some(json!({"a": 1})),
+            ),
+            // An empty object is not the absence of one.
+            named(
+                entity("User", "acme/carol", None),
+                "read",
+                entity("Document", "acme/roadmap", None),
+                Some(json!({})),
+            ),
+            named(
+                entity("User", "acme/carol", None),
+                "read",
+                entity("Document", "acme/roadmap", None),
+                Some(json!({"a": "1"})),
+            ),
+        ];
+        let mut keys: Vec<Vec<u8>> = different.iter().map(key).collect();
+        keys.push(key(&base()));
+        let count = keys.len();
+        keys.sort();
+        keys.dedup();
+        assert_eq!(keys.len(), count, "two different inputs shared a key");
+    }
+
+    #[test]
+    fn every_claim_of_a_token_principal_is_part_of_the_key() {
+        let carol = Principal {
+            entity_type: "User".to_owned(),
+            id: "acme/carol".to_owned(),
+            subject: "carol".to_owned(),
+            tenant: Some("acme".to_owned()),
+            roles: vec!["viewer".to_owned()],
+            scopes: vec![],
+            attributes: std::collections::BTreeMap::new(),
+        };
+        let mut variants = vec![carol.clone()];
+        let mut with = |change: &dyn Fn(&mut Principal)| {
+            let mut principal = carol.clone();
+            change(&mut principal);
+            variants.push(principal);
+        };
+        with(&|p| p.roles = vec!["admin".to_owned()]);
+        with(&|p| p.roles = vec!["viewer".to_owned(), "admin".to_owned()]);
+        with(&|p| p.scopes = vec!["documents:read".to_owned()]);
+        with(&|p| p.tenant = None);
+        with(&|p| p.subject = "carol2".to_owned());
+        with(&|p| {
+            p.attributes
+                .insert("mfa".to_owned(), warden_token::AttributeValue::Bool(true));
+        });
+        with(&|p| {
+            p.attributes.insert(
+                "mfa".to_owned(),
+                warden_token::AttributeValue::String("true".to_owned()),
+            );
+        });
+        let keys: Vec<Vec<u8>> = variants
+            .iter()
+            .map(|principal| {
+                key(&DecisionInput {
+                    principal: PrincipalInput::Token(principal),
+                    action: "read".to_owned(),
+                    resource: entity("Document", "acme/roadmap", None),
+                    context: None,
+                })
+            })
+            .collect();
+        let mut unique = keys.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(unique.len(), keys.len(), "two principals shared a key");
+        // A token principal and a named subject with the same type and id differ too.
+        let named_carol = key(&named(
+            entity("User", "acme/carol", None),
+            "read",
+            entity("Document", "acme/roadmap", None),
+            None,
+        ));
+        assert!(!keys.contains(&named_carol));
+    }
+
+    #[test]
+    fn inputs_longer_than_the_cache_keeps_get_no_key() {
+        let long = "x".repeat(crate::decision_cache::MAX_KEY_BYTES);
+        let input = named(
+            entity("User", "acme/carol", None),
+            "read",
+            entity("Document", &long, None),
+            None,
+        );
+        assert!(cache_key(&input).is_none());
+    }
+}
