@@ -5,8 +5,10 @@ use std::time::Instant;
 
 use crate::clock::unix_now;
 
+use axum::extract::FromRequestParts;
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, header};
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 use warden_token::{TokenError, TokenReason};
@@ -21,10 +23,23 @@ use crate::wire::{
     CheckAnswer, CheckRequest, PrincipalJson, errors_json, json_response, reasons_json,
 };
 
+/// The request's `Authorization` header alone (axum's `HeaderMap` extractor copies every
+/// header of every request).
+pub struct Authorization(pub Option<HeaderValue>);
+
+impl<S: Send + Sync> FromRequestParts<S> for Authorization {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        Ok(Authorization(
+            parts.headers.get(header::AUTHORIZATION).cloned(),
+        ))
+    }
+}
+
 /// The bearer token of `Authorization`, or the reason it is missing.
-pub(crate) fn bearer_token(headers: &HeaderMap) -> Result<&str, TokenError> {
-    let value = headers
-        .get(header::AUTHORIZATION)
+pub(crate) fn bearer_token(authorization: Option<&HeaderValue>) -> Result<&str, TokenError> {
+    let value = authorization
         .ok_or_else(|| TokenError::new(TokenReason::Missing))?
         .to_str()
         .map_err(|_| {
@@ -64,9 +79,9 @@ impl Bearer {
 /// account's current state (disabled, deleted or expired: refused; scopes: narrowed).
 pub(crate) async fn verified_bearer(
     state: &AppState,
-    headers: &HeaderMap,
+    authorization: Option<&HeaderValue>,
 ) -> Result<Bearer, TokenError> {
-    let token = bearer_token(headers)?;
+    let token = bearer_token(authorization)?;
     let now = unix_now();
 
     let verified = match state.verifier.verify(token, now).await {
@@ -118,7 +133,7 @@ async fn catch_up(state: &AppState, now: i64) -> bool {
 pub async fn check(
     State(state): State<AppState>,
     Origin(origin): Origin,
-    headers: HeaderMap,
+    Authorization(authorization): Authorization,
     Json(body): Json<CheckRequest>,
 ) -> Result<Response, ApiError> {
     let caller = Caller {
@@ -127,7 +142,7 @@ pub async fn check(
         origin,
         started: Instant::now(),
     };
-    let bearer = match verified_bearer(&state, &headers).await {
+    let bearer = match verified_bearer(&state, authorization.as_ref()).await {
         Ok(bearer) => bearer,
         Err(error) => {
             metrics::counter!("warden_token_failures_total", "reason" => error.reason.as_str())
@@ -227,7 +242,7 @@ fn inactive_principal(state: &AppState, principal: &warden_token::Principal) -> 
 /// a decision (for SDK dependencies that need the caller's identity on a route with no check).
 pub async fn authenticate(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    Authorization(authorization): Authorization,
 ) -> Result<Response, ApiError> {
     // A replica that cannot see the store cannot see new revocations either: it vouches for
     // no identity until it can (decisions deny with `store_unavailable` on their own).
@@ -240,7 +255,7 @@ pub async fn authenticate(
             "revocations cannot be checked: {why}"
         )));
     }
-    let bearer = verified_bearer(&state, &headers)
+    let bearer = verified_bearer(&state, authorization.as_ref())
         .await
         .and_then(
             |bearer| match inactive_principal(&state, bearer.principal()) {
