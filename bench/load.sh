@@ -20,6 +20,7 @@
 # Usage: bash bench/load.sh        (ROUNDS=3 DURATION=5s CONNECTIONS=32 by default)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+export LC_ALL=C # printf, sort -g and awk read and write numbers with a decimal point
 
 ROUNDS="${ROUNDS:-3}"
 DURATION="${DURATION:-5s}"
@@ -92,13 +93,15 @@ declare -A NAME=(
   [check_logged]="POST /v1/check, decision log on"
 )
 
-# Runs wrk; prints "requests/s p50_ms p99_ms non2xx".
+# Runs wrk; prints "requests/s p50_ms p99_ms non2xx" (a run that failed prints zeros, and wrk's
+# socket errors go to stderr).
 drive() { # url [wrk args…]
   local url="$1"; shift
   taskset -c 1 wrk -t1 -c"$CONNECTIONS" -d"$DURATION" --latency "$@" "$url" 2>&1 | awk '
     function ms(v) { if (v ~ /us$/) return v / 1000; if (v ~ /ms$/) return v + 0; if (v ~ /s$/) return v * 1000; return v }
     /Requests\/sec/ {rps = $2} $1 == "50%" {p50 = ms($2)} $1 == "99%" {p99 = ms($2)} /Non-2xx/ {errors = $5}
-    END {printf "%s %.3f %.3f %d\n", rps, p50, p99, errors}'
+    /Socket errors/ {print "wrk: " $0 > "/dev/stderr"}
+    END {printf "%s %.3f %.3f %d\n", (rps == "" ? 0 : rps), p50, p99, errors}'
 }
 
 measure() { # row round

@@ -6,9 +6,13 @@
 //! decision input (principal with every claim-derived attribute, action, resource with its
 //! properties, context), every part written with its length first (`engine::cache_key`), so two
 //! different inputs never share a key. The map hashes keys with `foldhash`, seeded at random per
-//! process (callers choose the keys: a fixed hash would let them aim collisions at one bucket). What is checked before a decision (token verification and
-//! revocation, store freshness, the decision log's health) stays outside the cache and runs on
-//! every request; every decision is still logged with its own id.
+//! process. Callers choose the keys; foldhash is fast, not a keyed cryptographic hash, and does
+//! not claim to resist a patient attacker who probes for collisions, so the other defence is
+//! the bound: at most [`CAPACITY`] entries, each key at most [`MAX_KEY_BYTES`].
+//!
+//! What is checked before a decision (token verification and revocation, store freshness, the
+//! decision log's health) stays outside the cache and runs on every request; every decision is
+//! still logged with its own id.
 //!
 //! Bounded: inputs whose key is longer than [`MAX_KEY_BYTES`] are not cached, and once the
 //! cache holds [`CAPACITY`] decisions each new one replaces the oldest (first in, first out: one

@@ -5,29 +5,34 @@
 //! A handle is bound to the recorder installed when it is made, so `Server::start` installs the
 //! Prometheus recorder before anything else (no decision can be made before a server starts).
 
-use std::sync::{Mutex, OnceLock, PoisonError};
+use std::cell::RefCell;
+use std::sync::OnceLock;
 
 use metrics::{Counter, Histogram};
 
-/// `warden_decisions_total{decision, reason}` (reasons are a fixed set of codes, so this holds
-/// a few dozen handles at most).
+/// `warden_decisions_total{decision, reason}`. Each thread keeps its own handles (to the same
+/// counters), so no lock is shared between workers; reasons are a fixed set of codes, so a
+/// thread holds a few dozen handles at most.
 pub fn count_decision(allowed: bool, reason: &'static str) {
-    static COUNTERS: Mutex<Vec<(bool, &'static str, Counter)>> = Mutex::new(Vec::new());
-    let mut counters = COUNTERS.lock().unwrap_or_else(PoisonError::into_inner);
-    let known = counters
-        .iter()
-        .find(|(was_allowed, was_reason, _)| *was_allowed == allowed && *was_reason == reason);
-    if let Some((_, _, counter)) = known {
-        counter.increment(1);
-        return;
+    thread_local! {
+        static COUNTERS: RefCell<Vec<(bool, &'static str, Counter)>> = const { RefCell::new(Vec::new()) };
     }
-    let counter = metrics::counter!(
-        "warden_decisions_total",
-        "decision" => if allowed { "allow" } else { "deny" },
-        "reason" => reason
-    );
-    counter.increment(1);
-    counters.push((allowed, reason, counter));
+    COUNTERS.with_borrow_mut(|counters| {
+        let known = counters
+            .iter()
+            .find(|(was_allowed, was_reason, _)| *was_allowed == allowed && *was_reason == reason);
+        if let Some((_, _, counter)) = known {
+            counter.increment(1);
+            return;
+        }
+        let counter = metrics::counter!(
+            "warden_decisions_total",
+            "decision" => if allowed { "allow" } else { "deny" },
+            "reason" => reason
+        );
+        counter.increment(1);
+        counters.push((allowed, reason, counter));
+    });
 }
 
 /// `warden_decision_duration_seconds`.

@@ -9,8 +9,9 @@
 //! newer than the version last seen), and lapsed revocations are ignored and purged.
 
 /// The revocation maps hash with `foldhash`, seeded at random per process: SipHash was most of
-/// a check against a million revocations, and revoked values (jti, sid, sub…) come from token
-/// issuers, so a fixed hash would let whoever can mint tokens aim collisions at one bucket.
+/// a check against a million revocations. Only admins (and a client for its own tokens) add
+/// revocations, so their keys are not chosen by anonymous callers; the random seed still keeps
+/// a fixed set of values from landing in one bucket on every replica.
 type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
 use std::sync::{PoisonError, RwLock};
 

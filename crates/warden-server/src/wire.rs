@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+use warden_core::cedar_policy::PolicyId;
 
 use crate::engine::{DecisionOutcome, EntityInput};
 
@@ -236,8 +237,9 @@ pub struct CheckRequest {
 /// A determining policy as responses name it.
 #[derive(Debug, Serialize)]
 pub struct PolicyJson<'a> {
-    /// The policy id.
-    pub policy: &'a str,
+    /// The policy id, as Cedar writes it (the decision log names it the same way).
+    #[serde(serialize_with = "as_displayed")]
+    pub policy: &'a PolicyId,
     /// Its `@description`.
     pub description: Option<&'a str>,
 }
@@ -245,10 +247,25 @@ pub struct PolicyJson<'a> {
 /// An evaluation error as responses name it (`policy` is null for a refusal).
 #[derive(Debug, Serialize)]
 pub struct ErrorJson<'a> {
-    /// The policy that failed.
-    pub policy: Option<&'a str>,
+    /// The policy that failed, as Cedar writes it.
+    #[serde(serialize_with = "as_displayed_or_null")]
+    pub policy: Option<&'a PolicyId>,
     /// What went wrong.
     pub message: Option<&'a str>,
+}
+
+fn as_displayed<S: serde::Serializer>(value: &&PolicyId, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.collect_str(value)
+}
+
+fn as_displayed_or_null<S: serde::Serializer>(
+    value: &Option<&PolicyId>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    match value {
+        Some(id) => serializer.collect_str(id),
+        None => serializer.serialize_none(),
+    }
 }
 
 /// The determining policies of an outcome.
@@ -260,7 +277,7 @@ pub fn reasons_json(outcome: &DecisionOutcome) -> Vec<PolicyJson<'_>> {
                 .determining
                 .iter()
                 .map(|policy| PolicyJson {
-                    policy: policy.id.as_ref(),
+                    policy: &policy.id,
                     description: policy.description.as_deref(),
                 })
                 .collect()
@@ -275,7 +292,7 @@ pub fn errors_json(outcome: &DecisionOutcome) -> Vec<ErrorJson<'_>> {
             .errors
             .iter()
             .map(|error| ErrorJson {
-                policy: Some(error.policy.as_ref()),
+                policy: Some(&error.policy),
                 message: Some(&error.message),
             })
             .collect(),
@@ -390,4 +407,37 @@ pub struct CheckAnswer<'a> {
     pub principal: PrincipalJson<'a>,
     /// The pack revision.
     pub policy_revision: &'a str,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn policy_ids_are_written_as_cedar_writes_them_as_the_decision_log_does() {
+        for text in ["viewers-read", "don't", "a\"b\\c", "tab\there"] {
+            let id = PolicyId::new(text);
+            let answer = serde_json::to_value(PolicyJson {
+                policy: &id,
+                description: None,
+            })
+            .unwrap_or_default();
+            assert_eq!(answer["policy"], Value::String(id.to_string()), "{text}");
+            let error = serde_json::to_value(ErrorJson {
+                policy: Some(&id),
+                message: None,
+            })
+            .unwrap_or_default();
+            assert_eq!(error["policy"], Value::String(id.to_string()), "{text}");
+        }
+        let refusal = serde_json::to_value(ErrorJson {
+            policy: None,
+            message: Some("why"),
+        })
+        .unwrap_or_default();
+        assert_eq!(
+            refusal,
+            serde_json::json!({"policy": null, "message": "why"})
+        );
+    }
 }
