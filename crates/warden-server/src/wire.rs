@@ -254,8 +254,19 @@ pub struct ErrorJson<'a> {
     pub message: Option<&'a str>,
 }
 
+/// A policy id as Cedar's `Display` writes it (`escape_debug` of the id). Ids of printable ASCII
+/// without quotes or backslashes, the usual kind, are written as they are: the same text,
+/// without formatting it character by character.
 fn as_displayed<S: serde::Serializer>(value: &&PolicyId, serializer: S) -> Result<S::Ok, S::Error> {
-    serializer.collect_str(value)
+    let raw: &str = value.as_ref();
+    let unchanged_by_display = raw
+        .bytes()
+        .all(|b| (b.is_ascii_graphic() || b == b' ') && !matches!(b, b'\\' | b'\'' | b'"'));
+    if unchanged_by_display {
+        serializer.serialize_str(raw)
+    } else {
+        serializer.collect_str(value)
+    }
 }
 
 fn as_displayed_or_null<S: serde::Serializer>(
@@ -263,7 +274,7 @@ fn as_displayed_or_null<S: serde::Serializer>(
     serializer: S,
 ) -> Result<S::Ok, S::Error> {
     match value {
-        Some(id) => serializer.collect_str(id),
+        Some(id) => as_displayed(id, serializer),
         None => serializer.serialize_none(),
     }
 }
@@ -415,7 +426,16 @@ mod tests {
 
     #[test]
     fn policy_ids_are_written_as_cedar_writes_them_as_the_decision_log_does() {
-        for text in ["viewers-read", "don't", "a\"b\\c", "tab\there"] {
+        for text in [
+            "viewers-read",
+            "policy0",
+            "with space:and/punctuation_~!",
+            "don't",
+            "a\"b\\c",
+            "tab\there",
+            "é-unicode",
+            "bell\u{7}",
+        ] {
             let id = PolicyId::new(text);
             let answer = serde_json::to_value(PolicyJson {
                 policy: &id,
