@@ -246,7 +246,6 @@ fn evaluate(
             (principal_uid, entity)
         }
     };
-    let fail = invalid;
     // The store's lifecycle status stands outside every policy: a disabled or deleted
     // principal is denied whatever the policies and the token say.
     match snapshot.statuses.get(&principal_uid) {
@@ -264,8 +263,9 @@ fn evaluate(
         }
         _ => {}
     }
-    let resource_uid = uid(pack, &input.resource.entity_type, &input.resource.id).map_err(fail)?;
-    let action_uid = uid(pack, "Action", &input.action).map_err(fail)?;
+    let resource_uid =
+        uid(pack, &input.resource.entity_type, &input.resource.id).map_err(invalid)?;
+    let action_uid = uid(pack, "Action", &input.action).map_err(invalid)?;
 
     let mut extras = Vec::new();
     if let Some(entity) = principal_entity
@@ -277,19 +277,19 @@ fn evaluate(
         && snapshot.entities.get(&resource_uid).is_none()
         && resource_uid != principal_uid
     {
-        check_tenant_prefix(pack, &input.resource, properties).map_err(fail)?;
+        check_tenant_prefix(pack, &input.resource, properties).map_err(invalid)?;
         extras.push(entity_json(&input.resource, properties));
     }
     let claimed = match &input.principal {
         PrincipalInput::Token(principal) => {
             claimed_overrides(snapshot, claim_attributes, &principal_uid, principal)
-                .map_err(fail)?
+                .map_err(invalid)?
         }
         PrincipalInput::Named(_) => None,
     };
     let entities: Cow<'_, Entities> = if let Some(overridden) = claimed {
         let unfit = |error: &dyn std::fmt::Display| {
-            fail(format!(
+            invalid(format!(
                 "the token's attributes do not fit the schema: {}",
                 one_line(error)
             ))
@@ -311,7 +311,7 @@ fn evaluate(
             .clone()
             .add_entities_from_json_value(Value::Array(extras), pack.schema())
             .map_err(|error| {
-                fail(format!(
+                invalid(format!(
                     "entity data from the request does not fit the schema: {}",
                     one_line(&error)
                 ))
@@ -325,7 +325,7 @@ fn evaluate(
             resource_uid,
             input.context.clone(),
         )
-        .map_err(|error| fail(error.to_string()))?;
+        .map_err(|error| invalid(error.to_string()))?;
     let decision = pack.decide(&request, &entities);
     Ok((decision, request))
 }

@@ -30,23 +30,13 @@ pub(crate) async fn evaluate(
     resource: &EntityRef,
     context: Option<Value>,
 ) -> DecisionOutcome {
-    let mut subject_input: EntityInput = subject.into();
-    let forwarded = forwarded_token(&mut subject_input);
+    let (subject_input, refusal) = screen(state, subject);
     let input = DecisionInput {
         principal: PrincipalInput::Named(subject_input),
         action: action.to_owned(),
         resource: resource.into(),
         context,
     };
-    let refusal = match forwarded {
-        Ok(Some(token)) => revoked(state, &token),
-        Ok(None) => None,
-        Err(why) => Some(Refusal {
-            reason: "invalid_request",
-            detail: why,
-        }),
-    }
-    .or_else(|| inactive_account(state, subject));
     let mut outcome = match refusal {
         None => engine::decide(snapshot, &input),
         Some(refusal) => engine::refused(&input, refusal),
@@ -112,9 +102,9 @@ fn inactive_account(state: &AppState, subject: &EntityRef) -> Option<Refusal> {
     })
 }
 
-/// A search's subject without its reserved `token` property, or the refusal its forwarded token
-/// or its account state calls for (then the search finds nothing).
-pub(crate) fn screen_subject(state: &AppState, subject: &EntityRef) -> Result<EntityRef, Refusal> {
+/// The subject without its reserved `token` property, and the refusal its forwarded token or
+/// its account state calls for, if any.
+fn screen(state: &AppState, subject: &EntityRef) -> (EntityInput, Option<Refusal>) {
     let mut input: EntityInput = subject.into();
     let refusal = match forwarded_token(&mut input) {
         Ok(Some(token)) => revoked(state, &token),
@@ -125,6 +115,13 @@ pub(crate) fn screen_subject(state: &AppState, subject: &EntityRef) -> Result<En
         }),
     }
     .or_else(|| inactive_account(state, subject));
+    (input, refusal)
+}
+
+/// A search's subject without its reserved `token` property, or the refusal its forwarded token
+/// or its account state calls for (then the search finds nothing).
+pub(crate) fn screen_subject(state: &AppState, subject: &EntityRef) -> Result<EntityRef, Refusal> {
+    let (input, refusal) = screen(state, subject);
     match refusal {
         Some(refusal) => Err(refusal),
         None => Ok(EntityRef {

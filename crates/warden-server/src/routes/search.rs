@@ -125,22 +125,31 @@ pub async fn subjects(
     Ok(axum::Json(body))
 }
 
+/// The subject to search for, or `None` (the reason logged) when its forwarded token or account
+/// state refuses it: then the search finds nothing.
+fn screened(state: &AppState, subject: &EntityRef) -> Option<EntityRef> {
+    super::authzen::screen_subject(state, subject)
+        .inspect_err(|refusal| {
+            tracing::debug!(reason = refusal.reason, detail = %refusal.detail, "search subject refused");
+        })
+        .ok()
+}
+
+/// An empty page of results.
+fn nothing(request: Option<&PageRequest>) -> Result<axum::Json<Value>, ApiError> {
+    Ok(axum::Json(page(&Vec::<String>::new(), request, |_| {
+        None::<Value>
+    })?))
+}
+
 pub async fn resources(
     State(state): State<AppState>,
     AuthenticatedPep(_pep): AuthenticatedPep,
     Json(request): Json<ResourceSearch>,
 ) -> Result<axum::Json<Value>, ApiError> {
     let snapshot = super::snapshot(&state)?;
-    let subject = match super::authzen::screen_subject(&state, &request.subject) {
-        Ok(subject) => subject,
-        Err(refusal) => {
-            tracing::debug!(reason = refusal.reason, detail = %refusal.detail, "search subject refused");
-            return Ok(axum::Json(page(
-                &Vec::<String>::new(),
-                request.page.as_ref(),
-                |_| None::<Value>,
-            )?));
-        }
+    let Some(subject) = screened(&state, &request.subject) else {
+        return nothing(request.page.as_ref());
     };
     let candidates = ids_of_type(&snapshot.snapshot, &request.resource.entity_type);
     let body = page(&candidates, request.page.as_ref(), |id| {
@@ -167,16 +176,8 @@ pub async fn actions(
     Json(request): Json<ActionSearch>,
 ) -> Result<axum::Json<Value>, ApiError> {
     let snapshot = super::snapshot(&state)?;
-    let subject = match super::authzen::screen_subject(&state, &request.subject) {
-        Ok(subject) => subject,
-        Err(refusal) => {
-            tracing::debug!(reason = refusal.reason, detail = %refusal.detail, "search subject refused");
-            return Ok(axum::Json(page(
-                &Vec::<String>::new(),
-                request.page.as_ref(),
-                |_| None::<Value>,
-            )?));
-        }
+    let Some(subject) = screened(&state, &request.subject) else {
+        return nothing(request.page.as_ref());
     };
     let candidates = action_names(&snapshot.snapshot);
     let body = page(&candidates, request.page.as_ref(), |name| {
