@@ -10,7 +10,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use serde_json::{Map, Value, json};
 use warden_core::Pack;
-use warden_core::cedar_policy::{Entities, EntityUid};
+use warden_core::cedar_policy::{Entities, EntityId, EntityUid};
 use warden_store::{EntityRecord, PrincipalStatus, RoleAssignment};
 
 /// A pack and its entities, swapped together.
@@ -34,24 +34,23 @@ pub struct Snapshot {
     pub decisions: crate::decision_cache::DecisionCache,
 }
 
-/// What the store held at one version.
-#[derive(Debug, Clone, Default)]
-pub struct StoreView {
-    /// Every stored entity.
-    pub entities: Vec<EntityRecord>,
-    /// Grants in force.
-    pub assignments: Vec<RoleAssignment>,
-    /// The version read.
-    pub version: i64,
-    /// The next grant expiry (Unix seconds), when the snapshot must be rebuilt.
-    pub next_expiry: Option<i64>,
-}
+/// What the store held at one version, read in one transaction.
+pub type StoreView = warden_store::StoreState;
 
 #[derive(Debug, Default)]
 struct Inputs {
     pack: Option<Arc<Pack>>,
     entities_text: Option<String>,
     store: Option<Arc<StoreView>>,
+}
+
+/// What [`PolicyHolder::set_store_view`] did with a view.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Freshness {
+    /// It is in force now.
+    Installed,
+    /// A newer view was already in force; this one was dropped.
+    Older,
 }
 
 /// The current snapshot, what it is built from, and the outcome of the last reload.
@@ -81,15 +80,23 @@ impl PolicyHolder {
         Ok(())
     }
 
-    /// A new store view: composed with the current pack and swapped in.
-    pub fn set_store_view(&self, view: StoreView) -> Result<(), String> {
+    /// A new store view: composed with the current pack and swapped in, unless the view in
+    /// force is newer (a later store version, or the same version judged at a later time).
+    /// Reads finish in any order (a poll and the refresh after an admin write race): without
+    /// this rule a slow, older read installed last would undo a write already answered.
+    pub fn set_store_view(&self, view: StoreView) -> Result<Freshness, String> {
         let mut inputs = self.inputs.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(installed) = &inputs.store
+            && (installed.version, installed.read_at) > (view.version, view.read_at)
+        {
+            return Ok(Freshness::Older);
+        }
         if let Some(pack) = &inputs.pack {
             let snapshot = compose(pack, inputs.entities_text.as_deref(), Some(&view))?;
             self.install(snapshot);
         }
         inputs.store = Some(Arc::new(view));
-        Ok(())
+        Ok(Freshness::Installed)
     }
 
     /// Checks that extra store entities would fit the schema with everything else, without
@@ -184,16 +191,6 @@ fn compose(
         for record in &view.entities {
             let key = (record.entity_type.clone(), record.entity_id.clone());
             let entity = json!({"uid": uid_json(&record.entity_type, &record.entity_id), "attrs": record.attrs, "parents": record.parents});
-            if record.status != PrincipalStatus::Active
-                && let Ok(uid) = format!(
-                    "{}::{}",
-                    record.entity_type,
-                    Value::String(record.entity_id.clone())
-                )
-                .parse::<EntityUid>()
-            {
-                statuses.insert(uid, record.status);
-            }
             match index.get(&key) {
                 Some(&position) => {
                     if let Some(slot) = by_uid.get_mut(position) {
@@ -205,6 +202,18 @@ fn compose(
                     by_uid.push((key, entity));
                 }
             }
+        }
+        for status in &view.statuses {
+            // Built from the type and the id as they are, never by formatting and re-parsing
+            // text (an id with control characters would not parse, and its status be lost).
+            let type_name = pack.type_name(&status.principal_type).ok_or_else(|| {
+                format!(
+                    "principal status: `{}` is not an entity type name (tenant `{}`)",
+                    status.principal_type, status.tenant
+                )
+            })?;
+            let uid = EntityUid::from_type_name_and_id(type_name, EntityId::new(&status.principal_id));
+            statuses.insert(uid, status.status);
         }
         for grant in &view.assignments {
             let key = (grant.principal_type.clone(), grant.principal_id.clone());

@@ -60,16 +60,9 @@ pub fn spawn_issuer_tasks(
     })
 }
 
-/// Reads everything the snapshot needs from the store.
+/// Reads everything the snapshot needs from the store, in one transaction.
 pub async fn read_view(store: &Store) -> Result<StoreView, StoreError> {
-    let now = unix_now();
-    let version = store.version().await?;
-    Ok(StoreView {
-        entities: store.all_entities().await?,
-        assignments: store.active_assignments(now).await?,
-        next_expiry: store.next_expiry(now).await?,
-        version,
-    })
+    store.read_state(unix_now()).await
 }
 
 /// Reads the store and installs the result; used at start and right after an admin write.
@@ -111,8 +104,9 @@ pub async fn refresh(
     match view {
         Ok(view) => match holder.set_store_view(view) {
             // Fresh only once the store's state is what decides: a view that cannot be
-            // composed leaves the replica to fail closed when the staleness bound passes.
-            Ok(()) => {
+            // composed leaves the replica to fail closed when the staleness bound passes. A
+            // view older than the one in force changes nothing, and the store was read.
+            Ok(_) => {
                 freshness.mark_ok();
                 Ok(())
             }

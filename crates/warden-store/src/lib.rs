@@ -85,8 +85,38 @@ pub struct EntityRecord {
     pub attrs: Value,
     /// Cedar entity JSON `parents` (`[{"type", "id"}]`).
     pub parents: Value,
-    /// Lifecycle status (meaningful for principals).
+}
+
+/// A principal's lifecycle status, kept apart from any entity data: a principal known only
+/// from tokens can be disabled, and setting a status never writes an entity.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StatusRecord {
+    /// The tenant.
+    pub tenant: String,
+    /// The principal's Cedar entity type.
+    pub principal_type: String,
+    /// The principal's Cedar entity id.
+    pub principal_id: String,
+    /// Its status.
     pub status: PrincipalStatus,
+}
+
+/// Everything the decision snapshot needs, read in one transaction, so the version names
+/// exactly the data read with it.
+#[derive(Clone, Debug, Default)]
+pub struct StoreState {
+    /// The change counter the data is at.
+    pub version: i64,
+    /// The time (Unix seconds) time-bound grants were judged at.
+    pub read_at: i64,
+    /// Every stored entity.
+    pub entities: Vec<EntityRecord>,
+    /// Grants in force at `read_at`.
+    pub assignments: Vec<RoleAssignment>,
+    /// Principals that are not active.
+    pub statuses: Vec<StatusRecord>,
+    /// The next grant expiry after `read_at`.
+    pub next_expiry: Option<i64>,
 }
 
 /// A role held by a principal in a tenant, possibly until a time.
@@ -218,7 +248,8 @@ pub use service_accounts::{
 mod signing_keys;
 pub use signing_keys::SigningKeyRecord;
 
-type EntityRow = (String, String, String, String, String, String);
+type EntityRow = (String, String, String, String, String);
+type StatusRow = (String, String, String, String);
 type AssignmentRow = (
     String,
     String,
@@ -232,7 +263,7 @@ type AssignmentRow = (
 );
 
 fn entity_from_row(row: EntityRow) -> Result<EntityRecord, StoreError> {
-    let (tenant, entity_type, entity_id, attrs, parents, status) = row;
+    let (tenant, entity_type, entity_id, attrs, parents) = row;
     Ok(EntityRecord {
         attrs: serde_json::from_str(&attrs).map_err(|e| {
             StoreError::Corrupt(format!("attrs of {entity_type}::{entity_id}: {e}"))
@@ -240,10 +271,19 @@ fn entity_from_row(row: EntityRow) -> Result<EntityRecord, StoreError> {
         parents: serde_json::from_str(&parents).map_err(|e| {
             StoreError::Corrupt(format!("parents of {entity_type}::{entity_id}: {e}"))
         })?,
-        status: status.parse()?,
         tenant,
         entity_type,
         entity_id,
+    })
+}
+
+fn status_from_row(row: StatusRow) -> Result<StatusRecord, StoreError> {
+    let (tenant, principal_type, principal_id, status) = row;
+    Ok(StatusRecord {
+        status: status.parse()?,
+        tenant,
+        principal_type,
+        principal_id,
     })
 }
 
@@ -335,15 +375,14 @@ impl Store {
                     )));
                 }
                 sqlx::query(
-                    "INSERT INTO entities (tenant, entity_type, entity_id, attrs, parents, status, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7) \
-                     ON CONFLICT (tenant, entity_type, entity_id) DO UPDATE SET attrs = excluded.attrs, parents = excluded.parents, status = excluded.status, updated_at = excluded.updated_at",
+                    "INSERT INTO entities (tenant, entity_type, entity_id, attrs, parents, updated_at) VALUES ($1, $2, $3, $4, $5, $6) \
+                     ON CONFLICT (tenant, entity_type, entity_id) DO UPDATE SET attrs = excluded.attrs, parents = excluded.parents, updated_at = excluded.updated_at",
                 )
                 .bind(tenant)
                 .bind(&entity.entity_type)
                 .bind(&entity.entity_id)
                 .bind(entity.attrs.to_string())
                 .bind(entity.parents.to_string())
-                .bind(entity.status.as_str())
                 .bind(now)
                 .execute(&mut *tx)
                 .await?;
@@ -383,20 +422,64 @@ impl Store {
     /// The entities of one tenant.
     pub async fn entities_of(&self, tenant: &str) -> Result<Vec<EntityRecord>, StoreError> {
         let rows: Vec<EntityRow> = on_pool!(self, pool => sqlx::query_as(
-            "SELECT tenant, entity_type, entity_id, attrs, parents, status FROM entities WHERE tenant = $1 ORDER BY entity_type, entity_id",
+            "SELECT tenant, entity_type, entity_id, attrs, parents FROM entities WHERE tenant = $1 ORDER BY entity_type, entity_id",
         ).bind(tenant).fetch_all(pool).await?);
         rows.into_iter().map(entity_from_row).collect()
     }
 
-    /// Every entity of every tenant (to build the in-memory snapshot).
-    pub async fn all_entities(&self) -> Result<Vec<EntityRecord>, StoreError> {
-        let rows: Vec<EntityRow> = on_pool!(self, pool => sqlx::query_as(
-            "SELECT tenant, entity_type, entity_id, attrs, parents, status FROM entities ORDER BY tenant, entity_type, entity_id",
-        ).fetch_all(pool).await?);
-        rows.into_iter().map(entity_from_row).collect()
+    /// Every entity of every tenant, every grant in force at `now` and every principal status,
+    /// read in one transaction (repeatable read on PostgreSQL, one read snapshot on SQLite), so
+    /// `version` is exactly the version of the data: a view can be ordered by it.
+    pub async fn read_state(&self, now: i64) -> Result<StoreState, StoreError> {
+        let postgres = matches!(self, Store::Postgres(_));
+        on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            if postgres {
+                sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            let (version,): (i64,) = sqlx::query_as("SELECT version FROM store_version WHERE id = 1")
+                .fetch_one(&mut *tx)
+                .await?;
+            let entity_rows: Vec<EntityRow> = sqlx::query_as(
+                "SELECT tenant, entity_type, entity_id, attrs, parents FROM entities ORDER BY tenant, entity_type, entity_id",
+            )
+            .fetch_all(&mut *tx)
+            .await?;
+            let assignment_rows: Vec<AssignmentRow> = sqlx::query_as(
+                "SELECT tenant, principal_type, principal_id, role_type, role_id, expires_at, reason, granted_by, granted_at FROM role_assignments \
+                 WHERE expires_at IS NULL OR expires_at > $1 ORDER BY tenant, principal_type, principal_id, role_type, role_id",
+            )
+            .bind(now)
+            .fetch_all(&mut *tx)
+            .await?;
+            let status_rows: Vec<StatusRow> = sqlx::query_as(
+                "SELECT tenant, principal_type, principal_id, status FROM principal_status WHERE status <> 'active' \
+                 ORDER BY tenant, principal_type, principal_id",
+            )
+            .fetch_all(&mut *tx)
+            .await?;
+            let (next_expiry,): (Option<i64>,) =
+                sqlx::query_as("SELECT MIN(expires_at) FROM role_assignments WHERE expires_at > $1")
+                    .bind(now)
+                    .fetch_one(&mut *tx)
+                    .await?;
+            tx.commit().await?;
+            Ok(StoreState {
+                version,
+                read_at: now,
+                entities: entity_rows.into_iter().map(entity_from_row).collect::<Result<_, _>>()?,
+                assignments: assignment_rows.into_iter().map(assignment_from_row).collect(),
+                statuses: status_rows.into_iter().map(status_from_row).collect::<Result<_, _>>()?,
+                next_expiry,
+            })
+        })
     }
 
-    /// Sets a principal's status; the principal must exist in the tenant.
+    /// Sets a principal's status in a tenant. The status is kept on its own: no entity is read
+    /// or written, so it holds for principals known only from tokens, and it never copies role
+    /// grants or entity-file data into the store.
     pub async fn set_status(
         &self,
         tenant: &str,
@@ -408,16 +491,24 @@ impl Store {
     ) -> Result<(), StoreError> {
         on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
-            let updated = sqlx::query("UPDATE entities SET status = $1, updated_at = $2 WHERE tenant = $3 AND entity_type = $4 AND entity_id = $5")
-                .bind(status.as_str()).bind(now).bind(tenant).bind(entity_type).bind(entity_id)
-                .execute(&mut *tx).await?.rows_affected();
-            if updated == 0 {
-                return Err(StoreError::NotFound(format!("no principal {entity_type}::{entity_id:?} in tenant `{tenant}`")));
-            }
+            sqlx::query(
+                "INSERT INTO principal_status (tenant, principal_type, principal_id, status, updated_at) VALUES ($1, $2, $3, $4, $5) \
+                 ON CONFLICT (tenant, principal_type, principal_id) DO UPDATE SET status = excluded.status, updated_at = excluded.updated_at",
+            )
+            .bind(tenant).bind(entity_type).bind(entity_id).bind(status.as_str()).bind(now)
+            .execute(&mut *tx).await?;
             let detail = serde_json::json!({"principal": format!("{entity_type}::{entity_id:?}"), "status": status.as_str()}).to_string();
             finish_write!(tx, now, actor, "principal.status", tenant, detail);
             Ok(())
         })
+    }
+
+    /// The statuses of one tenant's principals that are not active.
+    pub async fn statuses_of(&self, tenant: &str) -> Result<Vec<StatusRecord>, StoreError> {
+        let rows: Vec<StatusRow> = on_pool!(self, pool => sqlx::query_as(
+            "SELECT tenant, principal_type, principal_id, status FROM principal_status WHERE tenant = $1 AND status <> 'active' ORDER BY principal_type, principal_id",
+        ).bind(tenant).fetch_all(pool).await?);
+        rows.into_iter().map(status_from_row).collect()
     }
 
     /// Grants a role (replacing an earlier grant of the same role), audited.
@@ -476,21 +567,6 @@ impl Store {
             finish_write!(tx, now, actor, "role.revoke", tenant, detail);
             Ok(())
         })
-    }
-
-    /// Role assignments in force at `now` (expired grants are not returned).
-    pub async fn active_assignments(&self, now: i64) -> Result<Vec<RoleAssignment>, StoreError> {
-        let rows: Vec<AssignmentRow> = on_pool!(self, pool => sqlx::query_as(
-            "SELECT tenant, principal_type, principal_id, role_type, role_id, expires_at, reason, granted_by, granted_at FROM role_assignments \
-             WHERE expires_at IS NULL OR expires_at > $1 ORDER BY tenant, principal_type, principal_id, role_type, role_id",
-        ).bind(now).fetch_all(pool).await?);
-        Ok(rows.into_iter().map(assignment_from_row).collect())
-    }
-
-    /// The earliest future expiry of a grant, to rebuild the snapshot when it passes.
-    pub async fn next_expiry(&self, now: i64) -> Result<Option<i64>, StoreError> {
-        let row: (Option<i64>,) = on_pool!(self, pool => sqlx::query_as("SELECT MIN(expires_at) FROM role_assignments WHERE expires_at > $1").bind(now).fetch_one(pool).await?);
-        Ok(row.0)
     }
 
     /// Creates the first admin credential; refused when any exists.

@@ -11,6 +11,10 @@ const SQLITE: &[(i64, &str)] = &[
         3,
         include_str!("../migrations/sqlite/0003_service_accounts.sql"),
     ),
+    (
+        4,
+        include_str!("../migrations/sqlite/0004_principal_status.sql"),
+    ),
 ];
 const POSTGRES: &[(i64, &str)] = &[
     (1, include_str!("../migrations/postgres/0001_init.sql")),
@@ -21,6 +25,10 @@ const POSTGRES: &[(i64, &str)] = &[
     (
         3,
         include_str!("../migrations/postgres/0003_service_accounts.sql"),
+    ),
+    (
+        4,
+        include_str!("../migrations/postgres/0004_principal_status.sql"),
     ),
 ];
 

@@ -174,25 +174,33 @@ fn records_from_json(
             entity_id,
             attrs,
             parents: Value::Array(parents),
-            status: PrincipalStatus::Active,
         });
     }
     Ok(records)
 }
 
-pub(crate) async fn refresh(state: &AppState, store: &Store) {
-    if let Some(freshness) = &state.store_freshness
-        && let Err(error) = store_sync::refresh(
-            store,
-            &state.policy,
-            freshness,
-            &state.revocations,
-            state.issuer_sync().as_ref(),
-        )
-        .await
-    {
+/// Brings this replica up to the store right after a write, so the write is in force here
+/// before it is answered. When the store cannot be read back, the write is committed but not
+/// yet in force here: the caller is told so (503) rather than told it is done.
+pub(crate) async fn refresh(state: &AppState, store: &Store) -> Result<(), ApiError> {
+    let Some(freshness) = &state.store_freshness else {
+        return Ok(());
+    };
+    store_sync::refresh(
+        store,
+        &state.policy,
+        freshness,
+        &state.revocations,
+        state.issuer_sync().as_ref(),
+    )
+    .await
+    .map_err(|error| {
         tracing::error!(error = %error, "refreshing after an admin write failed; the poller will retry");
-    }
+        ApiError::Unavailable(format!(
+            "the change is saved but not yet in force on this replica ({error}); \
+             it will be once the store can be read again"
+        ))
+    })
 }
 
 pub async fn import_entities(
@@ -217,7 +225,7 @@ pub async fn import_entities(
         .upsert_entities(&tenant, &records, &admin.actor(), unix_now())
         .await
         .map_err(store_error)?;
-    refresh(&state, store).await;
+    refresh(&state, store).await?;
     Ok(axum::Json(
         json!({"tenant": tenant, "imported": records.len()}),
     ))
@@ -230,15 +238,29 @@ pub async fn list_entities(
 ) -> Result<axum::Json<Value>, ApiError> {
     check_tenant(&tenant)?;
     admin.authorize(&tenant)?;
-    let records = store(&state)?
-        .entities_of(&tenant)
-        .await
-        .map_err(store_error)?;
+    let store = store(&state)?;
+    let records = store.entities_of(&tenant).await.map_err(store_error)?;
+    let statuses = store.statuses_of(&tenant).await.map_err(store_error)?;
+    let status_of = |record: &EntityRecord| {
+        statuses
+            .iter()
+            .find(|status| {
+                status.principal_type == record.entity_type
+                    && status.principal_id == record.entity_id
+            })
+            .map_or(PrincipalStatus::Active, |status| status.status)
+    };
     let entities: Vec<Value> = records
         .iter()
-        .map(|record| json!({"uid": {"type": record.entity_type, "id": record.entity_id}, "attrs": record.attrs, "parents": record.parents, "status": record.status.as_str()}))
+        .map(|record| json!({"uid": {"type": record.entity_type, "id": record.entity_id}, "attrs": record.attrs, "parents": record.parents, "status": status_of(record).as_str()}))
         .collect();
-    Ok(axum::Json(json!({"tenant": tenant, "entities": entities})))
+    let principal_statuses: Vec<Value> = statuses
+        .iter()
+        .map(|status| json!({"principal": {"type": status.principal_type, "id": status.principal_id}, "status": status.status.as_str()}))
+        .collect();
+    Ok(axum::Json(
+        json!({"tenant": tenant, "entities": entities, "statuses": principal_statuses}),
+    ))
 }
 
 pub async fn delete_entity(
@@ -262,7 +284,7 @@ pub async fn delete_entity(
         )
         .await
         .map_err(store_error)?;
-    refresh(&state, store).await;
+    refresh(&state, store).await?;
     Ok(axum::Json(
         json!({"deleted": format!("{entity_type}::{}", Value::String(entity_id))}),
     ))
@@ -335,7 +357,7 @@ pub async fn grant_role(
         .validate_grant(&grant)
         .map_err(ApiError::BadRequest)?;
     store.grant_role(&grant).await.map_err(store_error)?;
-    refresh(&state, store).await;
+    refresh(&state, store).await?;
     Ok(axum::Json(json!({
         "granted": {"principal": format!("{}::{}", grant.principal_type, Value::String(grant.principal_id.clone())), "role": format!("{}::{}", grant.role_type, Value::String(grant.role_id.clone())), "expires_at": grant.expires_at},
     })))
@@ -377,7 +399,7 @@ pub async fn revoke_role(
         )
         .await
         .map_err(store_error)?;
-    refresh(&state, store).await;
+    refresh(&state, store).await?;
     Ok(axum::Json(
         json!({"revoked": {"principal": format!("{}::{}", principal.0, Value::String(principal.1)), "role": format!("{}::{}", role.0, Value::String(role.1))}}),
     ))
@@ -408,47 +430,21 @@ pub async fn set_status(
     let pack = pack(&state)?;
     let (principal_type, principal_id) = parse_uid(&pack, &tenant, &request.principal)?;
     authorize_shared(&admin, &pack, &principal_type)?;
-    let now = unix_now();
-    let result = store
+    // The status is stored on its own: no entity is copied or written (issue #18), so grants
+    // stay revocable, the entity file stays in charge of its data, and a principal known
+    // only from tokens can be disabled too.
+    store
         .set_status(
             &tenant,
             &principal_type,
             &principal_id,
             status,
             &admin.actor(),
-            now,
+            unix_now(),
         )
-        .await;
-    if let Err(StoreError::NotFound(_)) = result {
-        // A principal the store does not list yet (known from the entity file, or only from
-        // tokens): record it, keeping what the entity file says of it, so the status holds.
-        let uid_text = format!("{principal_type}::{}", Value::String(principal_id.clone()));
-        let known = warden_core::parse_uid(&uid_text).ok().and_then(|uid| {
-            super::snapshot(&state)
-                .ok()?
-                .snapshot
-                .entities
-                .get(&uid)?
-                .to_json_value()
-                .ok()
-        });
-        let entity = known.unwrap_or_else(|| json!({"uid": {"type": principal_type, "id": principal_id}, "attrs": {}, "parents": []}));
-        let mut record = records_from_json(&pack, &tenant, &[entity])?;
-        if let Some(first) = record.first_mut() {
-            first.status = status;
-        }
-        state
-            .policy
-            .validate_with(&record)
-            .map_err(ApiError::BadRequest)?;
-        store
-            .upsert_entities(&tenant, &record, &admin.actor(), now)
-            .await
-            .map_err(store_error)?;
-    } else {
-        result.map_err(store_error)?;
-    }
-    refresh(&state, store).await;
+        .await
+        .map_err(store_error)?;
+    refresh(&state, store).await?;
     Ok(axum::Json(
         json!({"principal": format!("{principal_type}::{}", Value::String(principal_id)), "status": status.as_str()}),
     ))

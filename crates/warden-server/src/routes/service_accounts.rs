@@ -258,7 +258,9 @@ pub async fn create(
         .create_service_account(&account)
         .await
         .map_err(store_error)?;
-    refresh(&state, store).await;
+    // A secret is shown once: the answer goes out even if this replica cannot read the
+    // change back yet (the account is saved; other replicas read it on their next poll).
+    let _not_yet_in_force = refresh(&state, store).await;
     let credential_id = account
         .credentials
         .first()
@@ -364,7 +366,9 @@ pub async fn add_credential(
         .add_credential(&tenant, &client_id, &credential, None, &admin.actor())
         .await
         .map_err(store_error)?;
-    refresh(&state, store).await;
+    // A secret is shown once: the answer goes out even if this replica cannot read the
+    // change back yet (the account is saved; other replicas read it on their next poll).
+    let _not_yet_in_force = refresh(&state, store).await;
     Ok((
         StatusCode::CREATED,
         axum::Json(json!({
@@ -419,7 +423,9 @@ pub async fn rotate_credential(
         )
         .await
         .map_err(store_error)?;
-    refresh(&state, store).await;
+    // A secret is shown once: the answer goes out even if this replica cannot read the
+    // change back yet (the account is saved; other replicas read it on their next poll).
+    let _not_yet_in_force = refresh(&state, store).await;
     Ok((
         StatusCode::CREATED,
         axum::Json(json!({
@@ -444,7 +450,7 @@ pub async fn retire_credential(
         .retire_credential(&tenant, &client_id, &credential_id, &admin.actor(), now)
         .await
         .map_err(store_error)?;
-    refresh(&state, store).await;
+    refresh(&state, store).await?;
     Ok(axum::Json(
         json!({"credential_id": credential_id, "retired_at": now}),
     ))
@@ -480,7 +486,7 @@ pub async fn set_scopes(
         )
         .await
         .map_err(store_error)?;
-    refresh(&state, store).await;
+    refresh(&state, store).await?;
     Ok(axum::Json(
         json!({"client_id": client_id, "before": before, "after": request.scopes}),
     ))
@@ -521,7 +527,7 @@ pub async fn transfer(
         )
         .await
         .map_err(store_error)?;
-    refresh(&state, store).await;
+    refresh(&state, store).await?;
     Ok(axum::Json(
         json!({"client_id": client_id, "before": before, "after": owner}),
     ))
@@ -560,7 +566,7 @@ async fn offboard(
         .offboard_service_account(tenant, client_id, status, &offboarding)
         .await
         .map_err(store_error)?;
-    refresh(state, store).await;
+    refresh(state, store).await?;
     Ok(axum::Json(
         json!({"client_id": client_id, "status": status.as_str(), "tokens_revoked_before": now + 1}),
     ))
@@ -688,7 +694,7 @@ pub async fn rotate_key(
                     .to_owned(),
             )
         })?;
-    refresh(&state, store).await;
+    refresh(&state, store).await?;
     Ok(axum::Json(json!({"kid": kid, "previous_kid": previous})))
 }
 

@@ -17,5 +17,6 @@ mod reload;
 mod revocation;
 mod service_accounts;
 mod shutdown;
+mod status_and_grants;
 mod store;
 mod support;

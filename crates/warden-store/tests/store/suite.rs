@@ -1,7 +1,9 @@
 //! What every back end must do alike.
 
 use serde_json::json;
-use warden_store::{AdminCredential, EntityRecord, PrincipalStatus, RoleAssignment, StoreError};
+use warden_store::{
+    AdminCredential, EntityRecord, PrincipalStatus, RoleAssignment, StatusRecord, StoreError,
+};
 
 use crate::support::stores;
 
@@ -12,7 +14,6 @@ fn user(tenant: &str, id: &str) -> EntityRecord {
         entity_id: format!("{tenant}/{id}"),
         attrs: json!({"tenant": {"__entity": {"type": "Tenant", "id": tenant}}}),
         parents: json!([]),
-        status: PrincipalStatus::Active,
     }
 }
 
@@ -54,7 +55,7 @@ async fn the_same_id_in_two_tenants_is_two_entities() {
             "{}",
             test.name
         );
-        assert_eq!(store.all_entities().await.unwrap().len(), 2);
+        assert_eq!(store.read_state(0).await.unwrap().entities.len(), 2);
         // Writing another tenant's entity under this tenant is refused, and changes nothing.
         let error = store
             .upsert_entities("acme", &[user("globex", "bob")], "admin:test", 2)
@@ -65,7 +66,7 @@ async fn the_same_id_in_two_tenants_is_two_entities() {
             "{}: {error}",
             test.name
         );
-        assert_eq!(store.all_entities().await.unwrap().len(), 2);
+        assert_eq!(store.read_state(0).await.unwrap().entities.len(), 2);
         store
             .delete_entity("acme", "User", "acme/alice", "admin:test", 3)
             .await
@@ -131,9 +132,18 @@ async fn every_write_bumps_the_version_and_is_audited() {
             test.name
         );
         assert!(trail[3].detail.contains("left the team"));
+        let state = store.read_state(0).await.unwrap();
+        assert_eq!(state.version, start + 4, "{}", test.name);
         assert_eq!(
-            store.all_entities().await.unwrap()[0].status,
-            PrincipalStatus::Disabled
+            state.statuses,
+            [StatusRecord {
+                tenant: "acme".into(),
+                principal_type: "User".into(),
+                principal_id: "acme/alice".into(),
+                status: PrincipalStatus::Disabled,
+            }],
+            "{}",
+            test.name
         );
     }
 }
@@ -152,17 +162,21 @@ async fn time_bound_grants_expire_by_themselves() {
             .unwrap();
         let at = |now| async move {
             store
-                .active_assignments(now)
+                .read_state(now)
                 .await
                 .unwrap()
+                .assignments
                 .into_iter()
                 .map(|g| g.role_id)
                 .collect::<Vec<_>>()
         };
         assert_eq!(at(999).await, ["admin", "viewer"], "{}", test.name);
         assert_eq!(at(1_000).await, ["viewer"], "{}", test.name);
-        assert_eq!(store.next_expiry(999).await.unwrap(), Some(1_000));
-        assert_eq!(store.next_expiry(1_000).await.unwrap(), None);
+        assert_eq!(
+            store.read_state(999).await.unwrap().next_expiry,
+            Some(1_000)
+        );
+        assert_eq!(store.read_state(1_000).await.unwrap().next_expiry, None);
         // Revoking what is not granted is refused.
         let error = store
             .revoke_role(
@@ -217,7 +231,7 @@ async fn migrations_are_idempotent_across_reconnects() {
         .unwrap();
     drop(store);
     let again = warden_store::Store::connect(&url).await.unwrap();
-    assert_eq!(again.all_entities().await.unwrap().len(), 1);
+    assert_eq!(again.read_state(0).await.unwrap().entities.len(), 1);
     if let Some(url) = crate::support::fresh_postgres_url().await {
         let first = warden_store::Store::connect(&url).await.unwrap();
         first
@@ -225,6 +239,81 @@ async fn migrations_are_idempotent_across_reconnects() {
             .await
             .unwrap();
         let second = warden_store::Store::connect(&url).await.unwrap();
-        assert_eq!(second.all_entities().await.unwrap().len(), 1);
+        assert_eq!(second.read_state(0).await.unwrap().entities.len(), 1);
+    }
+}
+
+/// Issue #18: a status is kept apart from entity data. Setting one writes no entity (so a
+/// principal known only from tokens can be disabled without the store "knowing" it), and
+/// importing the entity again does not re-enable it.
+#[tokio::test]
+async fn a_status_is_kept_apart_from_entity_data() {
+    for test in stores().await {
+        let store = &test.store;
+        store
+            .set_status(
+                "acme",
+                "User",
+                "acme/tokens-only",
+                PrincipalStatus::Disabled,
+                "admin:a",
+                1,
+            )
+            .await
+            .unwrap();
+        let state = store.read_state(1).await.unwrap();
+        assert!(state.entities.is_empty(), "{}", test.name);
+        assert_eq!(state.statuses.len(), 1, "{}", test.name);
+
+        store
+            .upsert_entities("acme", &[user("acme", "alice")], "admin:a", 2)
+            .await
+            .unwrap();
+        store
+            .set_status(
+                "acme",
+                "User",
+                "acme/alice",
+                PrincipalStatus::Deleted,
+                "admin:a",
+                3,
+            )
+            .await
+            .unwrap();
+        store
+            .upsert_entities("acme", &[user("acme", "alice")], "admin:a", 4)
+            .await
+            .unwrap();
+        let statuses = store.statuses_of("acme").await.unwrap();
+        let alice = statuses
+            .iter()
+            .find(|record| record.principal_id == "acme/alice")
+            .unwrap();
+        assert_eq!(alice.status, PrincipalStatus::Deleted, "{}", test.name);
+
+        // Active again: no longer listed among the statuses that deny.
+        store
+            .set_status(
+                "acme",
+                "User",
+                "acme/alice",
+                PrincipalStatus::Active,
+                "admin:a",
+                5,
+            )
+            .await
+            .unwrap();
+        let state = store.read_state(5).await.unwrap();
+        assert_eq!(
+            state
+                .statuses
+                .iter()
+                .map(|record| record.principal_id.as_str())
+                .collect::<Vec<_>>(),
+            ["acme/tokens-only"],
+            "{}",
+            test.name
+        );
+        assert_eq!(state.entities.len(), 1, "{}", test.name);
     }
 }

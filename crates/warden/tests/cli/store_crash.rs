@@ -100,9 +100,10 @@ fn crash_and_recover(storage_url: &str) {
     let stored: Vec<String> = runtime.block_on(async {
         let store = warden_store::Store::connect(storage_url).await.unwrap();
         store
-            .active_assignments(0)
+            .read_state(0)
             .await
             .unwrap()
+            .assignments
             .into_iter()
             .map(|grant| grant.principal_id)
             .collect()
