@@ -289,19 +289,22 @@ pub async fn record_token_refusal(
         summary: format!("DENY: the bearer token was refused ({reason}); no policy was consulted."),
         details: record.errors.clone(),
     });
-    // The caller gets a 401 whatever happens here; a lost record is counted by the log.
-    let _ = log.log.record(record, None).await;
+    // The caller gets a 401 whatever happens here (a refusal needs no record to stand); a
+    // lost record is counted and logged by the decision log itself.
+    if let Err(unavailable) = log.log.record(record, None).await {
+        tracing::warn!(error = %unavailable, "a refused token's decision-log record was not kept");
+    }
 }
 
-/// Records an admin API call.
+/// Records an admin API call; an error means the record is not safely kept.
 pub async fn record_admin(
     log: Option<&DecisionLog>,
     caller: &Caller,
     operation: String,
     status: u16,
     tenant: Option<String>,
-) {
-    let Some(log) = log else { return };
+) -> Result<(), warden_audit::Unavailable> {
+    let Some(log) = log else { return Ok(()) };
     let mut record = Record::new(Kind::Admin, uuid::Uuid::now_v7().to_string());
     record.entry = Some(caller.entry.to_owned());
     record.action = Some(operation);
@@ -313,7 +316,7 @@ pub async fn record_admin(
         id: tenant.clone(),
         tenant: Some(tenant),
     });
-    let _ = log.log.record(record, None).await;
+    log.log.record(record, None).await
 }
 
 /// What an OAuth endpoint did, for its decision-log record.
@@ -332,9 +335,14 @@ pub struct Issuance<'a> {
     pub token: Option<TokenRef>,
 }
 
-/// Records one call of `/oauth2/token` or `/oauth2/revoke`, issued or refused.
-pub async fn record_issuance(log: Option<&DecisionLog>, caller: &Caller, issuance: Issuance<'_>) {
-    let Some(log) = log else { return };
+/// Records one call of `/oauth2/token` or `/oauth2/revoke`, issued or refused; an error means
+/// the record is not safely kept (a token must then not be handed out).
+pub async fn record_issuance(
+    log: Option<&DecisionLog>,
+    caller: &Caller,
+    issuance: Issuance<'_>,
+) -> Result<(), warden_audit::Unavailable> {
+    let Some(log) = log else { return Ok(()) };
     let mut record = Record::new(Kind::Decision, uuid::Uuid::now_v7().to_string());
     record.entry = Some(caller.entry.to_owned());
     record.action = Some(format!("oauth2.{}", issuance.operation));
@@ -364,5 +372,90 @@ pub async fn record_issuance(log: Option<&DecisionLog>, caller: &Caller, issuanc
         },
         details: record.errors.clone(),
     });
-    let _ = log.log.record(record, None).await;
+    log.log.record(record, None).await
+}
+
+/// In the fail-closed mode, why nothing that must be recorded may happen now.
+pub fn refuses_writes(log: Option<&DecisionLog>) -> Option<warden_audit::Unavailable> {
+    log.and_then(|log| log.log.refuses_new_decisions())
+}
+
+/// One AuthZEN search, for its decision-log record.
+pub struct Search<'a> {
+    /// `subject`, `resource` or `action`.
+    pub kind: &'static str,
+    /// The subject searched for, or the subject type (id `*`) of a subject search.
+    pub subject: EntityRef,
+    /// The action, unless actions were searched.
+    pub action: Option<String>,
+    /// The resource, or the resource type (id `*`) of a resource search.
+    pub resource: EntityRef,
+    /// What was found on this page (ids or action names).
+    pub found: &'a [String],
+    /// Why the subject was refused before any candidate was decided, if it was.
+    pub refusal: Option<&'a Refusal>,
+}
+
+/// How many found ids a search record lists (the count is always complete).
+const SEARCH_IDS_RECORDED: usize = 50;
+
+/// Records one AuthZEN search call: who searched for what, and what the page found. An error
+/// means the record is not safely kept (the search must then answer nothing).
+pub async fn record_search(
+    log: Option<&DecisionLog>,
+    caller: &Caller,
+    search: Search<'_>,
+) -> Result<(), warden_audit::Unavailable> {
+    let Some(log) = log else { return Ok(()) };
+    let mut record = Record::new(Kind::Decision, uuid::Uuid::now_v7().to_string());
+    record.entry = Some(format!("authzen.search.{}", search.kind));
+    let subject = format!("{}::{:?}", search.subject.entity_type, search.subject.id);
+    record.principal = Some(search.subject);
+    record.action = search.action;
+    record.resource = Some(search.resource);
+    record.decision = Some(
+        if search.found.is_empty() {
+            "deny"
+        } else {
+            "allow"
+        }
+        .to_owned(),
+    );
+    record.reason = Some(
+        search
+            .refusal
+            .map_or("search", |refusal| refusal.reason)
+            .to_owned(),
+    );
+    if let Some(refusal) = search.refusal {
+        record.errors.push(refusal.detail.clone());
+    }
+    caller.stamp(&mut record);
+    let mut details: Vec<String> = search
+        .found
+        .iter()
+        .take(SEARCH_IDS_RECORDED)
+        .cloned()
+        .collect();
+    if search.found.len() > SEARCH_IDS_RECORDED {
+        details.push(format!(
+            "… and {} more",
+            search.found.len() - SEARCH_IDS_RECORDED
+        ));
+    }
+    record.explanation = Some(warden_audit::Explanation {
+        summary: match search.refusal {
+            Some(refusal) => format!(
+                "SEARCH ({}): {subject} was refused ({}); nothing was found.",
+                search.kind, refusal.reason
+            ),
+            None => format!(
+                "SEARCH ({}) for {subject}: {} found on this page.",
+                search.kind,
+                search.found.len()
+            ),
+        },
+        details,
+    });
+    log.log.record(record, None).await
 }

@@ -146,6 +146,20 @@ async fn record_admin_calls(
     {
         return next.run(request).await;
     }
+    // Fail closed (issue #18): with the decision log down in the `deny` mode, a write that
+    // grants or changes access is refused before anything changes. Writes that only take
+    // access away (revocations, disabling a service account) go ahead: refusing them would
+    // keep a compromised credential alive; the store's own audit trail records them.
+    let takes_access_away = request.uri().path() == "/v1/admin/revocations"
+        || request.uri().path().ends_with("/disable");
+    if !takes_access_away
+        && let Some(unavailable) = decision_log::refuses_writes(state.decision_log.as_ref())
+    {
+        return ApiError::Unavailable(format!(
+            "nothing was changed: admin writes are refused while {unavailable}"
+        ))
+        .into_response();
+    }
     let started = std::time::Instant::now();
     let slot = admin_auth::ActorSlot::default();
     request.extensions_mut().insert(slot.clone());
@@ -167,15 +181,32 @@ async fn record_admin_calls(
         origin,
         started,
     };
-    decision_log::record_admin(
+    let status = response.status();
+    match decision_log::record_admin(
         state.decision_log.as_ref(),
         &caller,
-        operation,
-        response.status().as_u16(),
+        operation.clone(),
+        status.as_u16(),
         tenant,
     )
-    .await;
-    response
+    .await
+    {
+        Ok(()) => response,
+        // A write that went through but could not be recorded is not answered as done: the
+        // caller learns it, and the store's audit trail (written in the write's own
+        // transaction) still holds it.
+        Err(unavailable) if status.is_success() && !takes_access_away => {
+            tracing::error!(%operation, error = %unavailable, "an admin write was applied but its decision-log record was not kept");
+            ApiError::Unavailable(format!(
+                "the change was applied and is in the store's audit trail, but its decision-log record could not be kept ({unavailable})"
+            ))
+            .into_response()
+        }
+        Err(unavailable) => {
+            tracing::error!(%operation, error = %unavailable, "an admin call's decision-log record was not kept");
+            response
+        }
+    }
 }
 
 async fn not_found() -> Response {
@@ -199,6 +230,7 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
             get(routes::authzen::metadata),
         )
         .route("/v1/check", post(routes::check::check))
+        .route("/v1/checks", post(routes::check::checks))
         .route("/v1/authenticate", post(routes::check::authenticate))
         .route("/healthz", get(routes::ops::healthz))
         .route("/readyz", get(routes::ops::readyz))

@@ -4,7 +4,7 @@
 //! A token is revoked when its `(iss, jti)` or `(iss, sid)` is revoked, when its subject
 //! `(iss, sub)` or its client (`client_id`, else `azp`) was revoked after the token was issued
 //! (`iat` before the revocation; a token without `iat` counts as issued before), or when the key
-//! that verified it (`kid`) is revoked. The check runs after signature verification on every
+//! that verified it is revoked (by its `kid` or its RFC 7638 thumbprint). The check runs after signature verification on every
 //! request, cached tokens included. The set is filled incrementally from the store (only rows
 //! newer than the version last seen), and lapsed revocations are ignored and purged.
 
@@ -163,6 +163,7 @@ impl RevocationSet {
                 issued_at: token.issued_at,
                 client,
                 kid: token.kid.as_deref(),
+                key_thumbprint: token.key_thumbprint.as_deref(),
             },
             now,
         )
@@ -201,9 +202,12 @@ impl RevocationSet {
         {
             return hit(RevocationKind::Client);
         }
-        if let Some(kid) = token.kid
-            && inner.keys.get(kid).is_some_and(|e| e.in_force(now))
-        {
+        // A key is revoked by its `kid` or by its RFC 7638 thumbprint; both name the key that
+        // verified the token, whether or not the token's header named a `kid`.
+        let key_revoked = |name: Option<&str>| {
+            name.is_some_and(|name| inner.keys.get(name).is_some_and(|e| e.in_force(now)))
+        };
+        if key_revoked(token.kid) || key_revoked(token.key_thumbprint) {
             return hit(RevocationKind::Key);
         }
         None
@@ -226,8 +230,10 @@ pub struct TokenIds<'a> {
     pub issued_at: Option<i64>,
     /// `client_id` (else `azp`).
     pub client: Option<&'a str>,
-    /// `kid`.
+    /// The `kid` of the key that verified the token.
     pub kid: Option<&'a str>,
+    /// The RFC 7638 thumbprint of the key that verified the token.
+    pub key_thumbprint: Option<&'a str>,
 }
 
 /// Two revocations of the same thing: the stronger of each part holds (the later not-before,

@@ -212,7 +212,8 @@ fn compose(
                     status.principal_type, status.tenant
                 )
             })?;
-            let uid = EntityUid::from_type_name_and_id(type_name, EntityId::new(&status.principal_id));
+            let uid =
+                EntityUid::from_type_name_and_id(type_name, EntityId::new(&status.principal_id));
             statuses.insert(uid, status.status);
         }
         for grant in &view.assignments {
@@ -335,5 +336,98 @@ impl StoreFreshness {
                 error.map(|e| format!(": {e}")).unwrap_or_default()
             )
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing, reason = "tests")]
+
+    use super::*;
+    use warden_core::PackSources;
+    use warden_store::StatusRecord;
+
+    fn holder() -> PolicyHolder {
+        let sources = PackSources::from_policy_text(
+            "p.cedar",
+            "permit (principal, action, resource) when { principal in Role::\"admin\" };",
+        );
+        let pack = Pack::compile(&sources).unwrap().pack;
+        let holder = PolicyHolder::default();
+        holder.set_pack(Arc::new(pack), None).unwrap();
+        holder
+    }
+
+    fn view(version: i64, read_at: i64, disabled: &[&str]) -> StoreView {
+        StoreView {
+            version,
+            read_at,
+            statuses: disabled
+                .iter()
+                .map(|id| StatusRecord {
+                    tenant: "acme".into(),
+                    principal_type: "User".into(),
+                    principal_id: (*id).into(),
+                    status: PrincipalStatus::Disabled,
+                })
+                .collect(),
+            ..StoreView::default()
+        }
+    }
+
+    fn installed(holder: &PolicyHolder) -> (Option<i64>, usize) {
+        let snapshot = holder.current().unwrap();
+        (snapshot.store_version, snapshot.statuses.len())
+    }
+
+    /// Issue #18: reads of the store finish in any order; the one that finishes last must not
+    /// replace a newer view (which would undo a write already answered).
+    #[test]
+    fn an_older_store_view_never_replaces_a_newer_one() {
+        let holder = holder();
+        assert_eq!(
+            holder.set_store_view(view(7, 100, &["a", "b"])).unwrap(),
+            Freshness::Installed
+        );
+        assert_eq!(
+            holder.set_store_view(view(6, 101, &["a"])).unwrap(),
+            Freshness::Older
+        );
+        assert_eq!(installed(&holder), (Some(7), 2));
+        // The same version judged later (a grant expired meanwhile) is newer.
+        assert_eq!(
+            holder.set_store_view(view(7, 130, &["a", "b"])).unwrap(),
+            Freshness::Installed
+        );
+        assert_eq!(
+            holder.set_store_view(view(7, 120, &["a"])).unwrap(),
+            Freshness::Older
+        );
+        assert_eq!(
+            holder.set_store_view(view(8, 90, &[])).unwrap(),
+            Freshness::Installed
+        );
+        assert_eq!(installed(&holder), (Some(8), 0));
+    }
+
+    /// A status is keyed by the uid built from its type and id as they are: an id with control
+    /// characters keeps its status.
+    #[test]
+    fn a_status_is_keyed_by_the_typed_uid() {
+        let holder = holder();
+        holder
+            .set_store_view(view(1, 1, &["acme/ctl\u{8}back", "acme/ctl\u{c}feed"]))
+            .unwrap();
+        let snapshot = holder.current().unwrap();
+        for id in ["acme/ctl\u{8}back", "acme/ctl\u{c}feed"] {
+            let uid = EntityUid::from_type_name_and_id(
+                snapshot.pack.type_name("User").unwrap(),
+                EntityId::new(id),
+            );
+            assert_eq!(
+                snapshot.statuses.get(&uid),
+                Some(&PrincipalStatus::Disabled)
+            );
+        }
     }
 }

@@ -234,6 +234,14 @@ pub struct CheckRequest {
     pub context: Option<Value>,
 }
 
+/// The body of `POST /v1/checks`: several `/v1/check` bodies for one bearer token.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChecksRequest {
+    /// The checks, answered in order.
+    pub checks: Vec<CheckRequest>,
+}
+
 /// A determining policy as responses name it.
 #[derive(Debug, Serialize)]
 pub struct PolicyJson<'a> {
@@ -418,6 +426,32 @@ pub struct CheckAnswer<'a> {
     pub principal: PrincipalJson<'a>,
     /// The pack revision.
     pub policy_revision: &'a str,
+}
+
+/// One result of `POST /v1/checks`: a `/v1/check` answer without the shared parts.
+#[derive(Debug, Serialize)]
+pub struct CheckResult<'a> {
+    /// `allow` or `deny`.
+    pub decision: &'static str,
+    /// The decision id.
+    pub decision_id: &'a str,
+    /// The reason code.
+    pub reason: &'a str,
+    /// The determining policies.
+    pub reasons: Vec<PolicyJson<'a>>,
+    /// Evaluation errors.
+    pub errors: Vec<ErrorJson<'a>>,
+}
+
+/// The answer of `POST /v1/checks`.
+#[derive(Debug, Serialize)]
+pub struct ChecksAnswer<'a> {
+    /// Who asked.
+    pub principal: PrincipalJson<'a>,
+    /// The pack revision.
+    pub policy_revision: &'a str,
+    /// One result per check, in order.
+    pub results: Vec<CheckResult<'a>>,
 }
 
 #[cfg(test)]

@@ -13,6 +13,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::{Algorithm, DecodingKey};
 use serde_json::{Map, Value};
+use sha2::Digest as _;
 
 use crate::settings::HmacSecret;
 use crate::strict_json;
@@ -59,6 +60,9 @@ pub struct VerificationKey {
     pub jwk_alg: Option<Algorithm>,
     /// The public key's parameters (`kty`, `crv`, `n`, `e`, `x`, `y`), to tell two keys apart.
     fingerprint: String,
+    /// The RFC 7638 JWK thumbprint (SHA-256, base64url), the key's name whatever its `kid`;
+    /// `None` for a shared secret, whose digest is never published.
+    pub thumbprint: Option<String>,
     pub(crate) key: DecodingKey,
 }
 
@@ -126,6 +130,7 @@ impl KeySet {
                 kind: KeyKind::Hmac,
                 jwk_alg: Some(Algorithm::HS256),
                 fingerprint: "oct".to_owned(),
+                thumbprint: None,
                 key: DecodingKey::from_secret(&secret.0),
             })],
         }
@@ -307,6 +312,7 @@ fn parse_jwk(jwk: &Map<String, Value>) -> Result<VerificationKey, String> {
     {
         return Err(format!("`alg` {alg:?} does not fit a {kind:?} key"));
     }
+    let thumbprint = Some(thumbprint(jwk)?);
     let fingerprint = ["kty", "crv", "n", "e", "x", "y"]
         .iter()
         .map(|name| jwk.get(*name).and_then(Value::as_str).unwrap_or_default())
@@ -317,8 +323,35 @@ fn parse_jwk(jwk: &Map<String, Value>) -> Result<VerificationKey, String> {
         kind,
         jwk_alg,
         fingerprint,
+        thumbprint,
         key,
     })
+}
+
+/// The RFC 7638 thumbprint of a public JWK: SHA-256 over the key type's required members in
+/// lexicographic order, without whitespace, base64url without padding. The members were
+/// checked as base64url (or a known curve name) before, so they need no JSON escaping.
+fn thumbprint(jwk: &Map<String, Value>) -> Result<String, String> {
+    let canonical = match required(jwk, "kty")? {
+        "RSA" => format!(
+            r#"{{"e":"{}","kty":"RSA","n":"{}"}}"#,
+            required(jwk, "e")?,
+            required(jwk, "n")?
+        ),
+        "EC" => format!(
+            r#"{{"crv":"{}","kty":"EC","x":"{}","y":"{}"}}"#,
+            required(jwk, "crv")?,
+            required(jwk, "x")?,
+            required(jwk, "y")?
+        ),
+        "OKP" => format!(
+            r#"{{"crv":"{}","kty":"OKP","x":"{}"}}"#,
+            required(jwk, "crv")?,
+            required(jwk, "x")?
+        ),
+        other => return Err(format!("no thumbprint for key type {other:?}")),
+    };
+    Ok(URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(canonical.as_bytes())))
 }
 
 /// Parses one public JWK alone (a client's registered key): the same checks as in a JWKS, and
@@ -344,6 +377,23 @@ impl VerificationKey {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The example of RFC 7638 §3.1.
+    #[test]
+    fn the_thumbprint_is_rfc_7638s() {
+        let jwk = serde_json::json!({
+            "kty": "RSA",
+            "n": "0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_BJECPebWKRXjBZCiFV4n3oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_FDW2QvzqY368QQMicAtaSqzs8KJZgnYb9c7d0zgdAZHzu6qMQvRL5hajrn1n91CbOpbISD08qNLyrdkt-bFTWhAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur-kEgU8awapJzKnqDKgw",
+            "e": "AQAB",
+            "alg": "RS256",
+            "kid": "2011-04-29"
+        });
+        let key = parse_jwk(jwk.as_object().unwrap()).unwrap();
+        assert_eq!(
+            key.thumbprint.as_deref(),
+            Some("NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs")
+        );
+    }
 
     #[test]
     fn rsa_bit_length_ignores_leading_zero_bits() {

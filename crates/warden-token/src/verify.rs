@@ -34,8 +34,12 @@ pub struct VerifiedToken {
     pub issuer: String,
     /// The algorithm it was signed with.
     pub algorithm: Algorithm,
-    /// The `kid` of the key that verified it, if the header named one.
+    /// The `kid` of the key that verified it: the header's, or, for a token whose header names
+    /// none, the verifying key's own `kid` in its key set.
     pub kid: Option<String>,
+    /// The RFC 7638 thumbprint of the key that verified it (`None` for a shared secret), so a
+    /// key revocation matches whether or not the token or the key names a `kid`.
+    pub key_thumbprint: Option<String>,
     /// `jti`, if present.
     pub jti: Option<String>,
     /// `sid`, if present.
@@ -329,7 +333,8 @@ impl Verifier {
         Ok(VerifiedToken {
             issuer: config.issuer.clone(),
             algorithm,
-            kid: kid.map(str::to_owned),
+            kid: kid.map(str::to_owned).or_else(|| key.kid.clone()),
+            key_thumbprint: key.thumbprint.clone(),
             jti: text_claim("jti"),
             sid: text_claim("sid"),
             issued_at,

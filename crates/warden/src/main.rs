@@ -10,6 +10,7 @@ mod commands;
 mod config_loading;
 mod decision_json;
 mod junit;
+mod logging;
 mod pack_loading;
 mod suite_file;
 

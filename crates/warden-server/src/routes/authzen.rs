@@ -54,7 +54,8 @@ pub(crate) async fn evaluate(
 }
 
 /// `subject.properties.token`: identifiers of the bearer token the enforcement point verified
-/// itself (`iss`, `jti`, `sid`, `sub`, `iat`, `client_id`, `kid`), so that a revocation in
+/// itself (`iss`, `jti`, `sid`, `sub`, `iat`, `client_id`, `kid`, and `jkt`, the RFC 7638 thumbprint of
+/// the key that verified it), so that a revocation in
 /// Warden denies on this path too. The name is reserved: it never becomes an attribute.
 fn forwarded_token(subject: &mut EntityInput) -> Result<Option<Map<String, Value>>, String> {
     let Some(properties) = subject.properties.as_mut() else {
@@ -156,6 +157,7 @@ fn revoked(state: &AppState, token: &Map<String, Value>) -> Option<Refusal> {
                 },
                 client: text("client_id")?.or(text("azp")?),
                 kid: text("kid")?,
+                key_thumbprint: text("jkt")?,
             })
         })();
     match ids {

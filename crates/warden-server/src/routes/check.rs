@@ -20,7 +20,8 @@ use crate::origin::Origin;
 use crate::problem::ApiError;
 use crate::state::AppState;
 use crate::wire::{
-    CheckAnswer, CheckRequest, PrincipalJson, errors_json, json_response, reasons_json,
+    CheckAnswer, CheckRequest, CheckResult, ChecksAnswer, ChecksRequest, PrincipalJson,
+    errors_json, json_response, reasons_json,
 };
 
 /// The request's `Authorization` header alone (axum's `HeaderMap` extractor copies every
@@ -145,27 +146,40 @@ pub async fn check(
     let bearer = match verified_bearer(&state, authorization.as_ref()).await {
         Ok(bearer) => bearer,
         Err(error) => {
-            metrics::counter!("warden_token_failures_total", "reason" => error.reason.as_str())
-                .increment(1);
-            tracing::info!(reason = error.reason.as_str(), detail = ?error.detail, "bearer token refused");
-            decision_log::record_token_refusal(
-                state.decision_log.as_ref(),
-                &caller,
-                Some(body.action.name().to_owned()),
-                Some(warden_audit::EntityRef {
-                    entity_type: body.resource.entity_type.clone(),
-                    id: body.resource.id.clone(),
-                    tenant: None,
-                }),
-                error.reason.as_str(),
-                error.detail.clone(),
-                None,
-            )
-            .await;
+            refused_token(&state, &caller, Some(&body), &error).await;
             return Err(ApiError::InvalidToken(error));
         }
     };
     let snapshot = super::snapshot(&state)?;
+    let outcome = decide_for(&state, &caller, &snapshot, &bearer, body).await;
+    let principal = bearer.principal();
+    let mut http_response = json_response(&CheckAnswer {
+        decision: if outcome.allowed() { "allow" } else { "deny" },
+        decision_id: &outcome.decision_id,
+        reason: outcome.reason(),
+        reasons: reasons_json(&outcome),
+        errors: errors_json(&outcome),
+        principal: PrincipalJson {
+            entity_type: &principal.entity_type,
+            id: &principal.id,
+            tenant: principal.tenant.as_deref(),
+        },
+        policy_revision: snapshot.snapshot.pack.revision().as_str(),
+    });
+    if let Ok(value) = HeaderValue::from_str(&outcome.decision_id) {
+        http_response.headers_mut().insert("x-decision-id", value);
+    }
+    Ok(http_response)
+}
+
+/// Decides one check for a verified bearer and records it.
+async fn decide_for(
+    state: &AppState,
+    caller: &Caller,
+    snapshot: &engine::DecisionScope,
+    bearer: &Bearer,
+    body: CheckRequest,
+) -> engine::DecisionOutcome {
     let verified = &bearer.token;
     let principal = bearer.principal();
     let input = DecisionInput {
@@ -174,7 +188,7 @@ pub async fn check(
         resource: (&body.resource).into(),
         context: body.context,
     };
-    let mut outcome = engine::decide(&snapshot, &input);
+    let mut outcome = engine::decide(snapshot, &input);
     if let (Some(issuer), Some(decision)) = (&state.token_issuer, outcome.decision())
         && outcome.refusal.is_none()
         && decision.is_allowed()
@@ -193,8 +207,8 @@ pub async fn check(
     }
     decision_log::record_decision(
         state.decision_log.as_ref(),
-        &caller,
-        &snapshot,
+        caller,
+        snapshot,
         &input,
         Some(warden_audit::TokenRef {
             issuer: Some(verified.issuer.clone()),
@@ -204,23 +218,88 @@ pub async fn check(
         &mut outcome,
     )
     .await;
-    let mut http_response = json_response(&CheckAnswer {
-        decision: if outcome.allowed() { "allow" } else { "deny" },
-        decision_id: &outcome.decision_id,
-        reason: outcome.reason(),
-        reasons: reasons_json(&outcome),
-        errors: errors_json(&outcome),
+    outcome
+}
+
+/// `POST /v1/checks`: several checks for one forwarded bearer token (e.g. filtering a list by
+/// per-item decisions). The token is verified once; every check is decided and recorded as
+/// `/v1/check` would, and the answer has exactly one result per check, in order.
+pub async fn checks(
+    State(state): State<AppState>,
+    Origin(origin): Origin,
+    Authorization(authorization): Authorization,
+    Json(body): Json<ChecksRequest>,
+) -> Result<Response, ApiError> {
+    let caller = Caller {
+        entry: "checks",
+        label: None,
+        origin,
+        started: Instant::now(),
+    };
+    if body.checks.len() > state.limits.max_batch_size {
+        return Err(ApiError::BadRequest(format!(
+            "{} checks in one request; the limit is {}",
+            body.checks.len(),
+            state.limits.max_batch_size
+        )));
+    }
+    let bearer = match verified_bearer(&state, authorization.as_ref()).await {
+        Ok(bearer) => bearer,
+        Err(error) => {
+            refused_token(&state, &caller, None, &error).await;
+            return Err(ApiError::InvalidToken(error));
+        }
+    };
+    let snapshot = super::snapshot(&state)?;
+    let mut outcomes = Vec::with_capacity(body.checks.len());
+    for item in body.checks {
+        outcomes.push(decide_for(&state, &caller, &snapshot, &bearer, item).await);
+    }
+    let principal = bearer.principal();
+    Ok(json_response(&ChecksAnswer {
         principal: PrincipalJson {
             entity_type: &principal.entity_type,
             id: &principal.id,
             tenant: principal.tenant.as_deref(),
         },
         policy_revision: snapshot.snapshot.pack.revision().as_str(),
-    });
-    if let Ok(value) = HeaderValue::from_str(&outcome.decision_id) {
-        http_response.headers_mut().insert("x-decision-id", value);
-    }
-    Ok(http_response)
+        results: outcomes
+            .iter()
+            .map(|outcome| CheckResult {
+                decision: if outcome.allowed() { "allow" } else { "deny" },
+                decision_id: &outcome.decision_id,
+                reason: outcome.reason(),
+                reasons: reasons_json(outcome),
+                errors: errors_json(outcome),
+            })
+            .collect(),
+    }))
+}
+
+/// Counts, logs and records a refused bearer token (the caller answers 401).
+async fn refused_token(
+    state: &AppState,
+    caller: &Caller,
+    attempted: Option<&CheckRequest>,
+    error: &TokenError,
+) {
+    metrics::counter!("warden_token_failures_total", "reason" => error.reason.as_str())
+        .increment(1);
+    tracing::info!(reason = error.reason.as_str(), detail = ?error.detail, "bearer token refused");
+    decision_log::record_token_refusal(
+        state.decision_log.as_ref(),
+        caller,
+        attempted.map(|body| body.action.name().to_owned()),
+        attempted.map(|body| warden_audit::EntityRef {
+            entity_type: body.resource.entity_type.clone(),
+            id: body.resource.id.clone(),
+            tenant: None,
+        }),
+        error.reason.as_str(),
+        error.detail.clone(),
+        None,
+    )
+    .await;
 }
 
 /// Why a principal the store disabled or deleted is refused, if it is.
@@ -242,8 +321,15 @@ fn inactive_principal(state: &AppState, principal: &warden_token::Principal) -> 
 /// a decision (for SDK dependencies that need the caller's identity on a route with no check).
 pub async fn authenticate(
     State(state): State<AppState>,
+    Origin(origin): Origin,
     Authorization(authorization): Authorization,
 ) -> Result<Response, ApiError> {
+    let caller = Caller {
+        entry: "authenticate",
+        label: None,
+        origin,
+        started: Instant::now(),
+    };
     // A replica that cannot see the store cannot see new revocations either: it vouches for
     // no identity until it can (decisions deny with `store_unavailable` on their own).
     if let Some(why) = state
@@ -255,7 +341,7 @@ pub async fn authenticate(
             "revocations cannot be checked: {why}"
         )));
     }
-    let bearer = verified_bearer(&state, authorization.as_ref())
+    let checked = verified_bearer(&state, authorization.as_ref())
         .await
         .and_then(
             |bearer| match inactive_principal(&state, bearer.principal()) {
@@ -264,12 +350,14 @@ pub async fn authenticate(
                 Some(why) => Err(TokenError::with(TokenReason::Revoked, why)),
                 None => Ok(bearer),
             },
-        )
-        .map_err(|error| {
-            metrics::counter!("warden_token_failures_total", "reason" => error.reason.as_str())
-                .increment(1);
-            ApiError::InvalidToken(error)
-        })?;
+        );
+    let bearer = match checked {
+        Ok(bearer) => bearer,
+        Err(error) => {
+            refused_token(&state, &caller, None, &error).await;
+            return Err(ApiError::InvalidToken(error));
+        }
+    };
     let verified = &bearer.token;
     let principal = bearer.principal();
     Ok(axum::Json(json!({

@@ -379,31 +379,41 @@ pub async fn token(
         Err(error) => return error.into_response(),
     };
     let caller = caller("oauth2", origin);
+    // Fail closed: no token leaves without its decision-log record (issue #18).
+    if let Some(unavailable) = decision_log::refuses_writes(state.decision_log.as_ref()) {
+        return log_unavailable(&unavailable).into_response();
+    }
     let now = unix_now();
     let mut client = None;
-    let result = issue(&state, issuer, &headers, &body, now, &mut client).await;
-    let (response, issuance) = match result {
+    match issue(&state, issuer, &headers, &body, now, &mut client).await {
         Ok((answer, jti, subject)) => {
-            let mut response = axum::Json(answer).into_response();
-            no_store(&mut response);
-            (
-                response,
-                Issuance {
-                    operation: "token",
-                    client,
-                    allowed: true,
-                    reason: "token_issued",
-                    detail: None,
-                    token: Some(warden_audit::TokenRef {
-                        issuer: Some(issuer.settings.issuer.clone()),
-                        jti: Some(jti),
-                        subject: Some(subject),
-                    }),
-                },
-            )
+            let issuance = Issuance {
+                operation: "token",
+                client,
+                allowed: true,
+                reason: "token_issued",
+                detail: None,
+                token: Some(warden_audit::TokenRef {
+                    issuer: Some(issuer.settings.issuer.clone()),
+                    jti: Some(jti),
+                    subject: Some(subject),
+                }),
+            };
+            // The token is handed out only once its record is kept; when it cannot be, the
+            // token (signed, never sent) is dropped here.
+            match decision_log::record_issuance(state.decision_log.as_ref(), &caller, issuance)
+                .await
+            {
+                Ok(()) => {
+                    let mut response = axum::Json(answer).into_response();
+                    no_store(&mut response);
+                    response
+                }
+                Err(unavailable) => log_unavailable(&unavailable).into_response(),
+            }
         }
         Err(error) => {
-            tracing::info!(error = error.code, why = %error.why, "token request refused");
+            tracing::info!(error = error.code, why = ?error.why, "token request refused");
             let issuance = Issuance {
                 operation: "token",
                 client,
@@ -412,11 +422,22 @@ pub async fn token(
                 detail: Some(error.why.clone()),
                 token: None,
             };
-            (error.into_response(), issuance)
+            // A refusal stands without its record; a lost one is counted by the log.
+            let _refusal_recorded =
+                decision_log::record_issuance(state.decision_log.as_ref(), &caller, issuance).await;
+            error.into_response()
         }
-    };
-    decision_log::record_issuance(state.decision_log.as_ref(), &caller, issuance).await;
-    response
+    }
+}
+
+/// The 503 for a decision log that cannot keep a record now.
+fn log_unavailable(unavailable: &warden_audit::Unavailable) -> OAuthError {
+    tracing::error!(error = %unavailable, "no token issued: the decision log cannot record it");
+    OAuthError::unavailable(
+        "temporarily_unavailable",
+        "the decision log is unavailable; try again",
+        unavailable,
+    )
 }
 
 async fn issue(
@@ -540,7 +561,10 @@ pub async fn revoke(
             error.into_response()
         }
     };
-    decision_log::record_issuance(state.decision_log.as_ref(), &caller, issuance).await;
+    // A revocation only takes access away: it stands even when its record cannot be kept (the
+    // decision log counts and logs the loss; the store's revocation row is the durable trace).
+    let _revocation_recorded =
+        decision_log::record_issuance(state.decision_log.as_ref(), &caller, issuance).await;
     response
 }
 

@@ -277,3 +277,192 @@ async fn fail_closed_denies_while_the_log_cannot_be_written_and_recovers() {
             .all(|r| r.record.decision.as_deref() == Some("deny"))
     );
 }
+
+/// Makes the decision log unwritable (a directory where the current file was); returns the
+/// function that puts it back.
+fn break_log(audit_dir: &std::path::Path) -> impl FnOnce() {
+    let current = audit_dir.join(CURRENT);
+    let moved = audit_dir.join("moved-away.jsonl");
+    std::fs::rename(&current, &moved).unwrap();
+    std::fs::create_dir(&current).unwrap();
+    move || {
+        std::fs::remove_dir(&current).unwrap();
+        std::fs::rename(&moved, &current).unwrap();
+    }
+}
+
+/// Issue #18: with `on_failure = "deny"`, no token is issued and no admin write is answered as
+/// done while the decision log cannot record it; a revocation (which only takes access away)
+/// still goes through.
+#[tokio::test]
+async fn nothing_is_issued_or_granted_unrecorded_while_the_log_is_down() {
+    let key_file = std::env::temp_dir().join(format!(
+        "warden-test-kek-audit-{}-{}",
+        std::process::id(),
+        now()
+    ));
+    std::fs::write(&key_file, "5f".repeat(32)).unwrap();
+    let extra = format!(
+        "[audit]\non_failure = \"deny\"\nretry_interval_ms = 50\n[tokens]\nissuer = \"http://127.0.0.1:8180\"\nkey_encryption_key_file = {:?}\n",
+        key_file.display().to_string()
+    );
+    let server = TestServer::start(Setup {
+        storage: Some(String::new()),
+        extra: &extra,
+        ..Setup::default()
+    })
+    .await;
+    let _ = std::fs::remove_file(&key_file);
+    let audit_dir = server.dir.path().join("warden-audit");
+    let (status, created) = server
+        .admin(
+            reqwest::Method::POST,
+            "/v1/admin/tenants/acme/service-accounts",
+            Some(ADMIN_SECRET),
+            Some(&json!({"name": "indexer", "owner": "alice", "purpose": "search indexing", "scopes": ["documents:read"], "expires_in_seconds": 86_400})),
+        )
+        .await;
+    assert_eq!(status, 201, "{created}");
+    let client_id = created["client_id"].as_str().unwrap().to_owned();
+    let secret = created["client_secret"].as_str().unwrap().to_owned();
+    let ask_token = || {
+        server
+            .client
+            .post(server.url("/oauth2/token"))
+            .basic_auth(&client_id, Some(&secret))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body("grant_type=client_credentials")
+            .send()
+    };
+    assert_eq!(ask_token().await.unwrap().status(), 200);
+
+    let restore = break_log(&audit_dir);
+    let refused = ask_token().await.unwrap();
+    assert_eq!(refused.status(), 503);
+    let body: Value = refused.json().await.unwrap();
+    assert_eq!(body["error"], "temporarily_unavailable", "{body}");
+    assert!(body.get("access_token").is_none(), "{body}");
+
+    let grant =
+        json!({"principal": "User::\"carol\"", "role": "Role::\"admin\"", "reason": "incident 9"});
+    let (status, body) = server
+        .admin(
+            reqwest::Method::POST,
+            "/v1/admin/tenants/acme/roles/grant",
+            Some(ADMIN_SECRET),
+            Some(&grant),
+        )
+        .await;
+    assert_eq!(status, 503, "{body}");
+    assert!(
+        body["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("nothing was changed"),
+        "{body}"
+    );
+    let (status, body) = server
+        .admin(
+            reqwest::Method::POST,
+            "/v1/admin/revocations",
+            Some(ADMIN_SECRET),
+            Some(&json!({"kind": "subject", "issuer": ISSUER, "value": "mallory", "reason": "stolen laptop"})),
+        )
+        .await;
+    assert_eq!(status, 200, "a revocation is never held back: {body}");
+
+    restore();
+    let mut issued = false;
+    for _ in 0..100 {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        if ask_token().await.unwrap().status() == 200 {
+            issued = true;
+            break;
+        }
+    }
+    assert!(issued, "tokens are issued again once the log is writable");
+    let (_, trail) = server
+        .admin(
+            reqwest::Method::GET,
+            "/v1/admin/audit",
+            Some(ADMIN_SECRET),
+            None,
+        )
+        .await;
+    let actions: Vec<&str> = trail["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|record| record["action"].as_str().unwrap())
+        .collect();
+    assert!(
+        !actions.contains(&"role.grant"),
+        "the refused grant changed nothing: {actions:?}"
+    );
+    let all = records(&audit_dir);
+    let issued_records = all
+        .iter()
+        .filter(|r| r.record.reason.as_deref() == Some("token_issued"))
+        .count();
+    assert_eq!(issued_records, 2, "one record per token handed out");
+}
+
+/// Issue #18: refusals of `/v1/authenticate` and every AuthZEN search are decision-log records.
+#[tokio::test]
+async fn authenticate_refusals_and_searches_are_recorded() {
+    let mut server = TestServer::start(Setup::default()).await;
+    let audit_dir = server.dir.path().join("warden-audit");
+    let response = server
+        .client
+        .post(server.url("/v1/authenticate"))
+        .bearer_auth("not-a-token")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
+    let (status, _) = server
+        .pep_post("/access/v1/search/resource", &json!({"subject": {"type": "User", "id": "acme/carol"}, "action": {"name": "read"}, "resource": {"type": "Document"}}))
+        .await;
+    assert_eq!(status, 200);
+    let (status, _) = server
+        .pep_post("/access/v1/search/subject", &json!({"subject": {"type": "User"}, "action": {"name": "delete"}, "resource": {"type": "Document", "id": "acme/roadmap"}}))
+        .await;
+    assert_eq!(status, 200);
+    let (status, _) = server
+        .pep_post("/access/v1/search/action", &json!({"subject": {"type": "User", "id": "acme/bob"}, "resource": {"type": "Document", "id": "acme/roadmap"}}))
+        .await;
+    assert_eq!(status, 200);
+    server
+        .server
+        .take()
+        .unwrap()
+        .shutdown(Duration::from_secs(5))
+        .await
+        .unwrap();
+
+    let all = records(&audit_dir);
+    let refusal: Vec<_> = all
+        .iter()
+        .filter(|r| r.record.entry.as_deref() == Some("authenticate"))
+        .collect();
+    assert_eq!(refusal.len(), 1);
+    assert_eq!(refusal[0].record.reason.as_deref(), Some("token_malformed"));
+    assert_eq!(refusal[0].record.decision.as_deref(), Some("deny"));
+    let resource_search: Vec<_> = all
+        .iter()
+        .filter(|r| r.record.entry.as_deref() == Some("authzen.search.resource"))
+        .collect();
+    assert_eq!(resource_search.len(), 1);
+    let explanation = resource_search[0].record.explanation.as_ref().unwrap();
+    assert_eq!(
+        explanation.details,
+        ["acme/nda", "acme/roadmap", "public/handbook"],
+        "{explanation:?}"
+    );
+    assert_eq!(
+        resource_search[0].record.principal.as_ref().unwrap().id,
+        "acme/carol"
+    );
+    assert_eq!(count(&all, "authzen.search.subject"), 1);
+    assert_eq!(count(&all, "authzen.search.action"), 1);
+}

@@ -226,3 +226,77 @@ async fn authenticate_returns_the_principal_or_401() {
             .contains("invalid_token")
     );
 }
+
+/// `POST /v1/checks`: one token, several checks, one result per check in order, each the
+/// decision `/v1/check` gives for it; bad tokens and oversized batches are refused whole.
+#[tokio::test]
+async fn a_batch_of_checks_answers_each_as_a_single_check_would() {
+    let server = TestServer::start(Setup::default()).await;
+    let token = token_for(&server.key, "carol", "acme", &[]);
+    let items = [
+        read("acme/roadmap"),
+        read("acme/salaries"),
+        read("globex/roadmap"),
+        json!({"action": "delete", "resource": {"type": "Document", "id": "acme/roadmap"}}),
+        json!({"action": "fly", "resource": {"type": "Document", "id": "acme/roadmap"}}),
+    ];
+    let response = server
+        .client
+        .post(server.url("/v1/checks"))
+        .bearer_auth(&token)
+        .json(&json!({"checks": items}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(
+        body["principal"],
+        json!({"type": "User", "id": "acme/carol", "tenant": "acme"})
+    );
+    let results = body["results"].as_array().unwrap();
+    assert_eq!(results.len(), items.len(), "{body}");
+    for (item, result) in items.iter().zip(results) {
+        let (_, _, single) = check(&server, Some(&token), item).await;
+        assert_eq!(
+            (&result["decision"], &result["reason"]),
+            (&single["decision"], &single["reason"]),
+            "{item}"
+        );
+    }
+    let decisions: Vec<&str> = results
+        .iter()
+        .map(|result| result["decision"].as_str().unwrap())
+        .collect();
+    assert_eq!(decisions, ["allow", "deny", "deny", "deny", "deny"]);
+    let mut ids: Vec<&str> = results
+        .iter()
+        .map(|result| result["decision_id"].as_str().unwrap())
+        .collect();
+    ids.dedup();
+    assert_eq!(ids.len(), items.len(), "every decision has its own id");
+
+    let response = server
+        .client
+        .post(server.url("/v1/checks"))
+        .bearer_auth("not-a-token")
+        .json(&json!({"checks": [read("acme/roadmap")]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 401);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["reason"], "token_malformed");
+
+    // The test server's batch limit is 50.
+    let too_many: Vec<Value> = (0..51).map(|_| read("acme/roadmap")).collect();
+    let response = server
+        .client
+        .post(server.url("/v1/checks"))
+        .bearer_auth(&token)
+        .json(&json!({"checks": too_many}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 400);
+}

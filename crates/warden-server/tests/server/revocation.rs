@@ -362,3 +362,56 @@ async fn a_forwarded_token_that_is_revoked_is_denied_on_the_authzen_path() {
         "{malformed}"
     );
 }
+
+/// Issue #18: a token whose header names no `kid` is verified by the issuer's only key; a
+/// revocation of that key (by its `kid` in the key set, or by its RFC 7638 thumbprint) must
+/// refuse it too, as it refuses tokens that name the key.
+#[tokio::test]
+async fn a_key_revocation_refuses_tokens_whose_header_names_no_kid() {
+    use base64::Engine as _;
+    use sha2::Digest as _;
+
+    let without_kid = |server: &TestServer, jti: &str| {
+        let mut claims = claims_at(ISSUER, now());
+        claims["sub"] = json!("carol");
+        claims["org_id"] = json!("acme");
+        claims["jti"] = json!(jti);
+        server
+            .key
+            .token_raw(r#"{"alg":"RS256","typ":"JWT"}"#, &claims.to_string())
+    };
+
+    let server = store_server().await;
+    let anonymous = without_kid(&server, "no-kid-1");
+    assert_eq!(check(&server, &anonymous).await.0, 200);
+    let (status, _) = revoke(
+        &server,
+        json!({"kind": "key", "value": "k1", "reason": "key leaked"}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_revoked(&server, &anonymous, "key").await;
+
+    // By thumbprint, computed here as RFC 7638 says, independently of the server.
+    let server = store_server().await;
+    let jwk = server.key.jwk();
+    let canonical = format!(
+        r#"{{"e":"{}","kty":"RSA","n":"{}"}}"#,
+        jwk["e"].as_str().unwrap(),
+        jwk["n"].as_str().unwrap()
+    );
+    let thumbprint = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(sha2::Sha256::digest(canonical.as_bytes()));
+    let anonymous = without_kid(&server, "no-kid-2");
+    let named = token(&server, |c| c["jti"] = json!("named"));
+    assert_eq!(check(&server, &anonymous).await.0, 200);
+    assert_eq!(check(&server, &named).await.0, 200);
+    let (status, _) = revoke(
+        &server,
+        json!({"kind": "key", "value": thumbprint, "reason": "key leaked"}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_revoked(&server, &anonymous, "key").await;
+    assert_revoked(&server, &named, "key").await;
+}

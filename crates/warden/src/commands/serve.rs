@@ -4,7 +4,6 @@
 use std::io::IsTerminal as _;
 
 use anyhow::{Context as _, bail};
-use tracing_subscriber::EnvFilter;
 
 use super::Verdict;
 use crate::cli::ServeArgs;
@@ -18,15 +17,7 @@ pub fn run(args: &ServeArgs) -> anyhow::Result<Verdict> {
         Some("text") => false,
         Some(other) => bail!("--log-format {other}: expected json or text"),
     };
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let subscriber = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_target(false);
-    if json_logs {
-        subscriber.json().with_current_span(false).init();
-    } else {
-        subscriber.init();
-    }
+    crate::logging::init(json_logs)?;
     tracing::info!(config = %config.origin, "configuration loaded");
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
