@@ -254,7 +254,8 @@ pub enum RevokeCommand {
     /// Every token of a client (service account) issued before now, by client id
     /// (`client_id`, else `azp`).
     Client(RevokeClientArgs),
-    /// Every token signed with a key, by `kid` (a compromised signing key).
+    /// Every token verified by a key, by its `kid` or its RFC 7638 thumbprint (a compromised
+    /// signing key), whether or not the token's header names a `kid`.
     Key(RevokeKeyArgs),
 }
 
@@ -320,10 +321,14 @@ pub struct RevokeClientArgs {
 }
 
 #[derive(Debug, Args)]
+#[group(required = true, multiple = false, args = ["kid", "thumbprint"])]
 pub struct RevokeKeyArgs {
-    /// The key id (`kid`).
+    /// The key id (`kid`) in the issuer's key set.
     #[arg(long)]
-    pub kid: String,
+    pub kid: Option<String>,
+    /// The key's RFC 7638 JWK thumbprint (SHA-256, base64url): names a key whatever its `kid`.
+    #[arg(long)]
+    pub thumbprint: Option<String>,
     #[command(flatten)]
     pub common: RevocationCommon,
 }

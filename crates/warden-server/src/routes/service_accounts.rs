@@ -56,16 +56,22 @@ fn text(name: &str, value: &str) -> Result<(), ApiError> {
 
 /// The owner as a Cedar uid of the tenant: `User::"acme/alice"`, or a bare local id `alice`.
 fn owner_uid(tenant: &str, owner: &str) -> Result<EntityUid, ApiError> {
-    let written = if owner.contains("::") {
-        owner.to_owned()
+    let uid: EntityUid = if owner.contains("::") {
+        owner.parse().map_err(|_| {
+            ApiError::BadRequest(format!(
+                "owner {owner:?} is not an entity uid (User::\"{tenant}/alice\") or a local id"
+            ))
+        })?
     } else {
-        format!("User::{}", Value::String(format!("{tenant}/{owner}")))
+        // Built from the type and the id, never by formatting and re-parsing text.
+        let user = "User"
+            .parse()
+            .map_err(|_| ApiError::Internal("`User` is not a type name".to_owned()))?;
+        EntityUid::from_type_name_and_id(
+            user,
+            warden_core::cedar_policy::EntityId::new(format!("{tenant}/{owner}")),
+        )
     };
-    let uid: EntityUid = written.parse().map_err(|_| {
-        ApiError::BadRequest(format!(
-            "owner {owner:?} is not an entity uid (User::\"{tenant}/alice\") or a local id"
-        ))
-    })?;
     if !uid.id().unescaped().starts_with(&format!("{tenant}/")) {
         return Err(ApiError::BadRequest(format!(
             "owner {uid} is not a principal of tenant `{tenant}`"
@@ -74,17 +80,23 @@ fn owner_uid(tenant: &str, owner: &str) -> Result<EntityUid, ApiError> {
     Ok(uid)
 }
 
-/// `active`, `disabled`, `deleted` (the store says so) or `unknown` (Warden does not know it).
+/// `active`, `disabled`, `deleted` (the store says so) or `unknown` (Warden does not know it)
+/// of an owner as stored (Cedar's own text of the uid); `invalid` when it does not parse.
 fn owner_status(state: &AppState, owner: &str) -> String {
-    let Ok(uid) = owner.parse::<EntityUid>() else {
-        return "unknown".to_owned();
-    };
+    match owner.parse::<EntityUid>() {
+        Ok(uid) => uid_status(state, &uid),
+        Err(_) => "invalid".to_owned(),
+    }
+}
+
+/// The status of a principal, as [`owner_status`] names it.
+fn uid_status(state: &AppState, uid: &EntityUid) -> String {
     let Some(snapshot) = state.policy.current() else {
         return "unknown".to_owned();
     };
-    match snapshot.statuses.get(&uid) {
+    match snapshot.statuses.get(uid) {
         Some(status) => status.as_str().to_owned(),
-        None if snapshot.entities.get(&uid).is_some() => "active".to_owned(),
+        None if snapshot.entities.get(uid).is_some() => "active".to_owned(),
         None => "unknown".to_owned(),
     }
 }
@@ -203,7 +215,7 @@ pub async fn create(
     credentials::check_scopes(&request.scopes).map_err(ApiError::BadRequest)?;
     let owner = owner_uid(&tenant, &request.owner)?;
     let owner_text = owner.to_string();
-    let status = owner_status(&state, &owner_text);
+    let status = uid_status(&state, &owner);
     if status != "active" {
         return Err(ApiError::BadRequest(format!(
             "owner {owner_text} must be an active principal Warden knows (it is {status})"
@@ -509,8 +521,9 @@ pub async fn transfer(
     admin.authorize(&tenant)?;
     let (store, _) = parts(&state)?;
     text("reason", &request.reason)?;
-    let owner = owner_uid(&tenant, &request.owner)?.to_string();
-    let status = owner_status(&state, &owner);
+    let owner_uid = owner_uid(&tenant, &request.owner)?;
+    let status = uid_status(&state, &owner_uid);
+    let owner = owner_uid.to_string();
     if status != "active" {
         return Err(ApiError::BadRequest(format!(
             "the new owner {owner} must be an active principal Warden knows (it is {status})"

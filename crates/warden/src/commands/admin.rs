@@ -231,7 +231,14 @@ pub fn revoke_access(command: &RevokeCommand) -> anyhow::Result<Verdict> {
         RevokeCommand::Session(a) => ("session", Some(&a.issuer), &a.sid, &a.common),
         RevokeCommand::Subject(a) => ("subject", Some(&a.issuer), &a.sub, &a.common),
         RevokeCommand::Client(a) => ("client", None, &a.id, &a.common),
-        RevokeCommand::Key(a) => ("key", None, &a.kid, &a.common),
+        RevokeCommand::Key(a) => {
+            let key = a
+                .kid
+                .as_ref()
+                .or(a.thumbprint.as_ref())
+                .ok_or_else(|| anyhow::anyhow!("give --kid or --thumbprint"))?;
+            ("key", None, key, &a.common)
+        }
     };
     let expires_at = match (&common.until, &common.ttl) {
         (Some(until), _) => Some(parse_rfc3339(until)?),
