@@ -47,6 +47,15 @@ fn token(server: &TestServer, sub: &str) -> String {
 }
 
 async fn decide(server: &TestServer, token: &str, action: &str, document: &str) -> String {
+    decide_with_reason(server, token, action, document).await.0
+}
+
+async fn decide_with_reason(
+    server: &TestServer,
+    token: &str,
+    action: &str,
+    document: &str,
+) -> (String, String) {
     let response = server
         .client
         .post(server.url("/v1/check"))
@@ -56,7 +65,10 @@ async fn decide(server: &TestServer, token: &str, action: &str, document: &str) 
         .await
         .unwrap();
     let body: Value = response.json().await.unwrap();
-    body["decision"].as_str().unwrap_or("none").to_owned()
+    (
+        body["decision"].as_str().unwrap_or("none").to_owned(),
+        body["reason"].as_str().unwrap_or("none").to_owned(),
+    )
 }
 
 async fn admin_post(server: &TestServer, path: &str, body: Value) {
@@ -271,8 +283,8 @@ async fn a_principal_whose_id_has_control_characters_can_be_disabled() {
             let escaped: String = sub.escape_default().collect();
             set_status(&server, &format!("User::\"{escaped}\""), "disabled").await;
             assert_eq!(
-                decide(&server, &odd, "read", "acme/roadmap").await,
-                "deny",
+                decide_with_reason(&server, &odd, "read", "acme/roadmap").await,
+                ("deny".to_owned(), "principal_disabled".to_owned()),
                 "{backend} {sub:?}: the disable was ignored"
             );
         }
