@@ -85,6 +85,83 @@ pub struct RawConfig {
     pub service_accounts: ServiceAccountSettings,
 }
 
+/// Declares a configuration value that is one of a few names: parsed from the name (with a
+/// message listing the choices), written back as the name.
+macro_rules! named_choice {
+    ($(#[$meta:meta])* $name:ident, $key:literal, { $($(#[$vmeta:meta])* $variant:ident = $text:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Deserialize)]
+        #[serde(try_from = "String")]
+        pub enum $name {
+            $($(#[$vmeta])* $variant,)+
+        }
+
+        impl $name {
+            /// The name as written in the configuration.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => $text,)+
+                }
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl TryFrom<String> for $name {
+            type Error = String;
+            fn try_from(text: String) -> Result<Self, String> {
+                match text.as_str() {
+                    $($text => Ok($name::$variant),)+
+                    _ => Err(format!(
+                        concat!($key, " must be one of {} (it is \"{}\")"),
+                        [$(concat!("\"", $text, "\"")),+].join(", "),
+                        text
+                    )),
+                }
+            }
+        }
+    };
+}
+
+named_choice!(
+    /// Where decision-log records go (`[audit] sink`).
+    AuditSink, "audit.sink", {
+        /// JSON lines in `[audit] dir`.
+        #[default]
+        File = "file",
+        /// The `[storage]` PostgreSQL database.
+        Postgres = "postgres",
+    }
+);
+
+named_choice!(
+    /// When an answer may leave relative to its record (`[audit] durability`).
+    AuditDurability, "audit.durability", {
+        /// Once written to the operating system.
+        #[default]
+        Durable = "durable",
+        /// Once written and fsynced.
+        Synced = "synced",
+        /// At once; the record follows within milliseconds.
+        Buffered = "buffered",
+    }
+);
+
+named_choice!(
+    /// What a failing decision log does to new requests (`[audit] on_failure`).
+    AuditOnFailure, "audit.on_failure", {
+        /// Deny (fail closed).
+        #[default]
+        Deny = "deny",
+        /// Wait, bounded by the request timeout.
+        Block = "block",
+    }
+);
+
 /// `[audit]`: the decision log.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -93,8 +170,8 @@ pub struct AuditSettings {
     #[serde(default = "default_true")]
     pub enabled: bool,
     /// `file` (JSON lines, the default) or `postgres` (the `[storage]` database).
-    #[serde(default = "default_audit_sink")]
-    pub sink: String,
+    #[serde(default)]
+    pub sink: AuditSink,
     /// The log directory of the file sink (default `warden-audit`, relative to the config file).
     #[serde(default = "default_audit_dir")]
     pub dir: PathBuf,
@@ -102,11 +179,11 @@ pub struct AuditSettings {
     #[serde(default = "default_audit_max_file_bytes")]
     pub max_file_bytes: u64,
     /// `durable` (default), `synced` or `buffered`.
-    #[serde(default = "default_audit_durability")]
-    pub durability: String,
+    #[serde(default)]
+    pub durability: AuditDurability,
     /// `deny` (default: fail closed) or `block`.
-    #[serde(default = "default_audit_on_failure")]
-    pub on_failure: String,
+    #[serde(default)]
+    pub on_failure: AuditOnFailure,
     /// Records that may wait for the writer (default 8192).
     #[serde(default = "default_audit_queue")]
     pub queue_capacity: usize,
@@ -132,11 +209,11 @@ impl Default for AuditSettings {
     fn default() -> Self {
         Self {
             enabled: true,
-            sink: default_audit_sink(),
+            sink: AuditSink::default(),
             dir: default_audit_dir(),
             max_file_bytes: default_audit_max_file_bytes(),
-            durability: default_audit_durability(),
-            on_failure: default_audit_on_failure(),
+            durability: AuditDurability::default(),
+            on_failure: AuditOnFailure::default(),
             queue_capacity: default_audit_queue(),
             batch_max: default_audit_batch(),
             checkpoint_every: default_audit_checkpoint_every(),
@@ -147,20 +224,11 @@ impl Default for AuditSettings {
     }
 }
 
-fn default_audit_sink() -> String {
-    "file".to_owned()
-}
 fn default_audit_dir() -> PathBuf {
     PathBuf::from("warden-audit")
 }
 fn default_audit_max_file_bytes() -> u64 {
     64 * 1024 * 1024
-}
-fn default_audit_durability() -> String {
-    "durable".to_owned()
-}
-fn default_audit_on_failure() -> String {
-    "deny".to_owned()
 }
 fn default_audit_queue() -> usize {
     8192
@@ -445,13 +513,7 @@ fn check(
         storage
     });
     let mut audit = raw.audit;
-    if !["file", "postgres"].contains(&audit.sink.as_str()) {
-        return Err(invalid(format!(
-            "audit.sink must be \"file\" or \"postgres\" (it is \"{}\")",
-            audit.sink
-        )));
-    }
-    if audit.sink == "postgres"
+    if audit.sink == AuditSink::Postgres
         && !storage
             .as_ref()
             .is_some_and(|s| s.url.starts_with("postgres"))
@@ -459,18 +521,6 @@ fn check(
         return Err(invalid(
             "audit.sink = \"postgres\" needs a [storage] url on PostgreSQL".to_owned(),
         ));
-    }
-    if !["durable", "synced", "buffered"].contains(&audit.durability.as_str()) {
-        return Err(invalid(format!(
-            "audit.durability must be \"durable\", \"synced\" or \"buffered\" (it is \"{}\")",
-            audit.durability
-        )));
-    }
-    if !["deny", "block"].contains(&audit.on_failure.as_str()) {
-        return Err(invalid(format!(
-            "audit.on_failure must be \"deny\" or \"block\" (it is \"{}\")",
-            audit.on_failure
-        )));
     }
     if audit.queue_capacity == 0 || audit.batch_max == 0 || audit.checkpoint_every == 0 {
         return Err(invalid(
@@ -620,6 +670,27 @@ mod tests {
         assert_eq!(config.server.listen.to_string(), "127.0.0.1:8180");
         assert!(config.policy.is_none());
         assert!(config.issuers.is_empty());
+    }
+
+    /// Choices are typed once read: a wrong name is refused with the choices, from the file and
+    /// from the environment alike (issue #26).
+    #[test]
+    fn audit_choices_are_enums_and_a_wrong_name_lists_the_choices() {
+        let (_dir, path) = write("[audit]\ndurability = \"synced\"\non_failure = \"block\"\n");
+        let config = load(Some(&path), &[]).unwrap();
+        assert_eq!(config.audit.durability, AuditDurability::Synced);
+        assert_eq!(config.audit.on_failure, AuditOnFailure::Block);
+        assert_eq!(config.audit.sink, AuditSink::File);
+        let (_dir, path) = write("[audit]\nsink = \"s3\"\n");
+        let message = load(Some(&path), &[]).unwrap_err().to_string();
+        assert!(
+            message.contains(r#"audit.sink must be one of "file", "postgres" (it is "s3")"#),
+            "{message}"
+        );
+        let message = load(None, &env(&[("WARDEN_AUDIT__ON_FAILURE", "shrug")]))
+            .unwrap_err()
+            .to_string();
+        assert!(message.contains(r#""deny", "block""#), "{message}");
     }
 
     #[test]

@@ -15,7 +15,7 @@ use warden_audit::{
     AuditLog, Durability, EntityRef, Explainer, Kind, LogSettings, OnFailure, PolicyRef, Record,
     Sink, TokenRef, WriterHandle,
 };
-use warden_config::AuditSettings;
+use warden_config::{AuditDurability, AuditOnFailure, AuditSettings, AuditSink};
 use warden_core::cedar_policy::EntityUid;
 
 use crate::engine::{DecisionInput, DecisionOutcome, DecisionScope, PrincipalInput, Refusal};
@@ -48,17 +48,17 @@ pub async fn open(
         tracing::warn!("the decision log is disabled ([audit] enabled = false)");
         return Ok(None);
     }
-    let durability = match settings.durability.as_str() {
-        "buffered" => Durability::Buffered,
-        "synced" => Durability::Synced,
-        _ => Durability::Durable,
+    let durability = match settings.durability {
+        AuditDurability::Buffered => Durability::Buffered,
+        AuditDurability::Synced => Durability::Synced,
+        AuditDurability::Durable => Durability::Durable,
     };
     let key_path = settings
         .signing_key_file
         .clone()
         .unwrap_or_else(|| settings.dir.join("audit-signing.key"));
     let key = warden_audit::SigningKey::load_or_create(&key_path).map_err(|e| e.to_string())?;
-    let (sink, state, source) = if settings.sink == "postgres" {
+    let (sink, state, source) = if settings.sink == AuditSink::Postgres {
         let url = storage_url.ok_or("audit.sink = \"postgres\" needs [storage]")?;
         let (pg, state) = PgSink::open(url).await.map_err(|e| e.to_string())?;
         (Sink::Postgres(pg.clone()), state, LogSource::Postgres(pg))
@@ -77,10 +77,9 @@ pub async fn open(
     };
     let log_settings = LogSettings {
         durability,
-        on_failure: if settings.on_failure == "block" {
-            OnFailure::Block
-        } else {
-            OnFailure::Deny
+        on_failure: match settings.on_failure {
+            AuditOnFailure::Block => OnFailure::Block,
+            AuditOnFailure::Deny => OnFailure::Deny,
         },
         queue_capacity: settings.queue_capacity,
         batch_max: settings.batch_max,

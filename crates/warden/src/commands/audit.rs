@@ -53,7 +53,7 @@ fn resolve(source: &AuditSource) -> anyhow::Result<Source> {
         (None, Some(config)) => {
             let config = config_loading::load(Some(config))?;
             let audit = &config.audit;
-            if audit.sink == "postgres" {
+            if audit.sink == warden_config::AuditSink::Postgres {
                 let url = config
                     .storage
                     .as_ref()
