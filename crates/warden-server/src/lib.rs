@@ -12,23 +12,20 @@
 //! Tests: `tests/server/` start the real server on 127.0.0.1:0.
 
 mod admin_auth;
-mod clock;
-pub mod decision_cache;
-pub mod decision_log;
-mod decision_metrics;
-pub mod engine;
-pub mod issuer;
 mod json;
 mod origin;
 pub mod pep_auth;
 pub mod problem;
-pub mod reload;
-pub mod revocation;
 mod routes;
-pub mod snapshot;
 pub mod state;
-mod store_sync;
 pub mod wire;
+
+// The decision side lives in `warden-service`; re-exported under the old paths for the
+// handlers and the benches.
+pub use warden_service::{
+    clock, decision_cache, decision_log, decision_metrics, engine, issuer, reload, revocation,
+    snapshot, store_sync,
+};
 
 use std::future::Future;
 use std::net::SocketAddr;

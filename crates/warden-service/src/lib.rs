@@ -1,0 +1,32 @@
+//! Everything that decides, and nothing that knows HTTP: `warden serve`, `warden check`,
+//! `warden test` and the benches all run this crate's pipeline, so they decide alike by
+//! construction.
+//!
+//! Layout:
+//! - [`snapshot`]: the pack and the entities decisions are made against, swapped atomically,
+//!   and how fresh the store view is. [`reload`] loads and reloads the pack and entity file.
+//! - [`engine`]: one decision without I/O (entities assembled with known facts winning, the
+//!   store's principal statuses, the tenant-prefix rule, claim overrides, Cedar, the tenant
+//!   guard), with [`decision_cache`] and [`decision_metrics`].
+//! - [`revocation`]: every revocation in memory, checked after a token is verified.
+//!   **Security-sensitive.**
+//! - [`issuer`]: Warden as an OAuth issuer at run time (signing keys, service accounts' state).
+//!   **Security-sensitive.**
+//! - [`store_sync`]: keeping the snapshot, revocations and issuer state in step with the store.
+//! - [`decision_log`]: decisions, refused tokens, searches and admin calls as decision-log
+//!   records, and fail-closed on a log that cannot keep them.
+//! - [`clock`]: Unix seconds.
+//!
+//! Tests: unit tests beside the code; end to end through the server in
+//! `crates/warden-server/tests/server/`.
+
+pub mod clock;
+pub mod decision_cache;
+pub mod decision_log;
+pub mod decision_metrics;
+pub mod engine;
+pub mod issuer;
+pub mod reload;
+pub mod revocation;
+pub mod snapshot;
+pub mod store_sync;
