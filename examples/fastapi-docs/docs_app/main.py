@@ -1,6 +1,7 @@
 """The documents API. Every route but /healthz is protected through `warden.fastapi`.
 
-    /tenants/{tenant}/documents                 GET    list   (Tenant::"{tenant}")
+    /tenants/{tenant}/documents                 GET    list   (Tenant::"{tenant}"), then
+                                                       read on each document (one /v1/checks)
     /tenants/{tenant}/documents/{doc_id}        GET    read   (Document::"{tenant}/{doc_id}")
     /tenants/{tenant}/documents/{doc_id}        PATCH  edit
     /tenants/{tenant}/documents/{doc_id}        DELETE delete
@@ -15,13 +16,14 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, FastAPI
+from fastapi import APIRouter, Depends, FastAPI, Request
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
+from starlette.concurrency import run_in_threadpool
 
 from docs_app.db import Document, Share, create_and_seed, make_engine, session_dependency
-from warden import AsyncWardenClient, Principal
+from warden import AsyncWardenClient, Entity, Principal
 from warden.fastapi import Authorized, LoadedResource, Warden
 
 
@@ -43,6 +45,20 @@ class DocumentOut(BaseModel):
             owner=document.owner,
             classification=document.classification,
         )
+
+
+def document_properties(document: Document) -> dict[str, Any]:
+    """What Warden uses for a document its entity data does not know."""
+    return {
+        "tenant": {"__entity": {"type": "Tenant", "id": document.tenant}},
+        "owner": {"__entity": {"type": "User", "id": document.owner}},
+        "classification": document.classification,
+    }
+
+
+def document_entity(document: Document) -> Entity:
+    """`Document::"{tenant}/{local_id}"`, with the properties `load_document` sends."""
+    return Entity("Document", document.warden_id, document_properties(document))
 
 
 class DocumentPatch(BaseModel):
@@ -94,14 +110,7 @@ def create_app(
 
     def load_document(tenant: str, doc_id: str, session: SessionDep) -> LoadedResource[Document]:
         document = session.get(Document, (tenant, doc_id))
-        properties: dict[str, Any] | None = None
-        if document is not None:
-            # Used by Warden only for documents its entity data does not know.
-            properties = {
-                "tenant": {"__entity": {"type": "Tenant", "id": document.tenant}},
-                "owner": {"__entity": {"type": "User", "id": document.owner}},
-                "classification": document.classification,
-            }
+        properties = document_properties(document) if document is not None else None
         return LoadedResource(id=f"{tenant}/{doc_id}", value=document, properties=properties)
 
     def authorized_document(action: str) -> Any:
@@ -122,10 +131,18 @@ def create_app(
     )
 
     @listing.get("", response_model=list[DocumentOut])
-    def list_documents(tenant: str, session: SessionDep) -> list[DocumentOut]:
+    async def list_documents(
+        tenant: str,
+        request: Request,
+        session: SessionDep,
+        token: Annotated[str, Depends(warden.token)],
+    ) -> list[DocumentOut]:
         # Warden allowed `list` on Tenant::"{tenant}"; the query is scoped to that tenant.
         query = select(Document).where(Document.tenant == tenant).order_by(Document.local_id)
-        return [DocumentOut.of(d) for d in session.scalars(query)]
+        rows = await run_in_threadpool(lambda: list(session.scalars(query)))
+        # Listing is not reading: only the documents a GET would serve are shown.
+        readable = await warden.filter_allowed(request, token, "read", rows, document_entity)
+        return [DocumentOut.of(d) for d in readable]
 
     documents = APIRouter(prefix="/tenants/{tenant}/documents/{doc_id}", tags=["documents"])
 

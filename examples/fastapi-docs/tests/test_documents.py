@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy.orm import Session
 
+from docs_app.db import SEED_DOCUMENTS, Document, make_engine
 from docs_app.main import create_app
-from tests.warden_server import WardenServer, new_rsa_key
-from warden import AsyncWardenClient, Entity, EvaluationRequest, WardenClient, WardenRequestError
+from tests.warden_server import PACK_DIR, WardenServer, new_rsa_key
+from warden import (
+    AsyncWardenClient,
+    Check,
+    Entity,
+    EvaluationRequest,
+    InvalidTokenError,
+    WardenClient,
+    WardenRequestError,
+)
 from warden.fastapi import routes_without_warden
 
 ROADMAP = "/tenants/acme/documents/roadmap"
@@ -86,15 +98,6 @@ def test_share_needs_ownership_and_a_paid_plan(client: TestClient, warden: Warde
     assert refused.json()["reason"] == "forbidden"
 
 
-def test_list_is_scoped_to_the_tenant(client: TestClient, warden: WardenServer) -> None:
-    response = client.get("/tenants/acme/documents", headers=as_user(warden, "carol"))
-    assert response.status_code == 200, response.text
-    assert {d["id"] for d in response.json()} == {"roadmap", "salaries", "nda"}
-    assert {d["tenant"] for d in response.json()} == {"acme"}
-    # Erin belongs to acme but has no role.
-    assert client.get("/tenants/acme/documents", headers=as_user(warden, "erin")).status_code == 403
-
-
 def test_me_returns_the_verified_principal(client: TestClient, warden: WardenServer) -> None:
     response = client.get("/me", headers=as_user(warden, "dave"))
     assert response.status_code == 200, response.text
@@ -144,6 +147,117 @@ def test_a_token_claiming_another_tenant_cannot_borrow_its_roles(
     token = warden.mint("zed", "globex", roles=["admin"])
     assert client.get(ROADMAP, headers=bearer(token)).status_code == 403
     assert client.get("/tenants/globex/documents/roadmap", headers=bearer(token)).status_code == 200
+
+
+# -- lists show exactly what a read allows (issue #18) ------------------------------------------
+
+
+def example_users() -> list[tuple[str, str]]:
+    """(tenant, local id) of every user of acme and globex in Warden's example data: each can
+    get a token (`WardenServer.mint`)."""
+    users = []
+    for entity in json.loads((PACK_DIR / "entities.json").read_text()):
+        tenant, _, local_id = entity["uid"]["id"].partition("/")
+        if entity["uid"]["type"] == "User" and tenant in {"acme", "globex"}:
+            users.append((tenant, local_id))
+    return sorted(users)
+
+
+USERS = example_users()
+# Documents the app has and Warden's entity data does not: decided on the properties the app
+# sends (the same for the list as for a GET).
+UNKNOWN_TO_WARDEN = [
+    ("acme", "board-minutes", "Acme board minutes", "acme/alice", "restricted"),
+    ("acme", "launch-plan", "Acme launch plan", "acme/carol", "internal"),
+    ("globex", "offsite", "Globex offsite", "globex/bob", "internal"),
+]
+
+
+def add_documents(database_url: str, documents: list[tuple[str, str, str, str, str]]) -> None:
+    engine = make_engine(database_url)
+    with Session(engine) as session, session.begin():
+        for tenant, local_id, title, owner, classification in documents:
+            session.add(
+                Document(
+                    tenant=tenant,
+                    local_id=local_id,
+                    title=title,
+                    body=f"The text of {title}.",
+                    owner=owner,
+                    classification=classification,
+                )
+            )
+    engine.dispose()
+
+
+def test_every_example_user_of_acme_and_globex_is_covered() -> None:
+    assert {f"{tenant}/{user}" for tenant, user in USERS} == {
+        f"{tenant}/{user}"
+        for tenant in ("acme", "globex")
+        for user in ("alice", "bob", "carol", "dave", "erin")
+    }
+
+
+@pytest.mark.parametrize(("home", "user"), USERS, ids=[f"{t}/{u}" for t, u in USERS])
+def test_a_list_shows_exactly_the_documents_a_read_allows(
+    client: TestClient, warden: WardenServer, database_url: str, home: str, user: str
+) -> None:
+    add_documents(database_url, UNKNOWN_TO_WARDEN)
+    headers = as_user(warden, user, home)
+    tenants = sorted({d[0] for d in SEED_DOCUMENTS + UNKNOWN_TO_WARDEN})
+    listed_somewhere = False
+    for tenant in tenants:
+        readable = {}
+        for local_id in sorted(d[1] for d in SEED_DOCUMENTS + UNKNOWN_TO_WARDEN if d[0] == tenant):
+            read = client.get(f"/tenants/{tenant}/documents/{local_id}", headers=headers)
+            assert read.status_code in (200, 403), (tenant, local_id, read.text)
+            if read.status_code == 200:
+                readable[local_id] = read.json()
+        listing = client.get(f"/tenants/{tenant}/documents", headers=headers)
+        if listing.status_code == 403:
+            # No `list` on the tenant: nothing of it is shown.
+            assert listing.json()["reason"] in {"no_permit", "forbidden", "tenant_boundary"}
+            continue
+        assert listing.status_code == 200, (tenant, listing.text)
+        listed_somewhere = True
+        listed = {document["id"]: document for document in listing.json()}
+        assert len(listed) == len(listing.json())
+        # Set equality, and each listed item is what its GET serves.
+        assert listed == readable, tenant
+    # Every user with a role lists their own tenant; erin has none.
+    assert listed_somewhere == (user != "erin")
+
+
+def test_a_viewer_no_longer_sees_a_restricted_document_in_the_list(
+    client: TestClient, warden: WardenServer
+) -> None:
+    headers = as_user(warden, "carol")
+    assert client.get("/tenants/acme/documents/salaries", headers=headers).status_code == 403
+    response = client.get("/tenants/acme/documents", headers=headers)
+    assert response.status_code == 200, response.text
+    assert {d["id"] for d in response.json()} == {"roadmap", "nda"}
+    assert "salaries" not in response.text.lower()
+    # The list's own decision (`list` on the tenant) is the one in the header.
+    assert len(response.headers["x-decision-id"]) == 36
+    admin = client.get("/tenants/acme/documents", headers=as_user(warden, "alice"))
+    assert {d["id"] for d in admin.json()} == {"roadmap", "salaries", "nda"}
+
+
+@pytest.mark.parametrize("tenant", ["acme", "globex"])
+def test_a_list_needs_the_list_permission(
+    client: TestClient, warden: WardenServer, tenant: str
+) -> None:
+    # Erin belongs to the tenant but has no role: no `list`, so a 403 and no document.
+    response = client.get(f"/tenants/{tenant}/documents", headers=as_user(warden, "erin", tenant))
+    assert response.status_code == 403, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["reason"] == "no_permit"
+    assert all(title not in response.text for _, _, title, _, _ in SEED_DOCUMENTS)
+    # A document of the tenant that erin cannot read either.
+    read = client.get(
+        f"/tenants/{tenant}/documents/roadmap", headers=as_user(warden, "erin", tenant)
+    )
+    assert read.status_code == 403
 
 
 # -- Warden's data wins, at once --------------------------------------------------------------
@@ -276,6 +390,47 @@ def test_sync_client_check_and_authzen(warden: WardenServer) -> None:
     assert refused.value.status == 401
 
 
+READ_ROADMAP_SALARIES_EDIT_NDA = [
+    Check("read", Entity("Document", "acme/roadmap")),
+    Check("read", Entity("Document", "acme/salaries")),
+    Check("edit", Entity("Document", "acme/nda")),
+]
+
+
+def test_sync_client_check_many(warden: WardenServer) -> None:
+    token = warden.mint("carol", "acme")
+    with WardenClient(warden.url) as client:
+        decisions = client.check_many(token, READ_ROADMAP_SALARIES_EDIT_NDA)
+        one_by_one = [
+            client.check(token, c.action, c.resource.type, c.resource.id)
+            for c in READ_ROADMAP_SALARIES_EDIT_NDA
+        ]
+        assert [(d.allowed, d.reason) for d in decisions] == [
+            (d.allowed, d.reason) for d in one_by_one
+        ]
+        assert [(d.allowed, d.reason) for d in decisions] == [
+            (True, "permitted"),
+            (False, "forbidden"),
+            (False, "no_permit"),
+        ]
+        assert [r.policy for r in decisions[0].reasons] == ["viewers-read"]
+        assert len({d.decision_id for d in decisions}) == 3
+        assert {d.principal.id for d in decisions} == {"acme/carol"}
+        assert {d.policy_revision for d in decisions} == {warden.revision()}
+
+        with pytest.raises(InvalidTokenError) as refused:
+            client.check_many(
+                warden.mint("carol", "acme", expires_in=-3600), READ_ROADMAP_SALARIES_EDIT_NDA
+            )
+        assert refused.value.reason == "token_expired"
+        assert (refused.value.www_authenticate or "").startswith('Bearer error="invalid_token"')
+
+        # More checks than Warden's `server.max_batch_size` (100 by default): refused whole.
+        with pytest.raises(WardenRequestError) as too_many:
+            client.check_many(token, READ_ROADMAP_SALARIES_EDIT_NDA * 34)
+        assert 400 <= too_many.value.status < 500
+
+
 async def _async_roundtrip(warden: WardenServer) -> None:
     async with AsyncWardenClient(warden.url, pep_credential=warden.pep_secret) as client:
         decision = await client.check(warden.mint("carol", "acme"), "edit", "Document", "acme/nda")
@@ -286,6 +441,14 @@ async def _async_roundtrip(warden: WardenServer) -> None:
         assert evaluation.allowed and evaluation.decision_id
         ready = await client.readiness()
         assert ready["checks"]["policy"]["revision"] == decision.policy_revision
+        decisions = await client.check_many(
+            warden.mint("bob", "acme"), READ_ROADMAP_SALARIES_EDIT_NDA
+        )
+        assert [(d.allowed, d.reason) for d in decisions] == [
+            (True, "permitted"),
+            (False, "forbidden"),
+            (True, "permitted"),
+        ]
 
 
 def test_async_client_against_warden(warden: WardenServer) -> None:

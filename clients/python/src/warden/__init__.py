@@ -17,6 +17,7 @@ from warden.errors import (
 )
 from warden.models import (
     Authentication,
+    Check,
     Decision,
     Entity,
     Evaluation,
@@ -34,6 +35,7 @@ __all__ = [
     "AsyncServiceAccountTokens",
     "AsyncWardenClient",
     "Authentication",
+    "Check",
     "Decision",
     "Entity",
     "Evaluation",

@@ -13,7 +13,8 @@ class WardenError(Exception):
 
 
 class InvalidTokenError(WardenError):
-    """Warden refused the end user's bearer token (HTTP 401 from `/v1/check` or `/v1/authenticate`).
+    """Warden refused the end user's bearer token (HTTP 401 from `/v1/check`, `/v1/checks`
+    or `/v1/authenticate`).
 
     `reason` is Warden's reason code (`token_expired`, `token_signature_invalid`, …).
     """

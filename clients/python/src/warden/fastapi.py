@@ -18,6 +18,9 @@ What each outcome becomes:
 Every decision's id is echoed in the `X-Decision-Id` response header (and in 403 bodies),
 so an application log line can be joined with Warden's decision log.
 
+A list route filters its rows with `await warden.filter_allowed(request, token, "read", rows,
+to_entity)`: one `POST /v1/checks` decides every row, and only the allowed ones are kept.
+
 Authentication is the first check's job: `/v1/check` verifies the token and decides in one
 round trip, so `authorize(...)` needs no separate authentication call. `principal` (for
 routes that need only "who is this?") reuses a decision already made for the request, and
@@ -41,11 +44,14 @@ from starlette.responses import JSONResponse
 
 from warden.client import AsyncWardenClient
 from warden.errors import InvalidTokenError, WardenError
-from warden.models import Decision, Principal
+from warden.models import Check, Decision, Entity, Principal
 
 T = TypeVar("T")
 
 PROBLEM_BASE = "https://warden.dev/problems/"
+# Warden's default `server.max_batch_size`: `filter_allowed` sends at most this many checks
+# in one `POST /v1/checks`.
+DEFAULT_BATCH_SIZE = 100
 _STATE_DECISIONS = "warden_decisions"
 _MARKER = "__warden_dependency__"
 
@@ -309,6 +315,51 @@ class Warden:
         dependency.__name__ = f"warden_authorize_{action}_{resource_type}"
         setattr(dependency, _MARKER, True)
         return dependency
+
+    async def filter_allowed(
+        self,
+        request: Request,
+        token: str,
+        action: str,
+        items: Iterable[T],
+        resource: Callable[[T], Entity],
+        *,
+        context: Mapping[str, Any] | None = None,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+    ) -> list[T]:
+        """The `items` on which Warden allows `action` for the token's principal, in order.
+
+        For list routes: the route's own check (e.g. `list` on the tenant) says the caller
+        may list, and this keeps only the rows the caller may also `read`, so a list never
+        shows what a GET of the item would refuse. `resource` gives an item's Warden entity
+        (its `properties` count only for entities Warden's data does not know). `token` is
+        the request's bearer token (`Depends(warden.token)`). One `POST /v1/checks` per
+        `batch_size` items (keep it at most Warden's `server.max_batch_size`).
+
+        A deny drops the item; a refused token is a 401 and anything that is not an answer
+        (Warden unavailable, a garbled or short answer, a rejected batch) a 503, as with
+        `authorize`: no partial list is ever returned. The decisions join `decisions_of`.
+        """
+        if batch_size < 1:
+            raise ValueError("batch_size must be at least 1")
+        candidates = list(items)
+        allowed: list[T] = []
+        decisions: list[Decision] = getattr(request.state, _STATE_DECISIONS, [])
+        for start in range(0, len(candidates), batch_size):
+            batch = candidates[start : start + batch_size]
+            checks = [Check(action, resource(item), context) for item in batch]
+            try:
+                answers = await self.client.check_many(token, checks)
+            except InvalidTokenError as refused:
+                raise _refused(refused) from None
+            except WardenError as failure:
+                raise _unavailable(str(failure)) from failure
+            decisions.extend(answers)
+            allowed.extend(
+                item for item, decision in zip(batch, answers, strict=True) if decision.allowed
+            )
+        setattr(request.state, _STATE_DECISIONS, decisions)
+        return allowed
 
     async def _decide(
         self,

@@ -15,6 +15,13 @@ from warden.errors import WardenProtocolError
 
 JsonObject = dict[str, Any]
 
+EXECUTE_ALL = "execute_all"
+DENY_ON_FIRST_DENY = "deny_on_first_deny"
+PERMIT_ON_FIRST_PERMIT = "permit_on_first_permit"
+
+# The decision at which a short-circuit semantic stops; `execute_all` never stops early.
+_SHORT_CIRCUIT_STOPS_AT: dict[str, bool] = {DENY_ON_FIRST_DENY: False, PERMIT_ON_FIRST_PERMIT: True}
+
 
 @dataclass(frozen=True, slots=True)
 class Principal:
@@ -44,7 +51,8 @@ class PolicyReason:
 
 @dataclass(frozen=True, slots=True)
 class Decision:
-    """The answer of `POST /v1/check`: the decision for one verified principal.
+    """The answer of `POST /v1/check` (or one result of `POST /v1/checks`): the decision
+    for one verified principal.
 
     `reason` is Warden's reason code: `permitted`, `no_permit`, `forbidden`,
     `tenant_boundary`, `tenant_missing`, `evaluation_error` or `invalid_request`.
@@ -128,6 +136,18 @@ class EvaluationRequest:
         return body
 
 
+@dataclass(frozen=True, slots=True)
+class Check:
+    """One item of `check_many`: what `check` decides, for the batch's bearer token."""
+
+    action: str
+    resource: Entity
+    context: Mapping[str, Any] | None = None
+
+    def to_json(self) -> JsonObject:
+        return check_body(self.action, self.resource, self.context)
+
+
 def _object(value: Any, what: str) -> JsonObject:
     if not isinstance(value, dict):
         raise WardenProtocolError(f"{what} is not a JSON object")
@@ -165,29 +185,70 @@ def _reasons(value: Any, what: str) -> tuple[PolicyReason, ...]:
     return tuple(reasons)
 
 
-def parse_decision(body: Any) -> Decision:
-    """Parse the JSON answer of `POST /v1/check`."""
-    answer = _object(body, "check answer")
+def _principal(value: Any, what: str) -> Principal:
+    principal_json = _object(value, what)
+    return Principal(
+        type=_string(principal_json, "type", what),
+        id=_string(principal_json, "id", what),
+        tenant=_optional_string(principal_json, "tenant", what),
+    )
+
+
+def _decision(
+    answer: JsonObject, what: str, principal: Principal, policy_revision: str
+) -> Decision:
     verdict = answer.get("decision")
     if verdict not in ("allow", "deny"):
-        raise WardenProtocolError('check answer.decision is neither "allow" nor "deny"')
-    principal_json = _object(answer.get("principal"), "check answer.principal")
+        raise WardenProtocolError(f'{what}.decision is neither "allow" nor "deny"')
     errors = answer.get("errors") or []
     if not isinstance(errors, list) or not all(isinstance(e, dict) for e in errors):
-        raise WardenProtocolError("check answer.errors is not a list of objects")
+        raise WardenProtocolError(f"{what}.errors is not a list of objects")
     return Decision(
         allowed=verdict == "allow",
-        decision_id=_string(answer, "decision_id", "check answer"),
-        reason=_string(answer, "reason", "check answer"),
-        principal=Principal(
-            type=_string(principal_json, "type", "check answer.principal"),
-            id=_string(principal_json, "id", "check answer.principal"),
-            tenant=_optional_string(principal_json, "tenant", "check answer.principal"),
-        ),
-        policy_revision=_string(answer, "policy_revision", "check answer"),
-        reasons=_reasons(answer.get("reasons"), "check answer.reasons"),
+        decision_id=_string(answer, "decision_id", what),
+        reason=_string(answer, "reason", what),
+        principal=principal,
+        policy_revision=policy_revision,
+        reasons=_reasons(answer.get("reasons"), f"{what}.reasons"),
         errors=tuple(errors),
     )
+
+
+def parse_decision(body: Any) -> Decision:
+    """Parse the JSON answer of `POST /v1/check`."""
+    what = "check answer"
+    answer = _object(body, what)
+    return _decision(
+        answer,
+        what,
+        _principal(answer.get("principal"), f"{what}.principal"),
+        _string(answer, "policy_revision", what),
+    )
+
+
+def parse_decisions(body: Any, n_requested: int) -> list[Decision]:
+    """Parse the JSON answer of `POST /v1/checks`: exactly one result per check, in order.
+
+    Every `Decision` gets the answer's principal and policy revision.
+    """
+    what = "checks answer"
+    answer = _object(body, what)
+    principal = _principal(answer.get("principal"), f"{what}.principal")
+    policy_revision = _string(answer, "policy_revision", what)
+    results = answer.get("results")
+    if not isinstance(results, list):
+        raise WardenProtocolError(f"{what}.results is not a list")
+    if len(results) != n_requested:
+        raise WardenProtocolError(f"Warden answered {len(results)} results to {n_requested} checks")
+    return [
+        _decision(
+            _object(item, f"{what}.results[{i}]"),
+            f"{what}.results[{i}]",
+            principal,
+            policy_revision,
+        )
+        for i, item in enumerate(results)
+    ]
 
 
 def _strings(obj: JsonObject, key: str, what: str) -> tuple[str, ...]:
@@ -239,17 +300,35 @@ def parse_evaluation(body: Any) -> Evaluation:
     )
 
 
-def parse_evaluations(body: Any, n_requested: int) -> list[Evaluation]:
-    """Parse a batch answer; fewer answers than requests is fine (short-circuit semantics)."""
+def parse_evaluations(body: Any, n_requested: int, semantic: str | None = None) -> list[Evaluation]:
+    """Parse a batch answer to `n_requested` evaluations asked with `semantic`.
+
+    With `execute_all` (or no semantic: Warden's default) there is exactly one answer per
+    request. A short-circuit semantic may end the answer early, but only at the item that
+    stopped it: a deny for `deny_on_first_deny`, a permit for `permit_on_first_permit`.
+    Anything else (more answers than requests, none to a non-empty batch, a short answer that
+    does not end where the semantic stops, a short answer to an unknown semantic) is a
+    `WardenProtocolError`: the caller could otherwise read a missing deny as no deny.
+    """
     answer = _object(body, "evaluations answer")
     items = answer.get("evaluations")
     if not isinstance(items, list):
         raise WardenProtocolError("evaluations answer.evaluations is not a list")
-    if len(items) > n_requested:
-        raise WardenProtocolError(
-            f"Warden answered {len(items)} evaluations to {n_requested} requests"
+    evaluations = [parse_evaluation(item) for item in items]
+    received = len(evaluations)
+    if received != n_requested:
+        stops_at = _SHORT_CIRCUIT_STOPS_AT.get(semantic or EXECUTE_ALL)
+        short_but_stopped = (
+            0 < received < n_requested
+            and stops_at is not None
+            and evaluations[-1].allowed == stops_at
         )
-    return [parse_evaluation(item) for item in items]
+        if not short_but_stopped:
+            raise WardenProtocolError(
+                f"Warden answered {received} evaluations to {n_requested} requests"
+                f" (evaluations_semantic {semantic or EXECUTE_ALL})"
+            )
+    return evaluations
 
 
 def check_body(
@@ -262,6 +341,11 @@ def check_body(
     if context is not None:
         body["context"] = dict(context)
     return body
+
+
+def checks_body(checks: Sequence[Check]) -> JsonObject:
+    """The JSON body of `POST /v1/checks`."""
+    return {"checks": [check.to_json() for check in checks]}
 
 
 def evaluations_body(
