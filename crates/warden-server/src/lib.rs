@@ -41,26 +41,16 @@ use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::timeout::TimeoutLayer;
 use warden_config::Config;
-use warden_token::Verifier;
 
 use crate::problem::ApiError;
-use crate::state::{AppState, Limits, PolicyHolder, StoreFreshness};
+use crate::state::{AppState, Limits};
 
 /// A server that could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
-    /// `[policy]` is missing.
-    #[error("the configuration has no [policy] section: nothing to decide with")]
-    NoPolicy,
-    /// The first policy load failed.
-    #[error("the policy pack cannot be loaded: {0}")]
-    Policy(String),
-    /// The store could not be opened.
-    #[error("the store cannot be opened: {0}")]
-    Store(#[from] warden_store::StoreError),
-    /// Keys could not be set up.
+    /// The service that decides could not start (pack, store, keys, decision log, issuer).
     #[error(transparent)]
-    Keys(#[from] warden_token::key_source::KeySourceError),
+    Start(#[from] warden_service::start::StartError),
     /// The listener could not bind.
     #[error("cannot listen on {address}: {source}")]
     Bind {
@@ -72,12 +62,6 @@ pub enum ServerError {
     /// Serving failed.
     #[error("serving failed: {0}")]
     Serve(std::io::Error),
-    /// The decision log could not be opened.
-    #[error("the decision log cannot be opened: {0}")]
-    Audit(String),
-    /// Warden's signing keys could not be loaded (e.g. a wrong key-encryption key).
-    #[error("Warden cannot issue tokens: {0}")]
-    Issuer(#[from] issuer::IssuerSyncError),
 }
 
 fn metrics_handle() -> PrometheusHandle {
@@ -342,99 +326,12 @@ impl Server {
     /// Loads the policy and the keys, binds, and starts serving. Keys that cannot be loaded yet
     /// are retried in the background (their tokens are refused until then; `/readyz` says so).
     pub async fn start(config: Config) -> Result<Server, ServerError> {
-        warden_token::install_crypto_provider();
         // First: metric handles are bound to the recorder installed when they are made.
         let metrics = metrics_handle();
-        let policy_settings = config.policy.clone().ok_or(ServerError::NoPolicy)?;
-        let holder = Arc::new(PolicyHolder::default());
-        let files = reload::read_sources(&policy_settings).map_err(ServerError::Policy)?;
-        reload::install(&files, &holder).map_err(ServerError::Policy)?;
-        metrics::counter!("warden_policy_reloads_total", "result" => "ok").increment(1);
-
-        let mut background = Vec::new();
-        let revocations = Arc::new(revocation::RevocationSet::default());
-        let verifier = Arc::new(Verifier::new(
-            config.issuers.clone(),
-            warden_token::verify::DEFAULT_CACHE_CAPACITY,
-        )?);
-        let token_issuer = config.tokens.clone().map(|tokens| {
-            Arc::new(issuer::TokenIssuer::new(
-                tokens,
-                config.service_accounts.clone(),
-            ))
-        });
-        let issuer_sync = token_issuer.as_ref().map(|issuer| store_sync::IssuerSync {
-            issuer: Arc::clone(issuer),
-            verifier: Arc::clone(&verifier),
-        });
-        let (store, store_freshness) = match &config.storage {
-            Some(storage) => {
-                let store = warden_store::Store::connect(&storage.url).await?;
-                let freshness = Arc::new(StoreFreshness::new(Duration::from_secs(
-                    storage.max_staleness_seconds,
-                )));
-                if let Some(sync) = &issuer_sync {
-                    // Alone first, so that a wrong key-encryption key is named as such.
-                    sync.issuer
-                        .sync(&store, &sync.verifier, clock::unix_now())
-                        .await?;
-                }
-                store_sync::refresh(
-                    &store,
-                    &holder,
-                    &freshness,
-                    &revocations,
-                    issuer_sync.as_ref(),
-                )
-                .await
-                .map_err(ServerError::Policy)?;
-                if let Some(sync) = &issuer_sync {
-                    background.push(store_sync::spawn_issuer_tasks(
-                        store.clone(),
-                        sync.clone(),
-                        Arc::clone(&holder),
-                    ));
-                }
-                background.push(store_sync::spawn_revocation_cleaner(
-                    store.clone(),
-                    Arc::clone(&revocations),
-                ));
-                tracing::info!(backend = store.backend(), "store opened");
-                background.push(store_sync::spawn_poller(
-                    store.clone(),
-                    Arc::clone(&holder),
-                    Arc::clone(&freshness),
-                    Arc::clone(&revocations),
-                    issuer_sync.clone(),
-                    Duration::from_millis(storage.poll_interval_ms.max(10)),
-                ));
-                (Some(store), Some(freshness))
-            }
-            None => (None, None),
-        };
-
-        for failure in verifier.load_keys().await {
-            tracing::warn!(error = %failure, "issuer keys not loaded yet; retrying in the background");
-        }
-        background.extend(verifier.spawn_refreshers());
+        let (service, started) = warden_service::start::start(&config).await?;
+        let mut background = started.tasks;
         background.push(spawn_metrics_upkeep(metrics.clone()));
-        background.push(reload::spawn_watcher(
-            policy_settings.clone(),
-            Arc::clone(&holder),
-            policy_settings.watch,
-            files,
-        ));
-
-        let (decision_log, audit_writer) = match decision_log::open(
-            &config.audit,
-            config.storage.as_ref().map(|storage| storage.url.as_str()),
-        )
-        .await
-        .map_err(ServerError::Audit)?
-        {
-            Some((log, writer)) => (Some(log), Some(writer)),
-            None => (None, None),
-        };
+        let audit_writer = started.audit_writer;
 
         let listener = tokio::net::TcpListener::bind(config.server.listen)
             .await
@@ -444,10 +341,7 @@ impl Server {
             })?;
         let address = listener.local_addr().map_err(ServerError::Serve)?;
         let state = AppState(Arc::new(state::Shared {
-            policy: holder,
-            verifier,
-            store,
-            store_freshness,
+            service,
             limits: Limits {
                 max_body_bytes: config.server.max_body_bytes,
                 max_batch_size: config.server.max_batch_size,
@@ -456,10 +350,6 @@ impl Server {
             allow_unauthenticated_peps: config.allow_unauthenticated_peps,
             metrics,
             public_url: Arc::from(format!("http://{address}")),
-            claim_attributes: Arc::new(config.claim_attributes.clone()),
-            revocations,
-            decision_log,
-            token_issuer,
         }));
         let app = router(
             state.clone(),

@@ -1,11 +1,10 @@
-//! What every handler shares: the current snapshot, the token verifier, the store, limits,
-//! PEP credential digests and the metrics handle. Cheap to clone (all `Arc`s).
+//! What every handler shares: the [`Service`] that decides, plus limits, PEP credential
+//! digests and the metrics handle. Cheap to clone (one `Arc`).
 
 use std::sync::Arc;
 
 use metrics_exporter_prometheus::PrometheusHandle;
-use warden_store::Store;
-use warden_token::Verifier;
+use warden_service::Service;
 
 pub use crate::snapshot::{Limits, PolicyHolder, Snapshot, StoreFreshness, StoreView};
 
@@ -21,16 +20,11 @@ impl std::ops::Deref for AppState {
     }
 }
 
-/// What [`AppState`] shares.
+/// What [`AppState`] shares: the service that decides, and what only HTTP needs. Derefs to
+/// the [`Service`], so handlers call the pipeline as `state.check(…)`.
 pub struct Shared {
-    /// The snapshot.
-    pub policy: Arc<PolicyHolder>,
-    /// The token verifier.
-    pub verifier: Arc<Verifier>,
-    /// The store, when configured.
-    pub store: Option<Store>,
-    /// How fresh the store view is.
-    pub store_freshness: Option<Arc<StoreFreshness>>,
+    /// Everything that decides.
+    pub service: Service,
     /// Request limits.
     pub limits: Limits,
     /// SHA-256 digests of PEP credentials.
@@ -41,24 +35,11 @@ pub struct Shared {
     pub metrics: PrometheusHandle,
     /// Base URL for the AuthZEN metadata.
     pub public_url: Arc<str>,
-    /// Attributes a token states authoritatively even for a known principal.
-    pub claim_attributes: Arc<Vec<String>>,
-    /// Revoked tokens, sessions, subjects, clients and keys.
-    pub revocations: Arc<crate::revocation::RevocationSet>,
-    /// The decision log, unless `[audit] enabled = false`.
-    pub decision_log: Option<crate::decision_log::DecisionLog>,
-    /// Warden as an issuer, when `[tokens]` is configured.
-    pub token_issuer: Option<Arc<crate::issuer::TokenIssuer>>,
 }
 
-impl AppState {
-    /// Warden's issuer with the verifier its keys go into, when `[tokens]` is configured.
-    pub(crate) fn issuer_sync(&self) -> Option<crate::store_sync::IssuerSync> {
-        self.token_issuer
-            .as_ref()
-            .map(|issuer| crate::store_sync::IssuerSync {
-                issuer: Arc::clone(issuer),
-                verifier: Arc::clone(&self.verifier),
-            })
+impl std::ops::Deref for Shared {
+    type Target = Service;
+    fn deref(&self) -> &Service {
+        &self.service
     }
 }

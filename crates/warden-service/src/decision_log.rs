@@ -131,7 +131,7 @@ pub async fn record_decision(
         && outcome.refusal.is_none()
     {
         outcome.refusal = Some(Refusal {
-            reason: "audit_unavailable",
+            reason: crate::engine::RefusalReason::AuditUnavailable,
             detail: unavailable.0,
         });
     }
@@ -423,7 +423,7 @@ pub async fn record_search(
     record.reason = Some(
         search
             .refusal
-            .map_or("search", |refusal| refusal.reason)
+            .map_or("search", |refusal| refusal.reason.as_str())
             .to_owned(),
     );
     if let Some(refusal) = search.refusal {
@@ -446,7 +446,8 @@ pub async fn record_search(
         summary: match search.refusal {
             Some(refusal) => format!(
                 "SEARCH ({}): {subject} was refused ({}); nothing was found.",
-                search.kind, refusal.reason
+                search.kind,
+                refusal.reason.as_str()
             ),
             None => format!(
                 "SEARCH ({}) for {subject}: {} found on this page.",

@@ -53,11 +53,43 @@ pub struct DecisionInput<'a> {
     pub context: Option<Value>,
 }
 
+/// Why a request was denied before the policies were consulted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefusalReason {
+    /// The request cannot be decided as sent (unknown action, a type the schema refuses,
+    /// properties that do not fit it or name another tenant).
+    InvalidRequest,
+    /// The store has not been read within the staleness bound.
+    StoreUnavailable,
+    /// The decision log cannot keep records and fails closed.
+    AuditUnavailable,
+    /// The store disabled the principal.
+    PrincipalDisabled,
+    /// The store deleted the principal.
+    PrincipalDeleted,
+    /// Identifiers of a forwarded token are revoked.
+    TokenRevoked,
+}
+
+impl RefusalReason {
+    /// The reason code as written in answers, logs and docs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RefusalReason::InvalidRequest => "invalid_request",
+            RefusalReason::StoreUnavailable => "store_unavailable",
+            RefusalReason::AuditUnavailable => "audit_unavailable",
+            RefusalReason::PrincipalDisabled => "principal_disabled",
+            RefusalReason::PrincipalDeleted => "principal_deleted",
+            RefusalReason::TokenRevoked => "token_revoked",
+        }
+    }
+}
+
 /// A deny decided before the policies were consulted.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Refusal {
-    /// `invalid_request`, `store_unavailable`, `principal_disabled` or `principal_deleted`.
-    pub reason: &'static str,
+    /// Why.
+    pub reason: RefusalReason,
     /// Why, for operators.
     pub detail: String,
 }
@@ -88,7 +120,7 @@ impl DecisionOutcome {
     /// The reason code.
     pub fn reason(&self) -> &'static str {
         match (&self.refusal, self.decision()) {
-            (Some(refusal), _) => refusal.reason,
+            (Some(refusal), _) => refusal.reason.as_str(),
             (None, Some(decision)) => decision.reason.as_str(),
             (None, None) => "invalid_request",
         }
@@ -127,11 +159,11 @@ pub fn decide(scope: &DecisionScope, input: &DecisionInput<'_>) -> DecisionOutco
     let decision_id = uuid::Uuid::now_v7().to_string();
     let result = match (&scope.stale, &scope.audit_down) {
         (Some(why), _) => Err(Refusal {
-            reason: "store_unavailable",
+            reason: RefusalReason::StoreUnavailable,
             detail: why.clone(),
         }),
         (None, Some(why)) => Err(Refusal {
-            reason: "audit_unavailable",
+            reason: RefusalReason::AuditUnavailable,
             detail: why.clone(),
         }),
         (None, None) => cached_evaluate(scope, input),
@@ -217,7 +249,7 @@ fn principal_text(input: &DecisionInput<'_>) -> String {
 
 fn invalid(detail: String) -> Refusal {
     Refusal {
-        reason: "invalid_request",
+        reason: RefusalReason::InvalidRequest,
         detail,
     }
 }
@@ -251,13 +283,13 @@ fn evaluate(
     match snapshot.statuses.get(&principal_uid) {
         Some(warden_store::PrincipalStatus::Disabled) => {
             return Err(Refusal {
-                reason: "principal_disabled",
+                reason: RefusalReason::PrincipalDisabled,
                 detail: format!("{principal_uid} is disabled"),
             });
         }
         Some(warden_store::PrincipalStatus::Deleted) => {
             return Err(Refusal {
-                reason: "principal_deleted",
+                reason: RefusalReason::PrincipalDeleted,
                 detail: format!("{principal_uid} is deleted"),
             });
         }

@@ -15,6 +15,10 @@
 //! - [`store_sync`]: keeping the snapshot, revocations and issuer state in step with the store.
 //! - [`decision_log`]: decisions, refused tokens, searches and admin calls as decision-log
 //!   records, and fail-closed on a log that cannot keep them.
+//! - [`pipeline`]: [`pipeline::Service`], the one pipeline every entry point runs:
+//!   authenticate → principal → decide → record. **Security-sensitive.**
+//! - [`start`]: building a [`Service`] from the configuration, for the server (with its
+//!   background tasks) or for the command line (read once).
 //! - [`clock`]: Unix seconds.
 //!
 //! Tests: unit tests beside the code; end to end through the server in
@@ -26,7 +30,11 @@ pub mod decision_log;
 pub mod decision_metrics;
 pub mod engine;
 pub mod issuer;
+pub mod pipeline;
 pub mod reload;
 pub mod revocation;
 pub mod snapshot;
+pub mod start;
 pub mod store_sync;
+
+pub use pipeline::{Bearer, Service};

@@ -5,174 +5,40 @@ use std::time::Instant;
 
 use axum::extract::State;
 use axum::response::Response;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
-use crate::decision_log::{self, Caller};
-use crate::engine::DecisionScope;
-use crate::engine::{self, DecisionInput, DecisionOutcome, EntityInput, PrincipalInput, Refusal};
+use crate::decision_log::Caller;
+use crate::engine::{DecisionOutcome, DecisionScope};
 use crate::json::Json;
 use crate::origin::Origin;
 use crate::pep_auth::AuthenticatedPep;
 use crate::problem::ApiError;
-use crate::revocation::TokenIds;
 use crate::state::AppState;
 use crate::wire::{
     AuthzenDecision, EntityRef, EvaluationRequest, EvaluationsRequest, PartialEntityRef,
     json_response,
 };
 
+/// One AuthZEN evaluation through the pipeline (screen, decide, record).
 pub(crate) async fn evaluate(
     state: &AppState,
     caller: &Caller,
-    snapshot: &DecisionScope,
+    scope: &DecisionScope,
     subject: &EntityRef,
     action: &str,
     resource: &EntityRef,
     context: Option<Value>,
 ) -> DecisionOutcome {
-    let (subject_input, refusal) = screen(state, subject);
-    let input = DecisionInput {
-        principal: PrincipalInput::Named(subject_input),
-        action: action.to_owned(),
-        resource: resource.into(),
-        context,
-    };
-    let mut outcome = match refusal {
-        None => engine::decide(snapshot, &input),
-        Some(refusal) => engine::refused(&input, refusal),
-    };
-    decision_log::record_decision(
-        state.decision_log.as_ref(),
-        caller,
-        snapshot,
-        &input,
-        None,
-        &mut outcome,
-    )
-    .await;
-    outcome
-}
-
-/// `subject.properties.token`: identifiers of the bearer token the enforcement point verified
-/// itself (`iss`, `jti`, `sid`, `sub`, `iat`, `client_id`, `kid`, and `jkt`, the RFC 7638 thumbprint of
-/// the key that verified it), so that a revocation in
-/// Warden denies on this path too. The name is reserved: it never becomes an attribute.
-fn forwarded_token(subject: &mut EntityInput) -> Result<Option<Map<String, Value>>, String> {
-    let Some(properties) = subject.properties.as_mut() else {
-        return Ok(None);
-    };
-    let Some(token) = properties.remove("token") else {
-        return Ok(None);
-    };
-    if properties.is_empty() {
-        subject.properties = None;
-    }
-    match token {
-        Value::Object(identifiers) => Ok(Some(identifiers)),
-        _ => Err("subject.properties.token must be an object of the token's identifiers (iss, jti, sid, sub, iat, client_id, kid)".to_owned()),
-    }
-}
-
-/// A service account Warden manages (`ServiceAccount::"<tenant>/<client_id>"`) that is disabled,
-/// deleted or expired is denied here too, as its tokens are on `/v1/check`.
-fn inactive_account(state: &AppState, subject: &EntityRef) -> Option<Refusal> {
-    let issuer = state.token_issuer.as_ref()?;
-    if subject.entity_type != "ServiceAccount" {
-        return None;
-    }
-    let (tenant, client_id) = subject.id.split_once('/')?;
-    let account = issuer.account(client_id)?;
-    let now = crate::clock::unix_now();
-    let reason = match account.status {
-        _ if account.tenant != tenant => return None,
-        warden_store::AccountStatus::Active if now < account.expires_at => return None,
-        warden_store::AccountStatus::Active => "principal_disabled",
-        warden_store::AccountStatus::Disabled => "principal_disabled",
-        warden_store::AccountStatus::Deleted => "principal_deleted",
-    };
-    Some(Refusal {
-        reason,
-        detail: format!(
-            "service account {client_id} is {}",
-            if now >= account.expires_at && account.status == warden_store::AccountStatus::Active {
-                "expired"
-            } else {
-                account.status.as_str()
-            }
-        ),
-    })
-}
-
-/// The subject without its reserved `token` property, and the refusal its forwarded token or
-/// its account state calls for, if any.
-fn screen(state: &AppState, subject: &EntityRef) -> (EntityInput, Option<Refusal>) {
-    let mut input: EntityInput = subject.into();
-    let refusal = match forwarded_token(&mut input) {
-        Ok(Some(token)) => revoked(state, &token),
-        Ok(None) => None,
-        Err(why) => Some(Refusal {
-            reason: "invalid_request",
-            detail: why,
-        }),
-    }
-    .or_else(|| inactive_account(state, subject));
-    (input, refusal)
-}
-
-/// A search's subject without its reserved `token` property, or the refusal its forwarded token
-/// or its account state calls for (then the search finds nothing).
-pub(crate) fn screen_subject(state: &AppState, subject: &EntityRef) -> Result<EntityRef, Refusal> {
-    let (input, refusal) = screen(state, subject);
-    match refusal {
-        Some(refusal) => Err(refusal),
-        None => Ok(EntityRef {
-            entity_type: input.entity_type,
-            id: input.id,
-            properties: input.properties,
-        }),
-    }
-}
-
-/// The refusal when the forwarded identifiers are revoked (or malformed: fail closed).
-fn revoked(state: &AppState, token: &Map<String, Value>) -> Option<Refusal> {
-    let text = |name: &str| -> Result<Option<&str>, String> {
-        match token.get(name) {
-            None | Some(Value::Null) => Ok(None),
-            Some(Value::String(value)) => Ok(Some(value.as_str())),
-            Some(_) => Err(format!("subject.properties.token.{name} must be a string")),
-        }
-    };
-    let ids =
-        (|| -> Result<TokenIds<'_>, String> {
-            Ok(TokenIds {
-                issuer: text("iss")?,
-                jti: text("jti")?,
-                sid: text("sid")?,
-                subject: text("sub")?,
-                issued_at: match token.get("iat") {
-                    None | Some(Value::Null) => None,
-                    Some(value) => Some(value.as_i64().ok_or_else(|| {
-                        "subject.properties.token.iat must be an integer".to_owned()
-                    })?),
-                },
-                client: text("client_id")?.or(text("azp")?),
-                kid: text("kid")?,
-                key_thumbprint: text("jkt")?,
-            })
-        })();
-    match ids {
-        Ok(ids) => state
-            .revocations
-            .check_ids(&ids, crate::clock::unix_now())
-            .map(|hit| Refusal {
-                reason: "token_revoked",
-                detail: format!("the forwarded token is revoked (by {})", hit.kind.as_str()),
-            }),
-        Err(why) => Some(Refusal {
-            reason: "invalid_request",
-            detail: why,
-        }),
-    }
+    state
+        .evaluate(
+            scope,
+            caller,
+            subject.into(),
+            action.to_owned(),
+            resource.into(),
+            context,
+        )
+        .await
 }
 
 fn decision_json(outcome: &DecisionOutcome) -> Value {

@@ -16,22 +16,7 @@ use crate::state::AppState;
 
 /// The current snapshot and its freshness, or 503 before the first load (fail closed).
 pub(crate) fn snapshot(state: &AppState) -> Result<DecisionScope, ApiError> {
-    let snapshot = state
-        .policy
-        .current()
-        .ok_or_else(|| ApiError::Unavailable("no policy pack is loaded".to_owned()))?;
-    let stale = state
-        .store_freshness
-        .as_ref()
-        .and_then(|freshness| freshness.stale_reason());
-    Ok(DecisionScope {
-        snapshot,
-        stale,
-        claim_attributes: std::sync::Arc::clone(&state.claim_attributes),
-        audit_down: state
-            .decision_log
-            .as_ref()
-            .and_then(|log| log.log.refuses_new_decisions())
-            .map(|unavailable| unavailable.0),
-    })
+    state
+        .scope()
+        .map_err(|not_ready| ApiError::Unavailable(not_ready.to_string()))
 }

@@ -201,9 +201,17 @@ pub async fn subjects(
 /// The subject to search for, or the refusal its forwarded token or account state calls for
 /// (then the search finds nothing).
 fn screened(state: &AppState, subject: &EntityRef) -> Result<EntityRef, Refusal> {
-    super::authzen::screen_subject(state, subject).inspect_err(|refusal| {
-        tracing::debug!(reason = refusal.reason, detail = ?refusal.detail, "search subject refused");
-    })
+    match state.screen(subject.into()) {
+        (_, Some(refusal)) => {
+            tracing::debug!(reason = refusal.reason.as_str(), detail = ?refusal.detail, "search subject refused");
+            Err(refusal)
+        }
+        (input, None) => Ok(EntityRef {
+            entity_type: input.entity_type,
+            id: input.id,
+            properties: input.properties,
+        }),
+    }
 }
 
 /// An empty page of results.

@@ -1,0 +1,441 @@
+//! The one decision pipeline: authenticate → principal → decide → record, as values.
+//!
+//! [`Service`] holds everything a decision needs (the snapshot, the verifier, revocations,
+//! Warden's issuer state, the store and its freshness, the decision log). Every entry point
+//! runs these methods and nothing else decides: `warden serve` (its handlers only parse and
+//! render), `warden check`, `warden test` and the benches, so they decide alike by
+//! construction. **Security-sensitive**: the order of the steps is the security argument
+//! (no claim is read before the token is verified; revocations and account state are checked
+//! after verification, cached tokens included; inactive principals and the tenant guard stand
+//! outside every policy).
+//!
+//! Tests: unit tests below; through every entry point in `crates/warden/tests/cli/same_decisions.rs`
+//! and the server's `tests/server/`.
+
+use std::sync::Arc;
+
+use serde_json::{Map, Value};
+use warden_store::Store;
+use warden_token::{Principal, TokenError, TokenReason, VerifiedToken, Verifier};
+
+use crate::clock::unix_now;
+use crate::decision_log::{self, Caller, DecisionLog};
+use crate::engine::{
+    self, DecisionInput, DecisionOutcome, DecisionScope, EntityInput, PrincipalInput, Refusal,
+    RefusalReason,
+};
+use crate::issuer::{AccountRefusal, TokenIssuer};
+use crate::revocation::{RevocationSet, TokenIds};
+use crate::snapshot::{PolicyHolder, StoreFreshness};
+use crate::store_sync::IssuerSync;
+
+/// Everything that decides, shared by every entry point.
+pub struct Service {
+    /// The snapshot decisions are made against.
+    pub policy: Arc<PolicyHolder>,
+    /// The token verifier (the configured issuers, and Warden's own keys).
+    pub verifier: Arc<Verifier>,
+    /// The store, when configured.
+    pub store: Option<Store>,
+    /// How fresh the store view is, when there is a store.
+    pub store_freshness: Option<Arc<StoreFreshness>>,
+    /// Attributes a token states authoritatively even for a known principal.
+    pub claim_attributes: Arc<Vec<String>>,
+    /// Revoked tokens, sessions, subjects, clients and keys.
+    pub revocations: Arc<RevocationSet>,
+    /// The decision log, unless it is off (or the entry point records nothing, as the CLI).
+    pub decision_log: Option<DecisionLog>,
+    /// Warden as an issuer, when `[tokens]` is configured.
+    pub token_issuer: Option<Arc<TokenIssuer>>,
+}
+
+/// The service cannot decide yet.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NotReady {
+    /// No pack has loaded.
+    #[error("no policy pack is loaded")]
+    NoPack,
+}
+
+/// A verified bearer token and the principal it stands for now.
+#[derive(Debug, Clone)]
+pub struct Bearer {
+    /// The token.
+    pub token: Arc<VerifiedToken>,
+    /// For one of Warden's own tokens, the principal with only the scopes the service account
+    /// still holds, when that is fewer than the token names.
+    narrowed: Option<Principal>,
+}
+
+impl Bearer {
+    /// The principal decisions are made for.
+    pub fn principal(&self) -> &Principal {
+        self.narrowed.as_ref().unwrap_or(&self.token.principal)
+    }
+
+    /// The token's identifiers for a decision-log record.
+    pub fn token_ref(&self) -> warden_audit::TokenRef {
+        warden_audit::TokenRef {
+            issuer: Some(self.token.issuer.clone()),
+            jti: self.token.jti.clone(),
+            subject: Some(self.principal().subject.clone()),
+        }
+    }
+}
+
+/// Why `/v1/authenticate` vouches for no identity.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum IdentifyError {
+    /// The token is refused (or its principal is inactive): a 401 with the reason.
+    #[error(transparent)]
+    Token(#[from] TokenError),
+    /// The store has not been read within the bound: revocations cannot be checked.
+    #[error("revocations cannot be checked: {0}")]
+    Stale(String),
+}
+
+/// One `/v1/check` request: what the holder of a verified token asks to do.
+#[derive(Debug, Clone)]
+pub struct CheckRequest {
+    /// The action name.
+    pub action: String,
+    /// The resource (with properties for one the entity data does not know).
+    pub resource: EntityInput,
+    /// The context object.
+    pub context: Option<Value>,
+}
+
+/// What a refused token was trying to do, for its record.
+#[derive(Debug, Clone)]
+pub struct Attempt {
+    /// The action name.
+    pub action: String,
+    /// The resource named.
+    pub resource: warden_audit::EntityRef,
+}
+
+impl Service {
+    /// The snapshot to decide against now, with its freshness and the decision log's state;
+    /// `NotReady` before the first load (the caller answers 503: fail closed).
+    pub fn scope(&self) -> Result<DecisionScope, NotReady> {
+        let snapshot = self.policy.current().ok_or(NotReady::NoPack)?;
+        let stale = self
+            .store_freshness
+            .as_ref()
+            .and_then(|freshness| freshness.stale_reason());
+        Ok(DecisionScope {
+            snapshot,
+            stale,
+            claim_attributes: Arc::clone(&self.claim_attributes),
+            audit_down: decision_log::refuses_writes(self.decision_log.as_ref())
+                .map(|unavailable| unavailable.0),
+        })
+    }
+
+    /// Warden's issuer with the verifier its keys go into, when `[tokens]` is configured.
+    pub fn issuer_sync(&self) -> Option<IssuerSync> {
+        self.token_issuer.as_ref().map(|issuer| IssuerSync {
+            issuer: Arc::clone(issuer),
+            verifier: Arc::clone(&self.verifier),
+        })
+    }
+
+    /// Step 1 and 2: the bearer token, verified completely and checked against the revocations
+    /// (after the signature, cached tokens included) and, for Warden's own tokens, against the
+    /// service account's current state (disabled, deleted or expired: refused; scopes:
+    /// narrowed). Nothing of the token is read before it is verified.
+    pub async fn authenticate(&self, token: &str) -> Result<Bearer, TokenError> {
+        let now = unix_now();
+        let verified = match self.verifier.verify(token, now).await {
+            // A key another replica made since this one last read the store: read it now (at
+            // most once a second) and verify again.
+            Err(error) if error.reason == TokenReason::KeyUnknown && self.catch_up(now).await => {
+                self.verifier.verify(token, now).await?
+            }
+            other => other?,
+        };
+        if let Some(revoked) = self.revocations.check(&verified, now) {
+            return Err(TokenError::with(
+                TokenReason::Revoked,
+                format!("the token is revoked (by {})", revoked.kind.as_str()),
+            ));
+        }
+        let narrowed = match &self.token_issuer {
+            Some(issuer) if issuer.issued(&verified.issuer) => {
+                let client_id = verified
+                    .claims
+                    .get("client_id")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default();
+                let checked = match issuer.check_account(client_id, &verified.principal, now) {
+                    // An account another replica created since this one last read the store.
+                    Err(AccountRefusal::Unknown) if self.catch_up(now).await => {
+                        issuer.check_account(client_id, &verified.principal, now)
+                    }
+                    other => other,
+                };
+                checked.map_err(|refusal| TokenError::with(TokenReason::Revoked, refusal.why()))?
+            }
+            _ => None,
+        };
+        Ok(Bearer {
+            token: verified,
+            narrowed,
+        })
+    }
+
+    /// [`Self::authenticate`] for vouching for an identity without a decision
+    /// (`/v1/authenticate`): a replica that cannot see the store cannot see new revocations
+    /// either, and a principal the store disabled or deleted has no identity to vouch for.
+    pub async fn identify(&self, token: &str) -> Result<Bearer, IdentifyError> {
+        if let Some(why) = self
+            .store_freshness
+            .as_ref()
+            .and_then(|freshness| freshness.stale_reason())
+        {
+            return Err(IdentifyError::Stale(why));
+        }
+        let bearer = self.authenticate(token).await?;
+        if let Some(why) = self.inactive_principal(bearer.principal()) {
+            return Err(TokenError::with(TokenReason::Revoked, why).into());
+        }
+        Ok(bearer)
+    }
+
+    /// Reads Warden's keys and accounts out of turn; `false` without `[tokens]` or a store.
+    async fn catch_up(&self, now: i64) -> bool {
+        match (&self.token_issuer, &self.store) {
+            (Some(issuer), Some(store)) => issuer.catch_up(store, &self.verifier, now).await,
+            _ => false,
+        }
+    }
+
+    /// Why a principal the store disabled or deleted is refused, if it is.
+    fn inactive_principal(&self, principal: &Principal) -> Option<String> {
+        let snapshot = self.policy.current()?;
+        let type_name = snapshot.pack.type_name(&principal.entity_type)?;
+        let uid = warden_core::cedar_policy::EntityUid::from_type_name_and_id(
+            type_name,
+            warden_core::cedar_policy::EntityId::new(&principal.id),
+        );
+        match snapshot.statuses.get(&uid)? {
+            warden_store::PrincipalStatus::Disabled => Some(format!("{uid} is disabled")),
+            warden_store::PrincipalStatus::Deleted => Some(format!("{uid} is deleted")),
+            warden_store::PrincipalStatus::Active => None,
+        }
+    }
+
+    /// Steps 3 and 4 for a verified bearer: decide its request and record the decision.
+    pub async fn check(
+        &self,
+        scope: &DecisionScope,
+        caller: &Caller,
+        bearer: &Bearer,
+        request: CheckRequest,
+    ) -> DecisionOutcome {
+        let principal = bearer.principal();
+        let input = DecisionInput {
+            principal: PrincipalInput::Token(principal),
+            action: request.action,
+            resource: request.resource,
+            context: request.context,
+        };
+        let mut outcome = engine::decide(scope, &input);
+        if let (Some(issuer), Some(decision)) = (&self.token_issuer, outcome.decision())
+            && outcome.refusal.is_none()
+            && decision.is_allowed()
+            && issuer.issued(&bearer.token.issuer)
+        {
+            // Which policies allowed a service account's request: the inventory report's
+            // "unused scopes" finding is built from this (batched, off the request path).
+            issuer.note_allowed(
+                &principal.subject,
+                decision
+                    .determining
+                    .iter()
+                    .map(|policy| policy.id.to_string()),
+                unix_now(),
+            );
+        }
+        decision_log::record_decision(
+            self.decision_log.as_ref(),
+            caller,
+            scope,
+            &input,
+            Some(bearer.token_ref()),
+            &mut outcome,
+        )
+        .await;
+        outcome
+    }
+
+    /// Counts, logs and records a refused bearer token (the caller answers 401).
+    pub async fn refuse_token(
+        &self,
+        caller: &Caller,
+        attempt: Option<Attempt>,
+        error: &TokenError,
+    ) {
+        metrics::counter!("warden_token_failures_total", "reason" => error.reason.as_str())
+            .increment(1);
+        tracing::info!(reason = error.reason.as_str(), detail = ?error.detail, "bearer token refused");
+        let (action, resource) = match attempt {
+            Some(attempt) => (Some(attempt.action), Some(attempt.resource)),
+            None => (None, None),
+        };
+        decision_log::record_token_refusal(
+            self.decision_log.as_ref(),
+            caller,
+            action,
+            resource,
+            error.reason.as_str(),
+            error.detail.clone(),
+            None,
+        )
+        .await;
+    }
+
+    /// Steps 3 and 4 for a subject an enforcement point names (AuthZEN): screen it (forwarded
+    /// token identifiers, Warden's account state), decide, and record.
+    pub async fn evaluate(
+        &self,
+        scope: &DecisionScope,
+        caller: &Caller,
+        subject: EntityInput,
+        action: String,
+        resource: EntityInput,
+        context: Option<Value>,
+    ) -> DecisionOutcome {
+        let (subject, refusal) = self.screen(subject);
+        let input = DecisionInput {
+            principal: PrincipalInput::Named(subject),
+            action,
+            resource,
+            context,
+        };
+        let mut outcome = match refusal {
+            None => engine::decide(scope, &input),
+            Some(refusal) => engine::refused(&input, refusal),
+        };
+        decision_log::record_decision(
+            self.decision_log.as_ref(),
+            caller,
+            scope,
+            &input,
+            None,
+            &mut outcome,
+        )
+        .await;
+        outcome
+    }
+
+    /// A named subject without its reserved `token` property, and the refusal its forwarded
+    /// token identifiers or its account state call for, if any.
+    pub fn screen(&self, mut subject: EntityInput) -> (EntityInput, Option<Refusal>) {
+        let refusal = match forwarded_token(&mut subject) {
+            Ok(Some(token)) => self.revoked(&token),
+            Ok(None) => None,
+            Err(why) => Some(Refusal {
+                reason: RefusalReason::InvalidRequest,
+                detail: why,
+            }),
+        }
+        .or_else(|| self.inactive_account(&subject));
+        (subject, refusal)
+    }
+
+    /// A service account Warden manages (`ServiceAccount::"<tenant>/<client_id>"`) that is
+    /// disabled, deleted or expired is denied here too, as its tokens are on `/v1/check`.
+    fn inactive_account(&self, subject: &EntityInput) -> Option<Refusal> {
+        let issuer = self.token_issuer.as_ref()?;
+        if subject.entity_type != "ServiceAccount" {
+            return None;
+        }
+        let (tenant, client_id) = subject.id.split_once('/')?;
+        let account = issuer.account(client_id)?;
+        let now = unix_now();
+        let expired = now >= account.expires_at;
+        let reason = match account.status {
+            _ if account.tenant != tenant => return None,
+            warden_store::AccountStatus::Active if !expired => return None,
+            warden_store::AccountStatus::Active | warden_store::AccountStatus::Disabled => {
+                RefusalReason::PrincipalDisabled
+            }
+            warden_store::AccountStatus::Deleted => RefusalReason::PrincipalDeleted,
+        };
+        let state = if expired && account.status == warden_store::AccountStatus::Active {
+            "expired"
+        } else {
+            account.status.as_str()
+        };
+        Some(Refusal {
+            reason,
+            detail: format!("service account {client_id} is {state}"),
+        })
+    }
+
+    /// The refusal when forwarded identifiers are revoked (or malformed: fail closed).
+    fn revoked(&self, token: &Map<String, Value>) -> Option<Refusal> {
+        match forwarded_ids(token) {
+            Ok(ids) => self
+                .revocations
+                .check_ids(&ids, unix_now())
+                .map(|hit| Refusal {
+                    reason: RefusalReason::TokenRevoked,
+                    detail: format!("the forwarded token is revoked (by {})", hit.kind.as_str()),
+                }),
+            Err(why) => Some(Refusal {
+                reason: RefusalReason::InvalidRequest,
+                detail: why,
+            }),
+        }
+    }
+}
+
+/// `subject.properties.token`: identifiers of the bearer token the enforcement point verified
+/// itself (`iss`, `jti`, `sid`, `sub`, `iat`, `client_id`, `kid`, and `jkt`, the RFC 7638
+/// thumbprint of the key that verified it), so that a revocation in Warden denies on this path
+/// too. The name is reserved: it never becomes an attribute.
+fn forwarded_token(subject: &mut EntityInput) -> Result<Option<Map<String, Value>>, String> {
+    let Some(properties) = subject.properties.as_mut() else {
+        return Ok(None);
+    };
+    let Some(token) = properties.remove("token") else {
+        return Ok(None);
+    };
+    if properties.is_empty() {
+        subject.properties = None;
+    }
+    match token {
+        Value::Object(identifiers) => Ok(Some(identifiers)),
+        _ => Err("subject.properties.token must be an object of the token's identifiers (iss, jti, sid, sub, iat, client_id, kid)".to_owned()),
+    }
+}
+
+/// The identifiers of a forwarded token, each a string (`iat` an integer) or absent.
+fn forwarded_ids(token: &Map<String, Value>) -> Result<TokenIds<'_>, String> {
+    let text = |name: &str| -> Result<Option<&str>, String> {
+        match token.get(name) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(value)) => Ok(Some(value.as_str())),
+            Some(_) => Err(format!("subject.properties.token.{name} must be a string")),
+        }
+    };
+    Ok(TokenIds {
+        issuer: text("iss")?,
+        jti: text("jti")?,
+        sid: text("sid")?,
+        subject: text("sub")?,
+        issued_at: match token.get("iat") {
+            None | Some(Value::Null) => None,
+            Some(value) => Some(
+                value
+                    .as_i64()
+                    .ok_or_else(|| "subject.properties.token.iat must be an integer".to_owned())?,
+            ),
+        },
+        client: text("client_id")?.or(text("azp")?),
+        kid: text("kid")?,
+        key_thumbprint: text("jkt")?,
+    })
+}

@@ -1,0 +1,195 @@
+//! Building a [`Service`] from the checked configuration: load the pack and the entity file,
+//! open the store and read it, set up Warden's issuer and the verifier, open the decision log,
+//! and start what keeps them current (store poller, revocation cleaner, issuer tasks, key
+//! refreshers, the pack watcher).
+//!
+//! Two ways: [`start`] for `warden serve` (everything, background tasks included) and
+//! [`open_offline`] for the command line (`warden check`, `warden test`): the same pack, entity
+//! file, store state, issuers and claim settings, read once, with no background task and no
+//! decision log, so a command decides exactly as a server on the same configuration.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use warden_config::Config;
+use warden_token::Verifier;
+
+use crate::clock::unix_now;
+use crate::decision_log;
+use crate::issuer::{IssuerSyncError, TokenIssuer};
+use crate::pipeline::Service;
+use crate::reload;
+use crate::revocation::RevocationSet;
+use crate::snapshot::{PolicyHolder, StoreFreshness};
+use crate::store_sync::{self, IssuerSync};
+
+/// A service that could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// `[policy]` is missing.
+    #[error("the configuration has no [policy] section: nothing to decide with")]
+    NoPolicy,
+    /// The first policy load, or the first composition with the store, failed.
+    #[error("the policy pack cannot be loaded: {0}")]
+    Policy(String),
+    /// The store could not be opened.
+    #[error("the store cannot be opened: {0}")]
+    Store(#[from] warden_store::StoreError),
+    /// Keys could not be set up.
+    #[error(transparent)]
+    Keys(#[from] warden_token::key_source::KeySourceError),
+    /// The decision log could not be opened.
+    #[error("the decision log cannot be opened: {0}")]
+    Audit(String),
+    /// Warden's signing keys could not be loaded (e.g. a wrong key-encryption key).
+    #[error("Warden cannot issue tokens: {0}")]
+    Issuer(#[from] IssuerSyncError),
+}
+
+/// What keeps a started service current, and the decision log's writer to join at shutdown.
+pub struct Background {
+    /// Tasks to abort at shutdown.
+    pub tasks: Vec<tokio::task::JoinHandle<()>>,
+    /// The decision log's writer thread.
+    pub audit_writer: Option<warden_audit::WriterHandle>,
+}
+
+/// The parts both ways share: the pack loaded, the issuer and the verifier made, the store
+/// opened and read once.
+struct Opened {
+    service: Service,
+    files: reload::SourceFiles,
+    issuer_sync: Option<IssuerSync>,
+}
+
+async fn open(config: &Config) -> Result<Opened, StartError> {
+    warden_token::install_crypto_provider();
+    let policy_settings = config.policy.as_ref().ok_or(StartError::NoPolicy)?;
+    let holder = Arc::new(PolicyHolder::default());
+    let files = reload::read_sources(policy_settings).map_err(StartError::Policy)?;
+    reload::install(&files, &holder).map_err(StartError::Policy)?;
+    let revocations = Arc::new(RevocationSet::default());
+    let verifier = Arc::new(Verifier::new(
+        config.issuers.clone(),
+        warden_token::verify::DEFAULT_CACHE_CAPACITY,
+    )?);
+    let token_issuer = config
+        .tokens
+        .clone()
+        .map(|tokens| Arc::new(TokenIssuer::new(tokens, config.service_accounts.clone())));
+    let issuer_sync = token_issuer.as_ref().map(|issuer| IssuerSync {
+        issuer: Arc::clone(issuer),
+        verifier: Arc::clone(&verifier),
+    });
+    let (store, store_freshness) = match &config.storage {
+        Some(storage) => {
+            let store = warden_store::Store::connect(&storage.url).await?;
+            let freshness = Arc::new(StoreFreshness::new(Duration::from_secs(
+                storage.max_staleness_seconds,
+            )));
+            if let Some(sync) = &issuer_sync {
+                // Alone first, so that a wrong key-encryption key is named as such.
+                sync.issuer.sync(&store, &sync.verifier, unix_now()).await?;
+            }
+            store_sync::refresh(
+                &store,
+                &holder,
+                &freshness,
+                &revocations,
+                issuer_sync.as_ref(),
+            )
+            .await
+            .map_err(StartError::Policy)?;
+            tracing::info!(backend = store.backend(), "store opened");
+            (Some(store), Some(freshness))
+        }
+        None => (None, None),
+    };
+    for failure in verifier.load_keys().await {
+        tracing::warn!(error = %failure, "issuer keys not loaded yet; retrying in the background");
+    }
+    Ok(Opened {
+        service: Service {
+            policy: holder,
+            verifier,
+            store,
+            store_freshness,
+            claim_attributes: Arc::new(config.claim_attributes.clone()),
+            revocations,
+            decision_log: None,
+            token_issuer,
+        },
+        files,
+        issuer_sync,
+    })
+}
+
+/// The service `warden serve` runs, with its background tasks started and the decision log
+/// open.
+pub async fn start(config: &Config) -> Result<(Service, Background), StartError> {
+    let Opened {
+        mut service,
+        files,
+        issuer_sync,
+    } = open(config).await?;
+    metrics::counter!("warden_policy_reloads_total", "result" => "ok").increment(1);
+    let mut tasks = Vec::new();
+    if let (Some(store), Some(storage), Some(freshness)) =
+        (&service.store, &config.storage, &service.store_freshness)
+    {
+        if let Some(sync) = &issuer_sync {
+            tasks.push(store_sync::spawn_issuer_tasks(
+                store.clone(),
+                sync.clone(),
+                Arc::clone(&service.policy),
+            ));
+        }
+        tasks.push(store_sync::spawn_revocation_cleaner(
+            store.clone(),
+            Arc::clone(&service.revocations),
+        ));
+        tasks.push(store_sync::spawn_poller(
+            store.clone(),
+            Arc::clone(&service.policy),
+            Arc::clone(freshness),
+            Arc::clone(&service.revocations),
+            issuer_sync.clone(),
+            Duration::from_millis(storage.poll_interval_ms.max(10)),
+        ));
+    }
+    tasks.extend(service.verifier.spawn_refreshers());
+    if let Some(policy_settings) = &config.policy {
+        tasks.push(reload::spawn_watcher(
+            policy_settings.clone(),
+            Arc::clone(&service.policy),
+            policy_settings.watch,
+            files,
+        ));
+    }
+    let audit_writer = match decision_log::open(
+        &config.audit,
+        config.storage.as_ref().map(|storage| storage.url.as_str()),
+    )
+    .await
+    .map_err(StartError::Audit)?
+    {
+        Some((log, writer)) => {
+            service.decision_log = Some(log);
+            Some(writer)
+        }
+        None => None,
+    };
+    Ok((
+        service,
+        Background {
+            tasks,
+            audit_writer,
+        },
+    ))
+}
+
+/// The service the command line decides with: the same configuration read once, no background
+/// task, no decision log (a command's decisions are printed, not recorded).
+pub async fn open_offline(config: &Config) -> Result<Service, StartError> {
+    Ok(open(config).await?.service)
+}
