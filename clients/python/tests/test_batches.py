@@ -160,7 +160,8 @@ COMPLETE = [
     ("permit_on_first_permit", 2, [False, False]),
 ]
 
-# Answers that are not: short without a reason, empty, longer than the batch.
+# Answers that are not: short without a reason, empty, longer than the batch, or going on
+# past the decision that stops a short-circuit semantic.
 INCOMPLETE = [
     (None, 2, [True]),
     ("execute_all", 2, [True]),
@@ -175,6 +176,10 @@ INCOMPLETE = [
     (None, 1, [True, True]),
     ("deny_on_first_deny", 1, [False, False]),
     ("permit_on_first_permit", 0, [True]),
+    # Past the decision that stops the semantic: the server would have stopped there.
+    ("deny_on_first_deny", 3, [False, False]),
+    ("deny_on_first_deny", 3, [True, False, True]),
+    ("permit_on_first_permit", 3, [True, True]),
 ]
 
 

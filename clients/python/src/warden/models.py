@@ -307,7 +307,8 @@ def parse_evaluations(body: Any, n_requested: int, semantic: str | None = None) 
     request. A short-circuit semantic may end the answer early, but only at the item that
     stopped it: a deny for `deny_on_first_deny`, a permit for `permit_on_first_permit`.
     Anything else (more answers than requests, none to a non-empty batch, a short answer that
-    does not end where the semantic stops, a short answer to an unknown semantic) is a
+    does not end where the semantic stops, an answer that goes on past a decision that stops
+    the semantic, a short answer to an unknown semantic) is a
     `WardenProtocolError`: the caller could otherwise read a missing deny as no deny.
     """
     answer = _object(body, "evaluations answer")
@@ -316,8 +317,12 @@ def parse_evaluations(body: Any, n_requested: int, semantic: str | None = None) 
         raise WardenProtocolError("evaluations answer.evaluations is not a list")
     evaluations = [parse_evaluation(item) for item in items]
     received = len(evaluations)
+    stops_at = _SHORT_CIRCUIT_STOPS_AT.get(semantic or EXECUTE_ALL)
+    if stops_at is not None and any(e.allowed == stops_at for e in evaluations[:-1]):
+        # The semantic stops at the first such decision: one before the last means answers
+        # were made up or reordered.
+        raise WardenProtocolError(f"Warden answered past the decision that stops {semantic}")
     if received != n_requested:
-        stops_at = _SHORT_CIRCUIT_STOPS_AT.get(semantic or EXECUTE_ALL)
         short_but_stopped = (
             0 < received < n_requested
             and stops_at is not None
