@@ -321,7 +321,10 @@ def parse_evaluations(body: Any, n_requested: int, semantic: str | None = None) 
     if stops_at is not None and any(e.allowed == stops_at for e in evaluations[:-1]):
         # The semantic stops at the first such decision: one before the last means answers
         # were made up or reordered.
-        raise WardenProtocolError(f"Warden answered past the decision that stops {semantic}")
+        raise WardenProtocolError(
+            f"Warden answered {received} evaluations to {n_requested} requests,"
+            f" going on past a decision that stops {semantic}"
+        )
     if received != n_requested:
         short_but_stopped = (
             0 < received < n_requested
