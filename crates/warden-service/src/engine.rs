@@ -117,13 +117,19 @@ impl DecisionOutcome {
         self.refusal.is_none() && self.decision().is_some_and(Decision::is_allowed)
     }
 
+    /// Why, as one reason.
+    pub fn why(&self) -> crate::reason::Reason {
+        use crate::reason::Reason;
+        match (&self.refusal, self.decision()) {
+            (Some(refusal), _) => Reason::Refused(refusal.reason),
+            (None, Some(decision)) => Reason::Decision(decision.reason),
+            (None, None) => Reason::Refused(RefusalReason::InvalidRequest),
+        }
+    }
+
     /// The reason code.
     pub fn reason(&self) -> &'static str {
-        match (&self.refusal, self.decision()) {
-            (Some(refusal), _) => refusal.reason.as_str(),
-            (None, Some(decision)) => decision.reason.as_str(),
-            (None, None) => "invalid_request",
-        }
+        self.why().as_str()
     }
 }
 

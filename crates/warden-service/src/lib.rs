@@ -19,6 +19,8 @@
 //!   authenticate → principal → decide → record. **Security-sensitive.**
 //! - [`start`]: building a [`Service`] from the configuration, for the server (with its
 //!   background tasks) or for the command line (read once).
+//! - [`reason`]: one reason type for decisions, refusals and refused tokens.
+//! - [`suite`]: policy suites (`warden test`) decided by the engine.
 //! - [`clock`]: Unix seconds.
 //!
 //! Tests: unit tests beside the code; end to end through the server in
@@ -31,10 +33,12 @@ pub mod decision_metrics;
 pub mod engine;
 pub mod issuer;
 pub mod pipeline;
+pub mod reason;
 pub mod reload;
 pub mod revocation;
 pub mod snapshot;
 pub mod start;
 pub mod store_sync;
+pub mod suite;
 
 pub use pipeline::{Bearer, Service};

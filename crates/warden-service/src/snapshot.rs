@@ -34,6 +34,27 @@ pub struct Snapshot {
     pub decisions: crate::decision_cache::DecisionCache,
 }
 
+impl Snapshot {
+    /// A snapshot of given entities and principal statuses, without a store (policy suites
+    /// decide against their own data).
+    pub fn of(
+        pack: Arc<Pack>,
+        entities: Entities,
+        statuses: HashMap<EntityUid, PrincipalStatus>,
+    ) -> Snapshot {
+        Snapshot {
+            pack,
+            entities,
+            statuses,
+            entities_revision: String::new(),
+            store_version: None,
+            next_expiry: None,
+            loaded_at: SystemTime::now(),
+            decisions: crate::decision_cache::DecisionCache::default(),
+        }
+    }
+}
+
 /// What the store held at one version, read in one transaction.
 pub type StoreView = warden_store::StoreState;
 

@@ -3,10 +3,11 @@
 //! and start what keeps them current (store poller, revocation cleaner, issuer tasks, key
 //! refreshers, the pack watcher).
 //!
-//! Two ways: [`start`] for `warden serve` (everything, background tasks included) and
-//! [`open_offline`] for the command line (`warden check`, `warden test`): the same pack, entity
-//! file, store state, issuers and claim settings, read once, with no background task and no
-//! decision log, so a command decides exactly as a server on the same configuration.
+//! Three ways: [`start`] for `warden serve` (everything, background tasks included);
+//! [`open_offline`] for the command line with a configuration (`warden check --config`): the
+//! same pack, entity file, store state, issuers and claim settings, read once, with no
+//! background task and no decision log, so a command decides exactly as a server on the same
+//! configuration; and [`local`] for a pack and an entity file alone.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -192,4 +193,26 @@ pub async fn start(config: &Config) -> Result<(Service, Background), StartError>
 /// task, no decision log (a command's decisions are printed, not recorded).
 pub async fn open_offline(config: &Config) -> Result<Service, StartError> {
     Ok(open(config).await?.service)
+}
+
+/// A service over a pack and an entity file alone (`warden check --policies`): no store, no
+/// issuers, no decision log.
+pub fn local(
+    pack: Arc<warden_core::Pack>,
+    entities_text: Option<String>,
+) -> Result<Service, StartError> {
+    let policy = Arc::new(PolicyHolder::default());
+    policy
+        .set_pack(pack, entities_text)
+        .map_err(StartError::Policy)?;
+    Ok(Service {
+        policy,
+        verifier: Arc::new(Verifier::new(Vec::new(), 0)?),
+        store: None,
+        store_freshness: None,
+        claim_attributes: Arc::new(Vec::new()),
+        revocations: Arc::new(RevocationSet::default()),
+        decision_log: None,
+        token_issuer: None,
+    })
 }

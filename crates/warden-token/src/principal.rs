@@ -97,8 +97,9 @@ fn string_list(claims: &Map<String, Value>, name: &str) -> Result<Vec<String>, T
     }
 }
 
-/// Maps verified claims to a principal.
-pub(crate) fn map_claims(
+/// Maps claims to a principal with an issuer's mapping. The claims must be verified first
+/// (the verifier calls this after every check); a policy suite's token claims are test data.
+pub fn map_claims(
     claims: &Map<String, Value>,
     mapping: &ClaimSettings,
 ) -> Result<Principal, TokenError> {

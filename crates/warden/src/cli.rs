@@ -613,16 +613,42 @@ pub struct ValidateArgs {
 
 #[derive(Debug, Args)]
 pub struct CheckArgs {
-    #[command(flatten)]
-    pub pack: PackArgs,
+    /// A pack directory (schema, *.cedar, pack.toml) or a single .cedar file.
+    #[arg(
+        long,
+        short = 'p',
+        value_name = "PATH",
+        required_unless_present = "config",
+        conflicts_with = "config"
+    )]
+    pub policies: Option<PathBuf>,
+    /// A schema file that adds to or replaces the pack's schema (.cedarschema or .cedarschema.json).
+    #[arg(long, value_name = "FILE", conflicts_with = "config")]
+    pub schema: Option<PathBuf>,
     /// Cedar entity JSON: the principals, resources and their parents.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", conflicts_with = "config")]
     pub entities: Option<PathBuf>,
+    /// Decide as `warden serve` with this configuration would: its pack and entity file, its
+    /// store (entities, grants, principal statuses, revocations), its issuers and claim
+    /// settings, read once. Nothing is recorded in the decision log.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// A bearer token (JWT) whose principal asks, instead of --principal: verified with the
+    /// configuration's issuers and checked against its revocations, as `POST /v1/check` does.
+    #[arg(long, value_name = "JWT", conflicts_with_all = ["principal", "requests"], requires = "config")]
+    pub token: Option<String>,
+    /// Attributes of the principal (a JSON object) for when the entity data does not know it,
+    /// as an AuthZEN subject's `properties`; known data wins.
+    #[arg(long, value_name = "JSON", conflicts_with = "requests")]
+    pub principal_properties: Option<String>,
+    /// Attributes of the resource (a JSON object) for when the entity data does not know it.
+    #[arg(long, value_name = "JSON", conflicts_with = "requests")]
+    pub resource_properties: Option<String>,
     /// The principal, e.g. 'User::"acme/alice"'.
     #[arg(
         long,
         value_name = "UID",
-        required_unless_present = "requests",
+        required_unless_present_any = ["requests", "token"],
         conflicts_with = "requests"
     )]
     pub principal: Option<String>,
@@ -645,9 +671,10 @@ pub struct CheckArgs {
     /// The context as a JSON object, or @FILE to read it from a file.
     #[arg(long, value_name = "JSON", conflicts_with = "requests")]
     pub context: Option<String>,
-    /// A JSON-lines file of requests ({"principal", "action", "resource", "context"} per line);
-    /// prints one JSON decision per line, in order. Exit 0 when every line was evaluated,
-    /// 2 when any line could not be.
+    /// A JSON-lines file of requests ({"principal", "action", "resource", "context"} per line,
+    /// optionally "principal_properties", "resource_properties", or "token" in place of
+    /// "principal"); prints one JSON decision per line, in order. Exit 0 when every line was
+    /// evaluated, 2 when any line could not be.
     #[arg(long, value_name = "FILE")]
     pub requests: Option<PathBuf>,
     /// Print the decision as JSON.
@@ -670,6 +697,10 @@ pub struct TestArgs {
     /// the hand-written cases is below PERCENT.
     #[arg(long, value_name = "PERCENT")]
     pub min_coverage: Option<f64>,
+    /// A `warden.toml` whose issuers map cases' `token_claims` to principals and whose
+    /// `[principals] claim_attributes` apply, as on the server.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

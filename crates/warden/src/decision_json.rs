@@ -26,3 +26,36 @@ pub fn decision_json(decision: &Decision, explanation: &Explanation) -> Value {
         "evaluation_micros": decision.elapsed.as_secs_f64() * 1e6,
     })
 }
+
+/// A deny decided before the policies were consulted (a disabled principal, say), in the same
+/// shape as [`decision_json`].
+pub fn refusal_json(reason: &str, explanation: &Explanation, revision: &str) -> Value {
+    json!({
+        "decision": "deny",
+        "reason": reason,
+        "reasons": [],
+        "errors": explanation.details.iter().map(|detail| json!({"policy": null, "message": detail})).collect::<Vec<_>>(),
+        "policy_revision": revision,
+        "cross_tenant": null,
+        "near_misses": [],
+        "explanation": {"summary": explanation.summary, "details": explanation.details},
+    })
+}
+
+/// A bearer token refused before any decision, in the same shape as [`decision_json`].
+pub fn token_refusal_json(error: &warden_token::TokenError, revision: &str) -> Value {
+    let summary = format!(
+        "DENY: the bearer token was refused ({}); no policy was consulted.",
+        error.reason.as_str()
+    );
+    json!({
+        "decision": "deny",
+        "reason": error.reason.as_str(),
+        "reasons": [],
+        "errors": error.detail.iter().map(|detail| json!({"policy": null, "message": detail})).collect::<Vec<_>>(),
+        "policy_revision": revision,
+        "cross_tenant": null,
+        "near_misses": [],
+        "explanation": {"summary": summary, "details": error.detail.iter().collect::<Vec<_>>()},
+    })
+}

@@ -18,9 +18,10 @@ use std::fmt;
 use saphyr::{LoadableYamlNode, MarkedYaml, Scalar, YamlData};
 use serde_json::{Map, Number, Value};
 use warden_core::cedar_policy::EntityUid;
-use warden_core::decision::{Outcome, ReasonCode};
+use warden_core::decision::Outcome;
 use warden_core::suite::{Attack, Case, Expectation, Suite};
 use warden_core::{parse_uid, parse_uid_json};
+use warden_service::reason::Reason;
 
 /// A suite that cannot be read as written, with its position.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,12 +51,15 @@ impl std::error::Error for SuiteFileError {}
 /// Loads the entity file a suite names (a path relative to the suite) as Cedar entity JSON.
 pub type EntityFileLoader<'a> = dyn FnMut(&str) -> Result<Vec<Value>, String> + 'a;
 
-const SUITE_KEYS: &[&str] = &["description", "entities", "cases"];
+const SUITE_KEYS: &[&str] = &["description", "entities", "statuses", "cases"];
 const CASE_KEYS: &[&str] = &[
     "name",
     "principal",
+    "principal_properties",
+    "token_claims",
     "action",
     "resource",
+    "resource_properties",
     "context",
     "expect",
     "policies",
@@ -104,6 +108,7 @@ pub fn parse(
         entities: Vec::new(),
         entities_line: 0,
         cases: Vec::new(),
+        statuses: Vec::new(),
     };
     for (key, value) in &fields {
         match *key {
@@ -113,6 +118,9 @@ pub fn parse(
             "entities" => {
                 suite.entities_line = value.span.start.line();
                 suite.entities = entities(value, load_entity_file).map_err(|(n, m)| at(n, m))?;
+            }
+            "statuses" => {
+                suite.statuses = statuses(value).map_err(|(n, m)| at(n, m))?;
             }
             "cases" => {
                 let YamlData::Sequence(items) = &value.data else {
@@ -239,6 +247,46 @@ fn normalize_uid(mut entity: Value) -> Value {
     entity
 }
 
+/// `statuses:`, a mapping of principal uids to `disabled` or `deleted`: what the store would
+/// say of them (`warden principal disable`), applied before any policy.
+fn statuses<'n, 'i>(
+    node: &'n MarkedYaml<'i>,
+) -> Result<Vec<(EntityUid, String)>, NodeError<'n, 'i>> {
+    let YamlData::Mapping(entries) = &node.data else {
+        return Err((
+            node,
+            "`statuses` must be a mapping of principal uids to disabled or deleted".to_owned(),
+        ));
+    };
+    let mut statuses = Vec::with_capacity(entries.len());
+    for (key, value) in entries {
+        let principal = uid(key, "statuses")?;
+        let status = string(value, "statuses")?;
+        if !["disabled", "deleted", "active"].contains(&status.as_str()) {
+            return Err((
+                value,
+                format!("a status is active, disabled or deleted, not `{status}`"),
+            ));
+        }
+        statuses.push((principal, status));
+    }
+    Ok(statuses)
+}
+
+/// An optional mapping of a case, as a JSON object.
+fn object<'n, 'i>(
+    node: Option<&'n MarkedYaml<'i>>,
+    what: &str,
+) -> Result<Option<serde_json::Map<String, Value>>, NodeError<'n, 'i>> {
+    match node {
+        None => Ok(None),
+        Some(node) => match to_json(node)? {
+            Value::Object(object) => Ok(Some(object)),
+            _ => Err((node, format!("`{what}` must be a mapping"))),
+        },
+    }
+}
+
 fn case<'n, 'i>(node: &'n MarkedYaml<'i>) -> Result<Case, NodeError<'n, 'i>> {
     let fields = mapping(node, "a case", CASE_KEYS)?;
     let get = |key: &str| {
@@ -290,14 +338,17 @@ fn case<'n, 'i>(node: &'n MarkedYaml<'i>) -> Result<Case, NodeError<'n, 'i>> {
         None => None,
         Some(node) => {
             let text = string(node, "reason")?;
-            let codes: Vec<&str> = ReasonCode::ALL.iter().map(|code| code.as_str()).collect();
-            Some(ReasonCode::parse(&text).ok_or((
-                node,
-                format!(
-                    "unknown reason code `{text}` (expected one of: {})",
-                    codes.join(", ")
-                ),
-            ))?)
+            if Reason::parse(&text).is_none() {
+                let codes: Vec<&str> = Reason::all().map(Reason::as_str).collect();
+                return Err((
+                    node,
+                    format!(
+                        "unknown reason code `{text}` (expected one of: {})",
+                        codes.join(", ")
+                    ),
+                ));
+            }
+            Some(text)
         }
     };
     let (skip, skip_reason) = match get("adversarial") {
@@ -318,6 +369,9 @@ fn case<'n, 'i>(node: &'n MarkedYaml<'i>) -> Result<Case, NodeError<'n, 'i>> {
         action,
         resource,
         context,
+        principal_properties: object(get("principal_properties"), "principal_properties")?,
+        resource_properties: object(get("resource_properties"), "resource_properties")?,
+        token_claims: object(get("token_claims"), "token_claims")?,
         expect: Expectation {
             outcome,
             policies,

@@ -25,11 +25,11 @@
 use cedar_policy::{EntityId, EntityUid};
 use serde_json::{Map, Value, json};
 
-use crate::decision::{Decision, Outcome, ReasonCode};
+use crate::decision::{Outcome, ReasonCode};
 use crate::pack::Pack;
 use crate::uid::parse_uid_json;
 
-use super::Case;
+use super::{Case, Decided};
 
 /// The basename of the entity type whose direct membership `role_drift` removes.
 pub const ROLE_TYPE: &str = "Role";
@@ -118,15 +118,19 @@ pub(crate) fn variants(
 }
 
 /// `None` when the generated case passed, else the problem in one sentence.
-pub(crate) fn judge(attack: Attack, decision: &Decision) -> Option<String> {
-    match (decision.outcome, decision.reason) {
-        (Outcome::Allow, reason) => Some(format!(
+pub(crate) fn judge(attack: Attack, decided: &Decided) -> Option<String> {
+    match (decided.outcome, decided.decision.as_ref()) {
+        (Outcome::Allow, _) => Some(format!(
             "expected deny, got allow ({}): {} does not hold",
-            reason.as_str(),
+            decided.reason,
             attack.invariant()
         )),
-        (Outcome::Deny, ReasonCode::TenantBoundary | ReasonCode::TenantMissing)
-            if attack == Attack::OtherTenant =>
+        (Outcome::Deny, Some(decision))
+            if attack == Attack::OtherTenant
+                && matches!(
+                    decision.reason,
+                    ReasonCode::TenantBoundary | ReasonCode::TenantMissing
+                ) =>
         {
             let permits: Vec<String> = decision
                 .determining

@@ -6,8 +6,11 @@
 //! comes along so that problems found while running (a request the schema refuses, entity data
 //! that does not parse) point at the file and line that caused them.
 //!
-//! A run is: for each case, build the request, decide, compare with the expectation (decision,
-//! and optionally the determining policies and the reason code), explain every failure. For each
+//! A run is: for each case, decide it through a [`CaseDecider`], compare with the expectation
+//! (decision, and optionally the determining policies and the reason code), explain every
+//! failure. `warden test` passes the service's decider, so a suite decides exactly as
+//! `warden serve` does (principal statuses, caller properties, token claims, refusals);
+//! [`PackDecider`] decides with the pack alone, for cases that need nothing more. For each
 //! case expected to allow that did allow, [`adversarial`] derives variants of the request and
 //! entity data that must all be denied (another tenant's resource with the same local id, each
 //! role removed, the principal disabled, the principal deleted, each scope removed), unless the
@@ -22,9 +25,9 @@ pub mod coverage;
 use std::collections::{BTreeSet, HashSet};
 
 use cedar_policy::{Entities, EntityUid, PolicyId, Request};
-use serde_json::Value;
+use serde_json::{Map, Value};
 
-use crate::decision::{Decision, Outcome, ReasonCode};
+use crate::decision::{Decision, Outcome};
 use crate::explain::{Explanation, explain};
 use crate::pack::Pack;
 
@@ -42,6 +45,9 @@ pub struct Suite {
     pub entities_line: usize,
     /// The cases, in file order.
     pub cases: Vec<Case>,
+    /// Principal statuses as the store keeps them (`disabled`, `deleted`), applied by the
+    /// decider before any policy, as the service applies the store's.
+    pub statuses: Vec<(EntityUid, String)>,
 }
 
 /// One hand-written case.
@@ -59,6 +65,14 @@ pub struct Case {
     pub resource: EntityUid,
     /// The context (a JSON object); `None` is the empty context.
     pub context: Option<Value>,
+    /// Attributes of the principal for when the entity data does not know it (as a caller's
+    /// `properties`; known data wins).
+    pub principal_properties: Option<Map<String, Value>>,
+    /// Attributes of the resource for when the entity data does not know it.
+    pub resource_properties: Option<Map<String, Value>>,
+    /// The principal as a verified token's claims (mapped by the issuer its `iss` names)
+    /// instead of `principal`'s uid alone.
+    pub token_claims: Option<Map<String, Value>>,
     /// What the decision must be.
     pub expect: Expectation,
     /// Generated cases this case opts out of, with the reason (required when the set is not
@@ -75,8 +89,85 @@ pub struct Expectation {
     pub outcome: Outcome,
     /// The exact set of determining policy ids, when given.
     pub policies: Option<BTreeSet<String>>,
-    /// The reason code, when given.
-    pub reason: Option<ReasonCode>,
+    /// The reason code, when given (a decision's, e.g. `no_permit`, or a refusal's, e.g.
+    /// `principal_disabled`).
+    pub reason: Option<String>,
+}
+
+/// A case (or a generated variant of it) as decided by a [`CaseDecider`].
+#[derive(Clone, Debug)]
+pub struct Decided {
+    /// Allow or deny.
+    pub outcome: Outcome,
+    /// The reason code.
+    pub reason: String,
+    /// What the policies decided, when they were consulted (`None` for a refusal before them,
+    /// such as a disabled principal).
+    pub decision: Option<Decision>,
+    /// The decision in plain words.
+    pub explanation: Explanation,
+}
+
+impl Decided {
+    /// Whether it allowed.
+    pub fn is_allowed(&self) -> bool {
+        self.outcome == Outcome::Allow
+    }
+}
+
+/// Decides one case against entity data: the pack alone ([`PackDecider`]) or the whole
+/// service, as `warden test` does.
+pub trait CaseDecider {
+    /// Decides `case` (with `resource` in place of the case's own, for generated variants)
+    /// against `entities`, with the suite's `statuses`. `Err` says why it cannot be decided at
+    /// all (a request the schema refuses, entity data that does not parse).
+    fn decide(
+        &self,
+        entities: &[Value],
+        statuses: &[(EntityUid, String)],
+        case: &Case,
+        resource: &EntityUid,
+    ) -> Result<Decided, String>;
+}
+
+/// Decides with the pack alone: Cedar and the tenant guard over the entity data. Cases that
+/// need the service (properties, token claims, statuses) are refused.
+pub struct PackDecider<'a>(pub &'a Pack);
+
+impl CaseDecider for PackDecider<'_> {
+    fn decide(
+        &self,
+        entities: &[Value],
+        statuses: &[(EntityUid, String)],
+        case: &Case,
+        resource: &EntityUid,
+    ) -> Result<Decided, String> {
+        if case.principal_properties.is_some()
+            || case.resource_properties.is_some()
+            || case.token_claims.is_some()
+            || !statuses.is_empty()
+        {
+            return Err(
+                "properties, token claims and statuses need the service's decider (`warden test`)"
+                    .to_owned(),
+            );
+        }
+        let pack = self.0;
+        let entities = parse_entities(pack, entities)?;
+        let request = build_request(pack, case, resource.clone())?;
+        let decision = pack.decide(&request, &entities);
+        Ok(decided(pack, &request, &entities, decision))
+    }
+}
+
+/// A decision of the policies as a [`Decided`], explained.
+pub fn decided(pack: &Pack, request: &Request, entities: &Entities, decision: Decision) -> Decided {
+    Decided {
+        outcome: decision.outcome,
+        reason: decision.reason.as_str().to_owned(),
+        explanation: explain(pack, request, entities, &decision),
+        decision: Some(decision),
+    }
 }
 
 /// A suite that cannot be run as written: entity data or a request the pack refuses.
@@ -133,7 +224,7 @@ pub struct CaseReport {
     /// The line where the case starts.
     pub line: usize,
     /// The decision.
-    pub decision: Decision,
+    pub decision: Decided,
     /// `None` when the decision met the expectation.
     pub failure: Option<Failure>,
     /// The generated adversarial cases (empty unless the case expected and got an allow).
@@ -186,9 +277,13 @@ impl GeneratedStatus {
     }
 }
 
-/// Runs every suite against `pack`. An `Err` means a suite is invalid (exit 2 in the CLI); a
-/// failed case is a value in the report.
-pub fn run(pack: &Pack, suites: &[Suite]) -> Result<RunReport, SuiteError> {
+/// Runs every suite against `pack`, deciding every case through `decider`. An `Err` means a
+/// suite is invalid (exit 2 in the CLI); a failed case is a value in the report.
+pub fn run(
+    pack: &Pack,
+    suites: &[Suite],
+    decider: &dyn CaseDecider,
+) -> Result<RunReport, SuiteError> {
     let mut determining_seen: HashSet<PolicyId> = HashSet::new();
     let mut actions_seen: HashSet<EntityUid> = HashSet::new();
     let mut reports = Vec::with_capacity(suites.len());
@@ -198,23 +293,27 @@ pub fn run(pack: &Pack, suites: &[Suite]) -> Result<RunReport, SuiteError> {
             line,
             message,
         };
-        let entities = parse_entities(pack, &suite.entities)
+        // The suite's data must parse on its own, whatever the cases ask.
+        parse_entities(pack, &suite.entities)
             .map_err(|message| invalid(suite.entities_line, format!("entities: {message}")))?;
         let mut cases = Vec::with_capacity(suite.cases.len());
         for case in &suite.cases {
-            let request = build_request(pack, case, case.resource.clone()).map_err(|message| {
-                invalid(case.line, format!("case `{}`: {message}", case.name))
-            })?;
-            let decision = pack.decide(&request, &entities);
-            determining_seen.extend(decision.determining.iter().map(|p| p.id.clone()));
+            let decided = decider
+                .decide(&suite.entities, &suite.statuses, case, &case.resource)
+                .map_err(|message| {
+                    invalid(case.line, format!("case `{}`: {message}", case.name))
+                })?;
+            if let Some(decision) = &decided.decision {
+                determining_seen.extend(decision.determining.iter().map(|p| p.id.clone()));
+            }
             actions_seen.insert(case.action.clone());
-            let problems = unmet_expectations(&case.expect, &decision);
+            let problems = unmet_expectations(&case.expect, &decided);
             let failure = (!problems.is_empty()).then(|| Failure {
                 problems,
-                explanation: explain(pack, &request, &entities, &decision),
+                explanation: decided.explanation.clone(),
             });
-            let generated = if case.expect.outcome == Outcome::Allow && decision.is_allowed() {
-                run_generated(pack, suite, case).map_err(|message| {
+            let generated = if case.expect.outcome == Outcome::Allow && decided.is_allowed() {
+                run_generated(pack, suite, case, decider).map_err(|message| {
                     invalid(case.line, format!("case `{}`: {message}", case.name))
                 })?
             } else {
@@ -223,7 +322,7 @@ pub fn run(pack: &Pack, suites: &[Suite]) -> Result<RunReport, SuiteError> {
             cases.push(CaseReport {
                 name: case.name.clone(),
                 line: case.line,
-                decision,
+                decision: decided,
                 failure,
                 generated,
             });
@@ -239,7 +338,8 @@ pub fn run(pack: &Pack, suites: &[Suite]) -> Result<RunReport, SuiteError> {
     })
 }
 
-fn build_request(pack: &Pack, case: &Case, resource: EntityUid) -> Result<Request, String> {
+/// The Cedar request of a case, with `resource` in place of its own.
+pub fn build_request(pack: &Pack, case: &Case, resource: EntityUid) -> Result<Request, String> {
     pack.request(
         case.principal.clone(),
         case.action.clone(),
@@ -250,29 +350,26 @@ fn build_request(pack: &Pack, case: &Case, resource: EntityUid) -> Result<Reques
 }
 
 /// Each way the decision differs from the expectation, in words.
-fn unmet_expectations(expect: &Expectation, decision: &Decision) -> Vec<String> {
+fn unmet_expectations(expect: &Expectation, decided: &Decided) -> Vec<String> {
     let mut problems = Vec::new();
-    if expect.outcome != decision.outcome {
+    if expect.outcome != decided.outcome {
         problems.push(format!(
             "expected {}, got {} ({})",
             expect.outcome.as_str(),
-            decision.outcome.as_str(),
-            decision.reason.as_str()
+            decided.outcome.as_str(),
+            decided.reason
         ));
     }
-    if let Some(reason) = expect.reason
-        && reason != decision.reason
+    if let Some(reason) = &expect.reason
+        && *reason != decided.reason
     {
-        problems.push(format!(
-            "expected reason {}, got {}",
-            reason.as_str(),
-            decision.reason.as_str()
-        ));
+        problems.push(format!("expected reason {reason}, got {}", decided.reason));
     }
     if let Some(policies) = &expect.policies {
-        let actual: BTreeSet<String> = decision
-            .determining
+        let actual: BTreeSet<String> = decided
+            .decision
             .iter()
+            .flat_map(|decision| decision.determining.iter())
             .map(|policy| policy.id.to_string())
             .collect();
         if &actual != policies {
@@ -294,7 +391,12 @@ fn join(ids: &BTreeSet<String>) -> String {
 }
 
 /// Generates, runs and judges the adversarial cases of one allowed case.
-fn run_generated(pack: &Pack, suite: &Suite, case: &Case) -> Result<Vec<GeneratedReport>, String> {
+fn run_generated(
+    pack: &Pack,
+    suite: &Suite,
+    case: &Case,
+    decider: &dyn CaseDecider,
+) -> Result<Vec<GeneratedReport>, String> {
     let mut reports = Vec::new();
     for attack in Attack::ALL {
         if case.skip.contains(&attack) {
@@ -330,14 +432,18 @@ fn run_generated(pack: &Pack, suite: &Suite, case: &Case) -> Result<Vec<Generate
                         near_misses: Vec::new(),
                     },
                 }),
-                Ok(entities) => {
-                    let request = build_request(pack, case, variant.resource.clone())?;
-                    let decision = pack.decide(&request, &entities);
-                    match adversarial::judge(attack, &decision) {
+                Ok(_) => {
+                    let decided = decider.decide(
+                        &variant.entities,
+                        &suite.statuses,
+                        case,
+                        &variant.resource,
+                    )?;
+                    match adversarial::judge(attack, &decided) {
                         None => GeneratedStatus::Passed,
                         Some(problem) => GeneratedStatus::Failed(Failure {
                             problems: vec![problem],
-                            explanation: explain(pack, &request, &entities, &decision),
+                            explanation: decided.explanation,
                         }),
                     }
                 }
@@ -353,7 +459,7 @@ fn run_generated(pack: &Pack, suite: &Suite, case: &Case) -> Result<Vec<Generate
 }
 
 /// Parses entity JSON objects against the pack's schema (which adds its action entities).
-pub(crate) fn parse_entities(pack: &Pack, entities: &[Value]) -> Result<Entities, String> {
+pub fn parse_entities(pack: &Pack, entities: &[Value]) -> Result<Entities, String> {
     Entities::from_json_value(Value::Array(entities.to_vec()), pack.schema())
         .map_err(|error| error.to_string().replace('\n', " "))
 }

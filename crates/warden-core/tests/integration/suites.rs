@@ -7,7 +7,9 @@ use std::collections::BTreeSet;
 
 use serde_json::{Value, json};
 use warden_core::decision::Outcome;
-use warden_core::suite::{self, Attack, Case, Expectation, GeneratedStatus, RunReport, Suite};
+use warden_core::suite::{
+    self, Attack, Case, Expectation, GeneratedStatus, PackDecider, RunReport, Suite,
+};
 use warden_core::{Pack, parse_uid};
 
 use crate::support::{example_pack, pack_from};
@@ -53,6 +55,9 @@ fn case(name: &str, principal: &str, resource: &str, outcome: Outcome) -> Case {
         action: parse_uid(r#"Action::"read""#).unwrap(),
         resource: parse_uid(resource).unwrap(),
         context: None,
+        principal_properties: None,
+        resource_properties: None,
+        token_claims: None,
         expect: Expectation {
             outcome,
             policies: None,
@@ -82,9 +87,10 @@ fn run_pack(pack: &Pack, cases: Vec<Case>) -> RunReport {
         name: "t.yaml".to_owned(),
         entities: entities(),
         entities_line: 1,
+        statuses: Vec::new(),
         cases,
     };
-    suite::run(pack, &[suite]).unwrap()
+    suite::run(pack, &[suite], &PackDecider(pack)).unwrap()
 }
 
 /// The generated cases of the first case, as (attack, variant, failed?).
@@ -330,9 +336,10 @@ fn coverage_lists_policies_never_determining_and_actions_never_exercised() {
         name: "empty.yaml".to_owned(),
         entities: Vec::new(),
         entities_line: 0,
+        statuses: Vec::new(),
         cases: Vec::new(),
     };
-    let report = suite::run(&pack, &[empty]).unwrap();
+    let report = suite::run(&pack, &[empty], &PackDecider(&pack)).unwrap();
     assert_eq!(report.coverage.policy_percent(), 0.0);
     assert_eq!(report.coverage.uncovered_actions().count(), 5);
 }
@@ -346,9 +353,10 @@ fn a_request_the_schema_refuses_is_an_invalid_suite_at_the_case_line() {
         name: "t.yaml".to_owned(),
         entities: entities(),
         entities_line: 1,
+        statuses: Vec::new(),
         cases: vec![bad],
     };
-    let error = suite::run(&pack, &[suite]).unwrap_err();
+    let error = suite::run(&pack, &[suite], &PackDecider(&pack)).unwrap_err();
     assert_eq!(error.line, 7);
     assert!(
         error
@@ -361,9 +369,10 @@ fn a_request_the_schema_refuses_is_an_invalid_suite_at_the_case_line() {
         name: "t.yaml".to_owned(),
         entities: vec![json!({"uid": {"type": "Nope", "id": "x"}, "attrs": {}, "parents": []})],
         entities_line: 3,
+        statuses: Vec::new(),
         cases: vec![carol_reads_roadmap()],
     };
-    let error = suite::run(&pack, &[suite]).unwrap_err();
+    let error = suite::run(&pack, &[suite], &PackDecider(&pack)).unwrap_err();
     assert!(
         error.to_string().starts_with("t.yaml:3: entities:"),
         "{error}"

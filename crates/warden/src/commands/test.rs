@@ -18,7 +18,7 @@ use warden_core::suite::{self, Attack, GeneratedStatus, RunReport, Suite};
 
 use super::Verdict;
 use crate::cli::{PackArgs, TestArgs, TestFormat};
-use crate::{junit, pack_loading, suite_file};
+use crate::{config_loading, junit, pack_loading, suite_file};
 
 /// Where suites live, relative to the pack directory.
 pub const SUITE_DIR: &str = "tests";
@@ -64,7 +64,23 @@ pub fn run(args: &TestArgs) -> anyhow::Result<Verdict> {
         }
         bail!("{} invalid suite file(s)", invalid.len());
     }
-    let report = suite::run(&pack, &suites)?;
+    // The service's engine decides every case, as `warden serve` would.
+    let (verifier, claim_attributes) = match &args.config {
+        Some(path) => {
+            let config = config_loading::load(Some(path))?;
+            let verifier = warden_token::Verifier::new(config.issuers.clone(), 0)
+                .map_err(|error| anyhow::anyhow!("{error}"))?;
+            (Some(verifier), config.claim_attributes.clone())
+        }
+        None => (None, Vec::new()),
+    };
+    let pack = std::sync::Arc::new(pack);
+    let decider = warden_service::suite::ServiceDecider {
+        pack: std::sync::Arc::clone(&pack),
+        claim_attributes: std::sync::Arc::new(claim_attributes),
+        verifier: verifier.as_ref(),
+    };
+    let report = suite::run(&pack, &suites, &decider)?;
 
     let coverage_ok = args.min_coverage.is_none_or(|min| {
         report.coverage.policy_percent() >= min && report.coverage.action_percent() >= min
