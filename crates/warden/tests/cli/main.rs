@@ -14,6 +14,7 @@ mod check;
 mod replicas;
 mod revocation_replicas;
 mod sa_verb;
+mod same_decisions;
 mod store_crash;
 mod support;
 mod test_verb;
