@@ -1,11 +1,15 @@
-//! Authentication and authorization of admin callers, as an extractor.
+//! Authentication and authorization of admin callers, as extractors: [`TenantAdmin`],
+//! [`GlobalAdmin`] and [`AnyAdmin`]. **Security-sensitive.** An admin is only ever obtained
+//! through one of them, so no handler can forget to authorize; the router test in
+//! `tests/server/admin_routes.rs` calls every admin route without a credential and with a
+//! credential of another tenant.
 //!
 //! An admin sends `Authorization: Bearer <admin credential>`. The store keeps only SHA-256
 //! digests (made by `warden admin init`, shown once); the presented credential's digest is
 //! compared in constant time with every stored one. A credential is either for all tenants or
 //! for one; a write to another tenant is 403. There is no default credential.
 
-use axum::extract::FromRequestParts;
+use axum::extract::{FromRequestParts, RawPathParams};
 use axum::http::header;
 use axum::http::request::Parts;
 use sha2::{Digest, Sha256};
@@ -46,7 +50,7 @@ pub struct Admin {
 
 impl Admin {
     /// 403 unless this admin may act on `tenant`.
-    pub fn authorize(&self, tenant: &str) -> Result<(), ApiError> {
+    fn authorize(&self, tenant: &str) -> Result<(), ApiError> {
         match &self.tenant_scope {
             Some(scope) if scope != tenant => Err(ApiError::Forbidden(format!(
                 "admin credential {} may not administer tenant `{tenant}`",
@@ -58,7 +62,7 @@ impl Admin {
 
     /// 403 unless this admin may act on every tenant; `needs` names what asks for it
     /// (`"revocations need"`).
-    pub fn require_all_tenants(&self, needs: &str) -> Result<(), ApiError> {
+    fn require_all_tenants(&self, needs: &str) -> Result<(), ApiError> {
         match &self.tenant_scope {
             None => Ok(()),
             Some(tenant) => Err(ApiError::Forbidden(format!(
@@ -74,55 +78,132 @@ impl Admin {
     }
 }
 
-impl FromRequestParts<AppState> for Admin {
+/// Authenticates the admin credential of a request. Private: a handler gets an admin only
+/// through [`TenantAdmin`], [`GlobalAdmin`] or [`AnyAdmin`], each of which also authorizes.
+async fn authenticate(parts: &mut Parts, state: &AppState) -> Result<Admin, ApiError> {
+    let Some(store) = &state.store else {
+        return Err(ApiError::Unavailable(
+            "the admin API needs [storage]".to_owned(),
+        ));
+    };
+    let presented = parts
+        .headers
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.strip_prefix("Bearer "))
+        .map(str::trim)
+        .filter(|credential| !credential.is_empty())
+        .ok_or(ApiError::AdminUnauthenticated)?;
+    let digest: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
+    let digest_hex = hex::encode(digest);
+    let credentials = store
+        .admin_credentials()
+        .await
+        .map_err(|error| ApiError::Unavailable(format!("the store cannot be read: {error}")))?;
+    let mut matched = None;
+    for credential in &credentials {
+        if bool::from(
+            credential
+                .digest_hex
+                .as_bytes()
+                .ct_eq(digest_hex.as_bytes()),
+        ) {
+            matched = Some(credential);
+        }
+    }
+    match matched {
+        Some(credential) => {
+            let admin = Admin {
+                credential_id: credential.id.clone(),
+                tenant_scope: credential.tenant_scope.clone(),
+            };
+            if let Some(slot) = parts.extensions.get::<ActorSlot>() {
+                slot.set(admin.actor());
+            }
+            Ok(admin)
+        }
+        None => Err(ApiError::AdminUnauthenticated),
+    }
+}
+
+/// An admin authorized for the tenant the route's `{tenant}` names: authenticated (401),
+/// the tenant id well formed (400), the credential for all tenants or for this one (403).
+/// Every route under `/v1/admin/tenants/{tenant}/` takes it.
+#[derive(Debug, Clone)]
+pub struct TenantAdmin {
+    /// The admin.
+    pub admin: Admin,
+    /// The tenant of the route.
+    pub tenant: String,
+}
+
+impl FromRequestParts<AppState> for TenantAdmin {
     type Rejection = ApiError;
 
     async fn from_request_parts(
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let Some(store) = &state.store else {
-            return Err(ApiError::Unavailable(
-                "the admin API needs [storage]".to_owned(),
-            ));
-        };
-        let presented = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|value| value.to_str().ok())
-            .and_then(|value| value.strip_prefix("Bearer "))
-            .map(str::trim)
-            .filter(|credential| !credential.is_empty())
-            .ok_or(ApiError::AdminUnauthenticated)?;
-        let digest: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
-        let digest_hex = hex::encode(digest);
-        let credentials = store
-            .admin_credentials()
+        let admin = authenticate(parts, state).await?;
+        let params = RawPathParams::from_request_parts(parts, state)
             .await
-            .map_err(|error| ApiError::Unavailable(format!("the store cannot be read: {error}")))?;
-        let mut matched = None;
-        for credential in &credentials {
-            if bool::from(
-                credential
-                    .digest_hex
-                    .as_bytes()
-                    .ct_eq(digest_hex.as_bytes()),
-            ) {
-                matched = Some(credential);
-            }
+            .map_err(|_| ApiError::BadRequest("the path names no tenant".to_owned()))?;
+        let tenant = params
+            .iter()
+            .find(|(name, _)| *name == "tenant")
+            .map(|(_, value)| value.to_owned())
+            .ok_or_else(|| ApiError::BadRequest("the path names no tenant".to_owned()))?;
+        if tenant.is_empty() || tenant.contains('/') {
+            return Err(ApiError::BadRequest(format!(
+                "`{tenant}` is not a tenant id"
+            )));
         }
-        match matched {
-            Some(credential) => {
-                let admin = Admin {
-                    credential_id: credential.id.clone(),
-                    tenant_scope: credential.tenant_scope.clone(),
-                };
-                if let Some(slot) = parts.extensions.get::<ActorSlot>() {
-                    slot.set(admin.actor());
-                }
-                Ok(admin)
-            }
-            None => Err(ApiError::AdminUnauthenticated),
+        admin.authorize(&tenant)?;
+        Ok(TenantAdmin { admin, tenant })
+    }
+}
+
+/// An admin whose credential is for every tenant (revocations, Warden's signing keys, the
+/// report over all tenants): authenticated (401), and 403 for a tenant-scoped credential.
+#[derive(Debug, Clone)]
+pub struct GlobalAdmin(pub Admin);
+
+impl FromRequestParts<AppState> for GlobalAdmin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let admin = authenticate(parts, state).await?;
+        admin.require_all_tenants("this needs")?;
+        Ok(GlobalAdmin(admin))
+    }
+}
+
+/// Any authenticated admin, for reads across tenants that show each admin only what its
+/// scope covers (the audit trail, a recorded decision): the handler filters with
+/// [`AnyAdmin::sees`].
+#[derive(Debug, Clone)]
+pub struct AnyAdmin(pub Admin);
+
+impl AnyAdmin {
+    /// Whether a record of `tenant` (`None`: of no tenant) is within this admin's scope.
+    pub fn sees(&self, tenant: Option<&str>) -> bool {
+        match &self.0.tenant_scope {
+            None => true,
+            Some(scope) => tenant == Some(scope.as_str()),
         }
+    }
+}
+
+impl FromRequestParts<AppState> for AnyAdmin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        authenticate(parts, state).await.map(AnyAdmin)
     }
 }

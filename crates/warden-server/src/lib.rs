@@ -12,6 +12,7 @@
 //! Tests: `tests/server/` start the real server on 127.0.0.1:0.
 
 mod admin_auth;
+pub mod admin_routes;
 mod json;
 mod origin;
 pub mod pep_auth;
@@ -217,32 +218,6 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
         .route("/readyz", get(routes::ops::readyz))
         .route("/metrics", get(routes::ops::metrics))
         .route("/openapi.json", get(routes::ops::openapi))
-        .route(
-            "/v1/admin/tenants/{tenant}/entities",
-            post(routes::admin::import_entities).get(routes::admin::list_entities),
-        )
-        .route(
-            "/v1/admin/tenants/{tenant}/entities/{entity_type}/{id}",
-            axum::routing::delete(routes::admin::delete_entity),
-        )
-        .route(
-            "/v1/admin/tenants/{tenant}/roles/grant",
-            post(routes::admin::grant_role),
-        )
-        .route(
-            "/v1/admin/tenants/{tenant}/roles/revoke",
-            post(routes::admin::revoke_role),
-        )
-        .route(
-            "/v1/admin/tenants/{tenant}/principals/status",
-            post(routes::admin::set_status),
-        )
-        .route("/v1/admin/audit", get(routes::admin::audit))
-        .route("/v1/decisions/{id}", get(routes::admin::decision))
-        .route(
-            "/v1/admin/revocations",
-            post(routes::revocations::revoke).get(routes::revocations::list),
-        )
         .route("/oauth2/token", post(routes::oauth::token))
         .route("/oauth2/revoke", post(routes::oauth::revoke))
         .route("/.well-known/jwks.json", get(routes::oauth::jwks))
@@ -250,51 +225,7 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
             "/.well-known/openid-configuration",
             get(routes::oauth::openid_configuration),
         )
-        .route(
-            "/v1/admin/tenants/{tenant}/service-accounts",
-            post(routes::service_accounts::create).get(routes::service_accounts::list),
-        )
-        .route(
-            "/v1/admin/tenants/{tenant}/service-accounts/report",
-            get(routes::service_accounts::tenant_report),
-        )
-        .route(
-            "/v1/admin/tenants/{tenant}/service-accounts/{client_id}",
-            get(routes::service_accounts::show).delete(routes::service_accounts::delete),
-        )
-        .route(
-            "/v1/admin/tenants/{tenant}/service-accounts/{client_id}/credentials",
-            post(routes::service_accounts::add_credential),
-        )
-        .route(
-            "/v1/admin/tenants/{tenant}/service-accounts/{client_id}/credentials/rotate",
-            post(routes::service_accounts::rotate_credential),
-        )
-        .route(
-            "/v1/admin/tenants/{tenant}/service-accounts/{client_id}/credentials/{credential_id}/retire",
-            post(routes::service_accounts::retire_credential),
-        )
-        .route(
-            "/v1/admin/tenants/{tenant}/service-accounts/{client_id}/scopes",
-            post(routes::service_accounts::set_scopes),
-        )
-        .route(
-            "/v1/admin/tenants/{tenant}/service-accounts/{client_id}/owner",
-            post(routes::service_accounts::transfer),
-        )
-        .route(
-            "/v1/admin/tenants/{tenant}/service-accounts/{client_id}/disable",
-            post(routes::service_accounts::disable),
-        )
-        .route(
-            "/v1/admin/service-accounts/report",
-            get(routes::service_accounts::full_report),
-        )
-        .route("/v1/admin/keys", get(routes::service_accounts::list_keys))
-        .route(
-            "/v1/admin/keys/rotate",
-            post(routes::service_accounts::rotate_key),
-        )
+        .merge(admin_routes::router())
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(
             state.clone(),

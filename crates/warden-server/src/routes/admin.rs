@@ -1,6 +1,6 @@
 //! The admin API under `/v1/admin/…`: entities, role grants, principal status, the audit trail.
 //!
-//! Every call is authenticated and authorized (the `Admin` extractor), every write is validated
+//! Every call is authenticated and authorized (the `TenantAdmin` and `AnyAdmin` extractors), every write is validated
 //! against the schema together with everything already known before it is made (an invalid
 //! write changes nothing), written with its audit record in one transaction, and visible to
 //! the next request on this replica at once (and on others within one poll interval).
@@ -14,7 +14,7 @@ use warden_core::Pack;
 use warden_core::cedar_policy::EntityUid;
 use warden_store::{EntityRecord, PrincipalStatus, RoleAssignment, Store, StoreError};
 
-use crate::admin_auth::Admin;
+use crate::admin_auth::{Admin, AnyAdmin, TenantAdmin};
 use crate::clock::unix_now;
 use crate::json::Json;
 use crate::problem::ApiError;
@@ -92,15 +92,6 @@ fn authorize_shared(admin: &Admin, pack: &Pack, entity_type: &str) -> Result<(),
         return Err(ApiError::Forbidden(format!(
             "{entity_type} entities are shared by every tenant; admin credential {} is for one tenant only",
             admin.credential_id
-        )));
-    }
-    Ok(())
-}
-
-fn check_tenant(tenant: &str) -> Result<(), ApiError> {
-    if tenant.is_empty() || tenant.contains('/') {
-        return Err(ApiError::BadRequest(format!(
-            "`{tenant}` is not a tenant id"
         )));
     }
     Ok(())
@@ -205,12 +196,9 @@ pub(crate) async fn refresh(state: &AppState, store: &Store) -> Result<(), ApiEr
 
 pub async fn import_entities(
     State(state): State<AppState>,
-    admin: Admin,
-    Path(tenant): Path<String>,
+    TenantAdmin { admin, tenant }: TenantAdmin,
     Json(entities): Json<Vec<Value>>,
 ) -> Result<axum::Json<Value>, ApiError> {
-    check_tenant(&tenant)?;
-    admin.authorize(&tenant)?;
     let store = store(&state)?;
     let pack = pack(&state)?;
     let records = records_from_json(&pack, &tenant, &entities)?;
@@ -233,11 +221,8 @@ pub async fn import_entities(
 
 pub async fn list_entities(
     State(state): State<AppState>,
-    admin: Admin,
-    Path(tenant): Path<String>,
+    TenantAdmin { tenant, .. }: TenantAdmin,
 ) -> Result<axum::Json<Value>, ApiError> {
-    check_tenant(&tenant)?;
-    admin.authorize(&tenant)?;
     let store = store(&state)?;
     let records = store.entities_of(&tenant).await.map_err(store_error)?;
     let statuses = store.statuses_of(&tenant).await.map_err(store_error)?;
@@ -265,11 +250,9 @@ pub async fn list_entities(
 
 pub async fn delete_entity(
     State(state): State<AppState>,
-    admin: Admin,
-    Path((tenant, entity_type, id)): Path<(String, String, String)>,
+    TenantAdmin { admin, tenant }: TenantAdmin,
+    Path((_, entity_type, id)): Path<(String, String, String)>,
 ) -> Result<axum::Json<Value>, ApiError> {
-    check_tenant(&tenant)?;
-    admin.authorize(&tenant)?;
     let store = store(&state)?;
     let pack = pack(&state)?;
     let (entity_type, entity_id) = qualify(&pack, &tenant, &entity_type, &id)?;
@@ -304,12 +287,9 @@ pub struct GrantRequest {
 
 pub async fn grant_role(
     State(state): State<AppState>,
-    admin: Admin,
-    Path(tenant): Path<String>,
+    TenantAdmin { admin, tenant }: TenantAdmin,
     Json(request): Json<GrantRequest>,
 ) -> Result<axum::Json<Value>, ApiError> {
-    check_tenant(&tenant)?;
-    admin.authorize(&tenant)?;
     if request.reason.trim().is_empty() {
         return Err(ApiError::BadRequest("a grant needs a reason".to_owned()));
     }
@@ -373,12 +353,9 @@ pub struct RevokeRequest {
 
 pub async fn revoke_role(
     State(state): State<AppState>,
-    admin: Admin,
-    Path(tenant): Path<String>,
+    TenantAdmin { admin, tenant }: TenantAdmin,
     Json(request): Json<RevokeRequest>,
 ) -> Result<axum::Json<Value>, ApiError> {
-    check_tenant(&tenant)?;
-    admin.authorize(&tenant)?;
     if request.reason.trim().is_empty() {
         return Err(ApiError::BadRequest(
             "a revocation needs a reason".to_owned(),
@@ -414,12 +391,9 @@ pub struct StatusRequest {
 
 pub async fn set_status(
     State(state): State<AppState>,
-    admin: Admin,
-    Path(tenant): Path<String>,
+    TenantAdmin { admin, tenant }: TenantAdmin,
     Json(request): Json<StatusRequest>,
 ) -> Result<axum::Json<Value>, ApiError> {
-    check_tenant(&tenant)?;
-    admin.authorize(&tenant)?;
     let status: PrincipalStatus = request.status.parse().map_err(|_| {
         ApiError::BadRequest(format!(
             "status `{}` is not active, disabled or deleted",
@@ -452,12 +426,12 @@ pub async fn set_status(
 
 pub async fn audit(
     State(state): State<AppState>,
-    admin: Admin,
+    admin: AnyAdmin,
 ) -> Result<axum::Json<Value>, ApiError> {
     let records = store(&state)?.audit_trail().await.map_err(store_error)?;
     let visible: Vec<Value> = records
         .iter()
-        .filter(|record| admin.tenant_scope.is_none() || record.tenant == admin.tenant_scope)
+        .filter(|record| admin.sees(record.tenant.as_deref()))
         .map(|record| {
             json!({
                 "seq": record.seq,
@@ -475,7 +449,7 @@ pub async fn audit(
 /// `GET /v1/decisions/{id}`: one recorded decision with its explanation in plain words.
 pub async fn decision(
     State(state): State<AppState>,
-    admin: Admin,
+    admin: AnyAdmin,
     Path(id): Path<String>,
 ) -> Result<axum::Json<Value>, ApiError> {
     use crate::decision_log::LogSource;
@@ -506,9 +480,7 @@ pub async fn decision(
     };
     // A tenant-scoped admin sees its tenant's records only; others are as if absent.
     let stored = line
-        .filter(|stored| {
-            admin.tenant_scope.is_none() || stored.record.tenant() == admin.tenant_scope.as_deref()
-        })
+        .filter(|stored| admin.sees(stored.record.tenant()))
         .ok_or_else(|| ApiError::NotFound(format!("no decision `{id}` in the decision log")))?;
     let mut body = serde_json::to_value(&stored.record).map_err(|e| unavailable(&e))?;
     if let Some(object) = body.as_object_mut() {

@@ -17,7 +17,7 @@ use warden_store::{
     AccountStatus, Credential, CredentialSecret, Offboarding, ServiceAccount, Store,
 };
 
-use crate::admin_auth::Admin;
+use crate::admin_auth::{Admin, GlobalAdmin, TenantAdmin};
 use crate::clock::unix_now;
 use crate::issuer::TokenIssuer;
 use crate::json::Json;
@@ -203,11 +203,9 @@ pub struct CreateRequest {
 /// `POST /v1/admin/tenants/{tenant}/service-accounts`.
 pub async fn create(
     State(state): State<AppState>,
-    admin: Admin,
-    Path(tenant): Path<String>,
+    TenantAdmin { admin, tenant }: TenantAdmin,
     Json(request): Json<CreateRequest>,
 ) -> Result<(StatusCode, axum::Json<Value>), ApiError> {
-    admin.authorize(&tenant)?;
     let (store, issuer) = parts(&state)?;
     text("name", &request.name)?;
     text("purpose", &request.purpose)?;
@@ -291,10 +289,8 @@ pub async fn create(
 /// `GET /v1/admin/tenants/{tenant}/service-accounts`.
 pub async fn list(
     State(state): State<AppState>,
-    admin: Admin,
-    Path(tenant): Path<String>,
+    TenantAdmin { tenant, .. }: TenantAdmin,
 ) -> Result<axum::Json<Value>, ApiError> {
-    admin.authorize(&tenant)?;
     let (store, _) = parts(&state)?;
     let accounts = store
         .service_accounts(Some(&tenant), false)
@@ -308,10 +304,9 @@ pub async fn list(
 /// `GET /v1/admin/tenants/{tenant}/service-accounts/{client_id}`.
 pub async fn show(
     State(state): State<AppState>,
-    admin: Admin,
-    Path((tenant, client_id)): Path<(String, String)>,
+    TenantAdmin { tenant, .. }: TenantAdmin,
+    Path((_, client_id)): Path<(String, String)>,
 ) -> Result<axum::Json<Value>, ApiError> {
-    admin.authorize(&tenant)?;
     let (store, _) = parts(&state)?;
     let account = live(store, &tenant, &client_id).await?;
     Ok(axum::Json(account_json(&state, &account)))
@@ -330,11 +325,10 @@ pub struct AddCredentialRequest {
 /// `POST …/service-accounts/{client_id}/credentials`.
 pub async fn add_credential(
     State(state): State<AppState>,
-    admin: Admin,
-    Path((tenant, client_id)): Path<(String, String)>,
+    TenantAdmin { admin, tenant }: TenantAdmin,
+    Path((_, client_id)): Path<(String, String)>,
     Json(request): Json<AddCredentialRequest>,
 ) -> Result<(StatusCode, axum::Json<Value>), ApiError> {
-    admin.authorize(&tenant)?;
     let (store, issuer) = parts(&state)?;
     let account = live(store, &tenant, &client_id).await?;
     let now = unix_now();
@@ -405,11 +399,10 @@ pub struct RotateRequest {
 /// keep working until the overlap ends.
 pub async fn rotate_credential(
     State(state): State<AppState>,
-    admin: Admin,
-    Path((tenant, client_id)): Path<(String, String)>,
+    TenantAdmin { admin, tenant }: TenantAdmin,
+    Path((_, client_id)): Path<(String, String)>,
     Json(request): Json<RotateRequest>,
 ) -> Result<(StatusCode, axum::Json<Value>), ApiError> {
-    admin.authorize(&tenant)?;
     let (store, issuer) = parts(&state)?;
     let account = live(store, &tenant, &client_id).await?;
     let now = unix_now();
@@ -452,10 +445,9 @@ pub async fn rotate_credential(
 /// `POST …/service-accounts/{client_id}/credentials/{credential_id}/retire`.
 pub async fn retire_credential(
     State(state): State<AppState>,
-    admin: Admin,
-    Path((tenant, client_id, credential_id)): Path<(String, String, String)>,
+    TenantAdmin { admin, tenant }: TenantAdmin,
+    Path((_, client_id, credential_id)): Path<(String, String, String)>,
 ) -> Result<axum::Json<Value>, ApiError> {
-    admin.authorize(&tenant)?;
     let (store, _) = parts(&state)?;
     let now = unix_now();
     store
@@ -479,11 +471,10 @@ pub struct ScopesRequest {
 /// stop counting at once, in tokens already issued too.
 pub async fn set_scopes(
     State(state): State<AppState>,
-    admin: Admin,
-    Path((tenant, client_id)): Path<(String, String)>,
+    TenantAdmin { admin, tenant }: TenantAdmin,
+    Path((_, client_id)): Path<(String, String)>,
     Json(request): Json<ScopesRequest>,
 ) -> Result<axum::Json<Value>, ApiError> {
-    admin.authorize(&tenant)?;
     let (store, _) = parts(&state)?;
     text("reason", &request.reason)?;
     credentials::check_scopes(&request.scopes).map_err(ApiError::BadRequest)?;
@@ -514,11 +505,10 @@ pub struct OwnerRequest {
 /// `POST …/service-accounts/{client_id}/owner`: transfer ownership, audited.
 pub async fn transfer(
     State(state): State<AppState>,
-    admin: Admin,
-    Path((tenant, client_id)): Path<(String, String)>,
+    TenantAdmin { admin, tenant }: TenantAdmin,
+    Path((_, client_id)): Path<(String, String)>,
     Json(request): Json<OwnerRequest>,
 ) -> Result<axum::Json<Value>, ApiError> {
-    admin.authorize(&tenant)?;
     let (store, _) = parts(&state)?;
     text("reason", &request.reason)?;
     let owner_uid = owner_uid(&tenant, &request.owner)?;
@@ -560,7 +550,6 @@ async fn offboard(
     status: AccountStatus,
     reason: &str,
 ) -> Result<axum::Json<Value>, ApiError> {
-    admin.authorize(tenant)?;
     let (store, issuer) = parts(state)?;
     text("reason", reason)?;
     let now = unix_now();
@@ -588,8 +577,8 @@ async fn offboard(
 /// `POST …/service-accounts/{client_id}/disable`: every outstanding token is denied at once.
 pub async fn disable(
     State(state): State<AppState>,
-    admin: Admin,
-    Path((tenant, client_id)): Path<(String, String)>,
+    TenantAdmin { admin, tenant }: TenantAdmin,
+    Path((_, client_id)): Path<(String, String)>,
     Json(request): Json<ReasonRequest>,
 ) -> Result<axum::Json<Value>, ApiError> {
     offboard(
@@ -614,8 +603,8 @@ pub struct DeleteQuery {
 /// row stays (status `deleted`) for the record.
 pub async fn delete(
     State(state): State<AppState>,
-    admin: Admin,
-    Path((tenant, client_id)): Path<(String, String)>,
+    TenantAdmin { admin, tenant }: TenantAdmin,
+    Path((_, client_id)): Path<(String, String)>,
     axum::extract::Query(query): axum::extract::Query<DeleteQuery>,
 ) -> Result<axum::Json<Value>, ApiError> {
     let reason = query.reason.unwrap_or_else(|| "deleted".to_owned());
@@ -672,19 +661,16 @@ async fn report_for(state: &AppState, tenant: Option<&str>) -> Result<axum::Json
 /// `GET /v1/admin/tenants/{tenant}/service-accounts/report`.
 pub async fn tenant_report(
     State(state): State<AppState>,
-    admin: Admin,
-    Path(tenant): Path<String>,
+    TenantAdmin { tenant, .. }: TenantAdmin,
 ) -> Result<axum::Json<Value>, ApiError> {
-    admin.authorize(&tenant)?;
     report_for(&state, Some(&tenant)).await
 }
 
 /// `GET /v1/admin/service-accounts/report` (every tenant).
 pub async fn full_report(
     State(state): State<AppState>,
-    admin: Admin,
+    _admin: GlobalAdmin,
 ) -> Result<axum::Json<Value>, ApiError> {
-    admin.require_all_tenants("this needs")?;
     report_for(&state, None).await
 }
 
@@ -692,9 +678,8 @@ pub async fn full_report(
 /// every token it signed has expired.
 pub async fn rotate_key(
     State(state): State<AppState>,
-    admin: Admin,
+    GlobalAdmin(admin): GlobalAdmin,
 ) -> Result<axum::Json<Value>, ApiError> {
-    admin.require_all_tenants("this needs")?;
     let (store, issuer) = parts(&state)?;
     let previous = issuer.signing_key().map(|key| key.kid.clone());
     let kid = issuer
@@ -714,9 +699,8 @@ pub async fn rotate_key(
 /// `GET /v1/admin/keys`: the published keys (never a private half).
 pub async fn list_keys(
     State(state): State<AppState>,
-    admin: Admin,
+    _admin: GlobalAdmin,
 ) -> Result<axum::Json<Value>, ApiError> {
-    admin.require_all_tenants("this needs")?;
     let (store, _) = parts(&state)?;
     let keys = store.signing_keys(unix_now()).await.map_err(store_error)?;
     Ok(axum::Json(json!({

@@ -9,6 +9,7 @@
     reason = "tests"
 )]
 
+mod admin_routes;
 mod audit;
 mod authzen;
 mod check;
