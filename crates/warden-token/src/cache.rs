@@ -11,8 +11,6 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use sha2::{Digest, Sha256};
 
-use crate::verify::VerifiedToken;
-
 /// The longest a verified token is trusted without verifying again, in seconds.
 pub const MAX_CACHE_SECONDS: i64 = 300;
 
@@ -24,18 +22,20 @@ pub fn hash_token(token: &str) -> TokenHash {
     Sha256::digest(token.as_bytes()).into()
 }
 
-struct Entry {
-    token: Arc<VerifiedToken>,
+struct Entry<T> {
+    token: Arc<T>,
     valid_until: i64,
 }
 
-/// A bounded map from token hash to verified token.
-pub struct TokenCache {
-    entries: Mutex<HashMap<TokenHash, Entry>>,
+/// A bounded map from token hash to what verifying the token gave (the verifier keeps its
+/// `VerifiedToken`s here). Generic, so the cache knows nothing of verification: the module
+/// graph runs one way, from `verify` to `cache`.
+pub struct TokenCache<T> {
+    entries: Mutex<HashMap<TokenHash, Entry<T>>>,
     capacity: usize,
 }
 
-impl TokenCache {
+impl<T> TokenCache<T> {
     /// A cache holding at most `capacity` tokens (0 disables it).
     pub fn new(capacity: usize) -> Self {
         Self {
@@ -45,7 +45,7 @@ impl TokenCache {
     }
 
     /// The cached token, if still valid at `now`.
-    pub fn get(&self, hash: &TokenHash, now: i64) -> Option<Arc<VerifiedToken>> {
+    pub fn get(&self, hash: &TokenHash, now: i64) -> Option<Arc<T>> {
         if self.capacity == 0 {
             return None;
         }
@@ -69,7 +69,7 @@ impl TokenCache {
     }
 
     /// Remembers a verified token until `valid_until` (Unix seconds).
-    pub fn insert(&self, hash: TokenHash, token: Arc<VerifiedToken>, valid_until: i64, now: i64) {
+    pub fn insert(&self, hash: TokenHash, token: Arc<T>, valid_until: i64, now: i64) {
         if self.capacity == 0 {
             return;
         }

@@ -68,7 +68,7 @@ pub struct Issuer {
 pub struct Verifier {
     issuers: HashMap<String, Arc<Issuer>>,
     max_token_bytes: usize,
-    cache: TokenCache,
+    cache: TokenCache<VerifiedToken>,
 }
 
 /// Default number of cached verified tokens.
@@ -122,7 +122,7 @@ impl Verifier {
     }
 
     /// The verified-token cache (for metrics and tests).
-    pub fn cache(&self) -> &TokenCache {
+    pub fn cache(&self) -> &TokenCache<VerifiedToken> {
         &self.cache
     }
 
@@ -162,173 +162,33 @@ impl Verifier {
         Ok(verified)
     }
 
-    /// Verifies a token without the cache.
+    /// Verifies a token without the cache: every check of `docs/tokens.md`, in its order, one
+    /// function each (named as the table names the check).
     pub async fn verify_uncached(
         &self,
         token: &str,
         now: i64,
     ) -> Result<VerifiedToken, TokenError> {
-        if token.is_empty() {
-            return Err(TokenReason::Missing.into());
-        }
-        if token.len() > self.max_token_bytes {
-            return Err(TokenError::with(
-                TokenReason::TooLarge,
-                format!("{} bytes", token.len()),
-            ));
-        }
-        let mut parts = token.split('.');
-        let (Some(header_b64), Some(payload_b64), Some(signature_b64), None) =
-            (parts.next(), parts.next(), parts.next(), parts.next())
-        else {
-            let n_parts = token.split('.').count();
-            let detail = if n_parts == 5 {
-                "5 parts: an encrypted token (JWE) is not accepted".to_owned()
-            } else {
-                format!("{n_parts} parts, expected 3")
-            };
-            return Err(TokenError::with(TokenReason::Malformed, detail));
-        };
-        let header = decode_json(header_b64, "header")?;
-        let claims = decode_json(payload_b64, "payload")?;
-
-        let issuer = match claims.get("iss") {
-            Some(Value::String(iss)) => self.issuers.get(iss).ok_or_else(|| {
-                TokenError::with(
-                    TokenReason::IssuerUnknown,
-                    "no issuer with this `iss` is configured",
-                )
-            })?,
-            _ => {
-                return Err(TokenError::with(
-                    TokenReason::IssuerUnknown,
-                    "no `iss` claim",
-                ));
-            }
-        };
+        check_presented_and_size(token, self.max_token_bytes)?; // 1, 2
+        let parts = split_parts(token)?; // 3
+        let header = decode_json(parts.header, "header")?; // 4, 5
+        let claims = decode_json(parts.payload, "payload")?;
+        let issuer = self.select_issuer(&claims)?; // 6
         let config = &issuer.config;
-        if token.len() > config.max_token_bytes {
-            return Err(TokenError::with(
-                TokenReason::TooLarge,
-                format!("{} bytes", token.len()),
-            ));
-        }
-
-        let algorithm = match header.get("alg") {
-            Some(Value::String(name)) => {
-                if name.eq_ignore_ascii_case("none") {
-                    return Err(TokenError::with(
-                        TokenReason::AlgNotAllowed,
-                        "`none` is never allowed",
-                    ));
-                }
-                Algorithm::from_str(name)
-                    .ok()
-                    .filter(|algorithm| config.algorithms.contains(algorithm))
-                    .ok_or_else(|| {
-                        TokenError::with(
-                            TokenReason::AlgNotAllowed,
-                            format!("`{}` is not allowed for this issuer", printable(name)),
-                        )
-                    })?
-            }
-            _ => {
-                return Err(TokenError::with(
-                    TokenReason::Malformed,
-                    "the header has no `alg` string",
-                ));
-            }
-        };
-        if header.contains_key("crit") {
-            return Err(TokenError::with(
-                TokenReason::CritUnsupported,
-                "no `crit` extension is supported",
-            ));
-        }
-        let kid = match header.get("kid") {
-            None => None,
-            Some(Value::String(kid)) => Some(kid.as_str()),
-            Some(_) => {
-                return Err(TokenError::with(
-                    TokenReason::Malformed,
-                    "`kid` is not a string",
-                ));
-            }
-        };
-        let key = issuer.keys.key_for(kid, algorithm).await.ok_or_else(|| {
-            TokenError::with(
-                TokenReason::KeyUnknown,
-                format!(
-                    "no key for kid {} and {algorithm:?}",
-                    kid.map_or_else(|| "(none)".to_owned(), printable)
-                ),
-            )
-        })?;
-
-        if signature_b64.is_empty() {
-            return Err(TokenError::with(
-                TokenReason::SignatureInvalid,
-                "no signature",
-            ));
-        }
-        let signing_input = token
-            .get(..header_b64.len() + 1 + payload_b64.len())
-            .ok_or_else(|| TokenError::new(TokenReason::Malformed))?;
-        let signature_ok = jsonwebtoken::crypto::verify(
-            signature_b64,
-            signing_input.as_bytes(),
-            &key.key,
-            algorithm,
-        )
-        .unwrap_or(false);
-        if !signature_ok {
-            return Err(TokenReason::SignatureInvalid.into());
-        }
-
+        check_presented_and_size(token, config.max_token_bytes)?;
+        let algorithm = check_algorithm_allowed(&header, config)?; // 7
+        check_no_crit(&header)?; // 8
+        let kid = header_kid(&header)?;
+        let key = find_key(issuer, kid, algorithm).await?; // 9
+        check_signature(token, &parts, &key, algorithm)?; // 10
         // From here on the claims are verified; they are checked, then trusted.
-        check_audience(&claims, &config.audiences)?;
-        let leeway = config.leeway_seconds;
-        let expires_at = numeric_date(&claims, "exp")?;
-        if let Some(exp) = expires_at
-            && now > exp.saturating_add(leeway)
-        {
-            return Err(TokenReason::Expired.into());
-        }
-        if let Some(nbf) = numeric_date(&claims, "nbf")?
-            && now.saturating_add(leeway) < nbf
-        {
-            return Err(TokenError::with(TokenReason::NotYetValid, "nbf"));
-        }
-        let issued_at = numeric_date(&claims, "iat")?;
-        if let Some(iat) = issued_at
-            && iat > now.saturating_add(leeway)
-        {
-            return Err(TokenError::with(
-                TokenReason::NotYetValid,
-                "iat is in the future",
-            ));
-        }
-        for required in &config.required_claims {
-            if claims.get(required).is_none_or(Value::is_null) {
-                return Err(TokenError::with(
-                    TokenReason::ClaimMissing,
-                    required.clone(),
-                ));
-            }
-        }
-        if let Some(expected) = &config.token_type {
-            let typ = header
-                .get("typ")
-                .and_then(Value::as_str)
-                .map(normalize_type);
-            if typ.as_deref() != Some(expected.as_str()) {
-                return Err(TokenError::with(
-                    TokenReason::TypeInvalid,
-                    format!("expected `{expected}`"),
-                ));
-            }
-        }
-        let principal = map_claims(&claims, &config.claims)?;
+        check_audience(&claims, &config.audiences)?; // 11
+        let expires_at = check_expiry(&claims, now, config.leeway_seconds)?; // 12
+        check_not_before(&claims, now, config.leeway_seconds)?; // 13
+        let issued_at = check_issued_at(&claims, now, config.leeway_seconds)?; // 14
+        check_required_claims(&claims, &config.required_claims)?; // 15
+        check_type(&header, config.token_type.as_deref())?; // 16
+        let principal = map_claims(&claims, &config.claims)?; // 17
         let text_claim = |name: &str| claims.get(name).and_then(Value::as_str).map(str::to_owned);
         Ok(VerifiedToken {
             issuer: config.issuer.clone(),
@@ -344,8 +204,244 @@ impl Verifier {
             key,
         })
     }
+
+    /// Check 6: the unverified `iss` names a configured issuer. It only selects whose keys and
+    /// rules apply; nothing else of the payload is read before the signature.
+    fn select_issuer(&self, claims: &Map<String, Value>) -> Result<&Arc<Issuer>, TokenError> {
+        match claims.get("iss") {
+            Some(Value::String(iss)) => self.issuers.get(iss).ok_or_else(|| {
+                TokenError::with(
+                    TokenReason::IssuerUnknown,
+                    "no issuer with this `iss` is configured",
+                )
+            }),
+            _ => Err(TokenError::with(
+                TokenReason::IssuerUnknown,
+                "no `iss` claim",
+            )),
+        }
+    }
 }
 
+/// The three base64url segments of a compact JWS.
+struct Parts<'a> {
+    header: &'a str,
+    payload: &'a str,
+    signature: &'a str,
+}
+
+/// Checks 1 and 2: a token was presented, within the size limit.
+fn check_presented_and_size(token: &str, max_bytes: usize) -> Result<(), TokenError> {
+    if token.is_empty() {
+        return Err(TokenReason::Missing.into());
+    }
+    if token.len() > max_bytes {
+        return Err(TokenError::with(
+            TokenReason::TooLarge,
+            format!("{} bytes", token.len()),
+        ));
+    }
+    Ok(())
+}
+
+/// Check 3: three dot-separated parts (a JWE's five are refused).
+fn split_parts(token: &str) -> Result<Parts<'_>, TokenError> {
+    let mut parts = token.split('.');
+    match (parts.next(), parts.next(), parts.next(), parts.next()) {
+        (Some(header), Some(payload), Some(signature), None) => Ok(Parts {
+            header,
+            payload,
+            signature,
+        }),
+        _ => {
+            let n_parts = token.split('.').count();
+            let detail = if n_parts == 5 {
+                "5 parts: an encrypted token (JWE) is not accepted".to_owned()
+            } else {
+                format!("{n_parts} parts, expected 3")
+            };
+            Err(TokenError::with(TokenReason::Malformed, detail))
+        }
+    }
+}
+
+/// Check 7: `alg` is in the issuer's allow-list; `none`, in any casing, never is.
+fn check_algorithm_allowed(
+    header: &Map<String, Value>,
+    config: &IssuerConfig,
+) -> Result<Algorithm, TokenError> {
+    match header.get("alg") {
+        Some(Value::String(name)) => {
+            if name.eq_ignore_ascii_case("none") {
+                return Err(TokenError::with(
+                    TokenReason::AlgNotAllowed,
+                    "`none` is never allowed",
+                ));
+            }
+            Algorithm::from_str(name)
+                .ok()
+                .filter(|algorithm| config.algorithms.contains(algorithm))
+                .ok_or_else(|| {
+                    TokenError::with(
+                        TokenReason::AlgNotAllowed,
+                        format!("`{}` is not allowed for this issuer", printable(name)),
+                    )
+                })
+        }
+        _ => Err(TokenError::with(
+            TokenReason::Malformed,
+            "the header has no `alg` string",
+        )),
+    }
+}
+
+/// Check 8: no `crit` header (Warden understands no extensions).
+fn check_no_crit(header: &Map<String, Value>) -> Result<(), TokenError> {
+    if header.contains_key("crit") {
+        return Err(TokenError::with(
+            TokenReason::CritUnsupported,
+            "no `crit` extension is supported",
+        ));
+    }
+    Ok(())
+}
+
+/// The header's `kid`, when it names one (a string).
+fn header_kid(header: &Map<String, Value>) -> Result<Option<&str>, TokenError> {
+    match header.get("kid") {
+        None => Ok(None),
+        Some(Value::String(kid)) => Ok(Some(kid.as_str())),
+        Some(_) => Err(TokenError::with(
+            TokenReason::Malformed,
+            "`kid` is not a string",
+        )),
+    }
+}
+
+/// Check 9: a key of the issuer fits `kid` and `alg` (after at most one rate-limited refresh).
+async fn find_key(
+    issuer: &Issuer,
+    kid: Option<&str>,
+    algorithm: Algorithm,
+) -> Result<Arc<VerificationKey>, TokenError> {
+    issuer.keys.key_for(kid, algorithm).await.ok_or_else(|| {
+        TokenError::with(
+            TokenReason::KeyUnknown,
+            format!(
+                "no key for kid {} and {algorithm:?}",
+                kid.map_or_else(|| "(none)".to_owned(), printable)
+            ),
+        )
+    })
+}
+
+/// Check 10: the signature verifies (an empty one never does).
+fn check_signature(
+    token: &str,
+    parts: &Parts<'_>,
+    key: &VerificationKey,
+    algorithm: Algorithm,
+) -> Result<(), TokenError> {
+    if parts.signature.is_empty() {
+        return Err(TokenError::with(
+            TokenReason::SignatureInvalid,
+            "no signature",
+        ));
+    }
+    let signing_input = token
+        .get(..parts.header.len() + 1 + parts.payload.len())
+        .ok_or_else(|| TokenError::new(TokenReason::Malformed))?;
+    let signature_ok = jsonwebtoken::crypto::verify(
+        parts.signature,
+        signing_input.as_bytes(),
+        &key.key,
+        algorithm,
+    )
+    .unwrap_or(false);
+    if signature_ok {
+        Ok(())
+    } else {
+        Err(TokenReason::SignatureInvalid.into())
+    }
+}
+
+/// Check 12: `exp` is not past (plus leeway). Returns `exp`.
+fn check_expiry(
+    claims: &Map<String, Value>,
+    now: i64,
+    leeway: i64,
+) -> Result<Option<i64>, TokenError> {
+    let expires_at = numeric_date(claims, "exp")?;
+    if let Some(exp) = expires_at
+        && now > exp.saturating_add(leeway)
+    {
+        return Err(TokenReason::Expired.into());
+    }
+    Ok(expires_at)
+}
+
+/// Check 13: `nbf` is not in the future (minus leeway).
+fn check_not_before(claims: &Map<String, Value>, now: i64, leeway: i64) -> Result<(), TokenError> {
+    if let Some(nbf) = numeric_date(claims, "nbf")?
+        && now.saturating_add(leeway) < nbf
+    {
+        return Err(TokenError::with(TokenReason::NotYetValid, "nbf"));
+    }
+    Ok(())
+}
+
+/// Check 14: `iat` is not in the future (minus leeway). Returns `iat`.
+fn check_issued_at(
+    claims: &Map<String, Value>,
+    now: i64,
+    leeway: i64,
+) -> Result<Option<i64>, TokenError> {
+    let issued_at = numeric_date(claims, "iat")?;
+    if let Some(iat) = issued_at
+        && iat > now.saturating_add(leeway)
+    {
+        return Err(TokenError::with(
+            TokenReason::NotYetValid,
+            "iat is in the future",
+        ));
+    }
+    Ok(issued_at)
+}
+
+/// Check 15: every required claim is present (and not null).
+fn check_required_claims(
+    claims: &Map<String, Value>,
+    required: &[String],
+) -> Result<(), TokenError> {
+    match required
+        .iter()
+        .find(|name| claims.get(name.as_str()).is_none_or(Value::is_null))
+    {
+        Some(missing) => Err(TokenError::with(TokenReason::ClaimMissing, missing.clone())),
+        None => Ok(()),
+    }
+}
+
+/// Check 16: the header `typ` is the issuer's `token_type`, when one is set.
+fn check_type(header: &Map<String, Value>, expected: Option<&str>) -> Result<(), TokenError> {
+    let Some(expected) = expected else {
+        return Ok(());
+    };
+    let typ = header
+        .get("typ")
+        .and_then(Value::as_str)
+        .map(normalize_type);
+    if typ.as_deref() == Some(expected) {
+        Ok(())
+    } else {
+        Err(TokenError::with(
+            TokenReason::TypeInvalid,
+            format!("expected `{expected}`"),
+        ))
+    }
+}
+
+/// Checks 4 and 5: a segment is canonical base64url of a JSON object without duplicate keys.
 fn decode_json(segment: &str, what: &str) -> Result<Map<String, Value>, TokenError> {
     let bytes = URL_SAFE_NO_PAD.decode(segment).map_err(|_| {
         TokenError::with(
@@ -357,6 +453,7 @@ fn decode_json(segment: &str, what: &str) -> Result<Map<String, Value>, TokenErr
         .map_err(|error| TokenError::with(TokenReason::Malformed, format!("the {what}: {error}")))
 }
 
+/// Check 11: `aud` (a string or an array of strings) contains one of the issuer's audiences.
 fn check_audience(claims: &Map<String, Value>, audiences: &[String]) -> Result<(), TokenError> {
     let matches = |aud: &str| audiences.iter().any(|ours| ours == aud);
     let ok = match claims.get("aud") {
