@@ -18,6 +18,7 @@ use warden_core::{Decision, Pack};
 use warden_token::Principal;
 
 use crate::decision_cache::Entry;
+pub use crate::reason::RefusalReason;
 use crate::snapshot::Snapshot;
 
 /// An entity as a caller names it: type, id, and optional properties.
@@ -51,38 +52,6 @@ pub struct DecisionInput<'a> {
     pub resource: EntityInput,
     /// The context object.
     pub context: Option<Value>,
-}
-
-/// Why a request was denied before the policies were consulted.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RefusalReason {
-    /// The request cannot be decided as sent (unknown action, a type the schema refuses,
-    /// properties that do not fit it or name another tenant).
-    InvalidRequest,
-    /// The store has not been read within the staleness bound.
-    StoreUnavailable,
-    /// The decision log cannot keep records and fails closed.
-    AuditUnavailable,
-    /// The store disabled the principal.
-    PrincipalDisabled,
-    /// The store deleted the principal.
-    PrincipalDeleted,
-    /// Identifiers of a forwarded token are revoked.
-    TokenRevoked,
-}
-
-impl RefusalReason {
-    /// The reason code as written in answers, logs and docs.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RefusalReason::InvalidRequest => "invalid_request",
-            RefusalReason::StoreUnavailable => "store_unavailable",
-            RefusalReason::AuditUnavailable => "audit_unavailable",
-            RefusalReason::PrincipalDisabled => "principal_disabled",
-            RefusalReason::PrincipalDeleted => "principal_deleted",
-            RefusalReason::TokenRevoked => "token_revoked",
-        }
-    }
 }
 
 /// A deny decided before the policies were consulted.

@@ -6,7 +6,37 @@
 use warden_core::decision::ReasonCode;
 use warden_token::TokenReason;
 
-pub use crate::engine::RefusalReason;
+/// Why a request was denied before the policies were consulted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefusalReason {
+    /// The request cannot be decided as sent (unknown action, a type the schema refuses,
+    /// properties that do not fit it or name another tenant).
+    InvalidRequest,
+    /// The store has not been read within the staleness bound.
+    StoreUnavailable,
+    /// The decision log cannot keep records and fails closed.
+    AuditUnavailable,
+    /// The store disabled the principal.
+    PrincipalDisabled,
+    /// The store deleted the principal.
+    PrincipalDeleted,
+    /// Identifiers of a forwarded token are revoked.
+    TokenRevoked,
+}
+
+impl RefusalReason {
+    /// The reason code as written in answers, logs and docs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RefusalReason::InvalidRequest => "invalid_request",
+            RefusalReason::StoreUnavailable => "store_unavailable",
+            RefusalReason::AuditUnavailable => "audit_unavailable",
+            RefusalReason::PrincipalDisabled => "principal_disabled",
+            RefusalReason::PrincipalDeleted => "principal_deleted",
+            RefusalReason::TokenRevoked => "token_revoked",
+        }
+    }
+}
 
 /// Why Warden answered as it did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -2,7 +2,7 @@
 //! revocation check of a verified token (the same `RevocationSet::check` `/v1/check` runs after
 //! the signature) followed by the decision, on the example pack.
 //!
-//! `cargo bench -p warden-server --bench revocation`
+//! `cargo bench -p warden-service --bench revocation`
 //!
 //! Two kinds of decision: the same input every time (answered by the snapshot's decision cache
 //! after the first, as a repeated request is) and a new input every time (a `support_ticket`
@@ -25,9 +25,9 @@ use std::sync::Arc;
 
 use criterion::Criterion;
 use serde_json::json;
-use warden_server::engine::{self, DecisionInput, DecisionScope, EntityInput, PrincipalInput};
-use warden_server::revocation::RevocationSet;
-use warden_server::state::PolicyHolder;
+use warden_service::engine::{self, DecisionInput, DecisionScope, EntityInput, PrincipalInput};
+use warden_service::revocation::RevocationSet;
+use warden_service::snapshot::PolicyHolder;
 use warden_store::{Revocation, RevocationKind};
 use warden_testkit::{TestKey, claims_at, jwks};
 
@@ -136,13 +136,13 @@ fn fixture() -> Fixture {
 
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/saas");
     let holder = PolicyHolder::default();
-    let files = warden_server::reload::read_sources(&warden_config::PolicySettings {
+    let files = warden_service::reload::read_sources(&warden_config::PolicySettings {
         dir: root.clone(),
         entities_file: Some(root.join("entities.json")),
         watch: false,
     })
     .unwrap();
-    warden_server::reload::install(&files, &holder).unwrap();
+    warden_service::reload::install(&files, &holder).unwrap();
     let scope = DecisionScope {
         snapshot: holder.current().unwrap(),
         stale: None,

@@ -1,7 +1,7 @@
 //! One decision on the example pack, against raw Cedar on the same data as the baseline, and
 //! the same request against the pack plus 10,000 tenant-specific policies.
 //!
-//! Run: `cargo bench -p warden-core --bench decision`. Figures go in `docs/performance.md`.
+//! Run: `cargo bench -p warden-service --bench decision`. Figures go in `docs/performance.md`.
 //! Packs, entities and requests are built outside the timed loop: a request only looks up.
 
 #![allow(
