@@ -1,5 +1,7 @@
 //! RFC 7523 client assertions (`private_key_jwt`): a JWT the client signs with its private key.
 //!
+//! SECURITY-SENSITIVE: a client proves who it is with these assertions.
+//!
 //! Checked against the account's registered public keys only: the signature (the algorithm must
 //! fit the key; never `none` or HMAC), `iss` = `sub` = the client id, `aud` = the token endpoint
 //! or the issuer, `exp` in the future but not further than the configured bound, `iat` not in

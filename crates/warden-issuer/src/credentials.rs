@@ -1,5 +1,7 @@
 //! Client ids, client secrets and scopes.
 //!
+//! SECURITY-SENSITIVE: client secrets are made, hashed and compared here.
+//!
 //! A secret is 32 random bytes (`wsa_` + base64url), shown once; the store keeps only its
 //! SHA-256 digest, which is enough for a secret of that entropy (no password stretching needed:
 //! it cannot be guessed, only stolen). Matching compares digests in constant time. Ids and

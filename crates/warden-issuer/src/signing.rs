@@ -1,6 +1,8 @@
 //! Warden's signing keys: generated here (Ed25519 or ECDSA P-256), sealed at rest with the
 //! key-encryption key (AES-256-GCM, the kid as associated data, so a sealed key cannot be
 //! swapped onto another row), published as a JWKS, and used to sign access tokens.
+//!
+//! SECURITY-SENSITIVE: the keys every Warden token is signed with, and how they are sealed.
 
 use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
 use aws_lc_rs::rand::SystemRandom;

@@ -1,5 +1,5 @@
 //! Authentication and authorization of admin callers, as extractors: [`TenantAdmin`],
-//! [`GlobalAdmin`] and [`AnyAdmin`]. **Security-sensitive.** An admin is only ever obtained
+//! [`GlobalAdmin`] and [`AnyAdmin`]. SECURITY-SENSITIVE. An admin is only ever obtained
 //! through one of them, so no handler can forget to authorize; the router test in
 //! `tests/server/admin_routes.rs` calls every admin route without a credential and with a
 //! credential of another tenant.

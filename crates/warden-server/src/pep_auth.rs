@@ -1,6 +1,8 @@
 //! Authentication of policy enforcement points, as an extractor so no AuthZEN handler can
 //! forget it.
 //!
+//! SECURITY-SENSITIVE: who may ask the AuthZEN endpoints.
+//!
 //! A PEP sends `Authorization: Bearer <credential>`. Warden keeps only SHA-256 digests of the
 //! credentials (`[peps] credentials = ["sha256:…"]`) and compares digests in constant time
 //! against every configured one (no early exit, so timing does not reveal which one matched).

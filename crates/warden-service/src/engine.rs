@@ -1,6 +1,8 @@
 //! The decision path of the service, free of HTTP: assemble the request's entities, build the
 //! Cedar request, decide, and count it.
 //!
+//! SECURITY-SENSITIVE: which facts a decision trusts (known data over claims and properties) is decided here.
+//!
 //! Entities come from the snapshot's entity data (known facts) plus, for a principal or
 //! resource the data does not know, an entity built from the verified token or from the
 //! caller's `properties`. Known facts always win: properties of a known entity are ignored, so

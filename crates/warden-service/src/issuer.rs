@@ -3,6 +3,8 @@
 //! path as any issuer's), the service accounts' current state for the decision path, and the
 //! batched records of use (last use per account, scopes that helped allow a decision).
 //!
+//! SECURITY-SENSITIVE: the state of Warden's own accounts and keys on the decision path.
+//!
 //! Everything is read from the store by [`TokenIssuer::sync`], which runs at start and whenever
 //! the store version moves (any replica's write), and rotates the signing key when it is due.
 

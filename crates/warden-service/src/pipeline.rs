@@ -4,7 +4,7 @@
 //! Warden's issuer state, the store and its freshness, the decision log). Every entry point
 //! runs these methods and nothing else decides: `warden serve` (its handlers only parse and
 //! render), `warden check`, `warden test` and the benches, so they decide alike by
-//! construction. **Security-sensitive**: the order of the steps is the security argument
+//! construction. SECURITY-SENSITIVE: the order of the steps is the security argument
 //! (no claim is read before the token is verified; revocations and account state are checked
 //! after verification, cached tokens included; inactive principals and the tenant guard stand
 //! outside every policy).

@@ -1,6 +1,8 @@
 //! Revocations in memory: every revocation the store holds, indexed so that checking a verified
 //! token costs a handful of hash lookups whatever the number of revocations (O(1)).
 //!
+//! SECURITY-SENSITIVE: a revocation missed here lets a revoked token in.
+//!
 //! A token is revoked when its `(iss, jti)` or `(iss, sid)` is revoked, when its subject
 //! `(iss, sub)` or its client (`client_id`, else `azp`) was revoked after the token was issued
 //! (`iat` before the revocation; a token without `iat` counts as issued before), or when the key

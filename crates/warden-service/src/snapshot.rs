@@ -1,5 +1,7 @@
 //! What decisions are made against, and how fresh it is.
 //!
+//! SECURITY-SENSITIVE: a stale or wrongly composed snapshot would decide on the wrong facts.
+//!
 //! A [`Snapshot`] is the pack plus every entity the decisions need (the entity file, then the
 //! store's entities and role grants on top: the store wins), built off the request path and
 //! swapped in atomically whenever the pack, the file or the store changes.

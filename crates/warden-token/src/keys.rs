@@ -1,5 +1,7 @@
 //! An issuer's verification keys, parsed from a JWKS with every check Warden wants.
 //!
+//! SECURITY-SENSITIVE: which keys may verify a token is decided here.
+//!
 //! jsonwebtoken's own `Jwk` parsing ignores `crv`, `use` and `alg`, turns `kty: "oct"` into an
 //! HMAC key and fails a whole set on one odd key. Warden parses each key itself: only `RSA`
 //! (at least 2048 bits), `EC` (P-256, P-384) and `OKP` (Ed25519) signature keys are accepted;

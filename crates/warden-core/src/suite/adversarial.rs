@@ -1,6 +1,6 @@
 //! The adversarial cases generated from a case expected to allow.
 //!
-//! SECURITY-SENSITIVE in spirit: these cases are how a policy author learns that a policy
+//! Security matters here in spirit: these cases are how a policy author learns that a policy
 //! forgot the tenant, trusts a role it should not, or lets a disabled or deleted principal in.
 //! Each variant changes one thing in the entity data (or the resource) and must be denied:
 //!

@@ -3,6 +3,8 @@
 //! `client_secret_post` or `private_key_jwt` per RFC 7523), `POST /oauth2/revoke` (RFC 7009),
 //! `GET /.well-known/jwks.json` and `GET /.well-known/openid-configuration`.
 //!
+//! SECURITY-SENSITIVE: Warden hands out access tokens here.
+//!
 //! Errors follow RFC 6749 §5.2 and say no more than its codes: a wrong secret, an unknown
 //! client, a disabled or expired account and an expired credential are all `invalid_client`
 //! (the decision log records which). Every call, issued or refused, is one decision-log record.

@@ -18,5 +18,6 @@ mod same_decisions;
 mod store_crash;
 mod support;
 mod test_verb;
+mod tidy;
 mod token;
 mod validate;
