@@ -39,11 +39,31 @@ pub enum LogSource {
     Postgres(PgSink),
 }
 
+/// Why the decision log cannot be opened (the service does not start without it).
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    /// The checkpoint signing key cannot be read or made.
+    #[error("the checkpoint signing key: {0}")]
+    Key(#[from] warden_audit::signing::KeyError),
+    /// `sink = "postgres"` without a PostgreSQL store.
+    #[error("audit.sink = \"postgres\" needs [storage]")]
+    NeedsStorage,
+    /// The PostgreSQL sink cannot be opened.
+    #[error(transparent)]
+    Postgres(#[from] warden_audit::pg_sink::PgSinkError),
+    /// The log directory cannot be opened.
+    #[error(transparent)]
+    File(#[from] warden_audit::file_sink::FileSinkError),
+    /// The writer thread cannot start.
+    #[error("the writer thread: {0}")]
+    Writer(#[from] std::io::Error),
+}
+
 /// Opens the configured sink and starts the writer; `None` when `[audit] enabled = false`.
 pub async fn open(
     settings: &AuditSettings,
     storage_url: Option<&str>,
-) -> Result<Option<(DecisionLog, WriterHandle)>, String> {
+) -> Result<Option<(DecisionLog, WriterHandle)>, OpenError> {
     if !settings.enabled {
         tracing::warn!("the decision log is disabled ([audit] enabled = false)");
         return Ok(None);
@@ -57,18 +77,17 @@ pub async fn open(
         .signing_key_file
         .clone()
         .unwrap_or_else(|| settings.dir.join("audit-signing.key"));
-    let key = warden_audit::SigningKey::load_or_create(&key_path).map_err(|e| e.to_string())?;
+    let key = warden_audit::SigningKey::load_or_create(&key_path)?;
     let (sink, state, source) = if settings.sink == AuditSink::Postgres {
-        let url = storage_url.ok_or("audit.sink = \"postgres\" needs [storage]")?;
-        let (pg, state) = PgSink::open(url).await.map_err(|e| e.to_string())?;
+        let url = storage_url.ok_or(OpenError::NeedsStorage)?;
+        let (pg, state) = PgSink::open(url).await?;
         (Sink::Postgres(pg.clone()), state, LogSource::Postgres(pg))
     } else {
         let (file, state) = warden_audit::file_sink::FileSink::open(
             &settings.dir,
             settings.max_file_bytes,
             durability == Durability::Synced,
-        )
-        .map_err(|e| e.to_string())?;
+        )?;
         (
             Sink::File(file),
             state,
@@ -88,8 +107,7 @@ pub async fn open(
         retry_interval: Duration::from_millis(settings.retry_interval_ms.max(10)),
     };
     tracing::info!(sink = %settings.sink, durability = %settings.durability, on_failure = %settings.on_failure, next_seq = state.next_seq, "decision log open");
-    let (log, writer) =
-        AuditLog::start(sink, state, key, log_settings).map_err(|e| e.to_string())?;
+    let (log, writer) = AuditLog::start(sink, state, key, log_settings)?;
     Ok(Some((DecisionLog { log, source }, writer)))
 }
 

@@ -10,7 +10,7 @@ use warden_config::PolicySettings;
 use warden_core::Pack;
 use warden_core::pack::PackSources;
 
-use crate::snapshot::PolicyHolder;
+use crate::snapshot::{PolicyHolder, SnapshotError};
 
 /// How often the pack directory is checked for changes.
 pub const WATCH_INTERVAL: Duration = Duration::from_secs(1);
@@ -22,30 +22,39 @@ pub struct SourceFiles {
     entities: Option<String>,
 }
 
+/// Why a pack (or its entity file) cannot be loaded; the last good one keeps serving.
+#[derive(Debug, thiserror::Error)]
+pub enum ReloadError {
+    /// A file cannot be read.
+    #[error(transparent)]
+    Read(#[from] warden_packdir::PackDirError),
+    /// The pack does not compile; every problem, with `file:line:column`.
+    #[error("{}", .0.join("; "))]
+    Invalid(Vec<String>),
+    /// The pack and the entity data do not compose.
+    #[error(transparent)]
+    Snapshot(#[from] SnapshotError),
+}
+
 /// Reads the pack and the entity file.
-pub fn read_sources(settings: &PolicySettings) -> Result<SourceFiles, String> {
-    let pack = warden_packdir::read_pack(&settings.dir).map_err(|error| error.to_string())?;
+pub fn read_sources(settings: &PolicySettings) -> Result<SourceFiles, ReloadError> {
+    let pack = warden_packdir::read_pack(&settings.dir)?;
     let entities = match &settings.entities_file {
-        Some(path) => Some(warden_packdir::read_text(path).map_err(|error| error.to_string())?),
+        Some(path) => Some(warden_packdir::read_text(path)?),
         None => None,
     };
     Ok(SourceFiles { pack, entities })
 }
 
 /// Compiles the pack of the files; the error lists every problem.
-pub fn compile(files: &SourceFiles) -> Result<Arc<Pack>, String> {
-    let compiled = Pack::compile(&files.pack).map_err(|error| {
-        error
-            .errors()
-            .map(ToString::to_string)
-            .collect::<Vec<_>>()
-            .join("; ")
-    })?;
+pub fn compile(files: &SourceFiles) -> Result<Arc<Pack>, ReloadError> {
+    let compiled = Pack::compile(&files.pack)
+        .map_err(|error| ReloadError::Invalid(error.errors().map(ToString::to_string).collect()))?;
     Ok(Arc::new(compiled.pack))
 }
 
 /// Compiles the files and installs them (composed with the store view), recording the outcome.
-pub fn install(files: &SourceFiles, holder: &PolicyHolder) -> Result<(), String> {
+pub fn install(files: &SourceFiles, holder: &PolicyHolder) -> Result<(), ReloadError> {
     let pack = compile(files)?;
     holder.set_pack(Arc::clone(&pack), files.entities.clone())?;
     tracing::info!(revision = %pack.revision(), policies = pack.policies().len(), "policy pack loaded");
@@ -59,7 +68,7 @@ pub fn reload(settings: &PolicySettings, holder: &PolicyHolder) -> bool {
     record(result, holder)
 }
 
-fn record(result: Result<(), String>, holder: &PolicyHolder) -> bool {
+fn record(result: Result<(), ReloadError>, holder: &PolicyHolder) -> bool {
     match result {
         Ok(()) => {
             metrics::counter!("warden_policy_reloads_total", "result" => "ok").increment(1);
@@ -68,7 +77,7 @@ fn record(result: Result<(), String>, holder: &PolicyHolder) -> bool {
         Err(error) => {
             tracing::error!(error = %error, "policy reload failed; the last good pack keeps serving");
             metrics::counter!("warden_policy_reloads_total", "result" => "error").increment(1);
-            holder.record_error(error);
+            holder.record_error(error.to_string());
             false
         }
     }
@@ -124,20 +133,26 @@ pub fn spawn_watcher(
             };
             if changed {
                 // A broken pack is reported once, not every second.
-                let result = current.clone().and_then(|files| {
-                    let unchanged_error = compile(&files)
-                        .err()
-                        .filter(|error| holder.last_error().as_deref() == Some(error.as_str()));
-                    match unchanged_error {
-                        Some(error) => Err(error),
-                        None => install(&files, &holder),
+                let (result, files) = match current {
+                    Ok(files) => {
+                        let outcome = match compile(&files) {
+                            Err(error)
+                                if holder.last_error().as_deref()
+                                    == Some(error.to_string().as_str()) =>
+                            {
+                                Err(error)
+                            }
+                            _ => install(&files, &holder),
+                        };
+                        (outcome, Some(files))
                     }
-                });
-                let repeated = matches!((&result, holder.last_error()), (Err(now), Some(before)) if *now == before);
+                    Err(error) => (Err(error), None),
+                };
+                let repeated = matches!((&result, holder.last_error()), (Err(now), Some(before)) if now.to_string() == before);
                 if !repeated {
                     record(result, &holder);
                 }
-                last_seen = current.ok();
+                last_seen = files;
             }
         }
     })

@@ -67,6 +67,25 @@ struct Inputs {
     store: Option<Arc<StoreView>>,
 }
 
+/// Why a snapshot cannot be made (the one in force keeps serving).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SnapshotError {
+    /// No pack has loaded yet.
+    #[error("no policy pack is loaded")]
+    NoPack,
+    /// The entity data (the file's and the store's together) does not parse or fit the schema.
+    #[error("entities: {0}")]
+    Entities(String),
+    /// A principal status names a type that is not an entity type name.
+    #[error("principal status: `{principal_type}` is not an entity type name (tenant `{tenant}`)")]
+    StatusType {
+        /// The type as stored.
+        principal_type: String,
+        /// The tenant of the status.
+        tenant: String,
+    },
+}
+
 /// What [`PolicyHolder::set_store_view`] did with a view.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Freshness {
@@ -94,7 +113,11 @@ impl PolicyHolder {
     }
 
     /// A new pack and entity file: composed with the last store view and swapped in.
-    pub fn set_pack(&self, pack: Arc<Pack>, entities_text: Option<String>) -> Result<(), String> {
+    pub fn set_pack(
+        &self,
+        pack: Arc<Pack>,
+        entities_text: Option<String>,
+    ) -> Result<(), SnapshotError> {
         let mut inputs = self.inputs.lock().unwrap_or_else(PoisonError::into_inner);
         let snapshot = compose(&pack, entities_text.as_deref(), inputs.store.as_deref())?;
         inputs.pack = Some(pack);
@@ -107,7 +130,7 @@ impl PolicyHolder {
     /// force is newer (a later store version, or the same version judged at a later time).
     /// Reads finish in any order (a poll and the refresh after an admin write race): without
     /// this rule a slow, older read installed last would undo a write already answered.
-    pub fn set_store_view(&self, view: StoreView) -> Result<Freshness, String> {
+    pub fn set_store_view(&self, view: StoreView) -> Result<Freshness, SnapshotError> {
         let mut inputs = self.inputs.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(installed) = &inputs.store
             && (installed.version, installed.read_at) > (view.version, view.read_at)
@@ -124,10 +147,10 @@ impl PolicyHolder {
 
     /// Checks that extra store entities would fit the schema with everything else, without
     /// changing anything (admin writes are validated before they are made).
-    pub fn validate_with(&self, extra: &[EntityRecord]) -> Result<(), String> {
+    pub fn validate_with(&self, extra: &[EntityRecord]) -> Result<(), SnapshotError> {
         let inputs = self.inputs.lock().unwrap_or_else(PoisonError::into_inner);
         let Some(pack) = &inputs.pack else {
-            return Err("no policy pack is loaded".to_owned());
+            return Err(SnapshotError::NoPack);
         };
         let mut view = inputs.store.as_deref().cloned().unwrap_or_default();
         view.entities
@@ -137,10 +160,10 @@ impl PolicyHolder {
     }
 
     /// Checks that a role grant would compose with everything else, without changing anything.
-    pub fn validate_grant(&self, grant: &RoleAssignment) -> Result<(), String> {
+    pub fn validate_grant(&self, grant: &RoleAssignment) -> Result<(), SnapshotError> {
         let inputs = self.inputs.lock().unwrap_or_else(PoisonError::into_inner);
         let Some(pack) = &inputs.pack else {
-            return Err("no policy pack is loaded".to_owned());
+            return Err(SnapshotError::NoPack);
         };
         let mut view = inputs.store.as_deref().cloned().unwrap_or_default();
         view.assignments.push(grant.clone());
@@ -185,10 +208,11 @@ fn compose(
     pack: &Arc<Pack>,
     entities_text: Option<&str>,
     store: Option<&StoreView>,
-) -> Result<Snapshot, String> {
+) -> Result<Snapshot, SnapshotError> {
     let mut statuses = HashMap::new();
     let file_entities: Vec<Value> = match entities_text {
-        Some(text) => serde_json::from_str(text).map_err(|error| format!("entities: {error}"))?,
+        Some(text) => serde_json::from_str(text)
+            .map_err(|error| SnapshotError::Entities(error.to_string()))?,
         None => Vec::new(),
     };
     let mut by_uid: Vec<((String, String), Value)> = Vec::with_capacity(file_entities.len());
@@ -201,8 +225,9 @@ fn compose(
         ))
     };
     for entity in file_entities {
-        let key = key_of(&entity)
-            .ok_or_else(|| "entities: an entity without a {type, id} uid".to_owned())?;
+        let key = key_of(&entity).ok_or_else(|| {
+            SnapshotError::Entities("an entity without a {type, id} uid".to_owned())
+        })?;
         by_uid.push((key, entity));
     }
     let mut index: HashMap<(String, String), usize> = by_uid
@@ -230,10 +255,10 @@ fn compose(
             // Built from the type and the id as they are, never by formatting and re-parsing
             // text (an id with control characters would not parse, and its status be lost).
             let type_name = pack.type_name(&status.principal_type).ok_or_else(|| {
-                format!(
-                    "principal status: `{}` is not an entity type name (tenant `{}`)",
-                    status.principal_type, status.tenant
-                )
+                SnapshotError::StatusType {
+                    principal_type: status.principal_type.clone(),
+                    tenant: status.tenant.clone(),
+                }
             })?;
             let uid =
                 EntityUid::from_type_name_and_id(type_name, EntityId::new(&status.principal_id));
@@ -277,7 +302,7 @@ fn compose(
     let text = all.to_string();
     let entities = pack
         .parse_entities(&text)
-        .map_err(|error| format!("entities: {error}"))?;
+        .map_err(|error| SnapshotError::Entities(error.to_string()))?;
     let digest = sha2::Digest::finalize(sha2::Digest::chain_update(
         sha2::Sha256::default(),
         text.as_bytes(),

@@ -30,9 +30,15 @@ pub enum StartError {
     /// `[policy]` is missing.
     #[error("the configuration has no [policy] section: nothing to decide with")]
     NoPolicy,
-    /// The first policy load, or the first composition with the store, failed.
+    /// The first policy load failed.
     #[error("the policy pack cannot be loaded: {0}")]
-    Policy(String),
+    Policy(#[from] reload::ReloadError),
+    /// The first read of the store, or its composition with the pack, failed.
+    #[error("the store's state cannot be loaded: {0}")]
+    Sync(#[from] store_sync::SyncError),
+    /// A pack given directly does not compose with its entity data.
+    #[error("the policy pack cannot be loaded: {0}")]
+    Snapshot(#[from] crate::snapshot::SnapshotError),
     /// The store could not be opened.
     #[error("the store cannot be opened: {0}")]
     Store(#[from] warden_store::StoreError),
@@ -41,7 +47,7 @@ pub enum StartError {
     Keys(#[from] warden_token::key_source::KeySourceError),
     /// The decision log could not be opened.
     #[error("the decision log cannot be opened: {0}")]
-    Audit(String),
+    Audit(#[from] decision_log::OpenError),
     /// Warden's signing keys could not be loaded (e.g. a wrong key-encryption key).
     #[error("Warden cannot issue tokens: {0}")]
     Issuer(#[from] IssuerSyncError),
@@ -67,8 +73,8 @@ async fn open(config: &Config) -> Result<Opened, StartError> {
     warden_token::install_crypto_provider();
     let policy_settings = config.policy.as_ref().ok_or(StartError::NoPolicy)?;
     let holder = Arc::new(PolicyHolder::default());
-    let files = reload::read_sources(policy_settings).map_err(StartError::Policy)?;
-    reload::install(&files, &holder).map_err(StartError::Policy)?;
+    let files = reload::read_sources(policy_settings)?;
+    reload::install(&files, &holder)?;
     let revocations = Arc::new(RevocationSet::default());
     let verifier = Arc::new(Verifier::new(
         config.issuers.clone(),
@@ -99,8 +105,7 @@ async fn open(config: &Config) -> Result<Opened, StartError> {
                 &revocations,
                 issuer_sync.as_ref(),
             )
-            .await
-            .map_err(StartError::Policy)?;
+            .await?;
             tracing::info!(backend = store.backend(), "store opened");
             (Some(store), Some(freshness))
         }
@@ -171,8 +176,7 @@ pub async fn start(config: &Config) -> Result<(Service, Background), StartError>
         &config.audit,
         config.storage.as_ref().map(|storage| storage.url.as_str()),
     )
-    .await
-    .map_err(StartError::Audit)?
+    .await?
     {
         Some((log, writer)) => {
             service.decision_log = Some(log);
@@ -202,9 +206,7 @@ pub fn local(
     entities_text: Option<String>,
 ) -> Result<Service, StartError> {
     let policy = Arc::new(PolicyHolder::default());
-    policy
-        .set_pack(pack, entities_text)
-        .map_err(StartError::Policy)?;
+    policy.set_pack(pack, entities_text)?;
     Ok(Service {
         policy,
         verifier: Arc::new(Verifier::new(Vec::new(), 0)?),

@@ -65,6 +65,21 @@ pub async fn read_view(store: &Store) -> Result<StoreView, StoreError> {
     store.read_state(unix_now()).await
 }
 
+/// Why the store could not be brought into memory; the snapshot in force keeps serving within
+/// the staleness bound.
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Warden's keys or accounts could not be read or unsealed.
+    #[error(transparent)]
+    Issuer(#[from] crate::issuer::IssuerSyncError),
+    /// The store's state does not compose with the pack.
+    #[error(transparent)]
+    Snapshot(#[from] crate::snapshot::SnapshotError),
+}
+
 /// Reads the store and installs the result; used at start and right after an admin write.
 /// Revocations: only what is new since the last store version seen.
 pub async fn refresh(
@@ -73,12 +88,12 @@ pub async fn refresh(
     freshness: &StoreFreshness,
     revocations: &RevocationSet,
     issuer: Option<&IssuerSync>,
-) -> Result<(), String> {
+) -> Result<(), SyncError> {
     if let Some(sync) = issuer
         && let Err(error) = sync.issuer.sync(store, &sync.verifier, unix_now()).await
     {
         freshness.mark_error(error.to_string());
-        return Err(error.to_string());
+        return Err(error.into());
     }
     // The view reads the change counter first; revocations are read after it, so every
     // revocation at or below the version the snapshot records is in memory before it is
@@ -97,7 +112,7 @@ pub async fn refresh(
             Ok(new) => revocations.apply(&new),
             Err(error) => {
                 freshness.mark_error(error.to_string());
-                return Err(error.to_string());
+                return Err(error.into());
             }
         }
     }
@@ -111,13 +126,13 @@ pub async fn refresh(
                 Ok(())
             }
             Err(error) => {
-                freshness.mark_error(error.clone());
-                Err(error)
+                freshness.mark_error(error.to_string());
+                Err(error.into())
             }
         },
         Err(error) => {
             freshness.mark_error(error.to_string());
-            Err(error.to_string())
+            Err(error.into())
         }
     }
 }

@@ -34,6 +34,15 @@ fn pack(state: &AppState) -> Result<std::sync::Arc<Pack>, ApiError> {
     ))
 }
 
+/// A write that would not compose with what is known: 400, nothing changed (503 before the
+/// first pack loads).
+fn refused_write(error: warden_service::snapshot::SnapshotError) -> ApiError {
+    match error {
+        warden_service::snapshot::SnapshotError::NoPack => ApiError::Unavailable(error.to_string()),
+        other => ApiError::BadRequest(other.to_string()),
+    }
+}
+
 pub(crate) fn store_error(error: StoreError) -> ApiError {
     match error {
         StoreError::NotFound(message) => ApiError::NotFound(message),
@@ -208,7 +217,7 @@ pub async fn import_entities(
     state
         .policy
         .validate_with(&records)
-        .map_err(ApiError::BadRequest)?;
+        .map_err(refused_write)?;
     store
         .upsert_entities(&tenant, &records, &admin.actor(), unix_now())
         .await
@@ -332,10 +341,7 @@ pub async fn grant_role(
         granted_by: admin.actor(),
         granted_at: now,
     };
-    state
-        .policy
-        .validate_grant(&grant)
-        .map_err(ApiError::BadRequest)?;
+    state.policy.validate_grant(&grant).map_err(refused_write)?;
     store.grant_role(&grant).await.map_err(store_error)?;
     refresh(&state, store).await?;
     Ok(axum::Json(json!({
