@@ -15,6 +15,8 @@ use axum::http::request::Parts;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
+use warden_store::TenantId;
+
 use crate::problem::ApiError;
 use crate::state::AppState;
 
@@ -134,7 +136,7 @@ pub struct TenantAdmin {
     /// The admin.
     pub admin: Admin,
     /// The tenant of the route.
-    pub tenant: String,
+    pub tenant: TenantId,
 }
 
 impl FromRequestParts<AppState> for TenantAdmin {
@@ -153,12 +155,9 @@ impl FromRequestParts<AppState> for TenantAdmin {
             .find(|(name, _)| *name == "tenant")
             .map(|(_, value)| value.to_owned())
             .ok_or_else(|| ApiError::BadRequest("the path names no tenant".to_owned()))?;
-        if tenant.is_empty() || tenant.contains('/') {
-            return Err(ApiError::BadRequest(format!(
-                "`{tenant}` is not a tenant id"
-            )));
-        }
-        admin.authorize(&tenant)?;
+        let tenant =
+            TenantId::parse(&tenant).map_err(|error| ApiError::BadRequest(error.to_string()))?;
+        admin.authorize(tenant.as_str())?;
         Ok(TenantAdmin { admin, tenant })
     }
 }

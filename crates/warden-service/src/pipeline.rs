@@ -77,7 +77,7 @@ impl Bearer {
     pub fn token_ref(&self) -> warden_audit::TokenRef {
         warden_audit::TokenRef {
             issuer: Some(self.token.issuer.clone()),
-            jti: self.token.jti.clone(),
+            jti: self.token.jti.as_ref().map(ToString::to_string),
             subject: Some(self.principal().subject.clone()),
         }
     }

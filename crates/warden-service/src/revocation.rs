@@ -159,7 +159,7 @@ impl RevocationSet {
         self.check_ids(
             &TokenIds {
                 issuer: Some(&token.issuer),
-                jti: token.jti.as_deref(),
+                jti: token.jti.as_ref().map(warden_token::Jti::as_str),
                 sid: token.sid.as_deref(),
                 subject: Some(&token.principal.subject),
                 issued_at: token.issued_at,

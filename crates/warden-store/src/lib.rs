@@ -239,6 +239,8 @@ macro_rules! insert_revocation {
     }};
 }
 
+mod ids;
+pub use ids::{ClientId, IdError, TenantId};
 mod revocations;
 pub use revocations::{Revocation, RevocationKind};
 mod service_accounts;
@@ -360,11 +362,12 @@ impl Store {
     /// Inserts or replaces entities of one tenant, atomically, and records who did it.
     pub async fn upsert_entities(
         &self,
-        tenant: &str,
+        tenant: &TenantId,
         entities: &[EntityRecord],
         actor: &str,
         now: i64,
     ) -> Result<(), StoreError> {
+        let tenant = tenant.as_str();
         on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
             for entity in entities {
@@ -396,12 +399,13 @@ impl Store {
     /// Deletes one entity of a tenant (and its role assignments).
     pub async fn delete_entity(
         &self,
-        tenant: &str,
+        tenant: &TenantId,
         entity_type: &str,
         entity_id: &str,
         actor: &str,
         now: i64,
     ) -> Result<(), StoreError> {
+        let tenant = tenant.as_str();
         on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
             let deleted = sqlx::query("DELETE FROM entities WHERE tenant = $1 AND entity_type = $2 AND entity_id = $3")
@@ -420,7 +424,8 @@ impl Store {
     }
 
     /// The entities of one tenant.
-    pub async fn entities_of(&self, tenant: &str) -> Result<Vec<EntityRecord>, StoreError> {
+    pub async fn entities_of(&self, tenant: &TenantId) -> Result<Vec<EntityRecord>, StoreError> {
+        let tenant = tenant.as_str();
         let rows: Vec<EntityRow> = on_pool!(self, pool => sqlx::query_as(
             "SELECT tenant, entity_type, entity_id, attrs, parents FROM entities WHERE tenant = $1 ORDER BY entity_type, entity_id",
         ).bind(tenant).fetch_all(pool).await?);
@@ -482,13 +487,14 @@ impl Store {
     /// grants or entity-file data into the store.
     pub async fn set_status(
         &self,
-        tenant: &str,
+        tenant: &TenantId,
         entity_type: &str,
         entity_id: &str,
         status: PrincipalStatus,
         actor: &str,
         now: i64,
     ) -> Result<(), StoreError> {
+        let tenant = tenant.as_str();
         on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
             sqlx::query(
@@ -504,7 +510,8 @@ impl Store {
     }
 
     /// The statuses of one tenant's principals that are not active.
-    pub async fn statuses_of(&self, tenant: &str) -> Result<Vec<StatusRecord>, StoreError> {
+    pub async fn statuses_of(&self, tenant: &TenantId) -> Result<Vec<StatusRecord>, StoreError> {
+        let tenant = tenant.as_str();
         let rows: Vec<StatusRow> = on_pool!(self, pool => sqlx::query_as(
             "SELECT tenant, principal_type, principal_id, status FROM principal_status WHERE tenant = $1 AND status <> 'active' ORDER BY principal_type, principal_id",
         ).bind(tenant).fetch_all(pool).await?);
@@ -541,13 +548,14 @@ impl Store {
     )]
     pub async fn revoke_role(
         &self,
-        tenant: &str,
+        tenant: &TenantId,
         principal: (&str, &str),
         role: (&str, &str),
         reason: &str,
         actor: &str,
         now: i64,
     ) -> Result<(), StoreError> {
+        let tenant = tenant.as_str();
         on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
             let deleted = sqlx::query("DELETE FROM role_assignments WHERE tenant = $1 AND principal_type = $2 AND principal_id = $3 AND role_type = $4 AND role_id = $5")

@@ -8,7 +8,7 @@
 //! every replica sees it within one poll. Disabling or deleting an account also writes a client
 //! revocation in the same transaction: its outstanding tokens die with it.
 
-use crate::{Revocation, RevocationKind, Store, StoreError};
+use crate::{ClientId, Revocation, RevocationKind, Store, StoreError, TenantId};
 
 /// An account's lifecycle status.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -345,8 +345,9 @@ impl Store {
     /// One account by client id (any tenant, any status), with its credentials.
     pub async fn service_account(
         &self,
-        client_id: &str,
+        client_id: &ClientId,
     ) -> Result<Option<ServiceAccount>, StoreError> {
+        let client_id = client_id.as_str();
         let (account, credentials): (Option<AccountRow>, Vec<CredentialRow>) = on_pool!(self, pool => {
             let account = sqlx::query_as(concat!("SELECT ", account_columns!(), " FROM service_accounts WHERE client_id = $1"))
                 .bind(client_id).fetch_optional(pool).await?;
@@ -368,12 +369,14 @@ impl Store {
     /// secret of the account expires then at the latest (a rotation).
     pub async fn add_credential(
         &self,
-        tenant: &str,
-        client_id: &str,
+        tenant: &TenantId,
+        client_id: &ClientId,
         credential: &Credential,
         overlap_until: Option<i64>,
         actor: &str,
     ) -> Result<(), StoreError> {
+        let tenant = tenant.as_str();
+        let client_id = client_id.as_str();
         on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
             let _ = live_account!(tx, tenant, client_id);
@@ -401,12 +404,14 @@ impl Store {
     /// Retires one credential at once, audited.
     pub async fn retire_credential(
         &self,
-        tenant: &str,
-        client_id: &str,
+        tenant: &TenantId,
+        client_id: &ClientId,
         credential_id: &str,
         actor: &str,
         now: i64,
     ) -> Result<(), StoreError> {
+        let tenant = tenant.as_str();
+        let client_id = client_id.as_str();
         on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
             let _ = live_account!(tx, tenant, client_id);
@@ -425,13 +430,15 @@ impl Store {
     /// Replaces an account's scopes, audited with before and after; returns the old scopes.
     pub async fn set_service_account_scopes(
         &self,
-        tenant: &str,
-        client_id: &str,
+        tenant: &TenantId,
+        client_id: &ClientId,
         scopes: &[String],
         reason: &str,
         actor: &str,
         now: i64,
     ) -> Result<Vec<String>, StoreError> {
+        let tenant = tenant.as_str();
+        let client_id = client_id.as_str();
         on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
             let (before, _, _) = live_account!(tx, tenant, client_id);
@@ -448,13 +455,15 @@ impl Store {
     /// Transfers ownership, audited with before and after; returns the old owner.
     pub async fn set_service_account_owner(
         &self,
-        tenant: &str,
-        client_id: &str,
+        tenant: &TenantId,
+        client_id: &ClientId,
         owner: &str,
         reason: &str,
         actor: &str,
         now: i64,
     ) -> Result<String, StoreError> {
+        let tenant = tenant.as_str();
+        let client_id = client_id.as_str();
         on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
             let (_, before, _) = live_account!(tx, tenant, client_id);
@@ -471,11 +480,13 @@ impl Store {
     /// client revocation of its outstanding tokens, in one transaction.
     pub async fn offboard_service_account(
         &self,
-        tenant: &str,
-        client_id: &str,
+        tenant: &TenantId,
+        client_id: &ClientId,
         status: AccountStatus,
         offboarding: &Offboarding<'_>,
     ) -> Result<(), StoreError> {
+        let tenant = tenant.as_str();
+        let client_id = client_id.as_str();
         let action = match status {
             AccountStatus::Disabled => "service_account.disable",
             AccountStatus::Deleted => "service_account.delete",
@@ -570,11 +581,12 @@ impl Store {
     /// (a replay). Forgotten assertions are purged on the way.
     pub async fn remember_assertion(
         &self,
-        client_id: &str,
+        client_id: &ClientId,
         jti: &str,
         expires_at: i64,
         now: i64,
     ) -> Result<bool, StoreError> {
+        let client_id = client_id.as_str();
         on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
             sqlx::query("DELETE FROM client_assertion_jtis WHERE expires_at < $1")

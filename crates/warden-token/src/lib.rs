@@ -25,7 +25,7 @@ pub mod verify;
 pub use principal::{AttributeValue, Principal};
 pub use reason::{TokenError, TokenReason};
 pub use settings::{IssuerConfig, IssuerSettings, IssuerSettingsError};
-pub use verify::{Issuer, VerifiedToken, Verifier};
+pub use verify::{Issuer, Jti, VerifiedToken, Verifier};
 
 /// Installs aws-lc as jsonwebtoken's crypto provider. Call once at start (and in tests) before
 /// any token is verified; calling it again is harmless.

@@ -41,7 +41,7 @@ pub struct VerifiedToken {
     /// key revocation matches whether or not the token or the key names a `kid`.
     pub key_thumbprint: Option<String>,
     /// `jti`, if present.
-    pub jti: Option<String>,
+    pub jti: Option<Jti>,
     /// `sid`, if present.
     pub sid: Option<String>,
     /// `iat`, if present.
@@ -53,6 +53,24 @@ pub struct VerifiedToken {
     /// The principal the claims map to.
     pub principal: Principal,
     key: Arc<VerificationKey>,
+}
+
+/// A verified token's `jti`: built only from a verified token's claims, so a revocation or a
+/// record can never take another string for it by mistake.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Jti(String);
+
+impl Jti {
+    /// The id as the token states it.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for Jti {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
 }
 
 /// One configured issuer and its keys.
@@ -195,7 +213,7 @@ impl Verifier {
             algorithm,
             kid: kid.map(str::to_owned).or_else(|| key.kid.clone()),
             key_thumbprint: key.thumbprint.clone(),
-            jti: text_claim("jti"),
+            jti: text_claim("jti").map(Jti),
             sid: text_claim("sid"),
             issued_at,
             expires_at,

@@ -210,7 +210,7 @@ pub async fn import_entities(
 ) -> Result<axum::Json<Value>, ApiError> {
     let store = store(&state)?;
     let pack = pack(&state)?;
-    let records = records_from_json(&pack, &tenant, &entities)?;
+    let records = records_from_json(&pack, tenant.as_str(), &entities)?;
     for record in &records {
         authorize_shared(&admin, &pack, &record.entity_type)?;
     }
@@ -224,7 +224,7 @@ pub async fn import_entities(
         .map_err(store_error)?;
     refresh(&state, store).await?;
     Ok(axum::Json(
-        json!({"tenant": tenant, "imported": records.len()}),
+        json!({"tenant": tenant.as_str(), "imported": records.len()}),
     ))
 }
 
@@ -253,7 +253,7 @@ pub async fn list_entities(
         .map(|status| json!({"principal": {"type": status.principal_type, "id": status.principal_id}, "status": status.status.as_str()}))
         .collect();
     Ok(axum::Json(
-        json!({"tenant": tenant, "entities": entities, "statuses": principal_statuses}),
+        json!({"tenant": tenant.as_str(), "entities": entities, "statuses": principal_statuses}),
     ))
 }
 
@@ -264,7 +264,7 @@ pub async fn delete_entity(
 ) -> Result<axum::Json<Value>, ApiError> {
     let store = store(&state)?;
     let pack = pack(&state)?;
-    let (entity_type, entity_id) = qualify(&pack, &tenant, &entity_type, &id)?;
+    let (entity_type, entity_id) = qualify(&pack, tenant.as_str(), &entity_type, &id)?;
     authorize_shared(&admin, &pack, &entity_type)?;
     store
         .delete_entity(
@@ -305,8 +305,8 @@ pub async fn grant_role(
     let store = store(&state)?;
     let pack = pack(&state)?;
     let now = unix_now();
-    let (principal_type, principal_id) = parse_uid(&pack, &tenant, &request.principal)?;
-    let (role_type, role_id) = parse_uid(&pack, &tenant, &request.role)?;
+    let (principal_type, principal_id) = parse_uid(&pack, tenant.as_str(), &request.principal)?;
+    let (role_type, role_id) = parse_uid(&pack, tenant.as_str(), &request.role)?;
     let expires_at = match (request.ttl_seconds, request.expires_at) {
         (Some(_), Some(_)) => {
             return Err(ApiError::BadRequest(
@@ -331,7 +331,7 @@ pub async fn grant_role(
         }
     }
     let grant = RoleAssignment {
-        tenant: tenant.clone(),
+        tenant: tenant.to_string(),
         principal_type,
         principal_id,
         role_type,
@@ -369,8 +369,8 @@ pub async fn revoke_role(
     }
     let store = store(&state)?;
     let pack = pack(&state)?;
-    let principal = parse_uid(&pack, &tenant, &request.principal)?;
-    let role = parse_uid(&pack, &tenant, &request.role)?;
+    let principal = parse_uid(&pack, tenant.as_str(), &request.principal)?;
+    let role = parse_uid(&pack, tenant.as_str(), &request.role)?;
     store
         .revoke_role(
             &tenant,
@@ -408,7 +408,7 @@ pub async fn set_status(
     })?;
     let store = store(&state)?;
     let pack = pack(&state)?;
-    let (principal_type, principal_id) = parse_uid(&pack, &tenant, &request.principal)?;
+    let (principal_type, principal_id) = parse_uid(&pack, tenant.as_str(), &request.principal)?;
     authorize_shared(&admin, &pack, &principal_type)?;
     // The status is stored on its own: no entity is copied or written (issue #18), so grants
     // stay revocable, the entity file stays in charge of its data, and a principal known

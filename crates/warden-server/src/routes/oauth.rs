@@ -22,7 +22,9 @@ use serde_json::{Value, json};
 use warden_issuer::access_token::{self, AccessClaims};
 use warden_issuer::assertion::{self, ASSERTION_TYPE, AssertionRules};
 use warden_issuer::credentials::{self, ScopeRefusal};
-use warden_store::{AccountStatus, CredentialSecret, Revocation, RevocationKind, ServiceAccount};
+use warden_store::{
+    AccountStatus, ClientId, CredentialSecret, Revocation, RevocationKind, ServiceAccount,
+};
 
 use crate::clock::unix_now;
 use crate::decision_log::{self, Caller, Issuance};
@@ -271,11 +273,10 @@ async fn authenticate(
         .store
         .as_ref()
         .ok_or_else(|| refuse("no store".to_owned()))?;
-    if proof.client_id().is_empty() || proof.client_id().len() > 128 {
-        return Err(refuse("no usable client id".to_owned()));
-    }
+    let client_id =
+        ClientId::parse(proof.client_id()).map_err(|_| refuse("no usable client id".to_owned()))?;
     let account = store
-        .service_account(proof.client_id())
+        .service_account(&client_id)
         .await
         .map_err(|error| {
             OAuthError::unavailable(
@@ -332,7 +333,7 @@ async fn authenticate(
             .map_err(refuse)?;
             let fresh = store
                 .remember_assertion(
-                    &account.client_id,
+                    &client_id,
                     &verified.jti,
                     verified.expires_at + issuer.settings.leeway_seconds,
                     now,
@@ -618,7 +619,7 @@ async fn revoke_inner(
             version: 0,
             kind: RevocationKind::Token,
             issuer: issuer.settings.issuer.clone(),
-            value: jti.clone(),
+            value: jti.to_string(),
             revoked_at: now,
             expires_at: verified.expires_at,
             reason: "revoked by its client (RFC 7009)".to_owned(),
@@ -637,7 +638,7 @@ async fn revoke_inner(
     issuance.reason = "token_revoked";
     issuance.token = Some(warden_audit::TokenRef {
         issuer: Some(issuer.settings.issuer.clone()),
-        jti: Some(jti),
+        jti: Some(jti.to_string()),
         subject: Some(account.client_id.clone()),
     });
     Ok(())

@@ -14,7 +14,8 @@ use warden_core::cedar_policy::EntityUid;
 use warden_issuer::credentials;
 use warden_issuer::report::{self, Thresholds};
 use warden_store::{
-    AccountStatus, Credential, CredentialSecret, Offboarding, ServiceAccount, Store,
+    AccountStatus, ClientId, Credential, CredentialSecret, Offboarding, ServiceAccount, Store,
+    TenantId,
 };
 
 use crate::admin_auth::{Admin, GlobalAdmin, TenantAdmin};
@@ -139,13 +140,24 @@ fn account_json(state: &AppState, account: &ServiceAccount) -> Value {
     })
 }
 
+/// A client id from the path; one that cannot be a client id names no account (404).
+fn client_id_of(text: &str) -> Result<ClientId, ApiError> {
+    ClientId::parse(text).map_err(|error| ApiError::NotFound(error.to_string()))
+}
+
 /// A live account of the tenant, or 404.
-async fn live(store: &Store, tenant: &str, client_id: &str) -> Result<ServiceAccount, ApiError> {
+async fn live(
+    store: &Store,
+    tenant: &TenantId,
+    client_id: &ClientId,
+) -> Result<ServiceAccount, ApiError> {
     store
         .service_account(client_id)
         .await
         .map_err(store_error)?
-        .filter(|account| account.tenant == tenant && account.status != AccountStatus::Deleted)
+        .filter(|account| {
+            account.tenant == tenant.as_str() && account.status != AccountStatus::Deleted
+        })
         .ok_or_else(|| {
             ApiError::NotFound(format!(
                 "no service account `{client_id}` in tenant `{tenant}`"
@@ -211,7 +223,7 @@ pub async fn create(
     text("purpose", &request.purpose)?;
     text("owner", &request.owner)?;
     credentials::check_scopes(&request.scopes).map_err(ApiError::BadRequest)?;
-    let owner = owner_uid(&tenant, &request.owner)?;
+    let owner = owner_uid(tenant.as_str(), &request.owner)?;
     let owner_text = owner.to_string();
     let status = uid_status(&state, &owner);
     if status != "active" {
@@ -251,7 +263,7 @@ pub async fn create(
     let account = ServiceAccount {
         client_id: credentials::new_client_id()
             .map_err(|error| ApiError::Internal(error.to_string()))?,
-        tenant: tenant.clone(),
+        tenant: tenant.to_string(),
         name: request.name,
         owner: owner_text,
         purpose: request.purpose,
@@ -293,7 +305,7 @@ pub async fn list(
 ) -> Result<axum::Json<Value>, ApiError> {
     let (store, _) = parts(&state)?;
     let accounts = store
-        .service_accounts(Some(&tenant), false)
+        .service_accounts(Some(tenant.as_str()), false)
         .await
         .map_err(store_error)?;
     Ok(axum::Json(json!({
@@ -307,6 +319,7 @@ pub async fn show(
     TenantAdmin { tenant, .. }: TenantAdmin,
     Path((_, client_id)): Path<(String, String)>,
 ) -> Result<axum::Json<Value>, ApiError> {
+    let client_id = client_id_of(&client_id)?;
     let (store, _) = parts(&state)?;
     let account = live(store, &tenant, &client_id).await?;
     Ok(axum::Json(account_json(&state, &account)))
@@ -329,6 +342,7 @@ pub async fn add_credential(
     Path((_, client_id)): Path<(String, String)>,
     Json(request): Json<AddCredentialRequest>,
 ) -> Result<(StatusCode, axum::Json<Value>), ApiError> {
+    let client_id = client_id_of(&client_id)?;
     let (store, issuer) = parts(&state)?;
     let account = live(store, &tenant, &client_id).await?;
     let now = unix_now();
@@ -403,6 +417,7 @@ pub async fn rotate_credential(
     Path((_, client_id)): Path<(String, String)>,
     Json(request): Json<RotateRequest>,
 ) -> Result<(StatusCode, axum::Json<Value>), ApiError> {
+    let client_id = client_id_of(&client_id)?;
     let (store, issuer) = parts(&state)?;
     let account = live(store, &tenant, &client_id).await?;
     let now = unix_now();
@@ -448,6 +463,7 @@ pub async fn retire_credential(
     TenantAdmin { admin, tenant }: TenantAdmin,
     Path((_, client_id, credential_id)): Path<(String, String, String)>,
 ) -> Result<axum::Json<Value>, ApiError> {
+    let client_id = client_id_of(&client_id)?;
     let (store, _) = parts(&state)?;
     let now = unix_now();
     store
@@ -475,6 +491,7 @@ pub async fn set_scopes(
     Path((_, client_id)): Path<(String, String)>,
     Json(request): Json<ScopesRequest>,
 ) -> Result<axum::Json<Value>, ApiError> {
+    let client_id = client_id_of(&client_id)?;
     let (store, _) = parts(&state)?;
     text("reason", &request.reason)?;
     credentials::check_scopes(&request.scopes).map_err(ApiError::BadRequest)?;
@@ -491,7 +508,7 @@ pub async fn set_scopes(
         .map_err(store_error)?;
     refresh(&state, store).await?;
     Ok(axum::Json(
-        json!({"client_id": client_id, "before": before, "after": request.scopes}),
+        json!({"client_id": client_id.as_str(), "before": before, "after": request.scopes}),
     ))
 }
 
@@ -509,9 +526,10 @@ pub async fn transfer(
     Path((_, client_id)): Path<(String, String)>,
     Json(request): Json<OwnerRequest>,
 ) -> Result<axum::Json<Value>, ApiError> {
+    let client_id = client_id_of(&client_id)?;
     let (store, _) = parts(&state)?;
     text("reason", &request.reason)?;
-    let owner_uid = owner_uid(&tenant, &request.owner)?;
+    let owner_uid = owner_uid(tenant.as_str(), &request.owner)?;
     let status = uid_status(&state, &owner_uid);
     let owner = owner_uid.to_string();
     if status != "active" {
@@ -532,7 +550,7 @@ pub async fn transfer(
         .map_err(store_error)?;
     refresh(&state, store).await?;
     Ok(axum::Json(
-        json!({"client_id": client_id, "before": before, "after": owner}),
+        json!({"client_id": client_id.as_str(), "before": before, "after": owner}),
     ))
 }
 
@@ -545,8 +563,8 @@ pub struct ReasonRequest {
 async fn offboard(
     state: &AppState,
     admin: &Admin,
-    tenant: &str,
-    client_id: &str,
+    tenant: &TenantId,
+    client_id: &ClientId,
     status: AccountStatus,
     reason: &str,
 ) -> Result<axum::Json<Value>, ApiError> {
@@ -570,7 +588,7 @@ async fn offboard(
         .map_err(store_error)?;
     refresh(state, store).await?;
     Ok(axum::Json(
-        json!({"client_id": client_id, "status": status.as_str(), "tokens_revoked_before": now + 1}),
+        json!({"client_id": client_id.as_str(), "status": status.as_str(), "tokens_revoked_before": now + 1}),
     ))
 }
 
@@ -581,6 +599,7 @@ pub async fn disable(
     Path((_, client_id)): Path<(String, String)>,
     Json(request): Json<ReasonRequest>,
 ) -> Result<axum::Json<Value>, ApiError> {
+    let client_id = client_id_of(&client_id)?;
     offboard(
         &state,
         &admin,
@@ -607,6 +626,7 @@ pub async fn delete(
     Path((_, client_id)): Path<(String, String)>,
     axum::extract::Query(query): axum::extract::Query<DeleteQuery>,
 ) -> Result<axum::Json<Value>, ApiError> {
+    let client_id = client_id_of(&client_id)?;
     let reason = query.reason.unwrap_or_else(|| "deleted".to_owned());
     offboard(
         &state,
@@ -663,7 +683,7 @@ pub async fn tenant_report(
     State(state): State<AppState>,
     TenantAdmin { tenant, .. }: TenantAdmin,
 ) -> Result<axum::Json<Value>, ApiError> {
-    report_for(&state, Some(&tenant)).await
+    report_for(&state, Some(tenant.as_str())).await
 }
 
 /// `GET /v1/admin/service-accounts/report` (every tenant).

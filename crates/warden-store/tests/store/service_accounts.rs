@@ -5,7 +5,7 @@ use warden_store::{
     SigningKeyRecord, StoreError,
 };
 
-use crate::support::stores;
+use crate::support::{client, stores, tenant};
 
 fn account(tenant: &str, client_id: &str, name: &str) -> ServiceAccount {
     ServiceAccount {
@@ -65,15 +65,19 @@ async fn accounts_and_their_credentials_round_trip_per_tenant() {
         // Rotation: the new secret, the old one cut to the overlap.
         store
             .add_credential(
-                "acme",
-                "sa_1",
+                &tenant("acme"),
+                &client("sa_1"),
                 &secret("cred_2", 200, 6_000),
                 Some(300),
                 "admin:test",
             )
             .await
             .unwrap();
-        let rotated = store.service_account("sa_1").await.unwrap().unwrap();
+        let rotated = store
+            .service_account(&client("sa_1"))
+            .await
+            .unwrap()
+            .unwrap();
         let expiries: Vec<(String, i64)> = rotated
             .credentials
             .iter()
@@ -87,7 +91,13 @@ async fn accounts_and_their_credentials_round_trip_per_tenant() {
         );
         // Another tenant's admin path cannot touch it.
         let wrong = store
-            .retire_credential("globex", "sa_1", "cred_2", "admin:test", 250)
+            .retire_credential(
+                &tenant("globex"),
+                &client("sa_1"),
+                "cred_2",
+                "admin:test",
+                250,
+            )
             .await;
         assert!(
             matches!(wrong, Err(StoreError::NotFound(_))),
@@ -95,14 +105,20 @@ async fn accounts_and_their_credentials_round_trip_per_tenant() {
             test.name
         );
         store
-            .retire_credential("acme", "sa_1", "cred_2", "admin:test", 250)
+            .retire_credential(
+                &tenant("acme"),
+                &client("sa_1"),
+                "cred_2",
+                "admin:test",
+                250,
+            )
             .await
             .unwrap();
 
         let before = store
             .set_service_account_scopes(
-                "acme",
-                "sa_1",
+                &tenant("acme"),
+                &client("sa_1"),
                 &["a".into(), "b".into()],
                 "why",
                 "admin:test",
@@ -114,8 +130,8 @@ async fn accounts_and_their_credentials_round_trip_per_tenant() {
         let version = store.version().await.unwrap();
         store
             .offboard_service_account(
-                "acme",
-                "sa_1",
+                &tenant("acme"),
+                &client("sa_1"),
                 AccountStatus::Disabled,
                 &Offboarding {
                     reason: "retired",
@@ -135,7 +151,11 @@ async fn accounts_and_their_credentials_round_trip_per_tenant() {
             (revocations[0].value.as_str(), revocations[0].revoked_at),
             ("sa_1", 271)
         );
-        let disabled = store.service_account("sa_1").await.unwrap().unwrap();
+        let disabled = store
+            .service_account(&client("sa_1"))
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(disabled.status, AccountStatus::Disabled);
         assert_eq!(disabled.scopes, ["a", "b"]);
 
@@ -145,7 +165,7 @@ async fn accounts_and_their_credentials_round_trip_per_tenant() {
             .unwrap();
         assert_eq!(
             store
-                .service_account("sa_2")
+                .service_account(&client("sa_2"))
                 .await
                 .unwrap()
                 .unwrap()
@@ -183,13 +203,13 @@ async fn a_client_assertion_is_accepted_once() {
         let store = &test.store;
         assert!(
             store
-                .remember_assertion("sa_1", "jti-1", 200, 100)
+                .remember_assertion(&client("sa_1"), "jti-1", 200, 100)
                 .await
                 .unwrap()
         );
         assert!(
             !store
-                .remember_assertion("sa_1", "jti-1", 200, 150)
+                .remember_assertion(&client("sa_1"), "jti-1", 200, 150)
                 .await
                 .unwrap(),
             "{}",
@@ -197,7 +217,7 @@ async fn a_client_assertion_is_accepted_once() {
         );
         assert!(
             store
-                .remember_assertion("sa_2", "jti-1", 200, 150)
+                .remember_assertion(&client("sa_2"), "jti-1", 200, 150)
                 .await
                 .unwrap()
         );

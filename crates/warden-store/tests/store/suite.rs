@@ -5,7 +5,7 @@ use warden_store::{
     AdminCredential, EntityRecord, PrincipalStatus, RoleAssignment, StatusRecord, StoreError,
 };
 
-use crate::support::stores;
+use crate::support::{stores, tenant};
 
 fn user(tenant: &str, id: &str) -> EntityRecord {
     EntityRecord {
@@ -36,21 +36,26 @@ async fn the_same_id_in_two_tenants_is_two_entities() {
     for test in stores().await {
         let store = &test.store;
         store
-            .upsert_entities("acme", &[user("acme", "alice")], "admin:test", 1)
+            .upsert_entities(&tenant("acme"), &[user("acme", "alice")], "admin:test", 1)
             .await
             .unwrap();
         store
-            .upsert_entities("globex", &[user("globex", "alice")], "admin:test", 1)
+            .upsert_entities(
+                &tenant("globex"),
+                &[user("globex", "alice")],
+                "admin:test",
+                1,
+            )
             .await
             .unwrap();
         assert_eq!(
-            store.entities_of("acme").await.unwrap().len(),
+            store.entities_of(&tenant("acme")).await.unwrap().len(),
             1,
             "{}",
             test.name
         );
         assert_eq!(
-            store.entities_of("globex").await.unwrap()[0].entity_id,
+            store.entities_of(&tenant("globex")).await.unwrap()[0].entity_id,
             "globex/alice",
             "{}",
             test.name
@@ -58,7 +63,7 @@ async fn the_same_id_in_two_tenants_is_two_entities() {
         assert_eq!(store.read_state(0).await.unwrap().entities.len(), 2);
         // Writing another tenant's entity under this tenant is refused, and changes nothing.
         let error = store
-            .upsert_entities("acme", &[user("globex", "bob")], "admin:test", 2)
+            .upsert_entities(&tenant("acme"), &[user("globex", "bob")], "admin:test", 2)
             .await
             .unwrap_err();
         assert!(
@@ -68,14 +73,14 @@ async fn the_same_id_in_two_tenants_is_two_entities() {
         );
         assert_eq!(store.read_state(0).await.unwrap().entities.len(), 2);
         store
-            .delete_entity("acme", "User", "acme/alice", "admin:test", 3)
+            .delete_entity(&tenant("acme"), "User", "acme/alice", "admin:test", 3)
             .await
             .unwrap();
-        assert!(store.entities_of("acme").await.unwrap().is_empty());
-        assert_eq!(store.entities_of("globex").await.unwrap().len(), 1);
+        assert!(store.entities_of(&tenant("acme")).await.unwrap().is_empty());
+        assert_eq!(store.entities_of(&tenant("globex")).await.unwrap().len(), 1);
         assert!(matches!(
             store
-                .delete_entity("acme", "User", "acme/alice", "admin:test", 4)
+                .delete_entity(&tenant("acme"), "User", "acme/alice", "admin:test", 4)
                 .await,
             Err(StoreError::NotFound(_))
         ));
@@ -88,7 +93,7 @@ async fn every_write_bumps_the_version_and_is_audited() {
         let store = &test.store;
         let start = store.version().await.unwrap();
         store
-            .upsert_entities("acme", &[user("acme", "alice")], "admin:a", 1)
+            .upsert_entities(&tenant("acme"), &[user("acme", "alice")], "admin:a", 1)
             .await
             .unwrap();
         store
@@ -97,7 +102,7 @@ async fn every_write_bumps_the_version_and_is_audited() {
             .unwrap();
         store
             .set_status(
-                "acme",
+                &tenant("acme"),
                 "User",
                 "acme/alice",
                 PrincipalStatus::Disabled,
@@ -108,7 +113,7 @@ async fn every_write_bumps_the_version_and_is_audited() {
             .unwrap();
         store
             .revoke_role(
-                "acme",
+                &tenant("acme"),
                 ("User", "acme/alice"),
                 ("Role", "editor"),
                 "left the team",
@@ -180,7 +185,7 @@ async fn time_bound_grants_expire_by_themselves() {
         // Revoking what is not granted is refused.
         let error = store
             .revoke_role(
-                "acme",
+                &tenant("acme"),
                 ("User", "acme/alice"),
                 ("Role", "editor"),
                 "x",
@@ -226,7 +231,7 @@ async fn migrations_are_idempotent_across_reconnects() {
     let url = format!("sqlite://{}", dir.path().join("w.db").display());
     let store = warden_store::Store::connect(&url).await.unwrap();
     store
-        .upsert_entities("acme", &[user("acme", "alice")], "admin:a", 1)
+        .upsert_entities(&tenant("acme"), &[user("acme", "alice")], "admin:a", 1)
         .await
         .unwrap();
     drop(store);
@@ -235,7 +240,7 @@ async fn migrations_are_idempotent_across_reconnects() {
     if let Some(url) = crate::support::fresh_postgres_url().await {
         let first = warden_store::Store::connect(&url).await.unwrap();
         first
-            .upsert_entities("acme", &[user("acme", "alice")], "admin:a", 1)
+            .upsert_entities(&tenant("acme"), &[user("acme", "alice")], "admin:a", 1)
             .await
             .unwrap();
         let second = warden_store::Store::connect(&url).await.unwrap();
@@ -252,7 +257,7 @@ async fn a_status_is_kept_apart_from_entity_data() {
         let store = &test.store;
         store
             .set_status(
-                "acme",
+                &tenant("acme"),
                 "User",
                 "acme/tokens-only",
                 PrincipalStatus::Disabled,
@@ -266,12 +271,12 @@ async fn a_status_is_kept_apart_from_entity_data() {
         assert_eq!(state.statuses.len(), 1, "{}", test.name);
 
         store
-            .upsert_entities("acme", &[user("acme", "alice")], "admin:a", 2)
+            .upsert_entities(&tenant("acme"), &[user("acme", "alice")], "admin:a", 2)
             .await
             .unwrap();
         store
             .set_status(
-                "acme",
+                &tenant("acme"),
                 "User",
                 "acme/alice",
                 PrincipalStatus::Deleted,
@@ -281,10 +286,10 @@ async fn a_status_is_kept_apart_from_entity_data() {
             .await
             .unwrap();
         store
-            .upsert_entities("acme", &[user("acme", "alice")], "admin:a", 4)
+            .upsert_entities(&tenant("acme"), &[user("acme", "alice")], "admin:a", 4)
             .await
             .unwrap();
-        let statuses = store.statuses_of("acme").await.unwrap();
+        let statuses = store.statuses_of(&tenant("acme")).await.unwrap();
         let alice = statuses
             .iter()
             .find(|record| record.principal_id == "acme/alice")
@@ -294,7 +299,7 @@ async fn a_status_is_kept_apart_from_entity_data() {
         // Active again: no longer listed among the statuses that deny.
         store
             .set_status(
-                "acme",
+                &tenant("acme"),
                 "User",
                 "acme/alice",
                 PrincipalStatus::Active,

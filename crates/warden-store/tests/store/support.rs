@@ -32,3 +32,13 @@ pub async fn stores() -> Vec<TestStore> {
     }
     stores
 }
+
+/// A tenant id of the tests.
+pub fn tenant(id: &str) -> warden_store::TenantId {
+    warden_store::TenantId::parse(id).unwrap()
+}
+
+/// A client id of the tests.
+pub fn client(id: &str) -> warden_store::ClientId {
+    warden_store::ClientId::parse(id).unwrap()
+}

@@ -90,7 +90,10 @@ async fn valid_tokens_of_every_algorithm_are_accepted_and_mapped() {
         verified.principal.scopes,
         ["documents:read", "documents:write"]
     );
-    assert_eq!(verified.jti.as_deref(), Some("j-1"));
+    assert_eq!(
+        verified.jti.as_ref().map(warden_token::Jti::as_str),
+        Some("j-1")
+    );
     for (key, issuer) in [(&suite.ec, ES), (&suite.ed, ED), (&suite.hmac, HS)] {
         let verified = suite
             .verifier

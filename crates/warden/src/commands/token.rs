@@ -71,7 +71,7 @@ pub fn verify(args: &TokenVerifyArgs) -> anyhow::Result<Verdict> {
                         "scopes": principal.scopes,
                         "attributes": attributes,
                     },
-                    "jti": verified.jti,
+                    "jti": verified.jti.as_ref().map(ToString::to_string),
                     "expires_at": verified.expires_at,
                 });
                 if args.json {
