@@ -32,6 +32,11 @@ pub enum KeyError {
     },
 }
 
+/// A public key not written as `ed25519:<base64url of 32 bytes>`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("a public key is written `ed25519:<base64url of 32 bytes>`")]
+pub struct PublicKeyFormatError;
+
 const PEM_BEGIN: &str = "-----BEGIN PRIVATE KEY-----";
 const PEM_END: &str = "-----END PRIVATE KEY-----";
 
@@ -182,15 +187,13 @@ impl PublicKey {
     }
 
     /// Parses `ed25519:<base64url>`.
-    pub fn parse(text: &str) -> Result<Self, String> {
+    pub fn parse(text: &str) -> Result<Self, PublicKeyFormatError> {
         let bytes = text
             .trim()
             .strip_prefix("ed25519:")
             .and_then(|b64| URL_SAFE_NO_PAD.decode(b64).ok())
             .filter(|bytes| bytes.len() == 32)
-            .ok_or_else(|| {
-                "a public key is written `ed25519:<base64url of 32 bytes>`".to_owned()
-            })?;
+            .ok_or(PublicKeyFormatError)?;
         Ok(Self::from_bytes(&bytes))
     }
 
@@ -200,9 +203,9 @@ impl PublicKey {
             path: path.display().to_string(),
             source,
         })?;
-        Self::parse(&text).map_err(|message| KeyError::Invalid {
+        Self::parse(&text).map_err(|error| KeyError::Invalid {
             path: path.display().to_string(),
-            message,
+            message: error.to_string(),
         })
     }
 

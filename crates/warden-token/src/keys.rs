@@ -102,7 +102,8 @@ pub struct KeySet {
 impl KeySet {
     /// Parses a JWKS document. Returns the set and one message per refused key.
     pub fn from_jwks(document: &[u8]) -> Result<(KeySet, Vec<String>), KeySetError> {
-        let object = strict_json::parse_object(document).map_err(KeySetError::Malformed)?;
+        let object = strict_json::parse_object(document)
+            .map_err(|error| KeySetError::Malformed(error.to_string()))?;
         let Some(Value::Array(entries)) = object.get("keys") else {
             return Err(KeySetError::Malformed("no `keys` array".to_owned()));
         };
@@ -359,7 +360,7 @@ fn thumbprint(jwk: &Map<String, Value>) -> Result<String, String> {
 /// Parses one public JWK alone (a client's registered key): the same checks as in a JWKS, and
 /// a private key (one with `d`, `p`, `q`, … members) is refused outright.
 pub fn parse_public_jwk(document: &[u8]) -> Result<VerificationKey, String> {
-    let jwk = strict_json::parse_object(document)?;
+    let jwk = strict_json::parse_object(document).map_err(|error| error.to_string())?;
     if ["d", "p", "q", "dp", "dq", "qi", "k"]
         .iter()
         .any(|member| jwk.contains_key(*member))

@@ -432,11 +432,38 @@ fn check_jwks_uri(uri: &str) -> Result<(), String> {
     https_or_loopback_http(uri).map_err(|why| format!("`jwks_uri` {why}"))
 }
 
+/// A URL Warden will not fetch keys from or name itself by. The message says why, after the
+/// URL, to follow the name of the setting.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UrlRefusal {
+    /// Not a URL.
+    #[error("{uri:?} is not a URL: {why}")]
+    NotAUrl {
+        /// The text.
+        uri: String,
+        /// The parser's reason.
+        why: String,
+    },
+    /// Plain http on a host that is not loopback.
+    #[error("{0:?} must use https (plain http only on a loopback address)")]
+    PlainHttp(String),
+    /// Another scheme.
+    #[error("{uri:?}: scheme `{scheme}` is not http(s)")]
+    Scheme {
+        /// The URL.
+        uri: String,
+        /// Its scheme.
+        scheme: String,
+    },
+}
+
 /// Whether `uri` is `https://`, or `http://` on a loopback host (`localhost` or a loopback IP):
-/// the only URLs Warden fetches keys from or names itself by. The error says why, after the URL.
-pub fn https_or_loopback_http(uri: &str) -> Result<(), String> {
-    let parsed =
-        reqwest::Url::parse(uri).map_err(|error| format!("{uri:?} is not a URL: {error}"))?;
+/// the only URLs Warden fetches keys from or names itself by.
+pub fn https_or_loopback_http(uri: &str) -> Result<(), UrlRefusal> {
+    let parsed = reqwest::Url::parse(uri).map_err(|error| UrlRefusal::NotAUrl {
+        uri: uri.to_owned(),
+        why: error.to_string(),
+    })?;
     match parsed.scheme() {
         "https" => Ok(()),
         "http" => {
@@ -449,11 +476,12 @@ pub fn https_or_loopback_http(uri: &str) -> Result<(), String> {
             if loopback {
                 Ok(())
             } else {
-                Err(format!(
-                    "{uri:?} must use https (plain http only on a loopback address)"
-                ))
+                Err(UrlRefusal::PlainHttp(uri.to_owned()))
             }
         }
-        other => Err(format!("{uri:?}: scheme `{other}` is not http(s)")),
+        other => Err(UrlRefusal::Scheme {
+            uri: uri.to_owned(),
+            scheme: other.to_owned(),
+        }),
     }
 }

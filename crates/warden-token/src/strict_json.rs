@@ -10,12 +10,23 @@ use std::fmt;
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Number, Value};
 
+/// Why a document is not a strict JSON object.
+#[derive(Debug, thiserror::Error)]
+pub enum StrictJsonError {
+    /// Not JSON, or a key repeated somewhere in it.
+    #[error("{0}")]
+    Json(#[from] serde_json::Error),
+    /// JSON, but not an object.
+    #[error("not a JSON object")]
+    NotAnObject,
+}
+
 /// Parses a JSON object, refusing duplicate keys anywhere in it.
-pub fn parse_object(bytes: &[u8]) -> Result<Map<String, Value>, String> {
-    let strict: StrictValue = serde_json::from_slice(bytes).map_err(|error| error.to_string())?;
+pub fn parse_object(bytes: &[u8]) -> Result<Map<String, Value>, StrictJsonError> {
+    let strict: StrictValue = serde_json::from_slice(bytes)?;
     match strict.0 {
         Value::Object(map) => Ok(map),
-        _ => Err("not a JSON object".to_owned()),
+        _ => Err(StrictJsonError::NotAnObject),
     }
 }
 
@@ -92,6 +103,7 @@ mod tests {
         assert!(
             parse_object(br#"{"a":1,"a":2}"#)
                 .unwrap_err()
+                .to_string()
                 .contains("duplicate key `a`")
         );
         assert!(parse_object(br#"{"a":{"b":1,"b":1}}"#).is_err());
