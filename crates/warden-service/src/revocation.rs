@@ -93,6 +93,16 @@ impl RevocationSet {
         self.add(revocations, true);
     }
 
+    /// Reads every revocation again from the next refresh on (the store's change counter went
+    /// back: a restored or replaced database). What is held stays: a revocation is never
+    /// weakened, so one the restored store lacks keeps refusing until the process restarts.
+    pub fn rewind(&self) {
+        self.inner
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .seen_version = 0;
+    }
+
     /// Adds a revocation this replica just wrote, before the answer leaves. It does not move
     /// the version read from the store: another replica's earlier write may not be read yet.
     pub fn apply_local(&self, revocation: &Revocation) {

@@ -145,6 +145,16 @@ impl PolicyHolder {
         Ok(Freshness::Installed)
     }
 
+    /// Forgets which store view is in force, so the next one installs whatever its version:
+    /// for a store whose change counter went back (a restored or replaced database), where
+    /// "newer" can no longer be told by the version. The snapshot in force keeps serving.
+    pub fn forget_store_view(&self) {
+        self.inputs
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .store = None;
+    }
+
     /// Checks that extra store entities would fit the schema with everything else, without
     /// changing anything (admin writes are validated before they are made).
     pub fn validate_with(&self, extra: &[EntityRecord]) -> Result<(), SnapshotError> {

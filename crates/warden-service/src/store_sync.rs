@@ -153,6 +153,20 @@ pub fn spawn_poller(
             let next_expiry = holder.current().and_then(|snapshot| snapshot.next_expiry);
             match store.version().await {
                 Ok(version) => {
+                    if let Some(seen) = seen
+                        && version < seen
+                    {
+                        // The counter only grows; going back means another database (a
+                        // restore, a replacement). Versions no longer order anything: read
+                        // it all again, snapshot and revocations, keeping every revocation.
+                        tracing::error!(
+                            seen,
+                            version,
+                            "the store's change counter went back (a restored or replaced database?): reading everything again"
+                        );
+                        holder.forget_store_view();
+                        revocations.rewind();
+                    }
                     let expired = next_expiry.is_some_and(|at| at <= unix_now());
                     if seen == Some(version) && !expired {
                         freshness.mark_ok();

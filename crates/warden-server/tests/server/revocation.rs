@@ -415,3 +415,74 @@ async fn a_key_revocation_refuses_tokens_whose_header_names_no_kid() {
     assert_revoked(&server, &anonymous, "key").await;
     assert_revoked(&server, &named, "key").await;
 }
+
+/// A database restored from a backup (or replaced) has a change counter lower than what the
+/// replicas saw. Versions then order nothing: a replica must read everything again, or a
+/// revocation written after the restore (at a version it believes it has seen) never reaches
+/// it and the revoked token keeps working there.
+#[tokio::test]
+async fn a_revocation_after_a_store_restore_reaches_the_other_replica() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("shared.db").display());
+    let replica = |url: String| {
+        TestServer::start(Setup {
+            storage: Some(url),
+            ..Setup::default()
+        })
+    };
+    let a = replica(url.clone()).await;
+    let b = replica(url.clone()).await;
+    for i in 0..3 {
+        let (status, _) = revoke(
+            &a,
+            json!({"kind": "token", "issuer": ISSUER, "value": format!("before-{i}"), "reason": "r"}),
+        )
+        .await;
+        assert_eq!(status, 200);
+    }
+    let seen_by_b = || async {
+        let (_, ready) = b.get("/readyz").await;
+        ready["checks"]["policy"]["store_version"]
+            .as_i64()
+            .unwrap_or(0)
+    };
+    let mut caught_up = false;
+    for _ in 0..50 {
+        if seen_by_b().await >= 3 {
+            caught_up = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(caught_up, "replica b did not read the writes");
+
+    // The database is restored to a point before those writes.
+    let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+    sqlx::query("UPDATE store_version SET version = 0")
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+
+    let on_b = token(&b, |c| c["jti"] = json!("after-restore"));
+    assert_eq!(check(&b, &on_b).await.0, 200);
+    let (status, _) = revoke(
+        &a,
+        json!({"kind": "token", "issuer": ISSUER, "value": "after-restore", "reason": "stolen"}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let mut refused = false;
+    for _ in 0..30 {
+        if check(&b, &on_b).await.0 == 401 {
+            refused = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(refused, "the revocation never reached replica b");
+    assert_revoked(&b, &on_b, "token").await;
+    // What b held before the restore still holds.
+    let old = token(&b, |c| c["jti"] = json!("before-0"));
+    assert_revoked(&b, &old, "token").await;
+}
