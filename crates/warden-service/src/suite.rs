@@ -15,7 +15,7 @@ use serde_json::Value;
 use warden_core::Pack;
 use warden_core::cedar_policy::EntityUid;
 use warden_core::decision::Outcome;
-use warden_core::suite::{Case, CaseDecider, Decided};
+use warden_core::suite::{Case, CaseDecider, CaseError, Decided};
 use warden_core::{Explanation, explain};
 use warden_store::PrincipalStatus;
 use warden_token::{Principal, Verifier};
@@ -37,19 +37,23 @@ pub struct ServiceDecider<'a> {
 }
 
 impl ServiceDecider<'_> {
-    fn principal_of(&self, claims: &serde_json::Map<String, Value>) -> Result<Principal, String> {
-        let issuer = claims
-            .get("iss")
-            .and_then(Value::as_str)
-            .ok_or("`token_claims` needs an `iss` naming a configured issuer")?;
+    fn principal_of(
+        &self,
+        claims: &serde_json::Map<String, Value>,
+    ) -> Result<Principal, CaseError> {
+        let issuer = claims.get("iss").and_then(Value::as_str).ok_or_else(|| {
+            CaseError::Unsupported(
+                "`token_claims` needs an `iss` naming a configured issuer".to_owned(),
+            )
+        })?;
         let configured = self
             .verifier
             .and_then(|verifier| verifier.issuer(issuer))
             .ok_or_else(|| {
-                format!("`token_claims` names issuer `{issuer}`, which no `[[issuers]]` of the configuration (--config) has")
+                CaseError::Unsupported(format!("`token_claims` names issuer `{issuer}`, which no `[[issuers]]` of the configuration (--config) has"))
             })?;
         warden_token::principal::map_claims(claims, &configured.config.claims)
-            .map_err(|error| format!("`token_claims`: {error}"))
+            .map_err(|error| CaseError::Request(format!("`token_claims`: {error}")))
     }
 }
 
@@ -63,13 +67,13 @@ fn input_of(uid: &EntityUid, properties: Option<&serde_json::Map<String, Value>>
 }
 
 /// The action's name, when its type is `Action` (the only action type the pipeline takes).
-pub fn action_name(action: &EntityUid) -> Result<String, String> {
+pub fn action_name(action: &EntityUid) -> Result<String, CaseError> {
     if action.type_name().to_string() == "Action" {
         Ok(action.id().unescaped().to_owned())
     } else {
-        Err(format!(
+        Err(CaseError::Request(format!(
             "the action {action} is not of type `Action`; the decision pipeline takes `Action::\"…\"` actions"
-        ))
+        )))
     }
 }
 
@@ -134,11 +138,12 @@ impl CaseDecider for ServiceDecider<'_> {
         statuses: &[(EntityUid, String)],
         case: &Case,
         resource: &EntityUid,
-    ) -> Result<Decided, String> {
+    ) -> Result<Decided, CaseError> {
         let parsed = warden_core::suite::parse_entities(&self.pack, entities)?;
         let mut by_uid = HashMap::with_capacity(statuses.len());
         for (uid, status) in statuses {
-            let status = PrincipalStatus::from_str(status).map_err(|error| error.to_string())?;
+            let status = PrincipalStatus::from_str(status)
+                .map_err(|error| CaseError::Unsupported(error.to_string()))?;
             by_uid.insert(uid.clone(), status);
         }
         let scope = DecisionScope {
@@ -173,7 +178,7 @@ impl CaseDecider for ServiceDecider<'_> {
             && case.resource_properties.is_none()
             && case.token_claims.is_none()
         {
-            return Err(refusal.detail.clone());
+            return Err(CaseError::Request(refusal.detail.clone()));
         }
         Ok(decided(&scope, &principal_text(&input), &outcome))
     }

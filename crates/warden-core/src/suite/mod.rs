@@ -115,6 +115,21 @@ impl Decided {
     }
 }
 
+/// Why a case cannot be decided at all (the suite is broken, exit 2), as opposed to a deny.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum CaseError {
+    /// The entity data does not parse or fit the schema.
+    #[error("{0}")]
+    EntityData(String),
+    /// The request does not fit the schema (an unknown action, a type it does not take).
+    #[error("{0}")]
+    Request(String),
+    /// The case asks for something this decider cannot give (e.g. token claims without the
+    /// service, or an issuer the configuration lacks).
+    #[error("{0}")]
+    Unsupported(String),
+}
+
 /// Decides one case against entity data: the pack alone ([`PackDecider`]) or the whole
 /// service, as `warden test` does.
 pub trait CaseDecider {
@@ -127,7 +142,7 @@ pub trait CaseDecider {
         statuses: &[(EntityUid, String)],
         case: &Case,
         resource: &EntityUid,
-    ) -> Result<Decided, String>;
+    ) -> Result<Decided, CaseError>;
 }
 
 /// Decides with the pack alone: Cedar and the tenant guard over the entity data. Cases that
@@ -141,16 +156,16 @@ impl CaseDecider for PackDecider<'_> {
         statuses: &[(EntityUid, String)],
         case: &Case,
         resource: &EntityUid,
-    ) -> Result<Decided, String> {
+    ) -> Result<Decided, CaseError> {
         if case.principal_properties.is_some()
             || case.resource_properties.is_some()
             || case.token_claims.is_some()
             || !statuses.is_empty()
         {
-            return Err(
+            return Err(CaseError::Unsupported(
                 "properties, token claims and statuses need the service's decider (`warden test`)"
                     .to_owned(),
-            );
+            ));
         }
         let pack = self.0;
         let entities = parse_entities(pack, entities)?;
@@ -339,14 +354,14 @@ pub fn run(
 }
 
 /// The Cedar request of a case, with `resource` in place of its own.
-pub fn build_request(pack: &Pack, case: &Case, resource: EntityUid) -> Result<Request, String> {
+pub fn build_request(pack: &Pack, case: &Case, resource: EntityUid) -> Result<Request, CaseError> {
     pack.request(
         case.principal.clone(),
         case.action.clone(),
         resource,
         case.context.clone(),
     )
-    .map_err(|error| error.to_string())
+    .map_err(|error| CaseError::Request(error.to_string()))
 }
 
 /// Each way the decision differs from the expectation, in words.
@@ -396,7 +411,7 @@ fn run_generated(
     suite: &Suite,
     case: &Case,
     decider: &dyn CaseDecider,
-) -> Result<Vec<GeneratedReport>, String> {
+) -> Result<Vec<GeneratedReport>, CaseError> {
     let mut reports = Vec::new();
     for attack in Attack::ALL {
         if case.skip.contains(&attack) {
@@ -459,7 +474,7 @@ fn run_generated(
 }
 
 /// Parses entity JSON objects against the pack's schema (which adds its action entities).
-pub fn parse_entities(pack: &Pack, entities: &[Value]) -> Result<Entities, String> {
+pub fn parse_entities(pack: &Pack, entities: &[Value]) -> Result<Entities, CaseError> {
     Entities::from_json_value(Value::Array(entities.to_vec()), pack.schema())
-        .map_err(|error| error.to_string().replace('\n', " "))
+        .map_err(|error| CaseError::EntityData(error.to_string().replace('\n', " ")))
 }
