@@ -453,3 +453,11 @@ def test_filter_allowed_passes_a_refused_token_on_as_401(fake: FakeWarden) -> No
 def test_filter_allowed_refuses_a_batch_size_below_one(fake: FakeWarden) -> None:
     with TestClient(filtering_app(fake, batch_size=0)) as client, pytest.raises(ValueError):
         client.get("/items?names=a", headers={"Authorization": "Bearer t"})
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_check_many_refuses_no_checks_without_asking(fake: FakeWarden, mode: str) -> None:
+    # Warden refuses an empty batch (it would only vouch for the token); the SDK says so first.
+    with pytest.raises(ValueError, match="at least one check"):
+        check_many(fake, mode, "tok", [])
+    assert fake.requests == []

@@ -20,24 +20,42 @@ use warden_store::TenantId;
 use crate::problem::ApiError;
 use crate::state::AppState;
 
-/// Where the admin extractor leaves the actor for the decision-log middleware.
+/// Where the admin extractors leave the actor and the tenant for the decision-log middleware:
+/// the tenant as the extractor decoded and checked it, not as the raw path spells it (a
+/// percent-encoded `%61cme` is `acme`, and its record must say so).
 #[derive(Clone, Debug, Default)]
-pub struct ActorSlot(std::sync::Arc<std::sync::Mutex<Option<String>>>);
+pub struct ActorSlot(std::sync::Arc<std::sync::Mutex<Slot>>);
+
+#[derive(Clone, Debug, Default)]
+struct Slot {
+    actor: Option<String>,
+    tenant: Option<String>,
+}
 
 impl ActorSlot {
-    fn set(&self, actor: String) {
-        *self
+    fn with<T>(&self, f: impl FnOnce(&mut Slot) -> T) -> T {
+        f(&mut self
             .0
             .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(actor);
+            .unwrap_or_else(std::sync::PoisonError::into_inner))
+    }
+
+    fn set(&self, actor: String) {
+        self.with(|slot| slot.actor = Some(actor));
+    }
+
+    fn set_tenant(&self, tenant: &TenantId) {
+        self.with(|slot| slot.tenant = Some(tenant.to_string()));
     }
 
     /// The actor, once authenticated.
     pub fn get(&self) -> Option<String> {
-        self.0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone()
+        self.with(|slot| slot.actor.clone())
+    }
+
+    /// The tenant the call acted on, once authorized for it.
+    pub fn tenant(&self) -> Option<String> {
+        self.with(|slot| slot.tenant.clone())
     }
 }
 
@@ -158,6 +176,9 @@ impl FromRequestParts<AppState> for TenantAdmin {
         let tenant =
             TenantId::parse(&tenant).map_err(|error| ApiError::BadRequest(error.to_string()))?;
         admin.authorize(tenant.as_str())?;
+        if let Some(slot) = parts.extensions.get::<ActorSlot>() {
+            slot.set_tenant(&tenant);
+        }
         Ok(TenantAdmin { admin, tenant })
     }
 }

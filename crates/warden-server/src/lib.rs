@@ -115,6 +115,24 @@ async fn echo_request_id(request: Request, next: Next) -> Response {
     response
 }
 
+/// Whether an admin write only takes access away (a revocation, disabling a service account):
+/// those go through even while the decision log refuses records. Matched on the exact route,
+/// never on a suffix (an entity whose id is `disable` is not a service account's disable).
+fn takes_access_away(method: &axum::http::Method, path: &str) -> bool {
+    if method != axum::http::Method::POST {
+        return false;
+    }
+    if path == "/v1/admin/revocations" {
+        return true;
+    }
+    let segments: Vec<&str> = path.split('/').collect();
+    matches!(
+        segments.as_slice(),
+        ["", "v1", "admin", "tenants", tenant, "service-accounts", client, "disable"]
+            if !tenant.is_empty() && !client.is_empty()
+    )
+}
+
 /// Every admin write (any non-GET under `/v1/admin/`) becomes a decision-log record, whether it
 /// succeeded or not; the store's admin audit trail keeps the before/after details.
 async fn record_admin_calls(
@@ -132,9 +150,8 @@ async fn record_admin_calls(
     // grants or changes access is refused before anything changes. Writes that only take
     // access away (revocations, disabling a service account) go ahead: refusing them would
     // keep a compromised credential alive; the store's own audit trail records them.
-    let takes_access_away = request.uri().path() == "/v1/admin/revocations"
-        || request.uri().path().ends_with("/disable");
-    if !takes_access_away
+    let only_takes_access_away = takes_access_away(request.method(), request.uri().path());
+    if !only_takes_access_away
         && let Some(unavailable) = decision_log::refuses_writes(state.decision_log.as_ref())
     {
         return ApiError::Unavailable(format!(
@@ -146,12 +163,6 @@ async fn record_admin_calls(
     let slot = admin_auth::ActorSlot::default();
     request.extensions_mut().insert(slot.clone());
     let operation = format!("{} {}", request.method(), request.uri().path());
-    let tenant = request
-        .uri()
-        .path()
-        .strip_prefix("/v1/admin/tenants/")
-        .and_then(|rest| rest.split('/').next())
-        .map(str::to_owned);
     let origin = request
         .extensions()
         .get::<axum::extract::ConnectInfo<SocketAddr>>()
@@ -169,7 +180,7 @@ async fn record_admin_calls(
         &caller,
         operation.clone(),
         status.as_u16(),
-        tenant,
+        slot.tenant(),
     )
     .await
     {
@@ -177,7 +188,7 @@ async fn record_admin_calls(
         // A write that went through but could not be recorded is not answered as done: the
         // caller learns it, and the store's audit trail (written in the write's own
         // transaction) still holds it.
-        Err(unavailable) if status.is_success() && !takes_access_away => {
+        Err(unavailable) if status.is_success() && !only_takes_access_away => {
             tracing::error!(%operation, error = %unavailable, "an admin write was applied but its decision-log record was not kept");
             ApiError::Unavailable(format!(
                 "the change was applied and is in the store's audit trail, but its decision-log record could not be kept ({unavailable})"
@@ -385,5 +396,41 @@ pub async fn termination_signal() {
     #[cfg(not(unix))]
     {
         let _ = interrupt.await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::http::Method;
+
+    use super::takes_access_away;
+
+    /// Issue #18 review: the fail-closed exemption matches routes exactly.
+    #[test]
+    fn only_revocations_and_service_account_disables_take_access_away() {
+        assert!(takes_access_away(&Method::POST, "/v1/admin/revocations"));
+        assert!(takes_access_away(
+            &Method::POST,
+            "/v1/admin/tenants/acme/service-accounts/sa_1/disable"
+        ));
+        for (method, path) in [
+            (
+                Method::DELETE,
+                "/v1/admin/tenants/acme/entities/Document/disable",
+            ),
+            (Method::POST, "/v1/admin/tenants/acme/entities/disable"),
+            (Method::POST, "/v1/admin/tenants/acme/roles/grant"),
+            (Method::GET, "/v1/admin/revocations"),
+            (
+                Method::POST,
+                "/v1/admin/tenants/acme/service-accounts/sa_1/disable/x",
+            ),
+            (
+                Method::POST,
+                "/v1/admin/tenants//service-accounts/sa_1/disable",
+            ),
+        ] {
+            assert!(!takes_access_away(&method, path), "{method} {path}");
+        }
     }
 }

@@ -49,6 +49,10 @@ struct Inner {
     clients: HashMap<String, Entry>,
     /// kid → entry (every token).
     keys: HashMap<String, Entry>,
+    /// How many key revocations name an RFC 7638 thumbprint (43 base64url characters): the
+    /// token's thumbprint is looked up only when there is one, so the usual check by `kid`
+    /// costs one lookup.
+    thumbprint_shaped: usize,
     seen_version: i64,
     count: usize,
 }
@@ -124,7 +128,13 @@ impl RevocationSet {
                 RevocationKind::Session => insert2(&mut inner.sessions, revocation, entry),
                 RevocationKind::Subject => insert2(&mut inner.subjects, revocation, entry),
                 RevocationKind::Client => insert(&mut inner.clients, &revocation.value, entry),
-                RevocationKind::Key => insert(&mut inner.keys, &revocation.value, entry),
+                RevocationKind::Key => {
+                    let fresh = insert(&mut inner.keys, &revocation.value, entry);
+                    if fresh && thumbprint_shaped(&revocation.value) {
+                        inner.thumbprint_shaped += 1;
+                    }
+                    fresh
+                }
             };
             if fresh {
                 inner.count += 1;
@@ -154,6 +164,11 @@ impl RevocationSet {
             map.retain(|_, entry| entry.in_force(now));
             removed += before - map.len();
         }
+        inner.thumbprint_shaped = inner
+            .keys
+            .keys()
+            .filter(|value| thumbprint_shaped(value))
+            .count();
         inner.count = inner.count.saturating_sub(removed);
         metrics::gauge!("warden_revocations_active").set(inner.count as f64);
         removed
@@ -219,7 +234,10 @@ impl RevocationSet {
         let key_revoked = |name: Option<&str>| {
             name.is_some_and(|name| inner.keys.get(name).is_some_and(|e| e.in_force(now)))
         };
-        if key_revoked(token.kid) || key_revoked(token.key_thumbprint) {
+        if !inner.keys.is_empty()
+            && (key_revoked(token.kid)
+                || (inner.thumbprint_shaped > 0 && key_revoked(token.key_thumbprint)))
+        {
             return hit(RevocationKind::Key);
         }
         None
@@ -258,6 +276,15 @@ fn merge(old: Entry, new: Entry) -> Entry {
             _ => None,
         },
     }
+}
+
+/// Whether a key revocation's value could be an RFC 7638 SHA-256 thumbprint (43 base64url
+/// characters); a `kid` of that shape counts too, which only costs a lookup.
+fn thumbprint_shaped(value: &str) -> bool {
+    value.len() == 43
+        && value
+            .bytes()
+            .all(|byte| byte.is_ascii_alphanumeric() || byte == b'-' || byte == b'_')
 }
 
 fn insert(map: &mut HashMap<String, Entry>, value: &str, entry: Entry) -> bool {

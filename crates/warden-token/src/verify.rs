@@ -34,8 +34,8 @@ pub struct VerifiedToken {
     pub issuer: String,
     /// The algorithm it was signed with.
     pub algorithm: Algorithm,
-    /// The `kid` of the key that verified it: the header's, or, for a token whose header names
-    /// none, the verifying key's own `kid` in its key set.
+    /// The `kid` of the key that verified it, as its key set names it (so also for a token
+    /// whose header names none); `None` for a shared secret, whose tokens can write any `kid`.
     pub kid: Option<String>,
     /// The RFC 7638 thumbprint of the key that verified it (`None` for a shared secret), so a
     /// key revocation matches whether or not the token or the key names a `kid`.
@@ -211,7 +211,9 @@ impl Verifier {
         Ok(VerifiedToken {
             issuer: config.issuer.clone(),
             algorithm,
-            kid: kid.map(str::to_owned).or_else(|| key.kid.clone()),
+            // The verifying key's own `kid`: a JWKS key is found by the header's `kid` (equal
+            // to it), and a shared secret has none, whatever `kid` its tokens write.
+            kid: key.kid.clone(),
             key_thumbprint: key.thumbprint.clone(),
             jti: text_claim("jti").map(Jti),
             sid: text_claim("sid"),

@@ -13,11 +13,22 @@ use tracing_subscriber::field::MakeExt as _;
 use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::fmt::format::debug_fn;
 
-/// `text` with every control character (newline, carriage return, escape, …) escaped.
+/// Characters that are not control characters but break or reorder a line in a viewer: the
+/// line and paragraph separators and the bidirectional formatting marks (which can make a
+/// field read backwards).
+fn breaks_or_reorders_a_line(character: char) -> bool {
+    matches!(
+        character,
+        '\u{2028}' | '\u{2029}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}'
+    )
+}
+
+/// `text` with every control character (newline, carriage return, escape, …) and every
+/// character that breaks or reorders a line escaped.
 fn escape_controls(text: &str) -> String {
     let mut escaped = String::with_capacity(text.len());
     for character in text.chars() {
-        if character.is_control() {
+        if character.is_control() || breaks_or_reorders_a_line(character) {
             // `escape_default` writes `\n`, `\r`, `\t` or `\u{1b}`: printable, one line.
             let _ = write!(escaped, "{}", character.escape_default());
         } else {
@@ -93,7 +104,7 @@ mod tests {
         let captured = Captured::default();
         let subscriber = subscriber(json, EnvFilter::new("info"), captured.clone());
         tracing::subscriber::with_default(subscriber, || {
-            let client_id = "evil\nINFO forged: admin login ok\u{1b}[2J";
+            let client_id = "evil\nINFO forged: admin login ok\u{1b}[2J\u{2028}x\u{202e}y";
             tracing::info!(client_id = %client_id, why = %format!("unknown client `{client_id}`"), "token request refused");
             tracing::info!("{}", format!("message with {client_id}"));
         });
@@ -111,6 +122,11 @@ mod tests {
         assert!(lines[0].contains(r"\u{1b}[2J"), "{text}");
         assert!(lines[1].contains(r"message with evil\nINFO"), "{text}");
         assert!(!text.contains('\u{1b}'), "{text}");
+        assert!(
+            !text.contains('\u{2028}') && !text.contains('\u{202e}'),
+            "{text}"
+        );
+        assert!(lines[0].contains(r"\u{2028}x\u{202e}y"), "{text}");
     }
 
     #[test]

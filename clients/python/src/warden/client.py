@@ -87,6 +87,11 @@ def _problem_detail(raw: _transport.RawResponse) -> str:
     return str(body)[:200]
 
 
+def _require_checks(checks: Sequence[Check]) -> None:
+    if not checks:
+        raise ValueError("check_many needs at least one check")
+
+
 def _check_answer(raw: _transport.RawResponse) -> Decision:
     if raw.status == 200:
         return parse_decision(raw.json())
@@ -199,8 +204,10 @@ class WardenClient(_Base):
         Returns one `Decision` per item of `checks`, in order; an answer with another number
         of results is a `WardenProtocolError`. Raises `InvalidTokenError` when Warden refuses
         the token, and `WardenRequestError` for a batch larger than Warden's
-        `server.max_batch_size`.
+        `server.max_batch_size`, and `ValueError` for no checks at all (Warden refuses an
+        empty batch: it would vouch for the token without deciding anything).
         """
+        _require_checks(checks)
         raw = self._http.post_json(CHECKS_PATH, checks_body(checks), self._token_headers(token))
         return _checks_answer(raw, len(checks))
 
@@ -315,6 +322,7 @@ class AsyncWardenClient(_Base):
 
     async def check_many(self, token: str, checks: Sequence[Check]) -> list[Decision]:
         """`check` for several resources at once; see `WardenClient.check_many`."""
+        _require_checks(checks)
         body = checks_body(checks)
         raw = await self._http.post_json(CHECKS_PATH, body, self._token_headers(token))
         return _checks_answer(raw, len(checks))

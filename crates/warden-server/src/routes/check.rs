@@ -157,6 +157,13 @@ pub async fn checks(
             return Err(ApiError::InvalidToken(error));
         }
     };
+    if body.checks.is_empty() {
+        // An empty batch would vouch for the token without a decision; /v1/authenticate is
+        // the route for that, with its own checks (store freshness, inactive principals).
+        return Err(ApiError::BadRequest(
+            "`checks` is empty: give at least one check".to_owned(),
+        ));
+    }
     if body.checks.len() > state.limits.max_batch_size {
         return Err(ApiError::BadRequest(format!(
             "{} checks in one request; the limit is {}",

@@ -466,3 +466,38 @@ async fn authenticate_refusals_and_searches_are_recorded() {
     assert_eq!(count(&all, "authzen.search.subject"), 1);
     assert_eq!(count(&all, "authzen.search.action"), 1);
 }
+
+/// Issue #18 review: an admin write's record names the tenant the call acted on, decoded as
+/// the authorization decoded it (a percent-encoded `%61cme` is `acme`), so the tenant's own
+/// admins find it.
+#[tokio::test]
+async fn an_admin_record_names_the_tenant_as_authorized() {
+    let mut server = TestServer::start(Setup {
+        storage: Some(String::new()),
+        ..Setup::default()
+    })
+    .await;
+    let audit_dir = server.dir.path().join("warden-audit");
+    let (status, body) = server
+        .admin(
+            reqwest::Method::POST,
+            "/v1/admin/tenants/%61cme/roles/grant",
+            Some(ADMIN_SECRET),
+            Some(&json!({"principal": "User::\"carol\"", "role": "Role::\"admin\"", "reason": "incident 3"})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    server
+        .server
+        .take()
+        .unwrap()
+        .shutdown(Duration::from_secs(5))
+        .await
+        .unwrap();
+    let admin_records: Vec<_> = records(&audit_dir)
+        .into_iter()
+        .filter(|r| r.record.kind == Kind::Admin)
+        .collect();
+    assert_eq!(admin_records.len(), 1);
+    assert_eq!(admin_records[0].record.tenant(), Some("acme"));
+}

@@ -288,6 +288,17 @@ async fn a_batch_of_checks_answers_each_as_a_single_check_would() {
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["reason"], "token_malformed");
 
+    // An empty batch would only vouch for the token: refused.
+    let response = server
+        .client
+        .post(server.url("/v1/checks"))
+        .bearer_auth(&token)
+        .json(&json!({"checks": []}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 400);
+
     // The test server's batch limit is 50.
     let too_many: Vec<Value> = (0..51).map(|_| read("acme/roadmap")).collect();
     let response = server

@@ -444,3 +444,30 @@ async fn the_cache_answers_repeats_and_never_outlives_exp() {
         TokenReason::Expired
     );
 }
+
+/// The verified token names the key that verified it as the key set names it: a JWKS key by
+/// its `kid` (also when the header names none) and its RFC 7638 thumbprint; a shared secret by
+/// nothing, whatever `kid` the token's header writes (a key revocation of that header value
+/// would otherwise be dodged by writing another one).
+#[tokio::test]
+async fn the_verified_token_names_its_key_as_the_key_set_does() {
+    let suite = suite().await;
+    let verified = suite
+        .verifier
+        .verify_uncached(&suite.rsa.token(&claims(RS)), NOW)
+        .await
+        .unwrap();
+    assert_eq!(verified.kid.as_deref(), Some("rsa-1"));
+    assert_eq!(verified.key_thumbprint.as_ref().map(String::len), Some(43));
+    let chosen_kid = suite.hmac.token_raw(
+        &json!({"alg": "HS256", "kid": "anything-the-holder-likes"}).to_string(),
+        &claims(HS).to_string(),
+    );
+    let verified = suite
+        .verifier
+        .verify_uncached(&chosen_kid, NOW)
+        .await
+        .unwrap();
+    assert_eq!(verified.kid, None);
+    assert_eq!(verified.key_thumbprint, None);
+}
