@@ -76,6 +76,11 @@ pub enum SnapshotError {
     /// The entity data (the file's and the store's together) does not parse or fit the schema.
     #[error("entities: {0}")]
     Entities(String),
+    /// A grant names a principal the data does not have, of a type a grant cannot make.
+    #[error(
+        "{0} is not in the entity data, and its type needs attributes a role grant cannot give it: import the entity first"
+    )]
+    GrantWithoutEntity(String),
     /// A principal status names a type that is not an entity type name.
     #[error("principal status: `{principal_type}` is not an entity type name (tenant `{tenant}`)")]
     StatusType {
@@ -177,7 +182,18 @@ impl PolicyHolder {
         };
         let mut view = inputs.store.as_deref().cloned().unwrap_or_default();
         view.assignments.push(grant.clone());
-        compose(pack, inputs.entities_text.as_deref(), Some(&view)).map(|_| ())
+        let composed = compose(pack, inputs.entities_text.as_deref(), Some(&view))?;
+        let type_name =
+            pack.type_name(&grant.principal_type)
+                .ok_or_else(|| SnapshotError::StatusType {
+                    principal_type: grant.principal_type.clone(),
+                    tenant: grant.tenant.clone(),
+                })?;
+        let uid = EntityUid::from_type_name_and_id(type_name, EntityId::new(&grant.principal_id));
+        if composed.entities.get(&uid).is_none() {
+            return Err(SnapshotError::GrantWithoutEntity(uid.to_string()));
+        }
+        Ok(())
     }
 
     fn install(&self, snapshot: Snapshot) {
@@ -211,6 +227,19 @@ fn same_entity(a: &EntityRecord, b: &EntityRecord) -> bool {
 
 fn uid_json(entity_type: &str, id: &str) -> Value {
     json!({"type": entity_type, "id": id})
+}
+
+/// Whether an entity of `entity_type` made from a grant alone (the tenant, if the type has
+/// one, and the role as a parent) fits the schema: no other attribute is required.
+fn stub_fits(pack: &Pack, entity_type: &str) -> bool {
+    pack.entity_shape(entity_type).is_none_or(|shape| {
+        shape.attributes.iter().all(|(name, required)| {
+            !required
+                || pack
+                    .tenancy()
+                    .is_some_and(|tenancy| *name == tenancy.attribute)
+        })
+    })
 }
 
 /// Builds the entities of a snapshot: the file's, the store's on top, grants as parents.
@@ -278,6 +307,19 @@ fn compose(
             let key = (grant.principal_type.clone(), grant.principal_id.clone());
             let position = match index.get(&key) {
                 Some(&position) => position,
+                None if !stub_fits(pack, &grant.principal_type) => {
+                    // A grant to a principal the data does not list, of a type whose entities
+                    // need attributes a grant cannot give (writes refuse such a grant; this one
+                    // raced with a delete). Skipped: the grant adds access, so leaving it out
+                    // fails closed, and one such row must not stop every replica's rebuild.
+                    tracing::warn!(
+                        principal_type = %grant.principal_type,
+                        principal_id = ?grant.principal_id,
+                        role = ?grant.role_id,
+                        "a role grant names a principal the entity data does not have; it is not applied"
+                    );
+                    continue;
+                }
                 None => {
                     // A grant to a principal the data does not list: the store now knows it.
                     let mut attrs = Map::new();

@@ -327,3 +327,69 @@ async fn importing_an_entity_again_keeps_its_status() {
         );
     }
 }
+
+/// Issue #18 review: a grant whose principal has no entity, of a type whose entities need
+/// attributes a grant cannot give (here a deleted service account's grant that raced with
+/// the delete), must not stop every replica from installing the store's state: the grant is
+/// left out (it would only add access) and later writes are in force at once.
+#[tokio::test]
+async fn a_grant_left_without_its_entity_does_not_stop_the_replica() {
+    let server = TestServer::start(Setup {
+        storage: Some(String::new()),
+        max_staleness_seconds: 1,
+        ..Setup::default()
+    })
+    .await;
+    // Through the API such a grant is refused with the reason…
+    let (status, body) = server
+        .admin(
+            Method::POST,
+            "/v1/admin/tenants/acme/roles/grant",
+            Some(ADMIN_SECRET),
+            Some(&json!({"principal": "ServiceAccount::\"ghost\"", "role": "Role::\"viewer\"", "reason": "r"})),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("import the entity first"),
+        "{body}"
+    );
+    // …but one can still reach the store through a race with a delete.
+    let url = format!(
+        "sqlite://{}",
+        server.dir.path().join("warden.db").display()
+    );
+    let store = warden_store::Store::connect(&url).await.unwrap();
+    store
+        .grant_role(&warden_store::RoleAssignment {
+            tenant: "acme".into(),
+            principal_type: "ServiceAccount".into(),
+            principal_id: "acme/ghost".into(),
+            role_type: "Role".into(),
+            role_id: "viewer".into(),
+            expires_at: None,
+            reason: "raced with a delete".into(),
+            granted_by: "admin:test".into(),
+            granted_at: now(),
+        })
+        .await
+        .unwrap();
+    // The next write is in force at once, and decisions go on past the staleness bound.
+    admin_post(
+        &server,
+        "/v1/admin/tenants/acme/roles/grant",
+        json!({"principal": "User::\"erin\"", "role": "Role::\"viewer\"", "reason": "on call"}),
+    )
+    .await;
+    let erin = token(&server, "erin");
+    assert_eq!(decide(&server, &erin, "read", "acme/roadmap").await, "allow");
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(
+        decide_with_reason(&server, &erin, "read", "acme/roadmap").await,
+        ("allow".to_owned(), "permitted".to_owned()),
+        "the replica kept reading the store"
+    );
+}
