@@ -358,10 +358,7 @@ async fn a_grant_left_without_its_entity_does_not_stop_the_replica() {
         "{body}"
     );
     // …but one can still reach the store through a race with a delete.
-    let url = format!(
-        "sqlite://{}",
-        server.dir.path().join("warden.db").display()
-    );
+    let url = format!("sqlite://{}", server.dir.path().join("warden.db").display());
     let store = warden_store::Store::connect(&url).await.unwrap();
     store
         .grant_role(&warden_store::RoleAssignment {
@@ -385,7 +382,10 @@ async fn a_grant_left_without_its_entity_does_not_stop_the_replica() {
     )
     .await;
     let erin = token(&server, "erin");
-    assert_eq!(decide(&server, &erin, "read", "acme/roadmap").await, "allow");
+    assert_eq!(
+        decide(&server, &erin, "read", "acme/roadmap").await,
+        "allow"
+    );
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert_eq!(
         decide_with_reason(&server, &erin, "read", "acme/roadmap").await,
