@@ -3,7 +3,14 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+use warden_audit::{Record, StoredRecord};
+use warden_config::ServiceAccountSettings;
 use warden_core::cedar_policy::PolicyId;
+use warden_issuer::report::AccountLine;
+use warden_store::{
+    AuditRecord, Credential, CredentialSecret, EntityRecord, PrincipalStatus, Revocation,
+    RoleAssignment, ServiceAccount, SigningKeyRecord, StatusRecord,
+};
 
 use crate::engine::{DecisionOutcome, EntityInput};
 
@@ -454,6 +461,623 @@ pub struct ChecksAnswer<'a> {
     pub results: Vec<CheckResult<'a>>,
 }
 
+/// A JSON response with another status than 200, such as 201 for something created. An
+/// answer that cannot be written is a 500, whatever `status` says.
+pub fn json_response_with<T: Serialize>(
+    status: axum::http::StatusCode,
+    value: &T,
+) -> axum::response::Response {
+    let mut response = json_response(value);
+    if response.status().is_success() {
+        *response.status_mut() = status;
+    }
+    response
+}
+
+// Answers of the admin API (`routes/admin.rs`, `routes/revocations.rs`,
+// `routes/service_accounts.rs`). Fields are written in the order they are declared here.
+
+/// An entity uid as admin answers write it: `Type::"id"`, the id escaped as a JSON string is
+/// (not as Cedar's `Display` escapes it).
+#[derive(Debug, Clone, Copy)]
+pub struct UidText<'a> {
+    /// The entity type.
+    pub entity_type: &'a str,
+    /// The id, unescaped.
+    pub id: &'a str,
+}
+
+impl<'a> UidText<'a> {
+    /// The uid of a `(type, id)` pair.
+    pub fn of((entity_type, id): &'a (String, String)) -> Self {
+        UidText { entity_type, id }
+    }
+}
+
+impl std::fmt::Display for UidText<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let id = serde_json::to_string(self.id).map_err(|_| std::fmt::Error)?;
+        write!(f, "{}::{id}", self.entity_type)
+    }
+}
+
+impl Serialize for UidText<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+/// An entity uid as an object: `{"type": …, "id": …}`.
+#[derive(Debug, Serialize)]
+pub struct UidJson<'a> {
+    /// The entity type.
+    #[serde(rename = "type")]
+    pub entity_type: &'a str,
+    /// The id.
+    pub id: &'a str,
+}
+
+/// The answer of `POST /v1/admin/tenants/{tenant}/entities`.
+#[derive(Debug, Serialize)]
+pub struct ImportedAnswer<'a> {
+    /// The tenant written to.
+    pub tenant: &'a str,
+    /// How many entities were written.
+    pub imported: usize,
+}
+
+/// One entity of a tenant, with its principal status.
+#[derive(Debug, Serialize)]
+pub struct EntityJson<'a> {
+    /// The uid.
+    pub uid: UidJson<'a>,
+    /// The attributes, as stored.
+    pub attrs: &'a Value,
+    /// The parents, as stored.
+    pub parents: &'a Value,
+    /// `active` (also when no status is stored), `disabled` or `deleted`.
+    pub status: &'static str,
+}
+
+impl<'a> EntityJson<'a> {
+    /// The answer for a stored entity and its status.
+    pub fn of(record: &'a EntityRecord, status: PrincipalStatus) -> Self {
+        EntityJson {
+            uid: UidJson {
+                entity_type: &record.entity_type,
+                id: &record.entity_id,
+            },
+            attrs: &record.attrs,
+            parents: &record.parents,
+            status: status.as_str(),
+        }
+    }
+}
+
+/// A stored principal status (the principal need not be an entity Warden knows).
+#[derive(Debug, Serialize)]
+pub struct StatusJson<'a> {
+    /// The principal.
+    pub principal: UidJson<'a>,
+    /// `active`, `disabled` or `deleted`.
+    pub status: &'static str,
+}
+
+impl<'a> StatusJson<'a> {
+    /// The answer for a stored status.
+    pub fn of(record: &'a StatusRecord) -> Self {
+        StatusJson {
+            principal: UidJson {
+                entity_type: &record.principal_type,
+                id: &record.principal_id,
+            },
+            status: record.status.as_str(),
+        }
+    }
+}
+
+/// The answer of `GET /v1/admin/tenants/{tenant}/entities`.
+#[derive(Debug, Serialize)]
+pub struct EntitiesAnswer<'a> {
+    /// The tenant.
+    pub tenant: &'a str,
+    /// Its entities in the store.
+    pub entities: Vec<EntityJson<'a>>,
+    /// Its stored principal statuses.
+    pub statuses: Vec<StatusJson<'a>>,
+}
+
+/// The answer of `DELETE /v1/admin/tenants/{tenant}/entities/{entity_type}/{id}`.
+#[derive(Debug, Serialize)]
+pub struct DeletedAnswer<'a> {
+    /// The entity deleted.
+    pub deleted: UidText<'a>,
+}
+
+/// A role grant as `POST …/roles/grant` answers it.
+#[derive(Debug, Serialize)]
+pub struct GrantJson<'a> {
+    /// Who was granted the role.
+    pub principal: UidText<'a>,
+    /// The role.
+    pub role: UidText<'a>,
+    /// When the grant lapses (null: never).
+    pub expires_at: Option<i64>,
+}
+
+/// The answer of `POST /v1/admin/tenants/{tenant}/roles/grant`.
+#[derive(Debug, Serialize)]
+pub struct GrantedAnswer<'a> {
+    /// The grant made.
+    pub granted: GrantJson<'a>,
+}
+
+impl<'a> GrantedAnswer<'a> {
+    /// The answer for a grant.
+    pub fn of(grant: &'a RoleAssignment) -> Self {
+        GrantedAnswer {
+            granted: GrantJson {
+                principal: UidText {
+                    entity_type: &grant.principal_type,
+                    id: &grant.principal_id,
+                },
+                role: UidText {
+                    entity_type: &grant.role_type,
+                    id: &grant.role_id,
+                },
+                expires_at: grant.expires_at,
+            },
+        }
+    }
+}
+
+/// A revoked role grant as `POST …/roles/revoke` answers it.
+#[derive(Debug, Serialize)]
+pub struct RoleJson<'a> {
+    /// Who held the role.
+    pub principal: UidText<'a>,
+    /// The role.
+    pub role: UidText<'a>,
+}
+
+/// The answer of `POST /v1/admin/tenants/{tenant}/roles/revoke`.
+#[derive(Debug, Serialize)]
+pub struct RevokedRoleAnswer<'a> {
+    /// The grant revoked.
+    pub revoked: RoleJson<'a>,
+}
+
+/// The answer of `POST /v1/admin/tenants/{tenant}/principals/status`.
+#[derive(Debug, Serialize)]
+pub struct StatusAnswer<'a> {
+    /// The principal.
+    pub principal: UidText<'a>,
+    /// Its status now.
+    pub status: &'static str,
+}
+
+/// One record of the store's admin audit trail.
+#[derive(Debug, Serialize)]
+pub struct AuditRecordJson<'a> {
+    /// Its position in the trail.
+    pub seq: i64,
+    /// When, in Unix seconds.
+    pub at: i64,
+    /// Who (`admin:<credential id>`).
+    pub actor: &'a str,
+    /// What was done.
+    pub action: &'a str,
+    /// The tenant it concerns, if one.
+    pub tenant: Option<&'a str>,
+    /// The details as JSON (null when the stored text is not JSON).
+    pub detail: Value,
+}
+
+impl<'a> AuditRecordJson<'a> {
+    /// The answer for a stored audit record.
+    pub fn of(record: &'a AuditRecord) -> Self {
+        AuditRecordJson {
+            seq: record.seq,
+            at: record.at,
+            actor: &record.actor,
+            action: &record.action,
+            tenant: record.tenant.as_deref(),
+            detail: serde_json::from_str(&record.detail).unwrap_or(Value::Null),
+        }
+    }
+}
+
+/// The answer of `GET /v1/admin/audit`.
+#[derive(Debug, Serialize)]
+pub struct AuditAnswer<'a> {
+    /// The records the admin may see, in order.
+    pub records: Vec<AuditRecordJson<'a>>,
+}
+
+/// The answer of `GET /v1/decisions/{id}`: the record as the decision log holds it (without
+/// `prev`), then its `seq` and `hash`.
+#[derive(Debug, Serialize)]
+pub struct DecisionAnswer<'a> {
+    /// The record's own fields.
+    #[serde(flatten)]
+    pub record: &'a Record,
+    /// Its position in the chain.
+    pub seq: u64,
+    /// Its hash.
+    pub hash: &'a str,
+}
+
+impl<'a> DecisionAnswer<'a> {
+    /// The answer for a record read back from the log.
+    pub fn of(stored: &'a StoredRecord) -> Self {
+        DecisionAnswer {
+            record: &stored.record,
+            seq: stored.seq,
+            hash: &stored.hash,
+        }
+    }
+}
+
+/// A revocation as the revocation admin API answers it.
+#[derive(Debug, Serialize)]
+pub struct RevocationJson<'a> {
+    /// Its id in the store.
+    pub id: i64,
+    /// `token`, `session`, `subject`, `client` or `key`.
+    pub kind: &'static str,
+    /// The issuer it is scoped to (null for a revocation across issuers).
+    pub issuer: Option<&'a str>,
+    /// What it names (a jti, sid, sub, client id or kid).
+    pub value: &'a str,
+    /// When it was made.
+    pub revoked_at: i64,
+    /// When it lapses (null: never).
+    pub expires_at: Option<i64>,
+    /// Why.
+    pub reason: &'a str,
+    /// Who made it.
+    pub actor: &'a str,
+}
+
+impl<'a> RevocationJson<'a> {
+    /// The answer for a stored revocation.
+    pub fn of(revocation: &'a Revocation) -> Self {
+        RevocationJson {
+            id: revocation.id,
+            kind: revocation.kind.as_str(),
+            issuer: Some(revocation.issuer.as_str()).filter(|issuer| !issuer.is_empty()),
+            value: &revocation.value,
+            revoked_at: revocation.revoked_at,
+            expires_at: revocation.expires_at,
+            reason: &revocation.reason,
+            actor: &revocation.actor,
+        }
+    }
+}
+
+/// The answer of `GET /v1/admin/revocations`.
+#[derive(Debug, Serialize)]
+pub struct RevocationsAnswer<'a> {
+    /// The stored revocations not lapsed, newest first (at most `limit`).
+    pub revocations: Vec<RevocationJson<'a>>,
+    /// How many revocations this replica holds in memory.
+    pub in_memory: usize,
+}
+
+/// A credential of a service account (never its secret).
+#[derive(Debug, Serialize)]
+pub struct CredentialJson<'a> {
+    /// The credential id.
+    pub id: &'a str,
+    /// `secret` or `public_key`.
+    pub kind: &'static str,
+    /// When it was made.
+    pub created_at: i64,
+    /// When it expires.
+    pub expires_at: i64,
+    /// When it was retired (null: in use).
+    pub retired_at: Option<i64>,
+    /// The `kid` of a public key, as its JWK writes it (null for a secret).
+    pub kid: Option<Value>,
+}
+
+impl<'a> CredentialJson<'a> {
+    /// The answer for a stored credential.
+    pub fn of(credential: &'a Credential) -> Self {
+        let kid = match &credential.secret {
+            CredentialSecret::PublicKey(jwk) => serde_json::from_str::<Value>(jwk)
+                .ok()
+                .and_then(|jwk| jwk.get("kid").cloned()),
+            CredentialSecret::SecretDigest(_) => None,
+        };
+        CredentialJson {
+            id: &credential.id,
+            kind: credential.kind(),
+            created_at: credential.created_at,
+            expires_at: credential.expires_at,
+            retired_at: credential.retired_at,
+            kid,
+        }
+    }
+}
+
+/// A service account as the admin API shows it.
+#[derive(Debug, Serialize)]
+pub struct ServiceAccountJson<'a> {
+    /// The client id.
+    pub client_id: &'a str,
+    /// Its tenant.
+    pub tenant: &'a str,
+    /// Its name.
+    pub name: &'a str,
+    /// The owner's uid, as stored.
+    pub owner: &'a str,
+    /// `active`, `disabled`, `deleted`, `unknown` or `invalid`.
+    pub owner_status: String,
+    /// Whether the owner is anything but `active`.
+    pub flagged: bool,
+    /// What it is for.
+    pub purpose: &'a str,
+    /// The scopes it may be issued.
+    pub scopes: &'a [String],
+    /// The lifetime of its tokens.
+    pub token_ttl_seconds: i64,
+    /// When it was made.
+    pub created_at: i64,
+    /// Who made it.
+    pub created_by: &'a str,
+    /// When it expires.
+    pub expires_at: i64,
+    /// `active`, `disabled` or `deleted`.
+    pub status: &'static str,
+    /// When a token was last issued to it (null: never).
+    pub last_used_at: Option<i64>,
+    /// Its credentials, retired ones too.
+    pub credentials: Vec<CredentialJson<'a>>,
+}
+
+impl<'a> ServiceAccountJson<'a> {
+    /// The answer for a stored account whose owner has `owner_status`.
+    pub fn of(account: &'a ServiceAccount, owner_status: String) -> Self {
+        ServiceAccountJson {
+            client_id: &account.client_id,
+            tenant: &account.tenant,
+            name: &account.name,
+            owner: &account.owner,
+            flagged: owner_status != "active",
+            owner_status,
+            purpose: &account.purpose,
+            scopes: &account.scopes,
+            token_ttl_seconds: account.token_ttl_seconds,
+            created_at: account.created_at,
+            created_by: &account.created_by,
+            expires_at: account.expires_at,
+            status: account.status.as_str(),
+            last_used_at: account.last_used_at,
+            credentials: account.credentials.iter().map(CredentialJson::of).collect(),
+        }
+    }
+}
+
+/// The answer of `POST /v1/admin/tenants/{tenant}/service-accounts` (201): the one time the
+/// secret is shown.
+#[derive(Debug, Serialize)]
+pub struct CreatedAccountAnswer<'a> {
+    /// The account.
+    pub service_account: ServiceAccountJson<'a>,
+    /// Its client id.
+    pub client_id: &'a str,
+    /// The id of its first credential.
+    pub credential_id: Option<&'a str>,
+    /// That credential's secret.
+    pub client_secret: &'a str,
+}
+
+impl<'a> CreatedAccountAnswer<'a> {
+    /// The answer for a new account and the secret of its first credential.
+    pub fn of(service_account: ServiceAccountJson<'a>, secret: &'a str) -> Self {
+        CreatedAccountAnswer {
+            client_id: service_account.client_id,
+            credential_id: service_account
+                .credentials
+                .first()
+                .map(|credential| credential.id),
+            service_account,
+            client_secret: secret,
+        }
+    }
+}
+
+/// The answer of `GET /v1/admin/tenants/{tenant}/service-accounts`.
+#[derive(Debug, Serialize)]
+pub struct ServiceAccountsAnswer<'a> {
+    /// The tenant's accounts.
+    pub service_accounts: Vec<ServiceAccountJson<'a>>,
+}
+
+/// The answer of `POST …/service-accounts/{client_id}/credentials` (201).
+#[derive(Debug, Serialize)]
+pub struct AddedCredentialAnswer<'a> {
+    /// The new credential's id.
+    pub credential_id: &'a str,
+    /// `secret` or `public_key`.
+    pub kind: &'static str,
+    /// When it expires.
+    pub expires_at: i64,
+    /// The secret, shown this once (null for a public key).
+    pub client_secret: Option<&'a str>,
+}
+
+impl<'a> AddedCredentialAnswer<'a> {
+    /// The answer for a new credential and its secret, if it is one.
+    pub fn of(credential: &'a Credential, secret: Option<&'a str>) -> Self {
+        AddedCredentialAnswer {
+            credential_id: &credential.id,
+            kind: credential.kind(),
+            expires_at: credential.expires_at,
+            client_secret: secret,
+        }
+    }
+}
+
+/// The answer of `POST …/service-accounts/{client_id}/credentials/rotate` (201).
+#[derive(Debug, Serialize)]
+pub struct RotatedCredentialAnswer<'a> {
+    /// The new credential's id.
+    pub credential_id: &'a str,
+    /// Its secret, shown this once.
+    pub client_secret: &'a str,
+    /// When it expires.
+    pub expires_at: i64,
+    /// When the older secrets stop working.
+    pub old_credentials_expire_at: i64,
+}
+
+impl<'a> RotatedCredentialAnswer<'a> {
+    /// The answer for a new secret credential, its secret, and the end of the overlap.
+    pub fn of(credential: &'a Credential, secret: &'a str, old_until: i64) -> Self {
+        RotatedCredentialAnswer {
+            credential_id: &credential.id,
+            client_secret: secret,
+            expires_at: credential.expires_at,
+            old_credentials_expire_at: old_until,
+        }
+    }
+}
+
+/// The answer of `POST …/service-accounts/{client_id}/credentials/{credential_id}/retire`.
+#[derive(Debug, Serialize)]
+pub struct RetiredCredentialAnswer<'a> {
+    /// The credential retired.
+    pub credential_id: &'a str,
+    /// When.
+    pub retired_at: i64,
+}
+
+/// The answer of a change to a service account: its scopes or its owner, before and after.
+#[derive(Debug, Serialize)]
+pub struct AccountChangeAnswer<'a, T: Serialize + ?Sized> {
+    /// The account.
+    pub client_id: &'a str,
+    /// The value before the change.
+    pub before: &'a T,
+    /// The value after it.
+    pub after: &'a T,
+}
+
+impl<'a, T: Serialize + ?Sized> AccountChangeAnswer<'a, T> {
+    /// The answer for a change to the account `client_id`.
+    pub fn of(client_id: &'a str, before: &'a T, after: &'a T) -> Self {
+        AccountChangeAnswer {
+            client_id,
+            before,
+            after,
+        }
+    }
+}
+
+/// The answer of disabling or deleting a service account.
+#[derive(Debug, Serialize)]
+pub struct OffboardedAnswer<'a> {
+    /// The account.
+    pub client_id: &'a str,
+    /// `disabled` or `deleted`.
+    pub status: &'static str,
+    /// Every token issued before this second is revoked.
+    pub tokens_revoked_before: i64,
+}
+
+/// The thresholds a service-account report was made with, in days.
+#[derive(Debug, Serialize)]
+pub struct ReportThresholds {
+    /// Unused for this long is `stale`.
+    pub stale_after_days: u64,
+    /// Expiring within this is `expiring_soon`.
+    pub expiring_within_days: u64,
+    /// A credential older than this is `credential_too_old`.
+    pub credential_max_age_days: u64,
+    /// A scope unused this long is unused.
+    pub unused_scope_days: u64,
+}
+
+/// The answer of the service-account reports (one tenant's, or every tenant's).
+#[derive(Debug, Serialize)]
+pub struct ReportAnswer<'a> {
+    /// When the report was made.
+    pub generated_at: i64,
+    /// With which thresholds.
+    pub thresholds: ReportThresholds,
+    /// One line per account not deleted.
+    pub accounts: &'a [AccountLine],
+}
+
+impl<'a> ReportAnswer<'a> {
+    /// The answer for report lines made at `now` with `settings`.
+    pub fn of(now: i64, settings: &ServiceAccountSettings, accounts: &'a [AccountLine]) -> Self {
+        ReportAnswer {
+            generated_at: now,
+            thresholds: ReportThresholds {
+                stale_after_days: settings.stale_after_days,
+                expiring_within_days: settings.expiring_within_days,
+                credential_max_age_days: settings.credential_max_age_days,
+                unused_scope_days: settings.unused_scope_days,
+            },
+            accounts,
+        }
+    }
+}
+
+/// The answer of `POST /v1/admin/keys/rotate`.
+#[derive(Debug, Serialize)]
+pub struct KeyRotatedAnswer<'a> {
+    /// The new signing key.
+    pub kid: &'a str,
+    /// The key it replaced (null: there was none).
+    pub previous_kid: Option<&'a str>,
+}
+
+/// One of Warden's signing keys (never its private half).
+#[derive(Debug, Serialize)]
+pub struct SigningKeyJson<'a> {
+    /// Its key id.
+    pub kid: &'a str,
+    /// Its JWS algorithm.
+    pub algorithm: &'a str,
+    /// When it was made.
+    pub created_at: i64,
+    /// `active` (signing) or `retiring` (published until its tokens expire).
+    pub status: &'static str,
+    /// When it stopped signing (null: it signs).
+    pub retired_at: Option<i64>,
+    /// Until when it is published.
+    pub published_until: Option<i64>,
+}
+
+impl<'a> SigningKeyJson<'a> {
+    /// The answer for a stored key.
+    pub fn of(key: &'a SigningKeyRecord) -> Self {
+        SigningKeyJson {
+            kid: &key.kid,
+            algorithm: &key.algorithm,
+            created_at: key.created_at,
+            status: if key.retired_at.is_none() {
+                "active"
+            } else {
+                "retiring"
+            },
+            retired_at: key.retired_at,
+            published_until: key.publish_until,
+        }
+    }
+}
+
+/// The answer of `GET /v1/admin/keys`.
+#[derive(Debug, Serialize)]
+pub struct KeysAnswer<'a> {
+    /// The published keys.
+    pub keys: Vec<SigningKeyJson<'a>>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -492,6 +1116,34 @@ mod tests {
         assert_eq!(
             refusal,
             serde_json::json!({"policy": null, "message": "why"})
+        );
+    }
+
+    #[test]
+    fn admin_answers_write_uids_with_the_id_as_a_json_string() {
+        for id in ["acme/alice", "acme/a\"b\\c", "é\u{1}"] {
+            let uid = ("User".to_owned(), id.to_owned());
+            let answer = serde_json::to_value(DeletedAnswer {
+                deleted: UidText::of(&uid),
+            })
+            .unwrap_or_default();
+            let expected = format!("User::{}", Value::String(id.to_owned()));
+            assert_eq!(answer["deleted"], Value::String(expected), "{id}");
+        }
+    }
+
+    #[test]
+    fn a_recorded_decision_is_its_record_then_seq_and_hash() {
+        let stored = StoredRecord {
+            seq: 7,
+            prev: "p".to_owned(),
+            hash: "h".to_owned(),
+            record: Record::new(warden_audit::Kind::Decision, "d-1"),
+        };
+        let text = serde_json::to_string(&DecisionAnswer::of(&stored)).unwrap_or_default();
+        assert_eq!(
+            text,
+            r#"{"kind":"decision","id":"d-1","time":"","seq":7,"hash":"h"}"#
         );
     }
 }

@@ -8,11 +8,14 @@
 //! `acme` is `User::"acme/alice"`; an id that names another tenant is refused.
 
 use axum::extract::{Path, State};
+use axum::response::Response;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use warden_core::Pack;
 use warden_core::cedar_policy::EntityUid;
-use warden_store::{EntityRecord, PrincipalStatus, RoleAssignment, Store, StoreError};
+use warden_store::{
+    EntityRecord, PrincipalStatus, RoleAssignment, StatusRecord, Store, StoreError, TenantId,
+};
 
 use crate::admin_auth::{Admin, AnyAdmin, TenantAdmin};
 use crate::clock::unix_now;
@@ -20,6 +23,11 @@ use crate::json::Json;
 use crate::problem::ApiError;
 use crate::state::AppState;
 use crate::store_sync;
+use crate::wire::{
+    AuditAnswer, AuditRecordJson, DecisionAnswer, DeletedAnswer, EntitiesAnswer, EntityJson,
+    GrantedAnswer, ImportedAnswer, RevokedRoleAnswer, RoleJson, StatusAnswer, StatusJson, UidText,
+    json_response,
+};
 
 fn store(state: &AppState) -> Result<&Store, ApiError> {
     state
@@ -203,11 +211,19 @@ pub(crate) async fn refresh(state: &AppState, store: &Store) -> Result<(), ApiEr
     })
 }
 
+/// 400 unless a reason is given: `missing` says what needs one.
+fn reason_given(reason: &str, missing: &str) -> Result<(), ApiError> {
+    if reason.trim().is_empty() {
+        return Err(ApiError::BadRequest(missing.to_owned()));
+    }
+    Ok(())
+}
+
 pub async fn import_entities(
     State(state): State<AppState>,
     TenantAdmin { admin, tenant }: TenantAdmin,
     Json(entities): Json<Vec<Value>>,
-) -> Result<axum::Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     let store = store(&state)?;
     let pack = pack(&state)?;
     let records = records_from_json(&pack, tenant.as_str(), &entities)?;
@@ -223,63 +239,56 @@ pub async fn import_entities(
         .await
         .map_err(store_error)?;
     refresh(&state, store).await?;
-    Ok(axum::Json(
-        json!({"tenant": tenant.as_str(), "imported": records.len()}),
-    ))
+    Ok(json_response(&ImportedAnswer {
+        tenant: tenant.as_str(),
+        imported: records.len(),
+    }))
+}
+
+/// The status of an entity: the one stored for it, else active.
+fn status_of(statuses: &[StatusRecord], record: &EntityRecord) -> PrincipalStatus {
+    statuses
+        .iter()
+        .find(|status| {
+            status.principal_type == record.entity_type && status.principal_id == record.entity_id
+        })
+        .map_or(PrincipalStatus::Active, |status| status.status)
 }
 
 pub async fn list_entities(
     State(state): State<AppState>,
     TenantAdmin { tenant, .. }: TenantAdmin,
-) -> Result<axum::Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     let store = store(&state)?;
     let records = store.entities_of(&tenant).await.map_err(store_error)?;
     let statuses = store.statuses_of(&tenant).await.map_err(store_error)?;
-    let status_of = |record: &EntityRecord| {
-        statuses
+    Ok(json_response(&EntitiesAnswer {
+        tenant: tenant.as_str(),
+        entities: records
             .iter()
-            .find(|status| {
-                status.principal_type == record.entity_type
-                    && status.principal_id == record.entity_id
-            })
-            .map_or(PrincipalStatus::Active, |status| status.status)
-    };
-    let entities: Vec<Value> = records
-        .iter()
-        .map(|record| json!({"uid": {"type": record.entity_type, "id": record.entity_id}, "attrs": record.attrs, "parents": record.parents, "status": status_of(record).as_str()}))
-        .collect();
-    let principal_statuses: Vec<Value> = statuses
-        .iter()
-        .map(|status| json!({"principal": {"type": status.principal_type, "id": status.principal_id}, "status": status.status.as_str()}))
-        .collect();
-    Ok(axum::Json(
-        json!({"tenant": tenant.as_str(), "entities": entities, "statuses": principal_statuses}),
-    ))
+            .map(|record| EntityJson::of(record, status_of(&statuses, record)))
+            .collect(),
+        statuses: statuses.iter().map(StatusJson::of).collect(),
+    }))
 }
 
 pub async fn delete_entity(
     State(state): State<AppState>,
     TenantAdmin { admin, tenant }: TenantAdmin,
     Path((_, entity_type, id)): Path<(String, String, String)>,
-) -> Result<axum::Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     let store = store(&state)?;
     let pack = pack(&state)?;
-    let (entity_type, entity_id) = qualify(&pack, tenant.as_str(), &entity_type, &id)?;
-    authorize_shared(&admin, &pack, &entity_type)?;
+    let uid = qualify(&pack, tenant.as_str(), &entity_type, &id)?;
+    authorize_shared(&admin, &pack, &uid.0)?;
     store
-        .delete_entity(
-            &tenant,
-            &entity_type,
-            &entity_id,
-            &admin.actor(),
-            unix_now(),
-        )
+        .delete_entity(&tenant, &uid.0, &uid.1, &admin.actor(), unix_now())
         .await
         .map_err(store_error)?;
     refresh(&state, store).await?;
-    Ok(axum::Json(
-        json!({"deleted": format!("{entity_type}::{}", Value::String(entity_id))}),
-    ))
+    Ok(json_response(&DeletedAnswer {
+        deleted: UidText::of(&uid),
+    }))
 }
 
 #[derive(Debug, Deserialize)]
@@ -294,19 +303,17 @@ pub struct GrantRequest {
     expires_at: Option<i64>,
 }
 
-pub async fn grant_role(
-    State(state): State<AppState>,
-    TenantAdmin { admin, tenant }: TenantAdmin,
-    Json(request): Json<GrantRequest>,
-) -> Result<axum::Json<Value>, ApiError> {
-    if request.reason.trim().is_empty() {
-        return Err(ApiError::BadRequest("a grant needs a reason".to_owned()));
-    }
-    let store = store(&state)?;
-    let pack = pack(&state)?;
-    let now = unix_now();
-    let (principal_type, principal_id) = parse_uid(&pack, tenant.as_str(), &request.principal)?;
-    let (role_type, role_id) = parse_uid(&pack, tenant.as_str(), &request.role)?;
+/// The grant a request asks for within a tenant: principal and role qualified, the expiry
+/// checked. Whether the admin may make it, and whether the schema allows it, are checked after.
+fn grant_of(
+    pack: &Pack,
+    admin: &Admin,
+    tenant: &TenantId,
+    request: GrantRequest,
+    now: i64,
+) -> Result<RoleAssignment, ApiError> {
+    let (principal_type, principal_id) = parse_uid(pack, tenant.as_str(), &request.principal)?;
+    let (role_type, role_id) = parse_uid(pack, tenant.as_str(), &request.role)?;
     let expires_at = match (request.ttl_seconds, request.expires_at) {
         (Some(_), Some(_)) => {
             return Err(ApiError::BadRequest(
@@ -319,18 +326,7 @@ pub async fn grant_role(
         }
         (None, at) => at,
     };
-    authorize_shared(&admin, &pack, &principal_type)?;
-    if pack.schema().is_some() {
-        let allowed = pack
-            .entity_shape(&principal_type)
-            .is_some_and(|shape| shape.member_of.contains(&role_type));
-        if !allowed {
-            return Err(ApiError::BadRequest(format!(
-                "the schema does not let {principal_type} be a member of {role_type}"
-            )));
-        }
-    }
-    let grant = RoleAssignment {
+    Ok(RoleAssignment {
         tenant: tenant.to_string(),
         principal_type,
         principal_id,
@@ -340,13 +336,40 @@ pub async fn grant_role(
         reason: request.reason,
         granted_by: admin.actor(),
         granted_at: now,
-    };
+    })
+}
+
+/// 400 when the pack has a schema and it does not let the principal be a member of the role.
+fn schema_allows(pack: &Pack, grant: &RoleAssignment) -> Result<(), ApiError> {
+    if pack.schema().is_some() {
+        let allowed = pack
+            .entity_shape(&grant.principal_type)
+            .is_some_and(|shape| shape.member_of.contains(&grant.role_type));
+        if !allowed {
+            return Err(ApiError::BadRequest(format!(
+                "the schema does not let {} be a member of {}",
+                grant.principal_type, grant.role_type
+            )));
+        }
+    }
+    Ok(())
+}
+
+pub async fn grant_role(
+    State(state): State<AppState>,
+    TenantAdmin { admin, tenant }: TenantAdmin,
+    Json(request): Json<GrantRequest>,
+) -> Result<Response, ApiError> {
+    reason_given(&request.reason, "a grant needs a reason")?;
+    let store = store(&state)?;
+    let pack = pack(&state)?;
+    let grant = grant_of(&pack, &admin, &tenant, request, unix_now())?;
+    authorize_shared(&admin, &pack, &grant.principal_type)?;
+    schema_allows(&pack, &grant)?;
     state.policy.validate_grant(&grant).map_err(refused_write)?;
     store.grant_role(&grant).await.map_err(store_error)?;
     refresh(&state, store).await?;
-    Ok(axum::Json(json!({
-        "granted": {"principal": format!("{}::{}", grant.principal_type, Value::String(grant.principal_id.clone())), "role": format!("{}::{}", grant.role_type, Value::String(grant.role_id.clone())), "expires_at": grant.expires_at},
-    })))
+    Ok(json_response(&GrantedAnswer::of(&grant)))
 }
 
 #[derive(Debug, Deserialize)]
@@ -357,23 +380,21 @@ pub struct RevokeRequest {
     reason: String,
 }
 
-pub async fn revoke_role(
-    State(state): State<AppState>,
-    TenantAdmin { admin, tenant }: TenantAdmin,
-    Json(request): Json<RevokeRequest>,
-) -> Result<axum::Json<Value>, ApiError> {
-    if request.reason.trim().is_empty() {
-        return Err(ApiError::BadRequest(
-            "a revocation needs a reason".to_owned(),
-        ));
-    }
-    let store = store(&state)?;
-    let pack = pack(&state)?;
+/// Revokes a role grant of the tenant, in force here before it returns: the principal's and
+/// the role's `(type, id)`, qualified.
+async fn revoke_grant(
+    state: &AppState,
+    admin: &Admin,
+    tenant: &TenantId,
+    request: &RevokeRequest,
+) -> Result<((String, String), (String, String)), ApiError> {
+    let store = store(state)?;
+    let pack = pack(state)?;
     let principal = parse_uid(&pack, tenant.as_str(), &request.principal)?;
     let role = parse_uid(&pack, tenant.as_str(), &request.role)?;
     store
         .revoke_role(
-            &tenant,
+            tenant,
             (&principal.0, &principal.1),
             (&role.0, &role.1),
             &request.reason,
@@ -382,10 +403,23 @@ pub async fn revoke_role(
         )
         .await
         .map_err(store_error)?;
-    refresh(&state, store).await?;
-    Ok(axum::Json(
-        json!({"revoked": {"principal": format!("{}::{}", principal.0, Value::String(principal.1)), "role": format!("{}::{}", role.0, Value::String(role.1))}}),
-    ))
+    refresh(state, store).await?;
+    Ok((principal, role))
+}
+
+pub async fn revoke_role(
+    State(state): State<AppState>,
+    TenantAdmin { admin, tenant }: TenantAdmin,
+    Json(request): Json<RevokeRequest>,
+) -> Result<Response, ApiError> {
+    reason_given(&request.reason, "a revocation needs a reason")?;
+    let (principal, role) = revoke_grant(&state, &admin, &tenant, &request).await?;
+    Ok(json_response(&RevokedRoleAnswer {
+        revoked: RoleJson {
+            principal: UidText::of(&principal),
+            role: UidText::of(&role),
+        },
+    }))
 }
 
 #[derive(Debug, Deserialize)]
@@ -395,11 +429,37 @@ pub struct StatusRequest {
     status: String,
 }
 
+/// Sets a principal's status in the tenant, in force here before it returns.
+async fn save_status(
+    state: &AppState,
+    store: &Store,
+    admin: &Admin,
+    tenant: &TenantId,
+    (principal_type, principal_id): &(String, String),
+    status: PrincipalStatus,
+) -> Result<(), ApiError> {
+    // The status is stored on its own: no entity is copied or written (issue #18), so grants
+    // stay revocable, the entity file stays in charge of its data, and a principal known
+    // only from tokens can be disabled too.
+    store
+        .set_status(
+            tenant,
+            principal_type,
+            principal_id,
+            status,
+            &admin.actor(),
+            unix_now(),
+        )
+        .await
+        .map_err(store_error)?;
+    refresh(state, store).await
+}
+
 pub async fn set_status(
     State(state): State<AppState>,
     TenantAdmin { admin, tenant }: TenantAdmin,
     Json(request): Json<StatusRequest>,
-) -> Result<axum::Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     let status: PrincipalStatus = request.status.parse().map_err(|_| {
         ApiError::BadRequest(format!(
             "status `{}` is not active, disabled or deleted",
@@ -408,56 +468,31 @@ pub async fn set_status(
     })?;
     let store = store(&state)?;
     let pack = pack(&state)?;
-    let (principal_type, principal_id) = parse_uid(&pack, tenant.as_str(), &request.principal)?;
-    authorize_shared(&admin, &pack, &principal_type)?;
-    // The status is stored on its own: no entity is copied or written (issue #18), so grants
-    // stay revocable, the entity file stays in charge of its data, and a principal known
-    // only from tokens can be disabled too.
-    store
-        .set_status(
-            &tenant,
-            &principal_type,
-            &principal_id,
-            status,
-            &admin.actor(),
-            unix_now(),
-        )
-        .await
-        .map_err(store_error)?;
-    refresh(&state, store).await?;
-    Ok(axum::Json(
-        json!({"principal": format!("{principal_type}::{}", Value::String(principal_id)), "status": status.as_str()}),
-    ))
+    let principal = parse_uid(&pack, tenant.as_str(), &request.principal)?;
+    authorize_shared(&admin, &pack, &principal.0)?;
+    save_status(&state, store, &admin, &tenant, &principal, status).await?;
+    Ok(json_response(&StatusAnswer {
+        principal: UidText::of(&principal),
+        status: status.as_str(),
+    }))
 }
 
-pub async fn audit(
-    State(state): State<AppState>,
-    admin: AnyAdmin,
-) -> Result<axum::Json<Value>, ApiError> {
+pub async fn audit(State(state): State<AppState>, admin: AnyAdmin) -> Result<Response, ApiError> {
     let records = store(&state)?.audit_trail().await.map_err(store_error)?;
-    let visible: Vec<Value> = records
-        .iter()
-        .filter(|record| admin.sees(record.tenant.as_deref()))
-        .map(|record| {
-            json!({
-                "seq": record.seq,
-                "at": record.at,
-                "actor": record.actor,
-                "action": record.action,
-                "tenant": record.tenant,
-                "detail": serde_json::from_str::<Value>(&record.detail).unwrap_or(Value::Null),
-            })
-        })
-        .collect();
-    Ok(axum::Json(json!({"records": visible})))
+    Ok(json_response(&AuditAnswer {
+        records: records
+            .iter()
+            .filter(|record| admin.sees(record.tenant.as_deref()))
+            .map(AuditRecordJson::of)
+            .collect(),
+    }))
 }
 
-/// `GET /v1/decisions/{id}`: one recorded decision with its explanation in plain words.
-pub async fn decision(
-    State(state): State<AppState>,
-    admin: AnyAdmin,
-    Path(id): Path<String>,
-) -> Result<axum::Json<Value>, ApiError> {
+/// The decision `id` as the decision log holds it, whatever its tenant (`None`: not there).
+async fn recorded_decision(
+    state: &AppState,
+    id: &str,
+) -> Result<Option<warden_audit::StoredRecord>, ApiError> {
     use crate::decision_log::LogSource;
     if id.len() > 128 {
         return Err(ApiError::BadRequest(
@@ -470,28 +505,34 @@ pub async fn decision(
     let unavailable = |error: &dyn std::fmt::Display| {
         ApiError::Unavailable(format!("the decision log cannot be read: {error}"))
     };
-    let line = match &log.source {
+    match &log.source {
         LogSource::Dir(dir) => {
             let dir = dir.clone();
-            let wanted = id.clone();
+            let wanted = id.to_owned();
             tokio::task::spawn_blocking(move || warden_audit::query::find_in_dir(&dir, &wanted))
                 .await
                 .map_err(|e| unavailable(&e))?
-                .map_err(|e| unavailable(&e))?
+                .map_err(|e| unavailable(&e))
         }
-        LogSource::Postgres(pg) => match pg.find(&id).await.map_err(|e| unavailable(&e))? {
-            Some(line) => Some(warden_audit::record::decode(&line).map_err(|e| unavailable(&e))?),
-            None => None,
+        LogSource::Postgres(pg) => match pg.find(id).await.map_err(|e| unavailable(&e))? {
+            Some(line) => Ok(Some(
+                warden_audit::record::decode(&line).map_err(|e| unavailable(&e))?,
+            )),
+            None => Ok(None),
         },
-    };
+    }
+}
+
+/// `GET /v1/decisions/{id}`: one recorded decision with its explanation in plain words.
+pub async fn decision(
+    State(state): State<AppState>,
+    admin: AnyAdmin,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let line = recorded_decision(&state, &id).await?;
     // A tenant-scoped admin sees its tenant's records only; others are as if absent.
     let stored = line
         .filter(|stored| admin.sees(stored.record.tenant()))
         .ok_or_else(|| ApiError::NotFound(format!("no decision `{id}` in the decision log")))?;
-    let mut body = serde_json::to_value(&stored.record).map_err(|e| unavailable(&e))?;
-    if let Some(object) = body.as_object_mut() {
-        object.insert("seq".to_owned(), json!(stored.seq));
-        object.insert("hash".to_owned(), json!(stored.hash));
-    }
-    Ok(axum::Json(body))
+    Ok(json_response(&DecisionAnswer::of(&stored)))
 }

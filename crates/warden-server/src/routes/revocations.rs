@@ -4,8 +4,8 @@
 //! decision-log record like every admin write; every replica applies it within one poll.
 
 use axum::extract::{Query, State};
+use axum::response::Response;
 use serde::Deserialize;
-use serde_json::{Value, json};
 use warden_store::{Revocation, RevocationKind};
 
 use crate::admin_auth::GlobalAdmin;
@@ -13,6 +13,7 @@ use crate::clock::unix_now;
 use crate::json::Json;
 use crate::problem::ApiError;
 use crate::state::AppState;
+use crate::wire::{RevocationJson, RevocationsAnswer, json_response};
 
 /// The longest value a revocation may name (a jti, sid, sub, client id or kid).
 const MAX_VALUE_BYTES: usize = 1024;
@@ -36,25 +37,19 @@ fn store(state: &AppState) -> Result<&warden_store::Store, ApiError> {
         .ok_or_else(|| ApiError::Unavailable("revocations need [storage]".to_owned()))
 }
 
-fn to_json(revocation: &Revocation) -> Value {
-    json!({
-        "id": revocation.id,
-        "kind": revocation.kind.as_str(),
-        "issuer": if revocation.issuer.is_empty() { None } else { Some(&revocation.issuer) },
-        "value": revocation.value,
-        "revoked_at": revocation.revoked_at,
-        "expires_at": revocation.expires_at,
-        "reason": revocation.reason,
-        "actor": revocation.actor,
-    })
+/// Every store failure is a 503 here (a revocation names nothing that could be missing).
+fn store_failed(error: warden_store::StoreError) -> ApiError {
+    ApiError::Unavailable(format!("the store failed: {error}"))
 }
 
-pub async fn revoke(
-    State(state): State<AppState>,
-    GlobalAdmin(admin): GlobalAdmin,
-    Json(request): Json<RevokeRequest>,
-) -> Result<axum::Json<Value>, ApiError> {
-    let store = store(&state)?;
+/// The revocation a request asks for, made by `actor` at `now`: every field checked, and an
+/// issuer named exactly when the kind is scoped to one, and then only a configured issuer.
+fn revocation_of(
+    state: &AppState,
+    request: RevokeRequest,
+    actor: String,
+    now: i64,
+) -> Result<Revocation, ApiError> {
     let kind = RevocationKind::parse(&request.kind).ok_or_else(|| {
         ApiError::BadRequest(format!(
             "kind `{}` is not one of token, session, subject, client, key",
@@ -71,7 +66,6 @@ pub async fn revoke(
             "a revocation needs a reason".to_owned(),
         ));
     }
-    let now = unix_now();
     if request.expires_at.is_some_and(|at| at <= now) {
         return Err(ApiError::BadRequest("expires_at is in the past".to_owned()));
     }
@@ -103,24 +97,31 @@ pub async fn revoke(
         }
         (false, None) => String::new(),
     };
-    let stored = store
-        .revoke(&Revocation {
-            id: 0,
-            version: 0,
-            kind,
-            issuer,
-            value: request.value,
-            revoked_at: now,
-            expires_at: request.expires_at,
-            reason: request.reason,
-            actor: admin.actor(),
-        })
-        .await
-        .map_err(|error| ApiError::Unavailable(format!("the store failed: {error}")))?;
+    Ok(Revocation {
+        id: 0,
+        version: 0,
+        kind,
+        issuer,
+        value: request.value,
+        revoked_at: now,
+        expires_at: request.expires_at,
+        reason: request.reason,
+        actor,
+    })
+}
+
+pub async fn revoke(
+    State(state): State<AppState>,
+    GlobalAdmin(admin): GlobalAdmin,
+    Json(request): Json<RevokeRequest>,
+) -> Result<Response, ApiError> {
+    let store = store(&state)?;
+    let revocation = revocation_of(&state, request, admin.actor(), unix_now())?;
+    let stored = store.revoke(&revocation).await.map_err(store_failed)?;
     // In force on this replica before the answer; the others see it within one poll.
     state.revocations.apply_local(&stored);
     tracing::info!(kind = stored.kind.as_str(), id = stored.id, actor = %stored.actor, "revoked");
-    Ok(axum::Json(to_json(&stored)))
+    Ok(json_response(&RevocationJson::of(&stored)))
 }
 
 #[derive(Debug, Deserialize)]
@@ -134,7 +135,7 @@ pub async fn list(
     State(state): State<AppState>,
     _admin: GlobalAdmin,
     Query(query): Query<ListQuery>,
-) -> Result<axum::Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     let store = store(&state)?;
     let limit = query.limit.unwrap_or(1000).clamp(1, 100_000);
     let revocations = store
@@ -145,9 +146,9 @@ pub async fn list(
             limit,
         )
         .await
-        .map_err(|error| ApiError::Unavailable(format!("the store failed: {error}")))?;
-    Ok(axum::Json(json!({
-        "revocations": revocations.iter().map(to_json).collect::<Vec<_>>(),
-        "in_memory": state.revocations.len(),
-    })))
+        .map_err(store_failed)?;
+    Ok(json_response(&RevocationsAnswer {
+        revocations: revocations.iter().map(RevocationJson::of).collect(),
+        in_memory: state.revocations.len(),
+    }))
 }

@@ -8,11 +8,13 @@ use std::collections::HashMap;
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use axum::response::Response;
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::Value;
+use warden_config::ServiceAccountSettings;
 use warden_core::cedar_policy::EntityUid;
 use warden_issuer::credentials;
-use warden_issuer::report::{self, Thresholds};
+use warden_issuer::report::{self, AccountLine, Thresholds};
 use warden_store::{
     AccountStatus, ClientId, Credential, CredentialSecret, Offboarding, ServiceAccount, Store,
     TenantId,
@@ -25,6 +27,11 @@ use crate::json::Json;
 use crate::problem::ApiError;
 use crate::routes::admin::{refresh, store_error};
 use crate::state::AppState;
+use crate::wire::{
+    AccountChangeAnswer, AddedCredentialAnswer, CreatedAccountAnswer, KeyRotatedAnswer, KeysAnswer,
+    OffboardedAnswer, ReportAnswer, RetiredCredentialAnswer, RotatedCredentialAnswer,
+    ServiceAccountJson, ServiceAccountsAnswer, SigningKeyJson, json_response, json_response_with,
+};
 
 const DAY: i64 = 86_400;
 
@@ -102,42 +109,28 @@ fn uid_status(state: &AppState, uid: &EntityUid) -> String {
     }
 }
 
-fn credential_json(credential: &Credential) -> Value {
-    let kid = match &credential.secret {
-        CredentialSecret::PublicKey(jwk) => serde_json::from_str::<Value>(jwk)
-            .ok()
-            .and_then(|jwk| jwk.get("kid").cloned()),
-        CredentialSecret::SecretDigest(_) => None,
-    };
-    json!({
-        "id": credential.id,
-        "kind": credential.kind(),
-        "created_at": credential.created_at,
-        "expires_at": credential.expires_at,
-        "retired_at": credential.retired_at,
-        "kid": kid,
-    })
+/// The owner of a new account or an ownership transfer as stored (Cedar's text of its uid):
+/// a principal of the tenant that Warden knows and that is active. `who` names it in the
+/// refusal (`owner`, `the new owner`).
+fn active_owner(
+    state: &AppState,
+    tenant: &TenantId,
+    owner: &str,
+    who: &str,
+) -> Result<String, ApiError> {
+    let owner = owner_uid(tenant.as_str(), owner)?;
+    let status = uid_status(state, &owner);
+    if status != "active" {
+        return Err(ApiError::BadRequest(format!(
+            "{who} {owner} must be an active principal Warden knows (it is {status})"
+        )));
+    }
+    Ok(owner.to_string())
 }
 
-fn account_json(state: &AppState, account: &ServiceAccount) -> Value {
-    let owner_status = owner_status(state, &account.owner);
-    json!({
-        "client_id": account.client_id,
-        "tenant": account.tenant,
-        "name": account.name,
-        "owner": account.owner,
-        "owner_status": owner_status,
-        "flagged": owner_status != "active",
-        "purpose": account.purpose,
-        "scopes": account.scopes,
-        "token_ttl_seconds": account.token_ttl_seconds,
-        "created_at": account.created_at,
-        "created_by": account.created_by,
-        "expires_at": account.expires_at,
-        "status": account.status.as_str(),
-        "last_used_at": account.last_used_at,
-        "credentials": account.credentials.iter().map(credential_json).collect::<Vec<_>>(),
-    })
+/// An account as the admin API shows it, with its owner's status now.
+fn account_json<'a>(state: &AppState, account: &'a ServiceAccount) -> ServiceAccountJson<'a> {
+    ServiceAccountJson::of(account, owner_status(state, &account.owner))
 }
 
 /// A client id from the path; one that cannot be a client id names no account (404).
@@ -212,26 +205,21 @@ pub struct CreateRequest {
     token_ttl_seconds: Option<i64>,
 }
 
-/// `POST /v1/admin/tenants/{tenant}/service-accounts`.
-pub async fn create(
-    State(state): State<AppState>,
-    TenantAdmin { admin, tenant }: TenantAdmin,
-    Json(request): Json<CreateRequest>,
-) -> Result<(StatusCode, axum::Json<Value>), ApiError> {
-    let (store, issuer) = parts(&state)?;
+/// A new account as a request asks for it, with its first secret: every field checked, the
+/// owner an active principal of the tenant, the lifetimes within the configured limits.
+fn new_account(
+    state: &AppState,
+    issuer: &TokenIssuer,
+    admin: &Admin,
+    tenant: &TenantId,
+    request: CreateRequest,
+    now: i64,
+) -> Result<(ServiceAccount, String), ApiError> {
     text("name", &request.name)?;
     text("purpose", &request.purpose)?;
     text("owner", &request.owner)?;
     credentials::check_scopes(&request.scopes).map_err(ApiError::BadRequest)?;
-    let owner = owner_uid(tenant.as_str(), &request.owner)?;
-    let owner_text = owner.to_string();
-    let status = uid_status(&state, &owner);
-    if status != "active" {
-        return Err(ApiError::BadRequest(format!(
-            "owner {owner_text} must be an active principal Warden knows (it is {status})"
-        )));
-    }
-    let now = unix_now();
+    let owner = active_owner(state, tenant, &request.owner, "owner")?;
     let max_lifetime = days(issuer.accounts_settings.max_lifetime_days) * DAY;
     let expires_at = match (request.expires_in_seconds, request.expires_at) {
         (Some(seconds), None) => now.saturating_add(seconds),
@@ -265,7 +253,7 @@ pub async fn create(
             .map_err(|error| ApiError::Internal(error.to_string()))?,
         tenant: tenant.to_string(),
         name: request.name,
-        owner: owner_text,
+        owner,
         purpose: request.purpose,
         scopes: request.scopes,
         token_ttl_seconds,
@@ -276,6 +264,17 @@ pub async fn create(
         last_used_at: None,
         credentials: vec![credential],
     };
+    Ok((account, secret))
+}
+
+/// `POST /v1/admin/tenants/{tenant}/service-accounts`.
+pub async fn create(
+    State(state): State<AppState>,
+    TenantAdmin { admin, tenant }: TenantAdmin,
+    Json(request): Json<CreateRequest>,
+) -> Result<Response, ApiError> {
+    let (store, issuer) = parts(&state)?;
+    let (account, secret) = new_account(&state, issuer, &admin, &tenant, request, unix_now())?;
     store
         .create_service_account(&account)
         .await
@@ -283,34 +282,26 @@ pub async fn create(
     // A secret is shown once: the answer goes out even if this replica cannot read the
     // change back yet (the account is saved; other replicas read it on their next poll).
     let _not_yet_in_force = refresh(&state, store).await;
-    let credential_id = account
-        .credentials
-        .first()
-        .map(|credential| credential.id.clone());
-    Ok((
-        StatusCode::CREATED,
-        axum::Json(json!({
-            "service_account": account_json(&state, &account),
-            "client_id": account.client_id,
-            "credential_id": credential_id,
-            "client_secret": secret,
-        })),
-    ))
+    let answer = CreatedAccountAnswer::of(account_json(&state, &account), &secret);
+    Ok(json_response_with(StatusCode::CREATED, &answer))
 }
 
 /// `GET /v1/admin/tenants/{tenant}/service-accounts`.
 pub async fn list(
     State(state): State<AppState>,
     TenantAdmin { tenant, .. }: TenantAdmin,
-) -> Result<axum::Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     let (store, _) = parts(&state)?;
     let accounts = store
         .service_accounts(Some(tenant.as_str()), false)
         .await
         .map_err(store_error)?;
-    Ok(axum::Json(json!({
-        "service_accounts": accounts.iter().map(|account| account_json(&state, account)).collect::<Vec<_>>(),
-    })))
+    Ok(json_response(&ServiceAccountsAnswer {
+        service_accounts: accounts
+            .iter()
+            .map(|account| account_json(&state, account))
+            .collect(),
+    }))
 }
 
 /// `GET /v1/admin/tenants/{tenant}/service-accounts/{client_id}`.
@@ -318,11 +309,11 @@ pub async fn show(
     State(state): State<AppState>,
     TenantAdmin { tenant, .. }: TenantAdmin,
     Path((_, client_id)): Path<(String, String)>,
-) -> Result<axum::Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     let client_id = client_id_of(&client_id)?;
     let (store, _) = parts(&state)?;
     let account = live(store, &tenant, &client_id).await?;
-    Ok(axum::Json(account_json(&state, &account)))
+    Ok(json_response(&account_json(&state, &account)))
 }
 
 #[derive(Debug, Deserialize)]
@@ -335,23 +326,20 @@ pub struct AddCredentialRequest {
     expires_in_seconds: Option<i64>,
 }
 
-/// `POST …/service-accounts/{client_id}/credentials`.
-pub async fn add_credential(
-    State(state): State<AppState>,
-    TenantAdmin { admin, tenant }: TenantAdmin,
-    Path((_, client_id)): Path<(String, String)>,
-    Json(request): Json<AddCredentialRequest>,
-) -> Result<(StatusCode, axum::Json<Value>), ApiError> {
-    let client_id = client_id_of(&client_id)?;
-    let (store, issuer) = parts(&state)?;
-    let account = live(store, &tenant, &client_id).await?;
-    let now = unix_now();
+/// A new credential of an account expiring at `account_expires_at` as a request asks for it,
+/// with its secret when it is one (a public key has none).
+fn new_credential(
+    issuer: &TokenIssuer,
+    request: AddCredentialRequest,
+    account_expires_at: i64,
+    now: i64,
+) -> Result<(Credential, Option<String>), ApiError> {
     let expires_at =
-        credential_expiry(issuer, request.expires_in_seconds, now)?.min(account.expires_at);
-    let (credential, secret) = match (request.kind.as_str(), request.jwk) {
+        credential_expiry(issuer, request.expires_in_seconds, now)?.min(account_expires_at);
+    match (request.kind.as_str(), request.jwk) {
         ("secret", None) => {
             let (credential, secret) = new_secret_credential(expires_at, now)?;
-            (credential, Some(secret))
+            Ok((credential, Some(secret)))
         }
         ("public_key", Some(jwk)) => {
             let text = jwk.to_string();
@@ -363,25 +351,33 @@ pub async fn add_credential(
                         .to_owned(),
                 ));
             }
-            (
-                Credential {
-                    id: credentials::new_credential_id()
-                        .map_err(|error| ApiError::Internal(error.to_string()))?,
-                    secret: CredentialSecret::PublicKey(text),
-                    created_at: now,
-                    expires_at,
-                    retired_at: None,
-                },
-                None,
-            )
+            let credential = Credential {
+                id: credentials::new_credential_id()
+                    .map_err(|error| ApiError::Internal(error.to_string()))?,
+                secret: CredentialSecret::PublicKey(text),
+                created_at: now,
+                expires_at,
+                retired_at: None,
+            };
+            Ok((credential, None))
         }
-        _ => {
-            return Err(ApiError::BadRequest(
-                "give {\"kind\": \"secret\"} or {\"kind\": \"public_key\", \"jwk\": {…}}"
-                    .to_owned(),
-            ));
-        }
-    };
+        _ => Err(ApiError::BadRequest(
+            "give {\"kind\": \"secret\"} or {\"kind\": \"public_key\", \"jwk\": {…}}".to_owned(),
+        )),
+    }
+}
+
+/// `POST …/service-accounts/{client_id}/credentials`.
+pub async fn add_credential(
+    State(state): State<AppState>,
+    TenantAdmin { admin, tenant }: TenantAdmin,
+    Path((_, client_id)): Path<(String, String)>,
+    Json(request): Json<AddCredentialRequest>,
+) -> Result<Response, ApiError> {
+    let client_id = client_id_of(&client_id)?;
+    let (store, issuer) = parts(&state)?;
+    let account = live(store, &tenant, &client_id).await?;
+    let (credential, secret) = new_credential(issuer, request, account.expires_at, unix_now())?;
     store
         .add_credential(&tenant, &client_id, &credential, None, &admin.actor())
         .await
@@ -389,15 +385,8 @@ pub async fn add_credential(
     // A secret is shown once: the answer goes out even if this replica cannot read the
     // change back yet (the account is saved; other replicas read it on their next poll).
     let _not_yet_in_force = refresh(&state, store).await;
-    Ok((
-        StatusCode::CREATED,
-        axum::Json(json!({
-            "credential_id": credential.id,
-            "kind": credential.kind(),
-            "expires_at": credential.expires_at,
-            "client_secret": secret,
-        })),
-    ))
+    let answer = AddedCredentialAnswer::of(&credential, secret.as_deref());
+    Ok(json_response_with(StatusCode::CREATED, &answer))
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -409,18 +398,14 @@ pub struct RotateRequest {
     expires_in_seconds: Option<i64>,
 }
 
-/// `POST …/service-accounts/{client_id}/credentials/rotate`: a new secret; the older secrets
-/// keep working until the overlap ends.
-pub async fn rotate_credential(
-    State(state): State<AppState>,
-    TenantAdmin { admin, tenant }: TenantAdmin,
-    Path((_, client_id)): Path<(String, String)>,
-    Json(request): Json<RotateRequest>,
-) -> Result<(StatusCode, axum::Json<Value>), ApiError> {
-    let client_id = client_id_of(&client_id)?;
-    let (store, issuer) = parts(&state)?;
-    let account = live(store, &tenant, &client_id).await?;
-    let now = unix_now();
+/// A rotation as a request asks for it: the new secret credential of an account expiring at
+/// `account_expires_at`, its secret, and when the older secrets stop working.
+fn rotation(
+    issuer: &TokenIssuer,
+    request: &RotateRequest,
+    account_expires_at: i64,
+    now: i64,
+) -> Result<(Credential, String, i64), ApiError> {
     let overlap = request
         .overlap_seconds
         .unwrap_or(i64::try_from(issuer.accounts_settings.secret_overlap_seconds).unwrap_or(DAY));
@@ -430,31 +415,34 @@ pub async fn rotate_credential(
         ));
     }
     let expires_at =
-        credential_expiry(issuer, request.expires_in_seconds, now)?.min(account.expires_at);
+        credential_expiry(issuer, request.expires_in_seconds, now)?.min(account_expires_at);
     let (credential, secret) = new_secret_credential(expires_at, now)?;
-    let old_until = now.saturating_add(overlap);
+    Ok((credential, secret, now.saturating_add(overlap)))
+}
+
+/// `POST …/service-accounts/{client_id}/credentials/rotate`: a new secret; the older secrets
+/// keep working until the overlap ends.
+pub async fn rotate_credential(
+    State(state): State<AppState>,
+    TenantAdmin { admin, tenant }: TenantAdmin,
+    Path((_, client_id)): Path<(String, String)>,
+    Json(request): Json<RotateRequest>,
+) -> Result<Response, ApiError> {
+    let client_id = client_id_of(&client_id)?;
+    let (store, issuer) = parts(&state)?;
+    let account = live(store, &tenant, &client_id).await?;
+    let (credential, secret, old_until) =
+        rotation(issuer, &request, account.expires_at, unix_now())?;
+    let actor = admin.actor();
     store
-        .add_credential(
-            &tenant,
-            &client_id,
-            &credential,
-            Some(old_until),
-            &admin.actor(),
-        )
+        .add_credential(&tenant, &client_id, &credential, Some(old_until), &actor)
         .await
         .map_err(store_error)?;
     // A secret is shown once: the answer goes out even if this replica cannot read the
     // change back yet (the account is saved; other replicas read it on their next poll).
     let _not_yet_in_force = refresh(&state, store).await;
-    Ok((
-        StatusCode::CREATED,
-        axum::Json(json!({
-            "credential_id": credential.id,
-            "client_secret": secret,
-            "expires_at": credential.expires_at,
-            "old_credentials_expire_at": old_until,
-        })),
-    ))
+    let answer = RotatedCredentialAnswer::of(&credential, &secret, old_until);
+    Ok(json_response_with(StatusCode::CREATED, &answer))
 }
 
 /// `POST …/service-accounts/{client_id}/credentials/{credential_id}/retire`.
@@ -462,7 +450,7 @@ pub async fn retire_credential(
     State(state): State<AppState>,
     TenantAdmin { admin, tenant }: TenantAdmin,
     Path((_, client_id, credential_id)): Path<(String, String, String)>,
-) -> Result<axum::Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     let client_id = client_id_of(&client_id)?;
     let (store, _) = parts(&state)?;
     let now = unix_now();
@@ -471,9 +459,10 @@ pub async fn retire_credential(
         .await
         .map_err(store_error)?;
     refresh(&state, store).await?;
-    Ok(axum::Json(
-        json!({"credential_id": credential_id, "retired_at": now}),
-    ))
+    Ok(json_response(&RetiredCredentialAnswer {
+        credential_id: &credential_id,
+        retired_at: now,
+    }))
 }
 
 #[derive(Debug, Deserialize)]
@@ -490,7 +479,7 @@ pub async fn set_scopes(
     TenantAdmin { admin, tenant }: TenantAdmin,
     Path((_, client_id)): Path<(String, String)>,
     Json(request): Json<ScopesRequest>,
-) -> Result<axum::Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     let client_id = client_id_of(&client_id)?;
     let (store, _) = parts(&state)?;
     text("reason", &request.reason)?;
@@ -507,9 +496,8 @@ pub async fn set_scopes(
         .await
         .map_err(store_error)?;
     refresh(&state, store).await?;
-    Ok(axum::Json(
-        json!({"client_id": client_id.as_str(), "before": before, "after": request.scopes}),
-    ))
+    let answer = AccountChangeAnswer::of(client_id.as_str(), &before, &request.scopes);
+    Ok(json_response(&answer))
 }
 
 #[derive(Debug, Deserialize)]
@@ -525,18 +513,11 @@ pub async fn transfer(
     TenantAdmin { admin, tenant }: TenantAdmin,
     Path((_, client_id)): Path<(String, String)>,
     Json(request): Json<OwnerRequest>,
-) -> Result<axum::Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     let client_id = client_id_of(&client_id)?;
     let (store, _) = parts(&state)?;
     text("reason", &request.reason)?;
-    let owner_uid = owner_uid(tenant.as_str(), &request.owner)?;
-    let status = uid_status(&state, &owner_uid);
-    let owner = owner_uid.to_string();
-    if status != "active" {
-        return Err(ApiError::BadRequest(format!(
-            "the new owner {owner} must be an active principal Warden knows (it is {status})"
-        )));
-    }
+    let owner = active_owner(&state, &tenant, &request.owner, "the new owner")?;
     let before = store
         .set_service_account_owner(
             &tenant,
@@ -549,9 +530,8 @@ pub async fn transfer(
         .await
         .map_err(store_error)?;
     refresh(&state, store).await?;
-    Ok(axum::Json(
-        json!({"client_id": client_id.as_str(), "before": before, "after": owner}),
-    ))
+    let answer = AccountChangeAnswer::of(client_id.as_str(), &before, &owner);
+    Ok(json_response(&answer))
 }
 
 #[derive(Debug, Deserialize)]
@@ -560,6 +540,9 @@ pub struct ReasonRequest {
     reason: String,
 }
 
+/// Disables or deletes an account, in force here before it returns: its credentials stop
+/// working and every token issued up to now is revoked (the first second not revoked is
+/// returned).
 async fn offboard(
     state: &AppState,
     admin: &Admin,
@@ -567,7 +550,7 @@ async fn offboard(
     client_id: &ClientId,
     status: AccountStatus,
     reason: &str,
-) -> Result<axum::Json<Value>, ApiError> {
+) -> Result<i64, ApiError> {
     let (store, issuer) = parts(state)?;
     text("reason", reason)?;
     let now = unix_now();
@@ -587,9 +570,7 @@ async fn offboard(
         .await
         .map_err(store_error)?;
     refresh(state, store).await?;
-    Ok(axum::Json(
-        json!({"client_id": client_id.as_str(), "status": status.as_str(), "tokens_revoked_before": now + 1}),
-    ))
+    Ok(now + 1)
 }
 
 /// `POST …/service-accounts/{client_id}/disable`: every outstanding token is denied at once.
@@ -598,17 +579,16 @@ pub async fn disable(
     TenantAdmin { admin, tenant }: TenantAdmin,
     Path((_, client_id)): Path<(String, String)>,
     Json(request): Json<ReasonRequest>,
-) -> Result<axum::Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     let client_id = client_id_of(&client_id)?;
-    offboard(
-        &state,
-        &admin,
-        &tenant,
-        &client_id,
-        AccountStatus::Disabled,
-        &request.reason,
-    )
-    .await
+    let status = AccountStatus::Disabled;
+    let revoked_before =
+        offboard(&state, &admin, &tenant, &client_id, status, &request.reason).await?;
+    Ok(json_response(&OffboardedAnswer {
+        client_id: client_id.as_str(),
+        status: status.as_str(),
+        tokens_revoked_before: revoked_before,
+    }))
 }
 
 #[derive(Debug, Deserialize)]
@@ -625,22 +605,26 @@ pub async fn delete(
     TenantAdmin { admin, tenant }: TenantAdmin,
     Path((_, client_id)): Path<(String, String)>,
     axum::extract::Query(query): axum::extract::Query<DeleteQuery>,
-) -> Result<axum::Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     let client_id = client_id_of(&client_id)?;
     let reason = query.reason.unwrap_or_else(|| "deleted".to_owned());
-    offboard(
-        &state,
-        &admin,
-        &tenant,
-        &client_id,
-        AccountStatus::Deleted,
-        &reason,
-    )
-    .await
+    let status = AccountStatus::Deleted;
+    let revoked_before = offboard(&state, &admin, &tenant, &client_id, status, &reason).await?;
+    Ok(json_response(&OffboardedAnswer {
+        client_id: client_id.as_str(),
+        status: status.as_str(),
+        tokens_revoked_before: revoked_before,
+    }))
 }
 
-async fn report_for(state: &AppState, tenant: Option<&str>) -> Result<axum::Json<Value>, ApiError> {
-    let (store, issuer) = parts(state)?;
+/// The inventory report's lines on one tenant's accounts (`None`: every tenant's), with the
+/// moment they were made as of.
+async fn report_lines(
+    state: &AppState,
+    store: &Store,
+    settings: &ServiceAccountSettings,
+    tenant: Option<&str>,
+) -> Result<(i64, Vec<AccountLine>), ApiError> {
     let accounts = store
         .service_accounts(tenant, false)
         .await
@@ -652,7 +636,6 @@ async fn report_for(state: &AppState, tenant: Option<&str>) -> Result<axum::Json
         .into_iter()
         .map(|(client_id, scope, at)| ((client_id, scope), at))
         .collect();
-    let settings = &issuer.accounts_settings;
     let now = unix_now();
     let lines = report::build(
         &accounts,
@@ -666,23 +649,21 @@ async fn report_for(state: &AppState, tenant: Option<&str>) -> Result<axum::Json
         },
         now,
     );
-    Ok(axum::Json(json!({
-        "generated_at": now,
-        "thresholds": {
-            "stale_after_days": settings.stale_after_days,
-            "expiring_within_days": settings.expiring_within_days,
-            "credential_max_age_days": settings.credential_max_age_days,
-            "unused_scope_days": settings.unused_scope_days,
-        },
-        "accounts": lines,
-    })))
+    Ok((now, lines))
+}
+
+async fn report_for(state: &AppState, tenant: Option<&str>) -> Result<Response, ApiError> {
+    let (store, issuer) = parts(state)?;
+    let settings = &issuer.accounts_settings;
+    let (now, lines) = report_lines(state, store, settings, tenant).await?;
+    Ok(json_response(&ReportAnswer::of(now, settings, &lines)))
 }
 
 /// `GET /v1/admin/tenants/{tenant}/service-accounts/report`.
 pub async fn tenant_report(
     State(state): State<AppState>,
     TenantAdmin { tenant, .. }: TenantAdmin,
-) -> Result<axum::Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     report_for(&state, Some(tenant.as_str())).await
 }
 
@@ -690,7 +671,7 @@ pub async fn tenant_report(
 pub async fn full_report(
     State(state): State<AppState>,
     _admin: GlobalAdmin,
-) -> Result<axum::Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     report_for(&state, None).await
 }
 
@@ -699,7 +680,7 @@ pub async fn full_report(
 pub async fn rotate_key(
     State(state): State<AppState>,
     GlobalAdmin(admin): GlobalAdmin,
-) -> Result<axum::Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     let (store, issuer) = parts(&state)?;
     let previous = issuer.signing_key().map(|key| key.kid.clone());
     let kid = issuer
@@ -713,24 +694,20 @@ pub async fn rotate_key(
             )
         })?;
     refresh(&state, store).await?;
-    Ok(axum::Json(json!({"kid": kid, "previous_kid": previous})))
+    Ok(json_response(&KeyRotatedAnswer {
+        kid: &kid,
+        previous_kid: previous.as_deref(),
+    }))
 }
 
 /// `GET /v1/admin/keys`: the published keys (never a private half).
 pub async fn list_keys(
     State(state): State<AppState>,
     _admin: GlobalAdmin,
-) -> Result<axum::Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     let (store, _) = parts(&state)?;
     let keys = store.signing_keys(unix_now()).await.map_err(store_error)?;
-    Ok(axum::Json(json!({
-        "keys": keys.iter().map(|key| json!({
-            "kid": key.kid,
-            "algorithm": key.algorithm,
-            "created_at": key.created_at,
-            "status": if key.retired_at.is_none() { "active" } else { "retiring" },
-            "retired_at": key.retired_at,
-            "published_until": key.publish_until,
-        })).collect::<Vec<_>>(),
-    })))
+    Ok(json_response(&KeysAnswer {
+        keys: keys.iter().map(SigningKeyJson::of).collect(),
+    }))
 }
