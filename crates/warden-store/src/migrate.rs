@@ -63,6 +63,17 @@ pub(crate) async fn apply(store: &Store) -> Result<(), StoreError> {
             }
             tx.commit().await?;
         }
+        // A store migrated by a newer Warden holds state this binary cannot read right (a
+        // rollback after migration 4 would see every principal active): refuse to start.
+        let (newest,): (Option<i64>,) = sqlx::query_as("SELECT MAX(version) FROM warden_migrations")
+            .fetch_one(pool)
+            .await?;
+        let known = i64::try_from(migrations.len()).unwrap_or(i64::MAX);
+        if let Some(newest) = newest.filter(|newest| *newest > known) {
+            return Err(StoreError::Refused(format!(
+                "the store was migrated by a newer Warden (migration {newest}); this binary knows migrations up to {known}: run the newer version"
+            )));
+        }
         Ok(())
     })
 }

@@ -322,3 +322,26 @@ async fn a_status_is_kept_apart_from_entity_data() {
         assert_eq!(state.entities.len(), 1, "{}", test.name);
     }
 }
+
+/// Issue #18 review: a store a newer Warden migrated is refused, not misread (an older binary
+/// would see every principal of migration 4's status table as active).
+#[tokio::test]
+async fn a_store_migrated_by_a_newer_warden_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("w.db").display());
+    let store = warden_store::Store::connect(&url).await.unwrap();
+    if let warden_store::Store::Sqlite(pool) = &store {
+        sqlx::query("INSERT INTO warden_migrations (version, applied_at) VALUES (99, 1)")
+            .execute(pool)
+            .await
+            .unwrap();
+    }
+    drop(store);
+    let error = warden_store::Store::connect(&url).await.unwrap_err();
+    assert!(
+        error
+            .to_string()
+            .contains("migrated by a newer Warden (migration 99)"),
+        "{error}"
+    );
+}
