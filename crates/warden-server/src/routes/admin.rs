@@ -101,6 +101,26 @@ fn parse_uid(pack: &Pack, tenant: &str, text: &str) -> Result<(String, String), 
     )
 }
 
+/// With a schema, a status is only for a type some action takes as its principal: a typo
+/// (`Usr::"mallory"`) would otherwise be accepted and disable nobody.
+fn principal_type_of_schema(pack: &Pack, entity_type: &str) -> Result<(), ApiError> {
+    let Some(schema) = pack.schema() else {
+        return Ok(());
+    };
+    if schema
+        .principals()
+        .any(|principal| principal.to_string() == entity_type)
+    {
+        Ok(())
+    } else {
+        let known: Vec<String> = schema.principals().map(ToString::to_string).collect();
+        Err(ApiError::BadRequest(format!(
+            "`{entity_type}` is not a principal type of the schema (its principals: {})",
+            known.join(", ")
+        )))
+    }
+}
+
 /// Entities of shared (not tenant-scoped) types, such as roles and tenants, are seen by every
 /// tenant: only an admin credential for all tenants may write them or change their status.
 fn authorize_shared(admin: &Admin, pack: &Pack, entity_type: &str) -> Result<(), ApiError> {
@@ -469,6 +489,7 @@ pub async fn set_status(
     let store = store(&state)?;
     let pack = pack(&state)?;
     let principal = parse_uid(&pack, tenant.as_str(), &request.principal)?;
+    principal_type_of_schema(&pack, &principal.0)?;
     authorize_shared(&admin, &pack, &principal.0)?;
     save_status(&state, store, &admin, &tenant, &principal, status).await?;
     Ok(json_response(&StatusAnswer {

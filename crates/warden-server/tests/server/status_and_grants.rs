@@ -393,3 +393,27 @@ async fn a_grant_left_without_its_entity_does_not_stop_the_replica() {
         "the replica kept reading the store"
     );
 }
+
+/// Issue #18 review: a status for a type no action takes as a principal is a typo, refused
+/// with the principal types, not accepted to disable nobody.
+#[tokio::test]
+async fn a_status_for_a_type_that_is_no_principal_is_refused() {
+    let server = TestServer::start(Setup {
+        storage: Some(String::new()),
+        ..Setup::default()
+    })
+    .await;
+    let (status, body) = server
+        .admin(
+            Method::POST,
+            "/v1/admin/tenants/acme/principals/status",
+            Some(ADMIN_SECRET),
+            Some(&json!({"principal": "Usr::\"mallory\"", "status": "disabled"})),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["detail"].as_str().unwrap_or_default().contains("User"),
+        "{body}"
+    );
+}
