@@ -64,9 +64,28 @@ pub fn claimed_client(assertion: &str) -> Option<String> {
         .map(str::to_owned)
 }
 
-/// Verifies `assertion` with one of `keys`; the error says why (for the audit record only: the
-/// client gets `invalid_client` whatever the reason).
+/// Why a client assertion is refused, in words for the decision log (the client gets
+/// `invalid_client` whatever the reason).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct AssertionRefusal(pub String);
+
+impl From<String> for AssertionRefusal {
+    fn from(why: String) -> Self {
+        AssertionRefusal(why)
+    }
+}
+
+/// Verifies `assertion` with one of `keys`; the error says why.
 pub fn verify(
+    assertion: &str,
+    keys: &[VerificationKey],
+    rules: &AssertionRules<'_>,
+) -> Result<VerifiedAssertion, AssertionRefusal> {
+    checked(assertion, keys, rules).map_err(AssertionRefusal)
+}
+
+fn checked(
     assertion: &str,
     keys: &[VerificationKey],
     rules: &AssertionRules<'_>,

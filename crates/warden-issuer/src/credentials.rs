@@ -81,19 +81,33 @@ pub fn valid_scope(scope: &str) -> bool {
         })
 }
 
+/// Why an account's scope list is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ScopeListError {
+    /// Too many scopes.
+    #[error("at most {MAX_SCOPES} scopes")]
+    TooMany,
+    /// A name outside the scope alphabet.
+    #[error(
+        "scope {0:?} is not a valid scope name (visible ASCII, no spaces, quotes or backslashes)"
+    )]
+    Invalid(String),
+    /// A name listed twice.
+    #[error("scope {0:?} is listed twice")]
+    Duplicate(String),
+}
+
 /// Checks an account's scope list: valid names, no duplicates, within the limits.
-pub fn check_scopes(scopes: &[String]) -> Result<(), String> {
+pub fn check_scopes(scopes: &[String]) -> Result<(), ScopeListError> {
     if scopes.len() > MAX_SCOPES {
-        return Err(format!("at most {MAX_SCOPES} scopes"));
+        return Err(ScopeListError::TooMany);
     }
     if let Some(bad) = scopes.iter().find(|scope| !valid_scope(scope)) {
-        return Err(format!(
-            "scope {bad:?} is not a valid scope name (visible ASCII, no spaces, quotes or backslashes)"
-        ));
+        return Err(ScopeListError::Invalid(bad.clone()));
     }
     let mut seen = std::collections::HashSet::new();
     if let Some(twice) = scopes.iter().find(|scope| !seen.insert(scope.as_str())) {
-        return Err(format!("scope {twice:?} is listed twice"));
+        return Err(ScopeListError::Duplicate(twice.clone()));
     }
     Ok(())
 }

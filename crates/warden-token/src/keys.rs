@@ -359,7 +359,16 @@ fn thumbprint(jwk: &Map<String, Value>) -> Result<String, String> {
 
 /// Parses one public JWK alone (a client's registered key): the same checks as in a JWKS, and
 /// a private key (one with `d`, `p`, `q`, … members) is refused outright.
-pub fn parse_public_jwk(document: &[u8]) -> Result<VerificationKey, String> {
+pub fn parse_public_jwk(document: &[u8]) -> Result<VerificationKey, JwkRefusal> {
+    parse_public(document).map_err(JwkRefusal)
+}
+
+/// Why a client's public JWK is refused, in words.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct JwkRefusal(pub String);
+
+fn parse_public(document: &[u8]) -> Result<VerificationKey, String> {
     let jwk = strict_json::parse_object(document).map_err(|error| error.to_string())?;
     if ["d", "p", "q", "dp", "dq", "qi", "k"]
         .iter()

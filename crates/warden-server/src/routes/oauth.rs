@@ -330,7 +330,7 @@ async fn authenticate(
                     now,
                 },
             )
-            .map_err(refuse)?;
+            .map_err(|refusal| refuse(refusal.to_string()))?;
             let fresh = store
                 .remember_assertion(
                     &client_id,

@@ -218,7 +218,8 @@ fn new_account(
     text("name", &request.name)?;
     text("purpose", &request.purpose)?;
     text("owner", &request.owner)?;
-    credentials::check_scopes(&request.scopes).map_err(ApiError::BadRequest)?;
+    credentials::check_scopes(&request.scopes)
+        .map_err(|error| ApiError::BadRequest(error.to_string()))?;
     let owner = active_owner(state, tenant, &request.owner, "owner")?;
     let max_lifetime = days(issuer.accounts_settings.max_lifetime_days) * DAY;
     let expires_at = match (request.expires_in_seconds, request.expires_at) {
@@ -483,7 +484,8 @@ pub async fn set_scopes(
     let client_id = client_id_of(&client_id)?;
     let (store, _) = parts(&state)?;
     text("reason", &request.reason)?;
-    credentials::check_scopes(&request.scopes).map_err(ApiError::BadRequest)?;
+    credentials::check_scopes(&request.scopes)
+        .map_err(|error| ApiError::BadRequest(error.to_string()))?;
     let before = store
         .set_service_account_scopes(
             &tenant,
