@@ -41,6 +41,8 @@ pub struct Entry {
     pub decision: Decision,
     /// The Cedar request.
     pub request: warden_core::cedar_policy::Request,
+    /// The entities the decision was made on (the slice of the data it can read).
+    pub entities: warden_core::cedar_policy::Entities,
     /// The explanation, made at most once.
     pub explanation: OnceLock<warden_audit::Explanation>,
 }
@@ -144,6 +146,7 @@ mod tests {
         Arc::new(Entry {
             decision,
             request,
+            entities: warden_core::cedar_policy::Entities::empty(),
             explanation: OnceLock::new(),
         })
     }

@@ -235,8 +235,17 @@ fn complete(
                 type_name,
                 warden_core::cedar_policy::EntityId::new(&entity.id),
             );
-            warden_core::tenant_guard::tenant_of(tenancy, &uid, &snapshot.entities)
-                .ok()
+            // The decision's own entities when it was made, else what the data has now.
+            let from_decision = evaluated
+                .and_then(|entry| warden_core::tenant_guard::tenant_of(tenancy, &uid, &entry.entities).ok());
+            from_decision
+                .or_else(|| {
+                    let slice = snapshot
+                        .entities()
+                        .slice(&snapshot.roots, std::slice::from_ref(&uid), Vec::new())
+                        .ok()?;
+                    warden_core::tenant_guard::tenant_of(tenancy, &uid, &slice).ok()
+                })
                 .map(|tenant| tenant.id().unescaped().to_owned())
         };
         for entity in [record.principal.as_mut(), record.resource.as_mut()]
@@ -258,7 +267,7 @@ fn complete(
                     let explanation = warden_core::explain(
                         pack,
                         &entry.request,
-                        &snapshot.entities,
+                        &entry.entities,
                         &entry.decision,
                     );
                     warden_audit::Explanation {

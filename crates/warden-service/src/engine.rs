@@ -10,12 +10,13 @@
 //! invalid (an unknown action, a type the schema does not allow, properties that do not fit the
 //! schema) is a deny with reason `invalid_request`, never an error response and never an allow.
 
-use std::borrow::Cow;
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use serde_json::{Map, Value, json};
 use warden_core::cedar_policy::{Entities, EntityId, EntityTypeName, EntityUid};
+
+use crate::entity_graph::{EntityGraph, Node};
 use warden_core::{Decision, Pack};
 use warden_token::Principal;
 
@@ -183,13 +184,16 @@ fn cached_evaluate(
     input: &DecisionInput<'_>,
 ) -> Result<Arc<Entry>, Refusal> {
     let fresh = || {
-        evaluate(&scope.snapshot, &scope.claim_attributes, input).map(|(decision, request)| {
-            Arc::new(Entry {
-                decision,
-                request,
-                explanation: OnceLock::new(),
-            })
-        })
+        evaluate(&scope.snapshot, &scope.claim_attributes, input).map(
+            |(decision, request, entities)| {
+                Arc::new(Entry {
+                    decision,
+                    request,
+                    entities,
+                    explanation: OnceLock::new(),
+                })
+            },
+        )
     };
     let Some(key) = cache_key(input) else {
         return fresh();
@@ -235,7 +239,7 @@ fn evaluate(
     snapshot: &Snapshot,
     claim_attributes: &[String],
     input: &DecisionInput<'_>,
-) -> Result<(Decision, warden_core::cedar_policy::Request), Refusal> {
+) -> Result<(Decision, warden_core::cedar_policy::Request, Entities), Refusal> {
     let pack = &snapshot.pack;
     let (principal_uid, principal_entity) = match &input.principal {
         PrincipalInput::Token(principal) => {
@@ -255,9 +259,10 @@ fn evaluate(
             (principal_uid, entity)
         }
     };
+    let graph = snapshot.entities();
     // The store's lifecycle status stands outside every policy: a disabled or deleted
     // principal is denied whatever the policies and the token say.
-    match snapshot.statuses.get(&principal_uid) {
+    match graph.status(&principal_uid) {
         Some(warden_store::PrincipalStatus::Disabled) => {
             return Err(Refusal {
                 reason: RefusalReason::PrincipalDisabled,
@@ -276,57 +281,42 @@ fn evaluate(
         uid(pack, &input.resource.entity_type, &input.resource.id).map_err(invalid)?;
     let action_uid = uid(pack, "Action", &input.action).map_err(invalid)?;
 
-    let mut extras = Vec::new();
+    let from_request = |value: Value| {
+        Node::parse(pack, value).map_err(|error| {
+            invalid(format!(
+                "entity data from the request does not fit the schema: {}",
+                one_line(&error)
+            ))
+        })
+    };
+    let mut extra = Vec::new();
     if let Some(entity) = principal_entity
-        && snapshot.entities.get(&principal_uid).is_none()
+        && !graph.contains(&principal_uid)
     {
-        extras.push(entity);
+        extra.push(from_request(entity)?);
     }
     if let Some(properties) = &input.resource.properties
-        && snapshot.entities.get(&resource_uid).is_none()
+        && !graph.contains(&resource_uid)
         && resource_uid != principal_uid
     {
         check_tenant_prefix(pack, &input.resource, properties).map_err(invalid)?;
-        extras.push(entity_json(&input.resource, properties));
+        extra.push(from_request(entity_json(&input.resource, properties))?);
     }
-    let claimed = match &input.principal {
-        PrincipalInput::Token(principal) => {
-            claimed_overrides(snapshot, claim_attributes, &principal_uid, principal)
+    if let PrincipalInput::Token(principal) = &input.principal
+        && let Some(overridden) =
+            claimed_overrides(&graph, pack, claim_attributes, &principal_uid, principal)
                 .map_err(invalid)?
-        }
-        PrincipalInput::Named(_) => None,
-    };
-    let entities: Cow<'_, Entities> = if let Some(overridden) = claimed {
-        let unfit = |error: &dyn std::fmt::Display| {
-            invalid(format!(
-                "the token's attributes do not fit the schema: {}",
-                one_line(error)
-            ))
-        };
-        let upserted = snapshot
-            .entities
-            .clone()
-            .upsert_entities([overridden], pack.schema())
-            .map_err(|error| unfit(&error))?;
-        let merged = upserted
-            .add_entities_from_json_value(Value::Array(extras.clone()), pack.schema())
-            .map_err(|error| unfit(&error))?;
-        Cow::Owned(merged)
-    } else if extras.is_empty() {
-        Cow::Borrowed(&snapshot.entities)
-    } else {
-        let merged = snapshot
-            .entities
-            .clone()
-            .add_entities_from_json_value(Value::Array(extras), pack.schema())
-            .map_err(|error| {
-                invalid(format!(
-                    "entity data from the request does not fit the schema: {}",
-                    one_line(&error)
-                ))
-            })?;
-        Cow::Owned(merged)
-    };
+    {
+        extra.push(overridden);
+    }
+    let mut roots = vec![principal_uid.clone(), action_uid.clone(), resource_uid.clone()];
+    if let Some(context) = &input.context {
+        crate::entity_graph::references_in(context, &mut roots);
+    }
+    let entities = graph
+        .slice(&snapshot.roots, &roots, extra)
+        .map_err(|error| invalid(format!("the request's entities do not fit together: {error}")))?;
+    drop(graph);
     let request = pack
         .request(
             principal_uid,
@@ -336,24 +326,28 @@ fn evaluate(
         )
         .map_err(|error| invalid(error.to_string()))?;
     let decision = pack.decide(&request, &entities);
-    Ok((decision, request))
+    Ok((decision, request, entities))
 }
 
 /// A known principal with the token's authoritative attributes (`[principals] claim_attributes`)
 /// written over the known ones; `None` when there is nothing to override.
 fn claimed_overrides(
-    snapshot: &Snapshot,
+    graph: &EntityGraph,
+    pack: &Pack,
     claim_attributes: &[String],
     uid: &EntityUid,
     principal: &Principal,
-) -> Result<Option<warden_core::cedar_policy::Entity>, String> {
+) -> Result<Option<Node>, String> {
     if claim_attributes.is_empty() {
         return Ok(None);
     }
-    let Some(known) = snapshot.entities.get(uid) else {
+    let Some(known) = graph.get(uid) else {
         return Ok(None);
     };
-    let mut entity = known.to_json_value().map_err(|error| one_line(&error))?;
+    let mut entity = known
+        .entity()
+        .to_json_value()
+        .map_err(|error| one_line(&error))?;
     let Some(attrs) = entity.get_mut("attrs").and_then(Value::as_object_mut) else {
         return Ok(None);
     };
@@ -367,14 +361,12 @@ fn claimed_overrides(
     if !changed {
         return Ok(None);
     }
-    warden_core::cedar_policy::Entity::from_json_value(entity, snapshot.pack.schema())
-        .map(Some)
-        .map_err(|error| {
-            format!(
-                "the token's attributes do not fit the schema: {}",
-                one_line(&error)
-            )
-        })
+    Node::parse(pack, entity).map(Some).map_err(|error| {
+        format!(
+            "the token's attributes do not fit the schema: {}",
+            one_line(&error)
+        )
+    })
 }
 
 fn one_line(error: &dyn std::fmt::Display) -> String {

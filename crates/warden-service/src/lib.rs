@@ -5,6 +5,8 @@
 //! Layout:
 //! - [`snapshot`]: the pack and the entities decisions are made against, swapped atomically,
 //!   and how fresh the store view is. [`reload`] loads and reloads the pack and entity file.
+//! - [`entity_graph`]: the entity data as one record per entity, changed a record at a time,
+//!   and the slice of it each decision assembles. **Security-sensitive.**
 //! - [`engine`]: one decision without I/O (entities assembled with known facts winning, the
 //!   store's principal statuses, the tenant-prefix rule, claim overrides, Cedar, the tenant
 //!   guard), with [`decision_cache`] and [`decision_metrics`].
@@ -31,6 +33,7 @@ pub mod decision_cache;
 pub mod decision_log;
 pub mod decision_metrics;
 pub mod engine;
+pub mod entity_graph;
 pub mod issuer;
 pub mod pipeline;
 pub mod reason;

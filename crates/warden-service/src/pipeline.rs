@@ -218,7 +218,7 @@ impl Service {
             type_name,
             warden_core::cedar_policy::EntityId::new(&principal.id),
         );
-        match snapshot.statuses.get(&uid)? {
+        match snapshot.entities().status(&uid)? {
             warden_store::PrincipalStatus::Disabled => Some(format!("{uid} is disabled")),
             warden_store::PrincipalStatus::Deleted => Some(format!("{uid} is deleted")),
             warden_store::PrincipalStatus::Active => None,

@@ -1,21 +1,28 @@
 //! Keeping the in-memory snapshot in step with the store.
 //!
 //! The decision path reads memory only. A background task reads the store's change counter
-//! every `storage.poll_interval_ms`; when it moved (a write on any replica) or when a time-bound
-//! grant expired, it reads the store and rebuilds the snapshot. This is the change feed between
-//! replicas: a write on one replica is visible on every other within one poll interval. A
+//! every `storage.poll_interval_ms` (and at once when PostgreSQL notifies that another replica
+//! wrote); when it moved, it reads the change feed: the current rows of exactly the keys
+//! written since the version in force, applied record by record (issue #20). Only at start, after
+//! the feed was pruned past this replica, or after a failed apply, is the whole store read
+//! (in pages, parsed as it streams). When a time-bound grant lapses, the grant is dropped in
+//! memory. A write on one replica is in force on every other within one poll interval. A
 //! replica that cannot read the store for `storage.max_staleness_seconds` stops trusting its
 //! snapshot: every decision is a deny with reason `store_unavailable` and `/readyz` says why.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use warden_store::{Store, StoreError};
+use warden_store::{ChangeRead, Store, StoreError};
 
 use crate::clock::unix_now;
 use crate::issuer::TokenIssuer;
 use crate::revocation::RevocationSet;
-use crate::snapshot::{PolicyHolder, StoreFreshness, StoreView};
+use crate::entity_graph::{EntityGraph, GraphError};
+use crate::snapshot::{LoadedStore, PolicyHolder, StoreFreshness};
+
+/// The most change rows one incremental read carries; past it, the whole store is read.
+pub const MAX_CHANGES_PER_READ: i64 = 200_000;
 
 /// Warden's issuer and the verifier its keys are installed into, kept in step with the store.
 #[derive(Clone)]
@@ -60,9 +67,28 @@ pub fn spawn_issuer_tasks(
     })
 }
 
-/// Reads everything the snapshot needs from the store, in one transaction.
-pub async fn read_view(store: &Store) -> Result<StoreView, StoreError> {
-    store.read_state(unix_now()).await
+/// Reads the whole store into a new graph (the entity file's, then the store's on top), parsing
+/// each entity as its page arrives.
+pub async fn read_everything(store: &Store, holder: &PolicyHolder) -> Result<LoadedStore, SyncError> {
+    let inputs = holder.data_inputs()?;
+    let now = unix_now();
+    let pack = Arc::clone(&inputs.pack);
+    let mut graph = EntityGraph::of_file(&pack, inputs.entities_text.as_deref())?;
+    let state = store
+        .read_state_with(now, |record| {
+            graph.put_stored(&pack, &record, now).map_err(SyncError::from)
+        })
+        .await?;
+    graph.set_all_grants(&pack, &state.assignments, now)?;
+    for status in &state.statuses {
+        graph.set_status(&pack, status)?;
+    }
+    Ok(LoadedStore {
+        inputs,
+        graph,
+        version: state.version,
+        read_at: state.read_at,
+    })
 }
 
 /// Why the store could not be brought into memory; the snapshot in force keeps serving within
@@ -78,10 +104,15 @@ pub enum SyncError {
     /// The store's state does not compose with the pack.
     #[error(transparent)]
     Snapshot(#[from] crate::snapshot::SnapshotError),
+    /// A stored row does not fit the pack.
+    #[error(transparent)]
+    Graph(#[from] GraphError),
 }
 
-/// Reads the store and installs the result; used at start and right after an admin write.
-/// Revocations: only what is new since the last store version seen.
+/// Brings the data in force up to the store: the change feed since the version in force, or
+/// everything when there is no such version (start, a pruned feed, a failed apply); used at
+/// start, by the poller, and right after an admin write. One at a time (`refresh_lock`), so
+/// reads apply in order. Revocations: only what is new since the last store version seen.
 pub async fn refresh(
     store: &Store,
     holder: &PolicyHolder,
@@ -89,55 +120,69 @@ pub async fn refresh(
     revocations: &RevocationSet,
     issuer: Option<&IssuerSync>,
 ) -> Result<(), SyncError> {
-    if let Some(sync) = issuer
-        && let Err(error) = sync.issuer.sync(store, &sync.verifier, unix_now()).await
-    {
-        freshness.mark_error(error.to_string());
-        return Err(error.into());
+    let _one_at_a_time = holder.refresh_lock.lock().await;
+    let result = refresh_locked(store, holder, revocations, issuer).await;
+    match &result {
+        // Fresh only once the store's state is what decides: data that cannot be applied
+        // leaves the replica to fail closed when the staleness bound passes. Data older than
+        // what is in force changes nothing, and the store was read.
+        Ok(()) => freshness.mark_ok(),
+        Err(error) => freshness.mark_error(error.to_string()),
     }
-    // The view reads the change counter first; revocations are read after it, so every
-    // revocation at or below the version the snapshot records is in memory before it is
-    // installed (a later one is read again on the next change).
-    let view = read_view(store).await;
-    if view.is_ok() {
-        match store
-            .revocations_since(
-                revocations.seen_version(),
-                unix_now()
-                    .saturating_sub(crate::revocation::EXPIRY_MARGIN_SECONDS)
-                    .saturating_sub(1),
-            )
-            .await
-        {
-            Ok(new) => revocations.apply(&new),
-            Err(error) => {
-                freshness.mark_error(error.to_string());
-                return Err(error.into());
-            }
-        }
-    }
-    match view {
-        Ok(view) => match holder.set_store_view(view) {
-            // Fresh only once the store's state is what decides: a view that cannot be
-            // composed leaves the replica to fail closed when the staleness bound passes. A
-            // view older than the one in force changes nothing, and the store was read.
-            Ok(_) => {
-                freshness.mark_ok();
-                Ok(())
-            }
-            Err(error) => {
-                freshness.mark_error(error.to_string());
-                Err(error.into())
-            }
-        },
-        Err(error) => {
-            freshness.mark_error(error.to_string());
-            Err(error.into())
-        }
-    }
+    result
 }
 
-/// Polls the change counter until aborted.
+async fn refresh_locked(
+    store: &Store,
+    holder: &PolicyHolder,
+    revocations: &RevocationSet,
+    issuer: Option<&IssuerSync>,
+) -> Result<(), SyncError> {
+    if let Some(sync) = issuer {
+        sync.issuer.sync(store, &sync.verifier, unix_now()).await?;
+    }
+    // The data reads the change counter first; revocations are read after it, so every
+    // revocation at or below the version installed is in memory before it is installed (a
+    // later one is read again on the next change).
+    let changes = match holder.store_position() {
+        Some((version, _)) => {
+            match store
+                .read_changes(version, unix_now(), MAX_CHANGES_PER_READ)
+                .await?
+            {
+                ChangeRead::Changes(changes) => Some(changes),
+                ChangeRead::TooFar => None,
+            }
+        }
+        None => None,
+    };
+    let loaded = match changes {
+        Some(_) => None,
+        None => Some(read_everything(store, holder).await?),
+    };
+    let new = store
+        .revocations_since(
+            revocations.seen_version(),
+            unix_now()
+                .saturating_sub(crate::revocation::EXPIRY_MARGIN_SECONDS)
+                .saturating_sub(1),
+        )
+        .await?;
+    revocations.apply(&new);
+    match (changes, loaded) {
+        (Some(changes), _) => {
+            holder.apply_changes(&changes)?;
+        }
+        (None, Some(loaded)) => {
+            holder.install_store(loaded)?;
+        }
+        (None, None) => {}
+    }
+    Ok(())
+}
+
+/// Polls the change counter until aborted; `wake` cuts a wait short (a PostgreSQL
+/// notification that another replica wrote).
 pub fn spawn_poller(
     store: Store,
     holder: Arc<PolicyHolder>,
@@ -146,11 +191,27 @@ pub fn spawn_poller(
     issuer: Option<IssuerSync>,
     interval: Duration,
 ) -> tokio::task::JoinHandle<()> {
+    let wake = Arc::new(tokio::sync::Notify::new());
+    if let Store::Postgres(_) = &store {
+        spawn_listener(store.clone(), Arc::clone(&wake));
+    }
     tokio::spawn(async move {
         loop {
-            tokio::time::sleep(interval).await;
-            let seen = holder.current().and_then(|snapshot| snapshot.store_version);
-            let next_expiry = holder.current().and_then(|snapshot| snapshot.next_expiry);
+            tokio::select! {
+                () = tokio::time::sleep(interval) => {}
+                () = wake.notified() => {}
+            }
+            let now = unix_now();
+            if holder
+                .current()
+                .and_then(|snapshot| snapshot.next_expiry)
+                .is_some_and(|at| at <= now)
+                && let Err(error) = holder.expire_grants(now)
+            {
+                tracing::error!(%error, "dropping lapsed role grants failed; reading everything again");
+                holder.forget_store_view();
+            }
+            let seen = holder.store_position().map(|(version, _)| version);
             match store.version().await {
                 Ok(version) => {
                     if let Some(seen) = seen
@@ -167,16 +228,13 @@ pub fn spawn_poller(
                         holder.forget_store_view();
                         revocations.rewind();
                     }
-                    let expired = next_expiry.is_some_and(|at| at <= unix_now());
-                    if seen == Some(version) && !expired {
+                    let seen = holder.store_position().map(|(version, _)| version);
+                    if seen == Some(version) {
                         freshness.mark_ok();
-                    }
-                    if (seen != Some(version) || expired)
-                        && let Err(error) =
-                            refresh(&store, &holder, &freshness, &revocations, issuer.as_ref())
-                                .await
+                    } else if let Err(error) =
+                        refresh(&store, &holder, &freshness, &revocations, issuer.as_ref()).await
                     {
-                        tracing::error!(error = %error, "rebuilding from the store failed; the last snapshot keeps serving within the staleness bound");
+                        tracing::error!(error = %error, "reading the store's changes failed; the data in force keeps serving within the staleness bound");
                     }
                 }
                 Err(error) => {
@@ -186,6 +244,30 @@ pub fn spawn_poller(
             }
         }
     })
+}
+
+/// Listens for other replicas' writes on PostgreSQL and wakes the poller; reconnects after a
+/// failure (the poll keeps running meanwhile: the notification only makes it sooner).
+fn spawn_listener(store: Store, wake: Arc<tokio::sync::Notify>) {
+    tokio::spawn(async move {
+        loop {
+            match store.listen_for_changes().await {
+                Ok(mut listener) => loop {
+                    match listener.recv().await {
+                        Ok(_) => wake.notify_one(),
+                        Err(error) => {
+                            tracing::debug!(%error, "the change notification connection dropped; reconnecting");
+                            break;
+                        }
+                    }
+                },
+                Err(error) => {
+                    tracing::debug!(%error, "listening for change notifications failed; polling only");
+                }
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    });
 }
 
 /// Every minute, deletes lapsed revocations from the store and from memory. A revocation lapses
@@ -203,6 +285,10 @@ pub fn spawn_revocation_cleaner(
             let lapsed_before = now
                 .saturating_sub(crate::revocation::EXPIRY_MARGIN_SECONDS)
                 .saturating_sub(1);
+            // Changes older than an hour: a replica that was away longer reads everything.
+            if let Err(error) = store.prune_changes(now.saturating_sub(3600)).await {
+                tracing::warn!(%error, "pruning the change feed failed; retrying in a minute");
+            }
             match store.purge_expired_revocations(lapsed_before).await {
                 Ok(0) => {}
                 Ok(deleted) => tracing::info!(deleted, "lapsed revocations deleted"),

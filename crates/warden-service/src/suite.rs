@@ -7,7 +7,6 @@
 //! Tests: `crates/warden/tests/cli/same_decisions.rs` (one set of requests through
 //! `warden check`, `warden test` and the server) and `crates/warden/tests/cli/test_verb.rs`.
 
-use std::collections::HashMap;
 use std::str::FromStr as _;
 use std::sync::Arc;
 
@@ -23,7 +22,9 @@ use warden_token::{Principal, Verifier};
 use crate::engine::{
     self, DecisionInput, DecisionOutcome, DecisionScope, EntityInput, PrincipalInput,
 };
+use crate::entity_graph::EntityGraph;
 use crate::snapshot::Snapshot;
+use warden_store::StatusRecord;
 
 /// Decides suite cases with the engine.
 pub struct ServiceDecider<'a> {
@@ -101,7 +102,7 @@ pub fn decided(scope: &DecisionScope, principal: &str, outcome: &DecisionOutcome
             explanation: explain(
                 &scope.snapshot.pack,
                 &entry.request,
-                &scope.snapshot.entities,
+                &entry.entities,
                 &entry.decision,
             ),
             decision: Some(entry.decision.clone()),
@@ -139,15 +140,28 @@ impl CaseDecider for ServiceDecider<'_> {
         case: &Case,
         resource: &EntityUid,
     ) -> Result<Decided, CaseError> {
-        let parsed = warden_core::suite::parse_entities(&self.pack, entities)?;
-        let mut by_uid = HashMap::with_capacity(statuses.len());
+        // The whole set is parsed as before, so a suite's data is checked as one (duplicates,
+        // the schema) and reports as it did; decisions run on the graph, as the server's do.
+        warden_core::suite::parse_entities(&self.pack, entities)?;
+        let mut graph = EntityGraph::of_values(&self.pack, entities.to_vec())
+            .map_err(|error| CaseError::Unsupported(error.to_string()))?;
         for (uid, status) in statuses {
             let status = PrincipalStatus::from_str(status)
                 .map_err(|error| CaseError::Unsupported(error.to_string()))?;
-            by_uid.insert(uid.clone(), status);
+            graph
+                .set_status(
+                    &self.pack,
+                    &StatusRecord {
+                        tenant: String::new(),
+                        principal_type: uid.type_name().to_string(),
+                        principal_id: uid.id().unescaped().to_owned(),
+                        status,
+                    },
+                )
+                .map_err(|error| CaseError::Unsupported(error.to_string()))?;
         }
         let scope = DecisionScope {
-            snapshot: Arc::new(Snapshot::of(Arc::clone(&self.pack), parsed, by_uid)),
+            snapshot: Arc::new(Snapshot::of(Arc::clone(&self.pack), graph)),
             stale: None,
             claim_attributes: Arc::clone(&self.claim_attributes),
             audit_down: None,

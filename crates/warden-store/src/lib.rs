@@ -191,21 +191,41 @@ macro_rules! on_pool {
 
 mod migrate;
 
-/// Ends a write: its audit record, the change-counter bump every replica watches, and the
-/// commit, all in the write's own transaction (so neither can be lost without the other).
+/// Ends a write: its audit record, the change-counter bump every replica watches, the keys it
+/// changed (the change feed replicas apply row by row, at the version the write commits at),
+/// and the commit, all in the write's own transaction (so none can be lost without the others).
+/// The version row's lock is held until the commit, so versions commit in order.
 macro_rules! finish_write {
-    ($tx:ident, $at:expr, $actor:expr, $action:expr, $tenant:expr, $detail:expr) => {{
+    ($tx:ident, $at:expr, $actor:expr, $action:expr, $tenant:expr, $detail:expr) => {
+        finish_write!($tx, $at, $actor, $action, $tenant, $detail, changes: &[])
+    };
+    ($tx:ident, $at:expr, $actor:expr, $action:expr, $tenant:expr, $detail:expr, changes: $changes:expr) => {{
+        let at: i64 = $at;
         sqlx::query("INSERT INTO admin_audit (at, actor, action, tenant, detail) VALUES ($1, $2, $3, $4, $5)")
-            .bind($at)
+            .bind(at)
             .bind($actor)
             .bind($action)
             .bind($tenant)
             .bind($detail)
             .execute(&mut *$tx)
             .await?;
-        sqlx::query("UPDATE store_version SET version = version + 1 WHERE id = 1")
-            .execute(&mut *$tx)
-            .await?;
+        let (version,): (i64,) = sqlx::query_as(
+            "UPDATE store_version SET version = version + 1 WHERE id = 1 RETURNING version",
+        )
+        .fetch_one(&mut *$tx)
+        .await?;
+        let changes: &[$crate::changes::Change<'_>] = $changes;
+        for change in changes {
+            sqlx::query("INSERT INTO changes (version, kind, tenant, entity_type, entity_id, at) VALUES ($1, $2, $3, $4, $5, $6)")
+                .bind(version)
+                .bind(change.kind.as_str())
+                .bind(change.tenant)
+                .bind(change.entity_type)
+                .bind(change.entity_id)
+                .bind(at)
+                .execute(&mut *$tx)
+                .await?;
+        }
         $tx.commit().await?;
     }};
 }
@@ -239,6 +259,9 @@ macro_rules! insert_revocation {
     }};
 }
 
+mod changes;
+pub use changes::{CHANGES_CHANNEL, ChangeKind, ChangeListener, ChangeRead, EntityKey, StoreChanges};
+use changes::Change;
 mod ids;
 pub use ids::{ClientId, IdError, TenantId};
 mod revocations;
@@ -251,6 +274,9 @@ mod signing_keys;
 pub use signing_keys::SigningKeyRecord;
 
 type EntityRow = (String, String, String, String, String);
+
+/// Rows per page when everything is read.
+pub const READ_PAGE: i64 = 5000;
 type StatusRow = (String, String, String, String);
 type AssignmentRow = (
     String,
@@ -368,7 +394,7 @@ impl Store {
         now: i64,
     ) -> Result<(), StoreError> {
         let tenant = tenant.as_str();
-        on_pool!(self, pool => {
+        let result: Result<(), StoreError> = on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
             for entity in entities {
                 if entity.tenant != tenant {
@@ -391,9 +417,16 @@ impl Store {
                 .await?;
             }
             let detail = serde_json::json!({"entities": entities.len()}).to_string();
-            finish_write!(tx, now, actor, "entity.upsert", tenant, detail);
+            let changes: Vec<Change<'_>> = entities
+                .iter()
+                .map(|entity| Change::new(ChangeKind::Entity, tenant, &entity.entity_type, &entity.entity_id))
+                .collect();
+            finish_write!(tx, now, actor, "entity.upsert", tenant, detail, changes: &changes);
             Ok(())
-        })
+        });
+        result?;
+        self.notify_changed().await;
+        Ok(())
     }
 
     /// Deletes one entity of a tenant (and its role assignments).
@@ -406,7 +439,7 @@ impl Store {
         now: i64,
     ) -> Result<(), StoreError> {
         let tenant = tenant.as_str();
-        on_pool!(self, pool => {
+        let result: Result<(), StoreError> = on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
             let deleted = sqlx::query("DELETE FROM entities WHERE tenant = $1 AND entity_type = $2 AND entity_id = $3")
                 .bind(tenant).bind(entity_type).bind(entity_id)
@@ -418,9 +451,16 @@ impl Store {
                 .bind(tenant).bind(entity_type).bind(entity_id)
                 .execute(&mut *tx).await?;
             let detail = serde_json::json!({"entity": format!("{entity_type}::{entity_id:?}")}).to_string();
-            finish_write!(tx, now, actor, "entity.delete", tenant, detail);
+            let changes = [
+                Change::new(ChangeKind::Entity, tenant, entity_type, entity_id),
+                Change::new(ChangeKind::Grant, tenant, entity_type, entity_id),
+            ];
+            finish_write!(tx, now, actor, "entity.delete", tenant, detail, changes: &changes);
             Ok(())
-        })
+        });
+        result?;
+        self.notify_changed().await;
+        Ok(())
     }
 
     /// The entities of one tenant.
@@ -436,8 +476,27 @@ impl Store {
     /// read in one transaction (repeatable read on PostgreSQL, one read snapshot on SQLite), so
     /// `version` is exactly the version of the data: a view can be ordered by it.
     pub async fn read_state(&self, now: i64) -> Result<StoreState, StoreError> {
+        let mut entities = Vec::new();
+        let mut state = self
+            .read_state_with(now, |record| {
+                entities.push(record);
+                Ok::<(), StoreError>(())
+            })
+            .await?;
+        state.entities = entities;
+        Ok(state)
+    }
+
+    /// [`Store::read_state`], handing each entity to `on_entity` as it is read (pages of
+    /// [`READ_PAGE`] rows, in key order, inside the one transaction) instead of collecting them:
+    /// a million entities are never all held as rows at once. The answer's `entities` is empty.
+    pub async fn read_state_with<E: From<StoreError>>(
+        &self,
+        now: i64,
+        mut on_entity: impl FnMut(EntityRecord) -> Result<(), E>,
+    ) -> Result<StoreState, E> {
         let postgres = matches!(self, Store::Postgres(_));
-        on_pool!(self, pool => {
+        let result: Result<Result<StoreState, E>, StoreError> = on_pool!(self, pool => async {
             let mut tx = pool.begin().await?;
             if postgres {
                 sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
@@ -447,11 +506,30 @@ impl Store {
             let (version,): (i64,) = sqlx::query_as("SELECT version FROM store_version WHERE id = 1")
                 .fetch_one(&mut *tx)
                 .await?;
-            let entity_rows: Vec<EntityRow> = sqlx::query_as(
-                "SELECT tenant, entity_type, entity_id, attrs, parents FROM entities ORDER BY tenant, entity_type, entity_id",
-            )
-            .fetch_all(&mut *tx)
-            .await?;
+            let mut after = (String::new(), String::new(), String::new());
+            loop {
+                let page: Vec<EntityRow> = sqlx::query_as(
+                    "SELECT tenant, entity_type, entity_id, attrs, parents FROM entities \
+                     WHERE tenant > $1 OR (tenant = $1 AND (entity_type > $2 OR (entity_type = $2 AND entity_id > $3))) \
+                     ORDER BY tenant, entity_type, entity_id LIMIT $4",
+                )
+                .bind(&after.0)
+                .bind(&after.1)
+                .bind(&after.2)
+                .bind(READ_PAGE)
+                .fetch_all(&mut *tx)
+                .await?;
+                let full = page.len() == usize::try_from(READ_PAGE).unwrap_or(usize::MAX);
+                for row in page {
+                    after = (row.0.clone(), row.1.clone(), row.2.clone());
+                    if let Err(error) = entity_from_row(row).map_err(E::from).and_then(&mut on_entity) {
+                        return Ok(Err(error));
+                    }
+                }
+                if !full {
+                    break;
+                }
+            }
             let assignment_rows: Vec<AssignmentRow> = sqlx::query_as(
                 "SELECT tenant, principal_type, principal_id, role_type, role_id, expires_at, reason, granted_by, granted_at FROM role_assignments \
                  WHERE expires_at IS NULL OR expires_at > $1 ORDER BY tenant, principal_type, principal_id, role_type, role_id",
@@ -471,15 +549,20 @@ impl Store {
                     .fetch_one(&mut *tx)
                     .await?;
             tx.commit().await?;
-            Ok(StoreState {
+            let statuses = match status_rows.into_iter().map(status_from_row).collect::<Result<_, _>>() {
+                Ok(statuses) => statuses,
+                Err(error) => return Ok(Err(E::from(error))),
+            };
+            Ok(Ok(StoreState {
                 version,
                 read_at: now,
-                entities: entity_rows.into_iter().map(entity_from_row).collect::<Result<_, _>>()?,
+                entities: Vec::new(),
                 assignments: assignment_rows.into_iter().map(assignment_from_row).collect(),
-                statuses: status_rows.into_iter().map(status_from_row).collect::<Result<_, _>>()?,
+                statuses,
                 next_expiry,
-            })
-        })
+            }))
+        }.await);
+        result.map_err(E::from)?
     }
 
     /// Sets a principal's status in a tenant. The status is kept on its own: no entity is read
@@ -495,7 +578,7 @@ impl Store {
         now: i64,
     ) -> Result<(), StoreError> {
         let tenant = tenant.as_str();
-        on_pool!(self, pool => {
+        let result: Result<(), StoreError> = on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
             sqlx::query(
                 "INSERT INTO principal_status (tenant, principal_type, principal_id, status, updated_at) VALUES ($1, $2, $3, $4, $5) \
@@ -504,9 +587,13 @@ impl Store {
             .bind(tenant).bind(entity_type).bind(entity_id).bind(status.as_str()).bind(now)
             .execute(&mut *tx).await?;
             let detail = serde_json::json!({"principal": format!("{entity_type}::{entity_id:?}"), "status": status.as_str()}).to_string();
-            finish_write!(tx, now, actor, "principal.status", tenant, detail);
+            let changes = [Change::new(ChangeKind::Status, tenant, entity_type, entity_id)];
+            finish_write!(tx, now, actor, "principal.status", tenant, detail, changes: &changes);
             Ok(())
-        })
+        });
+        result?;
+        self.notify_changed().await;
+        Ok(())
     }
 
     /// The statuses of one tenant's principals that are not active.
@@ -520,7 +607,7 @@ impl Store {
 
     /// Grants a role (replacing an earlier grant of the same role), audited.
     pub async fn grant_role(&self, grant: &RoleAssignment) -> Result<(), StoreError> {
-        on_pool!(self, pool => {
+        let result: Result<(), StoreError> = on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
             sqlx::query(
                 "INSERT INTO role_assignments (tenant, principal_type, principal_id, role_type, role_id, expires_at, reason, granted_by, granted_at) \
@@ -536,12 +623,18 @@ impl Store {
                 "expires_at": grant.expires_at,
                 "reason": grant.reason,
             }).to_string();
-            finish_write!(tx, grant.granted_at, &grant.granted_by, "role.grant", &grant.tenant, detail);
+            let changes = [Change::new(ChangeKind::Grant, &grant.tenant, &grant.principal_type, &grant.principal_id)];
+            finish_write!(tx, grant.granted_at, &grant.granted_by, "role.grant", &grant.tenant, detail, changes: &changes);
             Ok(())
-        })
+        });
+        result?;
+        self.notify_changed().await;
+        Ok(())
     }
 
-    /// Revokes a role grant, audited with the reason.
+    /// Revokes a role, audited with the reason: the grant, and the role among the parents of
+    /// the principal's stored entity (an imported entity's roles are parents), whichever hold
+    /// it. Not found when neither does.
     #[allow(
         clippy::too_many_arguments,
         reason = "each part of a grant is named on purpose"
@@ -556,14 +649,27 @@ impl Store {
         now: i64,
     ) -> Result<(), StoreError> {
         let tenant = tenant.as_str();
-        on_pool!(self, pool => {
+        let result: Result<(), StoreError> = on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
             let deleted = sqlx::query("DELETE FROM role_assignments WHERE tenant = $1 AND principal_type = $2 AND principal_id = $3 AND role_type = $4 AND role_id = $5")
                 .bind(tenant).bind(principal.0).bind(principal.1).bind(role.0).bind(role.1)
                 .execute(&mut *tx).await?.rows_affected();
-            if deleted == 0 {
+            let stored: Option<(String,)> = sqlx::query_as("SELECT parents FROM entities WHERE tenant = $1 AND entity_type = $2 AND entity_id = $3")
+                .bind(tenant).bind(principal.0).bind(principal.1)
+                .fetch_optional(&mut *tx).await?;
+            let mut from_parents = false;
+            if let Some((parents,)) = stored {
+                let (kept, removed) = without_parents(&parents, &[role])?;
+                if removed > 0 {
+                    sqlx::query("UPDATE entities SET parents = $1, updated_at = $2 WHERE tenant = $3 AND entity_type = $4 AND entity_id = $5")
+                        .bind(kept).bind(now).bind(tenant).bind(principal.0).bind(principal.1)
+                        .execute(&mut *tx).await?;
+                    from_parents = true;
+                }
+            }
+            if deleted == 0 && !from_parents {
                 return Err(StoreError::NotFound(format!(
-                    "{}::{:?} holds no grant of {}::{:?} in tenant `{tenant}`",
+                    "{}::{:?} holds no grant of {}::{:?} in tenant `{tenant}`, and its stored entity does not have it as a parent",
                     principal.0, principal.1, role.0, role.1
                 )));
             }
@@ -571,10 +677,128 @@ impl Store {
                 "principal": format!("{}::{:?}", principal.0, principal.1),
                 "role": format!("{}::{:?}", role.0, role.1),
                 "reason": reason,
+                "grant": deleted > 0,
+                "parent": from_parents,
             }).to_string();
-            finish_write!(tx, now, actor, "role.revoke", tenant, detail);
+            let changes = [
+                Change::new(ChangeKind::Grant, tenant, principal.0, principal.1),
+                Change::new(ChangeKind::Entity, tenant, principal.0, principal.1),
+            ];
+            finish_write!(tx, now, actor, "role.revoke", tenant, detail, changes: &changes);
             Ok(())
-        })
+        });
+        result?;
+        self.notify_changed().await;
+        Ok(())
+    }
+
+    /// Adds and removes parents (roles, groups) of a stored entity, whatever wrote them,
+    /// audited with the reason; returns the parents it has after. Not found without a stored
+    /// entity.
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "each part of the edit is named on purpose"
+    )]
+    pub async fn edit_parents(
+        &self,
+        tenant: &TenantId,
+        entity: (&str, &str),
+        add: &[(&str, &str)],
+        remove: &[(&str, &str)],
+        reason: &str,
+        actor: &str,
+        now: i64,
+    ) -> Result<serde_json::Value, StoreError> {
+        let tenant = tenant.as_str();
+        let result: Result<serde_json::Value, StoreError> = on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let stored: Option<(String,)> = sqlx::query_as("SELECT parents FROM entities WHERE tenant = $1 AND entity_type = $2 AND entity_id = $3")
+                .bind(tenant).bind(entity.0).bind(entity.1)
+                .fetch_optional(&mut *tx).await?;
+            let Some((parents,)) = stored else {
+                return Err(StoreError::NotFound(format!(
+                    "no entity {}::{:?} in tenant `{tenant}`", entity.0, entity.1
+                )));
+            };
+            let (kept, _) = without_parents(&parents, remove)?;
+            let mut list: Vec<serde_json::Value> = serde_json::from_str(&kept)
+                .map_err(|error| StoreError::Corrupt(format!("parents of {}::{}: {error}", entity.0, entity.1)))?;
+            for (parent_type, parent_id) in add {
+                let parent = serde_json::json!({"type": parent_type, "id": parent_id});
+                if !list.contains(&parent) {
+                    list.push(parent);
+                }
+            }
+            let after = serde_json::Value::Array(list);
+            sqlx::query("UPDATE entities SET parents = $1, updated_at = $2 WHERE tenant = $3 AND entity_type = $4 AND entity_id = $5")
+                .bind(after.to_string()).bind(now).bind(tenant).bind(entity.0).bind(entity.1)
+                .execute(&mut *tx).await?;
+            let uid_text = |(t, i): &(&str, &str)| format!("{t}::{i:?}");
+            let detail = serde_json::json!({
+                "entity": uid_text(&entity),
+                "add": add.iter().map(uid_text).collect::<Vec<_>>(),
+                "remove": remove.iter().map(uid_text).collect::<Vec<_>>(),
+                "reason": reason,
+            }).to_string();
+            let changes = [Change::new(ChangeKind::Entity, tenant, entity.0, entity.1)];
+            finish_write!(tx, now, actor, "entity.parents", tenant, detail, changes: &changes);
+            Ok(after)
+        });
+        let after = result?;
+        self.notify_changed().await;
+        Ok(after)
+    }
+
+    /// Deletes entities of one tenant (and their role grants) in one transaction; returns how
+    /// many existed. Keys that do not exist are skipped.
+    pub async fn delete_entities(
+        &self,
+        tenant: &TenantId,
+        keys: &[(String, String)],
+        actor: &str,
+        now: i64,
+    ) -> Result<u64, StoreError> {
+        let tenant = tenant.as_str();
+        let result: Result<u64, StoreError> = on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let mut deleted = 0;
+            for (entity_type, entity_id) in keys {
+                deleted += sqlx::query("DELETE FROM entities WHERE tenant = $1 AND entity_type = $2 AND entity_id = $3")
+                    .bind(tenant).bind(entity_type).bind(entity_id)
+                    .execute(&mut *tx).await?.rows_affected();
+                sqlx::query("DELETE FROM role_assignments WHERE tenant = $1 AND principal_type = $2 AND principal_id = $3")
+                    .bind(tenant).bind(entity_type).bind(entity_id)
+                    .execute(&mut *tx).await?;
+            }
+            let detail = serde_json::json!({"entities": deleted}).to_string();
+            let mut changes = Vec::with_capacity(keys.len() * 2);
+            for (entity_type, entity_id) in keys {
+                changes.push(Change::new(ChangeKind::Entity, tenant, entity_type, entity_id));
+                changes.push(Change::new(ChangeKind::Grant, tenant, entity_type, entity_id));
+            }
+            finish_write!(tx, now, actor, "entity.delete", tenant, detail, changes: &changes);
+            Ok(deleted)
+        });
+        let deleted = result?;
+        self.notify_changed().await;
+        Ok(deleted)
+    }
+
+    /// The `(type, id)` of every stored entity of one tenant, sorted, a page at a time: those
+    /// after `after`, at most `limit`.
+    pub async fn entity_keys_of(
+        &self,
+        tenant: &TenantId,
+        after: Option<(&str, &str)>,
+        limit: i64,
+    ) -> Result<Vec<(String, String)>, StoreError> {
+        let tenant = tenant.as_str();
+        let (after_type, after_id) = after.unwrap_or(("", ""));
+        let rows: Vec<(String, String)> = on_pool!(self, pool => sqlx::query_as(
+            "SELECT entity_type, entity_id FROM entities WHERE tenant = $1 AND (entity_type > $2 OR (entity_type = $2 AND entity_id > $3)) \
+             ORDER BY entity_type, entity_id LIMIT $4",
+        ).bind(tenant).bind(after_type).bind(after_id).bind(limit).fetch_all(pool).await?);
+        Ok(rows)
     }
 
     /// Creates the first admin credential; refused when any exists.
@@ -629,4 +853,28 @@ impl Store {
             })
             .collect())
     }
+}
+
+/// A stored parents list without the given `(type, id)`s: the list as text, and how many went.
+fn without_parents(parents: &str, remove: &[(&str, &str)]) -> Result<(String, usize), StoreError> {
+    let list: Vec<Value> = serde_json::from_str(parents)
+        .map_err(|error| StoreError::Corrupt(format!("stored parents: {error}")))?;
+    let before = list.len();
+    let kept: Vec<Value> = list
+        .into_iter()
+        .filter(|parent| {
+            let parent = parent.get("__entity").unwrap_or(parent);
+            let (Some(parent_type), Some(parent_id)) = (
+                parent.get("type").and_then(Value::as_str),
+                parent.get("id").and_then(Value::as_str),
+            ) else {
+                return true;
+            };
+            !remove
+                .iter()
+                .any(|(t, i)| *t == parent_type && *i == parent_id)
+        })
+        .collect();
+    let removed = before - kept.len();
+    Ok((Value::Array(kept).to_string(), removed))
 }

@@ -15,6 +15,7 @@ const SQLITE: &[(i64, &str)] = &[
         4,
         include_str!("../migrations/sqlite/0004_principal_status.sql"),
     ),
+    (5, include_str!("../migrations/sqlite/0005_change_feed.sql")),
 ];
 const POSTGRES: &[(i64, &str)] = &[
     (1, include_str!("../migrations/postgres/0001_init.sql")),
@@ -29,6 +30,10 @@ const POSTGRES: &[(i64, &str)] = &[
     (
         4,
         include_str!("../migrations/postgres/0004_principal_status.sql"),
+    ),
+    (
+        5,
+        include_str!("../migrations/postgres/0005_change_feed.sql"),
     ),
 ];
 

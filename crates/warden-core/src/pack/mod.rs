@@ -125,6 +125,9 @@ pub struct Pack {
     tenancy: Option<Tenancy>,
     lifecycle: Option<Lifecycle>,
     revision: Revision,
+    /// What entity data is read against (schema and manifest): packs that share it read the
+    /// same entity data the same way, so a policy-only reload keeps the parsed entities.
+    data_fingerprint: Revision,
     policies: HashMap<PolicyId, PolicyInfo>,
     entity_shapes: HashMap<String, EntityShape>,
     /// Per action, the context attributes the schema types as `String`, `Long` or `Bool`: a
@@ -246,6 +249,7 @@ impl Pack {
             tenancy,
             lifecycle,
             revision: revision_of(sources),
+            data_fingerprint: data_fingerprint_of(sources),
             policies,
             entity_shapes,
             context_primitives,
@@ -297,6 +301,12 @@ impl Pack {
     /// The content hash every decision reports.
     pub fn revision(&self) -> &Revision {
         &self.revision
+    }
+
+    /// A digest of what entity data is read against (the schema and the manifest): two packs
+    /// with the same one parse and validate the same entity data alike.
+    pub fn data_fingerprint(&self) -> &Revision {
+        &self.data_fingerprint
     }
 
     /// What Warden knows of a policy.
@@ -513,6 +523,23 @@ fn push_located(
             },
         });
     }
+}
+
+/// SHA-256 over the manifest and the schema: what entity data depends on.
+fn data_fingerprint_of(sources: &PackSources) -> Revision {
+    let mut hasher = Sha256::new();
+    for (label, file) in [
+        ("manifest", sources.manifest.as_ref()),
+        ("schema", sources.schema.as_ref().map(|schema| &schema.file)),
+    ] {
+        let text = file.map_or("", |file| file.text.as_str());
+        for part in [label, text] {
+            hasher.update((part.len() as u64).to_be_bytes());
+            hasher.update(part.as_bytes());
+        }
+    }
+    let hex = hex::encode(hasher.finalize());
+    Revision(Arc::from(hex.get(..16).unwrap_or(&hex)))
 }
 
 /// The revision: SHA-256 over every file's path and content, in a fixed order.

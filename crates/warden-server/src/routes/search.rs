@@ -1,10 +1,13 @@
 //! AuthZEN search: which subjects, resources or actions the policies allow, answered from the
 //! policy pack and the entities the service knows, by deciding each candidate. Paged with an
-//! opaque `next_token` (an offset into the sorted candidates). Every search call is one
-//! decision-log record (what was asked, what the page found); a search whose record cannot be
-//! kept answers nothing.
+//! opaque `next_token` (where the scan stopped: the candidates come in id order from the
+//! entity data's index, so a page costs what it scans, not what the store holds). One page
+//! scans at most [`MAX_SCAN`] candidates and spends at most half the request timeout, on a
+//! blocking thread so the async workers keep serving; a page cut short says where to go on.
+//! Every search call is one decision-log record (what was asked, what the page found); a search
+//! whose record cannot be kept answers nothing.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::extract::State;
 use serde_json::{Value, json};
@@ -20,19 +23,10 @@ use crate::wire::{ActionSearch, EntityRef, PageRequest, ResourceSearch, SubjectS
 
 const DEFAULT_LIMIT: usize = 50;
 const MAX_LIMIT: usize = 1000;
-
-/// Ids of the known entities of one type, sorted.
-fn ids_of_type(snapshot: &crate::snapshot::Snapshot, entity_type: &str) -> Vec<String> {
-    let mut ids: Vec<String> = snapshot
-        .entities
-        .iter()
-        .map(|entity| entity.uid())
-        .filter(|uid| uid.type_name().to_string() == entity_type)
-        .map(|uid| uid.id().unescaped().to_owned())
-        .collect();
-    ids.sort();
-    ids
-}
+/// The most candidates one page decides.
+pub const MAX_SCAN: usize = 10_000;
+/// Candidates fetched from the index at a time.
+const CHUNK: usize = 256;
 
 /// Action names of the schema (or of the entity data without one), sorted.
 fn action_names(snapshot: &crate::snapshot::Snapshot) -> Vec<String> {
@@ -41,11 +35,47 @@ fn action_names(snapshot: &crate::snapshot::Snapshot) -> Vec<String> {
             .actions()
             .map(|uid| uid.id().unescaped().to_owned())
             .collect(),
-        None => ids_of_type(snapshot, "Action"),
+        None => match snapshot.pack.type_name("Action") {
+            Some(action) => snapshot.entities().ids_of_type(&action, None, usize::MAX),
+            None => Vec::new(),
+        },
     };
     names.sort();
     names.dedup();
     names
+}
+
+/// Candidate ids after a cursor, in order.
+trait Candidates: Send + 'static {
+    fn after(&self, cursor: Option<&str>, limit: usize) -> Vec<String>;
+}
+
+/// Known entities of one type, from the entity data's index.
+struct OfType {
+    snapshot: std::sync::Arc<crate::snapshot::Snapshot>,
+    entity_type: Option<warden_core::cedar_policy::EntityTypeName>,
+}
+
+impl Candidates for OfType {
+    fn after(&self, cursor: Option<&str>, limit: usize) -> Vec<String> {
+        match &self.entity_type {
+            Some(entity_type) => self.snapshot.entities().ids_of_type(entity_type, cursor, limit),
+            None => Vec::new(),
+        }
+    }
+}
+
+/// A sorted list (action names).
+struct Listed(Vec<String>);
+
+impl Candidates for Listed {
+    fn after(&self, cursor: Option<&str>, limit: usize) -> Vec<String> {
+        let start = match cursor {
+            Some(cursor) => self.0.partition_point(|name| name.as_str() <= cursor),
+            None => 0,
+        };
+        self.0.iter().skip(start).take(limit).cloned().collect()
+    }
 }
 
 /// One page of results, and the ids (or action names) it holds, for the decision log.
@@ -54,45 +84,73 @@ struct Page {
     found: Vec<String>,
 }
 
-/// Walks candidates from the page token on, keeping those `allowed` says yes to.
-fn page<T: AsRef<str>>(
-    candidates: &[T],
+/// The cursor a page token carries: the last candidate scanned, hex-encoded.
+fn cursor_of(page: Option<&PageRequest>) -> Result<Option<String>, ApiError> {
+    match page.and_then(|p| p.token.as_deref()).filter(|t| !t.is_empty()) {
+        None => Ok(None),
+        Some(token) => hex::decode(token)
+            .ok()
+            .and_then(|bytes| String::from_utf8(bytes).ok())
+            .map(Some)
+            .ok_or_else(|| {
+                ApiError::BadRequest("page.token is not a token this PDP issued".to_owned())
+            }),
+    }
+}
+
+/// Walks candidates from the page token on, keeping those `allowed` says yes to, within the
+/// page's limits (results, candidates scanned, time), on a blocking thread.
+async fn page(
+    candidates: impl Candidates,
     page: Option<&PageRequest>,
-    mut allowed: impl FnMut(&T) -> Option<Value>,
+    budget: Duration,
+    allowed: impl Fn(&str) -> Option<Value> + Send + 'static,
 ) -> Result<Page, ApiError> {
-    let start = match page
-        .and_then(|p| p.token.as_deref())
-        .filter(|t| !t.is_empty())
-    {
-        None => 0,
-        Some(token) => token.parse::<usize>().map_err(|_| {
-            ApiError::BadRequest("page.token is not a token this PDP issued".to_owned())
-        })?,
-    };
+    let cursor = cursor_of(page)?;
     let limit = page
         .and_then(|p| p.limit)
         .unwrap_or(DEFAULT_LIMIT)
         .clamp(1, MAX_LIMIT);
-    let mut results = Vec::new();
-    let mut found = Vec::new();
-    let mut next = None;
-    for (position, candidate) in candidates.iter().enumerate().skip(start) {
-        if results.len() == limit {
-            next = Some(position);
-            break;
+    let scan = move || {
+        let started = Instant::now();
+        let mut cursor = cursor;
+        let mut results = Vec::new();
+        let mut found = Vec::new();
+        let mut scanned = 0usize;
+        let mut more = false;
+        'scan: loop {
+            let chunk = candidates.after(cursor.as_deref(), CHUNK);
+            if chunk.is_empty() {
+                break;
+            }
+            for candidate in chunk {
+                if results.len() == limit || scanned == MAX_SCAN || started.elapsed() > budget {
+                    more = true;
+                    break 'scan;
+                }
+                scanned += 1;
+                if let Some(result) = allowed(&candidate) {
+                    results.push(result);
+                    found.push(candidate.clone());
+                }
+                cursor = Some(candidate);
+            }
         }
-        if let Some(result) = allowed(candidate) {
-            results.push(result);
-            found.push(candidate.as_ref().to_owned());
+        let next = match (more, cursor) {
+            (true, Some(cursor)) => hex::encode(cursor.as_bytes()),
+            _ => String::new(),
+        };
+        Page {
+            body: json!({
+                "page": {"next_token": next, "count": results.len()},
+                "results": results,
+            }),
+            found,
         }
-    }
-    Ok(Page {
-        body: json!({
-            "page": {"next_token": next.map(|n| n.to_string()).unwrap_or_default(), "count": results.len()},
-            "results": results,
-        }),
-        found,
-    })
+    };
+    tokio::task::spawn_blocking(scan)
+        .await
+        .map_err(|error| ApiError::Internal(format!("a search page failed: {error}")))
 }
 
 /// Records the search and answers its page, or an empty page when the record cannot be kept.
@@ -149,7 +207,7 @@ fn allowed(
     subject: &EntityRef,
     action: &str,
     resource: &EntityRef,
-    context: Option<Value>,
+    context: Option<&Value>,
 ) -> bool {
     crate::engine::decide(
         snapshot,
@@ -157,7 +215,7 @@ fn allowed(
             principal: crate::engine::PrincipalInput::Named(subject.into()),
             action: action.to_owned(),
             resource: resource.into(),
-            context,
+            context: context.cloned(),
         },
     )
     .allowed()
@@ -171,22 +229,29 @@ pub async fn subjects(
 ) -> Result<axum::Json<Value>, ApiError> {
     let caller = caller("authzen.search.subject", pep, origin);
     let snapshot = super::snapshot(&state)?;
-    let candidates = ids_of_type(&snapshot.snapshot, &request.subject.entity_type);
-    let Page { body, found } = page(&candidates, request.page.as_ref(), |id| {
-        let subject = EntityRef {
-            entity_type: request.subject.entity_type.clone(),
-            id: id.clone(),
-            properties: None,
-        };
-        allowed(
-            &snapshot,
-            &subject,
-            &request.action.name,
-            &request.resource,
+    let candidates = OfType {
+        entity_type: snapshot.snapshot.pack.type_name(&request.subject.entity_type),
+        snapshot: std::sync::Arc::clone(&snapshot.snapshot),
+    };
+    let Page { body, found } = {
+        let (scope, subject_type, action, resource, context) = (
+            snapshot.clone(),
+            request.subject.entity_type.clone(),
+            request.action.name.clone(),
+            request.resource.clone(),
             request.context.clone(),
-        )
-        .then(|| json!({"type": request.subject.entity_type, "id": id}))
-    })?;
+        );
+        page(candidates, request.page.as_ref(), state.limits.search_budget, move |id| {
+            let subject = EntityRef {
+                entity_type: subject_type.clone(),
+                id: id.to_owned(),
+                properties: None,
+            };
+            allowed(&scope, &subject, &action, &resource, context.as_ref())
+                .then(|| json!({"type": subject_type, "id": id}))
+        })
+        .await?
+    };
     let search = Search {
         kind: "subject",
         subject: any_of(&request.subject.entity_type),
@@ -216,9 +281,12 @@ fn screened(state: &AppState, subject: &EntityRef) -> Result<EntityRef, Refusal>
 
 /// An empty page of results.
 fn nothing(request: Option<&PageRequest>) -> Result<axum::Json<Value>, ApiError> {
-    Ok(axum::Json(
-        page(&Vec::<String>::new(), request, |_| None::<Value>)?.body,
-    ))
+    cursor_of(request)?;
+    Ok(axum::Json(empty_page()))
+}
+
+fn empty_page() -> Value {
+    json!({"page": {"next_token": "", "count": 0}, "results": []})
 }
 
 /// Records a search whose subject was refused; it finds nothing.
@@ -228,8 +296,8 @@ async fn refused(
     search: Search<'_>,
     request: Option<&PageRequest>,
 ) -> Result<axum::Json<Value>, ApiError> {
-    let empty = page(&Vec::<String>::new(), request, |_| None::<Value>)?;
-    answer(state, caller, search, empty.body, request).await
+    cursor_of(request)?;
+    answer(state, caller, search, empty_page(), request).await
 }
 
 pub async fn resources(
@@ -254,22 +322,29 @@ pub async fn resources(
             return refused(&state, &caller, search, request.page.as_ref()).await;
         }
     };
-    let candidates = ids_of_type(&snapshot.snapshot, &request.resource.entity_type);
-    let Page { body, found } = page(&candidates, request.page.as_ref(), |id| {
-        let resource = EntityRef {
-            entity_type: request.resource.entity_type.clone(),
-            id: id.clone(),
-            properties: None,
-        };
-        allowed(
-            &snapshot,
-            &subject,
-            &request.action.name,
-            &resource,
+    let candidates = OfType {
+        entity_type: snapshot.snapshot.pack.type_name(&request.resource.entity_type),
+        snapshot: std::sync::Arc::clone(&snapshot.snapshot),
+    };
+    let Page { body, found } = {
+        let (scope, subject, action, resource_type, context) = (
+            snapshot.clone(),
+            subject.clone(),
+            request.action.name.clone(),
+            request.resource.entity_type.clone(),
             request.context.clone(),
-        )
-        .then(|| json!({"type": request.resource.entity_type, "id": id}))
-    })?;
+        );
+        page(candidates, request.page.as_ref(), state.limits.search_budget, move |id| {
+            let resource = EntityRef {
+                entity_type: resource_type.clone(),
+                id: id.to_owned(),
+                properties: None,
+            };
+            allowed(&scope, &subject, &action, &resource, context.as_ref())
+                .then(|| json!({"type": resource_type, "id": id}))
+        })
+        .await?
+    };
     let search = Search {
         kind: "resource",
         subject: logged(&subject),
@@ -303,17 +378,20 @@ pub async fn actions(
             return refused(&state, &caller, search, request.page.as_ref()).await;
         }
     };
-    let candidates = action_names(&snapshot.snapshot);
-    let Page { body, found } = page(&candidates, request.page.as_ref(), |name| {
-        allowed(
-            &snapshot,
-            &subject,
-            name,
-            &request.resource,
+    let candidates = Listed(action_names(&snapshot.snapshot));
+    let Page { body, found } = {
+        let (scope, subject, resource, context) = (
+            snapshot.clone(),
+            subject.clone(),
+            request.resource.clone(),
             request.context.clone(),
-        )
-        .then(|| json!({"name": name}))
-    })?;
+        );
+        page(candidates, request.page.as_ref(), state.limits.search_budget, move |name| {
+            allowed(&scope, &subject, name, &resource, context.as_ref())
+                .then(|| json!({"name": name}))
+        })
+        .await?
+    };
     let search = Search {
         kind: "action",
         subject: logged(&subject),

@@ -102,9 +102,10 @@ fn uid_status(state: &AppState, uid: &EntityUid) -> String {
     let Some(snapshot) = state.policy.current() else {
         return "unknown".to_owned();
     };
-    match snapshot.statuses.get(uid) {
+    let graph = snapshot.entities();
+    match graph.status(uid) {
         Some(status) => status.as_str().to_owned(),
-        None if snapshot.entities.get(uid).is_some() => "active".to_owned(),
+        None if graph.contains(uid) => "active".to_owned(),
         None => "unknown".to_owned(),
     }
 }

@@ -1,0 +1,645 @@
+//! The entities decisions are made against, kept as one record per entity and changed one
+//! record at a time; each decision assembles only the entities it can reach.
+//!
+//! SECURITY-SENSITIVE: the slice a decision sees must decide exactly as the whole data would.
+//!
+//! Layers, the first that has an entity wins: principals with role grants (their entity with
+//! each grant in force added as a parent), the store's entities, the entity file's. A principal
+//! with grants and no entity gets one made from the grant (its tenant, the roles as parents)
+//! when its type needs no other attribute.
+//!
+//! Why a slice decides as the whole data: Cedar reads an entity only by following a reference
+//! it already holds — the request's principal, action and resource, entity values in the
+//! context, entity literals in policy conditions, and entity values in the attributes, tags and
+//! ancestors of entities it read. [`EntityGraph::slice`] starts from exactly those roots and
+//! follows every parent and every entity value in attributes and tags, so every entity an
+//! evaluation can read is in the slice with all its ancestors (whose closure Cedar computes over
+//! the slice as it would over everything). Scope constraints (`principal in Group::"g"`) need
+//! only the request entity's ancestors, so scope literals are not roots. The differential tests
+//! (`tests/entity_slices.rs`) hold slice decisions to whole-data decisions.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+
+use foldhash::fast::RandomState;
+use serde_json::{Map, Value, json};
+use warden_core::Pack;
+use warden_core::cedar_policy::{Entities, Entity, EntityId, EntityTypeName, EntityUid};
+use warden_store::{EntityRecord, PrincipalStatus, RoleAssignment, StatusRecord, StoreChanges};
+
+/// Why entity data cannot be taken in.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum GraphError {
+    /// An entity does not parse or does not fit the schema.
+    #[error("entity {uid}: {message}")]
+    Entity {
+        /// The entity, as written.
+        uid: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// A type named by stored data is not an entity type name.
+    #[error("`{entity_type}` is not an entity type name (tenant `{tenant}`)")]
+    TypeName {
+        /// The type as stored.
+        entity_type: String,
+        /// The tenant of the row.
+        tenant: String,
+    },
+    /// The entity file is not a JSON array of entities.
+    #[error("entity file: {0}")]
+    File(String),
+}
+
+/// One entity, parsed against the schema, with every entity it refers to (its parents and the
+/// entity values in its attributes and tags), found once when it is taken in.
+#[derive(Debug, Clone)]
+pub struct Node {
+    entity: Entity,
+    refs: Box<[EntityUid]>,
+}
+
+impl Node {
+    /// Parses Cedar entity JSON (`{"uid", "attrs", "parents"[, "tags"]}`) against the schema.
+    pub fn parse(pack: &Pack, value: Value) -> Result<Node, GraphError> {
+        let label = uid_label(&value);
+        let entity = Entity::from_json_value(value, pack.schema()).map_err(|error| {
+            GraphError::Entity {
+                uid: label.clone(),
+                message: error.to_string().replace('\n', " "),
+            }
+        })?;
+        Node::of(entity).map_err(|message| GraphError::Entity {
+            uid: label,
+            message,
+        })
+    }
+
+    /// The node of a parsed entity.
+    pub fn of(entity: Entity) -> Result<Node, String> {
+        // Cedar writes entity values as `{"__entity": …}` and parents as `{type, id}`.
+        let json = entity.to_json_value().map_err(|error| error.to_string())?;
+        let mut refs = Vec::new();
+        if let Some(parents) = json.get("parents").and_then(Value::as_array) {
+            for parent in parents {
+                if let Some(uid) = uid_of(parent.get("__entity").unwrap_or(parent)) {
+                    refs.push(uid);
+                }
+            }
+        }
+        for part in ["attrs", "tags"] {
+            if let Some(values) = json.get(part) {
+                collect_entity_values(values, &mut refs);
+            }
+        }
+        refs.sort();
+        refs.dedup();
+        Ok(Node {
+            entity,
+            refs: refs.into_boxed_slice(),
+        })
+    }
+
+    /// The entity.
+    pub fn entity(&self) -> &Entity {
+        &self.entity
+    }
+}
+
+/// `Type::"id"` of entity JSON, for messages.
+fn uid_label(value: &Value) -> String {
+    value
+        .get("uid")
+        .map(|uid| uid.get("__entity").unwrap_or(uid))
+        .and_then(|uid| Some((uid.get("type")?.as_str()?, uid.get("id")?.as_str()?)))
+        .map_or_else(
+            || "(without a {type, id} uid)".to_owned(),
+            |(entity_type, id)| format!("{entity_type}::{}", Value::String(id.to_owned())),
+        )
+}
+
+fn uid_of(value: &Value) -> Option<EntityUid> {
+    let entity_type = EntityTypeName::from_str_checked(value.get("type")?.as_str()?)?;
+    Some(EntityUid::from_type_name_and_id(
+        entity_type,
+        EntityId::new(value.get("id")?.as_str()?),
+    ))
+}
+
+/// Parses a type name without panicking on bad input.
+trait FromStrChecked: Sized {
+    fn from_str_checked(text: &str) -> Option<Self>;
+}
+
+impl FromStrChecked for EntityTypeName {
+    fn from_str_checked(text: &str) -> Option<Self> {
+        text.parse().ok()
+    }
+}
+
+/// Every `{"__entity": {type, id}}` inside a JSON value.
+fn collect_entity_values(value: &Value, into: &mut Vec<EntityUid>) {
+    match value {
+        Value::Object(map) => {
+            if let Some(uid) = map.get("__entity").and_then(uid_of) {
+                into.push(uid);
+                return;
+            }
+            for inner in map.values() {
+                collect_entity_values(inner, into);
+            }
+        }
+        Value::Array(items) => {
+            for inner in items {
+                collect_entity_values(inner, into);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Entity references a caller's JSON may hold (a context): `{"__entity": …}` and, where a schema
+/// types a value as an entity, a plain `{"type", "id"}`. Taking more than Cedar reads only makes
+/// a slice larger, never wrong.
+pub fn references_in(value: &Value, into: &mut Vec<EntityUid>) {
+    match value {
+        Value::Object(map) => {
+            let target = map.get("__entity").unwrap_or(value);
+            if let Some(uid) = uid_of(target) {
+                into.push(uid);
+            }
+            for inner in map.values() {
+                references_in(inner, into);
+            }
+        }
+        Value::Array(items) => {
+            for inner in items {
+                references_in(inner, into);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// What a pack adds to every slice: the schema's action entities, and the entity literals of
+/// policy conditions (an evaluation may read their attributes or ancestors).
+#[derive(Debug, Default)]
+pub struct PackRoots {
+    actions: Vec<Entity>,
+    action_uids: HashSet<EntityUid, RandomState>,
+    literals: Vec<EntityUid>,
+}
+
+impl PackRoots {
+    /// Found once per pack.
+    pub fn of(pack: &Pack) -> PackRoots {
+        let actions: Vec<Entity> = pack
+            .schema()
+            .and_then(|schema| schema.action_entities().ok())
+            .map(|entities| entities.iter().cloned().collect())
+            .unwrap_or_default();
+        let action_uids = actions.iter().map(Entity::uid).collect();
+        let mut literals = Vec::new();
+        for policy in pack.policy_set().policies() {
+            if let Ok(json) = policy.to_json()
+                && let Some(conditions) = json.get("conditions")
+            {
+                collect_entity_values(conditions, &mut literals);
+            }
+        }
+        literals.sort();
+        literals.dedup();
+        PackRoots {
+            actions,
+            action_uids,
+            literals,
+        }
+    }
+}
+
+/// A role grant as a parent edge.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct GrantEdge {
+    tenant: String,
+    role_type: String,
+    role_id: String,
+    expires_at: Option<i64>,
+}
+
+impl GrantEdge {
+    fn in_force(&self, now: i64) -> bool {
+        self.expires_at.is_none_or(|at| at > now)
+    }
+}
+
+/// A stored entity: its tenant and node.
+#[derive(Debug, Clone)]
+struct Stored {
+    tenant: Box<str>,
+    node: Node,
+}
+
+/// Every entity the service knows, with role grants and principal statuses.
+#[derive(Debug, Default)]
+pub struct EntityGraph {
+    file: HashMap<EntityUid, Node, RandomState>,
+    stored: HashMap<EntityUid, Stored, RandomState>,
+    grants: HashMap<EntityUid, Vec<GrantEdge>, RandomState>,
+    granted: HashMap<EntityUid, Node, RandomState>,
+    statuses: HashMap<EntityUid, PrincipalStatus, RandomState>,
+    ids_by_type: HashMap<EntityTypeName, BTreeSet<String>, RandomState>,
+    expiries: BTreeMap<i64, HashSet<EntityUid, RandomState>>,
+}
+
+fn typed_uid(pack: &Pack, tenant: &str, entity_type: &str, id: &str) -> Result<EntityUid, GraphError> {
+    let type_name = pack
+        .type_name(entity_type)
+        .ok_or_else(|| GraphError::TypeName {
+            entity_type: entity_type.to_owned(),
+            tenant: tenant.to_owned(),
+        })?;
+    Ok(EntityUid::from_type_name_and_id(type_name, EntityId::new(id)))
+}
+
+/// Whether an entity of `entity_type` made from a grant alone (the tenant, if the type has
+/// one, and the role as a parent) fits the schema: no other attribute is required.
+fn stub_fits(pack: &Pack, entity_type: &str) -> bool {
+    pack.entity_shape(entity_type).is_none_or(|shape| {
+        shape.attributes.iter().all(|(name, required)| {
+            !required
+                || pack
+                    .tenancy()
+                    .is_some_and(|tenancy| *name == tenancy.attribute)
+        })
+    })
+}
+
+impl EntityGraph {
+    /// The graph of an entity file (a JSON array of Cedar entities), nothing stored.
+    pub fn of_file(pack: &Pack, text: Option<&str>) -> Result<EntityGraph, GraphError> {
+        let values: Vec<Value> = match text {
+            Some(text) => {
+                serde_json::from_str(text).map_err(|error| GraphError::File(error.to_string()))?
+            }
+            None => Vec::new(),
+        };
+        EntityGraph::of_values(pack, values)
+    }
+
+    /// The graph of entity JSON values (a suite's, a file's), nothing stored.
+    pub fn of_values(pack: &Pack, values: Vec<Value>) -> Result<EntityGraph, GraphError> {
+        let mut graph = EntityGraph::default();
+        for value in values {
+            let node = Node::parse(pack, value)?;
+            let uid = node.entity.uid();
+            if graph.file.insert(uid.clone(), node).is_some() {
+                return Err(GraphError::Entity {
+                    uid: uid.to_string(),
+                    message: "listed twice".to_owned(),
+                });
+            }
+            graph.reindex(&uid);
+        }
+        Ok(graph)
+    }
+
+    /// The same data parsed against another pack's schema (a pack reload that changed it).
+    pub fn reparsed(&self, pack: &Pack, file_text: Option<&str>, now: i64) -> Result<EntityGraph, GraphError> {
+        let mut graph = EntityGraph::of_file(pack, file_text)?;
+        for (uid, stored) in &self.stored {
+            let json = stored.node.entity.to_json_value().map_err(|error| GraphError::Entity {
+                uid: uid.to_string(),
+                message: error.to_string(),
+            })?;
+            graph.insert_stored(pack, &stored.tenant, Node::parse(pack, json)?);
+        }
+        for (uid, edges) in &self.grants {
+            graph.grants.insert(uid.clone(), edges.clone());
+            for at in edges.iter().filter_map(|edge| edge.expires_at) {
+                graph.expiries.entry(at).or_default().insert(uid.clone());
+            }
+        }
+        graph.statuses = self.statuses.clone();
+        let granted: Vec<EntityUid> = graph.grants.keys().cloned().collect();
+        for uid in granted {
+            graph.derive(pack, &uid, now)?;
+        }
+        Ok(graph)
+    }
+
+    /// The entity file replaced (same schema), the store's data kept.
+    pub fn with_file(&self, pack: &Pack, file_text: Option<&str>, now: i64) -> Result<EntityGraph, GraphError> {
+        self.reparsed(pack, file_text, now)
+    }
+
+    fn insert_stored(&mut self, _pack: &Pack, tenant: &str, node: Node) {
+        let uid = node.entity.uid();
+        self.stored.insert(
+            uid.clone(),
+            Stored {
+                tenant: tenant.into(),
+                node,
+            },
+        );
+        self.reindex(&uid);
+    }
+
+    /// Takes in one stored entity (a full read, or a change).
+    pub fn put_stored(&mut self, pack: &Pack, record: &EntityRecord, now: i64) -> Result<(), GraphError> {
+        let uid = typed_uid(pack, &record.tenant, &record.entity_type, &record.entity_id)?;
+        let node = Node::parse(
+            pack,
+            json!({
+                "uid": {"type": record.entity_type, "id": record.entity_id},
+                "attrs": record.attrs,
+                "parents": record.parents,
+            }),
+        )?;
+        self.insert_stored(pack, &record.tenant, node);
+        if self.grants.contains_key(&uid) {
+            self.derive(pack, &uid, now)?;
+        }
+        Ok(())
+    }
+
+    /// Forgets one stored entity of a tenant (the file's, if it has one, shows again).
+    pub fn remove_stored(&mut self, pack: &Pack, tenant: &str, entity_type: &str, id: &str, now: i64) -> Result<(), GraphError> {
+        let uid = typed_uid(pack, tenant, entity_type, id)?;
+        if self
+            .stored
+            .get(&uid)
+            .is_some_and(|stored| &*stored.tenant == tenant)
+        {
+            self.stored.remove(&uid);
+        }
+        if self.grants.contains_key(&uid) {
+            self.derive(pack, &uid, now)?;
+        }
+        self.reindex(&uid);
+        Ok(())
+    }
+
+    /// Replaces every grant of one principal with `grants` (all of one principal).
+    pub fn set_grants(
+        &mut self,
+        pack: &Pack,
+        tenant: &str,
+        principal: (&str, &str),
+        grants: &[RoleAssignment],
+        now: i64,
+    ) -> Result<(), GraphError> {
+        let uid = typed_uid(pack, tenant, principal.0, principal.1)?;
+        if let Some(old) = self.grants.remove(&uid) {
+            for at in old.iter().filter_map(|edge| edge.expires_at) {
+                if let Some(set) = self.expiries.get_mut(&at) {
+                    set.remove(&uid);
+                    if set.is_empty() {
+                        self.expiries.remove(&at);
+                    }
+                }
+            }
+        }
+        let edges: Vec<GrantEdge> = grants
+            .iter()
+            .map(|grant| GrantEdge {
+                tenant: grant.tenant.clone(),
+                role_type: grant.role_type.clone(),
+                role_id: grant.role_id.clone(),
+                expires_at: grant.expires_at,
+            })
+            .filter(|edge| edge.in_force(now))
+            .collect();
+        if !edges.is_empty() {
+            for at in edges.iter().filter_map(|edge| edge.expires_at) {
+                self.expiries.entry(at).or_default().insert(uid.clone());
+            }
+            self.grants.insert(uid.clone(), edges);
+        }
+        self.derive(pack, &uid, now)
+    }
+
+    /// Every grant of a full read, grouped by principal.
+    pub fn set_all_grants(&mut self, pack: &Pack, grants: &[RoleAssignment], now: i64) -> Result<(), GraphError> {
+        let mut by_principal: BTreeMap<(&str, &str, &str), Vec<RoleAssignment>> = BTreeMap::new();
+        for grant in grants {
+            by_principal
+                .entry((&grant.tenant, &grant.principal_type, &grant.principal_id))
+                .or_default()
+                .push(grant.clone());
+        }
+        for ((tenant, principal_type, principal_id), held) in by_principal {
+            self.set_grants(pack, tenant, (principal_type, principal_id), &held, now)?;
+        }
+        Ok(())
+    }
+
+    /// Sets one principal's status (`Active` forgets it).
+    pub fn set_status(&mut self, pack: &Pack, status: &StatusRecord) -> Result<(), GraphError> {
+        // Built from the type and the id as they are, never by formatting and re-parsing text
+        // (an id with control characters would not parse, and its status be lost).
+        let uid = typed_uid(pack, &status.tenant, &status.principal_type, &status.principal_id)?;
+        match status.status {
+            PrincipalStatus::Active => self.statuses.remove(&uid),
+            other => self.statuses.insert(uid, other),
+        };
+        Ok(())
+    }
+
+    /// Applies the state of the keys a store read found changed.
+    pub fn apply(&mut self, pack: &Pack, changes: &StoreChanges, now: i64) -> Result<(), GraphError> {
+        for (key, record) in &changes.entities {
+            match record {
+                Some(record) => self.put_stored(pack, record, now)?,
+                None => self.remove_stored(pack, &key.tenant, &key.entity_type, &key.entity_id, now)?,
+            }
+        }
+        for (key, grants) in &changes.grants {
+            self.set_grants(pack, &key.tenant, (&key.entity_type, &key.entity_id), grants, now)?;
+        }
+        for (key, status) in &changes.statuses {
+            self.set_status(
+                pack,
+                &StatusRecord {
+                    tenant: key.tenant.clone(),
+                    principal_type: key.entity_type.clone(),
+                    principal_id: key.entity_id.clone(),
+                    status: *status,
+                },
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Drops the grants that lapsed by `now`; returns whether any did.
+    pub fn expire(&mut self, pack: &Pack, now: i64) -> Result<bool, GraphError> {
+        let later = self.expiries.split_off(&now.saturating_add(1));
+        let lapsed = std::mem::replace(&mut self.expiries, later);
+        let mut any = false;
+        for uid in lapsed.into_values().flatten() {
+            if let Some(edges) = self.grants.get_mut(&uid) {
+                edges.retain(|edge| edge.in_force(now));
+                if edges.is_empty() {
+                    self.grants.remove(&uid);
+                }
+            }
+            self.derive(pack, &uid, now)?;
+            any = true;
+        }
+        Ok(any)
+    }
+
+    /// The next grant expiry this graph holds.
+    pub fn next_expiry(&self) -> Option<i64> {
+        self.expiries.keys().next().copied()
+    }
+
+    /// Rebuilds the entity of one principal with its grants in force as parents.
+    fn derive(&mut self, pack: &Pack, uid: &EntityUid, now: i64) -> Result<(), GraphError> {
+        self.granted.remove(uid);
+        let live: Vec<&GrantEdge> = self
+            .grants
+            .get(uid)
+            .map(|edges| edges.iter().filter(|edge| edge.in_force(now)).collect())
+            .unwrap_or_default();
+        if let Some(first) = live.first() {
+            let base = self
+                .stored
+                .get(uid)
+                .map(|stored| &stored.node)
+                .or_else(|| self.file.get(uid));
+            let entity_type = uid.type_name().to_string();
+            let mut json = match base {
+                Some(node) => node.entity.to_json_value().map_err(|error| GraphError::Entity {
+                    uid: uid.to_string(),
+                    message: error.to_string(),
+                })?,
+                None if !stub_fits(pack, &entity_type) => {
+                    // A grant to a principal the data does not list, of a type whose entities
+                    // need attributes a grant cannot give (writes refuse such a grant; this one
+                    // raced with a delete). Not applied: the grant adds access, so leaving it
+                    // out fails closed, and one such row must not stop every replica.
+                    tracing::warn!(
+                        principal = %uid,
+                        "a role grant names a principal the entity data does not have; it is not applied"
+                    );
+                    self.reindex(uid);
+                    return Ok(());
+                }
+                None => stub_json(pack, uid, &entity_type, &first.tenant),
+            };
+            if let Some(parents) = json.get_mut("parents").and_then(Value::as_array_mut) {
+                for edge in &live {
+                    let role = json!({"type": edge.role_type, "id": edge.role_id});
+                    if !parents.contains(&role) {
+                        parents.push(role);
+                    }
+                }
+            }
+            let node = Node::parse(pack, json)?;
+            self.granted.insert(uid.clone(), node);
+        }
+        self.reindex(uid);
+        Ok(())
+    }
+
+    fn reindex(&mut self, uid: &EntityUid) {
+        let known = self.contains(uid);
+        let id = uid.id().unescaped();
+        let ids = self.ids_by_type.entry(uid.type_name().clone()).or_default();
+        if known {
+            if !ids.contains(id) {
+                ids.insert(id.to_owned());
+            }
+        } else {
+            ids.remove(id);
+        }
+    }
+
+    /// The entity the data has for a uid.
+    pub fn get(&self, uid: &EntityUid) -> Option<&Node> {
+        self.granted
+            .get(uid)
+            .or_else(|| self.stored.get(uid).map(|stored| &stored.node))
+            .or_else(|| self.file.get(uid))
+    }
+
+    /// Whether the data knows the entity.
+    pub fn contains(&self, uid: &EntityUid) -> bool {
+        self.get(uid).is_some()
+    }
+
+    /// A principal's status, when it is not active.
+    pub fn status(&self, uid: &EntityUid) -> Option<PrincipalStatus> {
+        self.statuses.get(uid).copied()
+    }
+
+    /// How many entities the data knows.
+    pub fn len(&self) -> usize {
+        self.ids_by_type.values().map(BTreeSet::len).sum()
+    }
+
+    /// Whether the data knows no entity.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Ids of known entities of one type after `after` (in order), at most `limit`.
+    pub fn ids_of_type(&self, entity_type: &EntityTypeName, after: Option<&str>, limit: usize) -> Vec<String> {
+        let Some(ids) = self.ids_by_type.get(entity_type) else {
+            return Vec::new();
+        };
+        let range = match after {
+            Some(after) => ids.range::<str, _>((std::ops::Bound::Excluded(after), std::ops::Bound::Unbounded)),
+            None => ids.range::<str, _>(..),
+        };
+        range.take(limit).cloned().collect()
+    }
+
+    /// The entities a decision can read: everything reachable from `roots`, the pack's
+    /// condition literals and the request's own entities (`extra`, which take the place of
+    /// what the data has for the same uid), plus the schema's actions.
+    pub fn slice(
+        &self,
+        pack_roots: &PackRoots,
+        roots: &[EntityUid],
+        extra: Vec<Node>,
+    ) -> Result<Entities, String> {
+        let extra: HashMap<EntityUid, Node, RandomState> = extra
+            .into_iter()
+            .map(|node| (node.entity.uid(), node))
+            .collect();
+        let mut seen: HashSet<EntityUid, RandomState> = HashSet::default();
+        let mut queue: Vec<EntityUid> = Vec::with_capacity(roots.len() + pack_roots.literals.len() + 8);
+        queue.extend(roots.iter().cloned());
+        queue.extend(pack_roots.literals.iter().cloned());
+        let mut out: Vec<Entity> = Vec::with_capacity(queue.len() + pack_roots.actions.len());
+        while let Some(uid) = queue.pop() {
+            if pack_roots.action_uids.contains(&uid) || !seen.insert(uid.clone()) {
+                continue;
+            }
+            let Some(node) = extra.get(&uid).or_else(|| self.get(&uid)) else {
+                continue;
+            };
+            out.push(node.entity.clone());
+            queue.extend(node.refs.iter().filter(|r| !seen.contains(*r)).cloned());
+        }
+        out.extend(pack_roots.actions.iter().cloned());
+        Entities::from_entities(out, None).map_err(|error| error.to_string().replace('\n', " "))
+    }
+}
+
+/// The entity made for a principal known only from its grants: its tenant, where its type has
+/// the tenant attribute.
+fn stub_json(pack: &Pack, uid: &EntityUid, entity_type: &str, tenant: &str) -> Value {
+    let mut attrs = Map::new();
+    let scoped = pack.entity_shape(entity_type).is_none_or(|shape| {
+        pack.tenancy()
+            .is_some_and(|tenancy| shape.attributes.contains_key(&tenancy.attribute))
+    });
+    if let (Some(tenancy), true) = (pack.tenancy(), scoped) {
+        attrs.insert(
+            tenancy.attribute.clone(),
+            json!({"__entity": {"type": tenancy.tenant_type.to_string(), "id": tenant}}),
+        );
+    }
+    json!({"uid": {"type": entity_type, "id": uid.id().unescaped()}, "attrs": attrs, "parents": []})
+}
