@@ -290,6 +290,9 @@ pub struct ServerSettings {
     /// Largest request body, in bytes (default 65536).
     #[serde(default = "default_max_body_bytes")]
     pub max_body_bytes: usize,
+    /// Largest body of a bulk admin call (entity import and delete), in bytes (default 8 MiB).
+    #[serde(default = "default_max_import_bytes")]
+    pub max_import_bytes: usize,
     /// Most evaluations in one batch request (default 100).
     #[serde(default = "default_max_batch")]
     pub max_batch_size: usize,
@@ -306,6 +309,7 @@ impl Default for ServerSettings {
         Self {
             listen: default_listen(),
             max_body_bytes: default_max_body_bytes(),
+            max_import_bytes: default_max_import_bytes(),
             max_batch_size: default_max_batch(),
             request_timeout_ms: default_timeout_ms(),
             shutdown_grace_seconds: default_shutdown_grace(),
@@ -318,6 +322,9 @@ fn default_listen() -> SocketAddr {
 }
 fn default_max_body_bytes() -> usize {
     64 * 1024
+}
+fn default_max_import_bytes() -> usize {
+    8 * 1024 * 1024
 }
 fn default_max_batch() -> usize {
     100

@@ -27,7 +27,10 @@ macro_rules! admin_routes {
 
 admin_routes! {
     "/v1/admin/tenants/{tenant}/entities" => post admin::import_entities, get admin::list_entities;
+    "/v1/admin/tenants/{tenant}/entities/keys" => get admin::entity_keys;
+    "/v1/admin/tenants/{tenant}/entities/delete" => post admin::delete_entities;
     "/v1/admin/tenants/{tenant}/entities/{entity_type}/{id}" => delete admin::delete_entity;
+    "/v1/admin/tenants/{tenant}/entities/{entity_type}/{id}/parents" => post admin::edit_parents;
     "/v1/admin/tenants/{tenant}/roles/grant" => post admin::grant_role;
     "/v1/admin/tenants/{tenant}/roles/revoke" => post admin::revoke_role;
     "/v1/admin/tenants/{tenant}/principals/status" => post admin::set_status;

@@ -46,6 +46,33 @@ impl<T: DeserializeOwned> FromRequest<AppState> for Json<T> {
     }
 }
 
+/// A JSON body for bulk admin calls (entity import and delete): read up to
+/// `server.max_import_bytes` instead of `server.max_body_bytes`, with the same rejections.
+pub struct LargeJson<T>(pub T);
+
+impl<T: DeserializeOwned> FromRequest<AppState> for LargeJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        let limit = state.limits.max_import_bytes;
+        if !is_json(request.headers()) {
+            return Err(ApiError::BadRequest(NOT_JSON.to_owned()));
+        }
+        // The route-wide `DefaultBodyLimit` only binds extractors that consult it; the body is
+        // read here with this endpoint's own bound.
+        let body = axum::body::to_bytes(request.into_body(), limit)
+            .await
+            .map_err(|_| ApiError::PayloadTooLarge { limit })?;
+        if let Ok(value) = serde_json::from_slice::<T>(&body) {
+            return Ok(LargeJson(value));
+        }
+        match axum::Json::<T>::from_bytes(&body) {
+            Ok(axum::Json(value)) => Ok(LargeJson(value)),
+            Err(rejection) => Err(reject(rejection, limit)),
+        }
+    }
+}
+
 /// `application/json` or any `application/*+json`, parameters allowed: the rule of
 /// `axum::Json`, with the same media-type parser, after a shortcut for the usual exact value.
 fn is_json(headers: &HeaderMap) -> bool {

@@ -287,6 +287,7 @@ impl Server {
             limits: Limits {
                 max_body_bytes: config.server.max_body_bytes,
                 max_batch_size: config.server.max_batch_size,
+                max_import_bytes: config.server.max_import_bytes,
                 search_budget: Duration::from_millis(config.server.request_timeout_ms / 2),
             },
             pep_credentials: Arc::new(config.pep_credential_hashes.clone()),

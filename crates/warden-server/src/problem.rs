@@ -21,6 +21,14 @@ pub enum ApiError {
         /// The limit.
         limit: usize,
     },
+    /// Some items of a batch are invalid: each with its index in the batch; nothing was written.
+    #[error("{detail}")]
+    InvalidItems {
+        /// What is wrong, in one line.
+        detail: String,
+        /// Each invalid item: its index, its uid as written, and what is wrong.
+        items: Vec<ItemError>,
+    },
     /// The end user's bearer token is missing or refused.
     #[error("{0}")]
     InvalidToken(TokenError),
@@ -44,10 +52,21 @@ pub enum ApiError {
     Internal(String),
 }
 
+/// One invalid item of a batch.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ItemError {
+    /// Its position in the batch, from 0.
+    pub index: usize,
+    /// Its uid as written (`Type::"id"`), when it has one.
+    pub uid: String,
+    /// What is wrong.
+    pub message: String,
+}
+
 impl ApiError {
     fn status(&self) -> StatusCode {
         match self {
-            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::BadRequest(_) | ApiError::InvalidItems { .. } => StatusCode::BAD_REQUEST,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::InvalidToken(_)
             | ApiError::PepUnauthenticated
@@ -61,7 +80,7 @@ impl ApiError {
 
     fn kind(&self) -> &'static str {
         match self {
-            ApiError::BadRequest(_) => "bad-request",
+            ApiError::BadRequest(_) | ApiError::InvalidItems { .. } => "bad-request",
             ApiError::PayloadTooLarge { .. } => "payload-too-large",
             ApiError::InvalidToken(_) => "invalid-token",
             ApiError::PepUnauthenticated => "pep-unauthenticated",
@@ -88,6 +107,10 @@ impl IntoResponse for ApiError {
         });
         if let (ApiError::InvalidToken(error), Some(object)) = (&self, body.as_object_mut()) {
             object.insert("reason".to_owned(), json!(error.reason.as_str()));
+        }
+        if let (ApiError::InvalidItems { items, .. }, Some(object)) = (&self, body.as_object_mut())
+        {
+            object.insert("errors".to_owned(), json!(items));
         }
         let mut response = (status, axum::Json(body)).into_response();
         response.headers_mut().insert(

@@ -524,6 +524,37 @@ pub struct ImportedAnswer<'a> {
     pub tenant: &'a str,
     /// How many entities were written.
     pub imported: usize,
+    /// The `[type, id]` of each, ids qualified with the tenant (what `--replace` keeps).
+    pub keys: Vec<[&'a str; 2]>,
+}
+
+/// The stored keys of a tenant, a page at a time.
+#[derive(Debug, Serialize)]
+pub struct EntityKeysAnswer<'a> {
+    /// The tenant.
+    pub tenant: &'a str,
+    /// `[type, id]` of each stored entity, in order.
+    pub keys: Vec<[&'a str; 2]>,
+    /// The query that reads the next page, when there may be one.
+    pub next: Option<String>,
+}
+
+/// Entities deleted at once.
+#[derive(Debug, Serialize)]
+pub struct DeletedManyAnswer<'a> {
+    /// The tenant.
+    pub tenant: &'a str,
+    /// How many existed and were deleted.
+    pub deleted: u64,
+}
+
+/// An entity's parents after an edit.
+#[derive(Debug, Serialize)]
+pub struct ParentsAnswer<'a> {
+    /// The entity.
+    pub entity: UidText<'a>,
+    /// Its stored parents now.
+    pub parents: &'a Value,
 }
 
 /// One entity of a tenant, with its principal status.

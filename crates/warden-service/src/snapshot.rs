@@ -427,6 +427,8 @@ pub struct Limits {
     pub max_body_bytes: usize,
     /// Most evaluations per batch.
     pub max_batch_size: usize,
+    /// Largest body of a bulk admin call (entity import and delete).
+    pub max_import_bytes: usize,
     /// How long one page of a search may spend deciding candidates (half the request
     /// timeout): past it, the page ends early with a token to go on from.
     pub search_budget: Duration,

@@ -454,8 +454,32 @@ pub struct ServerArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum EntityCommand {
-    /// Import Cedar entity JSON into a tenant (ids of tenant-scoped types are qualified).
+    /// Import Cedar entity JSON into a tenant (ids of tenant-scoped types are qualified):
+    /// a JSON array or JSON lines of any size, streamed in batches.
     Import(EntityImportArgs),
+    /// Add or remove parents (roles, groups) of a stored entity, whatever wrote them.
+    Parents(EntityParentsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct EntityParentsArgs {
+    #[command(flatten)]
+    pub server: ServerArgs,
+    /// The tenant.
+    #[arg(long, value_name = "TENANT")]
+    pub tenant: String,
+    /// The entity, e.g. 'User::"alice"'.
+    #[arg(long, value_name = "UID")]
+    pub entity: String,
+    /// A parent to add (repeatable), e.g. 'Role::"editor"'.
+    #[arg(long, value_name = "UID")]
+    pub add: Vec<String>,
+    /// A parent to remove (repeatable).
+    #[arg(long, value_name = "UID")]
+    pub remove: Vec<String>,
+    /// Why (recorded in the audit trail).
+    #[arg(long)]
+    pub reason: String,
 }
 
 #[derive(Debug, Args)]
@@ -465,9 +489,16 @@ pub struct EntityImportArgs {
     /// The tenant.
     #[arg(long, value_name = "TENANT")]
     pub tenant: String,
-    /// A Cedar entity JSON file.
+    /// A Cedar entity JSON file: an array, or JSON lines (one entity per line).
     #[arg(value_name = "FILE")]
     pub file: PathBuf,
+    /// Make the tenant's stored entities exactly the file's: afterwards, delete those the file
+    /// does not list (only when every entity was accepted).
+    #[arg(long)]
+    pub replace: bool,
+    /// Entities per request (each request is one transaction).
+    #[arg(long, value_name = "N", default_value_t = 1000)]
+    pub batch_size: usize,
 }
 
 #[derive(Debug, Subcommand)]

@@ -9,6 +9,7 @@ mod cli;
 mod commands;
 mod config_loading;
 mod decision_json;
+mod entity_stream;
 mod junit;
 mod logging;
 mod pack_loading;
@@ -33,7 +34,10 @@ fn main() -> ExitCode {
         Command::Token(cli::TokenCommand::Verify(args)) => commands::token::verify(&args),
         Command::Token(cli::TokenCommand::Mint(args)) => commands::token::mint(&args),
         Command::Admin(cli::AdminCommand::Init(args)) => commands::admin::init(&args),
-        Command::Entity(cli::EntityCommand::Import(args)) => commands::admin::import(&args),
+        Command::Entity(cli::EntityCommand::Import(args)) => commands::entity_import::import(&args),
+        Command::Entity(cli::EntityCommand::Parents(args)) => {
+            commands::entity_import::parents(&args)
+        }
         Command::Role(cli::RoleCommand::Grant(args)) => commands::admin::grant(&args),
         Command::Role(cli::RoleCommand::Revoke(args)) => commands::admin::revoke(&args),
         Command::Principal(cli::PrincipalCommand::Disable(args)) => {

@@ -19,14 +19,15 @@ use warden_store::{
 
 use crate::admin_auth::{Admin, AnyAdmin, TenantAdmin};
 use crate::clock::unix_now;
-use crate::json::Json;
+use crate::json::{Json, LargeJson};
+use crate::problem::ItemError;
 use crate::problem::ApiError;
 use crate::state::AppState;
 use crate::store_sync;
 use crate::wire::{
-    AuditAnswer, AuditRecordJson, DecisionAnswer, DeletedAnswer, EntitiesAnswer, EntityJson,
-    GrantedAnswer, ImportedAnswer, RevokedRoleAnswer, RoleJson, StatusAnswer, StatusJson, UidText,
-    json_response,
+    AuditAnswer, AuditRecordJson, DecisionAnswer, DeletedAnswer, DeletedManyAnswer,
+    EntitiesAnswer, EntityJson, GrantedAnswer, ImportedAnswer, EntityKeysAnswer, ParentsAnswer,
+    RevokedRoleAnswer, RoleJson, StatusAnswer, StatusJson, UidText, json_response,
 };
 
 fn store(state: &AppState) -> Result<&Store, ApiError> {
@@ -242,18 +243,56 @@ fn reason_given(reason: &str, missing: &str) -> Result<(), ApiError> {
 pub async fn import_entities(
     State(state): State<AppState>,
     TenantAdmin { admin, tenant }: TenantAdmin,
-    Json(entities): Json<Vec<Value>>,
+    LargeJson(entities): LargeJson<Vec<Value>>,
 ) -> Result<Response, ApiError> {
     let store = store(&state)?;
     let pack = pack(&state)?;
-    let records = records_from_json(&pack, tenant.as_str(), &entities)?;
-    for record in &records {
-        authorize_shared(&admin, &pack, &record.entity_type)?;
+    if entities.len() > MAX_IMPORT_ENTITIES {
+        return Err(ApiError::BadRequest(format!(
+            "one import takes at most {MAX_IMPORT_ENTITIES} entities; send more in several (warden entity import does)"
+        )));
     }
-    state
-        .policy
-        .validate_with(&records)
-        .map_err(refused_write)?;
+    // Every entity is checked (its ids, its tenant, the schema) before anything is written,
+    // and every problem is reported with its position, so a client can fix or drop exactly
+    // those and send the rest again.
+    let mut records = Vec::with_capacity(entities.len());
+    let mut items = Vec::new();
+    for (index, entity) in entities.iter().enumerate() {
+        let checked = records_from_json(&pack, tenant.as_str(), std::slice::from_ref(entity))
+            .and_then(|mut one| {
+                let record = one.pop().ok_or_else(|| ApiError::BadRequest("empty".to_owned()))?;
+                authorize_shared(&admin, &pack, &record.entity_type)?;
+                state
+                    .policy
+                    .validate_with(std::slice::from_ref(&record))
+                    .map_err(refused_write)?;
+                Ok(record)
+            });
+        match checked {
+            Ok(record) => records.push(record),
+            Err(ApiError::Forbidden(message)) if items.is_empty() => {
+                return Err(ApiError::Forbidden(message));
+            }
+            Err(error) => items.push(ItemError {
+                index,
+                uid: written_uid(entity),
+                message: error.to_string(),
+            }),
+        }
+    }
+    if !items.is_empty() {
+        return Err(ApiError::InvalidItems {
+            detail: format!(
+                "{} of {} entities were refused (nothing was written): first, #{} {}: {}",
+                items.len(),
+                entities.len(),
+                items[0].index,
+                items[0].uid,
+                items[0].message
+            ),
+            items,
+        });
+    }
     store
         .upsert_entities(&tenant, &records, &admin.actor(), unix_now())
         .await
@@ -262,6 +301,192 @@ pub async fn import_entities(
     Ok(json_response(&ImportedAnswer {
         tenant: tenant.as_str(),
         imported: records.len(),
+        keys: records
+            .iter()
+            .map(|record| [record.entity_type.as_str(), record.entity_id.as_str()])
+            .collect(),
+    }))
+}
+
+/// The most entities one import call takes.
+pub const MAX_IMPORT_ENTITIES: usize = 50_000;
+
+/// `Type::"id"` of entity JSON as a caller wrote it, for error reports.
+fn written_uid(entity: &Value) -> String {
+    entity
+        .get("uid")
+        .map(|uid| uid.get("__entity").unwrap_or(uid))
+        .and_then(|uid| Some((uid.get("type")?.as_str()?, uid.get("id")?.as_str()?)))
+        .map_or_else(
+            || "(no uid)".to_owned(),
+            |(entity_type, id)| format!("{entity_type}::{}", Value::String(id.to_owned())),
+        )
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeysQuery {
+    #[serde(default)]
+    after_type: Option<String>,
+    #[serde(default)]
+    after_id: Option<String>,
+    #[serde(default)]
+    limit: Option<i64>,
+}
+
+/// The `(type, id)` of a tenant's stored entities, in order, a page at a time (what
+/// `warden entity import --replace` compares the file with).
+pub async fn entity_keys(
+    State(state): State<AppState>,
+    TenantAdmin { tenant, .. }: TenantAdmin,
+    axum::extract::Query(query): axum::extract::Query<KeysQuery>,
+) -> Result<Response, ApiError> {
+    let store = store(&state)?;
+    let limit = query.limit.unwrap_or(10_000).clamp(1, 50_000);
+    let after = match (&query.after_type, &query.after_id) {
+        (Some(entity_type), Some(id)) => Some((entity_type.as_str(), id.as_str())),
+        (None, None) => None,
+        _ => {
+            return Err(ApiError::BadRequest(
+                "give after_type and after_id together".to_owned(),
+            ));
+        }
+    };
+    let keys = store
+        .entity_keys_of(&tenant, after, limit)
+        .await
+        .map_err(store_error)?;
+    let next = (i64::try_from(keys.len()).unwrap_or(i64::MAX) == limit)
+        .then(|| keys.last())
+        .flatten()
+        .map(|(entity_type, id)| {
+            let mut query = form_urlencoded::Serializer::new(String::new());
+            query.append_pair("after_type", entity_type);
+            query.append_pair("after_id", id);
+            query.append_pair("limit", &limit.to_string());
+            query.finish()
+        });
+    Ok(json_response(&EntityKeysAnswer {
+        tenant: tenant.as_str(),
+        keys: keys
+            .iter()
+            .map(|(entity_type, id)| [entity_type.as_str(), id.as_str()])
+            .collect(),
+        next,
+    }))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeleteManyRequest {
+    entities: Vec<TypeAndId>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TypeAndId {
+    #[serde(rename = "type")]
+    entity_type: String,
+    id: String,
+}
+
+/// Deletes many entities of a tenant (and their grants) in one transaction.
+pub async fn delete_entities(
+    State(state): State<AppState>,
+    TenantAdmin { admin, tenant }: TenantAdmin,
+    LargeJson(request): LargeJson<DeleteManyRequest>,
+) -> Result<Response, ApiError> {
+    let store = store(&state)?;
+    let pack = pack(&state)?;
+    if request.entities.len() > MAX_IMPORT_ENTITIES {
+        return Err(ApiError::BadRequest(format!(
+            "one delete takes at most {MAX_IMPORT_ENTITIES} entities"
+        )));
+    }
+    let mut keys = Vec::with_capacity(request.entities.len());
+    for entity in &request.entities {
+        let key = qualify(&pack, tenant.as_str(), &entity.entity_type, &entity.id)?;
+        authorize_shared(&admin, &pack, &key.0)?;
+        keys.push(key);
+    }
+    let deleted = store
+        .delete_entities(&tenant, &keys, &admin.actor(), unix_now())
+        .await
+        .map_err(store_error)?;
+    refresh(&state, store).await?;
+    Ok(json_response(&DeletedManyAnswer {
+        tenant: tenant.as_str(),
+        deleted,
+    }))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ParentsRequest {
+    #[serde(default)]
+    add: Vec<String>,
+    #[serde(default)]
+    remove: Vec<String>,
+    reason: String,
+}
+
+/// Adds and removes parents (roles, groups) of a stored entity, whatever wrote them.
+pub async fn edit_parents(
+    State(state): State<AppState>,
+    TenantAdmin { admin, tenant }: TenantAdmin,
+    Path((_, entity_type, id)): Path<(String, String, String)>,
+    Json(request): Json<ParentsRequest>,
+) -> Result<Response, ApiError> {
+    reason_given(&request.reason, "a change of parents needs a reason")?;
+    if request.add.is_empty() && request.remove.is_empty() {
+        return Err(ApiError::BadRequest(
+            "name parents to add or remove".to_owned(),
+        ));
+    }
+    let store = store(&state)?;
+    let pack = pack(&state)?;
+    let entity = qualify(&pack, tenant.as_str(), &entity_type, &id)?;
+    authorize_shared(&admin, &pack, &entity.0)?;
+    let parse_all = |texts: &[String]| -> Result<Vec<(String, String)>, ApiError> {
+        texts
+            .iter()
+            .map(|text| parse_uid(&pack, tenant.as_str(), text))
+            .collect()
+    };
+    let add = parse_all(&request.add)?;
+    let remove = parse_all(&request.remove)?;
+    if pack.schema().is_some() {
+        for (parent_type, _) in &add {
+            let allowed = pack
+                .entity_shape(&entity.0)
+                .is_some_and(|shape| shape.member_of.contains(parent_type));
+            if !allowed {
+                return Err(ApiError::BadRequest(format!(
+                    "the schema does not let {} be a member of {parent_type}",
+                    entity.0
+                )));
+            }
+        }
+    }
+    fn pairs(list: &[(String, String)]) -> Vec<(&str, &str)> {
+        list.iter().map(|(t, i)| (t.as_str(), i.as_str())).collect()
+    }
+    let parents = store
+        .edit_parents(
+            &tenant,
+            (&entity.0, &entity.1),
+            &pairs(&add),
+            &pairs(&remove),
+            &request.reason,
+            &admin.actor(),
+            unix_now(),
+        )
+        .await
+        .map_err(store_error)?;
+    refresh(&state, store).await?;
+    Ok(json_response(&ParentsAnswer {
+        entity: UidText::of(&entity),
+        parents: &parents,
     }))
 }
 

@@ -13,6 +13,7 @@ mod admin_routes;
 mod audit;
 mod authzen;
 mod check;
+mod entities_at_scale;
 mod errors;
 mod reload;
 mod revocation;

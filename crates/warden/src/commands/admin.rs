@@ -11,7 +11,7 @@ use warden_store::{AdminCredential, Store, StoreError};
 
 use super::{Verdict, unix_now};
 use crate::cli::{
-    AdminInitArgs, EntityImportArgs, PrincipalStatusArgs, RevocationsListArgs, RevokeCommand,
+    AdminInitArgs, PrincipalStatusArgs, RevocationsListArgs, RevokeCommand,
     RoleGrantArgs, RoleRevokeArgs, ServerArgs,
 };
 use crate::config_loading;
@@ -70,7 +70,7 @@ pub fn init(args: &AdminInitArgs) -> anyhow::Result<Verdict> {
     })
 }
 
-fn base_url(args: &ServerArgs) -> anyhow::Result<String> {
+pub(crate) fn base_url(args: &ServerArgs) -> anyhow::Result<String> {
     if let Some(url) = &args.server {
         return Ok(url.trim_end_matches('/').to_owned());
     }
@@ -133,24 +133,6 @@ pub(crate) fn send(
     } else {
         Ok(refused(status, &answer))
     }
-}
-
-pub fn import(args: &EntityImportArgs) -> anyhow::Result<Verdict> {
-    let text = warden_packdir::read_text(&args.file)?;
-    let entities: Value = serde_json::from_str(&text)
-        .map_err(|error| anyhow!("{}: malformed JSON: {error}", args.file.display()))?;
-    if !entities.is_array() {
-        bail!(
-            "{}: expected a JSON array of Cedar entities",
-            args.file.display()
-        );
-    }
-    send(
-        &args.server,
-        reqwest::Method::POST,
-        &format!("/v1/admin/tenants/{}/entities", args.tenant),
-        Some(entities),
-    )
 }
 
 /// `90s`, `30m`, `1h`, `7d` as seconds.
