@@ -11,6 +11,7 @@
 
 mod audit_verb;
 mod check;
+mod entity_import;
 mod replicas;
 mod revocation_replicas;
 mod sa_verb;
