@@ -271,6 +271,10 @@ pub struct StorageSettings {
     /// A replica that cannot read the store for this long denies every request (default 5).
     #[serde(default = "default_max_staleness")]
     pub max_staleness_seconds: u64,
+    /// Serve only these tenants (default: all): the replica holds only their tenant-scoped
+    /// data, and refuses decisions about other tenants (`tenant_not_served`).
+    #[serde(default)]
+    pub tenants: Option<Vec<String>>,
 }
 
 fn default_poll_ms() -> u64 {

@@ -280,6 +280,23 @@ fn evaluate(
     let resource_uid =
         uid(pack, &input.resource.entity_type, &input.resource.id).map_err(invalid)?;
     let action_uid = uid(pack, "Action", &input.action).map_err(invalid)?;
+    // A replica that serves some tenants (`[storage] tenants`) holds no data of the others: it
+    // must not decide about them from what it does not have.
+    let (principal_type, principal_id) = match &input.principal {
+        PrincipalInput::Token(principal) => (&principal.entity_type, &principal.id),
+        PrincipalInput::Named(subject) => (&subject.entity_type, &subject.id),
+    };
+    for (entity_type, id) in [
+        (principal_type, principal_id),
+        (&input.resource.entity_type, &input.resource.id),
+    ] {
+        if let Some(tenant) = graph.unserved_tenant(pack, entity_type, id) {
+            return Err(Refusal {
+                reason: RefusalReason::TenantNotServed,
+                detail: format!("tenant `{tenant}` is not served by this replica ([storage] tenants)"),
+            });
+        }
+    }
 
     let from_request = |value: Value| {
         Node::parse(pack, value).map_err(|error| {

@@ -19,6 +19,7 @@
 //! (`tests/entity_slices.rs`) hold slice decisions to whole-data decisions.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::sync::Arc;
 
 use foldhash::fast::RandomState;
 use serde_json::{Map, Value, json};
@@ -248,6 +249,19 @@ pub struct EntityGraph {
     statuses: HashMap<EntityUid, PrincipalStatus, RandomState>,
     ids_by_type: HashMap<EntityTypeName, BTreeSet<String>, RandomState>,
     expiries: BTreeMap<i64, HashSet<EntityUid, RandomState>>,
+    /// `[storage] tenants`: the tenants whose tenant-scoped data this replica holds (all
+    /// when `None`).
+    served: Option<Arc<BTreeSet<String>>>,
+}
+
+/// Whether entities of this type belong to one tenant (they carry the tenant attribute, and
+/// their ids are written `<tenant>/<id>`).
+pub fn tenant_scoped(pack: &Pack, entity_type: &str) -> bool {
+    match (pack.tenancy(), pack.entity_shape(entity_type)) {
+        (Some(tenancy), Some(shape)) => shape.attributes.contains_key(&tenancy.attribute),
+        (Some(tenancy), None) => entity_type != tenancy.tenant_type.to_string(),
+        (None, _) => false,
+    }
 }
 
 fn typed_uid(pack: &Pack, tenant: &str, entity_type: &str, id: &str) -> Result<EntityUid, GraphError> {
@@ -302,9 +316,37 @@ impl EntityGraph {
         Ok(graph)
     }
 
+    /// Holds only these tenants' tenant-scoped data from now on (`[storage] tenants`); set
+    /// before anything is stored.
+    pub fn serve_only(&mut self, tenants: Option<Arc<BTreeSet<String>>>) {
+        self.served = tenants;
+    }
+
+    /// Whether a stored row of `tenant` of this type is held here.
+    fn holds(&self, pack: &Pack, tenant: &str, entity_type: &str) -> bool {
+        self.served
+            .as_ref()
+            .is_none_or(|served| served.contains(tenant) || !tenant_scoped(pack, entity_type))
+    }
+
+    /// The tenant this replica does not serve that an entity belongs to, if any: for a
+    /// tenant-scoped type the prefix of its id (`acme/…`), for the tenant type itself its id.
+    pub fn unserved_tenant(&self, pack: &Pack, entity_type: &str, id: &str) -> Option<String> {
+        let served = self.served.as_ref()?;
+        let tenant = match pack.tenancy() {
+            Some(tenancy) if tenancy.tenant_type.to_string() == entity_type => id,
+            Some(_) if tenant_scoped(pack, entity_type) => {
+                id.split_once('/').map_or(id, |(tenant, _)| tenant)
+            }
+            _ => return None,
+        };
+        (!served.contains(tenant)).then(|| tenant.to_owned())
+    }
+
     /// The same data parsed against another pack's schema (a pack reload that changed it).
     pub fn reparsed(&self, pack: &Pack, file_text: Option<&str>, now: i64) -> Result<EntityGraph, GraphError> {
         let mut graph = EntityGraph::of_file(pack, file_text)?;
+        graph.served = self.served.clone();
         for (uid, stored) in &self.stored {
             let json = stored.node.entity.to_json_value().map_err(|error| GraphError::Entity {
                 uid: uid.to_string(),
@@ -345,6 +387,9 @@ impl EntityGraph {
 
     /// Takes in one stored entity (a full read, or a change).
     pub fn put_stored(&mut self, pack: &Pack, record: &EntityRecord, now: i64) -> Result<(), GraphError> {
+        if !self.holds(pack, &record.tenant, &record.entity_type) {
+            return Ok(());
+        }
         let uid = typed_uid(pack, &record.tenant, &record.entity_type, &record.entity_id)?;
         let node = Node::parse(
             pack,
@@ -363,6 +408,9 @@ impl EntityGraph {
 
     /// Forgets one stored entity of a tenant (the file's, if it has one, shows again).
     pub fn remove_stored(&mut self, pack: &Pack, tenant: &str, entity_type: &str, id: &str, now: i64) -> Result<(), GraphError> {
+        if !self.holds(pack, tenant, entity_type) {
+            return Ok(());
+        }
         let uid = typed_uid(pack, tenant, entity_type, id)?;
         if self
             .stored
@@ -387,6 +435,9 @@ impl EntityGraph {
         grants: &[RoleAssignment],
         now: i64,
     ) -> Result<(), GraphError> {
+        if !self.holds(pack, tenant, principal.0) {
+            return Ok(());
+        }
         let uid = typed_uid(pack, tenant, principal.0, principal.1)?;
         if let Some(old) = self.grants.remove(&uid) {
             for at in old.iter().filter_map(|edge| edge.expires_at) {
@@ -434,6 +485,9 @@ impl EntityGraph {
 
     /// Sets one principal's status (`Active` forgets it).
     pub fn set_status(&mut self, pack: &Pack, status: &StatusRecord) -> Result<(), GraphError> {
+        if !self.holds(pack, &status.tenant, &status.principal_type) {
+            return Ok(());
+        }
         // Built from the type and the id as they are, never by formatting and re-parsing text
         // (an id with control characters would not parse, and its status be lost).
         let uid = typed_uid(pack, &status.tenant, &status.principal_type, &status.principal_id)?;

@@ -22,6 +22,9 @@ pub enum RefusalReason {
     PrincipalDeleted,
     /// Identifiers of a forwarded token are revoked.
     TokenRevoked,
+    /// The principal or the resource belongs to a tenant this replica does not serve
+    /// (`[storage] tenants`): it does not hold that tenant's data, so it cannot decide.
+    TenantNotServed,
 }
 
 impl RefusalReason {
@@ -34,6 +37,7 @@ impl RefusalReason {
             RefusalReason::PrincipalDisabled => "principal_disabled",
             RefusalReason::PrincipalDeleted => "principal_deleted",
             RefusalReason::TokenRevoked => "token_revoked",
+            RefusalReason::TenantNotServed => "tenant_not_served",
         }
     }
 }
@@ -51,13 +55,14 @@ pub enum Reason {
 
 impl RefusalReason {
     /// Every refusal reason, in declaration order.
-    pub const ALL: [RefusalReason; 6] = [
+    pub const ALL: [RefusalReason; 7] = [
         RefusalReason::InvalidRequest,
         RefusalReason::StoreUnavailable,
         RefusalReason::AuditUnavailable,
         RefusalReason::PrincipalDisabled,
         RefusalReason::PrincipalDeleted,
         RefusalReason::TokenRevoked,
+        RefusalReason::TenantNotServed,
     ];
 }
 

@@ -74,6 +74,8 @@ struct Inputs {
     graph: Option<Arc<RwLock<EntityGraph>>>,
     /// The store version and read time the graph holds, when it holds the store's data.
     store_at: Option<(i64, i64)>,
+    /// `[storage] tenants`.
+    served: Option<Arc<std::collections::BTreeSet<String>>>,
 }
 
 /// Why a snapshot cannot be made (the one in force keeps serving).
@@ -132,6 +134,8 @@ pub struct DataInputs {
     pub pack: Arc<Pack>,
     /// The entity file's text.
     pub entities_text: Option<String>,
+    /// The tenants served (`[storage] tenants`; all when `None`).
+    pub served: Option<Arc<std::collections::BTreeSet<String>>>,
 }
 
 /// A full read of the store, parsed into a graph.
@@ -192,10 +196,11 @@ impl PolicyHolder {
                     .reparsed(&pack, entities_text.as_deref(), now())?;
                 Arc::new(RwLock::new(rebuilt))
             }
-            (_, None) => Arc::new(RwLock::new(EntityGraph::of_file(
-                &pack,
-                entities_text.as_deref(),
-            )?)),
+            (_, None) => {
+                let mut graph = EntityGraph::of_file(&pack, entities_text.as_deref())?;
+                graph.serve_only(inputs.served.clone());
+                Arc::new(RwLock::new(graph))
+            }
         };
         inputs.roots = Arc::new(PackRoots::of(&pack));
         inputs.pack = Some(pack);
@@ -211,7 +216,20 @@ impl PolicyHolder {
         Ok(DataInputs {
             pack: inputs.pack.clone().ok_or(SnapshotError::NoPack)?,
             entities_text: inputs.entities_text.clone(),
+            served: inputs.served.clone(),
         })
+    }
+
+    /// Serves only these tenants (`[storage] tenants`), before the store is first read.
+    pub fn serve_only(&self, tenants: Option<Arc<std::collections::BTreeSet<String>>>) {
+        let mut inputs = self.inputs.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(graph) = &inputs.graph {
+            graph
+                .write()
+                .unwrap_or_else(PoisonError::into_inner)
+                .serve_only(tenants.clone());
+        }
+        inputs.served = tenants;
     }
 
     /// The store version (and read time) the data in force holds; `None` before the first

@@ -51,6 +51,9 @@ pub enum StartError {
     /// Warden's signing keys could not be loaded (e.g. a wrong key-encryption key).
     #[error("Warden cannot issue tokens: {0}")]
     Issuer(#[from] IssuerSyncError),
+    /// `[storage] tenants` names something that is not a tenant id.
+    #[error("[storage] tenants: {0}")]
+    Tenants(#[from] warden_store::IdError),
 }
 
 /// What keeps a started service current, and the decision log's writer to join at shutdown.
@@ -90,6 +93,14 @@ async fn open(config: &Config) -> Result<Opened, StartError> {
     });
     let (store, store_freshness) = match &config.storage {
         Some(storage) => {
+            if let Some(tenants) = &storage.tenants {
+                let mut served = std::collections::BTreeSet::new();
+                for tenant in tenants {
+                    served.insert(warden_store::TenantId::parse(tenant)?.to_string());
+                }
+                holder.serve_only(Some(Arc::new(served)));
+                tracing::info!(tenants = tenants.len(), "serving only the tenants of [storage] tenants");
+            }
             let store = warden_store::Store::connect(&storage.url).await?;
             let freshness = Arc::new(StoreFreshness::new(Duration::from_secs(
                 storage.max_staleness_seconds,

@@ -74,6 +74,7 @@ pub async fn read_everything(store: &Store, holder: &PolicyHolder) -> Result<Loa
     let now = unix_now();
     let pack = Arc::clone(&inputs.pack);
     let mut graph = EntityGraph::of_file(&pack, inputs.entities_text.as_deref())?;
+    graph.serve_only(inputs.served.clone());
     let state = store
         .read_state_with(now, |record| {
             graph.put_stored(&pack, &record, now).map_err(SyncError::from)

@@ -62,11 +62,7 @@ pub(crate) fn store_error(error: StoreError) -> ApiError {
 
 /// Whether entities of this type carry the tenant (their ids are tenant-qualified).
 fn tenant_scoped(pack: &Pack, entity_type: &str) -> bool {
-    match (pack.tenancy(), pack.entity_shape(entity_type)) {
-        (Some(tenancy), Some(shape)) => shape.attributes.contains_key(&tenancy.attribute),
-        (Some(tenancy), None) => entity_type != tenancy.tenant_type.to_string(),
-        (None, _) => false,
-    }
+    warden_service::entity_graph::tenant_scoped(pack, entity_type)
 }
 
 /// `(type, id)` of a UID within a tenant, qualifying tenant-scoped ids.

@@ -368,3 +368,73 @@ async fn a_resource_search_pages_by_cursor_through_thousands_of_documents() {
         assert_eq!(status, 400, "{backend}");
     }
 }
+
+/// `[storage] tenants`: a replica serving globex only holds none of acme's stored data and
+/// refuses decisions about acme (`tenant_not_served`) instead of deciding without its data;
+/// globex is decided as usual, and a second replica serving acme decides acme's.
+#[tokio::test]
+async fn a_replica_serving_some_tenants_refuses_the_others() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("shared.db").display());
+    let globex_only = TestServer::start(Setup {
+        storage: Some(url.clone()),
+        storage_extra: "tenants = [\"globex\"]",
+        ..Setup::default()
+    })
+    .await;
+    let acme_only = TestServer::start(Setup {
+        storage: Some(url),
+        storage_extra: "tenants = [\"acme\"]",
+        ..Setup::default()
+    })
+    .await;
+    // A write through the globex replica is kept in the store for acme's replica.
+    let (status, answer) = admin(
+        &globex_only,
+        Method::POST,
+        "/v1/admin/tenants/acme/entities",
+        json!([user("quinn", &["editor"])]),
+    )
+    .await;
+    assert_eq!(status, 200, "{answer}");
+    let quinn = token(&globex_only, "quinn");
+    let response = globex_only
+        .client
+        .post(globex_only.url("/v1/check"))
+        .bearer_auth(&quinn)
+        .json(&json!({"action": "read", "resource": {"type": "Document", "id": "acme/roadmap"}}))
+        .send()
+        .await
+        .unwrap();
+    let answer: Value = response.json().await.unwrap();
+    assert_eq!(answer["decision"], "deny", "{answer}");
+    assert_eq!(answer["reason"], "tenant_not_served", "{answer}");
+    // globex is decided as usual there.
+    let (status, answer) = globex_only
+        .pep_post(
+            "/access/v1/evaluation",
+            &json!({"subject": {"type": "User", "id": "globex/alice"}, "action": {"name": "read"},
+                    "resource": {"type": "Document", "id": "globex/roadmap"}}),
+        )
+        .await;
+    assert_eq!((status, answer["decision"].clone()), (200, json!(true)), "{answer}");
+    // The acme replica has quinn (from the store) within a poll or two.
+    let quinn = token(&acme_only, "quinn");
+    let mut allowed = false;
+    for _ in 0..50 {
+        if decide(&acme_only, &quinn, "edit", "acme/roadmap").await == "allow" {
+            allowed = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(allowed, "the acme replica did not take the write");
+    let (_, answer) = acme_only
+        .pep_post(
+            "/access/v1/evaluation",
+            &json!({"subject": {"type": "User", "id": "globex/alice"}, "action": {"name": "read"},
+                    "resource": {"type": "Document", "id": "globex/roadmap"}}),
+        )
+        .await;
+    assert_eq!(answer["decision"], json!(false), "{answer}");
+}

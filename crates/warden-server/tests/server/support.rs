@@ -36,6 +36,8 @@ pub struct Setup<'a> {
     pub max_staleness_seconds: u64,
     /// `storage.poll_interval_ms`.
     pub poll_interval_ms: u64,
+    /// More `[storage]` keys.
+    pub storage_extra: &'a str,
 }
 
 impl Default for Setup<'_> {
@@ -47,6 +49,7 @@ impl Default for Setup<'_> {
             storage: None,
             max_staleness_seconds: 5,
             poll_interval_ms: 100,
+            storage_extra: "",
         }
     }
 }
@@ -127,8 +130,8 @@ impl TestServer {
                 };
                 seed_admins(&url).await;
                 format!(
-                    "[storage]\nurl = {url:?}\npoll_interval_ms = {}\nmax_staleness_seconds = {}\n",
-                    setup.poll_interval_ms, setup.max_staleness_seconds
+                    "[storage]\nurl = {url:?}\npoll_interval_ms = {}\nmax_staleness_seconds = {}\n{}\n",
+                    setup.poll_interval_ms, setup.max_staleness_seconds, setup.storage_extra
                 )
             }
         };
