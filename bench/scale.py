@@ -326,7 +326,7 @@ def main():
     while time.time() < deadline:
         _, ready_a = a.get("/readyz")
         _, ready_b = b.get("/readyz")
-        if json.loads(ready_a)["policy"]["store_version"] == json.loads(ready_b)["policy"]["store_version"]:
+        if json.loads(ready_a)["checks"]["policy"]["store_version"] == json.loads(ready_b)["checks"]["policy"]["store_version"]:
             break
         time.sleep(0.5)
     time.sleep(2)

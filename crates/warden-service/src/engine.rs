@@ -362,7 +362,6 @@ fn claimed_overrides(
         return Ok(None);
     };
     let mut entity = known
-        .entity()
         .to_json_value()
         .map_err(|error| one_line(&error))?;
     let Some(attrs) = entity.get_mut("attrs").and_then(Value::as_object_mut) else {

@@ -27,6 +27,8 @@ use warden_core::Pack;
 use warden_core::cedar_policy::{Entities, Entity, EntityId, EntityTypeName, EntityUid};
 use warden_store::{EntityRecord, PrincipalStatus, RoleAssignment, StatusRecord, StoreChanges};
 
+use crate::compact_entity::{Compact, Key, Names};
+
 /// Why entity data cannot be taken in.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum GraphError {
@@ -232,18 +234,33 @@ impl GrantEdge {
     }
 }
 
-/// A stored entity: its tenant and node.
+/// A stored entity: its tenant and the entity, compact when it can be (see
+/// [`crate::compact_entity`]), parsed otherwise.
 #[derive(Debug, Clone)]
 struct Stored {
-    tenant: Box<str>,
-    node: Node,
+    tenant: Arc<str>,
+    form: Form,
+}
+
+#[derive(Debug, Clone)]
+enum Form {
+    Compact(Compact),
+    Parsed(Node),
+}
+
+/// An entity found in the data, in the form it is kept in.
+#[derive(Debug, Clone, Copy)]
+enum Found<'a> {
+    Node(&'a Node),
+    Compact(&'a Compact),
 }
 
 /// Every entity the service knows, with role grants and principal statuses.
 #[derive(Debug, Default)]
 pub struct EntityGraph {
     file: HashMap<EntityUid, Node, RandomState>,
-    stored: HashMap<EntityUid, Stored, RandomState>,
+    stored: HashMap<Key, Stored, RandomState>,
+    names: Names,
     grants: HashMap<EntityUid, Vec<GrantEdge>, RandomState>,
     granted: HashMap<EntityUid, Node, RandomState>,
     statuses: HashMap<EntityUid, PrincipalStatus, RandomState>,
@@ -347,12 +364,22 @@ impl EntityGraph {
     pub fn reparsed(&self, pack: &Pack, file_text: Option<&str>, now: i64) -> Result<EntityGraph, GraphError> {
         let mut graph = EntityGraph::of_file(pack, file_text)?;
         graph.served = self.served.clone();
-        for (uid, stored) in &self.stored {
-            let json = stored.node.entity.to_json_value().map_err(|error| GraphError::Entity {
+        for (key, stored) in &self.stored {
+            let Some(uid) = self.names.uid(key) else {
+                continue;
+            };
+            let entity = self.entity_of(&uid, self.form_of(stored)).ok_or_else(|| {
+                GraphError::Entity {
+                    uid: uid.to_string(),
+                    message: "cannot be rebuilt".to_owned(),
+                }
+            })?;
+            let json = entity.to_json_value().map_err(|error| GraphError::Entity {
                 uid: uid.to_string(),
                 message: error.to_string(),
             })?;
-            graph.insert_stored(pack, &stored.tenant, Node::parse(pack, json)?);
+            let tenant = Arc::clone(&stored.tenant);
+            graph.insert_stored(tenant, Node::parse(pack, json)?);
         }
         for (uid, edges) in &self.grants {
             graph.grants.insert(uid.clone(), edges.clone());
@@ -373,16 +400,42 @@ impl EntityGraph {
         self.reparsed(pack, file_text, now)
     }
 
-    fn insert_stored(&mut self, _pack: &Pack, tenant: &str, node: Node) {
+    fn insert_stored(&mut self, tenant: Arc<str>, node: Node) {
         let uid = node.entity.uid();
-        self.stored.insert(
-            uid.clone(),
-            Stored {
-                tenant: tenant.into(),
-                node,
-            },
-        );
+        let key = self.names.key(&uid);
+        let form = match self.names.compact(&node.entity) {
+            Some(compact) => Form::Compact(compact),
+            None => Form::Parsed(node),
+        };
+        self.stored.insert(key, Stored { tenant, form });
         self.reindex(&uid);
+    }
+
+    fn form_of<'a>(&self, stored: &'a Stored) -> Found<'a> {
+        match &stored.form {
+            Form::Compact(compact) => Found::Compact(compact),
+            Form::Parsed(node) => Found::Node(node),
+        }
+    }
+
+    fn stored_of(&self, uid: &EntityUid) -> Option<&Stored> {
+        self.stored.get(&self.names.find(uid)?)
+    }
+
+    /// The entity the data has for a uid, in the form it is kept in.
+    fn find(&self, uid: &EntityUid) -> Option<Found<'_>> {
+        self.granted
+            .get(uid)
+            .map(Found::Node)
+            .or_else(|| self.stored_of(uid).map(|stored| self.form_of(stored)))
+            .or_else(|| self.file.get(uid).map(Found::Node))
+    }
+
+    fn entity_of(&self, uid: &EntityUid, found: Found<'_>) -> Option<Entity> {
+        match found {
+            Found::Node(node) => Some(node.entity.clone()),
+            Found::Compact(compact) => self.names.rebuild(uid, compact),
+        }
     }
 
     /// Takes in one stored entity (a full read, or a change).
@@ -399,7 +452,8 @@ impl EntityGraph {
                 "parents": record.parents,
             }),
         )?;
-        self.insert_stored(pack, &record.tenant, node);
+        let tenant = self.names.intern_tenant(&record.tenant);
+        self.insert_stored(tenant, node);
         if self.grants.contains_key(&uid) {
             self.derive(pack, &uid, now)?;
         }
@@ -412,12 +466,13 @@ impl EntityGraph {
             return Ok(());
         }
         let uid = typed_uid(pack, tenant, entity_type, id)?;
-        if self
-            .stored
-            .get(&uid)
-            .is_some_and(|stored| &*stored.tenant == tenant)
+        if let Some(key) = self.names.find(&uid)
+            && self
+                .stored
+                .get(&key)
+                .is_some_and(|stored| &*stored.tenant == tenant)
         {
-            self.stored.remove(&uid);
+            self.stored.remove(&key);
         }
         if self.grants.contains_key(&uid) {
             self.derive(pack, &uid, now)?;
@@ -556,13 +611,19 @@ impl EntityGraph {
             .unwrap_or_default();
         if let Some(first) = live.first() {
             let base = self
-                .stored
-                .get(uid)
-                .map(|stored| &stored.node)
-                .or_else(|| self.file.get(uid));
+                .stored_of(uid)
+                .map(|stored| self.form_of(stored))
+                .or_else(|| self.file.get(uid).map(Found::Node))
+                .map(|found| {
+                    self.entity_of(uid, found).ok_or_else(|| GraphError::Entity {
+                        uid: uid.to_string(),
+                        message: "cannot be rebuilt".to_owned(),
+                    })
+                })
+                .transpose()?;
             let entity_type = uid.type_name().to_string();
             let mut json = match base {
-                Some(node) => node.entity.to_json_value().map_err(|error| GraphError::Entity {
+                Some(entity) => entity.to_json_value().map_err(|error| GraphError::Entity {
                     uid: uid.to_string(),
                     message: error.to_string(),
                 })?,
@@ -608,17 +669,14 @@ impl EntityGraph {
         }
     }
 
-    /// The entity the data has for a uid.
-    pub fn get(&self, uid: &EntityUid) -> Option<&Node> {
-        self.granted
-            .get(uid)
-            .or_else(|| self.stored.get(uid).map(|stored| &stored.node))
-            .or_else(|| self.file.get(uid))
+    /// The entity the data has for a uid (rebuilt when it is kept compact).
+    pub fn get(&self, uid: &EntityUid) -> Option<Entity> {
+        self.entity_of(uid, self.find(uid)?)
     }
 
     /// Whether the data knows the entity.
     pub fn contains(&self, uid: &EntityUid) -> bool {
-        self.get(uid).is_some()
+        self.find(uid).is_some()
     }
 
     /// A principal's status, when it is not active.
@@ -670,11 +728,23 @@ impl EntityGraph {
             if pack_roots.action_uids.contains(&uid) || !seen.insert(uid.clone()) {
                 continue;
             }
-            let Some(node) = extra.get(&uid).or_else(|| self.get(&uid)) else {
+            let Some(found) = extra.get(&uid).map(Found::Node).or_else(|| self.find(&uid)) else {
                 continue;
             };
-            out.push(node.entity.clone());
-            queue.extend(node.refs.iter().filter(|r| !seen.contains(*r)).cloned());
+            match found {
+                Found::Node(node) => {
+                    out.push(node.entity.clone());
+                    queue.extend(node.refs.iter().filter(|r| !seen.contains(*r)).cloned());
+                }
+                Found::Compact(compact) => {
+                    let entity = self
+                        .names
+                        .rebuild(&uid, compact)
+                        .ok_or_else(|| format!("{uid} cannot be rebuilt"))?;
+                    out.push(entity);
+                    self.names.refs(compact, &mut queue);
+                }
+            }
         }
         out.extend(pack_roots.actions.iter().cloned());
         Entities::from_entities(out, None).map_err(|error| error.to_string().replace('\n', " "))

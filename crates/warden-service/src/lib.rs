@@ -6,7 +6,8 @@
 //! - [`snapshot`]: the pack and the entities decisions are made against, swapped atomically,
 //!   and how fresh the store view is. [`reload`] loads and reloads the pack and entity file.
 //! - [`entity_graph`]: the entity data as one record per entity, changed a record at a time,
-//!   and the slice of it each decision assembles. **Security-sensitive.**
+//!   and the slice of it each decision assembles (stored entities kept compact by
+//!   [`compact_entity`]). **Security-sensitive.**
 //! - [`engine`]: one decision without I/O (entities assembled with known facts winning, the
 //!   store's principal statuses, the tenant-prefix rule, claim overrides, Cedar, the tenant
 //!   guard), with [`decision_cache`] and [`decision_metrics`].
@@ -29,6 +30,7 @@
 //! `crates/warden-server/tests/server/`.
 
 pub mod clock;
+pub mod compact_entity;
 pub mod decision_cache;
 pub mod decision_log;
 pub mod decision_metrics;

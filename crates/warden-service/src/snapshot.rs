@@ -366,9 +366,8 @@ impl PolicyHolder {
         let uid = EntityUid::from_type_name_and_id(type_name, EntityId::new(&grant.principal_id));
         let graph = graph.read().unwrap_or_else(PoisonError::into_inner);
         let mut probe = EntityGraph::default();
-        if let Some(node) = graph.get(&uid) {
-            let json = node
-                .entity()
+        if let Some(entity) = graph.get(&uid) {
+            let json = entity
                 .to_json_value()
                 .map_err(|error| SnapshotError::Entities(error.to_string()))?;
             probe = EntityGraph::of_values(&pack, vec![json])?;

@@ -193,6 +193,23 @@ fn example_data(random: &mut Lcg) -> Vec<Value> {
     entities
 }
 
+/// The same data as the store holds it (compact records, see `compact_entity`).
+fn stored_graph(pack: &Pack, data: &[Value]) -> EntityGraph {
+    let mut graph = EntityGraph::default();
+    for entity in data {
+        let id = entity["uid"]["id"].as_str().unwrap();
+        let record = EntityRecord {
+            tenant: id.split_once('/').map_or("shared", |(tenant, _)| tenant).to_owned(),
+            entity_type: entity["uid"]["type"].as_str().unwrap().to_owned(),
+            entity_id: id.to_owned(),
+            attrs: entity["attrs"].clone(),
+            parents: entity["parents"].clone(),
+        };
+        graph.put_stored(pack, &record, 0).unwrap();
+    }
+    graph
+}
+
 #[test]
 fn a_slice_decides_as_the_whole_example_data_does() {
     let pack = example_pack();
@@ -205,6 +222,10 @@ fn a_slice_decides_as_the_whole_example_data_does() {
         let scope = scope_of(Arc::new(Snapshot::of(
             Arc::clone(&pack),
             EntityGraph::of_values(&pack, data.clone()).unwrap(),
+        )));
+        let stored = scope_of(Arc::new(Snapshot::of(
+            Arc::clone(&pack),
+            stored_graph(&pack, &data),
         )));
         let mut principals: Vec<(String, String)> = Vec::new();
         let mut resources: Vec<(String, String)> = Vec::new();
@@ -227,10 +248,17 @@ fn a_slice_decides_as_the_whole_example_data_does() {
                 for (rt, rid) in &resources {
                     let principal = (pt.as_str(), pid.as_str());
                     let resource = (rt.as_str(), rid.as_str());
+                    let whole =
+                        on_everything(&pack, &everything, principal, action, resource, None);
                     assert_eq!(
                         on_slice(&scope, principal, action, resource, None),
-                        on_everything(&pack, &everything, principal, action, resource, None),
+                        whole,
                         "seed {seed}: {pt}::{pid:?} {action} {rt}::{rid:?}"
+                    );
+                    assert_eq!(
+                        on_slice(&stored, principal, action, resource, None),
+                        whole,
+                        "seed {seed}, kept compact: {pt}::{pid:?} {action} {rt}::{rid:?}"
                     );
                     compared += 1;
                 }
@@ -351,6 +379,10 @@ fn a_slice_decides_as_the_whole_data_when_conditions_follow_attributes_deep() {
             Arc::clone(&pack),
             EntityGraph::of_values(&pack, data.clone()).unwrap(),
         )));
+        let stored = scope_of(Arc::new(Snapshot::of(
+            Arc::clone(&pack),
+            stored_graph(&pack, &data),
+        )));
         for p in 0..14 {
             for d in 0..11 {
                 let contexts = [
@@ -373,6 +405,11 @@ fn a_slice_decides_as_the_whole_data_when_conditions_follow_attributes_deep() {
                         on_slice(&scope, principal, "view", resource, context.clone()),
                         whole,
                         "seed {seed}: p{p} view d{d} with {context:?}"
+                    );
+                    assert_eq!(
+                        on_slice(&stored, principal, "view", resource, context.clone()),
+                        whole,
+                        "seed {seed}, kept compact: p{p} view d{d} with {context:?}"
                     );
                     total += 1;
                     allows += usize::from(whole.starts_with("Allow"));

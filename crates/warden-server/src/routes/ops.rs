@@ -24,6 +24,7 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
             "revision": snapshot.pack.revision().as_str(),
             "entities_revision": snapshot.entities_revision,
             "store_version": snapshot.store_version,
+            "entities": snapshot.entities().len(),
             "policies": snapshot.pack.policies().len(),
             "last_reload_error": reload_error,
         }),
