@@ -140,6 +140,12 @@ impl Store {
                 sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
                     .execute(&mut *tx)
                     .await?;
+                // Prepared statements switch to a generic plan after a few runs, and a generic
+                // plan of `version > $1` guesses a third of the table: a scan of every change
+                // ever kept, on every read. Plans made for the actual version use the index.
+                sqlx::query("SET LOCAL plan_cache_mode = force_custom_plan")
+                    .execute(&mut *tx)
+                    .await?;
             }
             let (version,): (i64,) = sqlx::query_as("SELECT version FROM store_version WHERE id = 1")
                 .fetch_one(&mut *tx)

@@ -215,16 +215,20 @@ macro_rules! finish_write {
         .fetch_one(&mut *$tx)
         .await?;
         let changes: &[$crate::changes::Change<'_>] = $changes;
-        for change in changes {
-            sqlx::query("INSERT INTO changes (version, kind, tenant, entity_type, entity_id, at) VALUES ($1, $2, $3, $4, $5, $6)")
-                .bind(version)
-                .bind(change.kind.as_str())
-                .bind(change.tenant)
-                .bind(change.entity_type)
-                .bind(change.entity_id)
-                .bind(at)
-                .execute(&mut *$tx)
-                .await?;
+        // Many rows per statement: an import of thousands of entities is a few round trips.
+        for chunk in changes.chunks($crate::ROWS_PER_STATEMENT) {
+            let mut insert = sqlx::QueryBuilder::new(
+                "INSERT INTO changes (version, kind, tenant, entity_type, entity_id, at) ",
+            );
+            insert.push_values(chunk, |mut row, change| {
+                row.push_bind(version)
+                    .push_bind(change.kind.as_str())
+                    .push_bind(change.tenant)
+                    .push_bind(change.entity_type)
+                    .push_bind(change.entity_id)
+                    .push_bind(at);
+            });
+            insert.build().execute(&mut *$tx).await?;
         }
         $tx.commit().await?;
     }};
@@ -277,6 +281,9 @@ type EntityRow = (String, String, String, String, String);
 
 /// Rows per page when everything is read.
 pub const READ_PAGE: i64 = 5000;
+
+/// Rows per multi-row `INSERT` (6 values each: well under SQLite's 32,766 parameters).
+pub const ROWS_PER_STATEMENT: usize = 1000;
 type StatusRow = (String, String, String, String);
 type AssignmentRow = (
     String,
@@ -403,18 +410,34 @@ impl Store {
                         entity.entity_type, entity.entity_id, entity.tenant
                     )));
                 }
-                sqlx::query(
-                    "INSERT INTO entities (tenant, entity_type, entity_id, attrs, parents, updated_at) VALUES ($1, $2, $3, $4, $5, $6) \
-                     ON CONFLICT (tenant, entity_type, entity_id) DO UPDATE SET attrs = excluded.attrs, parents = excluded.parents, updated_at = excluded.updated_at",
-                )
-                .bind(tenant)
-                .bind(&entity.entity_type)
-                .bind(&entity.entity_id)
-                .bind(entity.attrs.to_string())
-                .bind(entity.parents.to_string())
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
+            }
+            // The last of several writes of one key wins (one statement may not write a row twice).
+            let mut last: std::collections::HashMap<(&str, &str), usize> = std::collections::HashMap::new();
+            for (position, entity) in entities.iter().enumerate() {
+                last.insert((&entity.entity_type, &entity.entity_id), position);
+            }
+            let unique: Vec<&EntityRecord> = entities
+                .iter()
+                .enumerate()
+                .filter(|(position, entity)| last.get(&(entity.entity_type.as_str(), entity.entity_id.as_str())) == Some(position))
+                .map(|(_, entity)| entity)
+                .collect();
+            for chunk in unique.chunks(ROWS_PER_STATEMENT) {
+                let mut insert = sqlx::QueryBuilder::new(
+                    "INSERT INTO entities (tenant, entity_type, entity_id, attrs, parents, updated_at) ",
+                );
+                insert.push_values(chunk, |mut row, entity| {
+                    row.push_bind(tenant)
+                        .push_bind(&entity.entity_type)
+                        .push_bind(&entity.entity_id)
+                        .push_bind(entity.attrs.to_string())
+                        .push_bind(entity.parents.to_string())
+                        .push_bind(now);
+                });
+                insert.push(
+                    " ON CONFLICT (tenant, entity_type, entity_id) DO UPDATE SET attrs = excluded.attrs, parents = excluded.parents, updated_at = excluded.updated_at",
+                );
+                insert.build().execute(&mut *tx).await?;
             }
             let detail = serde_json::json!({"entities": entities.len()}).to_string();
             let changes: Vec<Change<'_>> = entities
