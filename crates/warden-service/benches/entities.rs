@@ -94,7 +94,9 @@ fn bench_entities(c: &mut Criterion) {
     assert!(engine::decide(&small, &input(1)).allowed());
     assert!(engine::decide(&large, &input(1)).allowed());
     let example = pack
-        .parse_entities(&std::fs::read_to_string(root().join("examples/saas/entities.json")).unwrap())
+        .parse_entities(
+            &std::fs::read_to_string(root().join("examples/saas/entities.json")).unwrap(),
+        )
         .unwrap();
     let request = pack
         .request(

@@ -51,13 +51,28 @@ fn main() {
             graph.put_stored(&pack, &record, 0).unwrap();
         };
         for u in 0..100 {
-            put("User", format!("{t}/u{u}"), json!({"tenant": scope, "email": format!("u{u}@{t}.example")}), json!([{"type": "Role", "id": "viewer"}]));
+            put(
+                "User",
+                format!("{t}/u{u}"),
+                json!({"tenant": scope, "email": format!("u{u}@{t}.example")}),
+                json!([{"type": "Role", "id": "viewer"}]),
+            );
         }
         for f in 0..10 {
-            put("Folder", format!("{t}/f{f}"), json!({"tenant": scope}), json!([]));
+            put(
+                "Folder",
+                format!("{t}/f{f}"),
+                json!({"tenant": scope}),
+                json!([]),
+            );
         }
         for d in 0..790 {
-            put("Document", format!("{t}/d{d}"), json!({"tenant": scope, "owner": {"__entity": {"type": "User", "id": format!("{t}/u{}", d % 100)}}, "classification": "internal"}), json!([{"type": "Folder", "id": format!("{t}/f{}", d % 10)}]));
+            put(
+                "Document",
+                format!("{t}/d{d}"),
+                json!({"tenant": scope, "owner": {"__entity": {"type": "User", "id": format!("{t}/u{}", d % 100)}}, "classification": "internal"}),
+                json!([{"type": "Folder", "id": format!("{t}/f{}", d % 10)}]),
+            );
         }
         n += 900;
         tenant += 1;

@@ -153,8 +153,14 @@ impl Names {
     pub fn compact(&mut self, entity: &Entity) -> Option<Compact> {
         let json = entity.to_json_value().ok()?;
         let empty = Map::new();
-        let attrs = json.get("attrs").and_then(Value::as_object).unwrap_or(&empty);
-        let tags = json.get("tags").and_then(Value::as_object).unwrap_or(&empty);
+        let attrs = json
+            .get("attrs")
+            .and_then(Value::as_object)
+            .unwrap_or(&empty);
+        let tags = json
+            .get("tags")
+            .and_then(Value::as_object)
+            .unwrap_or(&empty);
         let mut parents = Vec::new();
         for parent in json.get("parents").and_then(Value::as_array)? {
             parents.push(self.uid_of_json(parent.get("__entity").unwrap_or(parent))?);

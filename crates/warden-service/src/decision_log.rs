@@ -236,8 +236,9 @@ fn complete(
                 warden_core::cedar_policy::EntityId::new(&entity.id),
             );
             // The decision's own entities when it was made, else what the data has now.
-            let from_decision = evaluated
-                .and_then(|entry| warden_core::tenant_guard::tenant_of(tenancy, &uid, &entry.entities).ok());
+            let from_decision = evaluated.and_then(|entry| {
+                warden_core::tenant_guard::tenant_of(tenancy, &uid, &entry.entities).ok()
+            });
             from_decision
                 .or_else(|| {
                     let slice = snapshot

@@ -293,7 +293,9 @@ fn evaluate(
         if let Some(tenant) = graph.unserved_tenant(pack, entity_type, id) {
             return Err(Refusal {
                 reason: RefusalReason::TenantNotServed,
-                detail: format!("tenant `{tenant}` is not served by this replica ([storage] tenants)"),
+                detail: format!(
+                    "tenant `{tenant}` is not served by this replica ([storage] tenants)"
+                ),
             });
         }
     }
@@ -326,13 +328,21 @@ fn evaluate(
     {
         extra.push(overridden);
     }
-    let mut roots = vec![principal_uid.clone(), action_uid.clone(), resource_uid.clone()];
+    let mut roots = vec![
+        principal_uid.clone(),
+        action_uid.clone(),
+        resource_uid.clone(),
+    ];
     if let Some(context) = &input.context {
         crate::entity_graph::references_in(context, &mut roots);
     }
     let entities = graph
         .slice(&snapshot.roots, &roots, extra)
-        .map_err(|error| invalid(format!("the request's entities do not fit together: {error}")))?;
+        .map_err(|error| {
+            invalid(format!(
+                "the request's entities do not fit together: {error}"
+            ))
+        })?;
     drop(graph);
     let request = pack
         .request(
@@ -361,9 +371,7 @@ fn claimed_overrides(
     let Some(known) = graph.get(uid) else {
         return Ok(None);
     };
-    let mut entity = known
-        .to_json_value()
-        .map_err(|error| one_line(&error))?;
+    let mut entity = known.to_json_value().map_err(|error| one_line(&error))?;
     let Some(attrs) = entity.get_mut("attrs").and_then(Value::as_object_mut) else {
         return Ok(None);
     };

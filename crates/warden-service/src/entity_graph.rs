@@ -65,12 +65,11 @@ impl Node {
     /// Parses Cedar entity JSON (`{"uid", "attrs", "parents"[, "tags"]}`) against the schema.
     pub fn parse(pack: &Pack, value: Value) -> Result<Node, GraphError> {
         let label = uid_label(&value);
-        let entity = Entity::from_json_value(value, pack.schema()).map_err(|error| {
-            GraphError::Entity {
+        let entity =
+            Entity::from_json_value(value, pack.schema()).map_err(|error| GraphError::Entity {
                 uid: label.clone(),
                 message: error.to_string().replace('\n', " "),
-            }
-        })?;
+            })?;
         Node::of(entity).map_err(|message| GraphError::Entity {
             uid: label,
             message,
@@ -281,14 +280,22 @@ pub fn tenant_scoped(pack: &Pack, entity_type: &str) -> bool {
     }
 }
 
-fn typed_uid(pack: &Pack, tenant: &str, entity_type: &str, id: &str) -> Result<EntityUid, GraphError> {
+fn typed_uid(
+    pack: &Pack,
+    tenant: &str,
+    entity_type: &str,
+    id: &str,
+) -> Result<EntityUid, GraphError> {
     let type_name = pack
         .type_name(entity_type)
         .ok_or_else(|| GraphError::TypeName {
             entity_type: entity_type.to_owned(),
             tenant: tenant.to_owned(),
         })?;
-    Ok(EntityUid::from_type_name_and_id(type_name, EntityId::new(id)))
+    Ok(EntityUid::from_type_name_and_id(
+        type_name,
+        EntityId::new(id),
+    ))
 }
 
 /// Whether an entity of `entity_type` made from a grant alone (the tenant, if the type has
@@ -361,19 +368,24 @@ impl EntityGraph {
     }
 
     /// The same data parsed against another pack's schema (a pack reload that changed it).
-    pub fn reparsed(&self, pack: &Pack, file_text: Option<&str>, now: i64) -> Result<EntityGraph, GraphError> {
+    pub fn reparsed(
+        &self,
+        pack: &Pack,
+        file_text: Option<&str>,
+        now: i64,
+    ) -> Result<EntityGraph, GraphError> {
         let mut graph = EntityGraph::of_file(pack, file_text)?;
         graph.served = self.served.clone();
         for (key, stored) in &self.stored {
             let Some(uid) = self.names.uid(key) else {
                 continue;
             };
-            let entity = self.entity_of(&uid, self.form_of(stored)).ok_or_else(|| {
-                GraphError::Entity {
-                    uid: uid.to_string(),
-                    message: "cannot be rebuilt".to_owned(),
-                }
-            })?;
+            let entity =
+                self.entity_of(&uid, self.form_of(stored))
+                    .ok_or_else(|| GraphError::Entity {
+                        uid: uid.to_string(),
+                        message: "cannot be rebuilt".to_owned(),
+                    })?;
             let json = entity.to_json_value().map_err(|error| GraphError::Entity {
                 uid: uid.to_string(),
                 message: error.to_string(),
@@ -396,7 +408,12 @@ impl EntityGraph {
     }
 
     /// The entity file replaced (same schema), the store's data kept.
-    pub fn with_file(&self, pack: &Pack, file_text: Option<&str>, now: i64) -> Result<EntityGraph, GraphError> {
+    pub fn with_file(
+        &self,
+        pack: &Pack,
+        file_text: Option<&str>,
+        now: i64,
+    ) -> Result<EntityGraph, GraphError> {
         self.reparsed(pack, file_text, now)
     }
 
@@ -439,7 +456,12 @@ impl EntityGraph {
     }
 
     /// Takes in one stored entity (a full read, or a change).
-    pub fn put_stored(&mut self, pack: &Pack, record: &EntityRecord, now: i64) -> Result<(), GraphError> {
+    pub fn put_stored(
+        &mut self,
+        pack: &Pack,
+        record: &EntityRecord,
+        now: i64,
+    ) -> Result<(), GraphError> {
         if !self.holds(pack, &record.tenant, &record.entity_type) {
             return Ok(());
         }
@@ -461,7 +483,14 @@ impl EntityGraph {
     }
 
     /// Forgets one stored entity of a tenant (the file's, if it has one, shows again).
-    pub fn remove_stored(&mut self, pack: &Pack, tenant: &str, entity_type: &str, id: &str, now: i64) -> Result<(), GraphError> {
+    pub fn remove_stored(
+        &mut self,
+        pack: &Pack,
+        tenant: &str,
+        entity_type: &str,
+        id: &str,
+        now: i64,
+    ) -> Result<(), GraphError> {
         if !self.holds(pack, tenant, entity_type) {
             return Ok(());
         }
@@ -524,7 +553,12 @@ impl EntityGraph {
     }
 
     /// Every grant of a full read, grouped by principal.
-    pub fn set_all_grants(&mut self, pack: &Pack, grants: &[RoleAssignment], now: i64) -> Result<(), GraphError> {
+    pub fn set_all_grants(
+        &mut self,
+        pack: &Pack,
+        grants: &[RoleAssignment],
+        now: i64,
+    ) -> Result<(), GraphError> {
         let mut by_principal: BTreeMap<(&str, &str, &str), Vec<RoleAssignment>> = BTreeMap::new();
         for grant in grants {
             by_principal
@@ -545,7 +579,12 @@ impl EntityGraph {
         }
         // Built from the type and the id as they are, never by formatting and re-parsing text
         // (an id with control characters would not parse, and its status be lost).
-        let uid = typed_uid(pack, &status.tenant, &status.principal_type, &status.principal_id)?;
+        let uid = typed_uid(
+            pack,
+            &status.tenant,
+            &status.principal_type,
+            &status.principal_id,
+        )?;
         match status.status {
             PrincipalStatus::Active => self.statuses.remove(&uid),
             other => self.statuses.insert(uid, other),
@@ -554,15 +593,28 @@ impl EntityGraph {
     }
 
     /// Applies the state of the keys a store read found changed.
-    pub fn apply(&mut self, pack: &Pack, changes: &StoreChanges, now: i64) -> Result<(), GraphError> {
+    pub fn apply(
+        &mut self,
+        pack: &Pack,
+        changes: &StoreChanges,
+        now: i64,
+    ) -> Result<(), GraphError> {
         for (key, record) in &changes.entities {
             match record {
                 Some(record) => self.put_stored(pack, record, now)?,
-                None => self.remove_stored(pack, &key.tenant, &key.entity_type, &key.entity_id, now)?,
+                None => {
+                    self.remove_stored(pack, &key.tenant, &key.entity_type, &key.entity_id, now)?
+                }
             }
         }
         for (key, grants) in &changes.grants {
-            self.set_grants(pack, &key.tenant, (&key.entity_type, &key.entity_id), grants, now)?;
+            self.set_grants(
+                pack,
+                &key.tenant,
+                (&key.entity_type, &key.entity_id),
+                grants,
+                now,
+            )?;
         }
         for (key, status) in &changes.statuses {
             self.set_status(
@@ -615,10 +667,11 @@ impl EntityGraph {
                 .map(|stored| self.form_of(stored))
                 .or_else(|| self.file.get(uid).map(Found::Node))
                 .map(|found| {
-                    self.entity_of(uid, found).ok_or_else(|| GraphError::Entity {
-                        uid: uid.to_string(),
-                        message: "cannot be rebuilt".to_owned(),
-                    })
+                    self.entity_of(uid, found)
+                        .ok_or_else(|| GraphError::Entity {
+                            uid: uid.to_string(),
+                            message: "cannot be rebuilt".to_owned(),
+                        })
                 })
                 .transpose()?;
             let entity_type = uid.type_name().to_string();
@@ -695,12 +748,19 @@ impl EntityGraph {
     }
 
     /// Ids of known entities of one type after `after` (in order), at most `limit`.
-    pub fn ids_of_type(&self, entity_type: &EntityTypeName, after: Option<&str>, limit: usize) -> Vec<String> {
+    pub fn ids_of_type(
+        &self,
+        entity_type: &EntityTypeName,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Vec<String> {
         let Some(ids) = self.ids_by_type.get(entity_type) else {
             return Vec::new();
         };
         let range = match after {
-            Some(after) => ids.range::<str, _>((std::ops::Bound::Excluded(after), std::ops::Bound::Unbounded)),
+            Some(after) => {
+                ids.range::<str, _>((std::ops::Bound::Excluded(after), std::ops::Bound::Unbounded))
+            }
             None => ids.range::<str, _>(..),
         };
         range.take(limit).cloned().collect()
@@ -720,7 +780,8 @@ impl EntityGraph {
             .map(|node| (node.entity.uid(), node))
             .collect();
         let mut seen: HashSet<EntityUid, RandomState> = HashSet::default();
-        let mut queue: Vec<EntityUid> = Vec::with_capacity(roots.len() + pack_roots.literals.len() + 8);
+        let mut queue: Vec<EntityUid> =
+            Vec::with_capacity(roots.len() + pack_roots.literals.len() + 8);
         queue.extend(roots.iter().cloned());
         queue.extend(pack_roots.literals.iter().cloned());
         let mut out: Vec<Entity> = Vec::with_capacity(queue.len() + pack_roots.actions.len());

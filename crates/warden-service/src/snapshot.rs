@@ -284,10 +284,11 @@ impl PolicyHolder {
         let (Some(pack), Some(graph)) = (inputs.pack.clone(), inputs.graph.clone()) else {
             return Err(SnapshotError::NoPack);
         };
-        let applied = graph
-            .write()
-            .unwrap_or_else(PoisonError::into_inner)
-            .apply(&pack, changes, changes.read_at.max(now()));
+        let applied = graph.write().unwrap_or_else(PoisonError::into_inner).apply(
+            &pack,
+            changes,
+            changes.read_at.max(now()),
+        );
         match applied {
             Ok(()) => {
                 inputs.store_at = Some((changes.version, changes.read_at));
@@ -399,7 +400,11 @@ impl PolicyHolder {
         let digest = sha2::Digest::finalize(sha2::Digest::chain_update(
             sha2::Digest::chain_update(
                 sha2::Sha256::default(),
-                inputs.entities_text.as_deref().unwrap_or_default().as_bytes(),
+                inputs
+                    .entities_text
+                    .as_deref()
+                    .unwrap_or_default()
+                    .as_bytes(),
             ),
             store_version.unwrap_or(-1).to_be_bytes(),
         ));
@@ -573,7 +578,9 @@ mod tests {
     fn an_older_store_view_never_replaces_a_newer_one() {
         let holder = holder();
         assert_eq!(
-            holder.install_store(view(&holder, 7, 100, &["a", "b"])).unwrap(),
+            holder
+                .install_store(view(&holder, 7, 100, &["a", "b"]))
+                .unwrap(),
             Freshness::Installed
         );
         assert_eq!(
@@ -583,7 +590,9 @@ mod tests {
         assert_eq!(installed(&holder), (Some(7), 2));
         // The same version judged later (a grant expired meanwhile) is newer.
         assert_eq!(
-            holder.install_store(view(&holder, 7, 130, &["a", "b"])).unwrap(),
+            holder
+                .install_store(view(&holder, 7, 130, &["a", "b"]))
+                .unwrap(),
             Freshness::Installed
         );
         assert_eq!(
@@ -603,7 +612,12 @@ mod tests {
     fn a_status_is_keyed_by_the_typed_uid() {
         let holder = holder();
         holder
-            .install_store(view(&holder, 1, 1, &["acme/ctl\u{8}back", "acme/ctl\u{c}feed"]))
+            .install_store(view(
+                &holder,
+                1,
+                1,
+                &["acme/ctl\u{8}back", "acme/ctl\u{c}feed"],
+            ))
             .unwrap();
         let snapshot = holder.current().unwrap();
         for id in ["acme/ctl\u{8}back", "acme/ctl\u{c}feed"] {

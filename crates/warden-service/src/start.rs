@@ -99,7 +99,10 @@ async fn open(config: &Config) -> Result<Opened, StartError> {
                     served.insert(warden_store::TenantId::parse(tenant)?.to_string());
                 }
                 holder.serve_only(Some(Arc::new(served)));
-                tracing::info!(tenants = tenants.len(), "serving only the tenants of [storage] tenants");
+                tracing::info!(
+                    tenants = tenants.len(),
+                    "serving only the tenants of [storage] tenants"
+                );
             }
             let store = warden_store::Store::connect(&storage.url).await?;
             let freshness = Arc::new(StoreFreshness::new(Duration::from_secs(

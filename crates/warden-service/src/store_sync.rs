@@ -16,9 +16,9 @@ use std::time::Duration;
 use warden_store::{ChangeRead, Store, StoreError};
 
 use crate::clock::unix_now;
+use crate::entity_graph::{EntityGraph, GraphError};
 use crate::issuer::TokenIssuer;
 use crate::revocation::RevocationSet;
-use crate::entity_graph::{EntityGraph, GraphError};
 use crate::snapshot::{LoadedStore, PolicyHolder, StoreFreshness};
 
 /// The most change rows one incremental read carries; past it, the whole store is read.
@@ -69,7 +69,10 @@ pub fn spawn_issuer_tasks(
 
 /// Reads the whole store into a new graph (the entity file's, then the store's on top), parsing
 /// each entity as its page arrives.
-pub async fn read_everything(store: &Store, holder: &PolicyHolder) -> Result<LoadedStore, SyncError> {
+pub async fn read_everything(
+    store: &Store,
+    holder: &PolicyHolder,
+) -> Result<LoadedStore, SyncError> {
     let inputs = holder.data_inputs()?;
     let now = unix_now();
     let pack = Arc::clone(&inputs.pack);
@@ -77,7 +80,9 @@ pub async fn read_everything(store: &Store, holder: &PolicyHolder) -> Result<Loa
     graph.serve_only(inputs.served.clone());
     let state = store
         .read_state_with(now, |record| {
-            graph.put_stored(&pack, &record, now).map_err(SyncError::from)
+            graph
+                .put_stored(&pack, &record, now)
+                .map_err(SyncError::from)
         })
         .await?;
     graph.set_all_grants(&pack, &state.assignments, now)?;

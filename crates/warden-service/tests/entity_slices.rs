@@ -183,11 +183,13 @@ fn example_data(random: &mut Lcg) -> Vec<Value> {
             } else {
                 json!([])
             };
-            entities.push(json!({"uid": {"type": "Document", "id": format!("{tenant}/d{n}")},
+            entities.push(
+                json!({"uid": {"type": "Document", "id": format!("{tenant}/d{n}")},
                 "attrs": {"tenant": {"__entity": {"type": "Tenant", "id": tenant}},
                           "owner": {"__entity": {"type": "User", "id": owner}},
                           "classification": classification},
-                "parents": parents}));
+                "parents": parents}),
+            );
         }
     }
     entities
@@ -199,7 +201,10 @@ fn stored_graph(pack: &Pack, data: &[Value]) -> EntityGraph {
     for entity in data {
         let id = entity["uid"]["id"].as_str().unwrap();
         let record = EntityRecord {
-            tenant: id.split_once('/').map_or("shared", |(tenant, _)| tenant).to_owned(),
+            tenant: id
+                .split_once('/')
+                .map_or("shared", |(tenant, _)| tenant)
+                .to_owned(),
             entity_type: entity["uid"]["type"].as_str().unwrap().to_owned(),
             entity_id: id.to_owned(),
             attrs: entity["attrs"].clone(),
@@ -322,7 +327,8 @@ fn deep_pack() -> Arc<Pack> {
 
 fn person(random: &mut Lcg, n: usize) -> Value {
     let pick = |random: &mut Lcg| json!({"__entity": {"type": "Person", "id": format!("p{}", random.below(14))}});
-    let mut attrs = json!({"labels": if random.chance(40) { json!(["trusted"]) } else { json!([]) }});
+    let mut attrs =
+        json!({"labels": if random.chance(40) { json!(["trusted"]) } else { json!([]) }});
     if random.chance(70) {
         attrs["manager"] = pick(random);
     }
@@ -399,8 +405,14 @@ fn a_slice_decides_as_the_whole_data_when_conditions_follow_attributes_deep() {
                     let resource_id = format!("d{d}");
                     let principal = ("Person", principal_id.as_str());
                     let resource = ("Doc", resource_id.as_str());
-                    let whole =
-                        on_everything(&pack, &everything, principal, "view", resource, context.clone());
+                    let whole = on_everything(
+                        &pack,
+                        &everything,
+                        principal,
+                        "view",
+                        resource,
+                        context.clone(),
+                    );
                     assert_eq!(
                         on_slice(&scope, principal, "view", resource, context.clone()),
                         whole,
@@ -446,7 +458,10 @@ async fn random_write(store: &Store, random: &mut Lcg, now: i64) {
                 attrs: json!({"tenant": {"__entity": {"type": "Tenant", "id": tenant_name}}}),
                 parents: Value::Array(parents),
             };
-            store.upsert_entities(&tenant, &[record], "test", now).await.unwrap();
+            store
+                .upsert_entities(&tenant, &[record], "test", now)
+                .await
+                .unwrap();
         }
         2 => {
             let owner = format!("{tenant_name}/{}", users[random.below(users.len())]);
@@ -460,7 +475,10 @@ async fn random_write(store: &Store, random: &mut Lcg, now: i64) {
                               "classification": classification}),
                 parents: json!([]),
             };
-            store.upsert_entities(&tenant, &[record], "test", now).await.unwrap();
+            store
+                .upsert_entities(&tenant, &[record], "test", now)
+                .await
+                .unwrap();
         }
         3 => {
             let _ = store
@@ -483,7 +501,14 @@ async fn random_write(store: &Store, random: &mut Lcg, now: i64) {
         }
         5 => {
             let _ = store
-                .revoke_role(&tenant, ("User", &principal), ("Role", role), "test", "test", now)
+                .revoke_role(
+                    &tenant,
+                    ("User", &principal),
+                    ("Role", role),
+                    "test",
+                    "test",
+                    now,
+                )
                 .await;
         }
         6 => {

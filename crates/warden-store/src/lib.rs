@@ -264,8 +264,10 @@ macro_rules! insert_revocation {
 }
 
 mod changes;
-pub use changes::{CHANGES_CHANNEL, ChangeKind, ChangeListener, ChangeRead, EntityKey, StoreChanges};
 use changes::Change;
+pub use changes::{
+    CHANGES_CHANNEL, ChangeKind, ChangeListener, ChangeRead, EntityKey, StoreChanges,
+};
 mod ids;
 pub use ids::{ClientId, IdError, TenantId};
 mod revocations;

@@ -20,14 +20,14 @@ use warden_store::{
 use crate::admin_auth::{Admin, AnyAdmin, TenantAdmin};
 use crate::clock::unix_now;
 use crate::json::{Json, LargeJson};
-use crate::problem::ItemError;
 use crate::problem::ApiError;
+use crate::problem::ItemError;
 use crate::state::AppState;
 use crate::store_sync;
 use crate::wire::{
-    AuditAnswer, AuditRecordJson, DecisionAnswer, DeletedAnswer, DeletedManyAnswer,
-    EntitiesAnswer, EntityJson, GrantedAnswer, ImportedAnswer, EntityKeysAnswer, ParentsAnswer,
-    RevokedRoleAnswer, RoleJson, StatusAnswer, StatusJson, UidText, json_response,
+    AuditAnswer, AuditRecordJson, DecisionAnswer, DeletedAnswer, DeletedManyAnswer, EntitiesAnswer,
+    EntityJson, EntityKeysAnswer, GrantedAnswer, ImportedAnswer, ParentsAnswer, RevokedRoleAnswer,
+    RoleJson, StatusAnswer, StatusJson, UidText, json_response,
 };
 
 fn store(state: &AppState) -> Result<&Store, ApiError> {
@@ -256,7 +256,9 @@ pub async fn import_entities(
     for (index, entity) in entities.iter().enumerate() {
         let checked = records_from_json(&pack, tenant.as_str(), std::slice::from_ref(entity))
             .and_then(|mut one| {
-                let record = one.pop().ok_or_else(|| ApiError::BadRequest("empty".to_owned()))?;
+                let record = one
+                    .pop()
+                    .ok_or_else(|| ApiError::BadRequest("empty".to_owned()))?;
                 authorize_shared(&admin, &pack, &record.entity_type)?;
                 state
                     .policy

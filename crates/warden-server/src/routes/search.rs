@@ -59,7 +59,10 @@ struct OfType {
 impl Candidates for OfType {
     fn after(&self, cursor: Option<&str>, limit: usize) -> Vec<String> {
         match &self.entity_type {
-            Some(entity_type) => self.snapshot.entities().ids_of_type(entity_type, cursor, limit),
+            Some(entity_type) => self
+                .snapshot
+                .entities()
+                .ids_of_type(entity_type, cursor, limit),
             None => Vec::new(),
         }
     }
@@ -86,7 +89,10 @@ struct Page {
 
 /// The cursor a page token carries: the last candidate scanned, hex-encoded.
 fn cursor_of(page: Option<&PageRequest>) -> Result<Option<String>, ApiError> {
-    match page.and_then(|p| p.token.as_deref()).filter(|t| !t.is_empty()) {
+    match page
+        .and_then(|p| p.token.as_deref())
+        .filter(|t| !t.is_empty())
+    {
         None => Ok(None),
         Some(token) => hex::decode(token)
             .ok()
@@ -230,7 +236,10 @@ pub async fn subjects(
     let caller = caller("authzen.search.subject", pep, origin);
     let snapshot = super::snapshot(&state)?;
     let candidates = OfType {
-        entity_type: snapshot.snapshot.pack.type_name(&request.subject.entity_type),
+        entity_type: snapshot
+            .snapshot
+            .pack
+            .type_name(&request.subject.entity_type),
         snapshot: std::sync::Arc::clone(&snapshot.snapshot),
     };
     let Page { body, found } = {
@@ -241,15 +250,20 @@ pub async fn subjects(
             request.resource.clone(),
             request.context.clone(),
         );
-        page(candidates, request.page.as_ref(), state.limits.search_budget, move |id| {
-            let subject = EntityRef {
-                entity_type: subject_type.clone(),
-                id: id.to_owned(),
-                properties: None,
-            };
-            allowed(&scope, &subject, &action, &resource, context.as_ref())
-                .then(|| json!({"type": subject_type, "id": id}))
-        })
+        page(
+            candidates,
+            request.page.as_ref(),
+            state.limits.search_budget,
+            move |id| {
+                let subject = EntityRef {
+                    entity_type: subject_type.clone(),
+                    id: id.to_owned(),
+                    properties: None,
+                };
+                allowed(&scope, &subject, &action, &resource, context.as_ref())
+                    .then(|| json!({"type": subject_type, "id": id}))
+            },
+        )
         .await?
     };
     let search = Search {
@@ -323,7 +337,10 @@ pub async fn resources(
         }
     };
     let candidates = OfType {
-        entity_type: snapshot.snapshot.pack.type_name(&request.resource.entity_type),
+        entity_type: snapshot
+            .snapshot
+            .pack
+            .type_name(&request.resource.entity_type),
         snapshot: std::sync::Arc::clone(&snapshot.snapshot),
     };
     let Page { body, found } = {
@@ -334,15 +351,20 @@ pub async fn resources(
             request.resource.entity_type.clone(),
             request.context.clone(),
         );
-        page(candidates, request.page.as_ref(), state.limits.search_budget, move |id| {
-            let resource = EntityRef {
-                entity_type: resource_type.clone(),
-                id: id.to_owned(),
-                properties: None,
-            };
-            allowed(&scope, &subject, &action, &resource, context.as_ref())
-                .then(|| json!({"type": resource_type, "id": id}))
-        })
+        page(
+            candidates,
+            request.page.as_ref(),
+            state.limits.search_budget,
+            move |id| {
+                let resource = EntityRef {
+                    entity_type: resource_type.clone(),
+                    id: id.to_owned(),
+                    properties: None,
+                };
+                allowed(&scope, &subject, &action, &resource, context.as_ref())
+                    .then(|| json!({"type": resource_type, "id": id}))
+            },
+        )
         .await?
     };
     let search = Search {
@@ -386,10 +408,15 @@ pub async fn actions(
             request.resource.clone(),
             request.context.clone(),
         );
-        page(candidates, request.page.as_ref(), state.limits.search_budget, move |name| {
-            allowed(&scope, &subject, name, &resource, context.as_ref())
-                .then(|| json!({"name": name}))
-        })
+        page(
+            candidates,
+            request.page.as_ref(),
+            state.limits.search_budget,
+            move |name| {
+                allowed(&scope, &subject, name, &resource, context.as_ref())
+                    .then(|| json!({"name": name}))
+            },
+        )
         .await?
     };
     let search = Search {

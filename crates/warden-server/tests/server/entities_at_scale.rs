@@ -86,7 +86,11 @@ async fn an_import_larger_than_a_request_body_succeeds_and_refusals_name_their_e
         .await;
         assert_eq!(status, 200, "{backend}: {answer}");
         assert_eq!(answer["imported"], 3000, "{backend}");
-        assert_eq!(answer["keys"][0], json!(["User", "acme/bulk0"]), "{backend}");
+        assert_eq!(
+            answer["keys"][0],
+            json!(["User", "acme/bulk0"]),
+            "{backend}"
+        );
         let reader = token(&server, "bulk2999");
         assert_eq!(
             decide(&server, &reader, "read", "acme/roadmap").await,
@@ -345,14 +349,24 @@ async fn a_resource_search_pages_by_cursor_through_thousands_of_documents() {
         assert!(found == sorted, "{backend}: pages do not come in id order");
         let mut unique = sorted.clone();
         unique.dedup();
-        assert_eq!(unique.len(), found.len(), "{backend}: a document came twice");
+        assert_eq!(
+            unique.len(),
+            found.len(),
+            "{backend}: a document came twice"
+        );
         assert_eq!(
             found.iter().filter(|id| id.starts_with("acme/doc")).count(),
             1000,
             "{backend}"
         );
-        let foreign: Vec<&String> = found.iter().filter(|id| id.starts_with("globex/")).collect();
-        assert!(foreign.is_empty(), "{backend}: another tenant's documents: {foreign:?}");
+        let foreign: Vec<&String> = found
+            .iter()
+            .filter(|id| id.starts_with("globex/"))
+            .collect();
+        assert!(
+            foreign.is_empty(),
+            "{backend}: another tenant's documents: {foreign:?}"
+        );
         // A token this PDP did not issue is refused.
         let (status, _) = server
             .pep_post(
@@ -417,7 +431,11 @@ async fn a_replica_serving_some_tenants_refuses_the_others() {
                     "resource": {"type": "Document", "id": "globex/roadmap"}}),
         )
         .await;
-    assert_eq!((status, answer["decision"].clone()), (200, json!(true)), "{answer}");
+    assert_eq!(
+        (status, answer["decision"].clone()),
+        (200, json!(true)),
+        "{answer}"
+    );
     // The acme replica has quinn (from the store) within a poll or two.
     let quinn = token(&acme_only, "quinn");
     let mut allowed = false;

@@ -11,8 +11,8 @@ use warden_store::{AdminCredential, Store, StoreError};
 
 use super::{Verdict, unix_now};
 use crate::cli::{
-    AdminInitArgs, PrincipalStatusArgs, RevocationsListArgs, RevokeCommand,
-    RoleGrantArgs, RoleRevokeArgs, ServerArgs,
+    AdminInitArgs, PrincipalStatusArgs, RevocationsListArgs, RevokeCommand, RoleGrantArgs,
+    RoleRevokeArgs, ServerArgs,
 };
 use crate::config_loading;
 

@@ -49,10 +49,7 @@ impl AdminClient {
     ) -> anyhow::Result<(reqwest::StatusCode, Value)> {
         let url = format!("{}{path}", self.base);
         self.runtime.block_on(async {
-            let mut request = self
-                .client
-                .request(method, &url)
-                .bearer_auth(&self.token);
+            let mut request = self.client.request(method, &url).bearer_auth(&self.token);
             if let Some(body) = body {
                 request = request.json(body);
             }
@@ -109,7 +106,13 @@ pub fn import(args: &EntityImportArgs) -> anyhow::Result<Verdict> {
         let bytes = value.to_string().len();
         if !batch.is_empty() && (batch.len() == batch_size || batch_bytes + bytes > MAX_BATCH_BYTES)
         {
-            send_batch(&client, &path, &label, std::mem::take(&mut batch), &mut tally)?;
+            send_batch(
+                &client,
+                &path,
+                &label,
+                std::mem::take(&mut batch),
+                &mut tally,
+            )?;
             batch_bytes = 0;
             if progress && last_shown.elapsed() > Duration::from_millis(250) {
                 show_progress(&tally, started);
@@ -203,10 +206,7 @@ fn send_batch(
             .and_then(Value::as_str)
             .unwrap_or("no detail");
         let Some(errors) = answer.get("errors").and_then(Value::as_array) else {
-            anyhow::bail!(
-                "the server refused a batch ({}): {detail}",
-                status.as_u16()
-            );
+            anyhow::bail!("the server refused a batch ({}): {detail}", status.as_u16());
         };
         let mut refused: Vec<usize> = Vec::new();
         for error in errors {

@@ -54,7 +54,8 @@ fn a_large_file_streams_in_batches_and_refused_lines_are_named() {
     assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
     let jsonl_name = jsonl.display().to_string();
     assert!(
-        run.stdout.contains(&format!("{jsonl_name}:3: malformed JSON")),
+        run.stdout
+            .contains(&format!("{jsonl_name}:3: malformed JSON")),
         "{}",
         run.stdout
     );
@@ -66,7 +67,8 @@ fn a_large_file_streams_in_batches_and_refused_lines_are_named() {
         run.stdout
     );
     assert!(
-        run.stdout.contains("imported 4998 entities into tenant `acme`"),
+        run.stdout
+            .contains("imported 4998 entities into tenant `acme`"),
         "{}",
         run.stdout
     );
@@ -94,7 +96,8 @@ fn a_large_file_streams_in_batches_and_refused_lines_are_named() {
         run.stdout
     );
     assert!(
-        run.stdout.contains("--replace: deleted 4989 stored entities"),
+        run.stdout
+            .contains("--replace: deleted 4989 stored entities"),
         "{}",
         run.stdout
     );
