@@ -21,8 +21,12 @@ use crate::issuer::TokenIssuer;
 use crate::revocation::RevocationSet;
 use crate::snapshot::{LoadedStore, PolicyHolder, StoreFreshness};
 
-/// The most change rows one incremental read carries; past it, the whole store is read.
-pub const MAX_CHANGES_PER_READ: i64 = 200_000;
+/// The most change rows one incremental read carries (a replica far behind catches up in
+/// steps of this size).
+pub const MAX_CHANGES_PER_READ: i64 = 50_000;
+
+/// The most windows one refresh applies (the poll goes on from where it stopped).
+const MAX_WINDOWS: usize = 1000;
 
 /// Warden's issuer and the verifier its keys are installed into, kept in step with the store.
 #[derive(Clone)]
@@ -150,7 +154,7 @@ async fn refresh_locked(
     // The data reads the change counter first; revocations are read after it, so every
     // revocation at or below the version installed is in memory before it is installed (a
     // later one is read again on the next change).
-    let changes = match holder.store_position() {
+    let first = match holder.store_position() {
         Some((version, _)) => {
             match store
                 .read_changes(version, unix_now(), MAX_CHANGES_PER_READ)
@@ -162,7 +166,7 @@ async fn refresh_locked(
         }
         None => None,
     };
-    let loaded = match changes {
+    let loaded = match first {
         Some(_) => None,
         None => Some(read_everything(store, holder).await?),
     };
@@ -175,14 +179,30 @@ async fn refresh_locked(
         )
         .await?;
     revocations.apply(&new);
-    match (changes, loaded) {
-        (Some(changes), _) => {
-            holder.apply_changes(&changes)?;
-        }
-        (None, Some(loaded)) => {
+    let Some(mut changes) = first else {
+        if let Some(loaded) = loaded {
             holder.install_store(loaded)?;
         }
-        (None, None) => {}
+        return Ok(());
+    };
+    // A replica far behind catches up window by window, up to the version the first read saw
+    // (every revocation up to it is in memory).
+    let target = changes.latest;
+    for _ in 0..MAX_WINDOWS {
+        holder.apply_changes(&changes)?;
+        if changes.version >= target {
+            break;
+        }
+        changes = match store
+            .read_changes(changes.version, unix_now(), MAX_CHANGES_PER_READ)
+            .await?
+        {
+            ChangeRead::Changes(next) => next,
+            ChangeRead::TooFar => {
+                holder.install_store(read_everything(store, holder).await?)?;
+                break;
+            }
+        };
     }
     Ok(())
 }

@@ -77,8 +77,10 @@ pub struct EntityKey {
 pub struct StoreChanges {
     /// The version the reader had.
     pub since: i64,
-    /// The version the state is at.
+    /// The last version this read covers (the reader's position after it).
     pub version: i64,
+    /// The store's version when it was read (beyond `version` when there was more to read).
+    pub latest: i64,
     /// The time (Unix seconds) grants were judged at.
     pub read_at: i64,
     /// Each changed entity: its row, or `None` when it was deleted.
@@ -96,8 +98,7 @@ pub struct StoreChanges {
 pub enum ChangeRead {
     /// The changes since the reader's version.
     Changes(StoreChanges),
-    /// The reader is behind the pruned changes, or more changed than one read should carry:
-    /// read everything instead.
+    /// The reader is behind the pruned changes: read everything instead.
     TooFar,
 }
 
@@ -124,9 +125,12 @@ fn key(tenant: String, entity_type: String, entity_id: String) -> EntityKey {
 }
 
 impl Store {
-    /// The state of every key changed after `since`, in one read transaction (repeatable read
-    /// on PostgreSQL), or [`ChangeRead::TooFar`] when `since` is below the pruned floor or more
-    /// than `max_changes` change rows are pending.
+    /// The current state of the keys changed after `since`, in one read transaction
+    /// (repeatable read on PostgreSQL): those of the first versions after `since` whose change
+    /// rows number at most `max_changes` (all of them when fewer are pending; one version
+    /// whole when it alone has more). The answer's `version` is the last version it covers; a
+    /// reader at it reads on from there. [`ChangeRead::TooFar`] when `since` is below the
+    /// pruned floor.
     pub async fn read_changes(
         &self,
         since: i64,
@@ -156,40 +160,50 @@ impl Store {
             if since < floor || since > version {
                 return Ok(ChangeRead::TooFar);
             }
-            let (pending,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM changes WHERE version > $1")
-                .bind(since)
-                .fetch_one(&mut *tx)
-                .await?;
-            if pending > max_changes {
-                return Ok(ChangeRead::TooFar);
-            }
+            // At most `max_changes` change rows per read, whole versions at a time: a replica far
+            // behind catches up in steps instead of reading everything again and again.
+            let cut: Option<(i64,)> = sqlx::query_as(
+                "SELECT version FROM changes WHERE version > $1 ORDER BY version LIMIT 1 OFFSET $2",
+            )
+            .bind(since)
+            .bind(max_changes)
+            .fetch_optional(&mut *tx)
+            .await?;
+            let upto = match cut {
+                None => version,
+                Some((first_left_out,)) if first_left_out - 1 > since => first_left_out - 1,
+                Some((one_big_version,)) => one_big_version,
+            };
             let entity_rows: Vec<KeyedEntityRow> = sqlx::query_as(
                 "SELECT c.tenant, c.entity_type, c.entity_id, e.attrs, e.parents FROM \
-                 (SELECT DISTINCT tenant, entity_type, entity_id FROM changes WHERE version > $1 AND kind = 'entity') c \
+                 (SELECT DISTINCT tenant, entity_type, entity_id FROM changes WHERE version > $1 AND version <= $2 AND kind = 'entity') c \
                  LEFT JOIN entities e ON e.tenant = c.tenant AND e.entity_type = c.entity_type AND e.entity_id = c.entity_id \
                  ORDER BY c.tenant, c.entity_type, c.entity_id",
             )
             .bind(since)
+            .bind(upto)
             .fetch_all(&mut *tx)
             .await?;
             let grant_rows: Vec<KeyedGrantRow> = sqlx::query_as(
                 "SELECT c.tenant, c.entity_type, c.entity_id, r.role_type, r.role_id, r.expires_at, r.reason, r.granted_by, r.granted_at FROM \
-                 (SELECT DISTINCT tenant, entity_type, entity_id FROM changes WHERE version > $1 AND kind = 'grant') c \
+                 (SELECT DISTINCT tenant, entity_type, entity_id FROM changes WHERE version > $1 AND version <= $3 AND kind = 'grant') c \
                  LEFT JOIN role_assignments r ON r.tenant = c.tenant AND r.principal_type = c.entity_type AND r.principal_id = c.entity_id \
                  AND (r.expires_at IS NULL OR r.expires_at > $2) \
                  ORDER BY c.tenant, c.entity_type, c.entity_id, r.role_type, r.role_id",
             )
             .bind(since)
             .bind(now)
+            .bind(upto)
             .fetch_all(&mut *tx)
             .await?;
             let status_rows: Vec<KeyedStatusRow> = sqlx::query_as(
                 "SELECT c.tenant, c.entity_type, c.entity_id, s.status FROM \
-                 (SELECT DISTINCT tenant, entity_type, entity_id FROM changes WHERE version > $1 AND kind = 'status') c \
+                 (SELECT DISTINCT tenant, entity_type, entity_id FROM changes WHERE version > $1 AND version <= $2 AND kind = 'status') c \
                  LEFT JOIN principal_status s ON s.tenant = c.tenant AND s.principal_type = c.entity_type AND s.principal_id = c.entity_id \
                  ORDER BY c.tenant, c.entity_type, c.entity_id",
             )
             .bind(since)
+            .bind(upto)
             .fetch_all(&mut *tx)
             .await?;
             let (next_expiry,): (Option<i64>,) =
@@ -237,7 +251,8 @@ impl Store {
             }
             Ok(ChangeRead::Changes(StoreChanges {
                 since,
-                version,
+                version: upto,
+                latest: version,
                 read_at: now,
                 entities,
                 grants: grants.into_iter().collect(),

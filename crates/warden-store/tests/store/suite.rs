@@ -345,3 +345,122 @@ async fn a_store_migrated_by_a_newer_warden_is_refused() {
         "{error}"
     );
 }
+
+/// Issue #20: the change feed names exactly the keys each write changed, at the write's
+/// version; a reader far behind reads it in windows of whole versions, each holding the
+/// current rows (deleted ones as `None`), and ends at the store's version.
+#[tokio::test]
+async fn the_change_feed_is_read_in_windows_of_whole_versions() {
+    use warden_store::ChangeRead;
+    for test in stores().await {
+        let store = &test.store;
+        let start = store.version().await.unwrap();
+        // Version start+1: three users at once; then one grant, one status, one delete.
+        let three: Vec<EntityRecord> = ["a", "b", "c"].iter().map(|id| user("acme", id)).collect();
+        store
+            .upsert_entities(&tenant("acme"), &three, "admin:test", 1)
+            .await
+            .unwrap();
+        store
+            .grant_role(&grant("acme", "a", "editor", None))
+            .await
+            .unwrap();
+        store
+            .set_status(
+                &tenant("acme"),
+                "User",
+                "acme/b",
+                PrincipalStatus::Disabled,
+                "admin:test",
+                2,
+            )
+            .await
+            .unwrap();
+        store
+            .delete_entity(&tenant("acme"), "User", "acme/c", "admin:test", 3)
+            .await
+            .unwrap();
+        let latest = store.version().await.unwrap();
+        assert_eq!(latest, start + 4, "{}", test.name);
+        // Windows of at most 2 change rows: the first version has 3, so it comes whole.
+        let mut position = start;
+        let mut windows = Vec::new();
+        let mut entities = std::collections::BTreeMap::new();
+        let mut grants = Vec::new();
+        let mut statuses = Vec::new();
+        for _ in 0..10 {
+            let ChangeRead::Changes(changes) = store.read_changes(position, 10, 2).await.unwrap()
+            else {
+                panic!("{}: too far", test.name);
+            };
+            assert_eq!(changes.latest, latest, "{}", test.name);
+            assert!(changes.version > position, "{}", test.name);
+            windows.push(changes.version - start);
+            for (key, record) in changes.entities {
+                entities.insert(key.entity_id, record.is_some());
+            }
+            grants.extend(
+                changes
+                    .grants
+                    .into_iter()
+                    .map(|(key, held)| (key.entity_id, held.len())),
+            );
+            statuses.extend(
+                changes
+                    .statuses
+                    .into_iter()
+                    .map(|(key, status)| (key.entity_id, status)),
+            );
+            position = changes.version;
+            if position == latest {
+                break;
+            }
+        }
+        assert_eq!(windows, vec![1, 3, 4], "{}", test.name);
+        // acme/c was deleted after it was written: its current state is "no row".
+        assert_eq!(
+            entities.into_iter().collect::<Vec<_>>(),
+            vec![
+                ("acme/a".to_owned(), true),
+                ("acme/b".to_owned(), true),
+                ("acme/c".to_owned(), false)
+            ],
+            "{}",
+            test.name
+        );
+        assert!(
+            grants.contains(&("acme/a".to_owned(), 1)),
+            "{}: {grants:?}",
+            test.name
+        );
+        assert!(
+            grants.contains(&("acme/c".to_owned(), 0)),
+            "{}: {grants:?}",
+            test.name
+        );
+        assert_eq!(
+            statuses,
+            vec![("acme/b".to_owned(), PrincipalStatus::Disabled)],
+            "{}",
+            test.name
+        );
+        // Pruning raises the floor: a reader behind it must read everything.
+        store.prune_changes(i64::MAX).await.unwrap();
+        assert!(
+            matches!(
+                store.read_changes(start, 10, 100).await.unwrap(),
+                ChangeRead::TooFar
+            ),
+            "{}",
+            test.name
+        );
+        assert!(
+            matches!(
+                store.read_changes(latest, 10, 100).await.unwrap(),
+                ChangeRead::Changes(_)
+            ),
+            "{}",
+            test.name
+        );
+    }
+}
