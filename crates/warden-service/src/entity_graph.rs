@@ -107,6 +107,15 @@ impl Node {
     }
 }
 
+/// Parses Cedar entity JSON against the schema (without finding its references).
+pub fn parse_entity(pack: &Pack, value: Value) -> Result<Entity, GraphError> {
+    let label = uid_label(&value);
+    Entity::from_json_value(value, pack.schema()).map_err(|error| GraphError::Entity {
+        uid: label,
+        message: error.to_string().replace('\n', " "),
+    })
+}
+
 /// `Type::"id"` of entity JSON, for messages.
 fn uid_label(value: &Value) -> String {
     value
@@ -391,7 +400,7 @@ impl EntityGraph {
                 message: error.to_string(),
             })?;
             let tenant = Arc::clone(&stored.tenant);
-            graph.insert_stored(tenant, Node::parse(pack, json)?);
+            graph.insert_stored(tenant, parse_entity(pack, json)?)?;
         }
         for (uid, edges) in &self.grants {
             graph.grants.insert(uid.clone(), edges.clone());
@@ -417,15 +426,19 @@ impl EntityGraph {
         self.reparsed(pack, file_text, now)
     }
 
-    fn insert_stored(&mut self, tenant: Arc<str>, node: Node) {
-        let uid = node.entity.uid();
+    fn insert_stored(&mut self, tenant: Arc<str>, entity: Entity) -> Result<(), GraphError> {
+        let uid = entity.uid();
         let key = self.names.key(&uid);
-        let form = match self.names.compact(&node.entity) {
+        let form = match self.names.compact(&entity) {
             Some(compact) => Form::Compact(compact),
-            None => Form::Parsed(node),
+            None => Form::Parsed(Node::of(entity).map_err(|message| GraphError::Entity {
+                uid: uid.to_string(),
+                message,
+            })?),
         };
         self.stored.insert(key, Stored { tenant, form });
         self.reindex(&uid);
+        Ok(())
     }
 
     fn form_of<'a>(&self, stored: &'a Stored) -> Found<'a> {
@@ -466,7 +479,7 @@ impl EntityGraph {
             return Ok(());
         }
         let uid = typed_uid(pack, &record.tenant, &record.entity_type, &record.entity_id)?;
-        let node = Node::parse(
+        let entity = parse_entity(
             pack,
             json!({
                 "uid": {"type": record.entity_type, "id": record.entity_id},
@@ -475,7 +488,7 @@ impl EntityGraph {
             }),
         )?;
         let tenant = self.names.intern_tenant(&record.tenant);
-        self.insert_stored(tenant, node);
+        self.insert_stored(tenant, entity)?;
         if self.grants.contains_key(&uid) {
             self.derive(pack, &uid, now)?;
         }

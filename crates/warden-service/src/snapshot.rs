@@ -17,7 +17,7 @@ use warden_core::Pack;
 use warden_core::cedar_policy::{EntityId, EntityUid};
 use warden_store::{EntityRecord, RoleAssignment, StoreChanges};
 
-use crate::entity_graph::{EntityGraph, GraphError, Node, PackRoots};
+use crate::entity_graph::{EntityGraph, GraphError, PackRoots};
 
 /// A pack and its entities, swapped together.
 #[derive(Debug)]
@@ -336,7 +336,7 @@ impl PolicyHolder {
     pub fn validate_with(&self, extra: &[EntityRecord]) -> Result<(), SnapshotError> {
         let pack = self.data_inputs()?.pack;
         for record in extra {
-            Node::parse(
+            crate::entity_graph::parse_entity(
                 &pack,
                 json!({
                     "uid": {"type": record.entity_type, "id": record.entity_id},

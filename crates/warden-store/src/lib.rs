@@ -535,7 +535,7 @@ impl Store {
             loop {
                 let page: Vec<EntityRow> = sqlx::query_as(
                     "SELECT tenant, entity_type, entity_id, attrs, parents FROM entities \
-                     WHERE tenant > $1 OR (tenant = $1 AND (entity_type > $2 OR (entity_type = $2 AND entity_id > $3))) \
+                     WHERE (tenant, entity_type, entity_id) > ($1, $2, $3) \
                      ORDER BY tenant, entity_type, entity_id LIMIT $4",
                 )
                 .bind(&after.0)
