@@ -34,15 +34,18 @@ enum Val {
     Str(Box<str>),
     Entity(Key),
     Set(Box<[Val]>),
-    Record(Box<[(Arc<str>, Val)]>),
+    Record(Fields),
     Extension { function: Arc<str>, arg: Box<str> },
 }
+
+/// Named values (attributes, tags, record fields).
+type Fields = Box<[(Arc<str>, Val)]>;
 
 /// A stored entity, compact.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Compact {
-    attrs: Box<[(Arc<str>, Val)]>,
-    tags: Box<[(Arc<str>, Val)]>,
+    attrs: Fields,
+    tags: Fields,
     parents: Box<[Key]>,
 }
 
@@ -140,7 +143,7 @@ impl Names {
         })
     }
 
-    fn record(&mut self, map: &Map<String, Value>) -> Option<Box<[(Arc<str>, Val)]>> {
+    fn record(&mut self, map: &Map<String, Value>) -> Option<Fields> {
         let mut fields = Vec::with_capacity(map.len());
         for (name, value) in map {
             fields.push((self.intern(name), self.value(value)?));

@@ -253,7 +253,9 @@ struct Stored {
 #[derive(Debug, Clone)]
 enum Form {
     Compact(Compact),
-    Parsed(Node),
+    /// Rare (values the compact form does not keep): boxed, so that every compact entry is
+    /// not the size of a parsed one.
+    Parsed(Box<Node>),
 }
 
 /// An entity found in the data, in the form it is kept in.
@@ -431,10 +433,12 @@ impl EntityGraph {
         let key = self.names.key(&uid);
         let form = match self.names.compact(&entity) {
             Some(compact) => Form::Compact(compact),
-            None => Form::Parsed(Node::of(entity).map_err(|message| GraphError::Entity {
-                uid: uid.to_string(),
-                message,
-            })?),
+            None => Form::Parsed(Box::new(Node::of(entity).map_err(|message| {
+                GraphError::Entity {
+                    uid: uid.to_string(),
+                    message,
+                }
+            })?)),
         };
         self.stored.insert(key, Stored { tenant, form });
         self.reindex(&uid);

@@ -278,15 +278,15 @@ pub async fn import_entities(
             }),
         }
     }
-    if !items.is_empty() {
+    if let Some(first) = items.first() {
         return Err(ApiError::InvalidItems {
             detail: format!(
                 "{} of {} entities were refused (nothing was written): first, #{} {}: {}",
                 items.len(),
                 entities.len(),
-                items[0].index,
-                items[0].uid,
-                items[0].message
+                first.index,
+                first.uid,
+                first.message
             ),
             items,
         });
