@@ -4,7 +4,7 @@
 # bench/scale.py for what is measured and how). Bounded: every wait has a deadline.
 #
 # Usage: bash bench/scale.sh
-#   ENTITIES=1000000 SEARCH_DOCS=100000 by default;
+#   ENTITIES=1000000 SEARCH_DOCS=100000 PARALLEL=2 (tenants imported at once) by default;
 #   PG_BASE=postgres://postgres@127.0.0.1:5432 (a server where a database can be created).
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -47,6 +47,7 @@ fn main() {
                 entity_id: id,
                 attrs,
                 parents,
+                canonical_for: None,
             };
             graph.put_stored(&pack, &record, 0).unwrap();
         };

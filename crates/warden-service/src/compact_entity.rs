@@ -155,6 +155,17 @@ impl Names {
     /// this module does not keep (it is then kept parsed).
     pub fn compact(&mut self, entity: &Entity) -> Option<Compact> {
         let json = entity.to_json_value().ok()?;
+        let compact = self.compact_json(&json)?;
+        // Kept only if it rebuilds to the very entity the schema validated.
+        let rebuilt = self.rebuild(&entity.uid(), &compact)?;
+        rebuilt.deep_eq(entity).then_some(compact)
+    }
+
+    /// The compact form of Cedar's own JSON of an entity (`attrs`, `parents`, `tags`), as
+    /// `Entity::to_json_value` writes it after a schema validated the entity; `None` for a
+    /// value this module does not keep. Only for JSON known to be that (see
+    /// `EntityRecord::canonical_for`): other JSON may mean something else under a schema.
+    pub fn compact_json(&mut self, json: &Value) -> Option<Compact> {
         let empty = Map::new();
         let attrs = json
             .get("attrs")
@@ -168,14 +179,11 @@ impl Names {
         for parent in json.get("parents").and_then(Value::as_array)? {
             parents.push(self.uid_of_json(parent.get("__entity").unwrap_or(parent))?);
         }
-        let compact = Compact {
+        Some(Compact {
             attrs: self.record(attrs)?,
             tags: self.record(tags)?,
             parents: parents.into_boxed_slice(),
-        };
-        // Kept only if it rebuilds to the very entity the schema validated.
-        let rebuilt = self.rebuild(&entity.uid(), &compact)?;
-        rebuilt.deep_eq(entity).then_some(compact)
+        })
     }
 
     fn expression(&self, value: &Val) -> Option<RestrictedExpression> {

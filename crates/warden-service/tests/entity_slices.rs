@@ -198,9 +198,9 @@ fn example_data(random: &mut Lcg) -> Vec<Value> {
 /// The same data as the store holds it (compact records, see `compact_entity`).
 fn stored_graph(pack: &Pack, data: &[Value]) -> EntityGraph {
     let mut graph = EntityGraph::default();
-    for entity in data {
+    for (n, entity) in data.iter().enumerate() {
         let id = entity["uid"]["id"].as_str().unwrap();
-        let record = EntityRecord {
+        let mut record = EntityRecord {
             tenant: id
                 .split_once('/')
                 .map_or("shared", |(tenant, _)| tenant)
@@ -209,7 +209,19 @@ fn stored_graph(pack: &Pack, data: &[Value]) -> EntityGraph {
             entity_id: id.to_owned(),
             attrs: entity["attrs"].clone(),
             parents: entity["parents"].clone(),
+            canonical_for: None,
         };
+        // Every other entity as an import writes it: Cedar's own JSON, marked as validated
+        // against this pack (taken without a parse); the others as raw rows.
+        if n % 2 == 0 {
+            let written = warden_service::entity_graph::parse_entity(pack, entity.clone())
+                .unwrap()
+                .to_json_value()
+                .unwrap();
+            record.attrs = written["attrs"].clone();
+            record.parents = written["parents"].clone();
+            record.canonical_for = Some(pack.data_fingerprint().as_str().to_owned());
+        }
         graph.put_stored(pack, &record, 0).unwrap();
     }
     graph
@@ -457,6 +469,7 @@ async fn random_write(store: &Store, random: &mut Lcg, now: i64) {
                 entity_id: principal,
                 attrs: json!({"tenant": {"__entity": {"type": "Tenant", "id": tenant_name}}}),
                 parents: Value::Array(parents),
+                canonical_for: None,
             };
             store
                 .upsert_entities(&tenant, &[record], "test", now)
@@ -474,6 +487,7 @@ async fn random_write(store: &Store, random: &mut Lcg, now: i64) {
                               "owner": {"__entity": {"type": "User", "id": owner}},
                               "classification": classification}),
                 parents: json!([]),
+                canonical_for: None,
             };
             store
                 .upsert_entities(&tenant, &[record], "test", now)

@@ -102,7 +102,14 @@ pub enum ChangeRead {
     TooFar,
 }
 
-type KeyedEntityRow = (String, String, String, Option<String>, Option<String>);
+type KeyedEntityRow = (
+    String,
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+);
 type KeyedGrantRow = (
     String,
     String,
@@ -175,7 +182,7 @@ impl Store {
                 Some((one_big_version,)) => one_big_version,
             };
             let entity_rows: Vec<KeyedEntityRow> = sqlx::query_as(
-                "SELECT c.tenant, c.entity_type, c.entity_id, e.attrs, e.parents FROM \
+                "SELECT c.tenant, c.entity_type, c.entity_id, e.attrs, e.parents, e.canonical_for FROM \
                  (SELECT DISTINCT tenant, entity_type, entity_id FROM changes WHERE version > $1 AND version <= $2 AND kind = 'entity') c \
                  LEFT JOIN entities e ON e.tenant = c.tenant AND e.entity_type = c.entity_type AND e.entity_id = c.entity_id \
                  ORDER BY c.tenant, c.entity_type, c.entity_id",
@@ -213,7 +220,7 @@ impl Store {
                     .await?;
             tx.commit().await?;
             let mut entities = Vec::with_capacity(entity_rows.len());
-            for (tenant, entity_type, entity_id, attrs, parents) in entity_rows {
+            for (tenant, entity_type, entity_id, attrs, parents, canonical_for) in entity_rows {
                 let record = match (attrs, parents) {
                     (Some(attrs), Some(parents)) => Some(entity_from_row((
                         tenant.clone(),
@@ -221,6 +228,7 @@ impl Store {
                         entity_id.clone(),
                         attrs,
                         parents,
+                        canonical_for,
                     ))?),
                     _ => None,
                 };

@@ -85,6 +85,10 @@ pub struct EntityRecord {
     pub attrs: Value,
     /// Cedar entity JSON `parents` (`[{"type", "id"}]`).
     pub parents: Value,
+    /// When `attrs` and `parents` are Cedar's own JSON of the entity after a schema validated
+    /// it (what imports write): the pack's data fingerprint (schema and manifest) of that
+    /// schema. A replica on the same fingerprint takes the row without validating it again.
+    pub canonical_for: Option<String>,
 }
 
 /// A principal's lifecycle status, kept apart from any entity data: a principal known only
@@ -279,12 +283,12 @@ pub use service_accounts::{
 mod signing_keys;
 pub use signing_keys::SigningKeyRecord;
 
-type EntityRow = (String, String, String, String, String);
+type EntityRow = (String, String, String, String, String, Option<String>);
 
 /// Rows per page when everything is read.
 pub const READ_PAGE: i64 = 5000;
 
-/// Rows per multi-row `INSERT` (6 values each: well under SQLite's 32,766 parameters).
+/// Rows per multi-row `INSERT` (7 values each: well under SQLite's 32,766 parameters).
 pub const ROWS_PER_STATEMENT: usize = 1000;
 type StatusRow = (String, String, String, String);
 type AssignmentRow = (
@@ -300,8 +304,9 @@ type AssignmentRow = (
 );
 
 fn entity_from_row(row: EntityRow) -> Result<EntityRecord, StoreError> {
-    let (tenant, entity_type, entity_id, attrs, parents) = row;
+    let (tenant, entity_type, entity_id, attrs, parents, canonical_for) = row;
     Ok(EntityRecord {
+        canonical_for,
         attrs: serde_json::from_str(&attrs).map_err(|e| {
             StoreError::Corrupt(format!("attrs of {entity_type}::{entity_id}: {e}"))
         })?,
@@ -426,7 +431,7 @@ impl Store {
                 .collect();
             for chunk in unique.chunks(ROWS_PER_STATEMENT) {
                 let mut insert = sqlx::QueryBuilder::new(
-                    "INSERT INTO entities (tenant, entity_type, entity_id, attrs, parents, updated_at) ",
+                    "INSERT INTO entities (tenant, entity_type, entity_id, attrs, parents, updated_at, canonical_for) ",
                 );
                 insert.push_values(chunk, |mut row, entity| {
                     row.push_bind(tenant)
@@ -434,10 +439,11 @@ impl Store {
                         .push_bind(&entity.entity_id)
                         .push_bind(entity.attrs.to_string())
                         .push_bind(entity.parents.to_string())
-                        .push_bind(now);
+                        .push_bind(now)
+                        .push_bind(&entity.canonical_for);
                 });
                 insert.push(
-                    " ON CONFLICT (tenant, entity_type, entity_id) DO UPDATE SET attrs = excluded.attrs, parents = excluded.parents, updated_at = excluded.updated_at",
+                    " ON CONFLICT (tenant, entity_type, entity_id) DO UPDATE SET attrs = excluded.attrs, parents = excluded.parents, updated_at = excluded.updated_at, canonical_for = excluded.canonical_for",
                 );
                 insert.build().execute(&mut *tx).await?;
             }
@@ -492,7 +498,7 @@ impl Store {
     pub async fn entities_of(&self, tenant: &TenantId) -> Result<Vec<EntityRecord>, StoreError> {
         let tenant = tenant.as_str();
         let rows: Vec<EntityRow> = on_pool!(self, pool => sqlx::query_as(
-            "SELECT tenant, entity_type, entity_id, attrs, parents FROM entities WHERE tenant = $1 ORDER BY entity_type, entity_id",
+            "SELECT tenant, entity_type, entity_id, attrs, parents, canonical_for FROM entities WHERE tenant = $1 ORDER BY entity_type, entity_id",
         ).bind(tenant).fetch_all(pool).await?);
         rows.into_iter().map(entity_from_row).collect()
     }
@@ -534,7 +540,7 @@ impl Store {
             let mut after = (String::new(), String::new(), String::new());
             loop {
                 let page: Vec<EntityRow> = sqlx::query_as(
-                    "SELECT tenant, entity_type, entity_id, attrs, parents FROM entities \
+                    "SELECT tenant, entity_type, entity_id, attrs, parents, canonical_for FROM entities \
                      WHERE (tenant, entity_type, entity_id) > ($1, $2, $3) \
                      ORDER BY tenant, entity_type, entity_id LIMIT $4",
                 )
@@ -686,7 +692,7 @@ impl Store {
             if let Some((parents,)) = stored {
                 let (kept, removed) = without_parents(&parents, &[role])?;
                 if removed > 0 {
-                    sqlx::query("UPDATE entities SET parents = $1, updated_at = $2 WHERE tenant = $3 AND entity_type = $4 AND entity_id = $5")
+                    sqlx::query("UPDATE entities SET parents = $1, updated_at = $2, canonical_for = NULL WHERE tenant = $3 AND entity_type = $4 AND entity_id = $5")
                         .bind(kept).bind(now).bind(tenant).bind(principal.0).bind(principal.1)
                         .execute(&mut *tx).await?;
                     from_parents = true;
@@ -755,7 +761,7 @@ impl Store {
                 }
             }
             let after = serde_json::Value::Array(list);
-            sqlx::query("UPDATE entities SET parents = $1, updated_at = $2 WHERE tenant = $3 AND entity_type = $4 AND entity_id = $5")
+            sqlx::query("UPDATE entities SET parents = $1, updated_at = $2, canonical_for = NULL WHERE tenant = $3 AND entity_type = $4 AND entity_id = $5")
                 .bind(after.to_string()).bind(now).bind(tenant).bind(entity.0).bind(entity.1)
                 .execute(&mut *tx).await?;
             let uid_text = |(t, i): &(&str, &str)| format!("{t}::{i:?}");

@@ -199,6 +199,7 @@ fn records_from_json(
             entity_id,
             attrs,
             parents: Value::Array(parents),
+            canonical_for: None,
         });
     }
     Ok(records)
@@ -260,11 +261,7 @@ pub async fn import_entities(
                     .pop()
                     .ok_or_else(|| ApiError::BadRequest("empty".to_owned()))?;
                 authorize_shared(&admin, &pack, &record.entity_type)?;
-                state
-                    .policy
-                    .validate_with(std::slice::from_ref(&record))
-                    .map_err(refused_write)?;
-                Ok(record)
+                canonical(&pack, record)
             });
         match checked {
             Ok(record) => records.push(record),
@@ -304,6 +301,33 @@ pub async fn import_entities(
             .map(|record| [record.entity_type.as_str(), record.entity_id.as_str()])
             .collect(),
     }))
+}
+
+/// An entity checked against the schema, stored as Cedar's own JSON of it and marked with the
+/// pack it was checked against, so replicas on the same pack take it without a second parse.
+fn canonical(pack: &Pack, mut record: EntityRecord) -> Result<EntityRecord, ApiError> {
+    let entity = warden_service::entity_graph::parse_entity(
+        pack,
+        json!({
+            "uid": {"type": record.entity_type, "id": record.entity_id},
+            "attrs": record.attrs,
+            "parents": record.parents,
+        }),
+    )
+    .map_err(|error| ApiError::BadRequest(format!("entities: {error}")))?;
+    let mut written = entity
+        .to_json_value()
+        .map_err(|error| ApiError::BadRequest(format!("entities: {error}")))?;
+    record.attrs = written
+        .get_mut("attrs")
+        .map(Value::take)
+        .unwrap_or_else(|| json!({}));
+    record.parents = written
+        .get_mut("parents")
+        .map(Value::take)
+        .unwrap_or_else(|| json!([]));
+    record.canonical_for = Some(pack.data_fingerprint().as_str().to_owned());
+    Ok(record)
 }
 
 /// The most entities one import call takes.

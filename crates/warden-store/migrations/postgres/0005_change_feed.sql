@@ -17,3 +17,7 @@ CREATE TABLE change_floor (
 );
 INSERT INTO change_floor (id, version) SELECT 1, version FROM store_version;
 CREATE INDEX role_assignments_by_expiry ON role_assignments (expires_at);
+-- An entity an import wrote as Cedar's own JSON of the entity after the schema validated it:
+-- the pack data fingerprint it was validated against. A replica with the same fingerprint
+-- takes the row as it is; any other replica (and every row without one) validates it again.
+ALTER TABLE entities ADD COLUMN canonical_for TEXT;

@@ -14,6 +14,7 @@ fn user(tenant: &str, id: &str) -> EntityRecord {
         entity_id: format!("{tenant}/{id}"),
         attrs: json!({"tenant": {"__entity": {"type": "Tenant", "id": tenant}}}),
         parents: json!([]),
+        canonical_for: None,
     }
 }
 
