@@ -243,7 +243,12 @@ fn complete(
                 .or_else(|| {
                     let slice = snapshot
                         .entities()
-                        .slice(&snapshot.roots, std::slice::from_ref(&uid), Vec::new())
+                        .slice(
+                            pack,
+                            &snapshot.roots,
+                            std::slice::from_ref(&uid),
+                            Vec::new(),
+                        )
                         .ok()?;
                     warden_core::tenant_guard::tenant_of(tenancy, &uid, &slice).ok()
                 })

@@ -336,13 +336,18 @@ fn evaluate(
     if let Some(context) = &input.context {
         crate::entity_graph::references_in(context, &mut roots);
     }
-    let entities = graph
-        .slice(&snapshot.roots, &roots, extra)
-        .map_err(|error| {
-            invalid(format!(
-                "the request's entities do not fit together: {error}"
-            ))
-        })?;
+    let entities =
+        graph
+            .slice(pack, &snapshot.roots, &roots, extra)
+            .map_err(|error| match error {
+                crate::entity_graph::SliceError::NotServed(_) => Refusal {
+                    reason: RefusalReason::TenantNotServed,
+                    detail: error.to_string(),
+                },
+                crate::entity_graph::SliceError::Entities(detail) => invalid(format!(
+                    "the request's entities do not fit together: {detail}"
+                )),
+            })?;
     drop(graph);
     let request = pack
         .request(

@@ -273,7 +273,11 @@ pub struct EntityGraph {
     names: Names,
     grants: HashMap<EntityUid, Vec<GrantEdge>, RandomState>,
     granted: HashMap<EntityUid, Node, RandomState>,
-    statuses: HashMap<EntityUid, PrincipalStatus, RandomState>,
+    /// Rows of the same uid stored under other tenants than the one in force (the row of the
+    /// greatest tenant name is in force, as when everything is read in tenant order).
+    shadowed: HashMap<Key, Vec<Stored>, RandomState>,
+    /// Statuses by principal, one per tenant that set one (the strictest applies).
+    statuses: HashMap<EntityUid, Vec<(Arc<str>, PrincipalStatus)>, RandomState>,
     ids_by_type: HashMap<EntityTypeName, BTreeSet<String>, RandomState>,
     expiries: BTreeMap<i64, HashSet<EntityUid, RandomState>>,
     /// `[storage] tenants`: the tenants whose tenant-scoped data this replica holds (all
@@ -378,6 +382,20 @@ impl EntityGraph {
         (!served.contains(tenant)).then(|| tenant.to_owned())
     }
 
+    /// The tenant whose data this replica does not hold that an entity belongs to: for a
+    /// tenant-scoped type, the prefix of its id when that tenant is not served (shared types,
+    /// the tenant type among them, are held whoever stored them).
+    fn not_held(&self, pack: &Pack, uid: &EntityUid) -> Option<String> {
+        let served = self.served.as_ref()?;
+        let entity_type = uid.type_name().to_string();
+        if !tenant_scoped(pack, &entity_type) {
+            return None;
+        }
+        let id = uid.id().unescaped();
+        let tenant = id.split_once('/').map_or(id, |(tenant, _)| tenant);
+        (!served.contains(tenant)).then(|| tenant.to_owned())
+    }
+
     /// The same data parsed against another pack's schema (a pack reload that changed it).
     pub fn reparsed(
         &self,
@@ -387,7 +405,11 @@ impl EntityGraph {
     ) -> Result<EntityGraph, GraphError> {
         let mut graph = EntityGraph::of_file(pack, file_text)?;
         graph.served = self.served.clone();
-        for (key, stored) in &self.stored {
+        let shadowed = self
+            .shadowed
+            .iter()
+            .flat_map(|(key, rows)| rows.iter().map(move |row| (key, row)));
+        for (key, stored) in self.stored.iter().chain(shadowed) {
             let Some(uid) = self.names.uid(key) else {
                 continue;
             };
@@ -440,9 +462,61 @@ impl EntityGraph {
                 }
             })?)),
         };
-        self.stored.insert(key, Stored { tenant, form });
+        self.place_stored(key, Stored { tenant, form });
         self.reindex(&uid);
         Ok(())
+    }
+
+    /// Puts a tenant's row of a uid in its place: in force when its tenant is the greatest
+    /// holding the uid, shadowed otherwise.
+    fn place_stored(&mut self, key: Key, row: Stored) {
+        match self.stored.get(&key) {
+            Some(current) if current.tenant != row.tenant => {
+                if row.tenant > current.tenant {
+                    if let Some(previous) = self.stored.insert(key.clone(), row) {
+                        self.shadow(key, previous);
+                    }
+                } else {
+                    self.shadow(key, row);
+                }
+            }
+            _ => {
+                self.stored.insert(key, row);
+            }
+        }
+    }
+
+    fn shadow(&mut self, key: Key, row: Stored) {
+        let rows = self.shadowed.entry(key).or_default();
+        rows.retain(|other| other.tenant != row.tenant);
+        rows.push(row);
+    }
+
+    /// Removes a tenant's row of a uid; the greatest other tenant's row, if any, comes in force.
+    fn unplace_stored(&mut self, key: &Key, tenant: &str) {
+        if self
+            .stored
+            .get(key)
+            .is_some_and(|current| &*current.tenant == tenant)
+        {
+            self.stored.remove(key);
+            if let Some(rows) = self.shadowed.get_mut(key) {
+                let greatest = rows
+                    .iter()
+                    .enumerate()
+                    .max_by(|(_, a), (_, b)| a.tenant.cmp(&b.tenant))
+                    .map(|(index, _)| index);
+                if let Some(index) = greatest {
+                    let promoted = rows.swap_remove(index);
+                    self.stored.insert(key.clone(), promoted);
+                }
+            }
+        } else if let Some(rows) = self.shadowed.get_mut(key) {
+            rows.retain(|other| &*other.tenant != tenant);
+        }
+        if self.shadowed.get(key).is_some_and(Vec::is_empty) {
+            self.shadowed.remove(key);
+        }
     }
 
     fn form_of<'a>(&self, stored: &'a Stored) -> Found<'a> {
@@ -490,7 +564,7 @@ impl EntityGraph {
             if let Some(compact) = self.names.compact_json(&json) {
                 let key = self.names.key(&uid);
                 let tenant = self.names.intern_tenant(&record.tenant);
-                self.stored.insert(
+                self.place_stored(
                     key,
                     Stored {
                         tenant,
@@ -533,13 +607,8 @@ impl EntityGraph {
             return Ok(());
         }
         let uid = typed_uid(pack, tenant, entity_type, id)?;
-        if let Some(key) = self.names.find(&uid)
-            && self
-                .stored
-                .get(&key)
-                .is_some_and(|stored| &*stored.tenant == tenant)
-        {
-            self.stored.remove(&key);
+        if let Some(key) = self.names.find(&uid) {
+            self.unplace_stored(&key, tenant);
         }
         if self.grants.contains_key(&uid) {
             self.derive(pack, &uid, now)?;
@@ -548,7 +617,8 @@ impl EntityGraph {
         Ok(())
     }
 
-    /// Replaces every grant of one principal with `grants` (all of one principal).
+    /// Replaces the grants one tenant gives a principal with `grants` (all of them); the
+    /// grants other tenants give it stay.
     pub fn set_grants(
         &mut self,
         pack: &Pack,
@@ -561,6 +631,7 @@ impl EntityGraph {
             return Ok(());
         }
         let uid = typed_uid(pack, tenant, principal.0, principal.1)?;
+        let mut kept = Vec::new();
         if let Some(old) = self.grants.remove(&uid) {
             for at in old.iter().filter_map(|edge| edge.expires_at) {
                 if let Some(set) = self.expiries.get_mut(&at) {
@@ -570,8 +641,12 @@ impl EntityGraph {
                     }
                 }
             }
+            kept = old
+                .into_iter()
+                .filter(|edge| edge.tenant != tenant)
+                .collect();
         }
-        let edges: Vec<GrantEdge> = grants
+        let mut edges: Vec<GrantEdge> = grants
             .iter()
             .map(|grant| GrantEdge {
                 tenant: grant.tenant.clone(),
@@ -581,6 +656,7 @@ impl EntityGraph {
             })
             .filter(|edge| edge.in_force(now))
             .collect();
+        edges.extend(kept);
         if !edges.is_empty() {
             for at in edges.iter().filter_map(|edge| edge.expires_at) {
                 self.expiries.entry(at).or_default().insert(uid.clone());
@@ -623,10 +699,15 @@ impl EntityGraph {
             &status.principal_type,
             &status.principal_id,
         )?;
-        match status.status {
-            PrincipalStatus::Active => self.statuses.remove(&uid),
-            other => self.statuses.insert(uid, other),
-        };
+        let tenant = self.names.intern_tenant(&status.tenant);
+        let held = self.statuses.entry(uid.clone()).or_default();
+        held.retain(|(other, _)| *other != tenant);
+        if status.status != PrincipalStatus::Active {
+            held.push((tenant, status.status));
+        }
+        if held.is_empty() {
+            self.statuses.remove(&uid);
+        }
         Ok(())
     }
 
@@ -772,7 +853,15 @@ impl EntityGraph {
 
     /// A principal's status, when it is not active.
     pub fn status(&self, uid: &EntityUid) -> Option<PrincipalStatus> {
-        self.statuses.get(uid).copied()
+        let held = self.statuses.get(uid)?;
+        if held
+            .iter()
+            .any(|(_, status)| *status == PrincipalStatus::Deleted)
+        {
+            Some(PrincipalStatus::Deleted)
+        } else {
+            held.first().map(|(_, status)| *status)
+        }
     }
 
     /// How many entities the data knows.
@@ -809,10 +898,11 @@ impl EntityGraph {
     /// what the data has for the same uid), plus the schema's actions.
     pub fn slice(
         &self,
+        pack: &Pack,
         pack_roots: &PackRoots,
         roots: &[EntityUid],
         extra: Vec<Node>,
-    ) -> Result<Entities, String> {
+    ) -> Result<Entities, SliceError> {
         let extra: HashMap<EntityUid, Node, RandomState> = extra
             .into_iter()
             .map(|node| (node.entity.uid(), node))
@@ -827,6 +917,12 @@ impl EntityGraph {
             if pack_roots.action_uids.contains(&uid) || !seen.insert(uid.clone()) {
                 continue;
             }
+            // A replica serving some tenants holds none of the others' entities: a decision
+            // that can reach one cannot be made here (without it, a forbid that reads it would
+            // error and be skipped, and `has` would be false).
+            if let Some(tenant) = self.not_held(pack, &uid) {
+                return Err(SliceError::NotServed(tenant));
+            }
             let Some(found) = extra.get(&uid).map(Found::Node).or_else(|| self.find(&uid)) else {
                 continue;
             };
@@ -839,15 +935,27 @@ impl EntityGraph {
                     let entity = self
                         .names
                         .rebuild(&uid, compact)
-                        .ok_or_else(|| format!("{uid} cannot be rebuilt"))?;
+                        .ok_or_else(|| SliceError::Entities(format!("{uid} cannot be rebuilt")))?;
                     out.push(entity);
                     self.names.refs(compact, &mut queue);
                 }
             }
         }
         out.extend(pack_roots.actions.iter().cloned());
-        Entities::from_entities(out, None).map_err(|error| error.to_string().replace('\n', " "))
+        Entities::from_entities(out, None)
+            .map_err(|error| SliceError::Entities(error.to_string().replace('\n', " ")))
     }
+}
+
+/// Why a decision's entities cannot be assembled.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SliceError {
+    /// The decision reaches an entity of a tenant this replica does not serve.
+    #[error("tenant `{0}` is not served by this replica ([storage] tenants)")]
+    NotServed(String),
+    /// The entities do not fit together.
+    #[error("{0}")]
+    Entities(String),
 }
 
 /// The entity made for a principal known only from its grants: its tenant, where its type has
@@ -865,4 +973,141 @@ fn stub_json(pack: &Pack, uid: &EntityUid, entity_type: &str, tenant: &str) -> V
         );
     }
     json!({"uid": {"type": entity_type, "id": uid.id().unescaped()}, "attrs": attrs, "parents": []})
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing, reason = "tests")]
+
+    use super::*;
+    use warden_core::PackSources;
+
+    fn pack() -> Pack {
+        let sources = PackSources::from_policy_text(
+            "p.cedar",
+            "permit (principal, action, resource) when { principal in Role::\"admin\" };",
+        );
+        Pack::compile(&sources).unwrap().pack
+    }
+
+    fn uid(entity_type: &str, id: &str) -> EntityUid {
+        EntityUid::from_type_name_and_id(entity_type.parse().unwrap(), EntityId::new(id))
+    }
+
+    fn status(tenant: &str, id: &str, status: PrincipalStatus) -> StatusRecord {
+        StatusRecord {
+            tenant: tenant.into(),
+            principal_type: "User".into(),
+            principal_id: id.into(),
+            status,
+        }
+    }
+
+    fn grant(tenant: &str, id: &str, role: &str) -> RoleAssignment {
+        RoleAssignment {
+            tenant: tenant.into(),
+            principal_type: "User".into(),
+            principal_id: id.into(),
+            role_type: "Role".into(),
+            role_id: role.into(),
+            expires_at: None,
+            reason: "r".into(),
+            granted_by: "t".into(),
+            granted_at: 0,
+        }
+    }
+
+    fn parents_of(graph: &EntityGraph, entity: &EntityUid) -> Vec<String> {
+        let json = graph.get(entity).unwrap().to_json_value().unwrap();
+        let mut parents: Vec<String> = json["parents"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|parent| parent["id"].as_str().unwrap().to_owned())
+            .collect();
+        parents.sort();
+        parents
+    }
+
+    /// One tenant's "active" must not clear what another tenant set (the store keeps a row per
+    /// tenant; a full read keeps every non-active one): the strictest status applies.
+    #[test]
+    fn a_status_set_in_one_tenant_does_not_clear_another_tenants() {
+        let pack = pack();
+        let mut graph = EntityGraph::default();
+        let alice = uid("User", "alice");
+        graph
+            .set_status(&pack, &status("acme", "alice", PrincipalStatus::Disabled))
+            .unwrap();
+        graph
+            .set_status(&pack, &status("evil", "alice", PrincipalStatus::Active))
+            .unwrap();
+        assert_eq!(graph.status(&alice), Some(PrincipalStatus::Disabled));
+        graph
+            .set_status(&pack, &status("evil", "alice", PrincipalStatus::Deleted))
+            .unwrap();
+        assert_eq!(graph.status(&alice), Some(PrincipalStatus::Deleted));
+        graph
+            .set_status(&pack, &status("evil", "alice", PrincipalStatus::Active))
+            .unwrap();
+        graph
+            .set_status(&pack, &status("acme", "alice", PrincipalStatus::Active))
+            .unwrap();
+        assert_eq!(graph.status(&alice), None);
+    }
+
+    /// Grants are replaced per tenant: one tenant's change leaves the others' grants.
+    #[test]
+    fn grants_from_two_tenants_are_kept_apart() {
+        let pack = pack();
+        let mut graph = EntityGraph::default();
+        let alice = uid("User", "alice");
+        graph
+            .set_grants(
+                &pack,
+                "acme",
+                ("User", "alice"),
+                &[grant("acme", "alice", "admin")],
+                0,
+            )
+            .unwrap();
+        graph
+            .set_grants(
+                &pack,
+                "evil",
+                ("User", "alice"),
+                &[grant("evil", "alice", "viewer")],
+                0,
+            )
+            .unwrap();
+        assert_eq!(parents_of(&graph, &alice), ["admin", "viewer"]);
+        graph
+            .set_grants(&pack, "evil", ("User", "alice"), &[], 0)
+            .unwrap();
+        assert_eq!(parents_of(&graph, &alice), ["admin"]);
+    }
+
+    /// The same uid stored under two tenants: the greatest tenant's row is in force (as in a
+    /// full read in tenant order), and deleting it brings the other back.
+    #[test]
+    fn a_uid_stored_under_two_tenants_follows_the_full_read_order() {
+        let pack = pack();
+        let mut graph = EntityGraph::default();
+        let group = uid("Group", "g");
+        let row = |tenant: &str, parent: &str| EntityRecord {
+            tenant: tenant.into(),
+            entity_type: "Group".into(),
+            entity_id: "g".into(),
+            attrs: json!({}),
+            parents: json!([{"type": "Role", "id": parent}]),
+            canonical_for: None,
+        };
+        graph.put_stored(&pack, &row("zeta", "z"), 0).unwrap();
+        graph.put_stored(&pack, &row("acme", "a"), 0).unwrap();
+        assert_eq!(parents_of(&graph, &group), ["z"]);
+        graph.remove_stored(&pack, "zeta", "Group", "g", 0).unwrap();
+        assert_eq!(parents_of(&graph, &group), ["a"]);
+        graph.remove_stored(&pack, "acme", "Group", "g", 0).unwrap();
+        assert!(!graph.contains(&group));
+    }
 }

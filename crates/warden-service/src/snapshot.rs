@@ -461,6 +461,9 @@ pub struct Limits {
 pub struct StoreFreshness {
     last_ok: Mutex<Instant>,
     last_error: Mutex<Option<String>>,
+    /// Set when store data was only partly applied: the data in force is a state the store
+    /// never held, so nothing is decided on it until a read succeeds (whatever its age).
+    broken: Mutex<Option<String>>,
     max_staleness: Duration,
 }
 
@@ -470,12 +473,20 @@ impl StoreFreshness {
         Self {
             last_ok: Mutex::new(Instant::now()),
             last_error: Mutex::new(None),
+            broken: Mutex::new(None),
             max_staleness,
         }
     }
 
+    /// Store data was only partly applied: deny until the next successful read.
+    pub fn mark_broken(&self, error: String) {
+        *self.broken.lock().unwrap_or_else(PoisonError::into_inner) = Some(error.clone());
+        self.mark_error(error);
+    }
+
     /// A successful read.
     pub fn mark_ok(&self) {
+        *self.broken.lock().unwrap_or_else(PoisonError::into_inner) = None;
         *self.last_ok.lock().unwrap_or_else(PoisonError::into_inner) = Instant::now();
         *self
             .last_error
@@ -493,6 +504,16 @@ impl StoreFreshness {
 
     /// Why decisions must not be trusted now, if they must not.
     pub fn stale_reason(&self) -> Option<String> {
+        if let Some(why) = self
+            .broken
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+        {
+            return Some(format!(
+                "the store's changes were only partly applied ({why}); reading everything again"
+            ));
+        }
         let age = self
             .last_ok
             .lock()
@@ -630,5 +651,25 @@ mod tests {
                 Some(PrincipalStatus::Disabled)
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod freshness_tests {
+    use super::*;
+
+    /// Partly applied store data is never decided on, however recent the last read.
+    #[test]
+    fn broken_data_is_stale_at_once_until_a_read_succeeds() {
+        let freshness = StoreFreshness::new(Duration::from_secs(3600));
+        assert_eq!(freshness.stale_reason(), None);
+        freshness.mark_broken("a row does not fit".to_owned());
+        assert!(
+            freshness
+                .stale_reason()
+                .is_some_and(|why| why.contains("only partly applied"))
+        );
+        freshness.mark_ok();
+        assert_eq!(freshness.stale_reason(), None);
     }
 }

@@ -117,6 +117,9 @@ pub enum SyncError {
     /// A stored row does not fit the pack.
     #[error(transparent)]
     Graph(#[from] GraphError),
+    /// Changes were only partly applied (the data in force must not be decided on).
+    #[error("applying the store's changes failed part-way: {0}")]
+    Applied(crate::snapshot::SnapshotError),
 }
 
 /// Brings the data in force up to the store: the change feed since the version in force, or
@@ -137,6 +140,7 @@ pub async fn refresh(
         // leaves the replica to fail closed when the staleness bound passes. Data older than
         // what is in force changes nothing, and the store was read.
         Ok(()) => freshness.mark_ok(),
+        Err(error @ SyncError::Applied(_)) => freshness.mark_broken(error.to_string()),
         Err(error) => freshness.mark_error(error.to_string()),
     }
     result
@@ -189,7 +193,7 @@ async fn refresh_locked(
     // (every revocation up to it is in memory).
     let target = changes.latest;
     for _ in 0..MAX_WINDOWS {
-        holder.apply_changes(&changes)?;
+        holder.apply_changes(&changes).map_err(SyncError::Applied)?;
         if changes.version >= target {
             break;
         }
@@ -236,6 +240,7 @@ pub fn spawn_poller(
             {
                 tracing::error!(%error, "dropping lapsed role grants failed; reading everything again");
                 holder.forget_store_view();
+                freshness.mark_broken(error.to_string());
             }
             let seen = holder.store_position().map(|(version, _)| version);
             match store.version().await {

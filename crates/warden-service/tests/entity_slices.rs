@@ -630,3 +630,56 @@ async fn the_state_kept_from_the_change_feed_decides_as_one_read_from_scratch() 
         ),
     }
 }
+
+/// `[storage] tenants`: a replica that does not hold another tenant's entities must not decide
+/// when the decision can reach one (an owner of another tenant, say): without it, a forbid
+/// reading it would error and be skipped. It refuses with `tenant_not_served` instead.
+#[test]
+fn a_replica_serving_some_tenants_refuses_decisions_that_reach_another() {
+    let pack = example_pack();
+    let mut graph = EntityGraph::of_values(&pack, example_entities()).unwrap();
+    graph.serve_only(Some(Arc::new(["acme".to_owned()].into_iter().collect())));
+    let shared = EntityRecord {
+        tenant: "acme".into(),
+        entity_type: "Document".into(),
+        entity_id: "acme/shared".into(),
+        attrs: json!({"tenant": {"__entity": {"type": "Tenant", "id": "acme"}},
+                      "owner": {"__entity": {"type": "User", "id": "globex/bob"}},
+                      "classification": "internal"}),
+        parents: json!([]),
+        canonical_for: None,
+    };
+    graph.put_stored(&pack, &shared, 0).unwrap();
+    let scope = scope_of(Arc::new(Snapshot::of(Arc::clone(&pack), graph)));
+    assert_eq!(
+        on_slice(
+            &scope,
+            ("User", "acme/alice"),
+            "read",
+            ("Document", "acme/shared"),
+            None
+        ),
+        "refused tenant_not_served"
+    );
+    assert!(
+        on_slice(
+            &scope,
+            ("User", "acme/alice"),
+            "read",
+            ("Document", "acme/roadmap"),
+            None
+        )
+        .starts_with("Allow"),
+        "a decision within the served tenant is made"
+    );
+    assert_eq!(
+        on_slice(
+            &scope,
+            ("User", "globex/alice"),
+            "read",
+            ("Document", "globex/roadmap"),
+            None
+        ),
+        "refused tenant_not_served"
+    );
+}

@@ -682,6 +682,9 @@ impl Store {
         let tenant = tenant.as_str();
         let result: Result<(), StoreError> = on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
+            // The parents are read, changed and written back: the version row's lock, taken
+            // first, keeps a concurrent edit of the same entity from writing over this one.
+            sqlx::query("UPDATE store_version SET version = version WHERE id = 1").execute(&mut *tx).await?;
             let deleted = sqlx::query("DELETE FROM role_assignments WHERE tenant = $1 AND principal_type = $2 AND principal_id = $3 AND role_type = $4 AND role_id = $5")
                 .bind(tenant).bind(principal.0).bind(principal.1).bind(role.0).bind(role.1)
                 .execute(&mut *tx).await?.rows_affected();
@@ -743,6 +746,9 @@ impl Store {
         let tenant = tenant.as_str();
         let result: Result<serde_json::Value, StoreError> = on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
+            // Read, changed, written back: the version row's lock, taken first, serialises
+            // edits (a concurrent revocation must not be written over).
+            sqlx::query("UPDATE store_version SET version = version WHERE id = 1").execute(&mut *tx).await?;
             let stored: Option<(String,)> = sqlx::query_as("SELECT parents FROM entities WHERE tenant = $1 AND entity_type = $2 AND entity_id = $3")
                 .bind(tenant).bind(entity.0).bind(entity.1)
                 .fetch_optional(&mut *tx).await?;
