@@ -6,7 +6,7 @@ use std::sync::Arc;
 use metrics_exporter_prometheus::PrometheusHandle;
 use warden_service::Service;
 
-pub use crate::snapshot::{Limits, PolicyHolder, Snapshot, StoreFreshness, StoreView};
+pub use crate::snapshot::{Limits, PolicyHolder, Snapshot, StoreFreshness};
 
 /// Shared state of all handlers: one `Arc`, so that the per-request clones axum makes (the
 /// state extractor, the middleware) are one atomic increment, not one per field.

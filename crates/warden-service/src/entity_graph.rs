@@ -116,8 +116,8 @@ pub fn parse_entity(pack: &Pack, value: Value) -> Result<Entity, GraphError> {
     })
 }
 
-/// `Type::"id"` of entity JSON, for messages.
-fn uid_label(value: &Value) -> String {
+/// `Type::"id"` of entity JSON as written, for messages (the id escaped as a JSON string).
+pub fn uid_label(value: &Value) -> String {
     value
         .get("uid")
         .map(|uid| uid.get("__entity").unwrap_or(uid))
@@ -129,22 +129,11 @@ fn uid_label(value: &Value) -> String {
 }
 
 fn uid_of(value: &Value) -> Option<EntityUid> {
-    let entity_type = EntityTypeName::from_str_checked(value.get("type")?.as_str()?)?;
+    let entity_type: EntityTypeName = value.get("type")?.as_str()?.parse().ok()?;
     Some(EntityUid::from_type_name_and_id(
         entity_type,
         EntityId::new(value.get("id")?.as_str()?),
     ))
-}
-
-/// Parses a type name without panicking on bad input.
-trait FromStrChecked: Sized {
-    fn from_str_checked(text: &str) -> Option<Self>;
-}
-
-impl FromStrChecked for EntityTypeName {
-    fn from_str_checked(text: &str) -> Option<Self> {
-        text.parse().ok()
-    }
 }
 
 /// Every `{"__entity": {type, id}}` inside a JSON value.
@@ -440,31 +429,23 @@ impl EntityGraph {
         Ok(graph)
     }
 
-    /// The entity file replaced (same schema), the store's data kept.
-    pub fn with_file(
-        &self,
-        pack: &Pack,
-        file_text: Option<&str>,
-        now: i64,
-    ) -> Result<EntityGraph, GraphError> {
-        self.reparsed(pack, file_text, now)
-    }
-
     fn insert_stored(&mut self, tenant: Arc<str>, entity: Entity) -> Result<(), GraphError> {
         let uid = entity.uid();
         let key = self.names.key(&uid);
-        let form = match self.names.compact(&entity) {
-            Some(compact) => Form::Compact(compact),
-            None => Form::Parsed(Box::new(Node::of(entity).map_err(|message| {
-                GraphError::Entity {
-                    uid: uid.to_string(),
-                    message,
-                }
-            })?)),
-        };
+        let form = self.form_of_entity(entity)?;
         self.place_stored(key, Stored { tenant, form });
         self.reindex(&uid);
         Ok(())
+    }
+
+    /// How a validated entity is kept: compact when it can be, parsed otherwise.
+    fn form_of_entity(&mut self, entity: Entity) -> Result<Form, GraphError> {
+        if let Some(compact) = self.names.compact(&entity) {
+            return Ok(Form::Compact(compact));
+        }
+        let uid = entity.uid().to_string();
+        let node = Node::of(entity).map_err(|message| GraphError::Entity { uid, message })?;
+        Ok(Form::Parsed(Box::new(node)))
     }
 
     /// Puts a tenant's row of a uid in its place: in force when its tenant is the greatest
@@ -559,35 +540,27 @@ impl EntityGraph {
         let uid = typed_uid(pack, &record.tenant, &record.entity_type, &record.entity_id)?;
         // A row an import wrote as Cedar's own JSON, validated against this very schema: taken
         // as it is (a parse against the schema is most of an import's cost, on every replica).
-        if record.canonical_for.as_deref() == Some(pack.data_fingerprint().as_str()) {
-            let json = json!({"attrs": record.attrs, "parents": record.parents});
-            if let Some(compact) = self.names.compact_json(&json) {
-                let key = self.names.key(&uid);
-                let tenant = self.names.intern_tenant(&record.tenant);
-                self.place_stored(
-                    key,
-                    Stored {
-                        tenant,
-                        form: Form::Compact(compact),
-                    },
-                );
-                self.reindex(&uid);
-                if self.grants.contains_key(&uid) {
-                    self.derive(pack, &uid, now)?;
-                }
-                return Ok(());
-            }
-        }
-        let entity = parse_entity(
-            pack,
-            json!({
-                "uid": {"type": record.entity_type, "id": record.entity_id},
-                "attrs": record.attrs,
-                "parents": record.parents,
-            }),
-        )?;
+        let canonical = (record.canonical_for.as_deref() == Some(pack.data_fingerprint().as_str()))
+            .then(|| {
+                self.names
+                    .compact_json(&json!({"attrs": record.attrs, "parents": record.parents}))
+            })
+            .flatten();
+        let form = match canonical {
+            Some(compact) => Form::Compact(compact),
+            None => self.form_of_entity(parse_entity(
+                pack,
+                json!({
+                    "uid": {"type": record.entity_type, "id": record.entity_id},
+                    "attrs": record.attrs,
+                    "parents": record.parents,
+                }),
+            )?)?,
+        };
         let tenant = self.names.intern_tenant(&record.tenant);
-        self.insert_stored(tenant, entity)?;
+        let key = self.names.key(&uid);
+        self.place_stored(key, Stored { tenant, form });
+        self.reindex(&uid);
         if self.grants.contains_key(&uid) {
             self.derive(pack, &uid, now)?;
         }

@@ -12,10 +12,9 @@
 use std::sync::{Arc, Mutex, PoisonError, RwLock, RwLockReadGuard};
 use std::time::{Duration, Instant, SystemTime};
 
-use serde_json::json;
 use warden_core::Pack;
 use warden_core::cedar_policy::{EntityId, EntityUid};
-use warden_store::{EntityRecord, RoleAssignment, StoreChanges};
+use warden_store::{RoleAssignment, StoreChanges};
 
 use crate::entity_graph::{EntityGraph, GraphError, PackRoots};
 
@@ -62,9 +61,6 @@ impl Snapshot {
         self.graph.read().unwrap_or_else(PoisonError::into_inner)
     }
 }
-
-/// What the store held at one version, read in one transaction.
-pub type StoreView = warden_store::StoreState;
 
 #[derive(Debug, Default)]
 struct Inputs {
@@ -328,24 +324,6 @@ impl PolicyHolder {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .store_at = None;
-    }
-
-    /// Checks that entities would fit the schema, without changing anything (admin writes are
-    /// validated before they are made). Each entity is checked on its own: nothing else in
-    /// the data changes whether one entity fits.
-    pub fn validate_with(&self, extra: &[EntityRecord]) -> Result<(), SnapshotError> {
-        let pack = self.data_inputs()?.pack;
-        for record in extra {
-            crate::entity_graph::parse_entity(
-                &pack,
-                json!({
-                    "uid": {"type": record.entity_type, "id": record.entity_id},
-                    "attrs": record.attrs,
-                    "parents": record.parents,
-                }),
-            )?;
-        }
-        Ok(())
     }
 
     /// Checks that a role grant can be applied: the principal is in the data, or its type

@@ -89,8 +89,6 @@ pub struct StoreChanges {
     pub grants: Vec<(EntityKey, Vec<RoleAssignment>)>,
     /// Each principal whose status changed: its status now.
     pub statuses: Vec<(EntityKey, PrincipalStatus)>,
-    /// The next grant expiry after `read_at`.
-    pub next_expiry: Option<i64>,
 }
 
 /// What [`Store::read_changes`] found.
@@ -213,11 +211,6 @@ impl Store {
             .bind(upto)
             .fetch_all(&mut *tx)
             .await?;
-            let (next_expiry,): (Option<i64>,) =
-                sqlx::query_as("SELECT MIN(expires_at) FROM role_assignments WHERE expires_at > $1")
-                    .bind(now)
-                    .fetch_one(&mut *tx)
-                    .await?;
             tx.commit().await?;
             let mut entities = Vec::with_capacity(entity_rows.len());
             for (tenant, entity_type, entity_id, attrs, parents, canonical_for) in entity_rows {
@@ -265,7 +258,6 @@ impl Store {
                 entities,
                 grants: grants.into_iter().collect(),
                 statuses,
-                next_expiry,
             }))
         })
     }

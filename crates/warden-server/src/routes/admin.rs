@@ -270,7 +270,7 @@ pub async fn import_entities(
             }
             Err(error) => items.push(ItemError {
                 index,
-                uid: written_uid(entity),
+                uid: warden_service::entity_graph::uid_label(entity),
                 message: error.to_string(),
             }),
         }
@@ -332,18 +332,6 @@ fn canonical(pack: &Pack, mut record: EntityRecord) -> Result<EntityRecord, ApiE
 
 /// The most entities one import call takes.
 pub const MAX_IMPORT_ENTITIES: usize = 50_000;
-
-/// `Type::"id"` of entity JSON as a caller wrote it, for error reports.
-fn written_uid(entity: &Value) -> String {
-    entity
-        .get("uid")
-        .map(|uid| uid.get("__entity").unwrap_or(uid))
-        .and_then(|uid| Some((uid.get("type")?.as_str()?, uid.get("id")?.as_str()?)))
-        .map_or_else(
-            || "(no uid)".to_owned(),
-            |(entity_type, id)| format!("{entity_type}::{}", Value::String(id.to_owned())),
-        )
-}
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -3,56 +3,15 @@
 //! search paged by cursor over thousands of entities. Each scenario runs on SQLite and, when
 //! `WARDEN_TEST_POSTGRES_URL` is set, on PostgreSQL.
 
+use crate::support::{
+    ADMIN_SECRET, Setup, TestServer, check_document, servers_with_a_store, user_token,
+};
 use reqwest::Method;
 use serde_json::{Value, json};
-use warden_testkit::claims_at;
-
-use crate::support::{ADMIN_SECRET, ISSUER, Setup, TestServer, fresh_postgres_url, now};
-
-async fn servers() -> Vec<(&'static str, TestServer)> {
-    let mut servers = vec![(
-        "sqlite",
-        TestServer::start(Setup {
-            storage: Some(String::new()),
-            ..Setup::default()
-        })
-        .await,
-    )];
-    match fresh_postgres_url().await {
-        Some(url) => servers.push((
-            "postgres",
-            TestServer::start(Setup {
-                storage: Some(url),
-                ..Setup::default()
-            })
-            .await,
-        )),
-        None => eprintln!(
-            "note: WARDEN_TEST_POSTGRES_URL is not set; the PostgreSQL half of this test is skipped"
-        ),
-    }
-    servers
-}
-
-fn token(server: &TestServer, sub: &str) -> String {
-    let mut claims = claims_at(ISSUER, now());
-    claims["sub"] = json!(sub);
-    claims["org_id"] = json!("acme");
-    claims["roles"] = json!([]);
-    server.key.token(&claims)
-}
 
 async fn decide(server: &TestServer, token: &str, action: &str, document: &str) -> String {
-    let response = server
-        .client
-        .post(server.url("/v1/check"))
-        .bearer_auth(token)
-        .json(&json!({"action": action, "resource": {"type": "Document", "id": document}}))
-        .send()
-        .await
-        .unwrap();
-    let body: Value = response.json().await.unwrap();
-    body["decision"].as_str().unwrap_or("none").to_owned()
+    let answer = check_document(server, token, action, document).await;
+    answer["decision"].as_str().unwrap_or("none").to_owned()
 }
 
 async fn admin(server: &TestServer, method: Method, path: &str, body: Value) -> (u16, Value) {
@@ -71,7 +30,7 @@ fn user(id: &str, roles: &[&str]) -> Value {
 
 #[tokio::test]
 async fn an_import_larger_than_a_request_body_succeeds_and_refusals_name_their_entity() {
-    for (backend, server) in servers().await {
+    for (backend, server) in servers_with_a_store().await {
         // 3,000 users are about 300 KiB: far over this server's 16 KiB `max_body_bytes`.
         let users: Vec<Value> = (0..3000)
             .map(|n| user(&format!("bulk{n}"), &["viewer"]))
@@ -91,7 +50,7 @@ async fn an_import_larger_than_a_request_body_succeeds_and_refusals_name_their_e
             json!(["User", "acme/bulk0"]),
             "{backend}"
         );
-        let reader = token(&server, "bulk2999");
+        let reader = user_token(&server, "bulk2999", "acme", &[]);
         assert_eq!(
             decide(&server, &reader, "read", "acme/roadmap").await,
             "allow",
@@ -121,7 +80,7 @@ async fn an_import_larger_than_a_request_body_succeeds_and_refusals_name_their_e
             .collect();
         assert_eq!(indexes, vec![1, 3], "{backend}: {answer}");
         assert_eq!(answer["errors"][0]["uid"], "User::\"typo\"", "{backend}");
-        let fine = token(&server, "fine1");
+        let fine = user_token(&server, "fine1", "acme", &[]);
         assert_eq!(
             decide(&server, &fine, "edit", "acme/roadmap").await,
             "deny",
@@ -132,7 +91,7 @@ async fn an_import_larger_than_a_request_body_succeeds_and_refusals_name_their_e
 
 #[tokio::test]
 async fn role_revoke_removes_a_role_that_came_from_an_imported_entity() {
-    for (backend, server) in servers().await {
+    for (backend, server) in servers_with_a_store().await {
         let (status, answer) = admin(
             &server,
             Method::POST,
@@ -141,7 +100,7 @@ async fn role_revoke_removes_a_role_that_came_from_an_imported_entity() {
         )
         .await;
         assert_eq!(status, 200, "{backend}: {answer}");
-        let zed = token(&server, "zed");
+        let zed = user_token(&server, "zed", "acme", &[]);
         assert_eq!(decide(&server, &zed, "edit", "acme/roadmap").await, "allow");
         let (status, answer) = admin(
             &server,
@@ -170,7 +129,7 @@ async fn role_revoke_removes_a_role_that_came_from_an_imported_entity() {
 
 #[tokio::test]
 async fn parents_are_added_and_removed_whatever_wrote_them() {
-    for (backend, server) in servers().await {
+    for (backend, server) in servers_with_a_store().await {
         admin(
             &server,
             Method::POST,
@@ -178,7 +137,7 @@ async fn parents_are_added_and_removed_whatever_wrote_them() {
             json!([user("yan", &["viewer"])]),
         )
         .await;
-        let yan = token(&server, "yan");
+        let yan = user_token(&server, "yan", "acme", &[]);
         assert_eq!(decide(&server, &yan, "edit", "acme/roadmap").await, "deny");
         let path = "/v1/admin/tenants/acme/entities/User/yan/parents";
         let (status, answer) = admin(
@@ -232,7 +191,7 @@ async fn parents_are_added_and_removed_whatever_wrote_them() {
 
 #[tokio::test]
 async fn stored_keys_are_listed_by_page_and_deleted_in_bulk() {
-    for (backend, server) in servers().await {
+    for (backend, server) in servers_with_a_store().await {
         let users: Vec<Value> = (0..25).map(|n| user(&format!("k{n:02}"), &[])).collect();
         admin(
             &server,
@@ -285,7 +244,7 @@ async fn stored_keys_are_listed_by_page_and_deleted_in_bulk() {
 
 #[tokio::test]
 async fn a_resource_search_pages_by_cursor_through_thousands_of_documents() {
-    for (backend, server) in servers().await {
+    for (backend, server) in servers_with_a_store().await {
         // 2,000 documents of acme (half restricted) and 500 of globex.
         let mut documents: Vec<Value> = (0..2000)
             .map(|n| {
@@ -411,7 +370,7 @@ async fn a_replica_serving_some_tenants_refuses_the_others() {
     )
     .await;
     assert_eq!(status, 200, "{answer}");
-    let quinn = token(&globex_only, "quinn");
+    let quinn = user_token(&globex_only, "quinn", "acme", &[]);
     let response = globex_only
         .client
         .post(globex_only.url("/v1/check"))
@@ -437,7 +396,7 @@ async fn a_replica_serving_some_tenants_refuses_the_others() {
         "{answer}"
     );
     // The acme replica has quinn (from the store) within a poll or two.
-    let quinn = token(&acme_only, "quinn");
+    let quinn = user_token(&acme_only, "quinn", "acme", &[]);
     let mut allowed = false;
     for _ in 0..50 {
         if decide(&acme_only, &quinn, "edit", "acme/roadmap").await == "allow" {

@@ -10,41 +10,9 @@ use reqwest::Method;
 use serde_json::{Value, json};
 use warden_testkit::claims_at;
 
-use crate::support::{ADMIN_SECRET, ISSUER, Setup, TestServer, fresh_postgres_url, now};
-
-/// A server on a fresh SQLite file, then one on a fresh PostgreSQL database when there is one.
-async fn servers() -> Vec<(&'static str, TestServer)> {
-    let mut servers = vec![(
-        "sqlite",
-        TestServer::start(Setup {
-            storage: Some(String::new()),
-            ..Setup::default()
-        })
-        .await,
-    )];
-    match fresh_postgres_url().await {
-        Some(url) => servers.push((
-            "postgres",
-            TestServer::start(Setup {
-                storage: Some(url),
-                ..Setup::default()
-            })
-            .await,
-        )),
-        None => eprintln!(
-            "note: WARDEN_TEST_POSTGRES_URL is not set; the PostgreSQL half of this test is skipped"
-        ),
-    }
-    servers
-}
-
-fn token(server: &TestServer, sub: &str) -> String {
-    let mut claims = claims_at(ISSUER, now());
-    claims["sub"] = json!(sub);
-    claims["org_id"] = json!("acme");
-    claims["roles"] = json!([]);
-    server.key.token(&claims)
-}
+use crate::support::{
+    ADMIN_SECRET, ISSUER, Setup, TestServer, check_document, now, servers_with_a_store, user_token,
+};
 
 async fn decide(server: &TestServer, token: &str, action: &str, document: &str) -> String {
     decide_with_reason(server, token, action, document).await.0
@@ -56,15 +24,7 @@ async fn decide_with_reason(
     action: &str,
     document: &str,
 ) -> (String, String) {
-    let response = server
-        .client
-        .post(server.url("/v1/check"))
-        .bearer_auth(token)
-        .json(&json!({"action": action, "resource": {"type": "Document", "id": document}}))
-        .send()
-        .await
-        .unwrap();
-    let body: Value = response.json().await.unwrap();
+    let body = check_document(server, token, action, document).await;
     (
         body["decision"].as_str().unwrap_or("none").to_owned(),
         body["reason"].as_str().unwrap_or("none").to_owned(),
@@ -109,8 +69,8 @@ async fn eventually(
 /// The reproduction of issue #18: grant, status change, revoke, and the grant is gone.
 #[tokio::test]
 async fn a_revoked_grant_stays_revoked_after_a_status_change() {
-    for (backend, server) in servers().await {
-        let carol = token(&server, "carol");
+    for (backend, server) in servers_with_a_store().await {
+        let carol = user_token(&server, "carol", "acme", &[]);
         assert_eq!(
             decide(&server, &carol, "delete", "acme/roadmap").await,
             "deny",
@@ -154,8 +114,8 @@ async fn a_revoked_grant_stays_revoked_after_a_status_change() {
 
 #[tokio::test]
 async fn a_time_bound_grant_still_expires_after_a_status_change() {
-    for (backend, server) in servers().await {
-        let erin = token(&server, "erin");
+    for (backend, server) in servers_with_a_store().await {
+        let erin = user_token(&server, "erin", "acme", &[]);
         admin_post(
             &server,
             "/v1/admin/tenants/acme/roles/grant",
@@ -185,8 +145,8 @@ async fn a_time_bound_grant_still_expires_after_a_status_change() {
 
 #[tokio::test]
 async fn the_entity_file_stays_in_charge_of_a_principal_whose_status_changed() {
-    for (backend, server) in servers().await {
-        let bob = token(&server, "bob");
+    for (backend, server) in servers_with_a_store().await {
+        let bob = user_token(&server, "bob", "acme", &[]);
         assert_eq!(
             decide(&server, &bob, "edit", "acme/nda").await,
             "allow",
@@ -237,7 +197,7 @@ async fn the_entity_file_stays_in_charge_of_a_principal_whose_status_changed() {
 /// token's claims still decide for it once it is active again.
 #[tokio::test]
 async fn a_principal_known_only_from_tokens_can_be_disabled_and_enabled() {
-    for (backend, server) in servers().await {
+    for (backend, server) in servers_with_a_store().await {
         let mut claims = claims_at(ISSUER, now());
         claims["sub"] = json!("zed");
         claims["org_id"] = json!("acme");
@@ -267,7 +227,7 @@ async fn a_principal_known_only_from_tokens_can_be_disabled_and_enabled() {
 /// disable was accepted and silently ignored.
 #[tokio::test]
 async fn a_principal_whose_id_has_control_characters_can_be_disabled() {
-    for (backend, server) in servers().await {
+    for (backend, server) in servers_with_a_store().await {
         for sub in ["ctl\u{8}back", "ctl\u{c}feed"] {
             let mut claims = claims_at(ISSUER, now());
             claims["sub"] = json!(sub);
@@ -294,7 +254,7 @@ async fn a_principal_whose_id_has_control_characters_can_be_disabled() {
 /// Importing an entity again (e.g. a nightly sync) does not re-enable a disabled principal.
 #[tokio::test]
 async fn importing_an_entity_again_keeps_its_status() {
-    for (backend, server) in servers().await {
+    for (backend, server) in servers_with_a_store().await {
         let (status, body) = server
             .admin(
                 Method::POST,
@@ -304,7 +264,7 @@ async fn importing_an_entity_again_keeps_its_status() {
             )
             .await;
         assert_eq!(status, 200, "{backend}: {body}");
-        let frank = token(&server, "frank");
+        let frank = user_token(&server, "frank", "acme", &[]);
         assert_eq!(
             decide(&server, &frank, "read", "acme/roadmap").await,
             "allow",
@@ -381,7 +341,7 @@ async fn a_grant_left_without_its_entity_does_not_stop_the_replica() {
         json!({"principal": "User::\"erin\"", "role": "Role::\"viewer\"", "reason": "on call"}),
     )
     .await;
-    let erin = token(&server, "erin");
+    let erin = user_token(&server, "erin", "acme", &[]);
     assert_eq!(
         decide(&server, &erin, "read", "acme/roadmap").await,
         "allow"

@@ -6,10 +6,10 @@ use std::time::{Duration, Instant};
 
 use reqwest::Method;
 use serde_json::{Value, json};
-use warden_testkit::claims_at;
 
 use crate::support::{
-    ADMIN_SECRET, ISSUER, SCOPED_ADMIN_SECRET, Setup, TestServer, fresh_postgres_url, now,
+    ADMIN_SECRET, SCOPED_ADMIN_SECRET, Setup, TestServer, check_document, fresh_postgres_url,
+    user_token,
 };
 
 async fn stored() -> TestServer {
@@ -20,32 +20,12 @@ async fn stored() -> TestServer {
     .await
 }
 
-fn token(server: &TestServer, sub: &str, org: &str, roles: &[&str]) -> String {
-    let mut claims = claims_at(ISSUER, now());
-    claims["sub"] = json!(sub);
-    claims["org_id"] = json!(org);
-    claims["roles"] = json!(roles);
-    server.key.token(&claims)
-}
-
-async fn check(server: &TestServer, token: &str, action: &str, document: &str) -> Value {
-    let response = server
-        .client
-        .post(server.url("/v1/check"))
-        .bearer_auth(token)
-        .json(&json!({"action": action, "resource": {"type": "Document", "id": document}}))
-        .send()
-        .await
-        .unwrap();
-    response.json().await.unwrap()
-}
-
 #[tokio::test]
 async fn a_revoked_role_denies_the_next_request_with_the_old_token() {
     let server = stored().await;
-    let carol = token(&server, "carol", "acme", &["admin"]);
+    let carol = user_token(&server, "carol", "acme", &["admin"]);
     assert_eq!(
-        check(&server, &carol, "delete", "acme/roadmap").await["decision"],
+        check_document(&server, &carol, "delete", "acme/roadmap").await["decision"],
         "deny",
         "the token's admin claim counts for nothing"
     );
@@ -54,7 +34,7 @@ async fn a_revoked_role_denies_the_next_request_with_the_old_token() {
         .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(
-        check(&server, &carol, "delete", "acme/roadmap").await["decision"],
+        check_document(&server, &carol, "delete", "acme/roadmap").await["decision"],
         "allow"
     );
     let (status, _) = server
@@ -62,7 +42,7 @@ async fn a_revoked_role_denies_the_next_request_with_the_old_token() {
         .await;
     assert_eq!(status, 200);
     assert_eq!(
-        check(&server, &carol, "delete", "acme/roadmap").await["decision"],
+        check_document(&server, &carol, "delete", "acme/roadmap").await["decision"],
         "deny",
         "the same token, the next request"
     );
@@ -84,9 +64,9 @@ async fn a_revoked_role_denies_the_next_request_with_the_old_token() {
 #[tokio::test]
 async fn disabled_and_deleted_principals_are_denied_whatever_they_hold() {
     let server = stored().await;
-    let alice = token(&server, "alice", "acme", &[]);
+    let alice = user_token(&server, "alice", "acme", &[]);
     assert_eq!(
-        check(&server, &alice, "read", "acme/roadmap").await["decision"],
+        check_document(&server, &alice, "read", "acme/roadmap").await["decision"],
         "allow"
     );
     let (status, body) = server
@@ -98,7 +78,7 @@ async fn disabled_and_deleted_principals_are_denied_whatever_they_hold() {
         )
         .await;
     assert_eq!(status, 200, "{body}");
-    let decision = check(&server, &alice, "read", "acme/roadmap").await;
+    let decision = check_document(&server, &alice, "read", "acme/roadmap").await;
     assert_eq!(
         (decision["decision"].as_str(), decision["reason"].as_str()),
         (Some("deny"), Some("principal_disabled"))
@@ -135,7 +115,7 @@ async fn disabled_and_deleted_principals_are_denied_whatever_they_hold() {
         )
         .await;
     assert_eq!(
-        check(&server, &alice, "read", "acme/roadmap").await["reason"],
+        check_document(&server, &alice, "read", "acme/roadmap").await["reason"],
         "principal_deleted"
     );
     server
@@ -147,7 +127,7 @@ async fn disabled_and_deleted_principals_are_denied_whatever_they_hold() {
         )
         .await;
     assert_eq!(
-        check(&server, &alice, "read", "acme/roadmap").await["decision"],
+        check_document(&server, &alice, "read", "acme/roadmap").await["decision"],
         "allow",
         "enabled again, with her roles"
     );
@@ -156,9 +136,9 @@ async fn disabled_and_deleted_principals_are_denied_whatever_they_hold() {
 #[tokio::test]
 async fn a_time_bound_grant_expires_by_itself() {
     let server = stored().await;
-    let erin = token(&server, "erin", "acme", &[]);
+    let erin = user_token(&server, "erin", "acme", &[]);
     assert_eq!(
-        check(&server, &erin, "read", "acme/roadmap").await["decision"],
+        check_document(&server, &erin, "read", "acme/roadmap").await["decision"],
         "deny"
     );
     let (status, body) = server
@@ -166,13 +146,13 @@ async fn a_time_bound_grant_expires_by_itself() {
         .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(
-        check(&server, &erin, "read", "acme/roadmap").await["decision"],
+        check_document(&server, &erin, "read", "acme/roadmap").await["decision"],
         "allow"
     );
     let started = Instant::now();
     let mut expired = false;
     while started.elapsed() < Duration::from_secs(6) {
-        if check(&server, &erin, "read", "acme/roadmap").await["decision"] == "deny" {
+        if check_document(&server, &erin, "read", "acme/roadmap").await["decision"] == "deny" {
             expired = true;
             break;
         }
@@ -198,9 +178,9 @@ async fn the_same_id_in_two_tenants_is_two_principals() {
         .admin(Method::POST, "/v1/admin/tenants/acme/roles/grant", Some(ADMIN_SECRET), Some(&json!({"principal": "User::\"zed\"", "role": "Role::\"editor\"", "reason": "new hire"})))
         .await;
     assert_eq!(
-        check(
+        check_document(
             &server,
-            &token(&server, "zed", "acme", &[]),
+            &user_token(&server, "zed", "acme", &[]),
             "edit",
             "acme/roadmap"
         )
@@ -208,9 +188,9 @@ async fn the_same_id_in_two_tenants_is_two_principals() {
         "allow"
     );
     assert_eq!(
-        check(
+        check_document(
             &server,
-            &token(&server, "zed", "globex", &[]),
+            &user_token(&server, "zed", "globex", &[]),
             "edit",
             "globex/roadmap"
         )
@@ -285,9 +265,9 @@ async fn admin_calls_are_authenticated_and_authorized_and_refusals_change_nothin
         .admin(Method::GET, "/v1/admin/audit", Some(ADMIN_SECRET), None)
         .await;
     assert_eq!(before, after, "refused calls wrote nothing");
-    let erin = token(&server, "erin", "acme", &[]);
+    let erin = user_token(&server, "erin", "acme", &[]);
     assert_eq!(
-        check(&server, &erin, "delete", "acme/roadmap").await["decision"],
+        check_document(&server, &erin, "delete", "acme/roadmap").await["decision"],
         "deny"
     );
 }
@@ -323,9 +303,9 @@ async fn two_replicas_on_postgres_see_a_revocation_within_a_second() {
         )
         .await;
     assert_eq!(status, 200, "{body}");
-    let carol_on_b = token(&b, "carol", "acme", &[]);
+    let carol_on_b = user_token(&b, "carol", "acme", &[]);
     let started = Instant::now();
-    while check(&b, &carol_on_b, "delete", "acme/roadmap").await["decision"] != "allow" {
+    while check_document(&b, &carol_on_b, "delete", "acme/roadmap").await["decision"] != "allow" {
         assert!(
             started.elapsed() < Duration::from_secs(1),
             "the grant did not reach replica B within one second"
@@ -344,7 +324,7 @@ async fn two_replicas_on_postgres_see_a_revocation_within_a_second() {
         .await;
     assert_eq!(status, 200);
     let started = Instant::now();
-    while check(&b, &carol_on_b, "delete", "acme/roadmap").await["decision"] != "deny" {
+    while check_document(&b, &carol_on_b, "delete", "acme/roadmap").await["decision"] != "deny" {
         assert!(
             started.elapsed() < Duration::from_secs(1),
             "the revocation did not reach replica B within one second"
@@ -366,9 +346,9 @@ async fn a_replica_that_cannot_read_the_store_fails_closed() {
         ..Setup::default()
     })
     .await;
-    let carol = token(&server, "carol", "acme", &[]);
+    let carol = user_token(&server, "carol", "acme", &[]);
     assert_eq!(
-        check(&server, &carol, "read", "acme/roadmap").await["decision"],
+        check_document(&server, &carol, "read", "acme/roadmap").await["decision"],
         "allow"
     );
     // The database goes away under the replica.
@@ -385,7 +365,7 @@ async fn a_replica_that_cannot_read_the_store_fails_closed() {
     // Within the one-second bound (plus a poll) every decision becomes a deny, and /readyz says why.
     let started = Instant::now();
     loop {
-        let decision = check(&server, &carol, "read", "acme/roadmap").await;
+        let decision = check_document(&server, &carol, "read", "acme/roadmap").await;
         if decision["reason"] == "store_unavailable" {
             assert_eq!(decision["decision"], "deny");
             break;

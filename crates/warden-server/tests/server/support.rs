@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use serde_json::Value;
+use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use warden_server::Server;
 use warden_testkit::{TestKey, jwks};
@@ -207,4 +207,58 @@ pub fn now() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_secs() as i64
+}
+
+/// A server on a fresh SQLite file, then one on a fresh PostgreSQL database when
+/// `WARDEN_TEST_POSTGRES_URL` is set (said when it is not), each named by its back end.
+pub async fn servers_with_a_store() -> Vec<(&'static str, TestServer)> {
+    let mut servers = vec![(
+        "sqlite",
+        TestServer::start(Setup {
+            storage: Some(String::new()),
+            ..Setup::default()
+        })
+        .await,
+    )];
+    match fresh_postgres_url().await {
+        Some(url) => servers.push((
+            "postgres",
+            TestServer::start(Setup {
+                storage: Some(url),
+                ..Setup::default()
+            })
+            .await,
+        )),
+        None => eprintln!(
+            "note: WARDEN_TEST_POSTGRES_URL is not set; the PostgreSQL half of this test is skipped"
+        ),
+    }
+    servers
+}
+
+/// A bearer token of the test issuer for `sub` in tenant `org` with `roles`.
+pub fn user_token(server: &TestServer, sub: &str, org: &str, roles: &[&str]) -> String {
+    let mut claims = warden_testkit::claims_at(ISSUER, now());
+    claims["sub"] = json!(sub);
+    claims["org_id"] = json!(org);
+    claims["roles"] = json!(roles);
+    server.key.token(&claims)
+}
+
+/// `POST /v1/check` of `action` on `Document::"<document>"` with a bearer token; the answer.
+pub async fn check_document(
+    server: &TestServer,
+    token: &str,
+    action: &str,
+    document: &str,
+) -> Value {
+    let response = server
+        .client
+        .post(server.url("/v1/check"))
+        .bearer_auth(token)
+        .json(&json!({"action": action, "resource": {"type": "Document", "id": document}}))
+        .send()
+        .await
+        .unwrap();
+    response.json().await.unwrap()
 }

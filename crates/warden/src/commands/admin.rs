@@ -5,6 +5,8 @@
 use anyhow::{Context as _, anyhow, bail};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use std::time::Duration;
+
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use warden_store::{AdminCredential, Store, StoreError};
@@ -81,6 +83,54 @@ pub(crate) fn base_url(args: &ServerArgs) -> anyhow::Result<String> {
     Ok(format!("http://{listen}"))
 }
 
+/// One connection to the admin API for many calls.
+pub(crate) struct AdminClient {
+    runtime: tokio::runtime::Runtime,
+    client: reqwest::Client,
+    base: String,
+    token: String,
+}
+
+impl AdminClient {
+    /// A client of the server `server` names, with the admin token of the environment.
+    pub(crate) fn new(server: &ServerArgs, timeout: Duration) -> anyhow::Result<Self> {
+        let token = std::env::var("WARDEN_ADMIN_TOKEN").map_err(|_| {
+            anyhow!("WARDEN_ADMIN_TOKEN is not set (make one with `warden admin init`)")
+        })?;
+        Ok(AdminClient {
+            runtime: tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .context("starting the runtime")?,
+            client: reqwest::Client::builder().timeout(timeout).build()?,
+            base: base_url(server)?,
+            token: token.trim().to_owned(),
+        })
+    }
+
+    /// Sends one request; returns the status and the JSON answer (`null` when none).
+    pub(crate) fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> anyhow::Result<(reqwest::StatusCode, Value)> {
+        let url = format!("{}{path}", self.base);
+        self.runtime.block_on(async {
+            let mut request = self.client.request(method, &url).bearer_auth(&self.token);
+            if let Some(body) = body {
+                request = request.json(body);
+            }
+            let response = request
+                .send()
+                .await
+                .with_context(|| format!("reaching {url}"))?;
+            let status = response.status();
+            Ok((status, response.json().await.unwrap_or(Value::Null)))
+        })
+    }
+}
+
 /// Sends one admin request; returns the status and the JSON answer (`null` when none).
 pub(crate) fn call(
     server: &ServerArgs,
@@ -88,25 +138,7 @@ pub(crate) fn call(
     path: &str,
     body: Option<Value>,
 ) -> anyhow::Result<(reqwest::StatusCode, Value)> {
-    let token = std::env::var("WARDEN_ADMIN_TOKEN").map_err(|_| {
-        anyhow!("WARDEN_ADMIN_TOKEN is not set (make one with `warden admin init`)")
-    })?;
-    let url = format!("{}{path}", base_url(server)?);
-    runtime()?.block_on(async {
-        let client = reqwest::Client::builder()
-            .timeout(std::time::Duration::from_secs(30))
-            .build()?;
-        let mut request = client.request(method, &url).bearer_auth(token.trim());
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request
-            .send()
-            .await
-            .with_context(|| format!("reaching {url}"))?;
-        let status = response.status();
-        Ok((status, response.json().await.unwrap_or(Value::Null)))
-    })
+    AdminClient::new(server, Duration::from_secs(30))?.call(method, path, body.as_ref())
 }
 
 /// Prints a refusal's detail and answers `Negative`.

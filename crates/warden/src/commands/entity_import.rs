@@ -12,56 +12,9 @@ use anyhow::{Context, anyhow};
 use serde_json::{Value, json};
 
 use super::Verdict;
-use crate::cli::{EntityImportArgs, EntityParentsArgs, ServerArgs};
+use super::admin::AdminClient;
+use crate::cli::{EntityImportArgs, EntityParentsArgs};
 use crate::entity_stream::{Entities, Item};
-
-/// One connection to the admin API for many calls.
-struct AdminClient {
-    runtime: tokio::runtime::Runtime,
-    client: reqwest::Client,
-    base: String,
-    token: String,
-}
-
-impl AdminClient {
-    fn new(server: &ServerArgs) -> anyhow::Result<Self> {
-        let token = std::env::var("WARDEN_ADMIN_TOKEN").map_err(|_| {
-            anyhow!("WARDEN_ADMIN_TOKEN is not set (make one with `warden admin init`)")
-        })?;
-        Ok(AdminClient {
-            runtime: tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .context("starting the runtime")?,
-            client: reqwest::Client::builder()
-                .timeout(Duration::from_secs(120))
-                .build()?,
-            base: super::admin::base_url(server)?,
-            token: token.trim().to_owned(),
-        })
-    }
-
-    fn call(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        body: Option<&Value>,
-    ) -> anyhow::Result<(reqwest::StatusCode, Value)> {
-        let url = format!("{}{path}", self.base);
-        self.runtime.block_on(async {
-            let mut request = self.client.request(method, &url).bearer_auth(&self.token);
-            if let Some(body) = body {
-                request = request.json(body);
-            }
-            let response = request
-                .send()
-                .await
-                .with_context(|| format!("reaching {url}"))?;
-            let status = response.status();
-            Ok((status, response.json().await.unwrap_or(Value::Null)))
-        })
-    }
-}
 
 /// An entity waiting in the batch, with the line it came from.
 struct Pending {
@@ -77,13 +30,28 @@ struct Tally {
     keys: HashSet<(String, String)>,
 }
 
+/// The `[type, id]` pairs of an answer's `keys`.
+fn keys_of(answer: &Value) -> impl Iterator<Item = (String, String)> + '_ {
+    answer
+        .get("keys")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|key| {
+            Some((
+                key.get(0)?.as_str()?.to_owned(),
+                key.get(1)?.as_str()?.to_owned(),
+            ))
+        })
+}
+
 /// Largest body sent at once (the server's `max_import_bytes` is 8 MiB by default).
 const MAX_BATCH_BYTES: usize = 4 * 1024 * 1024;
 
 pub fn import(args: &EntityImportArgs) -> anyhow::Result<Verdict> {
     let file = std::fs::File::open(&args.file)
         .with_context(|| format!("opening {}", args.file.display()))?;
-    let client = AdminClient::new(&args.server)?;
+    let client = AdminClient::new(&args.server, Duration::from_secs(120))?;
     let path = format!("/v1/admin/tenants/{}/entities", args.tenant);
     let label = args.file.display().to_string();
     let batch_size = args.batch_size.clamp(1, 50_000);
@@ -186,19 +154,7 @@ fn send_batch(
         let (status, answer) = client.call(reqwest::Method::POST, path, Some(&body))?;
         if status.is_success() {
             tally.imported += batch.len() as u64;
-            for key in answer
-                .get("keys")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-            {
-                if let (Some(entity_type), Some(id)) = (
-                    key.get(0).and_then(Value::as_str),
-                    key.get(1).and_then(Value::as_str),
-                ) {
-                    tally.keys.insert((entity_type.to_owned(), id.to_owned()));
-                }
-            }
+            tally.keys.extend(keys_of(&answer));
             return Ok(());
         }
         let detail = answer
@@ -258,22 +214,7 @@ fn delete_the_rest(
                 answer.get("detail").and_then(Value::as_str).unwrap_or("")
             );
         }
-        for key in answer
-            .get("keys")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
-            if let (Some(entity_type), Some(id)) = (
-                key.get(0).and_then(Value::as_str),
-                key.get(1).and_then(Value::as_str),
-            ) {
-                let key = (entity_type.to_owned(), id.to_owned());
-                if !keep.contains(&key) {
-                    extra.push(key);
-                }
-            }
-        }
+        extra.extend(keys_of(&answer).filter(|key| !keep.contains(key)));
         match answer.get("next").and_then(Value::as_str) {
             Some(next) => query = next.to_owned(),
             None => break,
