@@ -9,9 +9,9 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use cedar_policy::{Authorizer, Entities, PolicyId, Request};
+use cedar_policy::{Authorizer, Entities, PolicyId, PolicySet, Request};
 
-use crate::pack::{Pack, Revision};
+use crate::pack::{Pack, Revision, Selection, index};
 use crate::tenant_guard::{self, CrossTenantGrant, GuardVerdict, TenantViolation};
 
 /// Allow or deny.
@@ -130,29 +130,112 @@ impl Decision {
     }
 }
 
-impl Pack {
-    /// Decides one request against the given entities.
-    pub fn decide(&self, request: &Request, entities: &Entities) -> Decision {
-        let started = Instant::now();
-        let policies = self.policies_for_action(request.action());
-        let response = Authorizer::new().is_authorized(request, policies, entities);
+/// Cedar's answer over one or more policy sets, combined as one set would answer: any forbid
+/// that holds denies (and only the forbids that hold determine it); otherwise any permit that
+/// holds allows (and the permits that hold determine it); errors are every set's errors.
+struct CedarAnswer {
+    allowed: bool,
+    determining: Vec<PolicyId>,
+    errors: Vec<EvaluationError>,
+}
+
+fn cedar_answer(request: &Request, sets: &[&PolicySet], entities: &Entities) -> CedarAnswer {
+    let authorizer = Authorizer::new();
+    let mut forbids: Vec<PolicyId> = Vec::new();
+    let mut permits: Vec<PolicyId> = Vec::new();
+    let mut errors: Vec<EvaluationError> = Vec::new();
+    for set in sets {
+        if set.is_empty() {
+            continue;
+        }
+        let response = authorizer.is_authorized(request, set, entities);
         let diagnostics = response.diagnostics();
-        // Cedar reports sets; sorted, the output is stable for logs, tests and people.
-        let mut determining_ids: Vec<PolicyId> = diagnostics.reason().cloned().collect();
-        determining_ids.sort_unstable_by(|a, b| AsRef::<str>::as_ref(a).cmp(b.as_ref()));
-        let mut errors: Vec<EvaluationError> = diagnostics
-            .errors()
-            .map(|error| match error {
-                cedar_policy::AuthorizationError::PolicyEvaluationError(failure) => {
-                    EvaluationError {
-                        policy: failure.policy_id().clone(),
-                        message: failure.inner().to_string().replace('\n', " "),
-                    }
-                }
-            })
-            .collect();
-        errors.sort_unstable_by(|a, b| AsRef::<str>::as_ref(&a.policy).cmp(b.policy.as_ref()));
-        let cedar_allowed = response.decision() == cedar_policy::Decision::Allow;
+        let reasons = diagnostics.reason().cloned();
+        // Cedar names the forbids that held for a deny with reasons, the permits that held for
+        // an allow, and nothing for a deny without reasons (nothing held).
+        if response.decision() == cedar_policy::Decision::Allow {
+            permits.extend(reasons);
+        } else {
+            forbids.extend(reasons);
+        }
+        errors.extend(diagnostics.errors().map(|error| match error {
+            cedar_policy::AuthorizationError::PolicyEvaluationError(failure) => EvaluationError {
+                policy: failure.policy_id().clone(),
+                message: failure.inner().to_string().replace('\n', " "),
+            },
+        }));
+    }
+    let allowed = forbids.is_empty() && !permits.is_empty();
+    let mut determining = if forbids.is_empty() { permits } else { forbids };
+    // Cedar reports sets; sorted, the output is stable for logs, tests and people.
+    determining.sort_unstable_by(|a, b| AsRef::<str>::as_ref(a).cmp(b.as_ref()));
+    determining.dedup();
+    errors.sort_unstable_by(|a, b| AsRef::<str>::as_ref(&a.policy).cmp(b.policy.as_ref()));
+    errors.dedup_by(|a, b| a.policy == b.policy);
+    CedarAnswer {
+        allowed,
+        determining,
+        errors,
+    }
+}
+
+impl Pack {
+    /// Decides one request against the given entities, evaluating the policies the index
+    /// selects for it (see [`crate::pack::index`]).
+    pub fn decide(&self, request: &Request, entities: &Entities) -> Decision {
+        let selection = self.select(request, entities);
+        self.decide_selected(request, &selection, entities)
+    }
+
+    /// Decides one request against every policy of the pack, without the index: the reference
+    /// the index is tested against, and a way to rule it out when investigating a decision.
+    pub fn decide_with_every_policy(&self, request: &Request, entities: &Entities) -> Decision {
+        let started = Instant::now();
+        let answer = cedar_answer(request, &[self.policy_set()], entities);
+        self.conclude(request, entities, answer, started)
+    }
+
+    /// Decides one request against the policies of a [`Selection`] (made against the same
+    /// request and entities).
+    pub fn decide_selected(
+        &self,
+        request: &Request,
+        selection: &Selection<'_>,
+        entities: &Entities,
+    ) -> Decision {
+        let started = Instant::now();
+        let answer = if selection.chosen.is_empty() {
+            cedar_answer(request, &[selection.open], entities)
+        } else {
+            match index::policy_set_of(selection.chosen.iter().copied()) {
+                Ok(chosen) => cedar_answer(request, &[selection.open, &chosen], entities),
+                // Ids are unique across a pack and tenant policies are namespaced, so this
+                // cannot happen; if it did, the whole answer is an error, never a guess.
+                Err(error) => CedarAnswer {
+                    allowed: false,
+                    determining: Vec::new(),
+                    errors: vec![EvaluationError {
+                        policy: PolicyId::new("(policy selection)"),
+                        message: error.to_string(),
+                    }],
+                },
+            }
+        };
+        self.conclude(request, entities, answer, started)
+    }
+
+    fn conclude(
+        &self,
+        request: &Request,
+        entities: &Entities,
+        answer: CedarAnswer,
+        started: Instant,
+    ) -> Decision {
+        let CedarAnswer {
+            allowed: cedar_allowed,
+            determining: determining_ids,
+            errors,
+        } = answer;
 
         let mut outcome = if cedar_allowed {
             Outcome::Allow

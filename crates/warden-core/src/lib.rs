@@ -9,6 +9,8 @@
 //! - [`request`]: building a Cedar request typed against the pack's schema.
 //! - [`decision`]: one decision: Cedar, then the tenant guard; reason codes.
 //! - [`tenant_guard`]: the tenant invariant outside any policy (security-sensitive).
+//! - [`tenant_policies`]: policies tenants manage, checked, scoped and indexed per tenant
+//!   (security-sensitive).
 //! - [`explain`]: decisions in plain words, with near misses.
 //! - [`uid`]: parsing entity UIDs from text and JSON.
 //! - [`suite`]: running policy regression suites, their generated adversarial cases, coverage.
@@ -22,6 +24,7 @@ pub mod pack;
 pub mod request;
 pub mod suite;
 pub mod tenant_guard;
+pub mod tenant_policies;
 pub mod uid;
 
 pub use cedar_policy;

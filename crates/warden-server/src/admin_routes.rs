@@ -4,9 +4,9 @@
 //! fails that test; a route added to the router elsewhere is not an admin route.
 
 use axum::Router;
-use axum::routing::{delete, get, post};
+use axum::routing::{delete, get, post, put};
 
-use crate::routes::{admin, revocations, service_accounts};
+use crate::routes::{admin, revocations, service_accounts, tenant_policies};
 use crate::state::AppState;
 
 /// Declares the admin routes once: the table of `(method, path)` and the router.
@@ -34,6 +34,8 @@ admin_routes! {
     "/v1/admin/tenants/{tenant}/roles/grant" => post admin::grant_role;
     "/v1/admin/tenants/{tenant}/roles/revoke" => post admin::revoke_role;
     "/v1/admin/tenants/{tenant}/principals/status" => post admin::set_status;
+    "/v1/admin/tenants/{tenant}/policies" => get tenant_policies::list;
+    "/v1/admin/tenants/{tenant}/policies/{name}" => put tenant_policies::put, delete tenant_policies::delete;
     "/v1/admin/audit" => get admin::audit;
     "/v1/decisions/{id}" => get admin::decision;
     "/v1/admin/revocations" => post revocations::revoke, get revocations::list;

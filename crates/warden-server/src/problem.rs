@@ -29,6 +29,14 @@ pub enum ApiError {
         /// Each invalid item: its index, its uid as written, and what is wrong.
         items: Vec<ItemError>,
     },
+    /// A tenant policy was refused: every problem with its position; nothing was written.
+    #[error("{detail}")]
+    InvalidPolicy {
+        /// What is wrong, in one line.
+        detail: String,
+        /// Each problem.
+        problems: Vec<PolicyProblem>,
+    },
     /// The end user's bearer token is missing or refused.
     #[error("{0}")]
     InvalidToken(TokenError),
@@ -52,6 +60,19 @@ pub enum ApiError {
     Internal(String),
 }
 
+/// One problem of a refused tenant policy.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct PolicyProblem {
+    /// The policy as a file: `tenant/<tenant>/<name>.cedar`.
+    pub file: String,
+    /// The 1-based line, when known.
+    pub line: Option<usize>,
+    /// The 1-based column, when known.
+    pub column: Option<usize>,
+    /// What is wrong.
+    pub message: String,
+}
+
 /// One invalid item of a batch.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct ItemError {
@@ -66,7 +87,9 @@ pub struct ItemError {
 impl ApiError {
     fn status(&self) -> StatusCode {
         match self {
-            ApiError::BadRequest(_) | ApiError::InvalidItems { .. } => StatusCode::BAD_REQUEST,
+            ApiError::BadRequest(_)
+            | ApiError::InvalidItems { .. }
+            | ApiError::InvalidPolicy { .. } => StatusCode::BAD_REQUEST,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::InvalidToken(_)
             | ApiError::PepUnauthenticated
@@ -80,7 +103,9 @@ impl ApiError {
 
     fn kind(&self) -> &'static str {
         match self {
-            ApiError::BadRequest(_) | ApiError::InvalidItems { .. } => "bad-request",
+            ApiError::BadRequest(_)
+            | ApiError::InvalidItems { .. }
+            | ApiError::InvalidPolicy { .. } => "bad-request",
             ApiError::PayloadTooLarge { .. } => "payload-too-large",
             ApiError::InvalidToken(_) => "invalid-token",
             ApiError::PepUnauthenticated => "pep-unauthenticated",
@@ -111,6 +136,11 @@ impl IntoResponse for ApiError {
         if let (ApiError::InvalidItems { items, .. }, Some(object)) = (&self, body.as_object_mut())
         {
             object.insert("errors".to_owned(), json!(items));
+        }
+        if let (ApiError::InvalidPolicy { problems, .. }, Some(object)) =
+            (&self, body.as_object_mut())
+        {
+            object.insert("errors".to_owned(), json!(problems));
         }
         let mut response = (status, axum::Json(body)).into_response();
         response.headers_mut().insert(

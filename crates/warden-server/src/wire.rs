@@ -1178,3 +1178,51 @@ mod tests {
         );
     }
 }
+
+/// The answer of `PUT /v1/admin/tenants/{tenant}/policies/{name}`.
+#[derive(Debug, Serialize)]
+pub struct TenantPolicyPutAnswer<'a> {
+    /// The tenant.
+    pub tenant: &'a str,
+    /// The policy's name.
+    pub name: &'a str,
+    /// The id decisions name it by: `tenant/<tenant>/<name>`.
+    pub id: String,
+    /// True when it replaced a policy of the same name.
+    pub replaced: bool,
+}
+
+/// The answer of `DELETE /v1/admin/tenants/{tenant}/policies/{name}`.
+#[derive(Debug, Serialize)]
+pub struct TenantPolicyDeletedAnswer<'a> {
+    /// The tenant.
+    pub tenant: &'a str,
+    /// The policy's name.
+    pub name: &'a str,
+    /// Always true (a missing policy is a 404).
+    pub deleted: bool,
+}
+
+/// One stored tenant policy.
+#[derive(Debug, Serialize)]
+pub struct TenantPolicyJson<'a> {
+    /// Its name.
+    pub name: &'a str,
+    /// The id decisions name it by.
+    pub id: String,
+    /// The Cedar text.
+    pub policy: &'a str,
+    /// When it was last written (Unix seconds).
+    pub updated_at: i64,
+    /// Who wrote it.
+    pub updated_by: &'a str,
+}
+
+/// The answer of `GET /v1/admin/tenants/{tenant}/policies`.
+#[derive(Debug, Serialize)]
+pub struct TenantPoliciesAnswer<'a> {
+    /// The tenant.
+    pub tenant: &'a str,
+    /// Its policies, by name.
+    pub policies: Vec<TenantPolicyJson<'a>>,
+}

@@ -247,7 +247,7 @@ fn complete(
                             pack,
                             &snapshot.roots,
                             std::slice::from_ref(&uid),
-                            Vec::new(),
+                            &[],
                         )
                         .ok()?;
                     warden_core::tenant_guard::tenant_of(tenancy, &uid, &slice).ok()

@@ -336,19 +336,7 @@ fn evaluate(
     if let Some(context) = &input.context {
         crate::entity_graph::references_in(context, &mut roots);
     }
-    let entities =
-        graph
-            .slice(pack, &snapshot.roots, &roots, extra)
-            .map_err(|error| match error {
-                crate::entity_graph::SliceError::NotServed(_) => Refusal {
-                    reason: RefusalReason::TenantNotServed,
-                    detail: error.to_string(),
-                },
-                crate::entity_graph::SliceError::Entities(detail) => invalid(format!(
-                    "the request's entities do not fit together: {detail}"
-                )),
-            })?;
-    drop(graph);
+    roots.extend(pack.open_literals(&action_uid).iter().cloned());
     let request = pack
         .request(
             principal_uid,
@@ -357,8 +345,47 @@ fn evaluate(
             input.context.clone(),
         )
         .map_err(|error| invalid(error.to_string()))?;
-    let decision = pack.decide(&request, &entities);
-    Ok((decision, request, entities))
+    let slice = |graph: &EntityGraph, roots: &[EntityUid]| {
+        graph
+            .slice(pack, &snapshot.roots, roots, &extra)
+            .map_err(|error| match error {
+                crate::entity_graph::SliceError::NotServed(_) => Refusal {
+                    reason: RefusalReason::TenantNotServed,
+                    detail: error.to_string(),
+                },
+                crate::entity_graph::SliceError::Entities(detail) => invalid(format!(
+                    "the request's entities do not fit together: {detail}"
+                )),
+            })
+    };
+    // The selected policies' condition literals join the entities; the selection depends only
+    // on the principal's and resource's ancestors, which the first slice already holds whole,
+    // so one more slice is enough (a second is checked, never assumed).
+    let tenant_policies = snapshot.tenant_policies();
+    let mut entities = slice(&graph, &roots)?;
+    for _ in 0..2 {
+        let mut selection = pack.select(&request, &entities);
+        tenant_policies.select_into(pack, &request, &entities, &mut selection);
+        let mut missing: Vec<EntityUid> = Vec::new();
+        for uid in selection.literals() {
+            if !roots.contains(uid) && !missing.contains(uid) {
+                missing.push(uid.clone());
+            }
+        }
+        if missing.is_empty() {
+            drop(graph);
+            let decision = pack.decide_selected(&request, &selection, &entities);
+            return Ok((decision, request, entities));
+        }
+        drop(selection);
+        roots.extend(missing);
+        roots.sort();
+        roots.dedup();
+        entities = slice(&graph, &roots)?;
+    }
+    Err(invalid(
+        "the entities of the selected policies did not settle".to_owned(),
+    ))
 }
 
 /// A known principal with the token's authoritative attributes (`[principals] claim_attributes`)

@@ -180,13 +180,13 @@ pub fn references_in(value: &Value, into: &mut Vec<EntityUid>) {
     }
 }
 
-/// What a pack adds to every slice: the schema's action entities, and the entity literals of
-/// policy conditions (an evaluation may read their attributes or ancestors).
+/// What a pack adds to every slice: the schema's action entities. (The entities policy
+/// conditions name come with the policies a decision selects: `Pack::open_literals` and
+/// `Selection::literals`.)
 #[derive(Debug, Default)]
 pub struct PackRoots {
     actions: Vec<Entity>,
     action_uids: HashSet<EntityUid, RandomState>,
-    literals: Vec<EntityUid>,
 }
 
 impl PackRoots {
@@ -198,20 +198,9 @@ impl PackRoots {
             .map(|entities| entities.iter().cloned().collect())
             .unwrap_or_default();
         let action_uids = actions.iter().map(Entity::uid).collect();
-        let mut literals = Vec::new();
-        for policy in pack.policy_set().policies() {
-            if let Ok(json) = policy.to_json()
-                && let Some(conditions) = json.get("conditions")
-            {
-                collect_entity_values(conditions, &mut literals);
-            }
-        }
-        literals.sort();
-        literals.dedup();
         PackRoots {
             actions,
             action_uids,
-            literals,
         }
     }
 }
@@ -866,25 +855,24 @@ impl EntityGraph {
         range.take(limit).cloned().collect()
     }
 
-    /// The entities a decision can read: everything reachable from `roots`, the pack's
-    /// condition literals and the request's own entities (`extra`, which take the place of
-    /// what the data has for the same uid), plus the schema's actions.
+    /// The entities a decision can read: everything reachable from `roots` (the request's
+    /// entities and the selected policies' condition literals) and the request's own entities
+    /// (`extra`, which take the place of what the data has for the same uid), plus the
+    /// schema's actions.
     pub fn slice(
         &self,
         pack: &Pack,
         pack_roots: &PackRoots,
         roots: &[EntityUid],
-        extra: Vec<Node>,
+        extra: &[Node],
     ) -> Result<Entities, SliceError> {
-        let extra: HashMap<EntityUid, Node, RandomState> = extra
-            .into_iter()
+        let extra: HashMap<EntityUid, &Node, RandomState> = extra
+            .iter()
             .map(|node| (node.entity.uid(), node))
             .collect();
         let mut seen: HashSet<EntityUid, RandomState> = HashSet::default();
-        let mut queue: Vec<EntityUid> =
-            Vec::with_capacity(roots.len() + pack_roots.literals.len() + 8);
+        let mut queue: Vec<EntityUid> = Vec::with_capacity(roots.len() + 8);
         queue.extend(roots.iter().cloned());
-        queue.extend(pack_roots.literals.iter().cloned());
         let mut out: Vec<Entity> = Vec::with_capacity(queue.len() + pack_roots.actions.len());
         while let Some(uid) = queue.pop() {
             if pack_roots.action_uids.contains(&uid) || !seen.insert(uid.clone()) {
@@ -896,7 +884,11 @@ impl EntityGraph {
             if let Some(tenant) = self.not_held(pack, &uid) {
                 return Err(SliceError::NotServed(tenant));
             }
-            let Some(found) = extra.get(&uid).map(Found::Node).or_else(|| self.find(&uid)) else {
+            let Some(found) = extra
+                .get(&uid)
+                .map(|node| Found::Node(node))
+                .or_else(|| self.find(&uid))
+            else {
                 continue;
             };
             match found {

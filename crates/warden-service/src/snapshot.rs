@@ -14,7 +14,8 @@ use std::time::{Duration, Instant, SystemTime};
 
 use warden_core::Pack;
 use warden_core::cedar_policy::{EntityId, EntityUid};
-use warden_store::{RoleAssignment, StoreChanges};
+use warden_core::tenant_policies::{TenantPolicies, TenantPolicy};
+use warden_store::{RoleAssignment, StoreChanges, TenantPolicyRecord};
 
 use crate::entity_graph::{EntityGraph, GraphError, PackRoots};
 
@@ -27,6 +28,8 @@ pub struct Snapshot {
     pub roots: Arc<PackRoots>,
     /// The entity data (shared with the snapshots before and after this one).
     pub graph: Arc<RwLock<EntityGraph>>,
+    /// The tenants' own policies from the store (shared like the graph).
+    pub policies: Arc<RwLock<TenantPolicies>>,
     /// A short hash of the entity file and the store version, so a reload of data alone is
     /// visible in `/readyz`.
     pub entities_revision: String,
@@ -48,6 +51,7 @@ impl Snapshot {
             roots: Arc::new(PackRoots::of(&pack)),
             pack,
             graph: Arc::new(RwLock::new(graph)),
+            policies: Arc::default(),
             entities_revision: String::new(),
             store_version: None,
             next_expiry: None,
@@ -60,6 +64,33 @@ impl Snapshot {
     pub fn entities(&self) -> RwLockReadGuard<'_, EntityGraph> {
         self.graph.read().unwrap_or_else(PoisonError::into_inner)
     }
+
+    /// The tenants' policies, for reading.
+    pub fn tenant_policies(&self) -> RwLockReadGuard<'_, TenantPolicies> {
+        self.policies.read().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// The stored tenant policies, read again against a pack; the first that does not fit is an
+/// error (a policy left out could be a forbid, so nothing is decided without it).
+pub fn tenant_policies_of(
+    pack: &Pack,
+    records: &[TenantPolicyRecord],
+) -> Result<TenantPolicies, SnapshotError> {
+    let mut policies = TenantPolicies::default();
+    for record in records {
+        let policy = TenantPolicy::reload(pack, &record.tenant, &record.name, &record.text)
+            .map_err(|error| policy_error(&record.tenant, &record.name, &error))?;
+        policies.put(pack, policy);
+    }
+    Ok(policies)
+}
+
+fn policy_error(tenant: &str, name: &str, error: &dyn std::fmt::Display) -> SnapshotError {
+    SnapshotError::TenantPolicy(format!(
+        "tenant `{tenant}` policy `{name}`: {}",
+        error.to_string().replace('\n', " ")
+    ))
 }
 
 #[derive(Debug, Default)]
@@ -68,6 +99,7 @@ struct Inputs {
     roots: Arc<PackRoots>,
     entities_text: Option<String>,
     graph: Option<Arc<RwLock<EntityGraph>>>,
+    policies: Arc<RwLock<TenantPolicies>>,
     /// The store version and read time the graph holds, when it holds the store's data.
     store_at: Option<(i64, i64)>,
     /// `[storage] tenants`.
@@ -88,6 +120,9 @@ pub enum SnapshotError {
         "{0} is not in the entity data, and its type needs attributes a role grant cannot give it: import the entity first"
     )]
     GrantWithoutEntity(String),
+    /// A stored tenant policy does not fit the pack in force.
+    #[error("{0}")]
+    TenantPolicy(String),
     /// A principal status names a type that is not an entity type name.
     #[error("principal status: `{principal_type}` is not an entity type name (tenant `{tenant}`)")]
     StatusType {
@@ -141,6 +176,8 @@ pub struct LoadedStore {
     pub inputs: DataInputs,
     /// The graph (file and store).
     pub graph: EntityGraph,
+    /// The tenants' policies, as stored.
+    pub policies: Vec<TenantPolicyRecord>,
     /// The store version read.
     pub version: i64,
     /// When grants were judged.
@@ -198,6 +235,23 @@ impl PolicyHolder {
                 Arc::new(RwLock::new(graph))
             }
         };
+        let keeps_index = inputs
+            .pack
+            .as_ref()
+            .is_some_and(|old| old.data_fingerprint() == pack.data_fingerprint());
+        if !keeps_index {
+            // The index depends on the schema's actions: file the policies again for the new
+            // pack, refusing the pack when one no longer fits (the old pack keeps serving).
+            let (refiled, dropped) = inputs
+                .policies
+                .read()
+                .unwrap_or_else(PoisonError::into_inner)
+                .refiled(&pack);
+            if let Some((policy, error)) = dropped.first() {
+                return Err(policy_error(policy.tenant(), policy.name(), error));
+            }
+            inputs.policies = Arc::new(RwLock::new(refiled));
+        }
         inputs.roots = Arc::new(PackRoots::of(&pack));
         inputs.pack = Some(pack);
         inputs.entities_text = entities_text;
@@ -260,7 +314,9 @@ impl PolicyHolder {
                 .graph
                 .reparsed(&pack, inputs.entities_text.as_deref(), now())?
         };
+        let policies = tenant_policies_of(&pack, &loaded.policies)?;
         inputs.graph = Some(Arc::new(RwLock::new(graph)));
+        inputs.policies = Arc::new(RwLock::new(policies));
         inputs.store_at = Some((loaded.version, loaded.read_at));
         self.install(&inputs);
         Ok(Freshness::Installed)
@@ -280,11 +336,12 @@ impl PolicyHolder {
         let (Some(pack), Some(graph)) = (inputs.pack.clone(), inputs.graph.clone()) else {
             return Err(SnapshotError::NoPack);
         };
-        let applied = graph.write().unwrap_or_else(PoisonError::into_inner).apply(
-            &pack,
-            changes,
-            changes.read_at.max(now()),
-        );
+        let applied = graph
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .apply(&pack, changes, changes.read_at.max(now()))
+            .map_err(SnapshotError::from)
+            .and_then(|()| apply_policy_changes(&pack, &inputs.policies, changes));
         match applied {
             Ok(()) => {
                 inputs.store_at = Some((changes.version, changes.read_at));
@@ -293,7 +350,7 @@ impl PolicyHolder {
             }
             Err(error) => {
                 inputs.store_at = None;
-                Err(error.into())
+                Err(error)
             }
         }
     }
@@ -365,6 +422,27 @@ impl PolicyHolder {
         Ok(())
     }
 
+    /// Checks a tenant policy against the pack in force, without storing it.
+    pub fn check_tenant_policy(
+        &self,
+        tenant: &str,
+        name: &str,
+        text: &str,
+    ) -> Result<(), warden_core::tenant_policies::TenantPolicyError> {
+        let pack = self
+            .inputs
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pack
+            .clone();
+        let Some(pack) = pack else {
+            return Err(warden_core::tenant_policies::TenantPolicyError::Unsupported(
+                "no policy pack is loaded".to_owned(),
+            ));
+        };
+        TenantPolicy::check(&pack, tenant, name, text).map(drop)
+    }
+
     /// Swaps in a snapshot of the inputs (a new object: a new, empty decision cache).
     fn install(&self, inputs: &Inputs) {
         let (Some(pack), Some(graph)) = (&inputs.pack, &inputs.graph) else {
@@ -390,6 +468,7 @@ impl PolicyHolder {
             pack: Arc::clone(pack),
             roots: Arc::clone(&inputs.roots),
             graph: Arc::clone(graph),
+            policies: Arc::clone(&inputs.policies),
             entities_revision: hex::encode(digest.get(..8).unwrap_or_default()),
             store_version,
             next_expiry,
@@ -549,6 +628,7 @@ mod tests {
                 .unwrap();
         }
         LoadedStore {
+            policies: Vec::new(),
             inputs,
             graph,
             version,
@@ -650,4 +730,29 @@ mod freshness_tests {
         freshness.mark_ok();
         assert_eq!(freshness.stale_reason(), None);
     }
+}
+
+/// Applies the tenant policies the change feed found changed, a policy at a time.
+fn apply_policy_changes(
+    pack: &Pack,
+    policies: &RwLock<TenantPolicies>,
+    changes: &StoreChanges,
+) -> Result<(), SnapshotError> {
+    if changes.policies.is_empty() {
+        return Ok(());
+    }
+    let mut policies = policies.write().unwrap_or_else(PoisonError::into_inner);
+    for ((tenant, name), record) in &changes.policies {
+        match record {
+            Some(record) => {
+                let policy = TenantPolicy::reload(pack, tenant, name, &record.text)
+                    .map_err(|error| policy_error(tenant, name, &error))?;
+                policies.put(pack, policy);
+            }
+            None => {
+                policies.remove(pack, tenant, name);
+            }
+        }
+    }
+    Ok(())
 }

@@ -96,6 +96,7 @@ pub async fn read_everything(
     Ok(LoadedStore {
         inputs,
         graph,
+        policies: state.policies,
         version: state.version,
         read_at: state.read_at,
     })

@@ -9,6 +9,7 @@
 
 use std::collections::BTreeMap;
 
+use crate::tenant_policies::{TenantPolicyRecord, policy_from_row};
 use crate::{
     AssignmentRow, EntityRecord, PrincipalStatus, RoleAssignment, Store, StoreError,
     entity_from_row,
@@ -23,6 +24,8 @@ pub enum ChangeKind {
     Grant,
     /// The lifecycle status of a principal.
     Status,
+    /// A tenant-managed policy (the key's entity id is the policy's name).
+    Policy,
 }
 
 impl ChangeKind {
@@ -32,6 +35,7 @@ impl ChangeKind {
             ChangeKind::Entity => "entity",
             ChangeKind::Grant => "grant",
             ChangeKind::Status => "status",
+            ChangeKind::Policy => "policy",
         }
     }
 }
@@ -89,6 +93,8 @@ pub struct StoreChanges {
     pub grants: Vec<(EntityKey, Vec<RoleAssignment>)>,
     /// Each principal whose status changed: its status now.
     pub statuses: Vec<(EntityKey, PrincipalStatus)>,
+    /// Each tenant policy changed, by tenant and name: its row, or `None` when it was deleted.
+    pub policies: Vec<((String, String), Option<TenantPolicyRecord>)>,
 }
 
 /// What [`Store::read_changes`] found.
@@ -120,6 +126,7 @@ type KeyedGrantRow = (
     Option<i64>,
 );
 type KeyedStatusRow = (String, String, String, Option<String>);
+type KeyedPolicyRow = (String, String, Option<String>, Option<i64>, Option<String>);
 
 fn key(tenant: String, entity_type: String, entity_id: String) -> EntityKey {
     EntityKey {
@@ -211,7 +218,33 @@ impl Store {
             .bind(upto)
             .fetch_all(&mut *tx)
             .await?;
+            let policy_rows: Vec<KeyedPolicyRow> = sqlx::query_as(
+                "SELECT c.tenant, c.entity_id, p.text, p.updated_at, p.updated_by FROM \
+                 (SELECT DISTINCT tenant, entity_id FROM changes WHERE version > $1 AND version <= $2 AND kind = 'policy') c \
+                 LEFT JOIN tenant_policies p ON p.tenant = c.tenant AND p.name = c.entity_id \
+                 ORDER BY c.tenant, c.entity_id",
+            )
+            .bind(since)
+            .bind(upto)
+            .fetch_all(&mut *tx)
+            .await?;
             tx.commit().await?;
+            let policies = policy_rows
+                .into_iter()
+                .map(|(tenant, name, text, updated_at, updated_by)| {
+                    let record = match (text, updated_at, updated_by) {
+                        (Some(text), Some(updated_at), Some(updated_by)) => Some(policy_from_row((
+                            tenant.clone(),
+                            name.clone(),
+                            text,
+                            updated_at,
+                            updated_by,
+                        ))),
+                        _ => None,
+                    };
+                    ((tenant, name), record)
+                })
+                .collect();
             let mut entities = Vec::with_capacity(entity_rows.len());
             for (tenant, entity_type, entity_id, attrs, parents, canonical_for) in entity_rows {
                 let record = match (attrs, parents) {
@@ -258,6 +291,7 @@ impl Store {
                 entities,
                 grants: grants.into_iter().collect(),
                 statuses,
+                policies,
             }))
         })
     }

@@ -119,6 +119,8 @@ pub struct StoreState {
     pub assignments: Vec<RoleAssignment>,
     /// Principals that are not active.
     pub statuses: Vec<StatusRecord>,
+    /// Every tenant-managed policy, by tenant and name.
+    pub policies: Vec<TenantPolicyRecord>,
     /// The next grant expiry after `read_at`.
     pub next_expiry: Option<i64>,
 }
@@ -282,6 +284,8 @@ pub use service_accounts::{
 };
 mod signing_keys;
 pub use signing_keys::SigningKeyRecord;
+mod tenant_policies;
+pub use tenant_policies::TenantPolicyRecord;
 
 type EntityRow = (String, String, String, String, String, Option<String>);
 
@@ -579,6 +583,11 @@ impl Store {
                     .bind(now)
                     .fetch_one(&mut *tx)
                     .await?;
+            let policy_rows: Vec<tenant_policies::TenantPolicyRow> = sqlx::query_as(
+                "SELECT tenant, name, text, updated_at, updated_by FROM tenant_policies ORDER BY tenant, name",
+            )
+            .fetch_all(&mut *tx)
+            .await?;
             tx.commit().await?;
             let statuses = match status_rows.into_iter().map(status_from_row).collect::<Result<_, _>>() {
                 Ok(statuses) => statuses,
@@ -590,6 +599,7 @@ impl Store {
                 entities: Vec::new(),
                 assignments: assignment_rows.into_iter().map(assignment_from_row).collect(),
                 statuses,
+                policies: policy_rows.into_iter().map(tenant_policies::policy_from_row).collect(),
                 next_expiry,
             }))
         }.await);

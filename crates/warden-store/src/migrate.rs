@@ -16,6 +16,10 @@ const SQLITE: &[(i64, &str)] = &[
         include_str!("../migrations/sqlite/0004_principal_status.sql"),
     ),
     (5, include_str!("../migrations/sqlite/0005_change_feed.sql")),
+    (
+        6,
+        include_str!("../migrations/sqlite/0006_tenant_policies.sql"),
+    ),
 ];
 const POSTGRES: &[(i64, &str)] = &[
     (1, include_str!("../migrations/postgres/0001_init.sql")),
@@ -34,6 +38,10 @@ const POSTGRES: &[(i64, &str)] = &[
     (
         5,
         include_str!("../migrations/postgres/0005_change_feed.sql"),
+    ),
+    (
+        6,
+        include_str!("../migrations/postgres/0006_tenant_policies.sql"),
     ),
 ];
 

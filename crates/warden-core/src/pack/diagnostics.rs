@@ -103,6 +103,52 @@ pub(crate) fn line_and_column(text: &str, offset: usize) -> (usize, usize) {
     (line, column)
 }
 
+/// Lines and columns of increasing offsets in one text, counted from the previous offset
+/// rather than from the start: naming the policies of a large file stays linear.
+pub(crate) struct LineCounter<'a> {
+    text: &'a str,
+    offset: usize,
+    line: usize,
+    line_start: usize,
+}
+
+impl<'a> LineCounter<'a> {
+    pub(crate) fn new(text: &'a str) -> Self {
+        LineCounter {
+            text,
+            offset: 0,
+            line: 1,
+            line_start: 0,
+        }
+    }
+
+    /// The 1-based line and column of `offset`; an offset before the previous one is counted
+    /// from the start.
+    pub(crate) fn at(&mut self, offset: usize) -> (usize, usize) {
+        let mut offset = offset.min(self.text.len());
+        while offset > 0 && !self.text.is_char_boundary(offset) {
+            offset -= 1;
+        }
+        if offset < self.offset {
+            return line_and_column(self.text, offset);
+        }
+        let between = self.text.get(self.offset..offset).unwrap_or_default();
+        for (position, _) in between.match_indices('\n') {
+            self.line += 1;
+            self.line_start = self.offset + position + 1;
+        }
+        self.offset = offset;
+        let column = self
+            .text
+            .get(self.line_start..offset)
+            .unwrap_or_default()
+            .chars()
+            .count()
+            + 1;
+        (self.line, column)
+    }
+}
+
 /// Flattens a Cedar (miette) diagnostic into one message per underlying problem, each with
 /// the byte offset of its first label. Cedar nests several problems under `related()`.
 pub(crate) fn flatten_miette(diagnostic: &dyn miette::Diagnostic) -> Vec<(String, Option<usize>)> {
@@ -144,6 +190,16 @@ mod tests {
         assert_eq!(line_and_column(text, 7), (2, 4));
         assert_eq!(line_and_column(text, 8), (3, 1));
         assert_eq!(line_and_column(text, 999), (3, 2));
+    }
+
+    #[test]
+    fn the_line_counter_agrees_with_counting_from_the_start() {
+        let text = "ab\ncdé\nf\n\nxyz";
+        let mut counter = LineCounter::new(text);
+        for offset in [0, 1, 3, 3, 7, 8, 10, 12, 999] {
+            assert_eq!(counter.at(offset), line_and_column(text, offset), "at {offset}");
+        }
+        assert_eq!(counter.at(2), line_and_column(text, 2));
     }
 
     #[test]

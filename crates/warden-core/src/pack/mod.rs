@@ -6,7 +6,8 @@
 //! and collects every problem with file, line and column before giving up. Tests of the
 //! loader are at the bottom of this file and in `tests/pack_loading.rs`.
 
-mod diagnostics;
+pub(crate) mod diagnostics;
+pub mod index;
 mod manifest;
 mod naming;
 pub(crate) mod shapes;
@@ -19,8 +20,8 @@ use std::str::FromStr;
 use std::sync::Arc;
 
 use cedar_policy::{
-    ActionConstraint, Effect, Entities, EntityTypeName, EntityUid, Policy, PolicyId, PolicySet,
-    Schema, ValidationMode, Validator,
+    Effect, Entities, EntityTypeName, EntityUid, Policy, PolicyId, PolicySet, Request, Schema,
+    ValidationMode, Validator,
 };
 use sha2::{Digest, Sha256};
 
@@ -30,6 +31,7 @@ pub use shapes::EntityShape;
 pub use sources::{PackSources, SchemaFormat, SchemaSource, SourceFile};
 
 use diagnostics::flatten_miette;
+use index::{ActionMap, IndexedPolicy, PolicyIndex};
 
 /// A pack that failed to load, with every problem found.
 #[derive(Debug, thiserror::Error)]
@@ -137,11 +139,39 @@ pub struct Pack {
     /// Entity type names parsed once: parsing a name runs Cedar's full parser, which would
     /// otherwise happen several times per request.
     type_names: HashMap<String, EntityTypeName>,
-    /// For each action of the schema, the policies whose action scope can match it. Cedar
-    /// evaluates every policy of a set; a policy whose scope cannot match is never satisfied
-    /// and never evaluated past its scope, so leaving it out changes no decision, reason or
-    /// error (the Cedar corpus test holds this), while the request pays only for its action.
-    action_slices: HashMap<EntityUid, PolicySet>,
+    /// The schema's actions and the groups each is in.
+    actions: ActionMap,
+    /// Every policy filed by action and scope anchor (see [`index`]): a request evaluates only
+    /// the policies whose scope can hold for it, so a decision's cost does not grow with
+    /// policies written for other principals, resources or actions.
+    index: PolicyIndex,
+    /// Per action, its open-scope policies as a ready set (they apply to every request of the
+    /// action), and the entities their conditions name.
+    open_sets: HashMap<EntityUid, OpenPolicies>,
+    /// The same for an action the schema does not declare, or a pack without a schema.
+    open_every: OpenPolicies,
+}
+
+/// The open-scope policies of one action, ready to evaluate.
+#[derive(Debug, Default)]
+struct OpenPolicies {
+    set: PolicySet,
+    literals: Vec<EntityUid>,
+}
+
+impl OpenPolicies {
+    fn of(policies: &[Arc<IndexedPolicy>]) -> Result<OpenPolicies, cedar_policy::PolicySetError> {
+        let mut literals: Vec<EntityUid> = policies
+            .iter()
+            .flat_map(|policy| policy.literals().iter().cloned())
+            .collect();
+        literals.sort();
+        literals.dedup();
+        Ok(OpenPolicies {
+            set: index::policy_set_of(policies)?,
+            literals,
+        })
+    }
 }
 
 impl Pack {
@@ -254,11 +284,33 @@ impl Pack {
             entity_shapes,
             context_primitives,
             type_names: HashMap::new(),
-            action_slices: HashMap::new(),
+            actions: ActionMap::default(),
+            index: PolicyIndex::default(),
+            open_sets: HashMap::new(),
+            open_every: OpenPolicies::default(),
         };
         let mut pack = pack;
         pack.type_names = known_type_names(&pack);
-        pack.action_slices = action_slices(&pack.policy_set, pack.schema.as_ref());
+        pack.actions = ActionMap::of(pack.schema.as_ref());
+        for policy in pack.policy_set.policies() {
+            pack.index
+                .insert(&pack.actions, Arc::new(IndexedPolicy::new(policy.clone())));
+        }
+        let open = |policies: &[Arc<IndexedPolicy>]| {
+            OpenPolicies::of(policies).map_err(|error| PackError {
+                diagnostics: vec![PackDiagnostic {
+                    severity: Severity::Error,
+                    file: None,
+                    line: None,
+                    column: None,
+                    message: format!("indexing the policies failed: {error}"),
+                }],
+            })
+        };
+        pack.open_every = open(pack.index.open_for(&pack.actions, None))?;
+        for (action, policies) in pack.index.open_by_action() {
+            pack.open_sets.insert(action.clone(), open(policies)?);
+        }
         Ok(CompiledPack {
             pack,
             warnings: diagnostics,
@@ -275,12 +327,43 @@ impl Pack {
         &self.policy_set
     }
 
-    /// The policies that can apply to `action`: its slice, or the whole set for an action the
-    /// schema does not declare (or without a schema).
-    pub fn policies_for_action(&self, action: Option<&EntityUid>) -> &PolicySet {
-        action
-            .and_then(|action| self.action_slices.get(action))
-            .unwrap_or(&self.policy_set)
+    /// The schema's actions, for filing policies in a [`PolicyIndex`] of one's own.
+    pub fn action_map(&self) -> &ActionMap {
+        &self.actions
+    }
+
+    fn open_policies(&self, action: Option<&EntityUid>) -> &OpenPolicies {
+        match action {
+            Some(action) => match self.open_sets.get(action) {
+                Some(open) => open,
+                None if self.declares_action(action) => &EMPTY_OPEN,
+                None => &self.open_every,
+            },
+            None => &self.open_every,
+        }
+    }
+
+    fn declares_action(&self, action: &EntityUid) -> bool {
+        self.actions.declares(action)
+    }
+
+    /// The entities named by the conditions of the open-scope policies of `action`: every
+    /// decision of the action may read them, so its entities must include them.
+    pub fn open_literals(&self, action: &EntityUid) -> &[EntityUid] {
+        &self.open_policies(Some(action)).literals
+    }
+
+    /// The policies that can apply to a request, by the policy index (see [`index`]), given the
+    /// entities it will be decided against.
+    pub fn select<'a>(&'a self, request: &Request, entities: &Entities) -> Selection<'a> {
+        let open = self.open_policies(request.action());
+        let mut chosen = Vec::new();
+        self.index
+            .select_anchored(&self.actions, request, entities, &mut chosen);
+        Selection {
+            open: &open.set,
+            chosen,
+        }
     }
 
     /// The schema, if the pack has one.
@@ -567,37 +650,46 @@ fn revision_of(sources: &PackSources) -> Revision {
     Revision(Arc::from(hex.get(..16).unwrap_or(&hex)))
 }
 
-/// Per-action slices of the policy set (empty when there is no schema, or on any surprise:
-/// then every request uses the whole set).
-fn action_slices(policy_set: &PolicySet, schema: Option<&Schema>) -> HashMap<EntityUid, PolicySet> {
-    let mut slices = HashMap::new();
-    let Some(schema) = schema else {
-        return slices;
-    };
-    let Ok(action_entities) = schema.action_entities() else {
-        return slices;
-    };
-    for action in schema.actions() {
-        let ancestors: std::collections::HashSet<EntityUid> = action_entities
-            .ancestors(action)
-            .map(|ancestors| ancestors.cloned().collect())
-            .unwrap_or_default();
-        let mut slice = PolicySet::new();
-        for policy in policy_set.policies() {
-            let can_match = match policy.action_constraint() {
-                ActionConstraint::Any => true,
-                ActionConstraint::Eq(only) => &only == action,
-                ActionConstraint::In(groups) => groups
-                    .iter()
-                    .any(|group| group == action || ancestors.contains(group)),
-            };
-            if can_match && slice.add(policy.clone()).is_err() {
-                return HashMap::new();
-            }
-        }
-        slices.insert(action.clone(), slice);
+static EMPTY_OPEN: std::sync::LazyLock<OpenPolicies> = std::sync::LazyLock::new(OpenPolicies::default);
+
+/// The policies that can apply to one request: the pack's open-scope policies of its action,
+/// and the anchored ones (of the pack, and of any other index added) its scope matches.
+#[derive(Debug)]
+pub struct Selection<'a> {
+    pub(crate) open: &'a PolicySet,
+    pub(crate) chosen: Vec<&'a Arc<IndexedPolicy>>,
+}
+
+impl<'a> Selection<'a> {
+    /// Adds the policies of another index (a tenant's) that can apply to the request.
+    pub fn add_from(
+        &mut self,
+        index: &'a PolicyIndex,
+        actions: &ActionMap,
+        request: &Request,
+        entities: &Entities,
+    ) {
+        index.select(actions, request, entities, &mut self.chosen);
     }
-    slices
+
+    /// The entities the selected anchored policies' conditions name (the open ones' are
+    /// [`Pack::open_literals`], known before the selection): a decision's entities must
+    /// include them.
+    pub fn literals(&self) -> impl Iterator<Item = &EntityUid> {
+        self.chosen
+            .iter()
+            .flat_map(|policy| policy.literals().iter())
+    }
+
+    /// How many policies will be evaluated.
+    pub fn len(&self) -> usize {
+        self.open.num_of_policies() + self.chosen.len()
+    }
+
+    /// True when no policy can apply.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
 }
 
 /// The type names a request is likely to use: the schema's entity types and action types.

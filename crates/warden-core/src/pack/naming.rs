@@ -10,7 +10,7 @@ use std::str::FromStr;
 
 use cedar_policy::{Policy, PolicyId, PolicySet};
 
-use super::diagnostics::{PackDiagnostic, Severity, flatten_miette, line_and_column};
+use super::diagnostics::{LineCounter, PackDiagnostic, Severity, flatten_miette};
 use super::sources::SourceFile;
 
 /// A parsed policy with its final id and where it came from.
@@ -58,13 +58,14 @@ pub(crate) fn name_policies(
         let mut in_file_order: Vec<&Policy> = parsed.policies().collect();
         in_file_order.sort_by_key(|policy| default_number(policy.id()));
         let mut cursor = 0;
+        let mut lines = LineCounter::new(&file.text);
         for policy in in_file_order {
             let offset = policy
                 .to_cedar()
                 .and_then(|text| find_from(&file.text, &text, cursor))
                 .unwrap_or(cursor);
             cursor = offset.saturating_add(1);
-            let (line, column) = line_and_column(&file.text, offset);
+            let (line, column) = lines.at(offset);
             let final_id = match policy.annotation("id") {
                 Some(explicit) if explicit.trim().is_empty() => {
                     diagnostics.push(at(
@@ -95,6 +96,19 @@ pub(crate) fn name_policies(
                     default
                 }
             };
+            if final_id.starts_with(crate::tenant_policies::TENANT_POLICY_PREFIX) {
+                diagnostics.push(at(
+                    file,
+                    line,
+                    column,
+                    Severity::Error,
+                    format!(
+                        "policy id `{final_id}`: ids starting with `{}` are reserved for tenant-managed policies",
+                        crate::tenant_policies::TENANT_POLICY_PREFIX
+                    ),
+                ));
+                continue;
+            }
             if let Some((first_file, first_line)) = seen.get(&final_id) {
                 diagnostics.push(at(
                     file,

@@ -15,6 +15,7 @@ mod context;
 mod example_pack;
 mod explanations;
 mod pack_loading;
+mod policy_index;
 mod suites;
 mod support;
 mod tenant_guard;

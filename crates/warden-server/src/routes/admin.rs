@@ -30,7 +30,7 @@ use crate::wire::{
     RoleJson, StatusAnswer, StatusJson, UidText, json_response,
 };
 
-fn store(state: &AppState) -> Result<&Store, ApiError> {
+pub(crate) fn store(state: &AppState) -> Result<&Store, ApiError> {
     state
         .store
         .as_ref()

@@ -9,6 +9,7 @@ pub mod admin;
 pub mod oauth;
 pub mod revocations;
 pub mod service_accounts;
+pub mod tenant_policies;
 
 use crate::engine::DecisionScope;
 use crate::problem::ApiError;

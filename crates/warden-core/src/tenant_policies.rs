@@ -1,0 +1,380 @@
+//! Tenant-managed policies: Cedar policies a tenant's administrator writes, checked against the
+//! pack before they are accepted, and held per tenant in policy indexes.
+//!
+//! SECURITY-SENSITIVE. A tenant's policy:
+//! - is one static policy, validated against the pack's schema in strict mode;
+//! - names only its own tenant's entities: ids `<tenant>/…`, the tenant entity itself, and
+//!   actions (an entity of another tenant, or of no tenant, is refused);
+//! - cannot cross tenants (`@cross_tenant` is refused, and the guard treats its permits as
+//!   unmarked);
+//! - takes part only in decisions inside its tenant: its permits when the principal and the
+//!   resource are both in the tenant, its forbids when either is (a forbid only ever denies);
+//! - has the id `tenant/<tenant>/<name>`, which no pack policy may take.
+//!
+//! Tests: `tests/integration/tenant_policies.rs`.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use cedar_policy::{
+    Effect, Entities, EntityUid, Policy, PolicyId, PolicySet, PrincipalConstraint, Request,
+    ResourceConstraint, ValidationMode, Validator,
+};
+
+use crate::pack::diagnostics::flatten_miette;
+use crate::pack::index::{IndexedPolicy, PolicyIndex};
+use crate::pack::{Pack, PackDiagnostic, Selection, Severity};
+use crate::tenant_guard::tenant_of;
+
+/// The prefix of every tenant policy's id.
+pub const TENANT_POLICY_PREFIX: &str = "tenant/";
+
+/// The longest policy name, and the largest policy text, accepted.
+pub const MAX_NAME_CHARS: usize = 128;
+/// The largest policy text accepted (bytes).
+pub const MAX_TEXT_BYTES: usize = 64 * 1024;
+
+/// A tenant policy that was refused; nothing was changed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TenantPolicyError {
+    /// The pack has no `[tenancy]` or no schema: tenant policies cannot be scoped or checked.
+    #[error("{0}")]
+    Unsupported(String),
+    /// The name is not 1 to 128 characters of `A-Z a-z 0-9 . _ -`.
+    #[error(
+        "`{0}` is not a policy name (1 to 128 characters of A-Z, a-z, 0-9, `.`, `_`, `-`)"
+    )]
+    Name(String),
+    /// The text does not parse, is not one static policy, names another tenant's entities,
+    /// or does not validate against the schema: every problem, with `file:line:column`.
+    #[error("the policy is invalid: {}", first(.0))]
+    Invalid(Vec<PackDiagnostic>),
+}
+
+fn first(diagnostics: &[PackDiagnostic]) -> String {
+    diagnostics
+        .iter()
+        .find(|d| d.is_error())
+        .map_or_else(|| "unknown".to_owned(), ToString::to_string)
+}
+
+/// The id a tenant policy decides under.
+pub fn tenant_policy_id(tenant: &str, name: &str) -> PolicyId {
+    PolicyId::new(format!("{TENANT_POLICY_PREFIX}{tenant}/{name}"))
+}
+
+/// A checked tenant policy, ready to be indexed.
+#[derive(Debug, Clone)]
+pub struct TenantPolicy {
+    tenant: Arc<str>,
+    name: Arc<str>,
+    text: Arc<str>,
+    indexed: Arc<IndexedPolicy>,
+}
+
+impl TenantPolicy {
+    /// Checks `text` as tenant `tenant`'s policy `name` against the pack.
+    pub fn check(
+        pack: &Pack,
+        tenant: &str,
+        name: &str,
+        text: &str,
+    ) -> Result<TenantPolicy, TenantPolicyError> {
+        let policy = parse_checked(pack, tenant, name, text, true)?;
+        Ok(TenantPolicy::from_policy(tenant, name, text, policy))
+    }
+
+    /// A stored policy, read again (after a restart or a pack reload): parsed and scoped as
+    /// when it was accepted, but not refused for a schema change since (a policy that no
+    /// longer fits the schema fails at evaluation, as a pack policy would; `warden validate`
+    /// reports it).
+    pub fn reload(
+        pack: &Pack,
+        tenant: &str,
+        name: &str,
+        text: &str,
+    ) -> Result<TenantPolicy, TenantPolicyError> {
+        let policy = parse_checked(pack, tenant, name, text, false)?;
+        Ok(TenantPolicy::from_policy(tenant, name, text, policy))
+    }
+
+    fn from_policy(tenant: &str, name: &str, text: &str, policy: Policy) -> TenantPolicy {
+        TenantPolicy {
+            tenant: Arc::from(tenant),
+            name: Arc::from(name),
+            text: Arc::from(text),
+            indexed: Arc::new(IndexedPolicy::new(policy)),
+        }
+    }
+
+    /// The tenant that owns it.
+    pub fn tenant(&self) -> &str {
+        &self.tenant
+    }
+
+    /// Its name within the tenant.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The Cedar text as accepted.
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
+    /// The Cedar policy (its id is [`tenant_policy_id`]).
+    pub fn policy(&self) -> &Policy {
+        self.indexed.policy()
+    }
+}
+
+/// The file name problems of a tenant policy are reported under.
+pub fn tenant_policy_file(tenant: &str, name: &str) -> String {
+    format!("{TENANT_POLICY_PREFIX}{tenant}/{name}.cedar")
+}
+
+fn parse_checked(
+    pack: &Pack,
+    tenant: &str,
+    name: &str,
+    text: &str,
+    validate: bool,
+) -> Result<Policy, TenantPolicyError> {
+    let Some(tenancy) = pack.tenancy() else {
+        return Err(TenantPolicyError::Unsupported(
+            "the pack has no [tenancy]: tenant policies cannot be scoped to a tenant".to_owned(),
+        ));
+    };
+    let Some(schema) = pack.schema() else {
+        return Err(TenantPolicyError::Unsupported(
+            "the pack has no schema: tenant policies cannot be validated".to_owned(),
+        ));
+    };
+    let name_fits = !name.is_empty()
+        && name.chars().count() <= MAX_NAME_CHARS
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+    if !name_fits {
+        return Err(TenantPolicyError::Name(name.escape_debug().to_string()));
+    }
+    let file = tenant_policy_file(tenant, name);
+    let error_at = |offset: Option<usize>, message: String| {
+        PackDiagnostic::at_offset(Severity::Error, &file, text, offset, message)
+    };
+    if text.len() > MAX_TEXT_BYTES {
+        return Err(TenantPolicyError::Invalid(vec![error_at(
+            None,
+            format!("the policy is {} bytes; at most {MAX_TEXT_BYTES} are accepted", text.len()),
+        )]));
+    }
+    let id = tenant_policy_id(tenant, name);
+    let policy = match Policy::parse(Some(id.clone()), text) {
+        Ok(policy) => policy,
+        Err(error) => {
+            let diagnostics = flatten_miette(&error)
+                .into_iter()
+                .map(|(message, offset)| error_at(offset, message))
+                .collect();
+            return Err(TenantPolicyError::Invalid(diagnostics));
+        }
+    };
+    let mut problems = Vec::new();
+    for forbidden in ["cross_tenant", "id"] {
+        if policy.annotation(forbidden).is_some() {
+            problems.push(error_at(
+                None,
+                format!("@{forbidden} is not allowed in a tenant policy (its id is `{id}`, and it cannot cross tenants)"),
+            ));
+        }
+    }
+    let action_type = |uid: &EntityUid| {
+        let type_name = uid.type_name().to_string();
+        type_name == "Action" || type_name.ends_with("::Action")
+    };
+    let own = |uid: &EntityUid| {
+        if action_type(uid) {
+            return true;
+        }
+        let id = uid.id().unescaped();
+        if uid.type_name() == &tenancy.tenant_type {
+            return id == tenant;
+        }
+        id.strip_prefix(tenant)
+            .is_some_and(|rest| rest.starts_with('/'))
+    };
+    let mut named: Vec<EntityUid> = Vec::new();
+    match policy.principal_constraint() {
+        PrincipalConstraint::Eq(uid) | PrincipalConstraint::In(uid) => named.push(uid),
+        PrincipalConstraint::IsIn(_, uid) => named.push(uid),
+        PrincipalConstraint::Any | PrincipalConstraint::Is(_) => {}
+    }
+    match policy.resource_constraint() {
+        ResourceConstraint::Eq(uid) | ResourceConstraint::In(uid) => named.push(uid),
+        ResourceConstraint::IsIn(_, uid) => named.push(uid),
+        ResourceConstraint::Any | ResourceConstraint::Is(_) => {}
+    }
+    let indexed = IndexedPolicy::new(policy.clone());
+    named.extend(indexed.literals().iter().cloned());
+    for uid in named.iter().filter(|uid| !own(uid)) {
+        problems.push(error_at(
+            None,
+            format!(
+                "{uid} is not an entity of tenant `{tenant}`: a tenant policy may name only its own tenant's entities (ids `{tenant}/…`), the tenant itself, and actions"
+            ),
+        ));
+    }
+    if validate {
+        let mut set = PolicySet::new();
+        if let Err(error) = set.add(policy.clone()) {
+            problems.push(error_at(None, error.to_string()));
+        } else {
+            let result = Validator::new(schema.clone()).validate(&set, ValidationMode::Strict);
+            for error in result.validation_errors() {
+                for (message, offset) in flatten_miette(error) {
+                    problems.push(error_at(offset, message));
+                }
+            }
+        }
+    }
+    if problems.is_empty() {
+        Ok(policy)
+    } else {
+        Err(TenantPolicyError::Invalid(problems))
+    }
+}
+
+/// One tenant's policies, filed by effect: permits apply inside the tenant only, forbids
+/// whenever either side is in it.
+#[derive(Debug, Default, Clone)]
+struct TenantIndex {
+    permits: PolicyIndex,
+    forbids: PolicyIndex,
+    by_name: HashMap<Arc<str>, TenantPolicy>,
+}
+
+/// Every tenant's policies, changed a policy at a time; a decision looks up only the tenants
+/// of its principal and resource.
+#[derive(Debug, Default, Clone)]
+pub struct TenantPolicies {
+    tenants: HashMap<Arc<str>, TenantIndex>,
+    len: usize,
+}
+
+impl TenantPolicies {
+    /// Adds or replaces a policy (by tenant and name).
+    pub fn put(&mut self, pack: &Pack, policy: TenantPolicy) {
+        self.remove(pack, &policy.tenant.clone(), &policy.name.clone());
+        let index = self.tenants.entry(Arc::clone(&policy.tenant)).or_default();
+        let filed = match policy.policy().effect() {
+            Effect::Permit => &mut index.permits,
+            Effect::Forbid => &mut index.forbids,
+        };
+        filed.insert(pack.action_map(), Arc::clone(&policy.indexed));
+        index.by_name.insert(Arc::clone(&policy.name), policy);
+        self.len += 1;
+    }
+
+    /// Removes a policy; false when there was none.
+    pub fn remove(&mut self, pack: &Pack, tenant: &str, name: &str) -> bool {
+        let Some(index) = self.tenants.get_mut(tenant) else {
+            return false;
+        };
+        let Some(policy) = index.by_name.remove(name) else {
+            return false;
+        };
+        let filed = match policy.policy().effect() {
+            Effect::Permit => &mut index.permits,
+            Effect::Forbid => &mut index.forbids,
+        };
+        filed.remove(pack.action_map(), &policy.indexed);
+        if index.by_name.is_empty() {
+            self.tenants.remove(tenant);
+        }
+        self.len = self.len.saturating_sub(1);
+        true
+    }
+
+    /// How many policies are held.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// True when none are held.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// A tenant's policies, by name.
+    pub fn of_tenant(&self, tenant: &str) -> Vec<&TenantPolicy> {
+        let mut policies: Vec<&TenantPolicy> = self
+            .tenants
+            .get(tenant)
+            .map(|index| index.by_name.values().collect())
+            .unwrap_or_default();
+        policies.sort_by(|a, b| a.name.cmp(&b.name));
+        policies
+    }
+
+    /// Every policy, by tenant and name.
+    pub fn all(&self) -> Vec<&TenantPolicy> {
+        let mut policies: Vec<&TenantPolicy> = self
+            .tenants
+            .values()
+            .flat_map(|index| index.by_name.values())
+            .collect();
+        policies.sort_by(|a, b| (&a.tenant, &a.name).cmp(&(&b.tenant, &b.name)));
+        policies
+    }
+
+    /// The same policies filed for another pack (after a reload): re-parsed and re-scoped
+    /// against it; a policy that no longer parses or fits is left out and returned.
+    pub fn refiled(&self, pack: &Pack) -> (TenantPolicies, Vec<(TenantPolicy, TenantPolicyError)>) {
+        let mut refiled = TenantPolicies::default();
+        let mut dropped = Vec::new();
+        for policy in self.all() {
+            match TenantPolicy::reload(pack, &policy.tenant, &policy.name, &policy.text) {
+                Ok(again) => refiled.put(pack, again),
+                Err(error) => dropped.push((policy.clone(), error)),
+            }
+        }
+        (refiled, dropped)
+    }
+
+    /// Adds the tenant policies that can apply to the request to `selection`.
+    pub fn select_into<'a>(
+        &'a self,
+        pack: &Pack,
+        request: &Request,
+        entities: &Entities,
+        selection: &mut Selection<'a>,
+    ) {
+        if self.tenants.is_empty() {
+            return;
+        }
+        let Some(tenancy) = pack.tenancy() else {
+            return;
+        };
+        let tenant_id = |uid: Option<&EntityUid>| {
+            uid.and_then(|uid| tenant_of(tenancy, uid, entities).ok())
+                .map(|tenant| tenant.id().unescaped().to_owned())
+        };
+        let principal_tenant = tenant_id(request.principal());
+        let resource_tenant = tenant_id(request.resource());
+        let actions = pack.action_map();
+        if let (Some(principal), Some(resource)) = (&principal_tenant, &resource_tenant)
+            && principal == resource
+        {
+            if let Some(index) = self.tenants.get(principal.as_str()) {
+                selection.add_from(&index.permits, actions, request, entities);
+                selection.add_from(&index.forbids, actions, request, entities);
+            }
+            return;
+        }
+        for tenant in [principal_tenant, resource_tenant].into_iter().flatten() {
+            if let Some(index) = self.tenants.get(tenant.as_str()) {
+                selection.add_from(&index.forbids, actions, request, entities);
+            }
+        }
+    }
+}
