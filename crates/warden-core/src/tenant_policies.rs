@@ -41,9 +41,7 @@ pub enum TenantPolicyError {
     #[error("{0}")]
     Unsupported(String),
     /// The name is not 1 to 128 characters of `A-Z a-z 0-9 . _ -`.
-    #[error(
-        "`{0}` is not a policy name (1 to 128 characters of A-Z, a-z, 0-9, `.`, `_`, `-`)"
-    )]
+    #[error("`{0}` is not a policy name (1 to 128 characters of A-Z, a-z, 0-9, `.`, `_`, `-`)")]
     Name(String),
     /// The text does not parse, is not one static policy, names another tenant's entities,
     /// or does not validate against the schema: every problem, with `file:line:column`.
@@ -165,7 +163,10 @@ fn parse_checked(
     if text.len() > MAX_TEXT_BYTES {
         return Err(TenantPolicyError::Invalid(vec![error_at(
             None,
-            format!("the policy is {} bytes; at most {MAX_TEXT_BYTES} are accepted", text.len()),
+            format!(
+                "the policy is {} bytes; at most {MAX_TEXT_BYTES} are accepted",
+                text.len()
+            ),
         )]));
     }
     let id = tenant_policy_id(tenant, name);

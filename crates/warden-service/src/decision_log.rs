@@ -243,12 +243,7 @@ fn complete(
                 .or_else(|| {
                     let slice = snapshot
                         .entities()
-                        .slice(
-                            pack,
-                            &snapshot.roots,
-                            std::slice::from_ref(&uid),
-                            &[],
-                        )
+                        .slice(pack, &snapshot.roots, std::slice::from_ref(&uid), &[])
                         .ok()?;
                     warden_core::tenant_guard::tenant_of(tenancy, &uid, &slice).ok()
                 })

@@ -866,10 +866,8 @@ impl EntityGraph {
         roots: &[EntityUid],
         extra: &[Node],
     ) -> Result<Entities, SliceError> {
-        let extra: HashMap<EntityUid, &Node, RandomState> = extra
-            .iter()
-            .map(|node| (node.entity.uid(), node))
-            .collect();
+        let extra: HashMap<EntityUid, &Node, RandomState> =
+            extra.iter().map(|node| (node.entity.uid(), node)).collect();
         let mut seen: HashSet<EntityUid, RandomState> = HashSet::default();
         let mut queue: Vec<EntityUid> = Vec::with_capacity(roots.len() + 8);
         queue.extend(roots.iter().cloned());

@@ -436,9 +436,11 @@ impl PolicyHolder {
             .pack
             .clone();
         let Some(pack) = pack else {
-            return Err(warden_core::tenant_policies::TenantPolicyError::Unsupported(
-                "no policy pack is loaded".to_owned(),
-            ));
+            return Err(
+                warden_core::tenant_policies::TenantPolicyError::Unsupported(
+                    "no policy pack is loaded".to_owned(),
+                ),
+            );
         };
         TenantPolicy::check(&pack, tenant, name, text).map(drop)
     }

@@ -40,6 +40,10 @@ pub enum Command {
     /// Principal status, through a running server.
     #[command(subcommand)]
     Principal(PrincipalCommand),
+    /// A tenant's own policies, checked against the pack and stored, through a running server
+    /// (exit 0 done, 1 refused by the server, 2 bad usage or unreachable).
+    #[command(subcommand)]
+    Policy(PolicyCommand),
     /// The decision log: verify its hash chain and signatures, query it.
     #[command(subcommand)]
     Audit(AuditCommand),
@@ -499,6 +503,57 @@ pub struct EntityImportArgs {
     /// Entities per request (each request is one transaction).
     #[arg(long, value_name = "N", default_value_t = 1000)]
     pub batch_size: usize,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PolicyCommand {
+    /// Create or replace one of the tenant's policies from a file of one Cedar policy
+    /// (refused with every problem at `file:line:column` when it does not validate against the
+    /// pack's schema or names another tenant's entities; nothing changes then).
+    Put(PolicyPutArgs),
+    /// Delete one of the tenant's policies.
+    Delete(PolicyNameArgs),
+    /// The tenant's policies.
+    List(PolicyListArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PolicyPutArgs {
+    #[command(flatten)]
+    pub server: ServerArgs,
+    /// The tenant.
+    #[arg(long, value_name = "TENANT")]
+    pub tenant: String,
+    /// The policy's name within the tenant (default: the file's name without `.cedar`).
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
+    /// The file with the policy's Cedar text (`-` reads standard input).
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct PolicyNameArgs {
+    #[command(flatten)]
+    pub server: ServerArgs,
+    /// The tenant.
+    #[arg(long, value_name = "TENANT")]
+    pub tenant: String,
+    /// The policy's name within the tenant.
+    #[arg(long, value_name = "NAME")]
+    pub name: String,
+}
+
+#[derive(Debug, Args)]
+pub struct PolicyListArgs {
+    #[command(flatten)]
+    pub server: ServerArgs,
+    /// The tenant.
+    #[arg(long, value_name = "TENANT")]
+    pub tenant: String,
+    /// Print the answer as JSON (with each policy's text).
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Subcommand)]

@@ -46,6 +46,7 @@ fn main() -> ExitCode {
         Command::Principal(cli::PrincipalCommand::Enable(args)) => {
             commands::admin::status(&args, "active")
         }
+        Command::Policy(command) => commands::tenant_policies::run(&command),
         Command::Audit(cli::AuditCommand::Verify(args)) => commands::audit::verify(&args),
         Command::Audit(cli::AuditCommand::Query(args)) => commands::audit::query(&args),
         Command::Revoke(command) => commands::admin::revoke_access(&command),

@@ -197,7 +197,11 @@ mod tests {
         let text = "ab\ncdé\nf\n\nxyz";
         let mut counter = LineCounter::new(text);
         for offset in [0, 1, 3, 3, 7, 8, 10, 12, 999] {
-            assert_eq!(counter.at(offset), line_and_column(text, offset), "at {offset}");
+            assert_eq!(
+                counter.at(offset),
+                line_and_column(text, offset),
+                "at {offset}"
+            );
         }
         assert_eq!(counter.at(2), line_and_column(text, 2));
     }

@@ -358,7 +358,9 @@ impl PolicyIndex {
     }
 
     /// Every action the index holds policies for, with its open policies.
-    pub(crate) fn open_by_action(&self) -> impl Iterator<Item = (&EntityUid, &[Arc<IndexedPolicy>])> {
+    pub(crate) fn open_by_action(
+        &self,
+    ) -> impl Iterator<Item = (&EntityUid, &[Arc<IndexedPolicy>])> {
         self.by_action
             .iter()
             .map(|(action, filed)| (action, filed.open.as_slice()))

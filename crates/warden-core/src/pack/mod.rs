@@ -650,7 +650,8 @@ fn revision_of(sources: &PackSources) -> Revision {
     Revision(Arc::from(hex.get(..16).unwrap_or(&hex)))
 }
 
-static EMPTY_OPEN: std::sync::LazyLock<OpenPolicies> = std::sync::LazyLock::new(OpenPolicies::default);
+static EMPTY_OPEN: std::sync::LazyLock<OpenPolicies> =
+    std::sync::LazyLock::new(OpenPolicies::default);
 
 /// The policies that can apply to one request: the pack's open-scope policies of its action,
 /// and the anchored ones (of the pack, and of any other index added) its scope matches.

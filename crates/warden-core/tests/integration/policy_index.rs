@@ -20,7 +20,8 @@ action read appliesTo { principal: [User, Group], resource: [Document, Folder], 
 action edit, delete in ["write"] appliesTo { principal: [User, Group], resource: [Document, Folder], context: { n: Long } };
 "#;
 
-const MANIFEST: &str = "name = \"random\"\n[tenancy]\nattribute = \"tenant\"\ntenant_type = \"Tenant\"\n";
+const MANIFEST: &str =
+    "name = \"random\"\n[tenancy]\nattribute = \"tenant\"\ntenant_type = \"Tenant\"\n";
 
 const GROUPS: usize = 4;
 const FOLDERS: usize = 4;

@@ -18,6 +18,7 @@ fn concrete(path: &str) -> String {
         .replace("{client_id}", "svc_x")
         .replace("{credential_id}", "cred_x")
         .replace("{id}", "x")
+        .replace("{name}", "p")
 }
 
 #[tokio::test]

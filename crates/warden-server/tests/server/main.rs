@@ -22,3 +22,4 @@ mod shutdown;
 mod status_and_grants;
 mod store;
 mod support;
+mod tenant_policies;

@@ -6,6 +6,7 @@ pub mod check;
 pub mod entity_import;
 pub mod serve;
 pub mod service_accounts;
+pub mod tenant_policies;
 pub mod test;
 pub mod token;
 pub mod validate;
