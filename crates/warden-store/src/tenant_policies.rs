@@ -122,4 +122,12 @@ impl Store {
         ).bind(tenant).fetch_all(pool).await?);
         Ok(rows.into_iter().map(policy_from_row).collect())
     }
+
+    /// Every tenant's policies, by tenant and name.
+    pub async fn all_tenant_policies(&self) -> Result<Vec<TenantPolicyRecord>, StoreError> {
+        let rows: Vec<TenantPolicyRow> = on_pool!(self, pool => sqlx::query_as(
+            "SELECT tenant, name, text, updated_at, updated_by FROM tenant_policies ORDER BY tenant, name",
+        ).fetch_all(pool).await?);
+        Ok(rows.into_iter().map(policy_from_row).collect())
+    }
 }

@@ -692,6 +692,10 @@ pub struct PackArgs {
 pub struct ValidateArgs {
     #[command(flatten)]
     pub pack: PackArgs,
+    /// Also check every tenant-managed policy of this store (`sqlite://…` or `postgres://…`)
+    /// against the pack, as `warden policy put` would, and list them with it.
+    #[arg(long, value_name = "URL")]
+    pub store: Option<String>,
     /// Print the result as JSON.
     #[arg(long)]
     pub json: bool,

@@ -371,10 +371,10 @@ impl PolicyIndex {
 /// bug, and is reported rather than dropped).
 pub(crate) fn policy_set_of<'a>(
     policies: impl IntoIterator<Item = &'a Arc<IndexedPolicy>>,
-) -> Result<PolicySet, cedar_policy::PolicySetError> {
+) -> Result<PolicySet, Box<cedar_policy::PolicySetError>> {
     let mut set = PolicySet::new();
     for indexed in policies {
-        set.add(indexed.policy().clone())?;
+        set.add(indexed.policy().clone()).map_err(Box::new)?;
     }
     Ok(set)
 }

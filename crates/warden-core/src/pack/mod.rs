@@ -160,7 +160,9 @@ struct OpenPolicies {
 }
 
 impl OpenPolicies {
-    fn of(policies: &[Arc<IndexedPolicy>]) -> Result<OpenPolicies, cedar_policy::PolicySetError> {
+    fn of(
+        policies: &[Arc<IndexedPolicy>],
+    ) -> Result<OpenPolicies, Box<cedar_policy::PolicySetError>> {
         let mut literals: Vec<EntityUid> = policies
             .iter()
             .flat_map(|policy| policy.literals().iter().cloned())

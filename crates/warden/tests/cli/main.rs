@@ -12,6 +12,7 @@
 mod audit_verb;
 mod check;
 mod entity_import;
+mod policy_verb;
 mod replicas;
 mod revocation_replicas;
 mod sa_verb;
