@@ -10,7 +10,11 @@
 #     (answered by the decision cache after the first);
 #   - the same two with a new input on every request (a support-ticket number that counts up,
 #     bench/post_unique.lua: the uncached path);
-#   - the two decision endpoints on the logged server.
+#   - the two decision endpoints on the logged server;
+#   - the uncached evaluation on a bare axum+Cedar server (crates/warden-server/examples/
+#     bare_cedar.rs: the same pack and entities, every policy evaluated, no authentication,
+#     guard, ids, logs or metrics), also on core 0: the baseline of Warden's own per-request
+#     cost (issue #19).
 # That sequence is one round; $ROUNDS rounds run back to back, so every row is measured at the
 # same moments of this (noisy, shared) machine as the floor. Each row reports the median over
 # the rounds of requests/s, p50 and p99, its ratio to the floor's median, and the lowest and
@@ -30,7 +34,10 @@ LOGGED_PORT="$((PORT + 1))"
 command -v wrk >/dev/null || { echo "wrk is needed: apt-get install wrk" >&2; exit 2; }
 
 cargo build --release -q -p warden
+cargo build --release -q -p warden-server --example bare_cedar
 WARDEN=target/release/warden
+BARE=target/release/examples/bare_cedar
+BARE_PORT="$((PORT + 2))"
 WORK="$(mktemp -d)"
 PIDS=()
 trap 'kill "${PIDS[@]}" 2>/dev/null || true; rm -rf "$WORK"' EXIT
@@ -75,6 +82,12 @@ start_server() { # config port log
 }
 start_server "$WORK/warden.toml" "$PORT" "$WORK/server.log"
 start_server "$WORK/warden-audit.toml" "$LOGGED_PORT" "$WORK/server-audit.log"
+taskset -c 0 "$BARE" examples/saas examples/saas/entities.json "$BARE_PORT" > "$WORK/bare.log" 2>&1 &
+PIDS+=($!)
+for _ in $(seq 1 100); do
+  curl -s -o /dev/null -X POST -H 'Content-Type: application/json' -d '{}' "http://127.0.0.1:$BARE_PORT/access/v1/evaluation" && break
+  sleep 0.1
+done
 USER_TOKEN="$("$WARDEN" token mint --config "$WORK/warden.toml" --issuer https://bench.warden.local --sub carol --claim org_id=acme --ttl 3600)"
 
 EVAL_BODY='{"subject":{"type":"User","id":"acme/carol"},"action":{"name":"read"},"resource":{"type":"Document","id":"acme/roadmap"}}'
@@ -82,13 +95,14 @@ CHECK_BODY='{"action":"read","resource":{"type":"Document","id":"acme/roadmap"}}
 EVAL_PREFIX='{"subject":{"type":"User","id":"acme/carol"},"action":{"name":"read"},"resource":{"type":"Document","id":"acme/roadmap"},"context":{"support_ticket":"T-'
 CHECK_PREFIX='{"action":"read","resource":{"type":"Document","id":"acme/roadmap"},"context":{"support_ticket":"T-'
 
-ROWS=(floor eval check eval_new check_new eval_logged check_logged)
+ROWS=(floor eval check eval_new check_new bare_new eval_logged check_logged)
 declare -A NAME=(
   [floor]="GET /healthz (floor)"
   [eval]="POST /access/v1/evaluation"
   [check]="POST /v1/check"
   [eval_new]="POST /access/v1/evaluation, every input new"
   [check_new]="POST /v1/check, every input new"
+  [bare_new]="bare axum+Cedar evaluation, every input new (baseline)"
   [eval_logged]="POST /access/v1/evaluation, decision log on"
   [check_logged]="POST /v1/check, decision log on"
 )
@@ -113,6 +127,7 @@ measure() { # row round
     # The round number keeps each round's inputs new to the cache too.
     eval_new) BODY_PREFIX="${EVAL_PREFIX}r$2-" BODY_SUFFIX='"}}' TOKEN="$PEP_SECRET" drive "$base/access/v1/evaluation" -s bench/post_unique.lua ;;
     check_new) BODY_PREFIX="${CHECK_PREFIX}r$2-" BODY_SUFFIX='"}}' TOKEN="$USER_TOKEN" drive "$base/v1/check" -s bench/post_unique.lua ;;
+    bare_new) BODY_PREFIX="${EVAL_PREFIX}b$2-" BODY_SUFFIX='"}}' drive "http://127.0.0.1:$BARE_PORT/access/v1/evaluation" -s bench/post_unique.lua ;;
     eval_logged) BODY="$EVAL_BODY" TOKEN="$PEP_SECRET" drive "$logged/access/v1/evaluation" -s bench/post.lua ;;
     check_logged) BODY="$CHECK_BODY" TOKEN="$USER_TOKEN" drive "$logged/v1/check" -s bench/post.lua ;;
   esac
@@ -157,3 +172,8 @@ for row in "${ROWS[@]}"; do
 done
 echo
 echo "decision-log lines written in the logged runs: $RECORDS"
+BARE_RPS="$(column bare_new 1 | median)"
+EVAL_NEW_RPS="$(column eval_new 1 | median)"
+echo "uncached AuthZEN evaluation, Warden against the bare axum+Cedar server: $(awk -v a="$EVAL_NEW_RPS" -v b="$BARE_RPS" 'BEGIN {printf "%.2f", a / b}') (per round: $(for round in $(seq 1 "$ROUNDS"); do
+  awk -v a="$(echo "${RESULT[eval_new,$round]}" | cut -d' ' -f1)" -v b="$(echo "${RESULT[bare_new,$round]}" | cut -d' ' -f1)" 'BEGIN {printf "%.2f ", a / b}'
+done))"

@@ -204,7 +204,7 @@ impl Pack {
         entities: &Entities,
     ) -> Decision {
         let started = Instant::now();
-        let answer = if selection.chosen.is_empty() {
+        let mut answer = if selection.chosen.is_empty() {
             cedar_answer(request, &[selection.open], entities)
         } else {
             match index::policy_set_of(selection.chosen.iter().copied()) {
@@ -221,6 +221,24 @@ impl Pack {
                 },
             }
         };
+        // A tenant's forbid that cannot be evaluated denies: Cedar skips an erroring policy,
+        // and a tenant policy the pack's schema has moved away from must not open what it
+        // closed (see `tenant_policies`).
+        if answer.allowed
+            && selection.chosen.iter().any(|indexed| {
+                let policy = indexed.policy();
+                policy.effect() == cedar_policy::Effect::Forbid
+                    && AsRef::<str>::as_ref(policy.id())
+                        .starts_with(crate::tenant_policies::TENANT_POLICY_PREFIX)
+                    && answer
+                        .errors
+                        .iter()
+                        .any(|error| &error.policy == policy.id())
+            })
+        {
+            answer.allowed = false;
+            answer.determining.clear();
+        }
         self.conclude(request, entities, answer, started)
     }
 

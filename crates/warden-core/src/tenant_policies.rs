@@ -7,11 +7,17 @@
 //!   actions (an entity of another tenant, or of no tenant, is refused);
 //! - cannot cross tenants (`@cross_tenant` is refused, and the guard treats its permits as
 //!   unmarked);
-//! - takes part only in decisions inside its tenant: its permits when the principal and the
-//!   resource are both in the tenant, its forbids when either is (a forbid only ever denies);
+//! - takes part only in decisions about its tenant: all of its policies when the principal and
+//!   the resource are both in the tenant; only its forbids when the resource is in the tenant
+//!   and the principal in another (the data owner's protections hold against cross-tenant
+//!   grants; a tenant's policies never read another tenant's resources);
+//! - fails closed: a tenant forbid that cannot be evaluated denies (where Cedar would skip it),
+//!   so a schema change that breaks it cannot open what it closed;
+//! - is bounded: [`MAX_TEXT_BYTES`], [`MAX_LITERALS`], [`MAX_NESTING`], and
+//!   [`MAX_POLICIES_PER_TENANT`] (enforced by the store write);
 //! - has the id `tenant/<tenant>/<name>`, which no pack policy may take.
 //!
-//! Tests: `tests/integration/tenant_policies.rs`.
+//! Tests: the unit tests below, and `crates/warden-server/tests/server/tenant_policies.rs`.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -29,10 +35,19 @@ use crate::tenant_guard::tenant_of;
 /// The prefix of every tenant policy's id.
 pub const TENANT_POLICY_PREFIX: &str = "tenant/";
 
-/// The longest policy name, and the largest policy text, accepted.
+/// The longest policy name accepted.
 pub const MAX_NAME_CHARS: usize = 128;
-/// The largest policy text accepted (bytes).
-pub const MAX_TEXT_BYTES: usize = 64 * 1024;
+/// The largest policy text accepted (bytes). A decision that selects a tenant policy copies
+/// its text into the set it evaluates, so this bounds what one policy costs a request.
+pub const MAX_TEXT_BYTES: usize = 8 * 1024;
+/// The most entity literals one policy may name (each is a root of the decision's entities).
+pub const MAX_LITERALS: usize = 100;
+/// The most policies one tenant may keep.
+pub const MAX_POLICIES_PER_TENANT: usize = 1000;
+/// The deepest nesting of brackets, and the longest run of unary operators or `if`s, accepted:
+/// Cedar's parser converts nesting recursively, without a limit of its own, and a stack
+/// overflow would end the process rather than refuse the policy.
+pub const MAX_NESTING: usize = 32;
 
 /// A tenant policy that was refused; nothing was changed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -169,6 +184,9 @@ fn parse_checked(
             ),
         )]));
     }
+    if let Some(problem) = nesting_problem(text) {
+        return Err(TenantPolicyError::Invalid(vec![error_at(None, problem)]));
+    }
     let id = tenant_policy_id(tenant, name);
     let policy = match Policy::parse(Some(id.clone()), text) {
         Ok(policy) => policy,
@@ -216,6 +234,15 @@ fn parse_checked(
         ResourceConstraint::Any | ResourceConstraint::Is(_) => {}
     }
     let indexed = IndexedPolicy::new(policy.clone());
+    if indexed.literals().len() > MAX_LITERALS {
+        problems.push(error_at(
+            None,
+            format!(
+                "the policy names {} entities; at most {MAX_LITERALS} are accepted",
+                indexed.literals().len()
+            ),
+        ));
+    }
     named.extend(indexed.literals().iter().cloned());
     for uid in named.iter().filter(|uid| !own(uid)) {
         problems.push(error_at(
@@ -243,6 +270,75 @@ fn parse_checked(
     } else {
         Err(TenantPolicyError::Invalid(problems))
     }
+}
+
+/// Refuses text nested deeper than [`MAX_NESTING`] before Cedar parses it: brackets, runs of
+/// unary `!` and `-`, and `if`s (each nests the expression after it). Strings and comments
+/// are skipped.
+fn nesting_problem(text: &str) -> Option<String> {
+    let bytes = text.as_bytes();
+    let (mut depth, mut unary_run, mut ifs) = (0usize, 0usize, 0usize);
+    let mut position = 0;
+    while let Some(&byte) = bytes.get(position) {
+        match byte {
+            b'"' => {
+                position += 1;
+                while let Some(&inner) = bytes.get(position) {
+                    match inner {
+                        b'\\' => position += 1,
+                        b'"' => break,
+                        _ => {}
+                    }
+                    position += 1;
+                }
+            }
+            b'/' if bytes.get(position + 1) == Some(&b'/') => {
+                while bytes.get(position).is_some_and(|&inner| inner != b'\n') {
+                    position += 1;
+                }
+            }
+            b'(' | b'[' | b'{' => {
+                depth += 1;
+                if depth > MAX_NESTING {
+                    return Some(format!(
+                        "the policy nests brackets deeper than {MAX_NESTING}"
+                    ));
+                }
+            }
+            b')' | b']' | b'}' => depth = depth.saturating_sub(1),
+            b'!' | b'-' if bytes.get(position + 1) != Some(&b'=') => {
+                unary_run += 1;
+                if unary_run > MAX_NESTING {
+                    return Some(format!(
+                        "the policy chains more than {MAX_NESTING} `!` or `-` operators"
+                    ));
+                }
+            }
+            b'i' if bytes.get(position + 1) == Some(&b'f')
+                && !bytes
+                    .get(position + 2)
+                    .is_some_and(|next| next.is_ascii_alphanumeric() || *next == b'_')
+                && !position
+                    .checked_sub(1)
+                    .and_then(|before| bytes.get(before))
+                    .is_some_and(|before| before.is_ascii_alphanumeric() || *before == b'_') =>
+            {
+                ifs += 1;
+                if ifs > MAX_NESTING {
+                    return Some(format!(
+                        "the policy has more than {MAX_NESTING} `if` expressions"
+                    ));
+                }
+            }
+            byte if byte.is_ascii_whitespace() => {}
+            _ => unary_run = 0,
+        }
+        if !matches!(byte, b'!' | b'-') && !byte.is_ascii_whitespace() {
+            unary_run = 0;
+        }
+        position += 1;
+    }
+    None
 }
 
 /// One tenant's policies, filed by effect: permits apply inside the tenant only, forbids
@@ -328,13 +424,14 @@ impl TenantPolicies {
         policies
     }
 
-    /// The same policies filed for another pack (after a reload): re-parsed and re-scoped
-    /// against it; a policy that no longer parses or fits is left out and returned.
+    /// The same policies filed for another pack (after a reload): checked again against it,
+    /// schema validation included; a policy that no longer fits is left out and returned (the
+    /// caller refuses the pack).
     pub fn refiled(&self, pack: &Pack) -> (TenantPolicies, Vec<(TenantPolicy, TenantPolicyError)>) {
         let mut refiled = TenantPolicies::default();
         let mut dropped = Vec::new();
         for policy in self.all() {
-            match TenantPolicy::reload(pack, &policy.tenant, &policy.name, &policy.text) {
+            match TenantPolicy::check(pack, &policy.tenant, &policy.name, &policy.text) {
                 Ok(again) => refiled.put(pack, again),
                 Err(error) => dropped.push((policy.clone(), error)),
             }
@@ -372,10 +469,44 @@ impl TenantPolicies {
             }
             return;
         }
-        for tenant in [principal_tenant, resource_tenant].into_iter().flatten() {
-            if let Some(index) = self.tenants.get(tenant.as_str()) {
-                selection.add_from(&index.forbids, actions, request, entities);
-            }
+        if let Some(index) = resource_tenant
+            .as_deref()
+            .and_then(|tenant| self.tenants.get(tenant))
+        {
+            selection.add_from(&index.forbids, actions, request, entities);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nesting_is_bounded_before_cedar_parses() {
+        let deep = format!(
+            "permit (principal, action, resource) when {{ {}true{} }};",
+            "(".repeat(40),
+            ")".repeat(40)
+        );
+        assert!(nesting_problem(&deep).is_some());
+        let negations = format!(
+            "permit (principal, action, resource) when {{ {}true }};",
+            "! ".repeat(40)
+        );
+        assert!(nesting_problem(&negations).is_some());
+        let ifs = format!(
+            "permit (principal, action, resource) when {{ {} true }};",
+            "if true then true else ".repeat(40)
+        );
+        assert!(nesting_problem(&ifs).is_some());
+        // Brackets and `if` inside strings and comments, `!=`, and names with `if` are not
+        // nesting.
+        let fine = format!(
+            "// {}\npermit (principal, action, resource) when {{ resource.name != \"{}\" && principal.gift == \"if\" && ((1 - 2) < -1) }};",
+            "(".repeat(100),
+            "[".repeat(100)
+        );
+        assert_eq!(nesting_problem(&fine), None);
     }
 }

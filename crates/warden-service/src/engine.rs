@@ -10,6 +10,7 @@
 //! invalid (an unknown action, a type the schema does not allow, properties that do not fit the
 //! schema) is a deny with reason `invalid_request`, never an error response and never an allow.
 
+use std::collections::HashSet;
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
@@ -367,9 +368,14 @@ fn evaluate(
         let mut selection = pack.select(&request, &entities);
         tenant_policies.select_into(pack, &request, &entities, &mut selection);
         let mut missing: Vec<EntityUid> = Vec::new();
-        for uid in selection.literals() {
-            if !roots.contains(uid) && !missing.contains(uid) {
-                missing.push(uid.clone());
+        if selection.literals().next().is_some() {
+            let literals = selection.literals();
+            let known: HashSet<&EntityUid> = roots.iter().collect();
+            let mut added: HashSet<&EntityUid> = HashSet::new();
+            for uid in literals {
+                if !known.contains(uid) && added.insert(uid) {
+                    missing.push(uid.clone());
+                }
             }
         }
         if missing.is_empty() {

@@ -39,7 +39,7 @@ pub(crate) const POLICY_CHANGE_TYPE: &str = "";
 
 impl Store {
     /// Writes (creates or replaces) a tenant's policy, audited; returns whether it replaced
-    /// one.
+    /// one. A new policy beyond `max_per_tenant` is refused.
     pub async fn put_tenant_policy(
         &self,
         tenant: &TenantId,
@@ -47,6 +47,7 @@ impl Store {
         text: &str,
         actor: &str,
         now: i64,
+        max_per_tenant: usize,
     ) -> Result<bool, StoreError> {
         let tenant = tenant.as_str();
         let result: Result<bool, StoreError> = on_pool!(self, pool => {
@@ -58,6 +59,22 @@ impl Store {
             .bind(name)
             .fetch_optional(&mut *tx)
             .await?;
+            if existed.is_none() {
+                // The version row's lock orders writers, so two puts cannot both pass the count.
+                sqlx::query("UPDATE store_version SET version = version WHERE id = 1")
+                    .execute(&mut *tx)
+                    .await?;
+                let (held,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM tenant_policies WHERE tenant = $1")
+                    .bind(tenant)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                if usize::try_from(held).unwrap_or(usize::MAX) >= max_per_tenant {
+                    tx.rollback().await?;
+                    return Err(StoreError::Refused(format!(
+                        "tenant `{tenant}` already has {held} policies, the most one tenant may keep"
+                    )));
+                }
+            }
             sqlx::query(
                 "INSERT INTO tenant_policies (tenant, name, text, updated_at, updated_by) VALUES ($1, $2, $3, $4, $5) \
                  ON CONFLICT (tenant, name) DO UPDATE SET text = excluded.text, updated_at = excluded.updated_at, updated_by = excluded.updated_by",
@@ -97,6 +114,7 @@ impl Store {
                 .await?
                 .rows_affected();
             if deleted == 0 {
+                tx.rollback().await?;
                 return Err(StoreError::NotFound(format!(
                     "no policy `{name}` in tenant `{tenant}`"
                 )));

@@ -27,7 +27,6 @@ use cedar_policy::{
     ActionConstraint, Entities, EntityTypeName, EntityUid, Policy, PolicySet, PrincipalConstraint,
     Request, ResourceConstraint, Schema,
 };
-use serde_json::Value;
 
 /// A policy with what the index and the entity slicing need to know of it.
 #[derive(Debug)]
@@ -37,14 +36,16 @@ pub struct IndexedPolicy {
 }
 
 impl IndexedPolicy {
-    /// Reads a policy's anchors and condition literals.
+    /// Reads a policy's condition literals: every entity literal of a policy with a `when` or
+    /// `unless` clause (the scope's own literals among them: a condition may name the same
+    /// entity), none for a scope-only policy (a scope reads the request's entities, never the
+    /// literal's data). Read from the AST: a policy's JSON form would parse its text again.
     pub fn new(policy: Policy) -> IndexedPolicy {
-        let mut literals = Vec::new();
-        if let Ok(json) = policy.to_json()
-            && let Some(conditions) = json.get("conditions")
-        {
-            collect_entity_literals(conditions, &mut literals);
-        }
+        let mut literals = if policy.has_non_scope_constraint() {
+            policy.entity_literals()
+        } else {
+            Vec::new()
+        };
         literals.sort();
         literals.dedup();
         IndexedPolicy {
@@ -377,33 +378,4 @@ pub(crate) fn policy_set_of<'a>(
         set.add(indexed.policy().clone()).map_err(Box::new)?;
     }
     Ok(set)
-}
-
-/// Every `{"__entity": {type, id}}` inside the JSON form of a policy's conditions.
-pub fn collect_entity_literals(value: &Value, into: &mut Vec<EntityUid>) {
-    match value {
-        Value::Object(map) => {
-            if let Some(uid) = map.get("__entity").and_then(uid_of_json) {
-                into.push(uid);
-                return;
-            }
-            for inner in map.values() {
-                collect_entity_literals(inner, into);
-            }
-        }
-        Value::Array(items) => {
-            for inner in items {
-                collect_entity_literals(inner, into);
-            }
-        }
-        _ => {}
-    }
-}
-
-fn uid_of_json(value: &Value) -> Option<EntityUid> {
-    let entity_type: EntityTypeName = value.get("type")?.as_str()?.parse().ok()?;
-    Some(EntityUid::from_type_name_and_id(
-        entity_type,
-        cedar_policy::EntityId::new(value.get("id")?.as_str()?),
-    ))
 }

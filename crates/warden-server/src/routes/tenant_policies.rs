@@ -7,7 +7,7 @@
 use axum::extract::{Path, State};
 use axum::response::Response;
 use serde::Deserialize;
-use warden_core::tenant_policies::{TenantPolicyError, tenant_policy_id};
+use warden_core::tenant_policies::{MAX_POLICIES_PER_TENANT, TenantPolicyError, tenant_policy_id};
 
 use crate::admin_auth::TenantAdmin;
 use crate::clock::unix_now;
@@ -59,7 +59,14 @@ pub async fn put(
         .check_tenant_policy(tenant.as_str(), &name, &request.policy)
         .map_err(refused)?;
     let replaced = store
-        .put_tenant_policy(&tenant, &name, &request.policy, &admin.actor(), unix_now())
+        .put_tenant_policy(
+            &tenant,
+            &name,
+            &request.policy,
+            &admin.actor(),
+            unix_now(),
+            MAX_POLICIES_PER_TENANT,
+        )
         .await
         .map_err(store_error)?;
     refresh(&state, store).await?;

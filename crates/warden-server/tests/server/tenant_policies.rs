@@ -302,3 +302,111 @@ async fn a_tenant_policy_is_in_force_on_a_second_postgres_replica_within_a_secon
         "in force on the second replica after {seen:?}"
     );
 }
+
+/// The data owner's forbids hold against a cross-tenant grant of the pack; the visitor's own
+/// tenant's policies do not reach into another tenant's resources.
+#[tokio::test]
+async fn on_a_cross_tenant_request_only_the_resource_tenants_forbids_apply() {
+    for (backend, server) in servers_with_a_store().await {
+        let zed = user_token(&server, "zed", "acme", &["viewer"]);
+        let before = decide(&server, &zed, "read", "public/handbook").await;
+        assert_eq!(before["decision"], "allow", "{backend}: {before}");
+        assert_eq!(before["reason"], "permitted_cross_tenant", "{backend}");
+
+        // acme's forbid-everything does not read the public tenant's document.
+        let (status, answer) = put(&server, "acme", "lockdown", "forbid (principal, action, resource) when { resource has classification && resource.classification == \"public\" };").await;
+        assert_eq!(status, 200, "{backend}: {answer}");
+        let visiting = decide(&server, &zed, "read", "public/handbook").await;
+        assert_eq!(visiting["decision"], "allow", "{backend}: {visiting}");
+        assert_eq!(
+            visiting["reason"], "permitted_cross_tenant",
+            "{backend}: {visiting}"
+        );
+
+        // The public tenant's own forbid does.
+        let (status, answer) = put(
+            &server,
+            "public",
+            "no-handbook",
+            "forbid (principal, action, resource == Document::\"public/handbook\");",
+        )
+        .await;
+        assert_eq!(status, 200, "{backend}: {answer}");
+        let denied = decide(&server, &zed, "read", "public/handbook").await;
+        assert_eq!(denied["decision"], "deny", "{backend}: {denied}");
+        assert_eq!(
+            policy_ids(&denied),
+            ["tenant/public/no-handbook"],
+            "{backend}"
+        );
+    }
+}
+
+/// A tenant forbid that fails at evaluation denies (Cedar alone would skip it and allow).
+#[tokio::test]
+async fn a_tenant_forbid_that_cannot_be_evaluated_denies() {
+    for (backend, server) in servers_with_a_store().await {
+        let vera = user_token(&server, "vera", "acme", &["viewer"]);
+        assert_eq!(
+            decide(&server, &vera, "read", "acme/roadmap").await["decision"],
+            "allow",
+            "{backend}"
+        );
+        let (status, answer) = put(
+            &server,
+            "acme",
+            "overflows",
+            "forbid (principal, action, resource) when { 9223372036854775807 + 1 > 0 };",
+        )
+        .await;
+        assert_eq!(status, 200, "{backend}: {answer}");
+        let denied = decide(&server, &vera, "read", "acme/roadmap").await;
+        assert_eq!(denied["decision"], "deny", "{backend}: {denied}");
+        assert_eq!(denied["reason"], "evaluation_error", "{backend}: {denied}");
+        assert_eq!(
+            denied["errors"][0]["policy"], "tenant/acme/overflows",
+            "{backend}: {denied}"
+        );
+    }
+}
+
+/// Limits: text size, entity literals, nesting (a stack overflow in Cedar's parser would end
+/// the process), each refused with nothing stored.
+#[tokio::test]
+async fn oversized_or_deeply_nested_policies_are_refused() {
+    for (backend, server) in servers_with_a_store().await {
+        let long = format!(
+            "permit (principal, action, resource) when {{ principal.email == \"{}\" }};",
+            "x".repeat(9000)
+        );
+        let many: Vec<String> = (0..150).map(|n| format!("User::\"acme/u{n}\"")).collect();
+        let literals = format!(
+            "permit (principal, action, resource) when {{ [{}].contains(principal) }};",
+            many.join(", ")
+        );
+        let nested = format!(
+            "permit (principal, action, resource) when {{ {}true{} }};",
+            "(".repeat(30_000),
+            ")".repeat(30_000)
+        );
+        for (name, text) in [("long", long), ("literals", literals), ("nested", nested)] {
+            let (status, answer) = put(&server, "acme", name, &text).await;
+            assert!(
+                status == 400 || status == 413,
+                "{backend} {name}: {status} {answer}"
+            );
+        }
+        let (_, listed) = server
+            .admin(
+                Method::GET,
+                "/v1/admin/tenants/acme/policies",
+                Some(ADMIN_SECRET),
+                None,
+            )
+            .await;
+        assert_eq!(listed["policies"], json!([]), "{backend}");
+        // The server is still there.
+        let (status, _) = server.get("/healthz").await;
+        assert_eq!(status, 200, "{backend}");
+    }
+}

@@ -525,3 +525,97 @@ async fn concurrent_parent_edits_do_not_undo_a_revocation() {
         }
     }
 }
+
+#[tokio::test]
+async fn tenant_policies_are_capped_audited_and_carried_by_the_change_feed() {
+    use warden_store::ChangeRead;
+    for test in stores().await {
+        let store = &test.store;
+        let name = test.name;
+        let acme = tenant("acme");
+        let before = store.version().await.unwrap();
+        let permit = "permit (principal, action, resource);";
+        assert!(
+            !store
+                .put_tenant_policy(&acme, "a", permit, "admin:test", 1, 2)
+                .await
+                .unwrap()
+        );
+        assert!(
+            store
+                .put_tenant_policy(&acme, "a", permit, "admin:test", 2, 2)
+                .await
+                .unwrap()
+        );
+        store
+            .put_tenant_policy(&acme, "b", permit, "admin:test", 3, 2)
+            .await
+            .unwrap();
+        // A third is over the cap; replacing one is not.
+        let refused = store
+            .put_tenant_policy(&acme, "c", permit, "admin:test", 4, 2)
+            .await;
+        assert!(
+            matches!(refused, Err(StoreError::Refused(_))),
+            "{name}: {refused:?}"
+        );
+        store
+            .put_tenant_policy(
+                &acme,
+                "b",
+                "forbid (principal, action, resource);",
+                "admin:test",
+                5,
+                2,
+            )
+            .await
+            .unwrap();
+        // Another tenant has its own count.
+        store
+            .put_tenant_policy(&tenant("globex"), "c", permit, "admin:test", 6, 2)
+            .await
+            .unwrap();
+        store
+            .delete_tenant_policy(&acme, "a", "admin:test", 7)
+            .await
+            .unwrap();
+        assert!(matches!(
+            store
+                .delete_tenant_policy(&acme, "a", "admin:test", 8)
+                .await,
+            Err(StoreError::NotFound(_))
+        ));
+
+        let ChangeRead::Changes(changes) = store.read_changes(before, 10, 1000).await.unwrap()
+        else {
+            panic!("{name}: the feed is readable");
+        };
+        let changed: Vec<(&str, &str, bool)> = changes
+            .policies
+            .iter()
+            .map(|((tenant, name), record)| (tenant.as_str(), name.as_str(), record.is_some()))
+            .collect();
+        assert_eq!(
+            changed,
+            [
+                ("acme", "a", false),
+                ("acme", "b", true),
+                ("globex", "c", true)
+            ],
+            "{name}"
+        );
+        let b = changes.policies[1].1.as_ref().unwrap();
+        assert!(b.text.starts_with("forbid"), "{name}");
+        let state = store.read_state(10).await.unwrap();
+        assert_eq!(state.policies.len(), 2, "{name}");
+        let trail = store.audit_trail().await.unwrap();
+        assert!(
+            trail.iter().any(|record| record.action == "policy.put"),
+            "{name}"
+        );
+        assert!(
+            trail.iter().any(|record| record.action == "policy.delete"),
+            "{name}"
+        );
+    }
+}
