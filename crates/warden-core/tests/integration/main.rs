@@ -19,3 +19,4 @@ mod policy_index;
 mod suites;
 mod support;
 mod tenant_guard;
+mod tenant_policy_index;
