@@ -180,28 +180,37 @@ pub fn references_in(value: &Value, into: &mut Vec<EntityUid>) {
     }
 }
 
-/// What a pack adds to every slice: the schema's action entities. (The entities policy
-/// conditions name come with the policies a decision selects: `Pack::open_literals` and
-/// `Selection::literals`.)
+/// What a pack adds to a slice: for each of the schema's actions, its entity and those of the
+/// action groups it is in (their parents already hold every ancestor). A slice takes the
+/// actions it reaches (the request's, and any a condition or the context names), not all of
+/// them: Cedar's entity store computes the transitive closure of every entity it is given, per
+/// request. (The entities policy conditions name come with the policies a decision selects:
+/// `Pack::open_literals` and `Selection::literals`.)
 #[derive(Debug, Default)]
 pub struct PackRoots {
-    actions: Vec<Entity>,
-    action_uids: HashSet<EntityUid, RandomState>,
+    actions: HashMap<EntityUid, Vec<Entity>, RandomState>,
 }
 
 impl PackRoots {
     /// Found once per pack.
     pub fn of(pack: &Pack) -> PackRoots {
-        let actions: Vec<Entity> = pack
+        let Some(entities) = pack
             .schema()
             .and_then(|schema| schema.action_entities().ok())
-            .map(|entities| entities.iter().cloned().collect())
-            .unwrap_or_default();
-        let action_uids = actions.iter().map(Entity::uid).collect();
-        PackRoots {
-            actions,
-            action_uids,
-        }
+        else {
+            return PackRoots::default();
+        };
+        let actions = entities
+            .iter()
+            .map(|action| {
+                let mut closure = vec![action.clone()];
+                if let Some(ancestors) = entities.ancestors(&action.uid()) {
+                    closure.extend(ancestors.filter_map(|uid| entities.get(uid)).cloned());
+                }
+                (action.uid(), closure)
+            })
+            .collect();
+        PackRoots { actions }
     }
 }
 
@@ -871,9 +880,17 @@ impl EntityGraph {
         let mut seen: HashSet<EntityUid, RandomState> = HashSet::default();
         let mut queue: Vec<EntityUid> = Vec::with_capacity(roots.len() + 8);
         queue.extend(roots.iter().cloned());
-        let mut out: Vec<Entity> = Vec::with_capacity(queue.len() + pack_roots.actions.len());
+        let mut out: Vec<Entity> = Vec::with_capacity(queue.len() + 4);
         while let Some(uid) = queue.pop() {
-            if pack_roots.action_uids.contains(&uid) || !seen.insert(uid.clone()) {
+            if let Some(closure) = pack_roots.actions.get(&uid) {
+                for action in closure {
+                    if seen.insert(action.uid()) {
+                        out.push(action.clone());
+                    }
+                }
+                continue;
+            }
+            if !seen.insert(uid.clone()) {
                 continue;
             }
             // A replica serving some tenants holds none of the others' entities: a decision
@@ -904,7 +921,6 @@ impl EntityGraph {
                 }
             }
         }
-        out.extend(pack_roots.actions.iter().cloned());
         Entities::from_entities(out, None)
             .map_err(|error| SliceError::Entities(error.to_string().replace('\n', " ")))
     }
