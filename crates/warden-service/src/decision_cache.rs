@@ -42,7 +42,7 @@ pub struct Entry {
     /// The Cedar request.
     pub request: warden_core::cedar_policy::Request,
     /// The entities the decision was made on (the slice of the data it can read).
-    pub entities: warden_core::cedar_policy::Entities,
+    pub entities: Arc<warden_core::cedar_policy::Entities>,
     /// The explanation, made at most once.
     pub explanation: OnceLock<warden_audit::Explanation>,
 }
@@ -146,7 +146,7 @@ mod tests {
         Arc::new(Entry {
             decision,
             request,
-            entities: warden_core::cedar_policy::Entities::empty(),
+            entities: Arc::new(warden_core::cedar_policy::Entities::empty()),
             explanation: OnceLock::new(),
         })
     }

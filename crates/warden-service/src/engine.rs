@@ -240,7 +240,7 @@ fn evaluate(
     snapshot: &Snapshot,
     claim_attributes: &[String],
     input: &DecisionInput<'_>,
-) -> Result<(Decision, warden_core::cedar_policy::Request, Entities), Refusal> {
+) -> Result<(Decision, warden_core::cedar_policy::Request, Arc<Entities>), Refusal> {
     let pack = &snapshot.pack;
     let (principal_uid, principal_entity) = match &input.principal {
         PrincipalInput::Token(principal) => {

@@ -19,9 +19,11 @@
 //! (`tests/entity_slices.rs`) hold slice decisions to whole-data decisions.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
+use cedar_policy_core::ast::Entity as CoreEntity;
 use foldhash::fast::RandomState;
+use ref_cast::RefCast;
 use serde_json::{Map, Value, json};
 use warden_core::Pack;
 use warden_core::cedar_policy::{Entities, Entity, EntityId, EntityTypeName, EntityUid};
@@ -57,7 +59,8 @@ pub enum GraphError {
 /// entity values in its attributes and tags), found once when it is taken in.
 #[derive(Debug, Clone)]
 pub struct Node {
-    entity: Entity,
+    /// Shared with every slice that includes it (Cedar's store keeps entities behind `Arc`).
+    entity: Arc<CoreEntity>,
     refs: Box<[EntityUid]>,
 }
 
@@ -96,15 +99,20 @@ impl Node {
         refs.sort();
         refs.dedup();
         Ok(Node {
-            entity,
+            entity: Arc::new(core_entity(entity)),
             refs: refs.into_boxed_slice(),
         })
     }
 
     /// The entity.
     pub fn entity(&self) -> &Entity {
-        &self.entity
+        Entity::ref_cast(&self.entity)
     }
+}
+
+/// The core entity under cedar-policy's (a transparent wrapper).
+fn core_entity(entity: Entity) -> CoreEntity {
+    AsRef::<CoreEntity>::as_ref(&entity).clone()
 }
 
 /// Parses Cedar entity JSON against the schema (without finding its references).
@@ -188,7 +196,7 @@ pub fn references_in(value: &Value, into: &mut Vec<EntityUid>) {
 /// `Pack::open_literals` and `Selection::literals`.)
 #[derive(Debug, Default)]
 pub struct PackRoots {
-    actions: HashMap<EntityUid, Vec<Entity>, RandomState>,
+    actions: HashMap<EntityUid, Vec<Arc<CoreEntity>>, RandomState>,
 }
 
 impl PackRoots {
@@ -203,9 +211,13 @@ impl PackRoots {
         let actions = entities
             .iter()
             .map(|action| {
-                let mut closure = vec![action.clone()];
+                let mut closure = vec![Arc::new(core_entity(action.clone()))];
                 if let Some(ancestors) = entities.ancestors(&action.uid()) {
-                    closure.extend(ancestors.filter_map(|uid| entities.get(uid)).cloned());
+                    closure.extend(
+                        ancestors
+                            .filter_map(|uid| entities.get(uid))
+                            .map(|entity| Arc::new(core_entity(entity.clone()))),
+                    );
                 }
                 (action.uid(), closure)
             })
@@ -270,7 +282,16 @@ pub struct EntityGraph {
     /// `[storage] tenants`: the tenants whose tenant-scoped data this replica holds (all
     /// when `None`).
     served: Option<Arc<BTreeSet<String>>>,
+    /// Cedar's store of the entity file's entities and the schema's actions, built on first use
+    /// (neither changes during a graph's life): a decision whose slice holds nothing else
+    /// decides on it as it would on its own slice (Cedar reads only what it can reach), without
+    /// assembling one. `None` when the file is too large to keep twice or does not assemble.
+    file_store: OnceLock<Option<Arc<Entities>>>,
 }
+
+/// The largest entity file kept as one Cedar store too (entities whose closure adds ancestors
+/// are held twice).
+const FILE_STORE_MAX_ENTITIES: usize = 100_000;
 
 /// Whether entities of this type belong to one tenant (they carry the tenant attribute, and
 /// their ids are written `<tenant>/<id>`).
@@ -330,7 +351,7 @@ impl EntityGraph {
         let mut graph = EntityGraph::default();
         for value in values {
             let node = Node::parse(pack, value)?;
-            let uid = node.entity.uid();
+            let uid = node.entity().uid();
             if graph.file.insert(uid.clone(), node).is_some() {
                 return Err(GraphError::Entity {
                     uid: uid.to_string(),
@@ -520,7 +541,7 @@ impl EntityGraph {
 
     fn entity_of(&self, uid: &EntityUid, found: Found<'_>) -> Option<Entity> {
         match found {
-            Found::Node(node) => Some(node.entity.clone()),
+            Found::Node(node) => Some(node.entity().clone()),
             Found::Compact(compact) => self.names.rebuild(uid, compact),
         }
     }
@@ -867,25 +888,37 @@ impl EntityGraph {
     /// The entities a decision can read: everything reachable from `roots` (the request's
     /// entities and the selected policies' condition literals) and the request's own entities
     /// (`extra`, which take the place of what the data has for the same uid), plus the
-    /// schema's actions.
+    /// schema's actions. When everything reachable comes from the entity file, the file's whole
+    /// store (shared, built once) stands for the slice.
     pub fn slice(
         &self,
         pack: &Pack,
         pack_roots: &PackRoots,
         roots: &[EntityUid],
         extra: &[Node],
-    ) -> Result<Entities, SliceError> {
-        let extra: HashMap<EntityUid, &Node, RandomState> =
-            extra.iter().map(|node| (node.entity.uid(), node)).collect();
+    ) -> Result<Arc<Entities>, SliceError> {
+        if extra.is_empty()
+            && self.stored.is_empty()
+            && self.granted.is_empty()
+            && self.served.is_none()
+            && let Some(store) = self.file_store(pack_roots)
+        {
+            return Ok(store);
+        }
+        let extra: HashMap<EntityUid, &Node, RandomState> = extra
+            .iter()
+            .map(|node| (node.entity().uid(), node))
+            .collect();
         let mut seen: HashSet<EntityUid, RandomState> = HashSet::default();
         let mut queue: Vec<EntityUid> = Vec::with_capacity(roots.len() + 8);
         queue.extend(roots.iter().cloned());
-        let mut out: Vec<Entity> = Vec::with_capacity(queue.len() + 4);
+        let mut out: Vec<Arc<CoreEntity>> = Vec::with_capacity(queue.len() + 4);
+        let mut only_file = true;
         while let Some(uid) = queue.pop() {
             if let Some(closure) = pack_roots.actions.get(&uid) {
                 for action in closure {
-                    if seen.insert(action.uid()) {
-                        out.push(action.clone());
+                    if seen.insert(Entity::ref_cast(action).uid()) {
+                        out.push(Arc::clone(action));
                     }
                 }
                 continue;
@@ -899,30 +932,69 @@ impl EntityGraph {
             if let Some(tenant) = self.not_held(pack, &uid) {
                 return Err(SliceError::NotServed(tenant));
             }
-            let Some(found) = extra
-                .get(&uid)
-                .map(|node| Found::Node(node))
-                .or_else(|| self.find(&uid))
-            else {
+            let found = match extra.get(&uid) {
+                Some(node) => Some(Found::Node(node)),
+                None => self.find(&uid),
+            };
+            let Some(found) = found else {
                 continue;
             };
             match found {
                 Found::Node(node) => {
-                    out.push(node.entity.clone());
+                    only_file &= self
+                        .file
+                        .get(&uid)
+                        .is_some_and(|file| Arc::ptr_eq(&file.entity, &node.entity));
+                    out.push(Arc::clone(&node.entity));
                     queue.extend(node.refs.iter().filter(|r| !seen.contains(*r)).cloned());
                 }
                 Found::Compact(compact) => {
+                    only_file = false;
                     let entity = self
                         .names
                         .rebuild(&uid, compact)
                         .ok_or_else(|| SliceError::Entities(format!("{uid} cannot be rebuilt")))?;
-                    out.push(entity);
+                    out.push(Arc::new(core_entity(entity)));
                     self.names.refs(compact, &mut queue);
                 }
             }
         }
-        Entities::from_entities(out, None)
-            .map_err(|error| SliceError::Entities(error.to_string().replace('\n', " ")))
+        if only_file && let Some(store) = self.file_store(pack_roots) {
+            return Ok(store);
+        }
+        crate::slice_store::assemble(out)
+            .map(Arc::new)
+            .map_err(|error| SliceError::Entities(error.to_string()))
+    }
+
+    /// Builds the entity file's whole store now, so that the first decision does not.
+    pub fn prepare_file_store(&self, pack_roots: &PackRoots) {
+        let _ = self.file_store(pack_roots);
+    }
+
+    /// The entity file's whole store (see `file_store`).
+    fn file_store(&self, pack_roots: &PackRoots) -> Option<Arc<Entities>> {
+        self.file_store
+            .get_or_init(|| {
+                if self.file.len() > FILE_STORE_MAX_ENTITIES {
+                    return None;
+                }
+                let mut seen: HashSet<&cedar_policy_core::ast::EntityUID, RandomState> =
+                    HashSet::default();
+                let mut all: Vec<Arc<CoreEntity>> = Vec::with_capacity(self.file.len());
+                for node in self.file.values() {
+                    all.push(Arc::clone(&node.entity));
+                }
+                for closure in pack_roots.actions.values() {
+                    for action in closure {
+                        if seen.insert(action.uid()) {
+                            all.push(Arc::clone(action));
+                        }
+                    }
+                }
+                crate::slice_store::assemble(all).ok().map(Arc::new)
+            })
+            .clone()
     }
 }
 

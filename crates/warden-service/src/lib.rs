@@ -41,6 +41,7 @@ pub mod pipeline;
 pub mod reason;
 pub mod reload;
 pub mod revocation;
+pub mod slice_store;
 pub mod snapshot;
 pub mod start;
 pub mod store_sync;

@@ -197,8 +197,28 @@ fn example_data(random: &mut Lcg) -> Vec<Value> {
 
 /// The same data as the store holds it (compact records, see `compact_entity`).
 fn stored_graph(pack: &Pack, data: &[Value]) -> EntityGraph {
-    let mut graph = EntityGraph::default();
-    for (n, entity) in data.iter().enumerate() {
+    store_into(pack, EntityGraph::default(), data.iter().enumerate())
+}
+
+/// Every third entity from an entity file, the others stored: a decision reaching only file
+/// entities decides on the file's whole store, the others on a slice that mixes shared file
+/// entities (given the ancestors the stored ones add) with rebuilt stored ones.
+fn mixed_graph(pack: &Pack, data: &[Value]) -> EntityGraph {
+    let file: Vec<Value> = data.iter().step_by(3).cloned().collect();
+    let graph = EntityGraph::of_values(pack, file).unwrap();
+    store_into(
+        pack,
+        graph,
+        data.iter().enumerate().filter(|(n, _)| n % 3 != 0),
+    )
+}
+
+fn store_into<'a>(
+    pack: &Pack,
+    mut graph: EntityGraph,
+    data: impl Iterator<Item = (usize, &'a Value)>,
+) -> EntityGraph {
+    for (n, entity) in data {
         let id = entity["uid"]["id"].as_str().unwrap();
         let mut record = EntityRecord {
             tenant: id
@@ -244,6 +264,10 @@ fn a_slice_decides_as_the_whole_example_data_does() {
             Arc::clone(&pack),
             stored_graph(&pack, &data),
         )));
+        let mixed = scope_of(Arc::new(Snapshot::of(
+            Arc::clone(&pack),
+            mixed_graph(&pack, &data),
+        )));
         let mut principals: Vec<(String, String)> = Vec::new();
         let mut resources: Vec<(String, String)> = Vec::new();
         for entity in &data {
@@ -276,6 +300,11 @@ fn a_slice_decides_as_the_whole_example_data_does() {
                         on_slice(&stored, principal, action, resource, None),
                         whole,
                         "seed {seed}, kept compact: {pt}::{pid:?} {action} {rt}::{rid:?}"
+                    );
+                    assert_eq!(
+                        on_slice(&mixed, principal, action, resource, None),
+                        whole,
+                        "seed {seed}, file and store: {pt}::{pid:?} {action} {rt}::{rid:?}"
                     );
                     compared += 1;
                 }
@@ -401,6 +430,10 @@ fn a_slice_decides_as_the_whole_data_when_conditions_follow_attributes_deep() {
             Arc::clone(&pack),
             stored_graph(&pack, &data),
         )));
+        let mixed = scope_of(Arc::new(Snapshot::of(
+            Arc::clone(&pack),
+            mixed_graph(&pack, &data),
+        )));
         for p in 0..14 {
             for d in 0..11 {
                 let contexts = [
@@ -434,6 +467,11 @@ fn a_slice_decides_as_the_whole_data_when_conditions_follow_attributes_deep() {
                         on_slice(&stored, principal, "view", resource, context.clone()),
                         whole,
                         "seed {seed}, kept compact: p{p} view d{d} with {context:?}"
+                    );
+                    assert_eq!(
+                        on_slice(&mixed, principal, "view", resource, context.clone()),
+                        whole,
+                        "seed {seed}, file and store: p{p} view d{d} with {context:?}"
                     );
                     total += 1;
                     allows += usize::from(whole.starts_with("Allow"));
@@ -682,4 +720,46 @@ fn a_replica_serving_some_tenants_refuses_decisions_that_reach_another() {
         ),
         "refused tenant_not_served"
     );
+}
+
+#[test]
+fn a_hierarchy_cycle_denies_the_decisions_that_reach_it_and_no_others() {
+    let pack = example_pack();
+    let mut data = example_entities();
+    let tenant = json!({"__entity": {"type": "Tenant", "id": "acme"}});
+    data.push(
+        json!({"uid": {"type": "Folder", "id": "acme/x"}, "attrs": {"tenant": tenant},
+        "parents": [{"type": "Folder", "id": "acme/y"}]}),
+    );
+    data.push(
+        json!({"uid": {"type": "Folder", "id": "acme/y"}, "attrs": {"tenant": tenant},
+        "parents": [{"type": "Folder", "id": "acme/x"}]}),
+    );
+    data.push(json!({"uid": {"type": "Document", "id": "acme/looped"},
+        "attrs": {"tenant": tenant, "owner": {"__entity": {"type": "User", "id": "acme/carol"}},
+                  "classification": "internal"},
+        "parents": [{"type": "Folder", "id": "acme/x"}]}));
+    // Cedar itself refuses the whole data.
+    assert!(
+        pack.parse_entities(&Value::Array(data.clone()).to_string())
+            .is_err()
+    );
+    for (label, graph) in [
+        ("file", EntityGraph::of_values(&pack, data.clone()).unwrap()),
+        ("stored", stored_graph(&pack, &data)),
+        ("file and store", mixed_graph(&pack, &data)),
+    ] {
+        let scope = scope_of(Arc::new(Snapshot::of(Arc::clone(&pack), graph)));
+        let carol = ("User", "acme/carol");
+        assert_eq!(
+            on_slice(&scope, carol, "read", ("Document", "acme/looped"), None),
+            "refused invalid_request",
+            "{label}"
+        );
+        assert!(
+            on_slice(&scope, carol, "read", ("Document", "acme/roadmap"), None)
+                .starts_with("Allow"),
+            "{label}"
+        );
+    }
 }
