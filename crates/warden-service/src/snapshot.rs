@@ -60,6 +60,12 @@ impl Snapshot {
         }
     }
 
+    /// The same snapshot with these tenant policies in force (a suite run with a store's).
+    pub fn with_tenant_policies(mut self, policies: Arc<RwLock<TenantPolicies>>) -> Snapshot {
+        self.policies = policies;
+        self
+    }
+
     /// The entity data, for reading.
     pub fn entities(&self) -> RwLockReadGuard<'_, EntityGraph> {
         self.graph.read().unwrap_or_else(PoisonError::into_inner)
@@ -450,10 +456,12 @@ impl PolicyHolder {
         let (Some(pack), Some(graph)) = (&inputs.pack, &inputs.graph) else {
             return;
         };
-        let next_expiry = graph
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .next_expiry();
+        let next_expiry = {
+            let graph = graph.read().unwrap_or_else(PoisonError::into_inner);
+            // Built here, off the request path (once per graph).
+            graph.prepare_file_store(&inputs.roots);
+            graph.next_expiry()
+        };
         let store_version = inputs.store_at.map(|(version, _)| version);
         let digest = sha2::Digest::finalize(sha2::Digest::chain_update(
             sha2::Digest::chain_update(

@@ -8,13 +8,14 @@
 //! `warden check`, `warden test` and the server) and `crates/warden/tests/cli/test_verb.rs`.
 
 use std::str::FromStr as _;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use serde_json::Value;
 use warden_core::Pack;
 use warden_core::cedar_policy::EntityUid;
 use warden_core::decision::Outcome;
 use warden_core::suite::{Case, CaseDecider, CaseError, Decided};
+use warden_core::tenant_policies::TenantPolicies;
 use warden_core::{Explanation, explain};
 use warden_store::PrincipalStatus;
 use warden_token::{Principal, Verifier};
@@ -35,6 +36,9 @@ pub struct ServiceDecider<'a> {
     /// The configured issuers, whose claim mappings turn a case's `token_claims` into a
     /// principal; `None` without a configuration.
     pub verifier: Option<&'a Verifier>,
+    /// Tenant-managed policies in force with the pack (`warden test --store`), as a server on
+    /// that store has them.
+    pub tenant_policies: Option<Arc<RwLock<TenantPolicies>>>,
 }
 
 impl ServiceDecider<'_> {
@@ -160,8 +164,12 @@ impl CaseDecider for ServiceDecider<'_> {
                 )
                 .map_err(|error| CaseError::Unsupported(error.to_string()))?;
         }
+        let mut snapshot = Snapshot::of(Arc::clone(&self.pack), graph);
+        if let Some(policies) = &self.tenant_policies {
+            snapshot = snapshot.with_tenant_policies(Arc::clone(policies));
+        }
         let scope = DecisionScope {
-            snapshot: Arc::new(Snapshot::of(Arc::clone(&self.pack), graph)),
+            snapshot: Arc::new(snapshot),
             stale: None,
             claim_attributes: Arc::clone(&self.claim_attributes),
             audit_down: None,

@@ -791,6 +791,10 @@ pub struct TestArgs {
     /// `[principals] claim_attributes` apply, as on the server.
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
+    /// A store (`sqlite://…`, `postgres://…`) whose tenant-managed policies decide with the
+    /// pack, as on a server on that store; they are listed in the report.
+    #[arg(long, value_name = "URL")]
+    pub store: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -1,6 +1,9 @@
 //! `warden test [DIR]`: run a pack's regression suites (`DIR/tests/*.yaml`), the adversarial
 //! cases generated from every expected allow, and report coverage.
 //!
+//! With `--store URL`, the store's tenant-managed policies decide with the pack (as on a server
+//! on that store) and are listed first.
+//!
 //! Exit 0 when every case passed and coverage is at least `--min-coverage`; 1 when a case
 //! failed, coverage is too low or the pack does not compile; 2 when a suite is invalid
 //! (malformed YAML, unknown keys, bad UIDs, a request the schema refuses), with its file and
@@ -74,11 +77,34 @@ pub fn run(args: &TestArgs) -> anyhow::Result<Verdict> {
         }
         None => (None, Vec::new()),
     };
+    // A store's tenant policies decide with the pack, as on a server on that store; one that
+    // no longer fits the pack fails the run, as it would stop that server's reload.
+    let stored = match &args.store {
+        Some(url) => {
+            let records = super::validate::read_stored_policies(url)?;
+            match warden_service::snapshot::tenant_policies_of(&pack, &records) {
+                Ok(policies) => Some((records, policies)),
+                Err(error) => {
+                    println!("FAIL: {error}");
+                    return Ok(Verdict::Negative);
+                }
+            }
+        }
+        None => None,
+    };
     let pack = std::sync::Arc::new(pack);
+    let (listed, tenant_policies) = match stored {
+        Some((records, policies)) => (
+            Some(records),
+            Some(std::sync::Arc::new(std::sync::RwLock::new(policies))),
+        ),
+        None => (None, None),
+    };
     let decider = warden_service::suite::ServiceDecider {
         pack: std::sync::Arc::clone(&pack),
         claim_attributes: std::sync::Arc::new(claim_attributes),
         verifier: verifier.as_ref(),
+        tenant_policies,
     };
     let report = suite::run(&pack, &suites, &decider)?;
 
@@ -86,7 +112,12 @@ pub fn run(args: &TestArgs) -> anyhow::Result<Verdict> {
         report.coverage.policy_percent() >= min && report.coverage.action_percent() >= min
     });
     match args.format {
-        TestFormat::Text => print!("{}", render_text(&pack, &report, args.min_coverage)),
+        TestFormat::Text => {
+            if let Some(records) = &listed {
+                print!("{}", render_stored(records));
+            }
+            print!("{}", render_text(&pack, &report, args.min_coverage));
+        }
         TestFormat::Junit => print!("{}", junit::render(&report, args.min_coverage)),
     }
     Ok(if report.all_passed() && coverage_ok {
@@ -150,6 +181,29 @@ fn read_entity_file(path: &Path) -> Result<Vec<Value>, String> {
         )),
         Err(error) => Err(format!("{}: malformed JSON: {error}", path.display())),
     }
+}
+
+/// The store's tenant policies in force for the run, by id.
+fn render_stored(records: &[warden_store::TenantPolicyRecord]) -> String {
+    let mut out = String::new();
+    let tenants: std::collections::BTreeSet<&str> = records
+        .iter()
+        .map(|record| record.tenant.as_str())
+        .collect();
+    let _ = writeln!(
+        out,
+        "tenant policies from the store: {} in {} tenant(s)",
+        records.len(),
+        tenants.len()
+    );
+    for record in records {
+        let _ = writeln!(
+            out,
+            "  {}",
+            warden_core::tenant_policies::tenant_policy_id(&record.tenant, &record.name)
+        );
+    }
+    out
 }
 
 /// The report for people: failures explained, generated cases by invariant, coverage.

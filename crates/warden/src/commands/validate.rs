@@ -138,12 +138,13 @@ struct StoredPolicies {
     refused: usize,
 }
 
-fn check_stored(url: &str, pack: &Pack) -> anyhow::Result<StoredPolicies> {
+/// Every tenant policy a store holds (`--store`).
+pub fn read_stored_policies(url: &str) -> anyhow::Result<Vec<warden_store::TenantPolicyRecord>> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("starting the runtime")?;
-    let records = runtime.block_on(async {
+    runtime.block_on(async {
         let store = warden_store::Store::connect(url)
             .await
             .with_context(|| format!("opening the store {url}"))?;
@@ -151,7 +152,11 @@ fn check_stored(url: &str, pack: &Pack) -> anyhow::Result<StoredPolicies> {
             .all_tenant_policies()
             .await
             .context("reading the tenant policies")
-    })?;
+    })
+}
+
+fn check_stored(url: &str, pack: &Pack) -> anyhow::Result<StoredPolicies> {
+    let records = read_stored_policies(url)?;
     let mut stored = StoredPolicies {
         listed: Vec::with_capacity(records.len()),
         problems: Vec::new(),

@@ -1,6 +1,6 @@
 //! Issue #19: `warden policy put|delete|list --tenant T` against a running server, refusals
-//! printed at `file:line:column` with exit 1, and `warden validate --store` listing the
-//! stored policies with the pack.
+//! printed at `file:line:column` with exit 1, `warden validate --store` listing the stored
+//! policies with the pack, and `warden test --store` deciding with them.
 
 use std::process::Command;
 
@@ -87,6 +87,51 @@ fn policies_are_put_listed_refused_and_deleted_through_the_cli() {
     );
     assert!(
         run.stdout.contains("tenant/acme/legal-read"),
+        "{}",
+        run.stdout
+    );
+
+    // `warden test --store` decides with the stored policy, as the server does: erin has no
+    // role, so only acme's own policy lets her read a contract.
+    let suite_dir = dir.path().join("suite");
+    std::fs::create_dir_all(suite_dir.join("tests")).unwrap();
+    let entities = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../examples/saas/entities.json")
+        .canonicalize()
+        .unwrap();
+    std::fs::write(
+        suite_dir.join("tests/tenant.yaml"),
+        format!(
+            "description: acme's own policy\nentities:\n  - {}\ncases:\n  - name: erin reads a contract through acme's policy\n    principal: User::\"acme/erin\"\n    action: Action::\"read\"\n    resource: Document::\"acme/nda\"\n    expect: allow\n    policies: [tenant/acme/legal-read]\n",
+            entities.display()
+        ),
+    )
+    .unwrap();
+    let suite = suite_dir.display().to_string();
+    let run = warden(&["test", &suite, "--policies", "examples/saas"]);
+    assert_eq!(
+        run.code, 1,
+        "without the store the case fails: {}{}",
+        run.stdout, run.stderr
+    );
+    let run = warden(&[
+        "test",
+        &suite,
+        "--policies",
+        "examples/saas",
+        "--store",
+        &url,
+    ]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout
+            .contains("tenant policies from the store: 1 in 1 tenant(s)\n  tenant/acme/legal-read"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout
+            .contains("ok    erin reads a contract through acme's policy"),
         "{}",
         run.stdout
     );
