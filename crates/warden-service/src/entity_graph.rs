@@ -992,7 +992,10 @@ impl EntityGraph {
                         }
                     }
                 }
-                crate::slice_store::assemble(all).ok().map(Arc::new)
+                crate::slice_store::assemble_shallow(all)
+                    .ok()
+                    .flatten()
+                    .map(Arc::new)
             })
             .clone()
     }

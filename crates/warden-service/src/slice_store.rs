@@ -25,7 +25,7 @@ use cedar_policy_core::ast::{Entity as CoreEntity, EntityUID};
 use cedar_policy_core::entities::{Entities as CoreEntities, NoEntitiesSchema, TCComputation};
 use cedar_policy_core::extensions::Extensions;
 use foldhash::fast::RandomState;
-use warden_core::cedar_policy::Entities;
+use warden_core::cedar_policy::{Entities, Entity};
 
 /// Why a slice's entities cannot be assembled.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -39,9 +39,29 @@ pub enum AssembleError {
     Refused(String),
 }
 
-/// Cedar's store of `entities` (each uid once), their ancestors closed over the slice.
-pub fn assemble(mut entities: Vec<Arc<CoreEntity>>) -> Result<Entities, AssembleError> {
-    let additions = missing_ancestors(&entities)?;
+/// Cedar's store of `entities` (each uid once), their ancestors closed over the slice. A
+/// hierarchy too deep for the shared path (see [`WORK_PER_ENTITY`]) is handed to Cedar's own
+/// closure computation instead, on copies, as every slice was before this module.
+pub fn assemble(entities: Vec<Arc<CoreEntity>>) -> Result<Entities, AssembleError> {
+    match assemble_shallow(entities.clone())? {
+        Some(store) => Ok(store),
+        None => Entities::from_entities(
+            entities
+                .iter()
+                .map(|entity| Entity::from(CoreEntity::clone(entity))),
+            None,
+        )
+        .map_err(|error| AssembleError::Refused(error.to_string().replace('\n', " "))),
+    }
+}
+
+/// [`assemble`] on the shared path only: `None` when the hierarchy is too deep for it.
+pub fn assemble_shallow(
+    mut entities: Vec<Arc<CoreEntity>>,
+) -> Result<Option<Entities>, AssembleError> {
+    let Some(additions) = missing_ancestors(&entities)? else {
+        return Ok(None);
+    };
     for (entity, added) in entities.iter_mut().zip(additions) {
         if !added.is_empty() {
             let entity = Arc::make_mut(entity);
@@ -57,12 +77,24 @@ pub fn assemble(mut entities: Vec<Arc<CoreEntity>>) -> Result<Entities, Assemble
             TCComputation::EnforceAlreadyComputed,
             Extensions::all_available(),
         )
-        .map(Entities::from)
+        .map(|store| Some(Entities::from(store)))
         .map_err(|error| AssembleError::Refused(error.to_string().replace('\n', " ")))
 }
 
-/// For each entity, the ancestors the slice gives it that it does not list yet.
-fn missing_ancestors(entities: &[Arc<CoreEntity>]) -> Result<Vec<Vec<EntityUID>>, AssembleError> {
+/// How much closure work the shared path takes on per entity of the slice (plus
+/// [`WORK_BASE`]): the sum over entities of their ancestors' ancestor counts, which bounds both
+/// this module's work and Cedar's check of it. Typical slices (a user, a few roles and groups,
+/// a resource and its folders) stay far below; a deep chain (work cubic in its depth, where
+/// Cedar's own computation is quadratic) goes to Cedar.
+const WORK_PER_ENTITY: usize = 64;
+/// See [`WORK_PER_ENTITY`].
+const WORK_BASE: usize = 65_536;
+
+/// For each entity, the ancestors the slice gives it that it does not list yet; `None` when
+/// the closure is over the work budget.
+fn missing_ancestors(
+    entities: &[Arc<CoreEntity>],
+) -> Result<Option<Vec<Vec<EntityUID>>>, AssembleError> {
     let index: HashMap<&EntityUID, usize, RandomState> = entities
         .iter()
         .enumerate()
@@ -78,25 +110,48 @@ fn missing_ancestors(entities: &[Arc<CoreEntity>]) -> Result<Vec<Vec<EntityUID>>
                 .collect()
         })
         .collect();
-    let reached = reachable(entities, &listed_here)?;
-    Ok(entities
-        .iter()
-        .zip(&reached)
-        .map(|(entity, reached)| {
-            let mut missing: Vec<EntityUID> = Vec::new();
-            for &ancestor in reached {
-                let Some(ancestor) = entities.get(ancestor) else {
-                    continue;
-                };
-                for uid in ancestor.ancestors() {
-                    if !entity.is_descendant_of(uid) && !missing.contains(uid) {
-                        missing.push(uid.clone());
+    let budget = WORK_PER_ENTITY
+        .saturating_mul(entities.len())
+        .saturating_add(WORK_BASE);
+    let Some(reached) = reachable(entities, &listed_here, budget)? else {
+        return Ok(None);
+    };
+    // The work of the additions and of Cedar's check: for each entity, each reached
+    // ancestor's own ancestors (those it lists and those the slice gives it).
+    let mut work = 0usize;
+    for reached_here in &reached {
+        for &ancestor in reached_here {
+            let listed = entities
+                .get(ancestor)
+                .map_or(0, |entity| entity.ancestors().count());
+            let given = reached.get(ancestor).map_or(0, Vec::len);
+            work = work.saturating_add(listed.saturating_add(given).saturating_add(1));
+        }
+    }
+    if work > budget {
+        return Ok(None);
+    }
+    Ok(Some(
+        entities
+            .iter()
+            .zip(&reached)
+            .map(|(entity, reached)| {
+                let mut missing: Vec<EntityUID> = Vec::new();
+                let mut added: HashSet<&EntityUID, RandomState> = HashSet::default();
+                for &ancestor in reached {
+                    let Some(ancestor) = entities.get(ancestor) else {
+                        continue;
+                    };
+                    for uid in ancestor.ancestors() {
+                        if !entity.is_descendant_of(uid) && added.insert(uid) {
+                            missing.push(uid.clone());
+                        }
                     }
                 }
-            }
-            missing
-        })
-        .collect())
+                missing
+            })
+            .collect(),
+    ))
 }
 
 /// Visit state of the walk.
@@ -113,7 +168,9 @@ enum Visit {
 fn reachable(
     entities: &[Arc<CoreEntity>],
     listed_here: &[Vec<usize>],
-) -> Result<Vec<Vec<usize>>, AssembleError> {
+    budget: usize,
+) -> Result<Option<Vec<Vec<usize>>>, AssembleError> {
+    let mut spent = 0usize;
     let count = entities.len();
     let mut visit = vec![Visit::New; count];
     let mut reached: Vec<Vec<usize>> = vec![Vec::new(); count];
@@ -160,6 +217,10 @@ fn reachable(
             if all.contains(&at) {
                 return Err(cycle(at));
             }
+            spent = spent.saturating_add(all.len());
+            if spent > budget {
+                return Ok(None);
+            }
             if let Some(slot) = reached.get_mut(at) {
                 *slot = all.into_iter().collect();
             }
@@ -169,12 +230,12 @@ fn reachable(
             stack.pop();
         }
     }
-    Ok(reached)
+    Ok(Some(reached))
 }
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used, reason = "tests")]
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing, reason = "tests")]
 
     use super::*;
     use warden_core::cedar_policy::{Entity, EntityUid};
@@ -266,6 +327,38 @@ mod tests {
                 "a cycle was accepted"
             );
         }
+    }
+
+    #[test]
+    fn a_deep_chain_goes_to_cedar_and_closes_the_same() {
+        // 300 deep: the shared path's work would be cubic in the depth (about 4.5 million
+        // steps), over the budget (64 per entity plus 65,536).
+        let depth = 300;
+        let chain: Vec<Arc<CoreEntity>> = (0..depth)
+            .map(|at| {
+                let parent = format!(r#"G::"{}""#, at + 1);
+                let parents: Vec<&str> = if at + 1 < depth {
+                    vec![parent.as_str()]
+                } else {
+                    vec![]
+                };
+                entity(&format!(r#"G::"{at}""#), &parents)
+            })
+            .collect();
+        assert!(assemble_shallow(chain.clone()).unwrap().is_none());
+        let ours = assemble(chain.clone()).unwrap();
+        let theirs = cedar(&chain).unwrap();
+        for at in [0, 1, depth / 2, depth - 1] {
+            let id = format!(r#"G::"{at}""#);
+            assert_eq!(ancestors(&ours, &id), ancestors(&theirs, &id), "{id}");
+        }
+        assert_eq!(ancestors(&ours, r#"G::"0""#).len(), depth - 1);
+        // A short chain stays on the shared path.
+        assert!(
+            assemble_shallow(chain[depth - 10..].to_vec())
+                .unwrap()
+                .is_some()
+        );
     }
 
     #[test]

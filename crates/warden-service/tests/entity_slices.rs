@@ -763,3 +763,113 @@ fn a_hierarchy_cycle_denies_the_decisions_that_reach_it_and_no_others() {
         );
     }
 }
+
+#[test]
+fn a_stored_row_over_a_file_entity_decides_and_the_file_store_serves_only_what_it_does_not_reach() {
+    let pack = example_pack();
+    let file = example_entities();
+    // The store's `acme/salaries` is internal (the file's is restricted: admins only), and
+    // the store's `acme/erin` is an editor (the file's has no role).
+    let mut graph = EntityGraph::of_values(&pack, file.clone()).unwrap();
+    let mut everything = file.clone();
+    let overrides = [
+        (
+            "acme",
+            "Document",
+            "acme/salaries",
+            json!({"tenant": {"__entity": {"type": "Tenant", "id": "acme"}},
+                   "owner": {"__entity": {"type": "User", "id": "acme/alice"}},
+                   "classification": "internal"}),
+            json!([]),
+        ),
+        (
+            "acme",
+            "User",
+            "acme/erin",
+            json!({"tenant": {"__entity": {"type": "Tenant", "id": "acme"}},
+                   "email": "erin@acme.example"}),
+            json!([{"type": "Role", "id": "editor"}]),
+        ),
+    ];
+    for (tenant, entity_type, id, attrs, parents) in overrides {
+        graph
+            .put_stored(
+                &pack,
+                &EntityRecord {
+                    tenant: tenant.to_owned(),
+                    entity_type: entity_type.to_owned(),
+                    entity_id: id.to_owned(),
+                    attrs: attrs.clone(),
+                    parents: parents.clone(),
+                    canonical_for: None,
+                },
+                0,
+            )
+            .unwrap();
+        for entity in &mut everything {
+            if entity["uid"]["type"] == entity_type && entity["uid"]["id"] == id {
+                entity["attrs"] = attrs.clone();
+                entity["parents"] = parents.clone();
+            }
+        }
+    }
+    // A role grant over a file principal: dave (a viewer in the file) is granted editor.
+    graph
+        .set_grants(
+            &pack,
+            "acme",
+            ("User", "acme/dave"),
+            &[RoleAssignment {
+                tenant: "acme".to_owned(),
+                principal_type: "User".to_owned(),
+                principal_id: "acme/dave".to_owned(),
+                role_type: "Role".to_owned(),
+                role_id: "editor".to_owned(),
+                expires_at: None,
+                reason: "test".to_owned(),
+                granted_by: "test".to_owned(),
+                granted_at: 0,
+            }],
+            0,
+        )
+        .unwrap();
+    for entity in &mut everything {
+        if entity["uid"]["id"] == "acme/dave" {
+            entity["parents"]
+                .as_array_mut()
+                .unwrap()
+                .push(json!({"type": "Role", "id": "editor"}));
+        }
+    }
+    let everything = pack
+        .parse_entities(&Value::Array(everything).to_string())
+        .unwrap();
+    let scope = scope_of(Arc::new(Snapshot::of(Arc::clone(&pack), graph)));
+    let cases = [
+        // Reaches the granted dave (the file's dave, with the grant as a parent).
+        (("User", "acme/dave"), "edit", ("Document", "acme/roadmap")),
+        // Reaches the stored salaries: the viewer now reads it.
+        (
+            ("User", "acme/carol"),
+            "read",
+            ("Document", "acme/salaries"),
+        ),
+        // Reaches the stored erin, an editor there.
+        (("User", "acme/erin"), "edit", ("Document", "acme/roadmap")),
+        // Reach only file entities: decided on the file's store.
+        (("User", "acme/bob"), "read", ("Document", "acme/roadmap")),
+        (("User", "acme/alice"), "delete", ("Document", "acme/nda")),
+    ];
+    let mut allows = 0;
+    for (principal, action, resource) in cases {
+        let whole = on_everything(&pack, &everything, principal, action, resource, None);
+        assert_eq!(
+            on_slice(&scope, principal, action, resource, None),
+            whole,
+            "{principal:?} {action} {resource:?}"
+        );
+        allows += usize::from(whole.starts_with("Allow"));
+    }
+    // The overrides change decisions (the first three allow only through them).
+    assert!(allows >= 4, "{allows}");
+}
