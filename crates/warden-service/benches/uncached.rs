@@ -6,7 +6,10 @@
 //! - `bare_cedar_work`: the context parsed against the schema, the request built and validated,
 //!   every policy of the pack evaluated against the entities parsed once at start.
 //! - `warden_engine`: `engine::decide` as `warden serve` runs it (entity slice, policy
-//!   selection, tenant guard, decision id, metrics, the cache insert).
+//!   selection, tenant guard, decision id, metrics, the cache insert), entities from the
+//!   entity file (decided on the file's store, built once).
+//! - `warden_engine_stored`: the same with the same entities held as the store holds them
+//!   (compact records): every decision assembles its own slice.
 //!
 //! Run: `cargo bench -p warden-service --bench uncached`. Figures go in `docs/performance.md`.
 
@@ -83,7 +86,31 @@ fn bench_uncached(c: &mut Criterion) {
         claim_attributes: Arc::new(Vec::new()),
         audit_down: None,
     };
+    let mut stored_graph = EntityGraph::default();
+    let values: Vec<Value> = serde_json::from_str(&entities_json).unwrap();
+    for value in values {
+        let id = value["uid"]["id"].as_str().unwrap().to_owned();
+        let record = warden_store::EntityRecord {
+            tenant: id
+                .split_once('/')
+                .map_or("shared", |(tenant, _)| tenant)
+                .to_owned(),
+            entity_type: value["uid"]["type"].as_str().unwrap().to_owned(),
+            entity_id: id,
+            attrs: value["attrs"].clone(),
+            parents: value["parents"].clone(),
+            canonical_for: None,
+        };
+        stored_graph.put_stored(&pack, &record, 0).unwrap();
+    }
+    let stored = DecisionScope {
+        snapshot: Arc::new(Snapshot::of(Arc::clone(&pack), stored_graph)),
+        stale: None,
+        claim_attributes: Arc::new(Vec::new()),
+        audit_down: None,
+    };
     assert!(bare_decide(&policies, &schema, &entities, &authorizer, 0));
+    assert!(engine::decide(&stored, &input(0)).allowed());
     assert!(engine::decide(&scope, &input(0)).allowed());
 
     let mut group = c.benchmark_group("uncached");
@@ -98,6 +125,12 @@ fn bench_uncached(c: &mut Criterion) {
         b.iter(|| {
             n += 1;
             black_box(engine::decide(&scope, &input(n)))
+        })
+    });
+    group.bench_function("warden_engine_stored", |b| {
+        b.iter(|| {
+            n += 1;
+            black_box(engine::decide(&stored, &input(n)))
         })
     });
     group.finish();
