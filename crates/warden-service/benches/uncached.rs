@@ -13,7 +13,12 @@
 //!
 //! Run: `cargo bench -p warden-service --bench uncached`. Figures go in `docs/performance.md`.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, reason = "benchmark setup")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    reason = "benchmark setup"
+)]
 
 use std::hint::black_box;
 use std::path::Path;
