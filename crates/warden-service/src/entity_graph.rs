@@ -260,7 +260,10 @@ enum Form {
 /// An entity found in the data, in the form it is kept in.
 #[derive(Debug, Clone, Copy)]
 enum Found<'a> {
+    /// A grant-derived, stored (parsed) or request entity.
     Node(&'a Node),
+    /// An entity of the entity file (no other layer has one for its uid).
+    File(&'a Node),
     Compact(&'a Compact),
 }
 
@@ -536,12 +539,12 @@ impl EntityGraph {
             .get(uid)
             .map(Found::Node)
             .or_else(|| self.stored_of(uid).map(|stored| self.form_of(stored)))
-            .or_else(|| self.file.get(uid).map(Found::Node))
+            .or_else(|| self.file.get(uid).map(Found::File))
     }
 
     fn entity_of(&self, uid: &EntityUid, found: Found<'_>) -> Option<Entity> {
         match found {
-            Found::Node(node) => Some(node.entity().clone()),
+            Found::Node(node) | Found::File(node) => Some(node.entity().clone()),
             Found::Compact(compact) => self.names.rebuild(uid, compact),
         }
     }
@@ -940,11 +943,8 @@ impl EntityGraph {
                 continue;
             };
             match found {
-                Found::Node(node) => {
-                    only_file &= self
-                        .file
-                        .get(&uid)
-                        .is_some_and(|file| Arc::ptr_eq(&file.entity, &node.entity));
+                Found::Node(node) | Found::File(node) => {
+                    only_file &= matches!(found, Found::File(_));
                     out.push(Arc::clone(&node.entity));
                     queue.extend(node.refs.iter().filter(|r| !seen.contains(*r)).cloned());
                 }

@@ -43,8 +43,8 @@ pub enum AssembleError {
 /// hierarchy too deep for the shared path (see [`WORK_PER_ENTITY`]) is handed to Cedar's own
 /// closure computation instead, on copies, as every slice was before this module.
 pub fn assemble(entities: Vec<Arc<CoreEntity>>) -> Result<Entities, AssembleError> {
-    match assemble_shallow(entities.clone())? {
-        Some(store) => Ok(store),
+    match missing_ancestors(&entities)? {
+        Some(additions) => closed_store(entities, additions),
         None => Entities::from_entities(
             entities
                 .iter()
@@ -56,12 +56,19 @@ pub fn assemble(entities: Vec<Arc<CoreEntity>>) -> Result<Entities, AssembleErro
 }
 
 /// [`assemble`] on the shared path only: `None` when the hierarchy is too deep for it.
-pub fn assemble_shallow(
+pub fn assemble_shallow(entities: Vec<Arc<CoreEntity>>) -> Result<Option<Entities>, AssembleError> {
+    match missing_ancestors(&entities)? {
+        Some(additions) => closed_store(entities, additions).map(Some),
+        None => Ok(None),
+    }
+}
+
+/// The store of `entities` with `additions` (one list per entity) given as indirect
+/// ancestors, checked by Cedar.
+fn closed_store(
     mut entities: Vec<Arc<CoreEntity>>,
-) -> Result<Option<Entities>, AssembleError> {
-    let Some(additions) = missing_ancestors(&entities)? else {
-        return Ok(None);
-    };
+    additions: Vec<Vec<EntityUID>>,
+) -> Result<Entities, AssembleError> {
     for (entity, added) in entities.iter_mut().zip(additions) {
         if !added.is_empty() {
             let entity = Arc::make_mut(entity);
@@ -77,7 +84,7 @@ pub fn assemble_shallow(
             TCComputation::EnforceAlreadyComputed,
             Extensions::all_available(),
         )
-        .map(|store| Some(Entities::from(store)))
+        .map(Entities::from)
         .map_err(|error| AssembleError::Refused(error.to_string().replace('\n', " ")))
 }
 

@@ -79,27 +79,23 @@ pub fn run(args: &TestArgs) -> anyhow::Result<Verdict> {
     };
     // A store's tenant policies decide with the pack, as on a server on that store; one that
     // no longer fits the pack fails the run, as it would stop that server's reload.
-    let stored = match &args.store {
+    let (listed, tenant_policies) = match &args.store {
         Some(url) => {
             let records = super::validate::read_stored_policies(url)?;
             match warden_service::snapshot::tenant_policies_of(&pack, &records) {
-                Ok(policies) => Some((records, policies)),
+                Ok(policies) => (
+                    Some(records),
+                    Some(std::sync::Arc::new(std::sync::RwLock::new(policies))),
+                ),
                 Err(error) => {
                     println!("FAIL: {error}");
                     return Ok(Verdict::Negative);
                 }
             }
         }
-        None => None,
-    };
-    let pack = std::sync::Arc::new(pack);
-    let (listed, tenant_policies) = match stored {
-        Some((records, policies)) => (
-            Some(records),
-            Some(std::sync::Arc::new(std::sync::RwLock::new(policies))),
-        ),
         None => (None, None),
     };
+    let pack = std::sync::Arc::new(pack);
     let decider = warden_service::suite::ServiceDecider {
         pack: std::sync::Arc::clone(&pack),
         claim_attributes: std::sync::Arc::new(claim_attributes),
