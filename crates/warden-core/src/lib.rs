@@ -12,6 +12,7 @@
 //! - [`tenant_policies`]: policies tenants manage, checked, scoped and indexed per tenant
 //!   (security-sensitive).
 //! - [`explain`]: decisions in plain words, with near misses.
+//! - [`filter`]: data-filter plans (policies as conditions over a resource type; security-sensitive).
 //! - [`uid`]: parsing entity UIDs from text and JSON.
 //! - [`suite`]: running policy regression suites, their generated adversarial cases, coverage.
 //!
@@ -20,6 +21,7 @@
 
 pub mod decision;
 pub mod explain;
+pub mod filter;
 pub mod pack;
 pub mod request;
 pub mod suite;

@@ -135,6 +135,11 @@ impl TenantPolicy {
         &self.text
     }
 
+    /// The entities the policy's condition names.
+    pub fn literals(&self) -> &[cedar_policy::EntityUid] {
+        self.indexed.literals()
+    }
+
     /// The Cedar policy (its id is [`tenant_policy_id`]).
     pub fn policy(&self) -> &Policy {
         self.indexed.policy()
@@ -355,6 +360,8 @@ struct TenantIndex {
 #[derive(Debug, Default, Clone)]
 pub struct TenantPolicies {
     tenants: HashMap<Arc<str>, TenantIndex>,
+    /// The tenants that have at least one forbid (a cross-tenant data filter writes them out).
+    forbidding: std::collections::BTreeSet<Arc<str>>,
     len: usize,
 }
 
@@ -365,7 +372,10 @@ impl TenantPolicies {
         let index = self.tenants.entry(Arc::clone(&policy.tenant)).or_default();
         let filed = match policy.policy().effect() {
             Effect::Permit => &mut index.permits,
-            Effect::Forbid => &mut index.forbids,
+            Effect::Forbid => {
+                self.forbidding.insert(Arc::clone(&policy.tenant));
+                &mut index.forbids
+            }
         };
         filed.insert(pack.action_map(), Arc::clone(&policy.indexed));
         index.by_name.insert(Arc::clone(&policy.name), policy);
@@ -385,6 +395,9 @@ impl TenantPolicies {
             Effect::Forbid => &mut index.forbids,
         };
         filed.remove(pack.action_map(), &policy.indexed);
+        if index.forbids.is_empty() {
+            self.forbidding.remove(tenant);
+        }
         if index.by_name.is_empty() {
             self.tenants.remove(tenant);
         }
@@ -400,6 +413,11 @@ impl TenantPolicies {
     /// True when none are held.
     pub fn is_empty(&self) -> bool {
         self.len == 0
+    }
+
+    /// The tenants that have forbids of their own, in order.
+    pub fn tenants_with_forbids(&self) -> impl Iterator<Item = &str> {
+        self.forbidding.iter().map(|tenant| tenant.as_ref())
     }
 
     /// A tenant's policies, by name.

@@ -225,6 +225,7 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
         .route("/v1/check", post(routes::check::check))
         .route("/v1/checks", post(routes::check::checks))
         .route("/v1/authenticate", post(routes::check::authenticate))
+        .route("/v1/filter", post(routes::filter::filter))
         .route("/healthz", get(routes::ops::healthz))
         .route("/readyz", get(routes::ops::readyz))
         .route("/metrics", get(routes::ops::metrics))

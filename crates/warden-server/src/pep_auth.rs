@@ -46,31 +46,36 @@ impl FromRequestParts<AppState> for AuthenticatedPep {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let presented = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|value| value.to_str().ok())
-            .and_then(|value| value.strip_prefix("Bearer "))
-            .map(str::trim);
-        match presented {
-            Some(credential) if !credential.is_empty() => {
-                let digest: [u8; 32] = Sha256::digest(credential.as_bytes()).into();
-                let mut matched = None;
-                for (index, known) in state.pep_credentials.iter().enumerate() {
-                    if bool::from(known.ct_eq(&digest)) {
-                        matched = Some(index);
-                    }
-                }
-                match matched {
-                    Some(index) => Ok(AuthenticatedPep(Pep::Credential(index))),
-                    None if state.allow_unauthenticated_peps => {
-                        Ok(AuthenticatedPep(Pep::Unauthenticated))
-                    }
-                    None => Err(ApiError::PepUnauthenticated),
+        authenticate(parts.headers.get(header::AUTHORIZATION), state).map(AuthenticatedPep)
+    }
+}
+
+/// Checks an `Authorization` header as a PEP credential (for a route that accepts either an
+/// end user's token or a PEP credential, decided by what its body asks).
+pub fn authenticate(
+    authorization: Option<&axum::http::HeaderValue>,
+    state: &AppState,
+) -> Result<Pep, ApiError> {
+    let presented = authorization
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.strip_prefix("Bearer "))
+        .map(str::trim);
+    match presented {
+        Some(credential) if !credential.is_empty() => {
+            let digest: [u8; 32] = Sha256::digest(credential.as_bytes()).into();
+            let mut matched = None;
+            for (index, known) in state.pep_credentials.iter().enumerate() {
+                if bool::from(known.ct_eq(&digest)) {
+                    matched = Some(index);
                 }
             }
-            _ if state.allow_unauthenticated_peps => Ok(AuthenticatedPep(Pep::Unauthenticated)),
-            _ => Err(ApiError::PepUnauthenticated),
+            match matched {
+                Some(index) => Ok(Pep::Credential(index)),
+                None if state.allow_unauthenticated_peps => Ok(Pep::Unauthenticated),
+                None => Err(ApiError::PepUnauthenticated),
+            }
         }
+        _ if state.allow_unauthenticated_peps => Ok(Pep::Unauthenticated),
+        _ => Err(ApiError::PepUnauthenticated),
     }
 }

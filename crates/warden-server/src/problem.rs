@@ -52,6 +52,14 @@ pub enum ApiError {
     /// The thing named does not exist.
     #[error("{0}")]
     NotFound(String),
+    /// The policies cannot be written as a data filter (never answered with a broader one).
+    #[error("{detail}")]
+    FilterUnsupported {
+        /// What cannot be written, in one line.
+        detail: String,
+        /// The policy that cannot, when one policy is the cause.
+        policy: Option<String>,
+    },
     /// Warden cannot decide now (no policy loaded, keys stale); fail closed.
     #[error("{0}")]
     Unavailable(String),
@@ -96,6 +104,7 @@ impl ApiError {
             | ApiError::AdminUnauthenticated => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::FilterUnsupported { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -112,6 +121,7 @@ impl ApiError {
             ApiError::AdminUnauthenticated => "admin-unauthenticated",
             ApiError::Forbidden(_) => "forbidden",
             ApiError::NotFound(_) => "not-found",
+            ApiError::FilterUnsupported { .. } => "filter-unsupported",
             ApiError::Unavailable(_) => "unavailable",
             ApiError::Internal(_) => "internal",
         }
@@ -132,6 +142,12 @@ impl IntoResponse for ApiError {
         });
         if let (ApiError::InvalidToken(error), Some(object)) = (&self, body.as_object_mut()) {
             object.insert("reason".to_owned(), json!(error.reason.as_str()));
+        }
+        if let (ApiError::FilterUnsupported { policy, .. }, Some(object)) =
+            (&self, body.as_object_mut())
+        {
+            object.insert("reason".to_owned(), json!("filter_unsupported"));
+            object.insert("policy".to_owned(), json!(policy));
         }
         if let (ApiError::InvalidItems { items, .. }, Some(object)) = (&self, body.as_object_mut())
         {

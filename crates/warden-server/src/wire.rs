@@ -1226,3 +1226,74 @@ pub struct TenantPoliciesAnswer<'a> {
     /// Its policies, by name.
     pub policies: Vec<TenantPolicyJson<'a>>,
 }
+
+/// `POST /v1/filter`: the plan for one action and resource type, for the bearer token's user
+/// or, as a policy enforcement point, for a named subject.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FilterRequest {
+    /// The subject, when a PEP asks (then the bearer is a PEP credential).
+    #[serde(default)]
+    pub subject: Option<EntityRef>,
+    /// The action, as a name or `{"name": …}`.
+    pub action: CheckAction,
+    /// The resource type the list is of.
+    pub resource_type: String,
+    /// Context.
+    #[serde(default)]
+    pub context: Option<Value>,
+}
+
+/// A filter value: a primitive, or an entity reference `{"type", "id"}`.
+pub fn filter_value_json(value: &warden_core::filter::FilterValue) -> Value {
+    use warden_core::filter::FilterValue;
+    match value {
+        FilterValue::Bool(b) => Value::Bool(*b),
+        FilterValue::Long(n) => Value::from(*n),
+        FilterValue::String(s) => Value::String(s.clone()),
+        FilterValue::Entity(uid) => serde_json::json!({
+            "type": uid.type_name().to_string(),
+            "id": uid.id().unescaped(),
+        }),
+    }
+}
+
+/// A plan's condition tree as JSON, each node tagged by `op` (see docs/filtering.md).
+pub fn condition_json(condition: &warden_core::filter::Condition) -> Value {
+    use serde_json::json;
+    use warden_core::filter::Condition;
+    let values = |values: &[warden_core::filter::FilterValue]| -> Vec<Value> {
+        values.iter().map(filter_value_json).collect()
+    };
+    match condition {
+        Condition::Const(b) => json!({"op": if *b { "true" } else { "false" }}),
+        Condition::And(parts) => {
+            json!({"op": "and", "args": parts.iter().map(condition_json).collect::<Vec<_>>()})
+        }
+        Condition::Or(parts) => {
+            json!({"op": "or", "args": parts.iter().map(condition_json).collect::<Vec<_>>()})
+        }
+        Condition::Not(inner) => json!({"op": "not", "arg": condition_json(inner)}),
+        Condition::Compare { field, op, value } => {
+            json!({"op": op.as_str(), "field": field, "value": filter_value_json(value)})
+        }
+        Condition::InSet { field, values: set } => {
+            json!({"op": "in_set", "field": field, "values": values(set)})
+        }
+        Condition::Contains { field, value } => {
+            json!({"op": "contains", "field": field, "value": filter_value_json(value)})
+        }
+        Condition::ContainsAny { field, values: set } => {
+            json!({"op": "contains_any", "field": field, "values": values(set)})
+        }
+        Condition::ContainsAll { field, values: set } => {
+            json!({"op": "contains_all", "field": field, "values": values(set)})
+        }
+        Condition::Has { field } => json!({"op": "has", "field": field}),
+        Condition::IdIn { ids } => json!({"op": "id_in", "ids": ids}),
+        Condition::MemberOf { entity } => json!({
+            "op": "member_of",
+            "entity": {"type": entity.type_name().to_string(), "id": entity.id().unescaped()},
+        }),
+    }
+}

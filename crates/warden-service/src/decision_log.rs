@@ -487,3 +487,97 @@ pub async fn record_search(
     });
     log.log.record(record, None).await
 }
+
+/// Records one data-filter plan: who asked, for which action and resource type, and the plan
+/// in words. In the fail-closed mode a record that cannot be kept turns the plan into a
+/// refusal (nothing is allowed).
+pub async fn record_filter(
+    log: Option<&DecisionLog>,
+    caller: &Caller,
+    scope: &DecisionScope,
+    input: &crate::filter::FilterInput<'_>,
+    token: Option<TokenRef>,
+    outcome: &mut crate::filter::FilterOutcome,
+) {
+    use warden_core::filter::PlanOutcome;
+    let Some(log) = log else { return };
+    let mut record = Record::new(Kind::Decision, outcome.decision_id.clone());
+    record.entry = Some(caller.entry.to_owned());
+    let (entity_type, id, tenant) = match &input.principal {
+        PrincipalInput::Token(principal) => (
+            principal.entity_type.clone(),
+            principal.id.clone(),
+            principal.tenant.clone(),
+        ),
+        PrincipalInput::Named(subject) => (subject.entity_type.clone(), subject.id.clone(), None),
+    };
+    let subject = format!("{entity_type}::{id:?}");
+    record.principal = Some(EntityRef {
+        entity_type,
+        id,
+        tenant: tenant.or_else(|| {
+            outcome
+                .plan
+                .as_ref()
+                .and_then(|plan| plan.tenant.as_ref())
+                .map(|tenant| tenant.id().unescaped().to_owned())
+        }),
+    });
+    record.action = Some(input.action.clone());
+    record.resource = Some(EntityRef {
+        entity_type: input.resource_type.clone(),
+        id: "*".to_owned(),
+        tenant: None,
+    });
+    let (decision, words) = match outcome.outcome() {
+        PlanOutcome::AlwaysAllowed => ("allow", "every one".to_owned()),
+        PlanOutcome::AlwaysDenied => ("deny", "none".to_owned()),
+        PlanOutcome::Conditional(condition) => ("allow", format!("those where {condition}")),
+    };
+    record.decision = Some(decision.to_owned());
+    record.reason = Some(outcome.reason().to_owned());
+    if let Some(plan) = &outcome.plan {
+        record.policies = plan
+            .policies
+            .iter()
+            .map(|id| {
+                let policy = scope.snapshot.pack.policy_ref(id.clone());
+                PolicyRef {
+                    id: policy.id.to_string(),
+                    description: policy.description.as_deref().map(str::to_owned),
+                }
+            })
+            .collect();
+    }
+    if let Some(refusal) = &outcome.refusal {
+        record.errors.push(refusal.detail.clone());
+    }
+    record.policy_revision = Some(scope.snapshot.pack.revision().as_str().to_owned());
+    record.token = token;
+    record.context = input.context.clone();
+    caller.stamp(&mut record);
+    record.explanation = Some(warden_audit::Explanation {
+        summary: match &outcome.refusal {
+            Some(refusal) => format!(
+                "FILTER: {subject} was refused before the policies were consulted ({}); no {} may be {}.",
+                refusal.reason.as_str(),
+                input.resource_type,
+                input.action
+            ),
+            None => format!(
+                "FILTER: of the {} resources, {subject} may {} {words}.",
+                input.resource_type, input.action
+            ),
+        },
+        details: Vec::new(),
+    });
+    if let Err(unavailable) = log.log.record(record, None).await
+        && outcome.refusal.is_none()
+    {
+        outcome.plan = None;
+        outcome.refusal = Some(Refusal {
+            reason: crate::engine::RefusalReason::AuditUnavailable,
+            detail: unavailable.0,
+        });
+    }
+}

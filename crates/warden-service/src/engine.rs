@@ -236,13 +236,18 @@ fn invalid(detail: String) -> Refusal {
     }
 }
 
-fn evaluate(
+/// The principal's uid and the entities the request supplies for it (its entity built from the
+/// token or the caller's properties when the data does not know it; the token's authoritative
+/// claims over a known one), or the refusal its state calls for (disabled, deleted, in a
+/// tenant this replica does not serve).
+pub(crate) fn principal_facts(
     snapshot: &Snapshot,
+    graph: &EntityGraph,
     claim_attributes: &[String],
-    input: &DecisionInput<'_>,
-) -> Result<(Decision, warden_core::cedar_policy::Request, Arc<Entities>), Refusal> {
+    principal: &PrincipalInput<'_>,
+) -> Result<(EntityUid, Vec<Node>), Refusal> {
     let pack = &snapshot.pack;
-    let (principal_uid, principal_entity) = match &input.principal {
+    let (principal_uid, principal_entity) = match principal {
         PrincipalInput::Token(principal) => {
             let principal_uid =
                 uid(pack, &principal.entity_type, &principal.id).map_err(invalid)?;
@@ -260,7 +265,6 @@ fn evaluate(
             (principal_uid, entity)
         }
     };
-    let graph = snapshot.entities();
     // The store's lifecycle status stands outside every policy: a disabled or deleted
     // principal is denied whatever the policies and the token say.
     match graph.status(&principal_uid) {
@@ -278,56 +282,93 @@ fn evaluate(
         }
         _ => {}
     }
+    let (principal_type, principal_id) = match principal {
+        PrincipalInput::Token(principal) => (&principal.entity_type, &principal.id),
+        PrincipalInput::Named(subject) => (&subject.entity_type, &subject.id),
+    };
+    if let Some(tenant) = graph.unserved_tenant(pack, principal_type, principal_id) {
+        return Err(not_served(&tenant));
+    }
+    let mut extra = Vec::new();
+    if let Some(entity) = principal_entity
+        && !graph.contains(&principal_uid)
+    {
+        extra.push(from_request(pack, entity)?);
+    }
+    if let PrincipalInput::Token(principal) = principal
+        && let Some(overridden) =
+            claimed_overrides(graph, pack, claim_attributes, &principal_uid, principal)
+                .map_err(invalid)?
+    {
+        extra.push(overridden);
+    }
+    Ok((principal_uid, extra))
+}
+
+fn not_served(tenant: &str) -> Refusal {
+    Refusal {
+        reason: RefusalReason::TenantNotServed,
+        detail: format!("tenant `{tenant}` is not served by this replica ([storage] tenants)"),
+    }
+}
+
+fn from_request(pack: &Pack, value: Value) -> Result<Node, Refusal> {
+    Node::parse(pack, value).map_err(|error| {
+        invalid(format!(
+            "entity data from the request does not fit the schema: {}",
+            one_line(&error)
+        ))
+    })
+}
+
+/// A slice of the graph for a decision, its failures as refusals.
+pub(crate) fn slice_for(
+    snapshot: &Snapshot,
+    graph: &EntityGraph,
+    roots: &[EntityUid],
+    extra: &[Node],
+) -> Result<Arc<Entities>, Refusal> {
+    graph
+        .slice(&snapshot.pack, &snapshot.roots, roots, extra)
+        .map_err(|error| match error {
+            crate::entity_graph::SliceError::NotServed(_) => Refusal {
+                reason: RefusalReason::TenantNotServed,
+                detail: error.to_string(),
+            },
+            crate::entity_graph::SliceError::Entities(detail) => invalid(format!(
+                "the request's entities do not fit together: {detail}"
+            )),
+        })
+}
+
+fn evaluate(
+    snapshot: &Snapshot,
+    claim_attributes: &[String],
+    input: &DecisionInput<'_>,
+) -> Result<(Decision, warden_core::cedar_policy::Request, Arc<Entities>), Refusal> {
+    let pack = &snapshot.pack;
+    let graph = snapshot.entities();
+    let (principal_uid, mut extra) =
+        principal_facts(snapshot, &graph, claim_attributes, &input.principal)?;
     let resource_uid =
         uid(pack, &input.resource.entity_type, &input.resource.id).map_err(invalid)?;
     let action_uid = uid(pack, "Action", &input.action).map_err(invalid)?;
     // A replica that serves some tenants (`[storage] tenants`) holds no data of the others: it
     // must not decide about them from what it does not have.
-    let (principal_type, principal_id) = match &input.principal {
-        PrincipalInput::Token(principal) => (&principal.entity_type, &principal.id),
-        PrincipalInput::Named(subject) => (&subject.entity_type, &subject.id),
-    };
-    for (entity_type, id) in [
-        (principal_type, principal_id),
-        (&input.resource.entity_type, &input.resource.id),
-    ] {
-        if let Some(tenant) = graph.unserved_tenant(pack, entity_type, id) {
-            return Err(Refusal {
-                reason: RefusalReason::TenantNotServed,
-                detail: format!(
-                    "tenant `{tenant}` is not served by this replica ([storage] tenants)"
-                ),
-            });
-        }
-    }
-
-    let from_request = |value: Value| {
-        Node::parse(pack, value).map_err(|error| {
-            invalid(format!(
-                "entity data from the request does not fit the schema: {}",
-                one_line(&error)
-            ))
-        })
-    };
-    let mut extra = Vec::new();
-    if let Some(entity) = principal_entity
-        && !graph.contains(&principal_uid)
+    if let Some(tenant) =
+        graph.unserved_tenant(pack, &input.resource.entity_type, &input.resource.id)
     {
-        extra.push(from_request(entity)?);
+        return Err(not_served(&tenant));
     }
     if let Some(properties) = &input.resource.properties
         && !graph.contains(&resource_uid)
         && resource_uid != principal_uid
     {
         check_tenant_prefix(pack, &input.resource, properties).map_err(invalid)?;
-        extra.push(from_request(entity_json(&input.resource, properties))?);
-    }
-    if let PrincipalInput::Token(principal) = &input.principal
-        && let Some(overridden) =
-            claimed_overrides(&graph, pack, claim_attributes, &principal_uid, principal)
-                .map_err(invalid)?
-    {
-        extra.push(overridden);
+        extra.push(from_request(
+            pack,
+            entity_json(&input.resource, properties),
+        )?);
     }
     let mut roots = vec![
         principal_uid.clone(),
@@ -346,19 +387,8 @@ fn evaluate(
             input.context.clone(),
         )
         .map_err(|error| invalid(error.to_string()))?;
-    let slice = |graph: &EntityGraph, roots: &[EntityUid]| {
-        graph
-            .slice(pack, &snapshot.roots, roots, &extra)
-            .map_err(|error| match error {
-                crate::entity_graph::SliceError::NotServed(_) => Refusal {
-                    reason: RefusalReason::TenantNotServed,
-                    detail: error.to_string(),
-                },
-                crate::entity_graph::SliceError::Entities(detail) => invalid(format!(
-                    "the request's entities do not fit together: {detail}"
-                )),
-            })
-    };
+    let slice =
+        |graph: &EntityGraph, roots: &[EntityUid]| slice_for(snapshot, graph, roots, &extra);
     // The selected policies' condition literals join the entities; the selection depends only
     // on the principal's and resource's ancestors, which the first slice already holds whole,
     // so one more slice is enough (a second is checked, never assumed).

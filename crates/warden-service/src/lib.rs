@@ -11,6 +11,8 @@
 //! - [`engine`]: one decision without I/O (entities assembled with known facts winning, the
 //!   store's principal statuses, the tenant-prefix rule, claim overrides, Cedar, the tenant
 //!   guard), with [`decision_cache`] and [`decision_metrics`].
+//! - [`filter`]: data-filter plans (`POST /v1/filter`, resource search), the principal resolved
+//!   as for a decision. **Security-sensitive.**
 //! - [`revocation`]: every revocation in memory, checked after a token is verified.
 //!   **Security-sensitive.**
 //! - [`issuer`]: Warden as an OAuth issuer at run time (signing keys, service accounts' state).
@@ -36,6 +38,7 @@ pub mod decision_log;
 pub mod decision_metrics;
 pub mod engine;
 pub mod entity_graph;
+pub mod filter;
 pub mod issuer;
 pub mod pipeline;
 pub mod reason;

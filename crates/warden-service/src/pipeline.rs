@@ -94,6 +94,15 @@ pub enum IdentifyError {
     Stale(String),
 }
 
+/// Who asks for a data-filter plan.
+#[derive(Debug)]
+pub enum FilterAsker<'a> {
+    /// The end user, by a verified bearer token.
+    Bearer(&'a Bearer),
+    /// A subject an enforcement point names.
+    Subject(EntityInput),
+}
+
 /// One `/v1/check` request: what the holder of a verified token asks to do.
 #[derive(Debug, Clone)]
 pub struct CheckRequest {
@@ -327,6 +336,55 @@ impl Service {
         )
         .await;
         outcome
+    }
+
+    /// A data-filter plan for a verified bearer token's principal, or for a subject an
+    /// enforcement point names (screened as for [`Service::evaluate`]), recorded.
+    pub async fn filter(
+        &self,
+        scope: &DecisionScope,
+        caller: &Caller,
+        asker: FilterAsker<'_>,
+        action: String,
+        resource_type: String,
+        context: Option<Value>,
+    ) -> Result<crate::filter::FilterOutcome, crate::filter::FilterFailure> {
+        let (principal, token, refusal) = match asker {
+            FilterAsker::Bearer(bearer) => (
+                PrincipalInput::Token(bearer.principal()),
+                Some(bearer.token_ref()),
+                None,
+            ),
+            FilterAsker::Subject(subject) => {
+                let (subject, refusal) = self.screen(subject);
+                (PrincipalInput::Named(subject), None, refusal)
+            }
+        };
+        let input = crate::filter::FilterInput {
+            principal,
+            action,
+            resource_type,
+            context,
+        };
+        let mut outcome = match refusal {
+            None => crate::filter::plan(scope, &input)?,
+            Some(refusal) => crate::filter::FilterOutcome {
+                decision_id: uuid::Uuid::now_v7().to_string(),
+                plan: None,
+                refusal: Some(refusal),
+            },
+        };
+        metrics::counter!("warden_filter_plans_total", "reason" => outcome.reason()).increment(1);
+        decision_log::record_filter(
+            self.decision_log.as_ref(),
+            caller,
+            scope,
+            &input,
+            token,
+            &mut outcome,
+        )
+        .await;
+        Ok(outcome)
     }
 
     /// A named subject without its reserved `token` property, and the refusal its forwarded

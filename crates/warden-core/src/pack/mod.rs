@@ -27,7 +27,7 @@ use sha2::{Digest, Sha256};
 
 pub use diagnostics::{PackDiagnostic, Severity};
 pub use manifest::{LifecycleSettings, Manifest, TenancySettings};
-pub use shapes::EntityShape;
+pub use shapes::{AttrKind, EntityShape};
 pub use sources::{PackSources, SchemaFormat, SchemaSource, SourceFile};
 
 use diagnostics::flatten_miette;
@@ -150,6 +150,8 @@ pub struct Pack {
     open_sets: HashMap<EntityUid, OpenPolicies>,
     /// The same for an action the schema does not declare, or a pack without a schema.
     open_every: OpenPolicies,
+    /// Every entity the policies' conditions name, sorted (a data-filter plan reads them).
+    condition_literals: Vec<EntityUid>,
 }
 
 /// The open-scope policies of one action, ready to evaluate.
@@ -290,14 +292,20 @@ impl Pack {
             index: PolicyIndex::default(),
             open_sets: HashMap::new(),
             open_every: OpenPolicies::default(),
+            condition_literals: Vec::new(),
         };
         let mut pack = pack;
         pack.type_names = known_type_names(&pack);
         pack.actions = ActionMap::of(pack.schema.as_ref());
+        let mut condition_literals = Vec::new();
         for policy in pack.policy_set.policies() {
-            pack.index
-                .insert(&pack.actions, Arc::new(IndexedPolicy::new(policy.clone())));
+            let indexed = IndexedPolicy::new(policy.clone());
+            condition_literals.extend(indexed.literals().iter().cloned());
+            pack.index.insert(&pack.actions, Arc::new(indexed));
         }
+        condition_literals.sort();
+        condition_literals.dedup();
+        pack.condition_literals = condition_literals;
         let open = |policies: &[Arc<IndexedPolicy>]| {
             OpenPolicies::of(policies).map_err(|error| PackError {
                 diagnostics: vec![PackDiagnostic {
@@ -353,6 +361,11 @@ impl Pack {
     /// decision of the action may read them, so its entities must include them.
     pub fn open_literals(&self, action: &EntityUid) -> &[EntityUid] {
         &self.open_policies(Some(action)).literals
+    }
+
+    /// Every entity the conditions of the pack's policies name, sorted.
+    pub fn condition_literals(&self) -> &[EntityUid] {
+        &self.condition_literals
     }
 
     /// The policies that can apply to a request, by the policy index (see [`index`]), given the

@@ -14,6 +14,7 @@ mod cedar_corpus;
 mod context;
 mod example_pack;
 mod explanations;
+mod filter_plan;
 mod pack_loading;
 mod policy_index;
 mod suites;

@@ -2,6 +2,7 @@
 
 pub mod authzen;
 pub mod check;
+pub mod filter;
 pub mod ops;
 pub mod search;
 

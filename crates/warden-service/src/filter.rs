@@ -1,0 +1,193 @@
+//! Data-filter plans for the service: the principal resolved exactly as for a decision (known
+//! facts over claims, the store's statuses, served tenants), its entities sliced from the
+//! graph, and the plan made by [`warden_core::filter`].
+//!
+//! SECURITY-SENSITIVE: a plan is a decision about many resources at once. A refusal (stale
+//! store, failing decision log, disabled principal) is an `always_denied` plan with the
+//! refusal's reason, never an error an application could mistake for "no filter".
+
+use serde_json::Value;
+use warden_core::cedar_policy::{EntityTypeName, EntityUid};
+use warden_core::filter::{FilterError, FilterPlan, FilterQuery, PlanOutcome};
+
+use crate::engine::{DecisionScope, PrincipalInput, Refusal, RefusalReason};
+use crate::snapshot::Snapshot;
+
+/// One question: which resources of a type may the principal act on with the action?
+#[derive(Debug, Clone)]
+pub struct FilterInput<'a> {
+    /// The principal.
+    pub principal: PrincipalInput<'a>,
+    /// The action name.
+    pub action: String,
+    /// The resource type.
+    pub resource_type: String,
+    /// The context object.
+    pub context: Option<Value>,
+}
+
+/// A plan, or the refusal that stands for one (then nothing is allowed).
+#[derive(Debug, Clone)]
+pub struct FilterOutcome {
+    /// A fresh UUIDv7 (the decision-log record's id).
+    pub decision_id: String,
+    /// The plan, when the policies were consulted.
+    pub plan: Option<FilterPlan>,
+    /// Why they were not (always a deny of every resource).
+    pub refusal: Option<Refusal>,
+}
+
+impl FilterOutcome {
+    /// What the plan says; a refusal says `AlwaysDenied`.
+    pub fn outcome(&self) -> &PlanOutcome {
+        static DENIED: PlanOutcome = PlanOutcome::AlwaysDenied;
+        self.plan.as_ref().map_or(&DENIED, |plan| &plan.outcome)
+    }
+
+    /// The reason code: the refusal's, else `filter`.
+    pub fn reason(&self) -> &'static str {
+        match &self.refusal {
+            Some(refusal) => refusal.reason.as_str(),
+            None => "filter",
+        }
+    }
+}
+
+/// Why no plan can be answered: the question is malformed, or the policies cannot be written
+/// as a filter. Neither is ever answered with a broader filter.
+#[derive(Debug, thiserror::Error)]
+pub enum FilterFailure {
+    /// The question does not fit the pack (unknown action or type, a context the schema
+    /// refuses).
+    #[error("{0}")]
+    Invalid(String),
+    /// The policies cannot be written as a filter.
+    #[error(transparent)]
+    Unsupported(FilterError),
+}
+
+/// Plans one question against the scope's snapshot.
+pub fn plan(
+    scope: &DecisionScope,
+    input: &FilterInput<'_>,
+) -> Result<FilterOutcome, FilterFailure> {
+    let decision_id = uuid::Uuid::now_v7().to_string();
+    let refused = |refusal: Refusal| FilterOutcome {
+        decision_id: decision_id.clone(),
+        plan: None,
+        refusal: Some(refusal),
+    };
+    if let Some(why) = &scope.stale {
+        return Ok(refused(Refusal {
+            reason: RefusalReason::StoreUnavailable,
+            detail: why.clone(),
+        }));
+    }
+    if let Some(why) = &scope.audit_down {
+        return Ok(refused(Refusal {
+            reason: RefusalReason::AuditUnavailable,
+            detail: why.clone(),
+        }));
+    }
+    match planned(&scope.snapshot, &scope.claim_attributes, input)? {
+        Ok(plan) => Ok(FilterOutcome {
+            decision_id,
+            plan: Some(plan),
+            refusal: None,
+        }),
+        Err(refusal) => Ok(refused(refusal)),
+    }
+}
+
+fn type_name(snapshot: &Snapshot, name: &str) -> Result<EntityTypeName, FilterFailure> {
+    snapshot
+        .pack
+        .type_name(name)
+        .ok_or_else(|| FilterFailure::Invalid(format!("`{name}` is not a valid entity type name")))
+}
+
+fn planned(
+    snapshot: &Snapshot,
+    claim_attributes: &[String],
+    input: &FilterInput<'_>,
+) -> Result<Result<FilterPlan, Refusal>, FilterFailure> {
+    let pack = &snapshot.pack;
+    let resource_type = type_name(snapshot, &input.resource_type)?;
+    let action = EntityUid::from_type_name_and_id(
+        type_name(snapshot, "Action")?,
+        warden_core::cedar_policy::EntityId::new(&input.action),
+    );
+    if let Some(schema) = pack.schema() {
+        if !schema.actions().any(|declared| declared == &action) {
+            return Err(FilterFailure::Invalid(format!(
+                "`{}` is not an action of the schema",
+                input.action
+            )));
+        }
+        if pack.entity_shape(&input.resource_type).is_none() {
+            return Err(FilterFailure::Invalid(format!(
+                "`{}` is not an entity type of the schema",
+                input.resource_type
+            )));
+        }
+    }
+    let graph = snapshot.entities();
+    let (principal, extra) = match crate::engine::principal_facts(
+        snapshot,
+        &graph,
+        claim_attributes,
+        &input.principal,
+    ) {
+        Ok(facts) => facts,
+        Err(refusal) if refusal.reason == RefusalReason::InvalidRequest => {
+            return Err(FilterFailure::Invalid(refusal.detail));
+        }
+        Err(refusal) => return Ok(Err(refusal)),
+    };
+    // The principal, the action, and every entity a policy's condition names: what a plan can
+    // read besides the (unknown) resource.
+    let mut roots = vec![principal.clone(), action.clone()];
+    roots.extend(pack.condition_literals().iter().cloned());
+    if let Some(context) = &input.context {
+        crate::entity_graph::references_in(context, &mut roots);
+    }
+    let tenant_policies = snapshot.tenant_policies();
+    let mut entities = match crate::engine::slice_for(snapshot, &graph, &roots, &extra) {
+        Ok(entities) => entities,
+        Err(refusal) => return Ok(Err(refusal)),
+    };
+    // The principal's tenant's own policies may name entities of their own.
+    if let Some(tenancy) = pack.tenancy()
+        && let Ok(tenant) = warden_core::tenant_guard::tenant_of(tenancy, &principal, &entities)
+    {
+        let before = roots.len();
+        for policy in tenant_policies.of_tenant(tenant.id().unescaped()) {
+            roots.extend(policy.literals().iter().cloned());
+        }
+        if roots.len() > before {
+            roots.sort();
+            roots.dedup();
+            entities = match crate::engine::slice_for(snapshot, &graph, &roots, &extra) {
+                Ok(entities) => entities,
+                Err(refusal) => return Ok(Err(refusal)),
+            };
+        }
+    }
+    drop(graph);
+    let query = FilterQuery {
+        principal: &principal,
+        action: &action,
+        resource_type: &resource_type,
+        context: input.context.clone(),
+        entities: &entities,
+        tenant_policies: &*tenant_policies,
+    };
+    match pack.filter_plan(&query) {
+        Ok(plan) => Ok(Ok(plan)),
+        Err(FilterError::Request(detail)) => Err(FilterFailure::Invalid(detail)),
+        Err(FilterError::UnknownResourceType(name)) => Err(FilterFailure::Invalid(format!(
+            "`{name}` is not an entity type of the schema"
+        ))),
+        Err(error) => Err(FilterFailure::Unsupported(error)),
+    }
+}
