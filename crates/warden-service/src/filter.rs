@@ -99,6 +99,39 @@ pub fn plan(
     }
 }
 
+/// Whether a resource the entity data knows is one a plan admits: its entity read from the
+/// graph, its ancestors sliced only when the condition tests membership. An entity the data
+/// does not have (or cannot assemble) is not admitted.
+pub fn admits(snapshot: &Snapshot, outcome: &PlanOutcome, resource: &EntityUid) -> bool {
+    match outcome {
+        PlanOutcome::AlwaysDenied => false,
+        PlanOutcome::AlwaysAllowed => snapshot.entities().contains(resource),
+        PlanOutcome::Conditional(condition) => {
+            let graph = snapshot.entities();
+            if condition.needs_ancestors() {
+                let Ok(entities) = graph.slice(
+                    &snapshot.pack,
+                    &snapshot.roots,
+                    std::slice::from_ref(resource),
+                    &[],
+                ) else {
+                    return false;
+                };
+                drop(graph);
+                entities
+                    .get(resource)
+                    .is_some_and(|entity| condition.holds(entity, &entities))
+            } else {
+                let Some(entity) = graph.get(resource) else {
+                    return false;
+                };
+                drop(graph);
+                condition.holds(&entity, &warden_core::cedar_policy::Entities::empty())
+            }
+        }
+    }
+}
+
 fn type_name(snapshot: &Snapshot, name: &str) -> Result<EntityTypeName, FilterFailure> {
     snapshot
         .pack

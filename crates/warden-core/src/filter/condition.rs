@@ -294,6 +294,18 @@ impl Condition {
         }
     }
 
+    /// Whether evaluating the condition reads the resource's ancestors (`MemberOf`).
+    pub fn needs_ancestors(&self) -> bool {
+        match self {
+            Condition::And(parts) | Condition::Or(parts) => {
+                parts.iter().any(Condition::needs_ancestors)
+            }
+            Condition::Not(inner) => inner.needs_ancestors(),
+            Condition::MemberOf { .. } => true,
+            _ => false,
+        }
+    }
+
     /// The number of nodes (for limits and tests).
     pub fn size(&self) -> usize {
         match self {

@@ -25,6 +25,9 @@ const DEFAULT_LIMIT: usize = 50;
 const MAX_LIMIT: usize = 1000;
 /// The most candidates one page decides.
 pub const MAX_SCAN: usize = 10_000;
+/// The most candidates one page tests against a data-filter plan (a condition over fields
+/// costs a fraction of a decision).
+pub const PLANNED_SCAN: usize = 200_000;
 /// Candidates fetched from the index at a time.
 const CHUNK: usize = 256;
 
@@ -109,6 +112,7 @@ fn cursor_of(page: Option<&PageRequest>) -> Result<Option<String>, ApiError> {
 async fn page(
     candidates: impl Candidates,
     page: Option<&PageRequest>,
+    max_scan: usize,
     budget: Duration,
     allowed: impl Fn(&str) -> Option<Value> + Send + 'static,
 ) -> Result<Page, ApiError> {
@@ -130,7 +134,7 @@ async fn page(
                 break;
             }
             for candidate in chunk {
-                if results.len() == limit || scanned == MAX_SCAN || started.elapsed() > budget {
+                if results.len() == limit || scanned == max_scan || started.elapsed() > budget {
                     more = true;
                     break 'scan;
                 }
@@ -253,6 +257,7 @@ pub async fn subjects(
         page(
             candidates,
             request.page.as_ref(),
+            MAX_SCAN,
             state.limits.search_budget,
             move |id| {
                 let subject = EntityRef {
@@ -343,29 +348,88 @@ pub async fn resources(
             .type_name(&request.resource.entity_type),
         snapshot: std::sync::Arc::clone(&snapshot.snapshot),
     };
-    let Page { body, found } = {
-        let (scope, subject, action, resource_type, context) = (
-            snapshot.clone(),
-            subject.clone(),
-            request.action.name.clone(),
-            request.resource.entity_type.clone(),
-            request.context.clone(),
-        );
-        page(
-            candidates,
-            request.page.as_ref(),
-            state.limits.search_budget,
-            move |id| {
-                let resource = EntityRef {
-                    entity_type: resource_type.clone(),
-                    id: id.to_owned(),
-                    properties: None,
+    // One data-filter plan for the search, then each candidate is a condition over its fields
+    // (no decision per candidate). Policies that cannot be written as a filter fall back to
+    // deciding each candidate, within the page's budget; a refusal finds nothing.
+    let planned = warden_service::filter::plan(
+        &snapshot,
+        &warden_service::filter::FilterInput {
+            principal: crate::engine::PrincipalInput::Named((&subject).into()),
+            action: request.action.name.clone(),
+            resource_type: request.resource.entity_type.clone(),
+            context: request.context.clone(),
+        },
+    );
+    let plan = match planned {
+        Ok(outcome) => match outcome.refusal {
+            Some(refusal) => {
+                let search = Search {
+                    kind: "resource",
+                    subject: logged(&subject),
+                    action: Some(request.action.name.clone()),
+                    resource: any_of(&request.resource.entity_type),
+                    found: &[],
+                    refusal: Some(&refusal),
                 };
-                allowed(&scope, &subject, &action, &resource, context.as_ref())
-                    .then(|| json!({"type": resource_type, "id": id}))
-            },
-        )
-        .await?
+                return refused(&state, &caller, search, request.page.as_ref()).await;
+            }
+            None => outcome.plan.map(|plan| plan.outcome),
+        },
+        Err(warden_service::filter::FilterFailure::Invalid(detail)) => {
+            tracing::debug!(%detail, "resource search: the question does not fit the pack");
+            None
+        }
+        Err(warden_service::filter::FilterFailure::Unsupported(error)) => {
+            tracing::debug!(%error, "resource search: deciding each candidate");
+            None
+        }
+    };
+    let Page { body, found } = match plan {
+        Some(plan) => {
+            let resource_type = request.resource.entity_type.clone();
+            let type_name = snapshot.snapshot.pack.type_name(&resource_type);
+            let held = std::sync::Arc::clone(&snapshot.snapshot);
+            page(
+                candidates,
+                request.page.as_ref(),
+                PLANNED_SCAN,
+                state.limits.search_budget,
+                move |id| {
+                    let uid = warden_core::cedar_policy::EntityUid::from_type_name_and_id(
+                        type_name.clone()?,
+                        warden_core::cedar_policy::EntityId::new(id),
+                    );
+                    warden_service::filter::admits(&held, &plan, &uid)
+                        .then(|| json!({"type": resource_type, "id": id}))
+                },
+            )
+            .await?
+        }
+        None => {
+            let (scope, subject, action, resource_type, context) = (
+                snapshot.clone(),
+                subject.clone(),
+                request.action.name.clone(),
+                request.resource.entity_type.clone(),
+                request.context.clone(),
+            );
+            page(
+                candidates,
+                request.page.as_ref(),
+                MAX_SCAN,
+                state.limits.search_budget,
+                move |id| {
+                    let resource = EntityRef {
+                        entity_type: resource_type.clone(),
+                        id: id.to_owned(),
+                        properties: None,
+                    };
+                    allowed(&scope, &subject, &action, &resource, context.as_ref())
+                        .then(|| json!({"type": resource_type, "id": id}))
+                },
+            )
+            .await?
+        }
     };
     let search = Search {
         kind: "resource",
@@ -411,6 +475,7 @@ pub async fn actions(
         page(
             candidates,
             request.page.as_ref(),
+            MAX_SCAN,
             state.limits.search_budget,
             move |name| {
                 allowed(&scope, &subject, name, &resource, context.as_ref())

@@ -85,6 +85,7 @@ async fn operations_endpoints_answer() {
         "/access/v1/search/resource",
         "/access/v1/search/action",
         "/v1/check",
+        "/v1/filter",
         "/healthz",
         "/readyz",
         "/metrics",

@@ -15,6 +15,7 @@ mod authzen;
 mod check;
 mod entities_at_scale;
 mod errors;
+mod filter;
 mod reload;
 mod revocation;
 mod service_accounts;
