@@ -213,7 +213,7 @@ fn planned(
         resource_type: &resource_type,
         context: input.context.clone(),
         entities: &entities,
-        tenant_policies: &*tenant_policies,
+        tenant_policies: &tenant_policies,
     };
     match pack.filter_plan(&query) {
         Ok(plan) => Ok(Ok(plan)),

@@ -200,8 +200,7 @@ impl Condition {
     }
 
     /// `!a`, simplified.
-    #[allow(clippy::should_implement_trait)]
-    pub fn not(inner: Condition) -> Condition {
+    pub fn negate(inner: Condition) -> Condition {
         match inner {
             Condition::Const(b) => Condition::Const(!b),
             Condition::Not(inner) => *inner,
@@ -425,9 +424,12 @@ mod tests {
             Condition::or([eq("a", "1"), Condition::or([eq("b", "2"), eq("c", "3")])]),
             Condition::Or(vec![eq("a", "1"), eq("b", "2"), eq("c", "3")])
         );
-        assert_eq!(Condition::not(Condition::not(eq("a", "1"))), eq("a", "1"));
+        assert_eq!(
+            Condition::negate(Condition::negate(eq("a", "1"))),
+            eq("a", "1")
+        );
         assert!(matches!(
-            Condition::not(eq("a", "1")),
+            Condition::negate(eq("a", "1")),
             Condition::Compare {
                 op: CompareOp::Ne,
                 ..

@@ -265,7 +265,7 @@ impl TenantKey<'_> {
                     value: FilterValue::Entity(tenant.clone()),
                 },
             ]),
-            TenantKey::Itself => Condition::not(Condition::IdIn {
+            TenantKey::Itself => Condition::negate(Condition::IdIn {
                 ids: vec![tenant.id().unescaped().to_owned()],
             }),
         }
@@ -373,7 +373,7 @@ fn allowed(
     }
     Ok(Condition::and([
         permitted,
-        Condition::not(any(forbids, known)?),
+        Condition::negate(any(forbids, known)?),
     ]))
 }
 
@@ -575,8 +575,8 @@ fn tenant_plan(
             forbids.extend(row_tenant_forbids.iter());
             Ok(Condition::and([
                 marked_holds,
-                Condition::not(any(&unmarked, known)?),
-                Condition::not(any(&forbids, known)?),
+                Condition::negate(any(&unmarked, known)?),
+                Condition::negate(any(&forbids, known)?),
             ]))
         };
     let forbids_of = |other: &EntityUid| -> Result<Option<Vec<Evaluated>>, FilterError> {
@@ -626,12 +626,12 @@ fn tenant_plan(
                 );
                 let theirs = match forbids_of(&other)? {
                     None => Condition::Const(false),
-                    Some(forbids) => Condition::not(any(
+                    Some(forbids) => Condition::negate(any(
                         &forbids.iter().collect::<Vec<_>>(),
                         &known(query, shape, key, Some(&other)),
                     )?),
                 };
-                parts.push(Condition::or([Condition::not(key.is(&other)), theirs]));
+                parts.push(Condition::or([Condition::negate(key.is(&other)), theirs]));
             }
             Condition::and(parts)
         }

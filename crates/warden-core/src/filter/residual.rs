@@ -101,7 +101,10 @@ fn term(expr: &Expr, known: &Known<'_>, depth: usize) -> Result<Term> {
         Expr::UnaryOp {
             op: UnaryOp::Not,
             expr,
-        } => Ok(Term::Cond(Condition::not(as_condition(sub(expr)?, known)?))),
+        } => Ok(Term::Cond(Condition::negate(as_condition(
+            sub(expr)?,
+            known,
+        )?))),
         Expr::UnaryOp { op, .. } => Err(format!(
             "`{op}` over the resource cannot be written as a filter"
         )),
@@ -140,7 +143,7 @@ fn term(expr: &Expr, known: &Known<'_>, depth: usize) -> Result<Term> {
             let else_cond = as_condition(sub(else_expr)?, known)?;
             Ok(Term::Cond(Condition::or([
                 Condition::and([cond.clone(), then_cond]),
-                Condition::and([Condition::not(cond), else_cond]),
+                Condition::and([Condition::negate(cond), else_cond]),
             ])))
         }
         Expr::Set(items) => Ok(Term::Set(
@@ -314,11 +317,11 @@ fn equal(left: Term, right: Term, known: &Known<'_>) -> Result<Condition> {
         (Term::Value(a), Term::Value(b)) => Ok(Condition::Const(a == b)),
         (Term::Cond(a), Term::Cond(b)) => Ok(Condition::or([
             Condition::and([a.clone(), b.clone()]),
-            Condition::and([Condition::not(a), Condition::not(b)]),
+            Condition::and([Condition::negate(a), Condition::negate(b)]),
         ])),
         (Term::Cond(a), Term::Value(FilterValue::Bool(b)))
         | (Term::Value(FilterValue::Bool(b)), Term::Cond(a)) => {
-            Ok(if b { a } else { Condition::not(a) })
+            Ok(if b { a } else { Condition::negate(a) })
         }
         (Term::Cond(_), Term::Value(_)) | (Term::Value(_), Term::Cond(_)) => {
             Ok(Condition::Const(false))
@@ -382,7 +385,7 @@ fn binary(op: BinaryOp, left: Term, right: Term, known: &Known<'_>) -> Result<Te
         BinaryOp::And => Condition::and([as_condition(left, known)?, as_condition(right, known)?]),
         BinaryOp::Or => Condition::or([as_condition(left, known)?, as_condition(right, known)?]),
         BinaryOp::Eq => equal(left, right, known)?,
-        BinaryOp::NotEq => Condition::not(equal(left, right, known)?),
+        BinaryOp::NotEq => Condition::negate(equal(left, right, known)?),
         BinaryOp::Less => order(CompareOp::Lt, left, right, known)?,
         BinaryOp::LessEq => order(CompareOp::Le, left, right, known)?,
         BinaryOp::Greater => order(CompareOp::Gt, left, right, known)?,
