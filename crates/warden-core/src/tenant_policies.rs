@@ -415,6 +415,43 @@ impl TenantPolicies {
         self.len == 0
     }
 
+    /// A tenant's policies (of one effect, or both) that can apply to `principal` doing
+    /// `action` on some resource of `resource_type` (for a data-filter plan).
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "the question's parts, each needed by the index"
+    )]
+    pub fn select_for_resource_type<'a>(
+        &'a self,
+        pack: &Pack,
+        tenant: &str,
+        effect: Option<Effect>,
+        principal: &cedar_policy::EntityUid,
+        action: &cedar_policy::EntityUid,
+        resource_type: &cedar_policy::EntityTypeName,
+        entities: &Entities,
+    ) -> Vec<&'a Arc<IndexedPolicy>> {
+        let mut into = Vec::new();
+        if let Some(index) = self.tenants.get(tenant) {
+            for (filed, filed_effect) in [
+                (&index.permits, Effect::Permit),
+                (&index.forbids, Effect::Forbid),
+            ] {
+                if effect.is_none_or(|effect| effect == filed_effect) {
+                    filed.select_for_resource_type(
+                        pack.action_map(),
+                        principal,
+                        action,
+                        resource_type,
+                        entities,
+                        &mut into,
+                    );
+                }
+            }
+        }
+        into
+    }
+
     /// The tenants that have forbids of their own, in order.
     pub fn tenants_with_forbids(&self) -> impl Iterator<Item = &str> {
         self.forbidding.iter().map(|tenant| tenant.as_ref())

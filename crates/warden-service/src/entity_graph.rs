@@ -900,7 +900,37 @@ impl EntityGraph {
         roots: &[EntityUid],
         extra: &[Node],
     ) -> Result<Arc<Entities>, SliceError> {
-        if extra.is_empty()
+        self.slice_with(pack, pack_roots, roots, extra, true)
+    }
+
+    /// Exactly what is reachable from `roots` (and `extra`, and the schema's actions), never
+    /// the entity file's whole store: for a data-filter plan, whose partial evaluation reads
+    /// and checks every entity it is given.
+    pub fn slice_reachable(
+        &self,
+        pack: &Pack,
+        pack_roots: &PackRoots,
+        roots: &[EntityUid],
+        extra: &[Node],
+    ) -> Result<Arc<Entities>, SliceError> {
+        self.slice_with(pack, pack_roots, roots, extra, false)
+    }
+
+    /// The tenants this replica serves (`[storage] tenants`), or `None` for all.
+    pub fn served_tenants(&self) -> Option<&Arc<BTreeSet<String>>> {
+        self.served.as_ref()
+    }
+
+    fn slice_with(
+        &self,
+        pack: &Pack,
+        pack_roots: &PackRoots,
+        roots: &[EntityUid],
+        extra: &[Node],
+        file_store: bool,
+    ) -> Result<Arc<Entities>, SliceError> {
+        if file_store
+            && extra.is_empty()
             && self.stored.is_empty()
             && self.granted.is_empty()
             && self.served.is_none()
@@ -959,7 +989,10 @@ impl EntityGraph {
                 }
             }
         }
-        if only_file && let Some(store) = self.file_store(pack_roots) {
+        if file_store
+            && only_file
+            && let Some(store) = self.file_store(pack_roots)
+        {
             return Ok(store);
         }
         crate::slice_store::assemble(out)

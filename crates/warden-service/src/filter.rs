@@ -132,6 +132,19 @@ pub fn admits(snapshot: &Snapshot, outcome: &PlanOutcome, resource: &EntityUid) 
     }
 }
 
+fn slice_refusal(error: crate::entity_graph::SliceError) -> Refusal {
+    match error {
+        crate::entity_graph::SliceError::NotServed(_) => Refusal {
+            reason: RefusalReason::TenantNotServed,
+            detail: error.to_string(),
+        },
+        crate::entity_graph::SliceError::Entities(detail) => Refusal {
+            reason: RefusalReason::InvalidRequest,
+            detail: format!("the principal's entities do not fit together: {detail}"),
+        },
+    }
+}
+
 fn type_name(snapshot: &Snapshot, name: &str) -> Result<EntityTypeName, FilterFailure> {
     snapshot
         .pack
@@ -177,35 +190,47 @@ fn planned(
         }
         Err(refusal) => return Ok(Err(refusal)),
     };
-    // The principal, the action, and every entity a policy's condition names: what a plan can
-    // read besides the (unknown) resource.
+    // The principal's tenant, then everything a plan can read besides the (unknown)
+    // resource: the principal, the action, and what `Pack::filter_roots` names. Exactly what
+    // they reach (never the entity file's whole store: partial evaluation checks every entity
+    // it is given). A root of a tenant this replica does not serve is left out: a plan never
+    // admits that tenant's rows (`served_tenants`), so nothing of it is needed.
+    let principal_tenant = match pack.tenancy() {
+        None => None,
+        Some(tenancy) => {
+            let own = match graph.slice_reachable(
+                pack,
+                &snapshot.roots,
+                std::slice::from_ref(&principal),
+                &extra,
+            ) {
+                Ok(entities) => entities,
+                Err(error) => return Ok(Err(slice_refusal(error))),
+            };
+            warden_core::tenant_guard::tenant_of(tenancy, &principal, &own)
+                .ok()
+                .map(|tenant| tenant.id().unescaped().to_owned())
+        }
+    };
+    let tenant_policies = snapshot.tenant_policies();
     let mut roots = vec![principal.clone(), action.clone()];
-    roots.extend(pack.condition_literals().iter().cloned());
+    roots.extend(
+        pack.filter_roots(&tenant_policies, principal_tenant.as_deref())
+            .into_iter()
+            .filter(|uid| {
+                graph
+                    .unserved_tenant(pack, &uid.type_name().to_string(), uid.id().unescaped())
+                    .is_none()
+            }),
+    );
     if let Some(context) = &input.context {
         crate::entity_graph::references_in(context, &mut roots);
     }
-    let tenant_policies = snapshot.tenant_policies();
-    let mut entities = match crate::engine::slice_for(snapshot, &graph, &roots, &extra) {
+    let entities = match graph.slice_reachable(pack, &snapshot.roots, &roots, &extra) {
         Ok(entities) => entities,
-        Err(refusal) => return Ok(Err(refusal)),
+        Err(error) => return Ok(Err(slice_refusal(error))),
     };
-    // The principal's tenant's own policies may name entities of their own.
-    if let Some(tenancy) = pack.tenancy()
-        && let Ok(tenant) = warden_core::tenant_guard::tenant_of(tenancy, &principal, &entities)
-    {
-        let before = roots.len();
-        for policy in tenant_policies.of_tenant(tenant.id().unescaped()) {
-            roots.extend(policy.literals().iter().cloned());
-        }
-        if roots.len() > before {
-            roots.sort();
-            roots.dedup();
-            entities = match crate::engine::slice_for(snapshot, &graph, &roots, &extra) {
-                Ok(entities) => entities,
-                Err(refusal) => return Ok(Err(refusal)),
-            };
-        }
-    }
+    let served = graph.served_tenants().cloned();
     drop(graph);
     let query = FilterQuery {
         principal: &principal,
@@ -214,6 +239,7 @@ fn planned(
         context: input.context.clone(),
         entities: &entities,
         tenant_policies: &tenant_policies,
+        served_tenants: served.as_deref(),
     };
     match pack.filter_plan(&query) {
         Ok(plan) => Ok(Ok(plan)),

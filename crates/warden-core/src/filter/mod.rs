@@ -10,6 +10,7 @@
 //! Layout:
 //! - [`condition`]: the condition tree and its evaluation against an entity.
 //! - [`residual`]: a residual Cedar expression into a condition.
+//! - [`shape`]: the resource type's attribute types, from Cedar's validator schema.
 //! - [`plan`]: planning one question (principal, action, resource type) with the tenant guard.
 //!
 //! Tests: `tests/integration/filter_plan.rs` (the differential property test against per-row
@@ -18,6 +19,7 @@
 pub mod condition;
 pub mod plan;
 pub mod residual;
+pub mod shape;
 
 pub use condition::{CompareOp, Condition, FilterValue};
 pub use plan::{FilterError, FilterPlan, FilterQuery, PlanOutcome};

@@ -30,7 +30,9 @@ use serde_json::Value;
 
 use super::condition::{CompareOp, Condition, FilterValue};
 use super::residual::{self, Known};
-use crate::pack::{AttrKind, EntityShape, Pack};
+use super::shape::{AttrKind, FilterShape, shape_of};
+use crate::pack::Pack;
+use crate::pack::index::policy_set_of;
 use crate::tenant_guard::tenant_of;
 use crate::tenant_policies::TenantPolicies;
 
@@ -52,6 +54,9 @@ pub struct FilterQuery<'a> {
     pub entities: &'a Entities,
     /// The tenants' own policies.
     pub tenant_policies: &'a TenantPolicies,
+    /// The tenants a replica serves (`[storage] tenants`): rows of any other tenant are never
+    /// admitted, as a decision about them is refused. `None` for all.
+    pub served_tenants: Option<&'a BTreeSet<String>>,
 }
 
 /// What the plan says.
@@ -194,6 +199,8 @@ fn evaluate(
             .and_then(|policy| residual_expr(&policy))?;
         push(&id, Verdict::Depends(Arc::new(expr)));
     }
+    // Cedar reports sets: in id order, a plan's condition is the same for the same question.
+    out.sort_by(|a, b| AsRef::<str>::as_ref(&a.id).cmp(b.id.as_ref()));
     Ok(out)
 }
 
@@ -330,35 +337,51 @@ struct Evaluations<'a> {
     entities: &'a PartialEntities,
     schema: &'a Schema,
     pack: &'a Pack,
-    tenant_policies: &'a TenantPolicies,
+    query: &'a FilterQuery<'a>,
 }
 
 impl Evaluations<'_> {
+    /// A tenant's own policies (of one effect, or both) that can apply to the question.
     fn tenant(&self, tenant: &str, effect: Option<Effect>) -> Result<Vec<Evaluated>, FilterError> {
-        let mut set = PolicySet::new();
-        for policy in self.tenant_policies.of_tenant(tenant) {
-            if effect.is_none_or(|effect| policy.policy().effect() == effect) {
-                set.add(policy.policy().clone())
-                    .map_err(|error| FilterError::Evaluation(one_line(&error)))?;
-            }
-        }
-        if set.is_empty() {
+        let chosen = self.query.tenant_policies.select_for_resource_type(
+            self.pack,
+            tenant,
+            effect,
+            self.query.principal,
+            self.query.action,
+            self.query.resource_type,
+            self.query.entities,
+        );
+        if chosen.is_empty() {
             return Ok(Vec::new());
         }
+        let set = policy_set_of(chosen.into_iter())
+            .map_err(|error| FilterError::Evaluation(one_line(&error)))?;
         evaluate(&set, self.request, self.entities, self.schema, self.pack)
     }
 }
 
+/// At least one of the policies holds. A policy that holds for every resource makes the others
+/// irrelevant, so their translation errors are too; otherwise the first error (in policy id
+/// order, so the same question always gets the same answer) refuses the plan.
 fn any(policies: &[&Evaluated], known: &Known<'_>) -> Result<Condition, FilterError> {
     let mut parts = Vec::with_capacity(policies.len());
+    let mut first_error = None;
     for policy in policies {
-        let condition = policy.condition(known)?;
-        if condition == Condition::Const(true) {
-            return Ok(condition);
+        match policy.condition(known) {
+            Ok(Condition::Const(true)) => return Ok(Condition::Const(true)),
+            Ok(condition) => parts.push(condition),
+            Err(error) => {
+                if first_error.is_none() {
+                    first_error = Some(error);
+                }
+            }
         }
-        parts.push(condition);
     }
-    Ok(Condition::or(parts))
+    match first_error {
+        Some(error) => Err(error),
+        None => Ok(Condition::or(parts)),
+    }
 }
 
 /// `permits && !forbids`, the forbids translated only when the permits can hold.
@@ -382,12 +405,50 @@ fn of_effect(policies: &[Evaluated], effect: Effect) -> Vec<&Evaluated> {
 }
 
 impl Pack {
+    /// The entities a plan for `principal` may read besides the principal's own: every
+    /// entity a pack policy's condition names, those the principal's tenant's own policies
+    /// name, and (when at most [`MAX_CROSS_TENANT_FORBIDS`] tenants have forbids of their own)
+    /// those tenants and what their policies name, for the cross-tenant plan. The caller
+    /// slices them with everything they reach.
+    pub fn filter_roots(
+        &self,
+        tenant_policies: &TenantPolicies,
+        principal_tenant: Option<&str>,
+    ) -> Vec<EntityUid> {
+        let mut roots: Vec<EntityUid> = self.condition_literals().to_vec();
+        if let Some(tenant) = principal_tenant {
+            for policy in tenant_policies.of_tenant(tenant) {
+                roots.extend(policy.literals().iter().cloned());
+            }
+        }
+        if let Some(tenancy) = self.tenancy() {
+            let forbidding: Vec<&str> = tenant_policies
+                .tenants_with_forbids()
+                .take(MAX_CROSS_TENANT_FORBIDS + 2)
+                .collect();
+            if forbidding.len() <= MAX_CROSS_TENANT_FORBIDS + 1 {
+                for tenant in forbidding {
+                    roots.push(EntityUid::from_type_name_and_id(
+                        tenancy.tenant_type.clone(),
+                        cedar_policy::EntityId::new(tenant),
+                    ));
+                    for policy in tenant_policies.of_tenant(tenant) {
+                        roots.extend(policy.literals().iter().cloned());
+                    }
+                }
+            }
+        }
+        roots.sort();
+        roots.dedup();
+        roots
+    }
+
     /// The data-filter plan for one principal, action and resource type.
     pub fn filter_plan(&self, query: &FilterQuery<'_>) -> Result<FilterPlan, FilterError> {
         let schema = self.schema().ok_or(FilterError::NoSchema)?;
-        let shape = self
-            .entity_shape(&query.resource_type.to_string())
+        let shape = shape_of(schema, query.resource_type)
             .ok_or_else(|| FilterError::UnknownResourceType(query.resource_type.to_string()))?;
+        let shape = &shape;
         let context = match &query.context {
             None => Context::empty(),
             Some(value) => Context::from_json_value(value.clone(), Some((schema, query.action)))
@@ -403,13 +464,26 @@ impl Pack {
         .map_err(|error| FilterError::Request(one_line(&error)))?;
         let entities = PartialEntities::from_concrete(query.entities.clone(), schema)
             .map_err(|error| FilterError::Entities(one_line(&error)))?;
+        // Only the policies whose scope can hold for this principal, action and resource type
+        // (partial evaluation typechecks each policy it is given).
+        let mut chosen = Vec::new();
+        self.policy_index().select_for_resource_type(
+            self.action_map(),
+            query.principal,
+            query.action,
+            query.resource_type,
+            query.entities,
+            &mut chosen,
+        );
+        let pack_set = policy_set_of(chosen.into_iter())
+            .map_err(|error| FilterError::Evaluation(one_line(&error)))?;
         let evaluations = Evaluations {
-            pack_policies: evaluate(self.policy_set(), &request, &entities, schema, self)?,
+            pack_policies: evaluate(&pack_set, &request, &entities, schema, self)?,
             request: &request,
             entities: &entities,
             schema,
             pack: self,
-            tenant_policies: query.tenant_policies,
+            query,
         };
         let mut policies: Vec<PolicyId> = evaluations
             .pack_policies
@@ -498,7 +572,7 @@ impl Pack {
 fn tenant_plan(
     evaluations: &Evaluations<'_>,
     query: &FilterQuery<'_>,
-    shape: &EntityShape,
+    shape: &FilterShape,
     key: &TenantKey<'_>,
     tenant: &EntityUid,
     tenant_type: &EntityTypeName,
@@ -506,7 +580,7 @@ fn tenant_plan(
 ) -> Result<Condition, FilterError> {
     fn known<'k>(
         query: &'k FilterQuery<'_>,
-        shape: &'k EntityShape,
+        shape: &'k FilterShape,
         key: &'k TenantKey<'_>,
         inside: Option<&'k EntityUid>,
     ) -> Known<'k> {
@@ -559,7 +633,17 @@ fn tenant_plan(
         .collect();
     let pack_forbids = of_effect(pack, Effect::Forbid);
     let open = known(query, shape, key, None);
-    let any_marked = any(&marked, &open)?;
+    // The tenants the marked permits name, read from their residuals before translation (a
+    // named tenant is planned with its tenant known, so its permit may read its data).
+    let named = match key.attribute() {
+        Some(attribute) => named_tenants(&marked, attribute, tenant_type),
+        None => None,
+    };
+    let any_marked = match &named {
+        Some(tenants) if tenants.is_empty() => Condition::Const(false),
+        Some(_) => Condition::Const(true),
+        None => any(&marked, &open)?,
+    };
     if any_marked == Condition::Const(false) {
         return Ok(inside);
     }
@@ -587,8 +671,14 @@ fn tenant_plan(
         }
         Ok(Some(forbids))
     };
-    policies.extend(marked.iter().map(|p| p.id.clone()));
-    let across = match key.pinned(&any_marked, tenant_type) {
+    policies.extend(
+        marked
+            .iter()
+            .filter(|p| !matches!(p.verdict, Verdict::Fails | Verdict::Errors))
+            .map(|p| p.id.clone()),
+    );
+    let pinned = named.or_else(|| key.pinned(&any_marked, tenant_type));
+    let across = match pinned {
         Some(tenants) => {
             let tenants: BTreeSet<EntityUid> = tenants
                 .into_iter()
@@ -636,5 +726,102 @@ fn tenant_plan(
             Condition::and(parts)
         }
     };
+    // A replica that serves some tenants admits no row of the others (as it decides none).
+    let across = match query.served_tenants {
+        None => across,
+        Some(served) => Condition::and([
+            across,
+            Condition::or(
+                served
+                    .iter()
+                    .map(|id| {
+                        key.is(&EntityUid::from_type_name_and_id(
+                            tenant_type.clone(),
+                            cedar_policy::EntityId::new(id),
+                        ))
+                    })
+                    .collect::<Vec<_>>(),
+            ),
+        ]),
+    };
     Ok(Condition::or([inside, across]))
+}
+
+/// The tenants a set of marked permits can hold for, when every one of them names its
+/// tenants in a conjunct of its residual (`resource.<tenant> == Tenant::"x"`, or a
+/// disjunction of such): `None` when one does not (it may hold for any tenant). A permit that
+/// fails or errors names none.
+fn named_tenants(
+    marked: &[&Evaluated],
+    attribute: &str,
+    tenant_type: &EntityTypeName,
+) -> Option<Vec<EntityUid>> {
+    let mut all = Vec::new();
+    for policy in marked {
+        match &policy.verdict {
+            Verdict::Fails | Verdict::Errors => {}
+            Verdict::Holds => return None,
+            Verdict::Depends(expr) => all.extend(named_in(expr, attribute, tenant_type, 0)?),
+        }
+    }
+    Some(all)
+}
+
+fn named_in(
+    expr: &cedar_policy::pst::Expr,
+    attribute: &str,
+    tenant_type: &EntityTypeName,
+    depth: usize,
+) -> Option<Vec<EntityUid>> {
+    use cedar_policy::pst::{BinaryOp, Expr, Literal, Var};
+    if depth > 64 {
+        return None;
+    }
+    let is_tenant_attribute = |expr: &Expr| {
+        matches!(expr, Expr::GetAttr { expr, attr }
+            if attr.as_str() == attribute && matches!(expr.as_ref(), Expr::Var(Var::Resource)))
+    };
+    let literal = |expr: &Expr| match expr {
+        Expr::Literal(Literal::EntityUID(uid)) => {
+            let name: EntityTypeName = uid.ty.to_string().parse().ok()?;
+            (&name == tenant_type).then(|| {
+                EntityUid::from_type_name_and_id(
+                    name,
+                    cedar_policy::EntityId::new(uid.eid.as_str()),
+                )
+            })
+        }
+        _ => None,
+    };
+    match expr {
+        Expr::BinaryOp {
+            op: BinaryOp::Eq,
+            left,
+            right,
+        } => {
+            if is_tenant_attribute(left) {
+                literal(right).map(|uid| vec![uid])
+            } else if is_tenant_attribute(right) {
+                literal(left).map(|uid| vec![uid])
+            } else {
+                None
+            }
+        }
+        Expr::BinaryOp {
+            op: BinaryOp::And,
+            left,
+            right,
+        } => named_in(left, attribute, tenant_type, depth + 1)
+            .or_else(|| named_in(right, attribute, tenant_type, depth + 1)),
+        Expr::BinaryOp {
+            op: BinaryOp::Or,
+            left,
+            right,
+        } => {
+            let mut both = named_in(left, attribute, tenant_type, depth + 1)?;
+            both.extend(named_in(right, attribute, tenant_type, depth + 1)?);
+            Some(both)
+        }
+        _ => None,
+    }
 }

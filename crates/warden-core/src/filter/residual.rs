@@ -17,14 +17,14 @@ use cedar_policy::{Entities, EntityId, EntityTypeName, EntityUid, EvalResult};
 use std::str::FromStr;
 
 use super::condition::{CompareOp, Condition, FilterValue};
-use crate::pack::{AttrKind, EntityShape};
+use super::shape::{AttrKind, FilterShape};
 
 /// What the translation knows besides the expression.
 pub struct Known<'a> {
     /// The resource's entity type.
     pub resource_type: &'a EntityTypeName,
     /// What the schema declares for the resource type.
-    pub shape: &'a EntityShape,
+    pub shape: &'a FilterShape,
     /// The entities the request knows (the principal's, the policies' literals).
     pub entities: &'a Entities,
     /// Inside one tenant: the tenant attribute and the tenant it holds.
@@ -402,6 +402,12 @@ fn binary(op: BinaryOp, left: Term, right: Term, known: &Known<'_>) -> Result<Te
                     .collect::<Result<Vec<_>>>()?,
             ),
             (Term::Value(FilterValue::Entity(a)), Term::Value(FilterValue::Entity(b))) => {
+                if a != b && known.entities.get(&a).is_none() {
+                    // Its ancestors are not known here: refused rather than guessed.
+                    return Err(format!(
+                        "it tests the ancestors of {a}, which the entity data given does not have"
+                    ));
+                }
                 Condition::Const(a == b || known.entities.is_ancestor_of(&b, &a))
             }
             (Term::Field(field), _) => {

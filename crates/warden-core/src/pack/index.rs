@@ -335,6 +335,47 @@ impl PolicyIndex {
         }
     }
 
+    /// Adds every policy that can apply to a request of `principal` and `action` on some
+    /// resource of `resource_type` (the resource unknown, as for a data-filter plan): the open
+    /// ones, those anchored on the principal, its ancestors or its type, every one anchored on a
+    /// resource entity (any resource may be in it), and those anchored on `resource_type`.
+    pub fn select_for_resource_type<'a>(
+        &'a self,
+        actions: &ActionMap,
+        principal: &EntityUid,
+        action: &EntityUid,
+        resource_type: &EntityTypeName,
+        entities: &Entities,
+        into: &mut Vec<&'a Arc<IndexedPolicy>>,
+    ) {
+        let Some(filed) = self.filed_for(actions, Some(action)) else {
+            return;
+        };
+        let before = into.len();
+        into.extend(filed.open.iter());
+        collect(&filed.principal, principal, into);
+        if let Some(ancestors) = entities.ancestors(principal) {
+            for ancestor in ancestors {
+                collect(&filed.principal, ancestor, into);
+            }
+        }
+        collect(&filed.principal_type, principal.type_name(), into);
+        into.extend(filed.resource.values().flatten());
+        collect(&filed.resource_type, resource_type, into);
+        let mut seen = HashSet::with_capacity(into.len() - before);
+        let mut position = before;
+        while position < into.len() {
+            let Some(policy) = into.get(position) else {
+                break;
+            };
+            if seen.insert(Arc::as_ptr(policy)) {
+                position += 1;
+            } else {
+                into.swap_remove(position);
+            }
+        }
+    }
+
     /// Adds the anchored policies only (the pack keeps its open ones as a ready set).
     pub(crate) fn select_anchored<'a>(
         &'a self,

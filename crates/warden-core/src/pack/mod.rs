@@ -27,7 +27,7 @@ use sha2::{Digest, Sha256};
 
 pub use diagnostics::{PackDiagnostic, Severity};
 pub use manifest::{LifecycleSettings, Manifest, TenancySettings};
-pub use shapes::{AttrKind, EntityShape};
+pub use shapes::EntityShape;
 pub use sources::{PackSources, SchemaFormat, SchemaSource, SourceFile};
 
 use diagnostics::flatten_miette;
@@ -361,6 +361,11 @@ impl Pack {
     /// decision of the action may read them, so its entities must include them.
     pub fn open_literals(&self, action: &EntityUid) -> &[EntityUid] {
         &self.open_policies(Some(action)).literals
+    }
+
+    /// The policy index (for data-filter plans, which select without a resource).
+    pub(crate) fn policy_index(&self) -> &PolicyIndex {
+        &self.index
     }
 
     /// Every entity the conditions of the pack's policies name, sorted.

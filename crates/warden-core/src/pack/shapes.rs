@@ -13,60 +13,6 @@ pub struct EntityShape {
     pub attributes: BTreeMap<String, bool>,
     /// Fully qualified types this type may be a member of (`memberOfTypes`).
     pub member_of: BTreeSet<String>,
-    /// Attribute name → its declared type, as far as a data filter needs to know it.
-    pub kinds: BTreeMap<String, AttrKind>,
-}
-
-/// An attribute's declared type, for data filters: primitives and entity types by name; sets
-/// by element; anything else (records, extension and unresolved common types) as `Other`.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum AttrKind {
-    /// `Bool`.
-    Bool,
-    /// `Long`.
-    Long,
-    /// `String`.
-    String,
-    /// An entity type, fully qualified.
-    Entity(String),
-    /// `Set<…>`.
-    Set(Box<AttrKind>),
-    /// A record, an extension type or a common type.
-    Other,
-}
-
-/// The kind of one declared attribute type of the schema's JSON form.
-fn kind_of(namespace: &str, declared: &Value, entity_types: &BTreeSet<String>) -> AttrKind {
-    let name = |key: &str| {
-        declared
-            .get(key)
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-    };
-    let primitive = |name: &str| match name {
-        "String" | "__cedar::String" => Some(AttrKind::String),
-        "Long" | "__cedar::Long" => Some(AttrKind::Long),
-        "Bool" | "Boolean" | "__cedar::Bool" => Some(AttrKind::Bool),
-        _ => None,
-    };
-    match name("type") {
-        "Entity" => AttrKind::Entity(qualify(namespace, name("name"))),
-        "Set" => match declared.get("element") {
-            Some(element) => AttrKind::Set(Box::new(kind_of(namespace, element, entity_types))),
-            None => AttrKind::Other,
-        },
-        "EntityOrCommon" => {
-            let qualified = qualify(namespace, name("name"));
-            if entity_types.contains(&qualified) {
-                AttrKind::Entity(qualified)
-            } else if entity_types.contains(name("name")) {
-                AttrKind::Entity(name("name").to_owned())
-            } else {
-                primitive(name("name")).unwrap_or(AttrKind::Other)
-            }
-        }
-        other => primitive(other).unwrap_or(AttrKind::Other),
-    }
 }
 
 fn qualify(namespace: &str, name: &str) -> String {
@@ -83,12 +29,6 @@ pub(crate) fn shapes(schema_json: &Value) -> HashMap<String, EntityShape> {
     let Some(namespaces) = schema_json.as_object() else {
         return shapes;
     };
-    let mut entity_types = BTreeSet::new();
-    for (namespace, body) in namespaces {
-        if let Some(types) = body.get("entityTypes").and_then(Value::as_object) {
-            entity_types.extend(types.keys().map(|name| qualify(namespace, name)));
-        }
-    }
     for (namespace, body) in namespaces {
         let Some(types) = body.get("entityTypes").and_then(Value::as_object) else {
             continue;
@@ -106,10 +46,6 @@ pub(crate) fn shapes(schema_json: &Value) -> HashMap<String, EntityShape> {
                         .and_then(Value::as_bool)
                         .unwrap_or(true);
                     shape.attributes.insert(attribute.clone(), required);
-                    shape.kinds.insert(
-                        attribute.clone(),
-                        kind_of(namespace, declared, &entity_types),
-                    );
                 }
             }
             if let Some(parents) = declaration.get("memberOfTypes").and_then(Value::as_array) {
