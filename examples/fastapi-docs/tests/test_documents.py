@@ -237,7 +237,7 @@ def test_a_viewer_no_longer_sees_a_restricted_document_in_the_list(
     assert response.status_code == 200, response.text
     assert {d["id"] for d in response.json()} == {"roadmap", "nda"}
     assert "salaries" not in response.text.lower()
-    # The list's own decision (`list` on the tenant) is the one in the header.
+    # The header names Warden's last answer for the request: the list's data-filter plan.
     assert len(response.headers["x-decision-id"]) == 36
     admin = client.get("/tenants/acme/documents", headers=as_user(warden, "alice"))
     assert {d["id"] for d in admin.json()} == {"roadmap", "salaries", "nda"}

@@ -265,18 +265,22 @@ key_encryption_key_env = "{TOKEN_KEY_ENV}"
 """
 
 
-def start_warden(workdir: Path, *, storage: bool = False) -> WardenServer:
+def start_warden(
+    workdir: Path, *, storage: bool = False, pack_dir: Path = PACK_DIR
+) -> WardenServer:
     """Write a config into `workdir`, start Warden, wait (bounded) for /readyz.
 
-    With `storage`, the config has a SQLite store (`warden.db` in `workdir`), an admin
-    credential is made first (`WardenServer.admin_secret`), for the admin API, and Warden
-    issues service-account tokens itself (`[tokens]`, issuer = its own URL, the key
-    encryption key a random one in the server's environment).
+    `pack_dir` is the policy pack (the example pack by default); its `entities.json` is
+    copied into `workdir` as the editable entity file. With `storage`, the config has a
+    SQLite store (`warden.db` in `workdir`), an admin credential is made first
+    (`WardenServer.admin_secret`), for the admin API, and Warden issues service-account
+    tokens itself (`[tokens]`, issuer = its own URL, the key encryption key a random one in
+    the server's environment).
     """
     key = new_rsa_key()
     (workdir / "jwks.json").write_text(json.dumps(jwks_of(key, KID)))
     entities_file = workdir / "entities.json"
-    shutil.copyfile(PACK_DIR / "entities.json", entities_file)
+    shutil.copyfile(pack_dir / "entities.json", entities_file)
     pep_secret = secrets.token_urlsafe(32)
     pep_hash = hashlib.sha256(pep_secret.encode()).hexdigest()
     port = free_port()
@@ -286,7 +290,7 @@ def start_warden(workdir: Path, *, storage: bool = False) -> WardenServer:
 listen = "127.0.0.1:{port}"
 
 [policy]
-dir = {json.dumps(str(PACK_DIR))}
+dir = {json.dumps(str(pack_dir))}
 entities_file = {json.dumps(str(entities_file))}
 
 [peps]

@@ -2,19 +2,25 @@
 
 Both hold one pooled connection to Warden for their lifetime; create one per process and
 close it on shutdown (`with` / `async with` do that). Every method either returns an answer
-(a decision, or an identity for `authenticate`) or raises: an unreachable Warden, a timeout,
-a 5xx or a garbled answer is `WardenUnavailableError`, never an allow.
+(a decision, an identity for `authenticate`, a data-filter plan for `filter`, the results of
+a search) or raises: an unreachable Warden, a timeout, a 5xx or a garbled answer is
+`WardenUnavailableError`, never an allow.
+
+The searches (`search_resources`, `search_subjects`, `search_actions`) are iterators that ask
+for the next page only when the previous one is used up; their errors are raised while
+iterating.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from types import TracebackType
 from typing import Any, NoReturn, Self
 
 from warden import _transport
 from warden.errors import (
+    FilterUnsupportedError,
     InvalidTokenError,
     WardenProtocolError,
     WardenRequestError,
@@ -27,14 +33,22 @@ from warden.models import (
     Entity,
     Evaluation,
     EvaluationRequest,
+    FilterPlan,
+    action_search_body,
     check_body,
     checks_body,
     evaluations_body,
+    filter_body,
     parse_authentication,
     parse_decision,
     parse_decisions,
     parse_evaluation,
     parse_evaluations,
+    parse_filter_plan,
+    parse_search_page,
+    resource_search_body,
+    search_page_body,
+    subject_search_body,
 )
 
 DEFAULT_URL = "http://127.0.0.1:8180"
@@ -46,6 +60,10 @@ CHECKS_PATH = "/v1/checks"
 AUTHENTICATE_PATH = "/v1/authenticate"
 EVALUATION_PATH = "/access/v1/evaluation"
 EVALUATIONS_PATH = "/access/v1/evaluations"
+FILTER_PATH = "/v1/filter"
+SEARCH_SUBJECT_PATH = "/access/v1/search/subject"
+SEARCH_RESOURCE_PATH = "/access/v1/search/resource"
+SEARCH_ACTION_PATH = "/access/v1/search/action"
 READY_PATH = "/readyz"
 
 
@@ -122,6 +140,45 @@ def _token_refusal(raw: _transport.RawResponse) -> NoReturn:
             reason, detail if isinstance(detail, str) else None, raw.headers.get("www-authenticate")
         )
     _not_an_answer(raw)
+
+
+def _filter_answer(
+    raw: _transport.RawResponse, action: str, resource_type: str, *, end_user: bool
+) -> FilterPlan:
+    """A plan, or the reason there is none. With `end_user`, a 401 refused the user's token;
+    otherwise it refused the PEP credential (a `WardenRequestError`, as for `evaluate`)."""
+    if raw.status == 200:
+        return parse_filter_plan(raw.json(), action, resource_type)
+    if raw.status == 422:
+        body = raw.json()
+        if isinstance(body, dict) and body.get("reason") == "filter_unsupported":
+            policy = body.get("policy")
+            raise FilterUnsupportedError(
+                policy if isinstance(policy, str) else None, _problem_detail(raw)
+            )
+    if end_user:
+        _token_refusal(raw)
+    _not_an_answer(raw)
+
+
+def _search_limits(page_size: int | None, max_results: int | None) -> None:
+    if page_size is not None and not 1 <= page_size <= 1000:
+        raise ValueError("page_size must be between 1 and 1000 (Warden's limit)")
+    if max_results is not None and max_results < 0:
+        raise ValueError("max_results must not be negative")
+
+
+class _PageTokens:
+    """The page tokens of one search: a token Warden sends twice would loop forever."""
+
+    def __init__(self) -> None:
+        self._seen: set[str] = set()
+
+    def next(self, token: str) -> str:
+        if token in self._seen:
+            raise WardenProtocolError("Warden sent a search page token it had already sent")
+        self._seen.add(token)
+        return token
 
 
 def _pep_answer(raw: _transport.RawResponse) -> Any:
@@ -261,6 +318,115 @@ class WardenClient(_Base):
         raw = self._http.post_json(EVALUATIONS_PATH, body, self._pep_headers)
         return parse_evaluations(_pep_answer(raw), len(evaluations), semantic)
 
+    def filter(
+        self,
+        token: str,
+        action: str,
+        resource_type: str,
+        context: Mapping[str, Any] | None = None,
+    ) -> FilterPlan:
+        """Verify `token` and ask which resources of `resource_type` its principal may do
+        `action` on: a data-filter plan (`warden.sqlalchemy` renders it as a query).
+
+        Raises `InvalidTokenError` when Warden refuses the token, `FilterUnsupportedError`
+        when a policy cannot be written as a filter, and `WardenRequestError` for an unknown
+        action or resource type.
+        """
+        body = filter_body(action, resource_type, context)
+        raw = self._http.post_json(FILTER_PATH, body, self._token_headers(token))
+        return _filter_answer(raw, action, resource_type, end_user=True)
+
+    def filter_for(
+        self,
+        subject: Entity,
+        action: str,
+        resource_type: str,
+        context: Mapping[str, Any] | None = None,
+    ) -> FilterPlan:
+        """`filter` for a named `subject`, authenticated with the PEP credential (a 401 for the
+        credential is a `WardenRequestError`)."""
+        body = filter_body(action, resource_type, context, subject)
+        raw = self._http.post_json(FILTER_PATH, body, self._pep_headers)
+        return _filter_answer(raw, action, resource_type, end_user=False)
+
+    def search_resources(
+        self,
+        subject: Entity,
+        action: str,
+        resource_type: str,
+        *,
+        context: Mapping[str, Any] | None = None,
+        page_size: int | None = None,
+        max_results: int | None = None,
+    ) -> Iterator[Entity]:
+        """The known resources of `resource_type` on which `subject` may do `action` (AuthZEN
+        resource search, PEP credential), page after page, at most `max_results` of them."""
+        body = resource_search_body(subject, action, resource_type, context)
+        return self._search(SEARCH_RESOURCE_PATH, body, resource_type, page_size, max_results)
+
+    def search_subjects(
+        self,
+        subject_type: str,
+        action: str,
+        resource: Entity,
+        *,
+        context: Mapping[str, Any] | None = None,
+        page_size: int | None = None,
+        max_results: int | None = None,
+    ) -> Iterator[Entity]:
+        """The known subjects of `subject_type` that may do `action` on `resource` (AuthZEN
+        subject search, PEP credential), page after page, at most `max_results` of them."""
+        body = subject_search_body(subject_type, action, resource, context)
+        return self._search(SEARCH_SUBJECT_PATH, body, subject_type, page_size, max_results)
+
+    def search_actions(
+        self,
+        subject: Entity,
+        resource: Entity,
+        *,
+        context: Mapping[str, Any] | None = None,
+        page_size: int | None = None,
+        max_results: int | None = None,
+    ) -> Iterator[str]:
+        """The names of the actions `subject` may do on `resource` (AuthZEN action search, PEP
+        credential), page after page, at most `max_results` of them."""
+        body = action_search_body(subject, resource, context)
+        return self._search(SEARCH_ACTION_PATH, body, None, page_size, max_results)
+
+    def _search(
+        self,
+        path: str,
+        body: dict[str, Any],
+        entity_type: str | None,
+        page_size: int | None,
+        max_results: int | None,
+    ) -> Iterator[Any]:
+        _search_limits(page_size, max_results)
+        return self._pages(path, body, entity_type, page_size, max_results)
+
+    def _pages(
+        self,
+        path: str,
+        body: dict[str, Any],
+        entity_type: str | None,
+        page_size: int | None,
+        max_results: int | None,
+    ) -> Iterator[Any]:
+        tokens = _PageTokens()
+        token: str | None = None
+        n_results = 0
+        while max_results is None or n_results < max_results:
+            raw = self._http.post_json(
+                path, search_page_body(body, page_size, token), self._pep_headers
+            )
+            page = parse_search_page(_pep_answer(raw), entity_type)
+            for result in page.results[: None if max_results is None else max_results - n_results]:
+                n_results += 1
+                yield result
+            if not page.next_token:
+                return
+            token = tokens.next(page.next_token)
+
     def readiness(self) -> dict[str, Any]:
         """The `/readyz` document (its `checks.policy.revision` names the loaded policy)."""
         return _readiness(self._http.get(READY_PATH))
@@ -368,6 +534,105 @@ class AsyncWardenClient(_Base):
         )
         raw = await self._http.post_json(EVALUATIONS_PATH, body, self._pep_headers)
         return parse_evaluations(_pep_answer(raw), len(evaluations), semantic)
+
+    async def filter(
+        self,
+        token: str,
+        action: str,
+        resource_type: str,
+        context: Mapping[str, Any] | None = None,
+    ) -> FilterPlan:
+        """A data-filter plan for the token's principal; see `WardenClient.filter`."""
+        body = filter_body(action, resource_type, context)
+        raw = await self._http.post_json(FILTER_PATH, body, self._token_headers(token))
+        return _filter_answer(raw, action, resource_type, end_user=True)
+
+    async def filter_for(
+        self,
+        subject: Entity,
+        action: str,
+        resource_type: str,
+        context: Mapping[str, Any] | None = None,
+    ) -> FilterPlan:
+        """A data-filter plan for `subject`, as a PEP; see `WardenClient.filter_for`."""
+        body = filter_body(action, resource_type, context, subject)
+        raw = await self._http.post_json(FILTER_PATH, body, self._pep_headers)
+        return _filter_answer(raw, action, resource_type, end_user=False)
+
+    def search_resources(
+        self,
+        subject: Entity,
+        action: str,
+        resource_type: str,
+        *,
+        context: Mapping[str, Any] | None = None,
+        page_size: int | None = None,
+        max_results: int | None = None,
+    ) -> AsyncIterator[Entity]:
+        """`async for` over an AuthZEN resource search; see `WardenClient.search_resources`."""
+        body = resource_search_body(subject, action, resource_type, context)
+        return self._search(SEARCH_RESOURCE_PATH, body, resource_type, page_size, max_results)
+
+    def search_subjects(
+        self,
+        subject_type: str,
+        action: str,
+        resource: Entity,
+        *,
+        context: Mapping[str, Any] | None = None,
+        page_size: int | None = None,
+        max_results: int | None = None,
+    ) -> AsyncIterator[Entity]:
+        """`async for` over an AuthZEN subject search; see `WardenClient.search_subjects`."""
+        body = subject_search_body(subject_type, action, resource, context)
+        return self._search(SEARCH_SUBJECT_PATH, body, subject_type, page_size, max_results)
+
+    def search_actions(
+        self,
+        subject: Entity,
+        resource: Entity,
+        *,
+        context: Mapping[str, Any] | None = None,
+        page_size: int | None = None,
+        max_results: int | None = None,
+    ) -> AsyncIterator[str]:
+        """`async for` over an AuthZEN action search; see `WardenClient.search_actions`."""
+        body = action_search_body(subject, resource, context)
+        return self._search(SEARCH_ACTION_PATH, body, None, page_size, max_results)
+
+    def _search(
+        self,
+        path: str,
+        body: dict[str, Any],
+        entity_type: str | None,
+        page_size: int | None,
+        max_results: int | None,
+    ) -> AsyncIterator[Any]:
+        _search_limits(page_size, max_results)
+        return self._pages(path, body, entity_type, page_size, max_results)
+
+    async def _pages(
+        self,
+        path: str,
+        body: dict[str, Any],
+        entity_type: str | None,
+        page_size: int | None,
+        max_results: int | None,
+    ) -> AsyncIterator[Any]:
+        tokens = _PageTokens()
+        token: str | None = None
+        n_results = 0
+        while max_results is None or n_results < max_results:
+            raw = await self._http.post_json(
+                path, search_page_body(body, page_size, token), self._pep_headers
+            )
+            page = parse_search_page(_pep_answer(raw), entity_type)
+            for result in page.results[: None if max_results is None else max_results - n_results]:
+                n_results += 1
+                yield result
+            if not page.next_token:
+                return
+            token = tokens.next(page.next_token)
 
     async def readiness(self) -> dict[str, Any]:
         """The `/readyz` document (its `checks.policy.revision` names the loaded policy)."""

@@ -66,3 +66,26 @@ class TokenRequestError(WardenError):
         self.error = error
         self.description = description
         self.status = status
+
+
+class FilterUnsupportedError(WardenError):
+    """Warden cannot write a policy's condition as a data filter (HTTP 422 from `/v1/filter`,
+    reason `filter_unsupported`).
+
+    `policy` is the id of the policy that cannot be written (Warden never answers a broader
+    filter instead). Retrying does not help: the policy, or how the list is made, has to
+    change. The FastAPI integration fails closed on it (503, reason `filter_unsupported`).
+    """
+
+    def __init__(self, policy: str | None, detail: str) -> None:
+        named = f" `{policy}`" if policy else ""
+        super().__init__(f"Warden cannot write policy{named} as a data filter: {detail}")
+        self.policy = policy
+        self.detail = detail
+
+
+class FilterMappingError(WardenError, ValueError):
+    """A plan names what the application's field mapping does not map (a field, a set field,
+    a `member_of` entity type, the resource id), or maps it to something that cannot take
+    the value. Raised by `warden.sqlalchemy` when it renders a plan; never a broader query.
+    """

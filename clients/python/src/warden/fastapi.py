@@ -18,23 +18,39 @@ What each outcome becomes:
 Every decision's id is echoed in the `X-Decision-Id` response header (and in 403 bodies),
 so an application log line can be joined with Warden's decision log.
 
-A list route filters its rows with `await warden.filter_allowed(request, token, "read", rows,
-to_entity)`: one `POST /v1/checks` decides every row, and only the allowed ones are kept.
+A list route lets the database filter its rows (extra `sqlalchemy`):
+
+    @app.get("/documents")
+    def list_documents(
+        query: Select = Depends(warden.filter(Document, "read", field_map)), ...): ...
+
+`query` is `select(Document)` already restricted, by one `POST /v1/filter` for the request's
+bearer token, to the rows the token's principal may `read` (see `warden.sqlalchemy`; the
+plan's decision id is in `X-Decision-Id`). A plan Warden cannot make (a policy that cannot be
+written as a filter: 422 `filter_unsupported`) or that names a field the `FieldMap` does not
+map is a 503 whose problem body has `"reason": "filter_unsupported"` (or `"filter_unmapped"`)
+and no `Retry-After`: nothing is listed, the cause (the policy, the field) goes to the log
+(logger `warden.fastapi`), and retrying does not help until the policy or the mapping
+changes. Without a query to filter, `await warden.filter_allowed(request, token, "read", rows,
+to_entity)` decides rows already loaded: one `POST /v1/checks` per batch, only the allowed
+ones are kept.
 
 Authentication is the first check's job: `/v1/check` verifies the token and decides in one
 round trip, so `authorize(...)` needs no separate authentication call. `principal` (for
-routes that need only "who is this?") reuses a decision already made for the request, and
-otherwise calls `POST /v1/authenticate`, which verifies the token (revocations included)
-without making a decision, so nothing reaches Warden's decision log and no `X-Decision-Id`
-is set. A refused token and an unavailable Warden are the same 401 and 503 as above.
+routes that need only "who is this?") reuses a decision (or plan) already made for the
+request, and otherwise calls `POST /v1/authenticate`, which verifies the token (revocations
+included) without making a decision, so nothing reaches Warden's decision log and no
+`X-Decision-Id` is set. A refused token and an unavailable Warden are the same 401 and 503
+as above.
 """
 
 from __future__ import annotations
 
+import logging
 import warnings
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from fastapi import Depends, FastAPI, HTTPException, Request, Response
 from fastapi.params import Depends as DependsParam
@@ -43,8 +59,18 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.responses import JSONResponse
 
 from warden.client import AsyncWardenClient
-from warden.errors import InvalidTokenError, WardenError
-from warden.models import Check, Decision, Entity, Principal
+from warden.errors import (
+    FilterMappingError,
+    FilterUnsupportedError,
+    InvalidTokenError,
+    WardenError,
+)
+from warden.models import Check, Decision, Entity, FilterPlan, Principal
+
+if TYPE_CHECKING:
+    from sqlalchemy import Select
+
+    from warden.sqlalchemy import FieldMap
 
 T = TypeVar("T")
 
@@ -53,6 +79,8 @@ PROBLEM_BASE = "https://warden.dev/problems/"
 # in one `POST /v1/checks`.
 DEFAULT_BATCH_SIZE = 100
 _STATE_DECISIONS = "warden_decisions"
+_STATE_PLANS = "warden_filter_plans"
+_log = logging.getLogger(__name__)
 _MARKER = "__warden_dependency__"
 
 
@@ -212,6 +240,9 @@ class Warden:
             earlier: list[Decision] = getattr(request.state, _STATE_DECISIONS, [])
             if earlier:
                 return earlier[-1].principal
+            plans: list[FilterPlan] = getattr(request.state, _STATE_PLANS, [])
+            if plans:
+                return plans[-1].principal
             # Identity only: no decision is made, so none is logged and no decision id is set.
             try:
                 authentication = await self.client.authenticate(token)
@@ -361,6 +392,112 @@ class Warden:
         setattr(request.state, _STATE_DECISIONS, decisions)
         return allowed
 
+    def filter_plan(
+        self,
+        action: str,
+        resource_type: str,
+        *,
+        context: ContextSource = None,
+    ) -> Callable[..., Awaitable[FilterPlan]]:
+        """A dependency giving Warden's data-filter plan: which resources of `resource_type`
+        the request's bearer token may do `action` on (`POST /v1/filter`).
+
+        For applications that render the plan themselves; `filter` renders it with SQLAlchemy.
+        A refused token is a 401, an unavailable Warden a 503, a plan Warden cannot make a
+        503 with reason `filter_unsupported` (see the module's documentation).
+        """
+        token_dependency = self.token
+
+        async def warden_filter_plan(
+            request: Request,
+            response: Response,
+            token: str = Depends(token_dependency),
+        ) -> FilterPlan:
+            ctx = context(request) if callable(context) else context
+            return await self._plan(request, response, token, action, resource_type, ctx)
+
+        warden_filter_plan.__name__ = f"warden_filter_plan_{action}_{resource_type}"
+        setattr(warden_filter_plan, _MARKER, True)
+        return warden_filter_plan
+
+    def filter(
+        self,
+        model: Any,
+        action: str,
+        field_map: FieldMap,
+        *,
+        resource_type: str | None = None,
+        context: ContextSource = None,
+    ) -> Callable[..., Awaitable[Select[Any]]]:
+        """A dependency giving `select(model)` restricted to the rows the request's bearer token
+        may do `action` on: Warden's plan rendered by `warden.sqlalchemy.authorized_select`.
+
+        `resource_type` defaults to `field_map.resource_type`, else to the model's class name.
+        Add ordering, paging and the route's own conditions to the `Select`; never drop its
+        `WHERE`. A refused token is a 401, an unavailable Warden a 503; a plan Warden cannot
+        make, or one naming a field `field_map` does not map, a 503 with reason
+        `filter_unsupported` or `filter_unmapped` (see the module's documentation).
+        """
+        from warden.sqlalchemy import authorized_select
+
+        token_dependency = self.token
+        resource = resource_type or field_map.resource_type or getattr(model, "__name__", None)
+        if not isinstance(resource, str):
+            raise ValueError(f"give the resource type of {model!r}: resource_type=...")
+
+        async def warden_filter(
+            request: Request,
+            response: Response,
+            token: str = Depends(token_dependency),
+        ) -> Select[Any]:
+            ctx = context(request) if callable(context) else context
+            plan = await self._plan(request, response, token, action, resource, ctx)
+            try:
+                return authorized_select(model, plan, field_map)
+            except FilterMappingError as unmapped:
+                _log.error(
+                    "Warden's plan for %s on %s cannot be rendered (decision %s): %s",
+                    action,
+                    resource,
+                    plan.decision_id,
+                    unmapped,
+                )
+                raise _filter_refused("filter_unmapped", plan.decision_id) from None
+
+        warden_filter.__name__ = f"warden_filter_{action}_{resource}"
+        setattr(warden_filter, _MARKER, True)
+        return warden_filter
+
+    async def _plan(
+        self,
+        request: Request,
+        response: Response,
+        token: str,
+        action: str,
+        resource_type: str,
+        context: Mapping[str, Any] | None,
+    ) -> FilterPlan:
+        try:
+            plan = await self.client.filter(token, action, resource_type, context)
+        except InvalidTokenError as refused:
+            raise _refused(refused) from None
+        except FilterUnsupportedError as unsupported:
+            _log.error(
+                "Warden cannot filter %s on %s: policy %s: %s",
+                action,
+                resource_type,
+                unsupported.policy,
+                unsupported.detail,
+            )
+            raise _filter_refused("filter_unsupported", None) from None
+        except WardenError as failure:
+            raise _unavailable(str(failure)) from failure
+        plans: list[FilterPlan] = getattr(request.state, _STATE_PLANS, [])
+        plans.append(plan)
+        setattr(request.state, _STATE_PLANS, plans)
+        response.headers[self.decision_header] = plan.decision_id
+        return plan
+
     async def _decide(
         self,
         request: Request,
@@ -411,6 +548,27 @@ def _unavailable(why: str) -> WardenHTTPException:
         "authorization is unavailable; the request was not served",
         headers={"Retry-After": "1"},
     )
+
+
+def _filter_refused(reason: str, decision_id: str | None) -> WardenHTTPException:
+    # No Retry-After: the same policies and mapping give the same answer. The policy or the
+    # field goes to the log, not to the client.
+    extra: dict[str, Any] = {"reason": reason}
+    if decision_id is not None:
+        extra["decision_id"] = decision_id
+    return WardenHTTPException(
+        503,
+        "filter-unsupported",
+        "Service Unavailable",
+        "this list cannot be filtered under the current policies; nothing was listed",
+        **extra,
+    )
+
+
+def filter_plans_of(request: Request) -> list[FilterPlan]:
+    """The data-filter plans Warden made for this request so far, oldest first."""
+    plans: list[FilterPlan] = getattr(request.state, _STATE_PLANS, [])
+    return list(plans)
 
 
 def decisions_of(request: Request) -> list[Decision]:

@@ -274,3 +274,53 @@ async fn a_disabled_principal_gets_nothing_and_an_unfilterable_policy_is_named()
         assert_eq!(decision["decision"], "deny", "{backend}");
     }
 }
+
+/// The AuthZEN resource search answers from the plan: page by page (one result a page), the
+/// documents found are exactly those `/v1/check` allows, and never another tenant's (the
+/// public tenant's, through its marked permit, aside).
+#[tokio::test]
+async fn the_resource_search_pages_through_exactly_the_allowed_documents_of_the_tenant() {
+    let server = TestServer::start(Setup::default()).await;
+    let documents = documents();
+    for (user, tenant) in [("carol", "acme"), ("alice", "globex"), ("erin", "acme")] {
+        let token = user_token(&server, user, tenant, &[]);
+        let mut found = Vec::new();
+        let mut page_token = String::new();
+        let mut pages = 0;
+        loop {
+            pages += 1;
+            assert!(pages < 50, "the search does not end");
+            let (status, page) = server
+                .pep_post(
+                    "/access/v1/search/resource",
+                    &json!({"subject": {"type": "User", "id": format!("{tenant}/{user}")},
+                            "action": {"name": "read"}, "resource": {"type": "Document"},
+                            "page": {"limit": 1, "token": page_token}}),
+                )
+                .await;
+            assert_eq!(status, 200, "{page}");
+            let results = page["results"].as_array().unwrap();
+            assert!(results.len() <= 1);
+            found.extend(results.iter().map(|r| r["id"].as_str().unwrap().to_owned()));
+            page_token = page["page"]["next_token"].as_str().unwrap().to_owned();
+            if page_token.is_empty() {
+                break;
+            }
+        }
+        let mut allowed = Vec::new();
+        for document in &documents {
+            let id = document["uid"]["id"].as_str().unwrap();
+            if check_document(&server, &token, "read", id).await["decision"] == "allow" {
+                allowed.push(id.to_owned());
+            }
+        }
+        allowed.sort();
+        assert_eq!(found, allowed, "{user}@{tenant}");
+        assert!(
+            found
+                .iter()
+                .all(|id| id.starts_with(&format!("{tenant}/")) || id.starts_with("public/")),
+            "{user}@{tenant}: {found:?}"
+        );
+    }
+}
