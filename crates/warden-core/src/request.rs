@@ -58,7 +58,7 @@ impl Pack {
     /// context Cedar's schema-based JSON reading would make, without its cost. `None` sends
     /// the context through Cedar's reading (anything else, including every error case).
     /// `Request::new` then validates the context against the schema either way.
-    fn primitive_context(&self, action: &EntityUid, context: &Value) -> Option<Context> {
+    pub(crate) fn primitive_context(&self, action: &EntityUid, context: &Value) -> Option<Context> {
         let declared = self.context_primitives.get(action)?;
         let attributes = context.as_object()?;
         let mut pairs = Vec::with_capacity(attributes.len());

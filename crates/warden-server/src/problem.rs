@@ -59,6 +59,8 @@ pub enum ApiError {
         detail: String,
         /// The policy that cannot, when one policy is the cause.
         policy: Option<String>,
+        /// The decision-log record of the question, when it was recorded.
+        decision_id: Option<String>,
     },
     /// Warden cannot decide now (no policy loaded, keys stale); fail closed.
     #[error("{0}")]
@@ -143,11 +145,20 @@ impl IntoResponse for ApiError {
         if let (ApiError::InvalidToken(error), Some(object)) = (&self, body.as_object_mut()) {
             object.insert("reason".to_owned(), json!(error.reason.as_str()));
         }
-        if let (ApiError::FilterUnsupported { policy, .. }, Some(object)) =
-            (&self, body.as_object_mut())
+        if let (
+            ApiError::FilterUnsupported {
+                policy,
+                decision_id,
+                ..
+            },
+            Some(object),
+        ) = (&self, body.as_object_mut())
         {
             object.insert("reason".to_owned(), json!("filter_unsupported"));
             object.insert("policy".to_owned(), json!(policy));
+            if let Some(decision_id) = decision_id {
+                object.insert("decision_id".to_owned(), json!(decision_id));
+            }
         }
         if let (ApiError::InvalidItems { items, .. }, Some(object)) = (&self, body.as_object_mut())
         {
@@ -163,6 +174,14 @@ impl IntoResponse for ApiError {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),
         );
+        if let ApiError::FilterUnsupported {
+            decision_id: Some(decision_id),
+            ..
+        } = &self
+            && let Ok(value) = HeaderValue::from_str(decision_id)
+        {
+            response.headers_mut().insert("x-decision-id", value);
+        }
         let challenge = match &self {
             ApiError::InvalidToken(error) => Some(format!(
                 "Bearer error=\"invalid_token\", error_description=\"{}\"",

@@ -497,6 +497,7 @@ pub async fn record_filter(
     scope: &DecisionScope,
     input: &crate::filter::FilterInput<'_>,
     token: Option<TokenRef>,
+    unsupported: Option<&warden_core::filter::FilterError>,
     outcome: &mut crate::filter::FilterOutcome,
 ) {
     use warden_core::filter::PlanOutcome;
@@ -535,7 +536,17 @@ pub async fn record_filter(
         PlanOutcome::Conditional(condition) => ("allow", format!("those where {condition}")),
     };
     record.decision = Some(decision.to_owned());
-    record.reason = Some(outcome.reason().to_owned());
+    record.reason = Some(
+        if unsupported.is_some() {
+            "filter_unsupported"
+        } else {
+            outcome.reason()
+        }
+        .to_owned(),
+    );
+    if let Some(error) = unsupported {
+        record.errors.push(error.to_string());
+    }
     if let Some(plan) = &outcome.plan {
         record.policies = plan
             .policies
@@ -557,14 +568,18 @@ pub async fn record_filter(
     record.context = input.context.clone();
     caller.stamp(&mut record);
     record.explanation = Some(warden_audit::Explanation {
-        summary: match &outcome.refusal {
-            Some(refusal) => format!(
+        summary: match (&outcome.refusal, unsupported) {
+            (_, Some(error)) => format!(
+                "FILTER: no plan for {subject} to {} {} resources: {error}.",
+                input.action, input.resource_type
+            ),
+            (Some(refusal), None) => format!(
                 "FILTER: {subject} was refused before the policies were consulted ({}); no {} may be {}.",
                 refusal.reason.as_str(),
                 input.resource_type,
                 input.action
             ),
-            None => format!(
+            (None, None) => format!(
                 "FILTER: of the {} resources, {subject} may {} {words}.",
                 input.resource_type, input.action
             ),

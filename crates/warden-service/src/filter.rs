@@ -64,6 +64,14 @@ pub enum FilterFailure {
     /// The policies cannot be written as a filter.
     #[error(transparent)]
     Unsupported(FilterError),
+    /// The same, recorded in the decision log under this id.
+    #[error("{error}")]
+    Unfilterable {
+        /// Why.
+        error: FilterError,
+        /// The decision-log record's id.
+        decision_id: String,
+    },
 }
 
 /// Plans one question against the scope's snapshot.

@@ -366,25 +366,49 @@ impl Service {
             resource_type,
             context,
         };
-        let mut outcome = match refusal {
-            None => crate::filter::plan(scope, &input)?,
-            Some(refusal) => crate::filter::FilterOutcome {
+        let planned = match refusal {
+            None => crate::filter::plan(scope, &input),
+            Some(refusal) => Ok(crate::filter::FilterOutcome {
                 decision_id: uuid::Uuid::now_v7().to_string(),
                 plan: None,
                 refusal: Some(refusal),
-            },
+            }),
         };
-        metrics::counter!("warden_filter_plans_total", "reason" => outcome.reason()).increment(1);
+        let (mut outcome, unsupported) = match planned {
+            Ok(outcome) => (outcome, None),
+            // A plan that cannot be made is a question asked all the same: recorded, with why.
+            Err(crate::filter::FilterFailure::Unsupported(error)) => (
+                crate::filter::FilterOutcome {
+                    decision_id: uuid::Uuid::now_v7().to_string(),
+                    plan: None,
+                    refusal: None,
+                },
+                Some(error),
+            ),
+            Err(failure) => return Err(failure),
+        };
+        let reason = match &unsupported {
+            Some(_) => "filter_unsupported",
+            None => outcome.reason(),
+        };
+        metrics::counter!("warden_filter_plans_total", "reason" => reason).increment(1);
         decision_log::record_filter(
             self.decision_log.as_ref(),
             caller,
             scope,
             &input,
             token,
+            unsupported.as_ref(),
             &mut outcome,
         )
         .await;
-        Ok(outcome)
+        match unsupported {
+            Some(error) => Err(crate::filter::FilterFailure::Unfilterable {
+                error,
+                decision_id: outcome.decision_id,
+            }),
+            None => Ok(outcome),
+        }
     }
 
     /// A named subject without its reserved `token` property, and the refusal its forwarded

@@ -355,8 +355,8 @@ impl Evaluations<'_> {
         if chosen.is_empty() {
             return Ok(Vec::new());
         }
-        let set = policy_set_of(chosen.into_iter())
-            .map_err(|error| FilterError::Evaluation(one_line(&error)))?;
+        let set =
+            policy_set_of(chosen).map_err(|error| FilterError::Evaluation(one_line(&error)))?;
         evaluate(&set, self.request, self.entities, self.schema, self.pack)
     }
 }
@@ -451,8 +451,12 @@ impl Pack {
         let shape = &shape;
         let context = match &query.context {
             None => Context::empty(),
-            Some(value) => Context::from_json_value(value.clone(), Some((schema, query.action)))
-                .map_err(|error| FilterError::Request(one_line(&error)))?,
+            // A context of primitives is built directly (Cedar's JSON reading costs more).
+            Some(value) => match self.primitive_context(query.action, value) {
+                Some(context) => context,
+                None => Context::from_json_value(value.clone(), Some((schema, query.action)))
+                    .map_err(|error| FilterError::Request(one_line(&error)))?,
+            },
         };
         let request = PartialRequest::new(
             PartialEntityUid::from_concrete(query.principal.clone()),
@@ -475,8 +479,8 @@ impl Pack {
             query.entities,
             &mut chosen,
         );
-        let pack_set = policy_set_of(chosen.into_iter())
-            .map_err(|error| FilterError::Evaluation(one_line(&error)))?;
+        let pack_set =
+            policy_set_of(chosen).map_err(|error| FilterError::Evaluation(one_line(&error)))?;
         let evaluations = Evaluations {
             pack_policies: evaluate(&pack_set, &request, &entities, schema, self)?,
             request: &request,

@@ -13,8 +13,7 @@
 //! attribute types.
 
 use cedar_policy::pst::{BinaryOp, Expr, Literal, UnaryOp, Var};
-use cedar_policy::{Entities, EntityId, EntityTypeName, EntityUid, EvalResult};
-use std::str::FromStr;
+use cedar_policy::{Entities, EntityTypeName, EntityUid, EvalResult};
 
 use super::condition::{CompareOp, Condition, FilterValue};
 use super::shape::{AttrKind, FilterShape};
@@ -53,13 +52,11 @@ pub fn translate(expr: &Expr, known: &Known<'_>) -> Result<Condition> {
 /// this keeps the translation's recursion bounded whatever the residual).
 const MAX_DEPTH: usize = 64;
 
+/// A residual's entity literal as an `EntityUid`, converted (not parsed again: Cedar's parser
+/// costs more than the rest of the translation).
 fn entity_uid(uid: &cedar_policy::pst::EntityUID) -> Result<EntityUid> {
-    let type_name = EntityTypeName::from_str(&uid.ty.to_string())
-        .map_err(|_| format!("`{}` is not an entity type name", uid.ty))?;
-    Ok(EntityUid::from_type_name_and_id(
-        type_name,
-        EntityId::new(uid.eid.as_str()),
-    ))
+    let core: cedar_policy_core::ast::EntityUID = uid.clone().into();
+    Ok(EntityUid::from(core))
 }
 
 fn term(expr: &Expr, known: &Known<'_>, depth: usize) -> Result<Term> {

@@ -627,7 +627,10 @@ fn cedar_schema(schema: &str) -> SchemaSource {
 
 /// The plan for one question; `plan_entities` stands for what the service gives the planner
 /// (the principal's slice and the policies' literals), `row_entities` for a row's decision.
-#[allow(clippy::too_many_arguments)]
+#[allow(
+    clippy::too_many_arguments,
+    reason = "a test helper taking the question apart"
+)]
 fn plan_and_decisions(
     pack: &Pack,
     tenant_policies: &TenantPolicies,

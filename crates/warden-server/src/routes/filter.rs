@@ -108,18 +108,21 @@ pub async fn filter(
 }
 
 fn failure(failure: FilterFailure) -> ApiError {
+    let unsupported = |error: FilterError, decision_id: Option<String>| {
+        let policy = match &error {
+            FilterError::Unsupported { policy, .. } => Some(policy.clone()),
+            _ => None,
+        };
+        ApiError::FilterUnsupported {
+            detail: error.to_string(),
+            policy,
+            decision_id,
+        }
+    };
     match failure {
         FilterFailure::Invalid(detail) => ApiError::BadRequest(detail),
-        FilterFailure::Unsupported(error) => {
-            let policy = match &error {
-                FilterError::Unsupported { policy, .. } => Some(policy.clone()),
-                _ => None,
-            };
-            ApiError::FilterUnsupported {
-                detail: error.to_string(),
-                policy,
-            }
-        }
+        FilterFailure::Unsupported(error) => unsupported(error, None),
+        FilterFailure::Unfilterable { error, decision_id } => unsupported(error, Some(decision_id)),
     }
 }
 

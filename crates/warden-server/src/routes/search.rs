@@ -379,7 +379,10 @@ pub async fn resources(
             tracing::debug!(%detail, "resource search: the question does not fit the pack");
             None
         }
-        Err(warden_service::filter::FilterFailure::Unsupported(error)) => {
+        Err(
+            warden_service::filter::FilterFailure::Unsupported(error)
+            | warden_service::filter::FilterFailure::Unfilterable { error, .. },
+        ) => {
             tracing::debug!(%error, "resource search: deciding each candidate");
             None
         }

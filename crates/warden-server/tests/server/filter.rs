@@ -231,6 +231,12 @@ async fn a_disabled_principal_gets_nothing_and_an_unfilterable_policy_is_named()
         let (status, problem) = filter(&server, Some(&token), &body).await;
         assert_eq!(status, 422, "{backend}: {problem}");
         assert_eq!(problem["reason"], "filter_unsupported");
+        // The question is recorded all the same.
+        assert_eq!(
+            problem["decision_id"].as_str().unwrap().len(),
+            36,
+            "{problem}"
+        );
         assert!(
             problem["policy"].as_str().unwrap().contains("owner-email"),
             "{problem}"
