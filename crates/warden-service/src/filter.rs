@@ -258,3 +258,197 @@ fn planned(
         Err(error) => Err(FilterFailure::Unsupported(error)),
     }
 }
+
+/// The subject plan of an AuthZEN subject search: which principals of `subject_type` may do
+/// `action` on a resource the entity data knows. `None` when the search must decide each
+/// candidate instead: a store not read in time or a failing decision log (each decision then
+/// refuses), a resource the data does not know or of a tenant this replica does not serve, a
+/// question that does not fit the pack, or policies that cannot be written as a filter.
+pub fn subject_plan(
+    scope: &DecisionScope,
+    subject_type: &str,
+    action: &str,
+    resource: &crate::engine::EntityInput,
+    context: Option<&Value>,
+) -> Option<PlanOutcome> {
+    if scope.stale.is_some() || scope.audit_down.is_some() {
+        return None;
+    }
+    let snapshot = &scope.snapshot;
+    let pack = &snapshot.pack;
+    let principal_type = pack.type_name(subject_type)?;
+    let action = EntityUid::from_type_name_and_id(
+        pack.type_name("Action")?,
+        warden_core::cedar_policy::EntityId::new(action),
+    );
+    let resource_uid = EntityUid::from_type_name_and_id(
+        pack.type_name(&resource.entity_type)?,
+        warden_core::cedar_policy::EntityId::new(&resource.id),
+    );
+    let graph = snapshot.entities();
+    if !graph.contains(&resource_uid)
+        || graph
+            .unserved_tenant(pack, &resource.entity_type, &resource.id)
+            .is_some()
+    {
+        return None;
+    }
+    let resource_tenant = match pack.tenancy() {
+        None => None,
+        Some(tenancy) => {
+            let own = graph
+                .slice_reachable(
+                    pack,
+                    &snapshot.roots,
+                    std::slice::from_ref(&resource_uid),
+                    &[],
+                )
+                .ok()?;
+            warden_core::tenant_guard::tenant_of(tenancy, &resource_uid, &own)
+                .ok()
+                .map(|tenant| tenant.id().unescaped().to_owned())
+        }
+    };
+    let tenant_policies = snapshot.tenant_policies();
+    let mut roots = vec![resource_uid.clone(), action.clone()];
+    roots.extend(
+        pack.filter_roots(&tenant_policies, resource_tenant.as_deref())
+            .into_iter()
+            .filter(|uid| {
+                graph
+                    .unserved_tenant(pack, &uid.type_name().to_string(), uid.id().unescaped())
+                    .is_none()
+            }),
+    );
+    if let Some(context) = context {
+        crate::entity_graph::references_in(context, &mut roots);
+    }
+    let entities = graph
+        .slice_reachable(pack, &snapshot.roots, &roots, &[])
+        .ok()?;
+    drop(graph);
+    let query = warden_core::filter::SubjectQuery {
+        resource: &resource_uid,
+        action: &action,
+        principal_type: &principal_type,
+        context: context.cloned(),
+        entities: &entities,
+        tenant_policies: &tenant_policies,
+    };
+    match pack.subject_plan(&query) {
+        Ok(outcome) => Some(outcome),
+        Err(error) => {
+            tracing::debug!(%error, "subject search: deciding each candidate");
+            None
+        }
+    }
+}
+
+/// Whether a principal the entity data knows is one a subject plan admits and may act at all:
+/// not disabled or deleted by the store, and of a tenant this replica serves (as a decision
+/// would refuse it otherwise).
+pub fn admits_subject(snapshot: &Snapshot, outcome: &PlanOutcome, principal: &EntityUid) -> bool {
+    {
+        let graph = snapshot.entities();
+        if matches!(
+            graph.status(principal),
+            Some(warden_store::PrincipalStatus::Disabled | warden_store::PrincipalStatus::Deleted)
+        ) || graph
+            .unserved_tenant(
+                &snapshot.pack,
+                &principal.type_name().to_string(),
+                principal.id().unescaped(),
+            )
+            .is_some()
+        {
+            return false;
+        }
+    }
+    admits(snapshot, outcome, principal)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
+
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::entity_graph::EntityGraph;
+    use crate::snapshot::Snapshot;
+
+    fn example() -> DecisionScope {
+        let root = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."));
+        let sources = warden_packdir::read_pack(&root.join("examples/saas")).unwrap();
+        let pack = Arc::new(warden_core::Pack::compile(&sources).unwrap().pack);
+        let text = std::fs::read_to_string(root.join("examples/saas/entities.json")).unwrap();
+        let graph = EntityGraph::of_file(&pack, Some(&text)).unwrap();
+        DecisionScope {
+            snapshot: Arc::new(Snapshot::of(pack, graph)),
+            stale: None,
+            claim_attributes: Arc::new(Vec::new()),
+            audit_down: None,
+        }
+    }
+
+    fn entity(entity_type: &str, id: &str) -> crate::engine::EntityInput {
+        crate::engine::EntityInput {
+            entity_type: entity_type.to_owned(),
+            id: id.to_owned(),
+            properties: None,
+        }
+    }
+
+    #[test]
+    fn the_searches_plan_rather_than_decide_each_candidate() {
+        let scope = example();
+        let plan = plan(
+            &scope,
+            &FilterInput {
+                principal: PrincipalInput::Named(entity("User", "acme/carol")),
+                action: "read".to_owned(),
+                resource_type: "Document".to_owned(),
+                context: None,
+            },
+        )
+        .unwrap();
+        assert!(matches!(plan.outcome(), PlanOutcome::Conditional(_)));
+        let subjects = subject_plan(
+            &scope,
+            "User",
+            "read",
+            &entity("Document", "acme/roadmap"),
+            None,
+        )
+        .expect("a subject plan");
+        let carol: EntityUid = r#"User::"acme/carol""#.parse().unwrap();
+        let gina: EntityUid = r#"User::"globex/carol""#.parse().unwrap();
+        assert!(admits_subject(&scope.snapshot, &subjects, &carol));
+        assert!(!admits_subject(&scope.snapshot, &subjects, &gina));
+        // A resource the data does not know, or a stale store: each candidate is decided.
+        assert!(
+            subject_plan(
+                &scope,
+                "User",
+                "read",
+                &entity("Document", "acme/nope"),
+                None
+            )
+            .is_none()
+        );
+        let stale = DecisionScope {
+            stale: Some("not read".to_owned()),
+            ..scope
+        };
+        assert!(
+            subject_plan(
+                &stale,
+                "User",
+                "read",
+                &entity("Document", "acme/roadmap"),
+                None
+            )
+            .is_none()
+        );
+    }
+}

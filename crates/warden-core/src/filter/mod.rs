@@ -11,6 +11,8 @@
 //! - [`condition`]: the condition tree and its evaluation against an entity.
 //! - [`residual`]: a residual Cedar expression into a condition.
 //! - [`shape`]: the resource type's attribute types, from Cedar's validator schema.
+//! - [`subjects`]: the same with the principal unknown: which principals may act on one
+//!   resource (the subject search).
 //! - [`plan`]: planning one question (principal, action, resource type) with the tenant guard.
 //!
 //! Tests: `tests/integration/filter_plan.rs` (the differential property test against per-row
@@ -20,6 +22,8 @@ pub mod condition;
 pub mod plan;
 pub mod residual;
 pub mod shape;
+pub mod subjects;
 
 pub use condition::{CompareOp, Condition, FilterValue};
 pub use plan::{FilterError, FilterPlan, FilterQuery, PlanOutcome};
+pub use subjects::SubjectQuery;

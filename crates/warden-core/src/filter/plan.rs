@@ -121,7 +121,7 @@ pub enum FilterError {
 
 /// What partial evaluation said of one policy.
 #[derive(Clone, Debug)]
-enum Verdict {
+pub(super) enum Verdict {
     Holds,
     Fails,
     Errors,
@@ -129,11 +129,11 @@ enum Verdict {
 }
 
 #[derive(Clone, Debug)]
-struct Evaluated {
-    id: PolicyId,
-    effect: Effect,
-    cross_tenant: bool,
-    verdict: Verdict,
+pub(super) struct Evaluated {
+    pub(super) id: PolicyId,
+    pub(super) effect: Effect,
+    pub(super) cross_tenant: bool,
+    pub(super) verdict: Verdict,
 }
 
 impl Evaluated {
@@ -154,7 +154,7 @@ impl Evaluated {
 }
 
 /// Partial evaluation of one policy set for the question.
-fn evaluate(
+pub(super) fn evaluate(
     set: &PolicySet,
     request: &PartialRequest,
     entities: &PartialEntities,
@@ -230,19 +230,19 @@ fn residual_expr(policy: &Policy) -> Result<cedar_policy::pst::Expr, FilterError
     Ok(condition)
 }
 
-fn one_line(error: &dyn std::fmt::Display) -> String {
+pub(super) fn one_line(error: &dyn std::fmt::Display) -> String {
     error.to_string().replace('\n', " ")
 }
 
 /// Where a resource's tenant is: its tenant attribute, or the resource itself for the tenant
 /// type.
-enum TenantKey<'a> {
+pub(super) enum TenantKey<'a> {
     Attribute { name: &'a str, optional: bool },
     Itself,
 }
 
 impl TenantKey<'_> {
-    fn is(&self, tenant: &EntityUid) -> Condition {
+    pub(super) fn is(&self, tenant: &EntityUid) -> Condition {
         match self {
             TenantKey::Attribute { name, .. } => Condition::Compare {
                 field: (*name).to_owned(),
@@ -256,7 +256,7 @@ impl TenantKey<'_> {
     }
 
     /// The resource has a tenant and it is not `tenant`.
-    fn other_than(&self, tenant: &EntityUid) -> Condition {
+    pub(super) fn other_than(&self, tenant: &EntityUid) -> Condition {
         match self {
             TenantKey::Attribute { name, optional } => Condition::and([
                 if *optional {
@@ -278,7 +278,7 @@ impl TenantKey<'_> {
         }
     }
 
-    fn attribute(&self) -> Option<&str> {
+    pub(super) fn attribute(&self) -> Option<&str> {
         match self {
             TenantKey::Attribute { name, .. } => Some(name),
             TenantKey::Itself => None,
@@ -364,7 +364,7 @@ impl Evaluations<'_> {
 /// At least one of the policies holds. A policy that holds for every resource makes the others
 /// irrelevant, so their translation errors are too; otherwise the first error (in policy id
 /// order, so the same question always gets the same answer) refuses the plan.
-fn any(policies: &[&Evaluated], known: &Known<'_>) -> Result<Condition, FilterError> {
+pub(super) fn any(policies: &[&Evaluated], known: &Known<'_>) -> Result<Condition, FilterError> {
     let mut parts = Vec::with_capacity(policies.len());
     let mut first_error = None;
     for policy in policies {
@@ -385,7 +385,7 @@ fn any(policies: &[&Evaluated], known: &Known<'_>) -> Result<Condition, FilterEr
 }
 
 /// `permits && !forbids`, the forbids translated only when the permits can hold.
-fn allowed(
+pub(super) fn allowed(
     permits: &[&Evaluated],
     forbids: &[&Evaluated],
     known: &Known<'_>,
@@ -400,7 +400,7 @@ fn allowed(
     ]))
 }
 
-fn of_effect(policies: &[Evaluated], effect: Effect) -> Vec<&Evaluated> {
+pub(super) fn of_effect(policies: &[Evaluated], effect: Effect) -> Vec<&Evaluated> {
     policies.iter().filter(|p| p.effect == effect).collect()
 }
 
@@ -501,6 +501,7 @@ impl Pack {
             None => {
                 let known = Known {
                     resource_type: query.resource_type,
+                    unknown_principal: false,
                     shape,
                     entities: query.entities,
                     tenant: None,
@@ -590,6 +591,7 @@ fn tenant_plan(
     ) -> Known<'k> {
         Known {
             resource_type: query.resource_type,
+            unknown_principal: false,
             shape,
             entities: query.entities,
             tenant: key.attribute().zip(inside),
@@ -755,7 +757,7 @@ fn tenant_plan(
 /// tenants in a conjunct of its residual (`resource.<tenant> == Tenant::"x"`, or a
 /// disjunction of such): `None` when one does not (it may hold for any tenant). A permit that
 /// fails or errors names none.
-fn named_tenants(
+pub(super) fn named_tenants(
     marked: &[&Evaluated],
     attribute: &str,
     tenant_type: &EntityTypeName,

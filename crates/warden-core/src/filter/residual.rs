@@ -20,9 +20,11 @@ use super::shape::{AttrKind, FilterShape};
 
 /// What the translation knows besides the expression.
 pub struct Known<'a> {
-    /// The resource's entity type.
+    /// The unknown entity's type (the resource's; the principal's for a subject plan).
     pub resource_type: &'a EntityTypeName,
-    /// What the schema declares for the resource type.
+    /// The unknown entity is the principal (a subject plan), not the resource.
+    pub unknown_principal: bool,
+    /// What the schema declares for the unknown entity's type.
     pub shape: &'a FilterShape,
     /// The entities the request knows (the principal's, the policies' literals).
     pub entities: &'a Entities,
@@ -71,7 +73,9 @@ fn term(expr: &Expr, known: &Known<'_>, depth: usize) -> Result<Term> {
         Expr::Literal(Literal::EntityUID(uid)) => {
             Ok(Term::Value(FilterValue::Entity(entity_uid(uid)?)))
         }
-        Expr::Var(Var::Resource) => Ok(Term::Resource),
+        // `Term::Resource` stands for the unknown entity, whichever variable it is.
+        Expr::Var(Var::Resource) if !known.unknown_principal => Ok(Term::Resource),
+        Expr::Var(Var::Principal) if known.unknown_principal => Ok(Term::Resource),
         Expr::Var(var) => Err(format!(
             "it reads `{}`, which should be known when planning",
             match var {
@@ -105,6 +109,25 @@ fn term(expr: &Expr, known: &Known<'_>, depth: usize) -> Result<Term> {
         Expr::UnaryOp { op, .. } => Err(format!(
             "`{op}` over the resource cannot be written as a filter"
         )),
+        // `&&` and `||` short-circuit as Cedar evaluates them: a right operand that is never
+        // evaluated (it may be one partial evaluation knows errors) is not translated.
+        Expr::BinaryOp {
+            op: op @ (BinaryOp::And | BinaryOp::Or),
+            left,
+            right,
+        } => {
+            let left = as_condition(sub(left)?, known)?;
+            let decided = *op == BinaryOp::Or;
+            if left == Condition::Const(decided) {
+                return Ok(Term::Cond(left));
+            }
+            let right = as_condition(sub(right)?, known)?;
+            Ok(Term::Cond(if *op == BinaryOp::And {
+                Condition::and([left, right])
+            } else {
+                Condition::or([left, right])
+            }))
+        }
         Expr::BinaryOp { op, left, right } => binary(*op, sub(left)?, sub(right)?, known),
         Expr::Is {
             expr,
@@ -136,6 +159,16 @@ fn term(expr: &Expr, known: &Known<'_>, depth: usize) -> Result<Term> {
             else_expr,
         } => {
             let cond = as_condition(sub(cond)?, known)?;
+            // Only the branch taken is evaluated.
+            match cond {
+                Condition::Const(true) => {
+                    return Ok(Term::Cond(as_condition(sub(then_expr)?, known)?));
+                }
+                Condition::Const(false) => {
+                    return Ok(Term::Cond(as_condition(sub(else_expr)?, known)?));
+                }
+                _ => {}
+            }
             let then_cond = as_condition(sub(then_expr)?, known)?;
             let else_cond = as_condition(sub(else_expr)?, known)?;
             Ok(Term::Cond(Condition::or([

@@ -1637,3 +1637,112 @@ fn a_replica_serving_some_tenants_admits_no_other_tenants_rows() {
         holds(&everywhere, &own, &entities)
     );
 }
+
+/// Subject plans (the principal unknown) admit exactly the principals a decision allows.
+fn compare_subjects(
+    pack: &Pack,
+    tenant_policies: &TenantPolicies,
+    entities: &Entities,
+    principals: &[String],
+    actions: &[&str],
+    resources: &[String],
+    context: &Value,
+) -> Result<usize, TestCaseError> {
+    let user = pack.type_name("User").unwrap();
+    let mut planned = 0;
+    for resource in resources {
+        let resource = parse_uid(resource).unwrap();
+        for action in actions {
+            let action_uid = parse_uid(&format!("Action::\"{action}\"")).unwrap();
+            let outcome = pack.subject_plan(&warden_core::filter::SubjectQuery {
+                resource: &resource,
+                action: &action_uid,
+                principal_type: &user,
+                context: Some(context.clone()),
+                entities,
+                tenant_policies,
+            });
+            let Ok(outcome) = outcome else {
+                continue;
+            };
+            planned += 1;
+            for principal in principals {
+                let principal = parse_uid(principal).unwrap();
+                let expected = allowed(
+                    pack,
+                    tenant_policies,
+                    entities,
+                    &principal,
+                    action,
+                    &resource,
+                    context.clone(),
+                );
+                prop_assert_eq!(
+                    holds(&outcome, &principal, entities),
+                    expected,
+                    "{} {} {}: subject plan {:?}",
+                    principal,
+                    action,
+                    resource,
+                    outcome
+                );
+            }
+        }
+    }
+    Ok(planned)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 120, ..ProptestConfig::default() })]
+
+    #[test]
+    fn subject_plans_admit_exactly_the_principals_decisions_allow(world in world()) {
+        let pack = compile(SCHEMA, MANIFEST, &world.policies);
+        let entities = pack.parse_entities(&world.entities_json().to_string()).unwrap();
+        let mut tenant_policies = TenantPolicies::default();
+        for (i, (tenant, text)) in world.tenant_policies.iter().enumerate() {
+            if let Ok(policy) = TenantPolicy::check(&pack, &format!("t{tenant}"), &format!("tp{i}"), text) {
+                tenant_policies.put(&pack, policy);
+            }
+        }
+        let principals: Vec<String> = (0..USERS).map(|u| format!("User::\"u{u}\"")).collect();
+        let resources: Vec<String> = (0..DOCUMENTS).step_by(4).map(|d| format!("Document::\"d{d}\"")).collect();
+        compare_subjects(
+            &pack,
+            &tenant_policies,
+            &entities,
+            &principals,
+            &["read", "edit"],
+            &resources,
+            &json!({"n": world.n}),
+        )?;
+    }
+}
+
+#[test]
+fn the_example_packs_subject_plans_match_decisions() {
+    let (pack, entities) = example_pack();
+    let principals: Vec<String> = entities
+        .iter()
+        .filter(|e| e.uid().type_name().to_string() == "User")
+        .map(|e| e.uid().to_string())
+        .collect();
+    let resources: Vec<String> = entities
+        .iter()
+        .filter(|e| e.uid().type_name().to_string() == "Document")
+        .map(|e| e.uid().to_string())
+        .collect();
+    for context in [json!({}), json!({"support_ticket": "SUP-1"})] {
+        let planned = compare_subjects(
+            &pack,
+            &TenantPolicies::default(),
+            &entities,
+            &principals,
+            &["read", "edit", "delete", "share"],
+            &resources,
+            &context,
+        )
+        .unwrap();
+        assert!(planned > resources.len() * 3, "{planned} subject plans");
+    }
+}

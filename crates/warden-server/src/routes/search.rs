@@ -1,8 +1,11 @@
 //! AuthZEN search: which subjects, resources or actions the policies allow, answered from the
-//! policy pack and the entities the service knows, by deciding each candidate. Paged with an
-//! opaque `next_token` (where the scan stopped: the candidates come in id order from the
-//! entity data's index, so a page costs what it scans, not what the store holds). One page
-//! scans at most [`MAX_SCAN`] candidates and spends at most half the request timeout, on a
+//! policy pack and the entities the service knows. The subject and resource searches make one
+//! data-filter plan (`warden_service::filter`) and test each candidate against its condition;
+//! when the policies cannot be written as a filter, and for actions, each candidate is
+//! decided. Paged with an opaque `next_token` (where the scan stopped: the candidates come in
+//! id order from the entity data's index, so a page costs what it scans, not what the store
+//! holds). One page decides at most [`MAX_SCAN`] candidates (tests at most [`PLANNED_SCAN`]
+//! against a plan) and spends at most half the request timeout, on a
 //! blocking thread so the async workers keep serving; a page cut short says where to go on.
 //! Every search call is one decision-log record (what was asked, what the page found); a search
 //! whose record cannot be kept answers nothing.
@@ -246,30 +249,61 @@ pub async fn subjects(
             .type_name(&request.subject.entity_type),
         snapshot: std::sync::Arc::clone(&snapshot.snapshot),
     };
-    let Page { body, found } = {
-        let (scope, subject_type, action, resource, context) = (
-            snapshot.clone(),
-            request.subject.entity_type.clone(),
-            request.action.name.clone(),
-            request.resource.clone(),
-            request.context.clone(),
-        );
-        page(
-            candidates,
-            request.page.as_ref(),
-            MAX_SCAN,
-            state.limits.search_budget,
-            move |id| {
-                let subject = EntityRef {
-                    entity_type: subject_type.clone(),
-                    id: id.to_owned(),
-                    properties: None,
-                };
-                allowed(&scope, &subject, &action, &resource, context.as_ref())
-                    .then(|| json!({"type": subject_type, "id": id}))
-            },
-        )
-        .await?
+    // One subject plan, then each candidate is a condition over its fields (and its store
+    // status); a question the plan cannot answer decides each candidate.
+    let plan = warden_service::filter::subject_plan(
+        &snapshot,
+        &request.subject.entity_type,
+        &request.action.name,
+        &(&request.resource).into(),
+        request.context.as_ref(),
+    );
+    let Page { body, found } = match plan {
+        Some(plan) => {
+            let subject_type = request.subject.entity_type.clone();
+            let type_name = snapshot.snapshot.pack.type_name(&subject_type);
+            let held = std::sync::Arc::clone(&snapshot.snapshot);
+            page(
+                candidates,
+                request.page.as_ref(),
+                PLANNED_SCAN,
+                state.limits.search_budget,
+                move |id| {
+                    let uid = warden_core::cedar_policy::EntityUid::from_type_name_and_id(
+                        type_name.clone()?,
+                        warden_core::cedar_policy::EntityId::new(id),
+                    );
+                    warden_service::filter::admits_subject(&held, &plan, &uid)
+                        .then(|| json!({"type": subject_type, "id": id}))
+                },
+            )
+            .await?
+        }
+        None => {
+            let (scope, subject_type, action, resource, context) = (
+                snapshot.clone(),
+                request.subject.entity_type.clone(),
+                request.action.name.clone(),
+                request.resource.clone(),
+                request.context.clone(),
+            );
+            page(
+                candidates,
+                request.page.as_ref(),
+                MAX_SCAN,
+                state.limits.search_budget,
+                move |id| {
+                    let subject = EntityRef {
+                        entity_type: subject_type.clone(),
+                        id: id.to_owned(),
+                        properties: None,
+                    };
+                    allowed(&scope, &subject, &action, &resource, context.as_ref())
+                        .then(|| json!({"type": subject_type, "id": id}))
+                },
+            )
+            .await?
+        }
     };
     let search = Search {
         kind: "subject",

@@ -330,3 +330,89 @@ async fn the_resource_search_pages_through_exactly_the_allowed_documents_of_the_
         );
     }
 }
+
+/// The subject search answers from a subject plan: for each document, the users found (page by
+/// page) are exactly those an AuthZEN evaluation allows; a disabled user is never found.
+#[tokio::test]
+async fn the_subject_search_finds_exactly_the_allowed_users() {
+    for (backend, server) in servers_with_a_store().await {
+        let (status, answer) = server
+            .admin(
+                Method::POST,
+                "/v1/admin/tenants/acme/principals/status",
+                Some(ADMIN_SECRET),
+                Some(&json!({"principal": "User::\"acme/bob\"", "status": "disabled"})),
+            )
+            .await;
+        assert_eq!(status, 200, "{backend}: {answer}");
+        let text =
+            std::fs::read_to_string(repo_root().join("examples/saas/entities.json")).unwrap();
+        let all: Vec<Value> = serde_json::from_str(&text).unwrap();
+        let users: Vec<String> = all
+            .iter()
+            .filter(|e| e["uid"]["type"] == "User")
+            .map(|e| e["uid"]["id"].as_str().unwrap().to_owned())
+            .collect();
+        // The status reaches the snapshot within a bounded wait.
+        let mut settled = false;
+        for _ in 0..50 {
+            let (_, answer) = server
+                .pep_post("/access/v1/evaluation", &json!({"subject": {"type": "User", "id": "acme/bob"}, "action": {"name": "read"}, "resource": {"type": "Document", "id": "acme/roadmap"}}))
+                .await;
+            if answer["decision"] == false {
+                settled = true;
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        assert!(settled, "{backend}: bob is still allowed");
+        for (action, document) in [
+            ("read", "acme/roadmap"),
+            ("delete", "acme/nda"),
+            ("share", "globex/roadmap"),
+            ("read", "public/handbook"),
+        ] {
+            let mut found = Vec::new();
+            let mut page_token = String::new();
+            for _ in 0..50 {
+                let (status, page) = server
+                    .pep_post(
+                        "/access/v1/search/subject",
+                        &json!({"subject": {"type": "User"}, "action": {"name": action},
+                                "resource": {"type": "Document", "id": document},
+                                "page": {"limit": 2, "token": page_token}}),
+                    )
+                    .await;
+                assert_eq!(status, 200, "{page}");
+                found.extend(
+                    page["results"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|r| r["id"].as_str().unwrap().to_owned()),
+                );
+                page_token = page["page"]["next_token"].as_str().unwrap().to_owned();
+                if page_token.is_empty() {
+                    break;
+                }
+            }
+            assert!(page_token.is_empty(), "the search does not end");
+            let mut allowed = Vec::new();
+            for user in &users {
+                let (_, answer) = server
+                    .pep_post(
+                        "/access/v1/evaluation",
+                        &json!({"subject": {"type": "User", "id": user}, "action": {"name": action},
+                                "resource": {"type": "Document", "id": document}}),
+                    )
+                    .await;
+                if answer["decision"] == true {
+                    allowed.push(user.clone());
+                }
+            }
+            allowed.sort();
+            assert_eq!(found, allowed, "{backend}: {action} {document}");
+            assert!(!found.contains(&"acme/bob".to_owned()), "{backend}");
+        }
+    }
+}
