@@ -443,31 +443,47 @@ impl Pack {
         roots
     }
 
+    /// The partial request (one side unknown) and the known entities, both checked against
+    /// the schema, for partial evaluation.
+    pub(super) fn partial_inputs(
+        &self,
+        principal: PartialEntityUid,
+        action: &EntityUid,
+        resource: PartialEntityUid,
+        context: Option<&Value>,
+        entities: &Entities,
+    ) -> Result<(PartialRequest, PartialEntities), FilterError> {
+        let schema = self.schema().ok_or(FilterError::NoSchema)?;
+        let context = match context {
+            None => Context::empty(),
+            // A context of primitives is built directly (Cedar's JSON reading costs more).
+            Some(value) => match self.primitive_context(action, value) {
+                Some(context) => context,
+                None => Context::from_json_value(value.clone(), Some((schema, action)))
+                    .map_err(|error| FilterError::Request(one_line(&error)))?,
+            },
+        };
+        let request =
+            PartialRequest::new(principal, action.clone(), resource, Some(context), schema)
+                .map_err(|error| FilterError::Request(one_line(&error)))?;
+        let entities = PartialEntities::from_concrete(entities.clone(), schema)
+            .map_err(|error| FilterError::Entities(one_line(&error)))?;
+        Ok((request, entities))
+    }
+
     /// The data-filter plan for one principal, action and resource type.
     pub fn filter_plan(&self, query: &FilterQuery<'_>) -> Result<FilterPlan, FilterError> {
         let schema = self.schema().ok_or(FilterError::NoSchema)?;
         let shape = shape_of(schema, query.resource_type)
             .ok_or_else(|| FilterError::UnknownResourceType(query.resource_type.to_string()))?;
         let shape = &shape;
-        let context = match &query.context {
-            None => Context::empty(),
-            // A context of primitives is built directly (Cedar's JSON reading costs more).
-            Some(value) => match self.primitive_context(query.action, value) {
-                Some(context) => context,
-                None => Context::from_json_value(value.clone(), Some((schema, query.action)))
-                    .map_err(|error| FilterError::Request(one_line(&error)))?,
-            },
-        };
-        let request = PartialRequest::new(
+        let (request, entities) = self.partial_inputs(
             PartialEntityUid::from_concrete(query.principal.clone()),
-            query.action.clone(),
+            query.action,
             PartialEntityUid::new(query.resource_type.clone(), None),
-            Some(context),
-            schema,
-        )
-        .map_err(|error| FilterError::Request(one_line(&error)))?;
-        let entities = PartialEntities::from_concrete(query.entities.clone(), schema)
-            .map_err(|error| FilterError::Entities(one_line(&error)))?;
+            query.context.as_ref(),
+            query.entities,
+        )?;
         // Only the policies whose scope can hold for this principal, action and resource type
         // (partial evaluation typechecks each policy it is given).
         let mut chosen = Vec::new();

@@ -9,10 +9,7 @@
 //! A forbid of `R` that errors denies. The store's statuses are not part of the plan: the
 //! caller leaves out disabled and deleted principals, as a decision refuses them.
 
-use cedar_policy::{
-    Context, Effect, Entities, EntityTypeName, EntityUid, PartialEntities, PartialEntityUid,
-    PartialRequest,
-};
+use cedar_policy::{Effect, Entities, EntityTypeName, EntityUid, PartialEntityUid};
 use serde_json::Value;
 
 use super::condition::Condition;
@@ -48,24 +45,13 @@ impl Pack {
         let schema = self.schema().ok_or(FilterError::NoSchema)?;
         let shape = shape_of(schema, query.principal_type)
             .ok_or_else(|| FilterError::UnknownResourceType(query.principal_type.to_string()))?;
-        let context = match &query.context {
-            None => Context::empty(),
-            Some(value) => match self.primitive_context(query.action, value) {
-                Some(context) => context,
-                None => Context::from_json_value(value.clone(), Some((schema, query.action)))
-                    .map_err(|error| FilterError::Request(one_line(&error)))?,
-            },
-        };
-        let request = PartialRequest::new(
+        let (request, entities) = self.partial_inputs(
             PartialEntityUid::new(query.principal_type.clone(), None),
-            query.action.clone(),
+            query.action,
             PartialEntityUid::from_concrete(query.resource.clone()),
-            Some(context),
-            schema,
-        )
-        .map_err(|error| FilterError::Request(one_line(&error)))?;
-        let entities = PartialEntities::from_concrete(query.entities.clone(), schema)
-            .map_err(|error| FilterError::Entities(one_line(&error)))?;
+            query.context.as_ref(),
+            query.entities,
+        )?;
         let pack = evaluate(self.policy_set(), &request, &entities, schema, self)?;
         let Some(tenancy) = self.tenancy() else {
             let condition = allowed(

@@ -204,6 +204,31 @@ fn logged(entity: &EntityRef) -> warden_audit::EntityRef {
     }
 }
 
+/// A page of the candidates of `entity_type` that `admits` says a plan admits.
+async fn plan_page(
+    candidates: OfType,
+    page_request: Option<&PageRequest>,
+    budget: Duration,
+    held: std::sync::Arc<crate::snapshot::Snapshot>,
+    entity_type: String,
+    plan: warden_core::filter::PlanOutcome,
+    admits: fn(
+        &crate::snapshot::Snapshot,
+        &warden_core::filter::PlanOutcome,
+        &warden_core::cedar_policy::EntityUid,
+    ) -> bool,
+) -> Result<Page, ApiError> {
+    let type_name = held.pack.type_name(&entity_type);
+    page(candidates, page_request, PLANNED_SCAN, budget, move |id| {
+        let uid = warden_core::cedar_policy::EntityUid::from_type_name_and_id(
+            type_name.clone()?,
+            warden_core::cedar_policy::EntityId::new(id),
+        );
+        admits(&held, &plan, &uid).then(|| json!({"type": entity_type, "id": id}))
+    })
+    .await
+}
+
 fn any_of(entity_type: &str) -> warden_audit::EntityRef {
     warden_audit::EntityRef {
         entity_type: entity_type.to_owned(),
@@ -260,22 +285,14 @@ pub async fn subjects(
     );
     let Page { body, found } = match plan {
         Some(plan) => {
-            let subject_type = request.subject.entity_type.clone();
-            let type_name = snapshot.snapshot.pack.type_name(&subject_type);
-            let held = std::sync::Arc::clone(&snapshot.snapshot);
-            page(
+            plan_page(
                 candidates,
                 request.page.as_ref(),
-                PLANNED_SCAN,
                 state.limits.search_budget,
-                move |id| {
-                    let uid = warden_core::cedar_policy::EntityUid::from_type_name_and_id(
-                        type_name.clone()?,
-                        warden_core::cedar_policy::EntityId::new(id),
-                    );
-                    warden_service::filter::admits_subject(&held, &plan, &uid)
-                        .then(|| json!({"type": subject_type, "id": id}))
-                },
+                std::sync::Arc::clone(&snapshot.snapshot),
+                request.subject.entity_type.clone(),
+                plan,
+                warden_service::filter::admits_subject,
             )
             .await?
         }
@@ -423,22 +440,14 @@ pub async fn resources(
     };
     let Page { body, found } = match plan {
         Some(plan) => {
-            let resource_type = request.resource.entity_type.clone();
-            let type_name = snapshot.snapshot.pack.type_name(&resource_type);
-            let held = std::sync::Arc::clone(&snapshot.snapshot);
-            page(
+            plan_page(
                 candidates,
                 request.page.as_ref(),
-                PLANNED_SCAN,
                 state.limits.search_budget,
-                move |id| {
-                    let uid = warden_core::cedar_policy::EntityUid::from_type_name_and_id(
-                        type_name.clone()?,
-                        warden_core::cedar_policy::EntityId::new(id),
-                    );
-                    warden_service::filter::admits(&held, &plan, &uid)
-                        .then(|| json!({"type": resource_type, "id": id}))
-                },
+                std::sync::Arc::clone(&snapshot.snapshot),
+                request.resource.entity_type.clone(),
+                plan,
+                warden_service::filter::admits,
             )
             .await?
         }
