@@ -116,7 +116,9 @@ pub fn admits(snapshot: &Snapshot, outcome: &PlanOutcome, resource: &EntityUid) 
         PlanOutcome::AlwaysAllowed => snapshot.entities().contains(resource),
         PlanOutcome::Conditional(condition) => {
             let graph = snapshot.entities();
-            if condition.needs_ancestors() {
+            // On a replica that serves some tenants, the slice also refuses a resource whose
+            // data reaches another tenant's (as a decision about it would be refused).
+            if condition.needs_ancestors() || graph.served_tenants().is_some() {
                 let Ok(entities) = graph.slice(
                     &snapshot.pack,
                     &snapshot.roots,
@@ -138,6 +140,24 @@ pub fn admits(snapshot: &Snapshot, outcome: &PlanOutcome, resource: &EntityUid) 
             }
         }
     }
+}
+
+/// Whether a root stays in a plan's slice on a replica that serves some tenants. Only the
+/// entity of an unserved tenant itself is left out (the cross-tenant branch never admits that
+/// tenant's rows); any other entity of an unserved tenant stays, so the slice is refused as a
+/// decision reading it would be (a plan must not fold away a policy that reads it).
+fn keep_root(
+    pack: &warden_core::Pack,
+    graph: &crate::entity_graph::EntityGraph,
+    uid: &EntityUid,
+) -> bool {
+    let is_tenant = pack
+        .tenancy()
+        .is_some_and(|tenancy| uid.type_name() == &tenancy.tenant_type);
+    !is_tenant
+        || graph
+            .unserved_tenant(pack, &uid.type_name().to_string(), uid.id().unescaped())
+            .is_none()
 }
 
 fn slice_refusal(error: crate::entity_graph::SliceError) -> Refusal {
@@ -225,11 +245,7 @@ fn planned(
     roots.extend(
         pack.filter_roots(&tenant_policies, principal_tenant.as_deref())
             .into_iter()
-            .filter(|uid| {
-                graph
-                    .unserved_tenant(pack, &uid.type_name().to_string(), uid.id().unescaped())
-                    .is_none()
-            }),
+            .filter(|uid| keep_root(pack, &graph, uid)),
     );
     if let Some(context) = &input.context {
         crate::entity_graph::references_in(context, &mut roots);
@@ -314,11 +330,7 @@ pub fn subject_plan(
     roots.extend(
         pack.filter_roots(&tenant_policies, resource_tenant.as_deref())
             .into_iter()
-            .filter(|uid| {
-                graph
-                    .unserved_tenant(pack, &uid.type_name().to_string(), uid.id().unescaped())
-                    .is_none()
-            }),
+            .filter(|uid| keep_root(pack, &graph, uid)),
     );
     if let Some(context) = context {
         crate::entity_graph::references_in(context, &mut roots);
@@ -450,5 +462,256 @@ mod tests {
             )
             .is_none()
         );
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Second review (#21): the subject search's plan against each candidate's decision, as the
+    // server runs them (`admits_subject` per candidate of `ids_of_type`, `engine::decide`).
+    // -----------------------------------------------------------------------------------------
+
+    fn scope_of(graph: EntityGraph, pack: Arc<warden_core::Pack>) -> DecisionScope {
+        DecisionScope {
+            snapshot: Arc::new(Snapshot::of(pack, graph)),
+            stale: None,
+            claim_attributes: Arc::new(vec!["tenant".to_owned(), "email".to_owned()]),
+            audit_down: None,
+        }
+    }
+
+    fn example_parts() -> (Arc<warden_core::Pack>, Vec<Value>) {
+        let root = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."));
+        let sources = warden_packdir::read_pack(&root.join("examples/saas")).unwrap();
+        let pack = Arc::new(warden_core::Pack::compile(&sources).unwrap().pack);
+        let text = std::fs::read_to_string(root.join("examples/saas/entities.json")).unwrap();
+        let values: Vec<Value> = serde_json::from_str(&text).unwrap();
+        (pack, values)
+    }
+
+    /// Every candidate of `subject_type` the search would scan: (id, plan admits, decision
+    /// allows) where they differ.
+    fn search_mismatches(
+        scope: &DecisionScope,
+        subject_type: &str,
+        action: &str,
+        resource: &crate::engine::EntityInput,
+    ) -> Vec<(String, bool, bool)> {
+        // No plan: the search decides each candidate, which is the decision itself.
+        let Some(outcome) = subject_plan(scope, subject_type, action, resource, None) else {
+            return Vec::new();
+        };
+        let type_name = scope.snapshot.pack.type_name(subject_type).unwrap();
+        let ids = scope
+            .snapshot
+            .entities()
+            .ids_of_type(&type_name, None, usize::MAX);
+        assert!(!ids.is_empty());
+        let mut out = Vec::new();
+        for id in ids {
+            let uid = EntityUid::from_type_name_and_id(
+                type_name.clone(),
+                warden_core::cedar_policy::EntityId::new(&id),
+            );
+            let planned = admits_subject(&scope.snapshot, &outcome, &uid);
+            let decided = crate::engine::decide(
+                scope,
+                &crate::engine::DecisionInput {
+                    principal: PrincipalInput::Named(entity(subject_type, &id)),
+                    action: action.to_owned(),
+                    resource: resource.clone(),
+                    context: None,
+                },
+            )
+            .allowed();
+            if planned != decided {
+                out.push((id, planned, decided));
+            }
+        }
+        out
+    }
+
+    fn grant(tenant: &str, principal: &str, role: &str) -> warden_store::RoleAssignment {
+        warden_store::RoleAssignment {
+            tenant: tenant.into(),
+            principal_type: "User".into(),
+            principal_id: principal.into(),
+            role_type: "Role".into(),
+            role_id: role.into(),
+            expires_at: None,
+            reason: "review".into(),
+            granted_by: "review".into(),
+            granted_at: 0,
+        }
+    }
+
+    /// HELD: role grants (the `granted` layer, also for a principal the data does not list),
+    /// disabled and deleted principals, and claim attributes (which named subjects never get):
+    /// the plan admits exactly the candidates a decision allows.
+    #[test]
+    fn review2_grants_statuses_and_claims_match_decisions() {
+        let (pack, values) = example_parts();
+        let mut graph = EntityGraph::of_values(&pack, values).unwrap();
+        let now = 1_000;
+        graph
+            .set_grants(
+                &pack,
+                "acme",
+                ("User", "acme/erin"),
+                &[grant("acme", "acme/erin", "admin")],
+                now,
+            )
+            .unwrap();
+        graph
+            .set_grants(
+                &pack,
+                "acme",
+                ("User", "acme/zed"),
+                &[grant("acme", "acme/zed", "viewer")],
+                now,
+            )
+            .unwrap();
+        graph
+            .set_grants(
+                &pack,
+                "globex",
+                ("User", "globex/erin"),
+                &[grant("globex", "globex/erin", "support")],
+                now,
+            )
+            .unwrap();
+        for (id, status) in [
+            ("acme/bob", warden_store::PrincipalStatus::Disabled),
+            ("acme/alice", warden_store::PrincipalStatus::Deleted),
+        ] {
+            graph
+                .set_status(
+                    &pack,
+                    &warden_store::StatusRecord {
+                        tenant: "acme".into(),
+                        principal_type: "User".into(),
+                        principal_id: id.into(),
+                        status,
+                    },
+                )
+                .unwrap();
+        }
+        let scope = scope_of(graph, pack);
+        for action in ["read", "edit", "delete", "share"] {
+            for document in ["acme/roadmap", "acme/salaries", "public/handbook"] {
+                let resource = entity("Document", document);
+                for subject_type in ["User", "ServiceAccount"] {
+                    assert_eq!(
+                        search_mismatches(&scope, subject_type, action, &resource),
+                        Vec::new(),
+                        "{subject_type} {action} {document}"
+                    );
+                }
+            }
+        }
+        for tenant in ["acme", "globex", "public"] {
+            assert_eq!(
+                search_mismatches(&scope, "User", "list", &entity("Tenant", tenant)),
+                Vec::new(),
+                "list {tenant}"
+            );
+        }
+    }
+
+    /// FINDING (broader, replicas serving some tenants): a decision on a replica with
+    /// `[storage] tenants` is refused (`tenant_not_served`) when its slice reaches an entity
+    /// of a tenant it does not serve (`EntityGraph::slice_with` -> `not_held`), here the
+    /// literal `User::"operator/blocked"` of a selected pack forbid (`engine::evaluate` adds
+    /// the selection's literals to the roots). `subject_plan` leaves such roots out
+    /// (`filter_roots(..).filter(unserved_tenant)`), partial evaluation folds the forbid to
+    /// false for this resource, and `admits_subject` checks only the candidate's own id prefix
+    /// and status: the search lists acme's viewers, every one of whose decisions is refused.
+    #[test]
+    fn review2_a_replica_lists_no_subject_whose_decision_it_refuses() {
+        let root = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."));
+        let mut sources = warden_packdir::read_pack(&root.join("examples/saas")).unwrap();
+        sources.policy_files.push(warden_core::pack::SourceFile::new(
+            "operator.cedar",
+            "@id(\"operator-blocked-owner\")\nforbid (principal, action, resource is Document) when { resource.owner == User::\"operator/blocked\" };\n",
+        ));
+        let pack = Arc::new(warden_core::Pack::compile(&sources).unwrap().pack);
+        let (_, values) = example_parts();
+        let mut graph = EntityGraph::of_values(&pack, values).unwrap();
+        graph.serve_only(Some(Arc::new(
+            ["acme".to_owned(), "public".to_owned()]
+                .into_iter()
+                .collect(),
+        )));
+        let scope = scope_of(graph, pack);
+        let carol = crate::engine::decide(
+            &scope,
+            &crate::engine::DecisionInput {
+                principal: PrincipalInput::Named(entity("User", "acme/carol")),
+                action: "read".to_owned(),
+                resource: entity("Document", "acme/roadmap"),
+                context: None,
+            },
+        );
+        assert_eq!(carol.reason(), "tenant_not_served");
+        assert_eq!(
+            search_mismatches(&scope, "User", "read", &entity("Document", "acme/roadmap")),
+            Vec::new()
+        );
+    }
+
+    /// The same refusal seen from the resource search (pre-existing, `plan` + `admits`):
+    /// acme/carol's plan admits acme's documents, every decision about them is refused.
+    #[test]
+    fn review2_a_replica_lists_no_resource_whose_decision_it_refuses() {
+        let root = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."));
+        let mut sources = warden_packdir::read_pack(&root.join("examples/saas")).unwrap();
+        sources.policy_files.push(warden_core::pack::SourceFile::new(
+            "operator.cedar",
+            "@id(\"operator-blocked-owner\")\nforbid (principal, action, resource is Document) when { resource.owner == User::\"operator/blocked\" };\n",
+        ));
+        let pack = Arc::new(warden_core::Pack::compile(&sources).unwrap().pack);
+        let (_, values) = example_parts();
+        let mut graph = EntityGraph::of_values(&pack, values).unwrap();
+        graph.serve_only(Some(Arc::new(
+            ["acme".to_owned(), "public".to_owned()]
+                .into_iter()
+                .collect(),
+        )));
+        let scope = scope_of(graph, pack);
+        let planned = plan(
+            &scope,
+            &FilterInput {
+                principal: PrincipalInput::Named(entity("User", "acme/carol")),
+                action: "read".to_owned(),
+                resource_type: "Document".to_owned(),
+                context: None,
+            },
+        )
+        .unwrap();
+        let document = scope.snapshot.pack.type_name("Document").unwrap();
+        let ids = scope
+            .snapshot
+            .entities()
+            .ids_of_type(&document, None, usize::MAX);
+        let mut wrong = Vec::new();
+        for id in ids {
+            let uid = EntityUid::from_type_name_and_id(
+                document.clone(),
+                warden_core::cedar_policy::EntityId::new(&id),
+            );
+            let admitted = admits(&scope.snapshot, planned.outcome(), &uid);
+            let decided = crate::engine::decide(
+                &scope,
+                &crate::engine::DecisionInput {
+                    principal: PrincipalInput::Named(entity("User", "acme/carol")),
+                    action: "read".to_owned(),
+                    resource: entity("Document", &id),
+                    context: None,
+                },
+            )
+            .allowed();
+            if admitted != decided {
+                wrong.push((id, admitted, decided));
+            }
+        }
+        assert_eq!(wrong, Vec::new());
     }
 }

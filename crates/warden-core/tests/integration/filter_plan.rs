@@ -1746,3 +1746,679 @@ fn the_example_packs_subject_plans_match_decisions() {
         assert!(planned > resources.len() * 3, "{planned} subject plans");
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Second review (#21): subject plans (the principal unknown) against per-principal decisions,
+// for every kind of principal type the tenant guard knows: a required tenant attribute, an
+// optional one, the tenant type itself, and none. Each `review2_*` test that fails is a
+// finding.
+// ---------------------------------------------------------------------------------------------
+
+/// How the searched principal type `P` carries its tenant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Required,
+    Optional,
+    TenantType,
+    NoTenant,
+}
+
+fn kind_schema(kind: Kind) -> (String, String) {
+    // (schema, manifest); the tenant type is `T` except for `TenantType`, where it is `P`.
+    let tenant = if kind == Kind::TenantType { "P" } else { "T" };
+    let principal = match kind {
+        Kind::Required => "entity P in [Role] { tenant: T, level: Long, dept: String };".to_owned(),
+        Kind::Optional => {
+            "entity P in [Role] { tenant?: T, level: Long, dept: String };".to_owned()
+        }
+        Kind::TenantType => {
+            "entity P in [Role] { level: Long, dept: String, plan: String };".to_owned()
+        }
+        Kind::NoTenant => "entity P in [Role] { level: Long, dept: String };".to_owned(),
+    };
+    let schema = format!(
+        r#"
+entity T {{ plan: String }};
+entity Role in [Role];
+{principal}
+entity Document {{ tenant: {tenant}, owner: P, level: Long, shared: Bool, tags: Set<String> }};
+action read, edit appliesTo {{ principal: [P], resource: [Document], context: {{ n: Long }} }};
+"#
+    );
+    let manifest = format!(
+        "name = \"subjects\"\n[tenancy]\nattribute = \"tenant\"\ntenant_type = \"{tenant}\"\n"
+    );
+    (schema, manifest)
+}
+
+const KIND_TENANTS: usize = 3;
+const KIND_PRINCIPALS: usize = 7;
+const KIND_DOCUMENTS: usize = 6;
+const BIG: &str = "4611686018427387904";
+
+fn kind_atom(kind: Kind) -> BoxedStrategy<String> {
+    let tenant = if kind == Kind::TenantType { "P" } else { "T" };
+    let mut atoms: Vec<BoxedStrategy<String>> = vec![
+        (0..4i64)
+            .prop_map(|n| format!("principal.level > {n}"))
+            .boxed(),
+        Just("resource.level <= principal.level".to_owned()).boxed(),
+        (0..ROLES)
+            .prop_map(|r| format!("principal in Role::\"r{r}\""))
+            .boxed(),
+        Just("resource.owner == principal".to_owned()).boxed(),
+        Just("principal.dept == \"d0\"".to_owned()).boxed(),
+        Just("resource.shared".to_owned()).boxed(),
+        Just("resource.tenant.plan == \"pro\"".to_owned()).boxed(),
+        (0..KIND_TENANTS)
+            .prop_map(move |t| format!("resource.tenant == {tenant}::\"t{t}\""))
+            .boxed(),
+        (0..3i64).prop_map(|n| format!("context.n > {n}")).boxed(),
+        Just("resource.tags.contains(\"t0\")".to_owned()).boxed(),
+        Just("(if principal.level > 2 then resource.shared else true)".to_owned()).boxed(),
+        // Errors for some resources (overflow), known to partial evaluation.
+        Just(format!("resource.level * {BIG} > 0")).boxed(),
+    ];
+    match kind {
+        Kind::Required => {
+            atoms.push(Just("resource.tenant == principal.tenant".to_owned()).boxed());
+            atoms.push(Just("principal.tenant.plan == \"pro\"".to_owned()).boxed());
+            atoms.push(
+                (0..KIND_TENANTS)
+                    .prop_map(|t| format!("principal.tenant == T::\"t{t}\""))
+                    .boxed(),
+            );
+            atoms.push(
+                (0..KIND_TENANTS)
+                    .prop_map(|t| {
+                        format!("(principal.tenant == T::\"t{t}\" && resource.level * {BIG} > 0)")
+                    })
+                    .boxed(),
+            );
+            atoms.push(
+                (0..KIND_TENANTS)
+                    .prop_map(|t| {
+                        format!("(principal.tenant != T::\"t{t}\" || resource.level * {BIG} > 0)")
+                    })
+                    .boxed(),
+            );
+        }
+        Kind::Optional => {
+            atoms.push(
+                Just("principal has tenant && resource.tenant == principal.tenant".to_owned())
+                    .boxed(),
+            );
+            atoms.push(Just("principal has tenant".to_owned()).boxed());
+            atoms.push(
+                Just("principal has tenant && principal.tenant.plan == \"pro\"".to_owned()).boxed(),
+            );
+            atoms.push(
+                (0..KIND_TENANTS)
+                    .prop_map(|t| {
+                        format!("(principal has tenant && principal.tenant == T::\"t{t}\")")
+                    })
+                    .boxed(),
+            );
+            atoms.push(
+                (0..KIND_TENANTS)
+                    .prop_map(|t| {
+                        format!("((principal has tenant && principal.tenant == T::\"t{t}\") && resource.level * {BIG} > 0)")
+                    })
+                    .boxed(),
+            );
+        }
+        Kind::TenantType => {
+            atoms.push(Just("resource.tenant == principal".to_owned()).boxed());
+            atoms.push(Just("principal.plan == \"pro\"".to_owned()).boxed());
+            atoms.push(
+                (0..KIND_TENANTS)
+                    .prop_map(|t| format!("principal == P::\"t{t}\""))
+                    .boxed(),
+            );
+        }
+        Kind::NoTenant => {}
+    }
+    proptest::strategy::Union::new(atoms).boxed()
+}
+
+fn kind_condition(kind: Kind) -> BoxedStrategy<String> {
+    kind_atom(kind)
+        .prop_recursive(2, 6, 2, |inner| {
+            prop_oneof![
+                (inner.clone(), inner.clone()).prop_map(|(a, b)| format!("({a} && {b})")),
+                (inner.clone(), inner.clone()).prop_map(|(a, b)| format!("({a} || {b})")),
+                inner.prop_map(|a| format!("!({a})")),
+            ]
+        })
+        .boxed()
+}
+
+fn kind_policy(kind: Kind) -> BoxedStrategy<String> {
+    (
+        prop_oneof![3 => Just("permit"), 1 => Just("forbid")],
+        prop::bool::weighted(0.35),
+        prop_oneof![
+            2 => Just("principal".to_owned()),
+            1 => (0..ROLES).prop_map(|r| format!("principal in Role::\"r{r}\"")),
+        ],
+        prop_oneof![
+            Just("action".to_owned()),
+            Just("action == Action::\"read\"".to_owned()),
+        ],
+        prop::option::weighted(0.85, kind_condition(kind)),
+        prop::option::weighted(0.15, kind_condition(kind)),
+    )
+        .prop_map(|(effect, cross, principal, action, when, unless)| {
+            let annotation = if cross && effect == "permit" {
+                "@cross_tenant(\"shared\")\n"
+            } else {
+                ""
+            };
+            let when = when.map(|c| format!(" when {{ {c} }}")).unwrap_or_default();
+            let unless = unless
+                .map(|c| format!(" unless {{ {c} }}"))
+                .unwrap_or_default();
+            format!("{annotation}{effect} ({principal}, {action}, resource){when}{unless};")
+        })
+        .boxed()
+}
+
+#[derive(Debug, Clone)]
+struct KindWorld {
+    kind: Kind,
+    policies: Vec<String>,
+    tenant_policies: Vec<(usize, String)>,
+    /// Per principal: tenant (None = no tenant attribute, where optional), roles, level.
+    principals: Vec<(Option<usize>, Vec<usize>, i64)>,
+    /// Per document: tenant, owner, level, shared, tagged t0.
+    documents: Vec<(usize, usize, i64, bool, bool)>,
+    n: i64,
+}
+
+fn kind_world() -> impl Strategy<Value = KindWorld> {
+    prop_oneof![
+        3 => Just(Kind::Required),
+        3 => Just(Kind::Optional),
+        3 => Just(Kind::TenantType),
+        1 => Just(Kind::NoTenant),
+    ]
+    .prop_flat_map(|kind| {
+        (
+            Just(kind),
+            prop::collection::vec(kind_policy(kind), 1..7),
+            prop::collection::vec((0..KIND_TENANTS, kind_policy(kind)), 0..4),
+            prop::collection::vec(
+                (
+                    prop::option::weighted(0.8, 0..KIND_TENANTS),
+                    prop::collection::vec(0..ROLES, 0..2),
+                    0..5i64,
+                ),
+                KIND_PRINCIPALS,
+            ),
+            prop::collection::vec(
+                (
+                    0..KIND_TENANTS,
+                    0..KIND_PRINCIPALS,
+                    0..4i64,
+                    any::<bool>(),
+                    any::<bool>(),
+                ),
+                KIND_DOCUMENTS,
+            ),
+            0..3i64,
+        )
+    })
+    .prop_map(
+        |(kind, policies, tenant_policies, principals, documents, n)| KindWorld {
+            kind,
+            policies,
+            tenant_policies,
+            principals,
+            documents,
+            n,
+        },
+    )
+}
+
+impl KindWorld {
+    fn tenant_type(&self) -> &'static str {
+        if self.kind == Kind::TenantType {
+            "P"
+        } else {
+            "T"
+        }
+    }
+
+    /// Principal ids: `t<k>/p<i>` (the tenant's prefix), or the tenant's own id for the
+    /// tenant type.
+    fn principal_ids(&self) -> Vec<String> {
+        match self.kind {
+            Kind::TenantType => (0..KIND_TENANTS).map(|t| format!("t{t}")).collect(),
+            _ => self
+                .principals
+                .iter()
+                .enumerate()
+                .map(|(i, (tenant, _, _))| format!("t{}/p{i}", tenant.unwrap_or(0)))
+                .collect(),
+        }
+    }
+
+    fn entities_json(&self) -> Value {
+        let tenant_type = self.tenant_type();
+        let mut all = Vec::new();
+        all.push(json!({"uid": {"type": "Role", "id": "r0"}, "attrs": {}, "parents": [{"type": "Role", "id": "r1"}]}));
+        for r in 1..ROLES {
+            all.push(
+                json!({"uid": {"type": "Role", "id": format!("r{r}")}, "attrs": {}, "parents": []}),
+            );
+        }
+        let ids = self.principal_ids();
+        match self.kind {
+            Kind::TenantType => {
+                for (t, id) in ids.iter().enumerate() {
+                    let (_, roles, level) = &self.principals[t];
+                    all.push(json!({
+                        "uid": {"type": "P", "id": id},
+                        "attrs": {"level": level, "dept": format!("d{}", t % 2), "plan": if t == 0 { "free" } else { "pro" }},
+                        "parents": roles.iter().map(|r| json!({"type": "Role", "id": format!("r{r}")})).collect::<Vec<_>>(),
+                    }));
+                }
+            }
+            _ => {
+                for t in 0..KIND_TENANTS {
+                    all.push(json!({"uid": {"type": "T", "id": format!("t{t}")}, "attrs": {"plan": if t == 0 { "free" } else { "pro" }}, "parents": []}));
+                }
+                for (i, (tenant, roles, level)) in self.principals.iter().enumerate() {
+                    let mut attrs = json!({"level": level, "dept": format!("d{}", i % 2)});
+                    match (self.kind, tenant) {
+                        (Kind::NoTenant, _) => {}
+                        (Kind::Optional, None) => {}
+                        (_, t) => {
+                            attrs["tenant"] = json!({"__entity": {"type": "T", "id": format!("t{}", t.unwrap_or(0))}});
+                        }
+                    }
+                    all.push(json!({
+                        "uid": {"type": "P", "id": ids[i]},
+                        "attrs": attrs,
+                        "parents": roles.iter().map(|r| json!({"type": "Role", "id": format!("r{r}")})).collect::<Vec<_>>(),
+                    }));
+                }
+            }
+        }
+        for (d, (tenant, owner, level, shared, tagged)) in self.documents.iter().enumerate() {
+            let owner = &ids[owner % ids.len()];
+            all.push(json!({
+                "uid": {"type": "Document", "id": format!("t{tenant}/d{d}")},
+                "attrs": {
+                    "tenant": {"__entity": {"type": tenant_type, "id": format!("t{tenant}")}},
+                    "owner": {"__entity": {"type": "P", "id": owner}},
+                    "level": level,
+                    "shared": shared,
+                    "tags": if *tagged { vec!["t0"] } else { Vec::<&str>::new() },
+                },
+                "parents": [],
+            }));
+        }
+        Value::Array(all)
+    }
+}
+
+/// The subject plan for each resource and action against each principal's decision, with the
+/// planner given `plan_entities`. Returns (plans made, plans refused).
+#[allow(
+    clippy::too_many_arguments,
+    reason = "a test helper taking the question apart"
+)]
+fn compare_subjects_of(
+    pack: &Pack,
+    tenant_policies: &TenantPolicies,
+    plan_entities: &dyn Fn(&EntityUid) -> Entities,
+    entities: &Entities,
+    principal_type: &str,
+    principals: &[String],
+    resources: &[String],
+    context: &Value,
+) -> Result<(usize, usize), TestCaseError> {
+    let principal_type = pack.type_name(principal_type).unwrap();
+    let (mut planned, mut refused) = (0, 0);
+    for resource in resources {
+        let resource = parse_uid(resource).unwrap();
+        let known = plan_entities(&resource);
+        for action in ["read", "edit"] {
+            let action_uid = parse_uid(&format!("Action::\"{action}\"")).unwrap();
+            let outcome = pack.subject_plan(&warden_core::filter::SubjectQuery {
+                resource: &resource,
+                action: &action_uid,
+                principal_type: &principal_type,
+                context: Some(context.clone()),
+                entities: &known,
+                tenant_policies,
+            });
+            let Ok(outcome) = outcome else {
+                refused += 1;
+                continue;
+            };
+            planned += 1;
+            for principal in principals {
+                let principal = parse_uid(principal).unwrap();
+                let expected = allowed(
+                    pack,
+                    tenant_policies,
+                    entities,
+                    &principal,
+                    action,
+                    &resource,
+                    context.clone(),
+                );
+                prop_assert_eq!(
+                    holds(&outcome, &principal, entities),
+                    expected,
+                    "{} {} {}: subject plan {:?}",
+                    principal,
+                    action,
+                    resource,
+                    outcome
+                );
+            }
+        }
+    }
+    Ok((planned, refused))
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 1000, ..ProptestConfig::default() })]
+
+    /// Subject plans for principal types with a required, an optional, no tenant attribute,
+    /// and the tenant type itself; marked and unmarked permits, forbids, tenant policies,
+    /// residuals that error for some resources behind `&&`/`||` on the principal's tenant.
+    #[test]
+    fn review2_subject_plans_for_every_kind_of_principal_type(world in kind_world()) {
+        let (schema, manifest) = kind_schema(world.kind);
+        let Some(pack) = compiles(&schema, &manifest, &world.policies) else {
+            return Ok(());
+        };
+        let entities = pack.parse_entities(&world.entities_json().to_string()).unwrap();
+        let mut tenant_policies = TenantPolicies::default();
+        for (i, (tenant, text)) in world.tenant_policies.iter().enumerate() {
+            if let Ok(policy) = TenantPolicy::check(&pack, &format!("t{tenant}"), &format!("tp{i}"), text) {
+                tenant_policies.put(&pack, policy);
+            }
+        }
+        let principals: Vec<String> = world
+            .principal_ids()
+            .iter()
+            .map(|id| format!("P::{id:?}"))
+            .collect();
+        let resources: Vec<String> = (0..KIND_DOCUMENTS)
+            .map(|d| format!("Document::\"t{}/d{d}\"", world.documents[d].0))
+            .collect();
+        // The planner gets what the service gives it: the resource's slice and the roots of
+        // `Pack::filter_roots` for the resource's tenant.
+        let data = world.entities_json();
+        compare_subjects_of(
+            &pack,
+            &tenant_policies,
+            &|resource| planner_slice(&pack, &tenant_policies, &data, resource),
+            &entities,
+            "P",
+            &principals,
+            &resources,
+            &json!({"n": world.n}),
+        )?;
+    }
+}
+
+/// The subject plan for one question and, per principal, (principal, plan admits, decision
+/// allows) where they differ.
+fn subject_mismatches(
+    pack: &Pack,
+    tenant_policies: &TenantPolicies,
+    entities: &Entities,
+    principal_type: &str,
+    action: &str,
+    resource: &str,
+    principals: &[&str],
+) -> (PlanOutcome, Vec<(String, bool, bool)>) {
+    let resource = parse_uid(resource).unwrap();
+    let action_uid = parse_uid(&format!("Action::\"{action}\"")).unwrap();
+    let outcome = pack
+        .subject_plan(&warden_core::filter::SubjectQuery {
+            resource: &resource,
+            action: &action_uid,
+            principal_type: &pack.type_name(principal_type).unwrap(),
+            context: None,
+            entities,
+            tenant_policies,
+        })
+        .unwrap_or_else(|error| panic!("no subject plan: {error}"));
+    let mut out = Vec::new();
+    for principal in principals {
+        let principal = parse_uid(principal).unwrap();
+        let planned = holds(&outcome, &principal, entities);
+        let decided = allowed(
+            pack,
+            tenant_policies,
+            entities,
+            &principal,
+            action,
+            &resource,
+            json!({}),
+        );
+        if planned != decided {
+            out.push((principal.to_string(), planned, decided));
+        }
+    }
+    (outcome, out)
+}
+
+const PEOPLE: &str = r#"
+entity Tenant { plan: String };
+entity Role in [Role];
+entity User in [Role] { tenant: Tenant, level: Long, manager?: User };
+entity Document { tenant: Tenant, owner: User, level: Long, shared: Bool };
+action read appliesTo { principal: [User], resource: [Document] };
+action manage appliesTo { principal: [User], resource: [User] };
+action list appliesTo { principal: [User, Tenant], resource: [Tenant] };
+"#;
+
+fn people_data() -> Value {
+    let user = |id: &str, tenant: &str, level: i64, roles: &[&str], manager: Option<&str>| {
+        let mut attrs =
+            json!({"tenant": {"__entity": {"type": "Tenant", "id": tenant}}, "level": level});
+        if let Some(manager) = manager {
+            attrs["manager"] = json!({"__entity": {"type": "User", "id": manager}});
+        }
+        json!({"uid": {"type": "User", "id": id}, "attrs": attrs,
+               "parents": roles.iter().map(|r| json!({"type": "Role", "id": r})).collect::<Vec<_>>()})
+    };
+    json!([
+        {"uid": {"type": "Tenant", "id": "acme"}, "attrs": {"plan": "pro"}, "parents": []},
+        {"uid": {"type": "Tenant", "id": "globex"}, "attrs": {"plan": "free"}, "parents": []},
+        {"uid": {"type": "Tenant", "id": "public"}, "attrs": {"plan": "free"}, "parents": []},
+        {"uid": {"type": "Role", "id": "admin"}, "attrs": {}, "parents": []},
+        user("acme/alice", "acme", 3, &["admin"], None),
+        user("acme/bob", "acme", 1, &[], Some("acme/alice")),
+        user("acme/carl", "acme", 5, &[], Some("acme/bob")),
+        user("globex/gina", "globex", 4, &["admin"], None),
+        user("globex/gus", "globex", 0, &[], Some("acme/alice")),
+        {"uid": {"type": "Document", "id": "acme/d"}, "attrs": {"tenant": {"__entity": {"type": "Tenant", "id": "acme"}},
+            "owner": {"__entity": {"type": "User", "id": "acme/bob"}}, "level": 2, "shared": true}, "parents": []},
+        {"uid": {"type": "Document", "id": "public/p"}, "attrs": {"tenant": {"__entity": {"type": "Tenant", "id": "public"}},
+            "owner": {"__entity": {"type": "User", "id": "acme/alice"}}, "level": 2, "shared": true}, "parents": []},
+    ])
+}
+
+const PEOPLE_USERS: [&str; 5] = [
+    "User::\"acme/alice\"",
+    "User::\"acme/bob\"",
+    "User::\"acme/carl\"",
+    "User::\"globex/gina\"",
+    "User::\"globex/gus\"",
+];
+
+/// HELD: the resource of the principal's own type (`principal == resource`,
+/// `resource.manager == principal`, `principal in resource`), and the tenant type as the
+/// resource (`resource == principal.tenant`, a marked permit for `Tenant::"public"`), and
+/// the tenant type as the principal: the subject plan admits exactly whom decisions allow.
+#[test]
+fn review2_principal_typed_and_tenant_resources() {
+    let pack = compile_with(
+        cedar_schema(PEOPLE),
+        MANIFEST,
+        &[
+            "permit (principal, action == Action::\"manage\", resource) when { principal == resource || (resource has manager && resource.manager == principal) };",
+            "permit (principal in Role::\"admin\", action == Action::\"manage\", resource) when { resource.tenant == principal.tenant && resource.level < principal.level };",
+            "@cross_tenant(\"managers may manage their reports anywhere\")\npermit (principal, action == Action::\"manage\", resource) when { resource has manager && resource.manager == principal };",
+            "forbid (principal, action == Action::\"manage\", resource) when { principal in resource && principal.level < 2 };",
+            "permit (principal is User, action == Action::\"list\", resource) when { resource == principal.tenant };",
+            "permit (principal is Tenant, action == Action::\"list\", resource) when { resource == principal };",
+            "@cross_tenant(\"public listing\")\npermit (principal, action == Action::\"list\", resource) when { resource == Tenant::\"public\" };",
+            "forbid (principal, action == Action::\"list\", resource) when { resource.plan == \"free\" && principal is User && principal.level == 0 };",
+        ],
+    );
+    let entities = pack.parse_entities(&people_data().to_string()).unwrap();
+    let mut tenant_policies = TenantPolicies::default();
+    tenant_policies.put(
+        &pack,
+        TenantPolicy::check(
+            &pack,
+            "acme",
+            "no-carl",
+            "forbid (principal == User::\"acme/carl\", action, resource);",
+        )
+        .unwrap(),
+    );
+    for resource in PEOPLE_USERS {
+        let (outcome, wrong) = subject_mismatches(
+            &pack,
+            &tenant_policies,
+            &entities,
+            "User",
+            "manage",
+            resource,
+            &PEOPLE_USERS,
+        );
+        assert!(
+            wrong.is_empty(),
+            "manage {resource}: {wrong:?}; plan {outcome:?}"
+        );
+    }
+    for resource in [
+        "Tenant::\"acme\"",
+        "Tenant::\"globex\"",
+        "Tenant::\"public\"",
+    ] {
+        let (outcome, wrong) = subject_mismatches(
+            &pack,
+            &tenant_policies,
+            &entities,
+            "User",
+            "list",
+            resource,
+            &PEOPLE_USERS,
+        );
+        assert!(
+            wrong.is_empty(),
+            "list {resource} by users: {wrong:?}; plan {outcome:?}"
+        );
+        let tenants = [
+            "Tenant::\"acme\"",
+            "Tenant::\"globex\"",
+            "Tenant::\"public\"",
+        ];
+        let (outcome, wrong) = subject_mismatches(
+            &pack,
+            &tenant_policies,
+            &entities,
+            "Tenant",
+            "list",
+            resource,
+            &tenants,
+        );
+        assert!(
+            wrong.is_empty(),
+            "list {resource} by tenants: {wrong:?}; plan {outcome:?}"
+        );
+    }
+}
+
+/// HELD: a forbid of the resource's tenant that errors (overflow) denies every principal,
+/// inside the tenant and across it through a marked permit; one that errors only behind a
+/// `principal.tenant == …` it never reaches (the `&&` short-circuit, inside `!` and `if`)
+/// does not.
+#[test]
+fn review2_erroring_tenant_forbids_and_short_circuits() {
+    for (forbid, denies_all) in [
+        (
+            "forbid (principal, action, resource is Document) when { resource.level * 9223372036854775807 > 0 };",
+            true,
+        ),
+        (
+            "forbid (principal, action, resource is Document) when { principal.tenant != Tenant::\"acme\" && resource.level * 9223372036854775807 > 0 };",
+            false,
+        ),
+        (
+            "forbid (principal, action, resource is Document) unless { principal.tenant == Tenant::\"acme\" || resource.level * 9223372036854775807 > 0 };",
+            false,
+        ),
+        (
+            "forbid (principal, action, resource is Document) when { !(principal.tenant != Tenant::\"acme\" && resource.level * 9223372036854775807 > 0) && principal.level > 4 };",
+            false,
+        ),
+        (
+            "forbid (principal, action, resource is Document) when { if principal.tenant == Tenant::\"acme\" then principal.level > 4 else resource.level * 9223372036854775807 > 0 };",
+            false,
+        ),
+    ] {
+        for marked in [true, false] {
+            let mut policies = vec![
+                "permit (principal, action == Action::\"read\", resource) when { resource.tenant == principal.tenant };",
+            ];
+            if marked {
+                policies.push("@cross_tenant(\"shared\")\npermit (principal, action == Action::\"read\", resource) when { resource.shared };");
+            }
+            let pack = compile_with(cedar_schema(PEOPLE), MANIFEST, &policies);
+            let mut tenant_policies = TenantPolicies::default();
+            for tenant in ["acme", "public"] {
+                tenant_policies.put(
+                    &pack,
+                    TenantPolicy::check(&pack, tenant, "f", &forbid.replace("acme", tenant))
+                        .unwrap(),
+                );
+            }
+            let entities = pack.parse_entities(&people_data().to_string()).unwrap();
+            for resource in ["Document::\"acme/d\"", "Document::\"public/p\""] {
+                let resource_uid = parse_uid(resource).unwrap();
+                let outcome = pack.subject_plan(&warden_core::filter::SubjectQuery {
+                    resource: &resource_uid,
+                    action: &parse_uid("Action::\"read\"").unwrap(),
+                    principal_type: &pack.type_name("User").unwrap(),
+                    context: None,
+                    entities: &entities,
+                    tenant_policies: &tenant_policies,
+                });
+                let Ok(outcome) = outcome else {
+                    // Refused (the residual's error is reached for some principals): the search
+                    // decides each candidate. Not a disagreement.
+                    continue;
+                };
+                if denies_all {
+                    assert_eq!(outcome, PlanOutcome::AlwaysDenied, "{forbid}");
+                }
+                let (_, wrong) = subject_mismatches(
+                    &pack,
+                    &tenant_policies,
+                    &entities,
+                    "User",
+                    "read",
+                    resource,
+                    &PEOPLE_USERS,
+                );
+                assert!(
+                    wrong.is_empty(),
+                    "{forbid} {resource}: {wrong:?}; plan {outcome:?}"
+                );
+            }
+        }
+    }
+}
