@@ -58,7 +58,8 @@ impl CompareOp {
         }
     }
 
-    fn holds(self, ordering: std::cmp::Ordering) -> bool {
+    /// Whether `a op b` holds for `a.cmp(b) == ordering`.
+    pub(crate) fn holds(self, ordering: std::cmp::Ordering) -> bool {
         use std::cmp::Ordering::{Equal, Greater, Less};
         match self {
             CompareOp::Eq => ordering == Equal,

@@ -368,7 +368,7 @@ fn order(op: CompareOp, left: Term, right: Term, known: &Known<'_>) -> Result<Co
         (Term::Field(field), Term::Value(value)) => (field, op, value),
         (Term::Value(value), Term::Field(field)) => (field, op.swapped(), value),
         (Term::Value(FilterValue::Long(a)), Term::Value(FilterValue::Long(b))) => {
-            return Ok(Condition::Const(op_holds(op, a.cmp(&b))));
+            return Ok(Condition::Const(op.holds(a.cmp(&b))));
         }
         _ => return Err("it orders values other than a field and a number".to_owned()),
     };
@@ -377,18 +377,6 @@ fn order(op: CompareOp, left: Term, right: Term, known: &Known<'_>) -> Result<Co
         _ => Err(format!(
             "it orders `resource.{field}` with a value that is not a number"
         )),
-    }
-}
-
-fn op_holds(op: CompareOp, ordering: std::cmp::Ordering) -> bool {
-    use std::cmp::Ordering::{Equal, Greater, Less};
-    match op {
-        CompareOp::Eq => ordering == Equal,
-        CompareOp::Ne => ordering != Equal,
-        CompareOp::Lt => ordering == Less,
-        CompareOp::Le => ordering != Greater,
-        CompareOp::Gt => ordering == Greater,
-        CompareOp::Ge => ordering != Less,
     }
 }
 
@@ -412,8 +400,6 @@ fn element_kind<'a>(field: &str, known: &'a Known<'_>) -> Result<&'a AttrKind> {
 
 fn binary(op: BinaryOp, left: Term, right: Term, known: &Known<'_>) -> Result<Term> {
     let condition = match op {
-        BinaryOp::And => Condition::and([as_condition(left, known)?, as_condition(right, known)?]),
-        BinaryOp::Or => Condition::or([as_condition(left, known)?, as_condition(right, known)?]),
         BinaryOp::Eq => equal(left, right, known)?,
         BinaryOp::NotEq => Condition::negate(equal(left, right, known)?),
         BinaryOp::Less => order(CompareOp::Lt, left, right, known)?,

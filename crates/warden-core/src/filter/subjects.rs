@@ -85,15 +85,12 @@ impl Pack {
             }
         };
         // The resource's tenant's own policies: all of them inside it, its forbids across.
-        let mut own_set = Vec::new();
-        for policy in query.tenant_policies.of_tenant(tenant.id().unescaped()) {
-            own_set.push(policy);
-        }
-        let own: Vec<Evaluated> = if own_set.is_empty() {
+        let own_policies = query.tenant_policies.of_tenant(tenant.id().unescaped());
+        let own: Vec<Evaluated> = if own_policies.is_empty() {
             Vec::new()
         } else {
             let mut set = cedar_policy::PolicySet::new();
-            for policy in own_set {
+            for policy in own_policies {
                 set.add(policy.policy().clone())
                     .map_err(|error| FilterError::Evaluation(one_line(&error)))?;
             }
@@ -132,16 +129,12 @@ impl Pack {
             .iter()
             .filter(|p| p.effect == Effect::Permit && !p.cross_tenant)
             .collect();
-        let across_forbids: Vec<&Evaluated> = pack
-            .iter()
-            .chain(own.iter())
-            .filter(|p| p.effect == Effect::Forbid)
-            .collect();
         let across = Condition::and([
             key.other_than(&tenant),
             any_marked,
             Condition::negate(any(&unmarked, &open)?),
-            Condition::negate(any(&across_forbids, &open)?),
+            // The pack's forbids and the resource tenant's, as inside.
+            Condition::negate(any(&forbids, &open)?),
         ]);
         Ok(outcome(Condition::or([inside, across])))
     }
