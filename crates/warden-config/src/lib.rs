@@ -83,6 +83,12 @@ pub struct RawConfig {
     /// `[service_accounts]`.
     #[serde(default)]
     pub service_accounts: ServiceAccountSettings,
+    /// `[rate_limits]`.
+    #[serde(default)]
+    pub rate_limits: RateLimitSettings,
+    /// `[metrics]`.
+    #[serde(default)]
+    pub metrics: MetricsSettings,
 }
 
 /// Declares a configuration value that is one of a few names: parsed from the name (with a
@@ -126,6 +132,9 @@ macro_rules! named_choice {
         }
     };
 }
+
+mod operator;
+pub use operator::{ClientAuth, MetricsSettings, RateLimitSettings, TlsSettings};
 
 named_choice!(
     /// Where decision-log records go (`[audit] sink`).
@@ -306,6 +315,9 @@ pub struct ServerSettings {
     /// Seconds in-flight requests get to finish on shutdown (default 10).
     #[serde(default = "default_shutdown_grace")]
     pub shutdown_grace_seconds: u64,
+    /// `[server.tls]`: HTTPS on the listener (paths resolved against the config file).
+    #[serde(default)]
+    pub tls: Option<TlsSettings>,
 }
 
 impl Default for ServerSettings {
@@ -317,6 +329,7 @@ impl Default for ServerSettings {
             max_batch_size: default_max_batch(),
             request_timeout_ms: default_timeout_ms(),
             shutdown_grace_seconds: default_shutdown_grace(),
+            tls: None,
         }
     }
 }
@@ -368,6 +381,10 @@ pub struct PepSettings {
     /// `sha256:<hex>` hashes of PEP bearer credentials.
     #[serde(default)]
     pub credentials: Vec<String>,
+    /// Accept a client certificate verified against `server.tls.client_ca_file` as a PEP's
+    /// authentication, in place of a bearer credential (default false).
+    #[serde(default)]
+    pub client_certificates: bool,
 }
 
 /// The checked configuration.
@@ -395,6 +412,12 @@ pub struct Config {
     pub tokens: Option<TokenIssuance>,
     /// `[service_accounts]`.
     pub service_accounts: ServiceAccountSettings,
+    /// `[rate_limits]`.
+    pub rate_limits: RateLimitSettings,
+    /// SHA-256 digests of the credentials that may read `/metrics` (empty: open).
+    pub metrics_credential_hashes: Vec<[u8; 32]>,
+    /// Whether a verified TLS client certificate authenticates a PEP.
+    pub pep_client_certificates: bool,
 }
 
 /// Loads `path` (or only defaults when `None`), applies `WARDEN_…__…` overrides from `env`,
@@ -476,16 +499,30 @@ fn check(
             raw.server.listen
         )));
     }
-    let mut pep_credential_hashes = Vec::with_capacity(raw.peps.credentials.len());
-    for credential in &raw.peps.credentials {
-        let digest = credential
-            .strip_prefix("sha256:")
-            .and_then(|hex_digest| hex::decode(hex_digest).ok())
-            .and_then(|bytes| <[u8; 32]>::try_from(bytes).ok())
-            .ok_or_else(|| invalid("peps.credentials entries must be \"sha256:<64 hex digits>\" (hashes, never the credential itself)".to_owned()))?;
-        pep_credential_hashes.push(digest);
+    let pep_credential_hashes =
+        operator::credential_hashes("peps.credentials", &raw.peps.credentials).map_err(&invalid)?;
+    let metrics_credential_hashes =
+        operator::credential_hashes("metrics.credentials", &raw.metrics.credentials)
+            .map_err(&invalid)?;
+    let mut server = raw.server;
+    server.tls = server
+        .tls
+        .take()
+        .map(|tls| operator::check_tls(tls, base_dir))
+        .transpose()
+        .map_err(&invalid)?;
+    if raw.peps.client_certificates
+        && server
+            .tls
+            .as_ref()
+            .is_none_or(|tls| tls.client_ca_file.is_none())
+    {
+        return Err(invalid(
+            "peps.client_certificates = true needs server.tls.client_ca_file (the CA that PEP certificates chain to)"
+                .to_owned(),
+        ));
     }
-    if raw.server.max_batch_size == 0 || raw.server.max_body_bytes < 1024 {
+    if server.max_batch_size == 0 || server.max_body_bytes < 1024 {
         return Err(invalid(
             "server.max_batch_size must be at least 1 and server.max_body_bytes at least 1024"
                 .to_owned(),
@@ -572,10 +609,13 @@ fn check(
         service_accounts: raw.service_accounts,
         storage,
         claim_attributes: raw.principals.claim_attributes,
-        server: raw.server,
+        server,
         policy,
         allow_unauthenticated_peps: raw.peps.allow_unauthenticated,
         pep_credential_hashes,
+        metrics_credential_hashes,
+        pep_client_certificates: raw.peps.client_certificates,
+        rate_limits: raw.rate_limits,
         issuers,
     })
 }

@@ -50,6 +50,27 @@ pub fn new_secret() -> Result<(String, String), IssuerError> {
     Ok((secret, digest))
 }
 
+/// The prefix of every admin credential's secret.
+pub const ADMIN_SECRET_PREFIX: &str = "wdn_admin_";
+
+/// A new admin credential: its id (`adm_` + 12 hex digits), its secret (`wdn_admin_` +
+/// base64url of 32 random bytes; show it once) and the secret's hex SHA-256 digest (store it).
+pub fn new_admin_credential() -> Result<(String, String, String), IssuerError> {
+    let id = format!("adm_{}", hex::encode(random::<6>()?));
+    let (secret, digest) = new_admin_secret()?;
+    Ok((id, secret, digest))
+}
+
+/// A new admin secret and its hex SHA-256 digest (rotation keeps the id).
+pub fn new_admin_secret() -> Result<(String, String), IssuerError> {
+    let secret = format!(
+        "{ADMIN_SECRET_PREFIX}{}",
+        URL_SAFE_NO_PAD.encode(random::<32>()?)
+    );
+    let digest = digest_hex(&secret);
+    Ok((secret, digest))
+}
+
 /// The hex SHA-256 digest of a presented secret.
 pub fn digest_hex(secret: &str) -> String {
     hex::encode(Sha256::digest(secret.as_bytes()))

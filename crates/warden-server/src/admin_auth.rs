@@ -5,8 +5,9 @@
 //! credential of another tenant.
 //!
 //! An admin sends `Authorization: Bearer <admin credential>`. The store keeps only SHA-256
-//! digests (made by `warden admin init`, shown once); the presented credential's digest is
-//! compared in constant time with every stored one. A credential is either for all tenants or
+//! digests (made by `warden admin init` or `POST /v1/admin/credentials`, shown once); the
+//! presented credential's digest is compared in constant time with every usable stored one
+//! (revoked and expired credentials are not read at all). A credential is either for all tenants or
 //! for one; a write to another tenant is 403. There is no default credential.
 
 use axum::extract::{FromRequestParts, RawPathParams};
@@ -117,7 +118,7 @@ async fn authenticate(parts: &mut Parts, state: &AppState) -> Result<Admin, ApiE
     let digest: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
     let digest_hex = hex::encode(digest);
     let credentials = store
-        .admin_credentials()
+        .active_admin_credentials(crate::clock::unix_now())
         .await
         .map_err(|error| ApiError::Unavailable(format!("the store cannot be read: {error}")))?;
     let mut matched = None;

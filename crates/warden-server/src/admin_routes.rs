@@ -6,7 +6,7 @@
 use axum::Router;
 use axum::routing::{delete, get, post, put};
 
-use crate::routes::{admin, revocations, service_accounts, tenant_policies};
+use crate::routes::{admin, admin_credentials, revocations, service_accounts, tenant_policies};
 use crate::state::AppState;
 
 /// Declares the admin routes once: the table of `(method, path)` and the router.
@@ -51,4 +51,7 @@ admin_routes! {
     "/v1/admin/service-accounts/report" => get service_accounts::full_report;
     "/v1/admin/keys" => get service_accounts::list_keys;
     "/v1/admin/keys/rotate" => post service_accounts::rotate_key;
+    "/v1/admin/credentials" => post admin_credentials::create, get admin_credentials::list;
+    "/v1/admin/credentials/{id}/rotate" => post admin_credentials::rotate;
+    "/v1/admin/credentials/{id}/revoke" => post admin_credentials::revoke;
 }

@@ -17,8 +17,10 @@ mod json;
 mod origin;
 pub mod pep_auth;
 pub mod problem;
+pub mod rate_limit;
 mod routes;
 pub mod state;
+pub mod tls;
 pub mod wire;
 
 // The decision side lives in `warden-service`; re-exported under the old paths for the
@@ -52,6 +54,9 @@ pub enum ServerError {
     /// The service that decides could not start (pack, store, keys, decision log, issuer).
     #[error(transparent)]
     Start(#[from] warden_service::start::StartError),
+    /// The TLS files cannot be used.
+    #[error(transparent)]
+    Tls(#[from] tls::TlsError),
     /// The listener could not bind.
     #[error("cannot listen on {address}: {source}")]
     Bind {
@@ -115,7 +120,8 @@ async fn echo_request_id(request: Request, next: Next) -> Response {
     response
 }
 
-/// Whether an admin write only takes access away (a revocation, disabling a service account):
+/// Whether an admin write only takes access away (a revocation, disabling a service account,
+/// revoking an admin credential):
 /// those go through even while the decision log refuses records. Matched on the exact route,
 /// never on a suffix (an entity whose id is `disable` is not a service account's disable).
 fn takes_access_away(method: &axum::http::Method, path: &str) -> bool {
@@ -130,6 +136,9 @@ fn takes_access_away(method: &axum::http::Method, path: &str) -> bool {
         segments.as_slice(),
         ["", "v1", "admin", "tenants", tenant, "service-accounts", client, "disable"]
             if !tenant.is_empty() && !client.is_empty()
+    ) || matches!(
+        segments.as_slice(),
+        ["", "v1", "admin", "credentials", id, "revoke"] if !id.is_empty()
     )
 }
 
@@ -243,6 +252,11 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
             state.clone(),
             record_admin_calls,
         ))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            rate_limit::enforce,
+        ))
+        .layer(middleware::from_fn(tls::expose_peer))
         .layer(DefaultBodyLimit::max(max_body))
         .layer(middleware::from_fn(echo_request_id))
         .layer(TimeoutLayer::with_status_code(
@@ -253,6 +267,12 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
             ApiError::Internal("a handler panicked".to_owned()).into_response()
         }))
         .with_state(state)
+}
+
+/// The bound listener: plain TCP, or TLS over it.
+enum Bound {
+    Plain(tokio::net::TcpListener),
+    Tls(tls::TlsListener),
 }
 
 /// A running server.
@@ -283,6 +303,16 @@ impl Server {
                 source,
             })?;
         let address = listener.local_addr().map_err(ServerError::Serve)?;
+        // With [server.tls], the listener is handed to the TLS accept loop (files loaded now:
+        // a certificate that does not load stops the start).
+        let (bound, scheme) = match &config.server.tls {
+            None => (Bound::Plain(listener), "http"),
+            Some(settings) => {
+                let (tls_listener, holder) = tls::TlsListener::start(listener, settings)?;
+                background.push(tls::spawn_reload(settings.clone(), holder));
+                (Bound::Tls(tls_listener), "https")
+            }
+        };
         let state = AppState(Arc::new(state::Shared {
             service,
             limits: Limits {
@@ -294,23 +324,40 @@ impl Server {
             pep_credentials: Arc::new(config.pep_credential_hashes.clone()),
             allow_unauthenticated_peps: config.allow_unauthenticated_peps,
             metrics,
-            public_url: Arc::from(format!("http://{address}")),
+            public_url: Arc::from(format!("{scheme}://{address}")),
+            rate_limits: rate_limit::RateLimits::new(&config.rate_limits),
+            metrics_credentials: config.metrics_credential_hashes.clone(),
+            pep_client_certificates: config.pep_client_certificates,
         }));
+        background.push(rate_limit::spawn_upkeep(state.clone()));
         let app = router(
             state.clone(),
             Duration::from_millis(config.server.request_timeout_ms),
         );
         let (shutdown_sender, shutdown_receiver) = tokio::sync::oneshot::channel::<()>();
-        let task = tokio::spawn(async move {
-            let serve = axum::serve(
-                listener,
-                app.into_make_service_with_connect_info::<SocketAddr>(),
-            )
-            .with_graceful_shutdown(async move {
-                let _ = shutdown_receiver.await;
-            });
-            serve.await.map_err(ServerError::Serve)
-        });
+        let shutdown_signal = async move {
+            let _ = shutdown_receiver.await;
+        };
+        let task = match bound {
+            Bound::Plain(listener) => tokio::spawn(async move {
+                axum::serve(
+                    listener,
+                    app.into_make_service_with_connect_info::<SocketAddr>(),
+                )
+                .with_graceful_shutdown(shutdown_signal)
+                .await
+                .map_err(ServerError::Serve)
+            }),
+            Bound::Tls(tls_listener) => tokio::spawn(async move {
+                axum::serve(
+                    tls_listener,
+                    app.into_make_service_with_connect_info::<tls::TlsPeer>(),
+                )
+                .with_graceful_shutdown(shutdown_signal)
+                .await
+                .map_err(ServerError::Serve)
+            }),
+        };
         tracing::info!(%address, "warden is listening");
         Ok(Server {
             address,
@@ -410,13 +457,20 @@ mod tests {
 
     /// Issue #18 review: the fail-closed exemption matches routes exactly.
     #[test]
-    fn only_revocations_and_service_account_disables_take_access_away() {
+    fn only_revocations_disables_and_credential_revocations_take_access_away() {
         assert!(takes_access_away(&Method::POST, "/v1/admin/revocations"));
         assert!(takes_access_away(
             &Method::POST,
             "/v1/admin/tenants/acme/service-accounts/sa_1/disable"
         ));
+        assert!(takes_access_away(
+            &Method::POST,
+            "/v1/admin/credentials/adm_1/revoke"
+        ));
         for (method, path) in [
+            (Method::POST, "/v1/admin/credentials/adm_1/rotate"),
+            (Method::POST, "/v1/admin/credentials"),
+            (Method::POST, "/v1/admin/credentials//revoke"),
             (
                 Method::DELETE,
                 "/v1/admin/tenants/acme/entities/Document/disable",

@@ -7,6 +7,9 @@
 //! credentials (`[peps] credentials = ["sha256:…"]`) and compares digests in constant time
 //! against every configured one (no early exit, so timing does not reveal which one matched).
 //! `allow_unauthenticated` (loopback only, checked at start) lets local development skip it.
+//! With `[peps] client_certificates = true`, a request without a bearer credential on a TLS
+//! connection whose client certificate verified against `server.tls.client_ca_file` is an
+//! authenticated PEP too; a bearer credential that is presented must still match.
 
 use axum::extract::FromRequestParts;
 use axum::http::header;
@@ -16,21 +19,25 @@ use subtle::ConstantTimeEq;
 
 use crate::problem::ApiError;
 use crate::state::AppState;
+use crate::tls::ClientCertificate;
 
 /// The PEP that called, by the index of its credential (or unauthenticated in development).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Pep {
     /// Matched the credential at this index of `[peps] credentials`.
     Credential(usize),
+    /// A verified TLS client certificate, by the first 16 hex digits of its SHA-256.
+    ClientCertificate(String),
     /// `allow_unauthenticated` is on.
     Unauthenticated,
 }
 
 impl Pep {
     /// A label for logs (never the credential).
-    pub fn label(self) -> String {
+    pub fn label(&self) -> String {
         match self {
             Pep::Credential(index) => format!("pep-credential-{index}"),
+            Pep::ClientCertificate(fingerprint) => format!("pep-certificate-{fingerprint}"),
             Pep::Unauthenticated => "unauthenticated-dev".to_owned(),
         }
     }
@@ -46,7 +53,12 @@ impl FromRequestParts<AppState> for AuthenticatedPep {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        authenticate(parts.headers.get(header::AUTHORIZATION), state).map(AuthenticatedPep)
+        authenticate(
+            parts.headers.get(header::AUTHORIZATION),
+            parts.extensions.get::<ClientCertificate>(),
+            state,
+        )
+        .map(AuthenticatedPep)
     }
 }
 
@@ -54,6 +66,7 @@ impl FromRequestParts<AppState> for AuthenticatedPep {
 /// end user's token or a PEP credential, decided by what its body asks).
 pub fn authenticate(
     authorization: Option<&axum::http::HeaderValue>,
+    certificate: Option<&ClientCertificate>,
     state: &AppState,
 ) -> Result<Pep, ApiError> {
     let presented = authorization
@@ -75,7 +88,12 @@ pub fn authenticate(
                 None => Err(ApiError::PepUnauthenticated),
             }
         }
-        _ if state.allow_unauthenticated_peps => Ok(Pep::Unauthenticated),
-        _ => Err(ApiError::PepUnauthenticated),
+        _ => match certificate {
+            Some(certificate) if state.pep_client_certificates => Ok(Pep::ClientCertificate(
+                certificate.fingerprint.chars().take(16).collect(),
+            )),
+            _ if state.allow_unauthenticated_peps => Ok(Pep::Unauthenticated),
+            _ => Err(ApiError::PepUnauthenticated),
+        },
     }
 }

@@ -46,12 +46,26 @@ pub enum ApiError {
     /// The admin caller did not authenticate.
     #[error("the admin API needs an admin credential: Authorization: Bearer <credential>")]
     AdminUnauthenticated,
+    /// `/metrics` is behind a credential (`[metrics] credentials`) and none matched.
+    #[error("/metrics needs a metrics credential: Authorization: Bearer <credential>")]
+    MetricsUnauthenticated,
     /// The caller may not do this.
     #[error("{0}")]
     Forbidden(String),
     /// The thing named does not exist.
     #[error("{0}")]
     NotFound(String),
+    /// The request conflicts with the current state (e.g. revoking the last admin credential).
+    #[error("{0}")]
+    Conflict(String),
+    /// Too many requests from this caller: try again after `retry_after_seconds`.
+    #[error("too many {what} from this address; retry after {retry_after_seconds} s")]
+    RateLimited {
+        /// What was limited (`token requests`, `admin requests`, `failed authentications`).
+        what: &'static str,
+        /// Whole seconds until one more is allowed (the `Retry-After` header).
+        retry_after_seconds: u64,
+    },
     /// The policies cannot be written as a data filter (never answered with a broader one).
     #[error("{detail}")]
     FilterUnsupported {
@@ -103,9 +117,12 @@ impl ApiError {
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::InvalidToken(_)
             | ApiError::PepUnauthenticated
-            | ApiError::AdminUnauthenticated => StatusCode::UNAUTHORIZED,
+            | ApiError::AdminUnauthenticated
+            | ApiError::MetricsUnauthenticated => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::FilterUnsupported { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -121,8 +138,11 @@ impl ApiError {
             ApiError::InvalidToken(_) => "invalid-token",
             ApiError::PepUnauthenticated => "pep-unauthenticated",
             ApiError::AdminUnauthenticated => "admin-unauthenticated",
+            ApiError::MetricsUnauthenticated => "metrics-unauthenticated",
             ApiError::Forbidden(_) => "forbidden",
             ApiError::NotFound(_) => "not-found",
+            ApiError::Conflict(_) => "conflict",
+            ApiError::RateLimited { .. } => "rate-limited",
             ApiError::FilterUnsupported { .. } => "filter-unsupported",
             ApiError::Unavailable(_) => "unavailable",
             ApiError::Internal(_) => "internal",
@@ -160,6 +180,9 @@ impl IntoResponse for ApiError {
                 object.insert("decision_id".to_owned(), json!(decision_id));
             }
         }
+        if let (ApiError::RateLimited { .. }, Some(object)) = (&self, body.as_object_mut()) {
+            object.insert("reason".to_owned(), json!("rate_limited"));
+        }
         if let (ApiError::InvalidItems { items, .. }, Some(object)) = (&self, body.as_object_mut())
         {
             object.insert("errors".to_owned(), json!(items));
@@ -182,6 +205,15 @@ impl IntoResponse for ApiError {
         {
             response.headers_mut().insert("x-decision-id", value);
         }
+        if let ApiError::RateLimited {
+            retry_after_seconds,
+            ..
+        } = &self
+        {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_seconds));
+        }
         let challenge = match &self {
             ApiError::InvalidToken(error) => Some(format!(
                 "Bearer error=\"invalid_token\", error_description=\"{}\"",
@@ -189,8 +221,21 @@ impl IntoResponse for ApiError {
             )),
             ApiError::PepUnauthenticated => Some("Bearer realm=\"warden-pep\"".to_owned()),
             ApiError::AdminUnauthenticated => Some("Bearer realm=\"warden-admin\"".to_owned()),
+            ApiError::MetricsUnauthenticated => Some("Bearer realm=\"warden-metrics\"".to_owned()),
             _ => None,
         };
+        // A caller that failed to authenticate itself counts against its address's
+        // failed-authentication limit (an end user's token does not: see rate_limit).
+        if matches!(
+            self,
+            ApiError::PepUnauthenticated
+                | ApiError::AdminUnauthenticated
+                | ApiError::MetricsUnauthenticated
+        ) {
+            response
+                .extensions_mut()
+                .insert(crate::rate_limit::FailedCallerAuth);
+        }
         if let Some(challenge) = challenge.and_then(|c| HeaderValue::from_str(&c).ok()) {
             response
                 .headers_mut()

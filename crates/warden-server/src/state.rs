@@ -35,6 +35,12 @@ pub struct Shared {
     pub metrics: PrometheusHandle,
     /// Base URL for the AuthZEN metadata.
     pub public_url: Arc<str>,
+    /// Per-address rate limits.
+    pub rate_limits: crate::rate_limit::RateLimits,
+    /// SHA-256 digests of the credentials that may read `/metrics` (empty: open).
+    pub metrics_credentials: Vec<[u8; 32]>,
+    /// Whether a verified TLS client certificate authenticates a PEP.
+    pub pep_client_certificates: bool,
 }
 
 impl std::ops::Deref for Shared {

@@ -269,6 +269,8 @@ macro_rules! insert_revocation {
     }};
 }
 
+mod admin_credentials;
+pub use admin_credentials::{AdminCredentialRecord, NewAdminCredential};
 mod changes;
 use changes::Change;
 pub use changes::{
@@ -848,7 +850,9 @@ impl Store {
         Ok(rows)
     }
 
-    /// Creates the first admin credential; refused when any exists.
+    /// Creates an admin credential directly on the store (`warden admin init`): the first one,
+    /// or the way back in when no usable credential for all tenants is left (all revoked or
+    /// expired). Refused while one is usable: then the admin API makes credentials.
     pub async fn create_first_admin(
         &self,
         credential: &AdminCredential,
@@ -856,9 +860,11 @@ impl Store {
     ) -> Result<(), StoreError> {
         on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
-            let existing: (i64,) = sqlx::query_as("SELECT COUNT(*) FROM admin_credentials").fetch_one(&mut *tx).await?;
+            sqlx::query("UPDATE store_version SET version = version WHERE id = 1").execute(&mut *tx).await?;
+            let existing: (i64,) = sqlx::query_as("SELECT COUNT(*) FROM admin_credentials WHERE tenant_scope IS NULL AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > $1)")
+                .bind(now).fetch_one(&mut *tx).await?;
             if existing.0 > 0 {
-                return Err(StoreError::Refused("an admin credential already exists; `admin init` only creates the first one".to_owned()));
+                return Err(StoreError::Refused("a usable admin credential for all tenants already exists; `admin init` only creates the first one (make more with `warden admin create`)".to_owned()));
             }
             sqlx::query("INSERT INTO admin_credentials (id, digest, tenant_scope, created_at) VALUES ($1, $2, $3, $4)")
                 .bind(&credential.id).bind(&credential.digest_hex).bind(&credential.tenant_scope).bind(now)

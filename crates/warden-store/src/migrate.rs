@@ -20,6 +20,10 @@ const SQLITE: &[(i64, &str)] = &[
         6,
         include_str!("../migrations/sqlite/0006_tenant_policies.sql"),
     ),
+    (
+        7,
+        include_str!("../migrations/sqlite/0007_admin_credential_lifecycle.sql"),
+    ),
 ];
 const POSTGRES: &[(i64, &str)] = &[
     (1, include_str!("../migrations/postgres/0001_init.sql")),
@@ -42,6 +46,10 @@ const POSTGRES: &[(i64, &str)] = &[
     (
         6,
         include_str!("../migrations/postgres/0006_tenant_policies.sql"),
+    ),
+    (
+        7,
+        include_str!("../migrations/postgres/0007_admin_credential_lifecycle.sql"),
     ),
 ];
 

@@ -430,9 +430,63 @@ pub struct AuditQueryArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum AdminCommand {
-    /// Create the first admin credential in the configured store and print it once
-    /// (exit 1 if one exists already).
+    /// Create an admin credential for all tenants directly in the configured store and print it
+    /// once: the first one, or the way back in when none for all tenants is usable (exit 1 while
+    /// one is).
     Init(AdminInitArgs),
+    /// Create an admin credential through the server (needs a credential for all tenants in
+    /// WARDEN_ADMIN_TOKEN) and print its secret once.
+    Create(AdminCreateArgs),
+    /// List the admin credentials (ids, scopes, expiry, status; never secrets).
+    List(AdminListArgs),
+    /// Replace a credential's secret; the old one stops working at once. Prints the new one once.
+    Rotate(AdminRotateArgs),
+    /// Revoke a credential. The last usable credential for all tenants needs --force.
+    Revoke(AdminRevokeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct AdminCreateArgs {
+    #[command(flatten)]
+    pub server: ServerArgs,
+    /// Limit the credential to one tenant (default: all tenants).
+    #[arg(long, value_name = "TENANT")]
+    pub tenant: Option<String>,
+    /// Expire it after this long (`90s`, `30m`, `12h`, `90d`).
+    #[arg(long, value_name = "DURATION")]
+    pub expires_in: Option<String>,
+    /// A label to tell credentials apart.
+    #[arg(long, value_name = "TEXT", default_value = "")]
+    pub label: String,
+}
+
+#[derive(Debug, Args)]
+pub struct AdminListArgs {
+    #[command(flatten)]
+    pub server: ServerArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct AdminRotateArgs {
+    #[command(flatten)]
+    pub server: ServerArgs,
+    /// The credential id (`adm_…`).
+    pub id: String,
+}
+
+#[derive(Debug, Args)]
+pub struct AdminRevokeArgs {
+    #[command(flatten)]
+    pub server: ServerArgs,
+    /// The credential id (`adm_…`).
+    pub id: String,
+    /// Why (kept in the audit trail).
+    #[arg(long)]
+    pub reason: String,
+    /// Revoke even the last usable credential for all tenants (then only `warden admin init`
+    /// on the store makes a new one).
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Debug, Args)]

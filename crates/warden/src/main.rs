@@ -34,6 +34,12 @@ fn main() -> ExitCode {
         Command::Token(cli::TokenCommand::Verify(args)) => commands::token::verify(&args),
         Command::Token(cli::TokenCommand::Mint(args)) => commands::token::mint(&args),
         Command::Admin(cli::AdminCommand::Init(args)) => commands::admin::init(&args),
+        Command::Admin(cli::AdminCommand::Create(args)) => commands::admin::create(&args),
+        Command::Admin(cli::AdminCommand::List(args)) => commands::admin::list(&args),
+        Command::Admin(cli::AdminCommand::Rotate(args)) => commands::admin::rotate(&args),
+        Command::Admin(cli::AdminCommand::Revoke(args)) => {
+            commands::admin::revoke_credential(&args)
+        }
         Command::Entity(cli::EntityCommand::Import(args)) => commands::entity_import::import(&args),
         Command::Entity(cli::EntityCommand::Parents(args)) => {
             commands::entity_import::parents(&args)

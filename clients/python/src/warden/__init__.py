@@ -6,7 +6,14 @@ filter plan (`FilterPlan`, from `POST /v1/filter`) into a query's `WHERE` clause
 `ServiceAccountTokens` / `AsyncServiceAccountTokens` get a service account's access tokens
 from Warden, and `ServiceAccountAuth` sends them on the caller's own `httpx2` requests to
 other services.
+
+The SDK logs on the `warden` logger (and its child `warden.fastapi`): decision ids at DEBUG,
+retries at INFO, Warden's 5xx causes, rejected requests and calls without an answer at
+WARNING; never a token, a credential or a header. Like any library it only adds a
+`NullHandler`: configure `logging` in the application to see the lines.
 """
+
+import logging
 
 from warden.client import AsyncWardenClient, WardenClient
 from warden.errors import (
@@ -36,6 +43,8 @@ from warden.service_account import (
     ServiceAccountAuth,
     ServiceAccountTokens,
 )
+
+logging.getLogger("warden").addHandler(logging.NullHandler())
 
 __all__ = [
     "AsyncServiceAccountTokens",

@@ -9,10 +9,24 @@ a search) or raises: an unreachable Warden, a timeout, a 5xx or a garbled answer
 The searches (`search_resources`, `search_subjects`, `search_actions`) are iterators that ask
 for the next page only when the previous one is used up; their errors are raised while
 iterating.
+
+Reliability and TLS (see `warden._transport` for the rules): a call that fails on the
+connection is tried again up to `retries` times, within `deadline` seconds for the whole
+call. Every request these clients send only reads (decisions, identities, plans, searches,
+readiness), so all of them may be retried, even when Warden may have seen the first
+attempt (the decision log then holds one record per attempt). `verify` and `cert` set whom
+the client trusts and the certificate it presents over HTTPS.
+
+Logging, on the `warden` logger: each decision's id at DEBUG (the id finds the full record
+in Warden's decision log), a refused token's reason code at DEBUG, a 5xx with its problem
+reason and detail and a rejected request at WARNING, retries at INFO, and no answer at
+WARNING. No line holds a token, a credential or a header. Tests:
+`tests/test_reliability.py`, `tests/test_tls.py`.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from types import TracebackType
@@ -54,6 +68,8 @@ from warden.models import (
 DEFAULT_URL = "http://127.0.0.1:8180"
 DEFAULT_TIMEOUT_SECONDS = 2.0
 DEFAULT_CONNECT_TIMEOUT_SECONDS = 0.5
+DEFAULT_RETRIES = 2
+"""Further attempts after a connection failure (refused, reset); each within the deadline."""
 
 CHECK_PATH = "/v1/check"
 CHECKS_PATH = "/v1/checks"
@@ -66,21 +82,42 @@ SEARCH_RESOURCE_PATH = "/access/v1/search/resource"
 SEARCH_ACTION_PATH = "/access/v1/search/action"
 READY_PATH = "/readyz"
 
+_log = logging.getLogger("warden")
+
 
 def _settings(
     base_url: str,
     timeout: float,
     connect_timeout: float,
     max_connections: int,
+    *,
+    retries: int = DEFAULT_RETRIES,
+    deadline: float | None = None,
+    verify: _transport.Verify = True,
+    cert: _transport.ClientCert | None = None,
 ) -> _transport.TransportSettings:
     if timeout <= 0 or connect_timeout <= 0:
         raise ValueError("timeouts must be positive: a request without one can hang forever")
+    if deadline is not None and deadline <= 0:
+        raise ValueError("the deadline must be positive (None: the timeout)")
+    if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
+        raise ValueError("retries must be a whole number, 0 or more")
+    base_url = base_url.rstrip("/")
+    https = base_url.lower().startswith("https://")
+    if cert is not None and not https:
+        raise ValueError(f"a client certificate needs an https:// URL, not {base_url!r}")
+    ssl_context = _transport.tls_context(verify, cert) if https else None
+    if https and verify is False:
+        _log.warning("TLS certificates of %s are not verified (verify=False)", base_url)
     return _transport.TransportSettings(
-        base_url=base_url.rstrip("/"),
+        base_url=base_url,
         timeout_seconds=timeout,
         connect_timeout_seconds=connect_timeout,
         max_connections=max_connections,
         max_keepalive_connections=max_connections,
+        retries=retries,
+        deadline_seconds=deadline if deadline is not None else timeout,
+        ssl_context=ssl_context,
     )
 
 
@@ -99,10 +136,38 @@ def _problem_detail(raw: _transport.RawResponse) -> str:
     except WardenUnavailableError:
         return raw.body[:200].decode("utf-8", "replace")
     if isinstance(body, dict):
-        detail = body.get("detail") or body.get("title")
+        detail = body.get("detail") or body.get("error_description") or body.get("title")
         if isinstance(detail, str):
             return detail
     return str(body)[:200]
+
+
+def _problem_reason(raw: _transport.RawResponse) -> str | None:
+    """The reason code of an error answer: a problem body's `reason`, or an OAuth `error`."""
+    try:
+        body = raw.json()
+    except WardenUnavailableError:
+        return None
+    if not isinstance(body, dict):
+        return None
+    reason = body.get("reason") or body.get("error")
+    return reason if isinstance(reason, str) else None
+
+
+def _retry_after(raw: _transport.RawResponse) -> float | None:
+    """`Retry-After` in seconds (an HTTP date is not used: Warden sends seconds)."""
+    value = raw.headers.get("retry-after", "").strip()
+    return float(value) if value.isdigit() else None
+
+
+def _log_decision(raw: _transport.RawResponse, decision_id: str | None, allowed: bool) -> None:
+    _log.debug(
+        "decision %s on %s %s: %s",
+        decision_id,
+        raw.method,
+        raw.path,
+        "allow" if allowed else "deny",
+    )
 
 
 def _require_checks(checks: Sequence[Check]) -> None:
@@ -112,14 +177,34 @@ def _require_checks(checks: Sequence[Check]) -> None:
 
 def _check_answer(raw: _transport.RawResponse) -> Decision:
     if raw.status == 200:
-        return parse_decision(raw.json())
+        decision = parse_decision(raw.json())
+        _log_decision(raw, decision.decision_id, decision.allowed)
+        return decision
     _token_refusal(raw)
 
 
 def _checks_answer(raw: _transport.RawResponse, n_checks: int) -> list[Decision]:
     if raw.status == 200:
-        return parse_decisions(raw.json(), n_checks)
+        decisions = parse_decisions(raw.json(), n_checks)
+        for decision in decisions:
+            _log_decision(raw, decision.decision_id, decision.allowed)
+        return decisions
     _token_refusal(raw)
+
+
+def _evaluation_answer(raw: _transport.RawResponse) -> Evaluation:
+    evaluation = parse_evaluation(_pep_answer(raw))
+    _log_decision(raw, evaluation.decision_id, evaluation.allowed)
+    return evaluation
+
+
+def _evaluations_answer(
+    raw: _transport.RawResponse, n_evaluations: int, semantic: str | None
+) -> list[Evaluation]:
+    evaluations = parse_evaluations(_pep_answer(raw), n_evaluations, semantic)
+    for evaluation in evaluations:
+        _log_decision(raw, evaluation.decision_id, evaluation.allowed)
+    return evaluations
 
 
 def _authenticate_answer(raw: _transport.RawResponse) -> Authentication:
@@ -136,6 +221,8 @@ def _token_refusal(raw: _transport.RawResponse) -> NoReturn:
         if not isinstance(reason, str):
             raise WardenProtocolError("Warden answered 401 without a reason code")
         detail = body.get("detail")
+        # The reason code only: a detail might one day quote what the token claimed.
+        _log.debug("Warden refused the bearer token on %s %s: %s", raw.method, raw.path, reason)
         raise InvalidTokenError(
             reason, detail if isinstance(detail, str) else None, raw.headers.get("www-authenticate")
         )
@@ -148,11 +235,23 @@ def _filter_answer(
     """A plan, or the reason there is none. With `end_user`, a 401 refused the user's token;
     otherwise it refused the PEP credential (a `WardenRequestError`, as for `evaluate`)."""
     if raw.status == 200:
-        return parse_filter_plan(raw.json(), action, resource_type)
+        plan = parse_filter_plan(raw.json(), action, resource_type)
+        _log.debug(
+            "decision %s on %s %s: %s", plan.decision_id, raw.method, raw.path, plan.decision
+        )
+        return plan
     if raw.status == 422:
         body = raw.json()
         if isinstance(body, dict) and body.get("reason") == "filter_unsupported":
             policy = body.get("policy")
+            decision_id = body.get("decision_id")
+            _log.debug(
+                "decision %s on %s %s: filter_unsupported (policy %s)",
+                decision_id,
+                raw.method,
+                raw.path,
+                policy,
+            )
             raise FilterUnsupportedError(
                 policy if isinstance(policy, str) else None, _problem_detail(raw)
             )
@@ -188,14 +287,37 @@ def _pep_answer(raw: _transport.RawResponse) -> Any:
 
 
 def _not_an_answer(raw: _transport.RawResponse) -> NoReturn:
+    """A 4xx is Warden rejecting the request (`WardenRequestError`, retryable only for a
+    429); anything else is no decision (`WardenUnavailableError`, retryable for 502-504)."""
+    reason = _problem_reason(raw)
+    detail = _problem_detail(raw)
+    retry_after = _retry_after(raw)
+    # Only a JSON body's reason and detail are logged: an HTML error page from a proxy
+    # could quote anything, headers included (the exception still carries it).
+    if raw.headers.get("content-type", "").split(";")[0].strip().endswith("json"):
+        logged = f"reason {reason}: {detail}" if reason else detail
+    else:
+        logged = f"a {raw.headers.get('content-type', 'untyped')} body of {len(raw.body)} bytes"
     if 400 <= raw.status < 500:
-        raise WardenRequestError(raw.status, _problem_detail(raw))
-    raise WardenUnavailableError(f"Warden answered HTTP {raw.status}: {_problem_detail(raw)}")
+        _log.warning(
+            "Warden rejected %s %s with HTTP %d: %s", raw.method, raw.path, raw.status, logged
+        )
+        raise WardenRequestError(raw.status, detail, reason=reason, retry_after=retry_after)
+    _log.warning("Warden answered %s %s with HTTP %d: %s", raw.method, raw.path, raw.status, logged)
+    raise WardenUnavailableError(
+        f"Warden answered HTTP {raw.status}: {detail}",
+        status=raw.status,
+        reason=reason,
+        detail=detail,
+        retry_after=retry_after,
+    )
 
 
 def _readiness(raw: _transport.RawResponse) -> dict[str, Any]:
     if raw.status not in (200, 503):
-        raise WardenUnavailableError(f"Warden answered /readyz with HTTP {raw.status}")
+        raise WardenUnavailableError(
+            f"Warden answered /readyz with HTTP {raw.status}", status=raw.status
+        )
     body = raw.json()
     if not isinstance(body, dict):
         raise WardenProtocolError("the /readyz answer is not a JSON object")
@@ -217,7 +339,18 @@ class _Base:
 
 
 class WardenClient(_Base):
-    """A blocking client of one Warden deployment."""
+    """A blocking client of one Warden deployment.
+
+    `timeout` bounds each wait for Warden (`connect_timeout` the connection), `deadline` a
+    whole call, retries included (default: `timeout`). `retries` is how many more attempts
+    a call makes after a refused or reset connection (default 2, 0 for none), with a short
+    jittered backoff and never past the deadline; an answer (a 503 too), a timeout or a TLS
+    failure is never retried. Over HTTPS, `verify` is whom to trust (True: the system's
+    store, or `SSL_CERT_FILE` when set; a CA bundle path; an `ssl.SSLContext`; False: no
+    verification, never in production) and `cert` the client certificate to present (a PEM
+    file with its key, or `(cert_file, key_file)`), for a Warden that requires mTLS.
+    `verify` and `cert` do not apply with a `transport` of your own.
+    """
 
     def __init__(
         self,
@@ -228,11 +361,23 @@ class WardenClient(_Base):
         connect_timeout: float = DEFAULT_CONNECT_TIMEOUT_SECONDS,
         max_connections: int = 100,
         transport: _transport.SyncHttpTransport | None = None,
+        retries: int = DEFAULT_RETRIES,
+        deadline: float | None = None,
+        verify: _transport.Verify = True,
+        cert: _transport.ClientCert | None = None,
     ) -> None:
         super().__init__(pep_credential)
-        self._http = _transport.SyncTransport(
-            _settings(base_url, timeout, connect_timeout, max_connections), transport
+        settings = _settings(
+            base_url,
+            timeout,
+            connect_timeout,
+            max_connections,
+            retries=retries,
+            deadline=deadline,
+            verify=verify,
+            cert=cert,
         )
+        self._http = _transport.SyncTransport(settings, transport)
 
     @classmethod
     def from_env(cls) -> WardenClient:
@@ -253,7 +398,8 @@ class WardenClient(_Base):
         Raises `InvalidTokenError` when Warden refuses the token.
         """
         body = check_body(action, Entity(resource_type, resource_id, properties), context)
-        return _check_answer(self._http.post_json(CHECK_PATH, body, self._token_headers(token)))
+        raw = self._http.post_json(CHECK_PATH, body, self._token_headers(token), idempotent=True)
+        return _check_answer(raw)
 
     def check_many(self, token: str, checks: Sequence[Check]) -> list[Decision]:
         """`check` for several resources at once: one `POST /v1/checks`, one token check.
@@ -265,7 +411,9 @@ class WardenClient(_Base):
         empty batch: it would vouch for the token without deciding anything).
         """
         _require_checks(checks)
-        raw = self._http.post_json(CHECKS_PATH, checks_body(checks), self._token_headers(token))
+        raw = self._http.post_json(
+            CHECKS_PATH, checks_body(checks), self._token_headers(token), idempotent=True
+        )
         return _checks_answer(raw, len(checks))
 
     def authenticate(self, token: str) -> Authentication:
@@ -274,7 +422,7 @@ class WardenClient(_Base):
         Raises `InvalidTokenError` when Warden refuses the token (e.g. `token_revoked`).
         """
         return _authenticate_answer(
-            self._http.post_empty(AUTHENTICATE_PATH, self._token_headers(token))
+            self._http.post_empty(AUTHENTICATE_PATH, self._token_headers(token), idempotent=True)
         )
 
     def evaluate(
@@ -286,8 +434,8 @@ class WardenClient(_Base):
     ) -> Evaluation:
         """One AuthZEN evaluation, authenticated with the PEP credential."""
         body = EvaluationRequest(subject, action, resource, context).to_json()
-        return parse_evaluation(
-            _pep_answer(self._http.post_json(EVALUATION_PATH, body, self._pep_headers))
+        return _evaluation_answer(
+            self._http.post_json(EVALUATION_PATH, body, self._pep_headers, idempotent=True)
         )
 
     def evaluate_many(
@@ -315,8 +463,8 @@ class WardenClient(_Base):
             context=context,
             semantic=semantic,
         )
-        raw = self._http.post_json(EVALUATIONS_PATH, body, self._pep_headers)
-        return parse_evaluations(_pep_answer(raw), len(evaluations), semantic)
+        raw = self._http.post_json(EVALUATIONS_PATH, body, self._pep_headers, idempotent=True)
+        return _evaluations_answer(raw, len(evaluations), semantic)
 
     def filter(
         self,
@@ -333,7 +481,7 @@ class WardenClient(_Base):
         action or resource type.
         """
         body = filter_body(action, resource_type, context)
-        raw = self._http.post_json(FILTER_PATH, body, self._token_headers(token))
+        raw = self._http.post_json(FILTER_PATH, body, self._token_headers(token), idempotent=True)
         return _filter_answer(raw, action, resource_type, end_user=True)
 
     def filter_for(
@@ -346,7 +494,7 @@ class WardenClient(_Base):
         """`filter` for a named `subject`, authenticated with the PEP credential (a 401 for the
         credential is a `WardenRequestError`)."""
         body = filter_body(action, resource_type, context, subject)
-        raw = self._http.post_json(FILTER_PATH, body, self._pep_headers)
+        raw = self._http.post_json(FILTER_PATH, body, self._pep_headers, idempotent=True)
         return _filter_answer(raw, action, resource_type, end_user=False)
 
     def search_resources(
@@ -417,7 +565,7 @@ class WardenClient(_Base):
         n_results = 0
         while max_results is None or n_results < max_results:
             raw = self._http.post_json(
-                path, search_page_body(body, page_size, token), self._pep_headers
+                path, search_page_body(body, page_size, token), self._pep_headers, idempotent=True
             )
             page = parse_search_page(_pep_answer(raw), entity_type)
             for result in page.results[: None if max_results is None else max_results - n_results]:
@@ -447,7 +595,10 @@ class WardenClient(_Base):
 
 
 class AsyncWardenClient(_Base):
-    """A non-blocking client of one Warden deployment (for asyncio and FastAPI)."""
+    """A non-blocking client of one Warden deployment (for asyncio and FastAPI).
+
+    The same options as `WardenClient` (`timeout`, `deadline`, `retries`, `verify`, `cert`).
+    """
 
     def __init__(
         self,
@@ -458,11 +609,23 @@ class AsyncWardenClient(_Base):
         connect_timeout: float = DEFAULT_CONNECT_TIMEOUT_SECONDS,
         max_connections: int = 100,
         transport: _transport.AsyncHttpTransport | None = None,
+        retries: int = DEFAULT_RETRIES,
+        deadline: float | None = None,
+        verify: _transport.Verify = True,
+        cert: _transport.ClientCert | None = None,
     ) -> None:
         super().__init__(pep_credential)
-        self._http = _transport.AsyncTransport(
-            _settings(base_url, timeout, connect_timeout, max_connections), transport
+        settings = _settings(
+            base_url,
+            timeout,
+            connect_timeout,
+            max_connections,
+            retries=retries,
+            deadline=deadline,
+            verify=verify,
+            cert=cert,
         )
+        self._http = _transport.AsyncTransport(settings, transport)
 
     @classmethod
     def from_env(cls) -> AsyncWardenClient:
@@ -483,14 +646,18 @@ class AsyncWardenClient(_Base):
         Raises `InvalidTokenError` when Warden refuses the token.
         """
         body = check_body(action, Entity(resource_type, resource_id, properties), context)
-        raw = await self._http.post_json(CHECK_PATH, body, self._token_headers(token))
+        raw = await self._http.post_json(
+            CHECK_PATH, body, self._token_headers(token), idempotent=True
+        )
         return _check_answer(raw)
 
     async def check_many(self, token: str, checks: Sequence[Check]) -> list[Decision]:
         """`check` for several resources at once; see `WardenClient.check_many`."""
         _require_checks(checks)
         body = checks_body(checks)
-        raw = await self._http.post_json(CHECKS_PATH, body, self._token_headers(token))
+        raw = await self._http.post_json(
+            CHECKS_PATH, body, self._token_headers(token), idempotent=True
+        )
         return _checks_answer(raw, len(checks))
 
     async def authenticate(self, token: str) -> Authentication:
@@ -498,7 +665,9 @@ class AsyncWardenClient(_Base):
 
         Raises `InvalidTokenError` when Warden refuses the token (e.g. `token_revoked`).
         """
-        raw = await self._http.post_empty(AUTHENTICATE_PATH, self._token_headers(token))
+        raw = await self._http.post_empty(
+            AUTHENTICATE_PATH, self._token_headers(token), idempotent=True
+        )
         return _authenticate_answer(raw)
 
     async def evaluate(
@@ -510,8 +679,8 @@ class AsyncWardenClient(_Base):
     ) -> Evaluation:
         """One AuthZEN evaluation, authenticated with the PEP credential."""
         body = EvaluationRequest(subject, action, resource, context).to_json()
-        raw = await self._http.post_json(EVALUATION_PATH, body, self._pep_headers)
-        return parse_evaluation(_pep_answer(raw))
+        raw = await self._http.post_json(EVALUATION_PATH, body, self._pep_headers, idempotent=True)
+        return _evaluation_answer(raw)
 
     async def evaluate_many(
         self,
@@ -532,8 +701,8 @@ class AsyncWardenClient(_Base):
             context=context,
             semantic=semantic,
         )
-        raw = await self._http.post_json(EVALUATIONS_PATH, body, self._pep_headers)
-        return parse_evaluations(_pep_answer(raw), len(evaluations), semantic)
+        raw = await self._http.post_json(EVALUATIONS_PATH, body, self._pep_headers, idempotent=True)
+        return _evaluations_answer(raw, len(evaluations), semantic)
 
     async def filter(
         self,
@@ -544,7 +713,9 @@ class AsyncWardenClient(_Base):
     ) -> FilterPlan:
         """A data-filter plan for the token's principal; see `WardenClient.filter`."""
         body = filter_body(action, resource_type, context)
-        raw = await self._http.post_json(FILTER_PATH, body, self._token_headers(token))
+        raw = await self._http.post_json(
+            FILTER_PATH, body, self._token_headers(token), idempotent=True
+        )
         return _filter_answer(raw, action, resource_type, end_user=True)
 
     async def filter_for(
@@ -556,7 +727,7 @@ class AsyncWardenClient(_Base):
     ) -> FilterPlan:
         """A data-filter plan for `subject`, as a PEP; see `WardenClient.filter_for`."""
         body = filter_body(action, resource_type, context, subject)
-        raw = await self._http.post_json(FILTER_PATH, body, self._pep_headers)
+        raw = await self._http.post_json(FILTER_PATH, body, self._pep_headers, idempotent=True)
         return _filter_answer(raw, action, resource_type, end_user=False)
 
     def search_resources(
@@ -624,7 +795,7 @@ class AsyncWardenClient(_Base):
         n_results = 0
         while max_results is None or n_results < max_results:
             raw = await self._http.post_json(
-                path, search_page_body(body, page_size, token), self._pep_headers
+                path, search_page_body(body, page_size, token), self._pep_headers, idempotent=True
             )
             page = parse_search_page(_pep_answer(raw), entity_type)
             for result in page.results[: None if max_results is None else max_results - n_results]:

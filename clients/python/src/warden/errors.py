@@ -3,13 +3,30 @@
 A deny is not an exception: it is a `Decision` whose `allowed` is false. Exceptions are for
 what is not a decision: a token Warden refused, and a Warden that could not answer. The
 second kind always means "no decision", so callers must fail closed on it.
+
+Every exception says whether asking again can help (`retryable`): a Warden that did not
+answer or answered 502/503/504 may answer later (`WardenUnavailableError`, `retryable`
+true), a request Warden rejected (400, a wrong PEP credential: `WardenRequestError`) gets
+the same answer however often it is sent. The client itself retries only connection
+failures, within its deadline (see `warden.client`); `retryable` is for the caller's own
+policy (a queue worker, a batch job). Tests: `tests/test_reliability.py`.
 """
 
 from __future__ import annotations
 
+# Statuses after which the same request may be answered later: Warden unable to decide now
+# (503), or a proxy in front of it without an answer (502, 504). A 500 is Warden's bug.
+_RETRYABLE_STATUSES = frozenset({502, 503, 504})
+
 
 class WardenError(Exception):
-    """Base of every exception the SDK raises."""
+    """Base of every exception the SDK raises.
+
+    `retryable` says whether the same request, sent again later and unchanged, may get
+    another answer; false unless a subclass says otherwise.
+    """
+
+    retryable: bool = False
 
 
 class InvalidTokenError(WardenError):
@@ -30,11 +47,46 @@ class WardenUnavailableError(WardenError):
     """Warden gave no usable answer: unreachable, timed out, a 5xx, or a garbled body.
 
     Never treat this as an allow. The FastAPI integration turns it into 503.
+
+    `status` is the HTTP status when Warden (or a proxy) answered, None when nothing
+    answered; `reason` and `detail` come from the problem body of a 5xx (`reason` is the
+    OAuth `error` code for the token endpoint), `retry_after` from its `Retry-After` header
+    (seconds). `retryable` is true for no answer (refused, reset, timed out) and for 502,
+    503 and 504; false for a 500 (a bug in Warden), a failed TLS handshake (a certificate
+    or trust problem does not fix itself) and a garbled answer (`WardenProtocolError`).
     """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        reason: str | None = None,
+        detail: str | None = None,
+        retry_after: float | None = None,
+        retryable: bool | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.reason = reason
+        self.detail = detail
+        self.retry_after = retry_after
+        self.retryable = (
+            retryable
+            if retryable is not None
+            else (status is None or status in _RETRYABLE_STATUSES)
+        )
 
 
 class WardenProtocolError(WardenUnavailableError):
-    """Warden answered, but not in the shape this SDK understands."""
+    """Warden answered, but not in the shape this SDK understands.
+
+    Not `retryable`: the same Warden gives the same answer (an SDK and a Warden that do not
+    match, or a proxy answering in Warden's place).
+    """
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        super().__init__(message, status=status, retryable=False)
 
 
 class WardenRequestError(WardenError):
@@ -42,12 +94,25 @@ class WardenRequestError(WardenError):
 
     This is a bug or a misconfiguration on the calling side, not a decision; the FastAPI
     integration fails closed on it (503) and the message says what Warden objected to.
+    Not `retryable` (the same request gets the same answer), except a 429 (rate limited),
+    which may be sent again after `retry_after` seconds when Warden says so. `reason` is the
+    problem body's reason code, when it has one.
     """
 
-    def __init__(self, status: int, detail: str) -> None:
+    def __init__(
+        self,
+        status: int,
+        detail: str,
+        *,
+        reason: str | None = None,
+        retry_after: float | None = None,
+    ) -> None:
         super().__init__(f"Warden rejected the request (HTTP {status}): {detail}")
         self.status = status
         self.detail = detail
+        self.reason = reason
+        self.retry_after = retry_after
+        self.retryable = status == 429
 
 
 class TokenRequestError(WardenError):

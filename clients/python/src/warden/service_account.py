@@ -27,12 +27,21 @@ Errors: Warden refusing to issue a token (an RFC 6749 §5.2 answer such as `inva
 `invalid_scope`) is `TokenRequestError`; no answer (unreachable, timeout, 5xx, garbled) is
 `WardenUnavailableError`. The client secret and the tokens are never logged, and `repr`
 shows neither.
+
+Retries: a token request is not idempotent (each one issues a token, and Warden counts them
+against the token endpoint's rate limit), so it is sent again only when the connection
+could not be made at all (refused, reset while connecting: Warden never saw it), up to
+`retries` times within `deadline`. A connection that breaks after the request may have been
+sent is not retried; the unexpired cached token, if any, is used meanwhile (see above).
+`verify` and `cert` are the TLS options of `WardenClient`. Tests:
+`tests/test_service_account.py`, `tests/test_reliability.py`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import logging
 import os
 import re
 import threading
@@ -46,6 +55,7 @@ from urllib.parse import quote_plus
 from warden import _transport
 from warden.client import (
     DEFAULT_CONNECT_TIMEOUT_SECONDS,
+    DEFAULT_RETRIES,
     DEFAULT_TIMEOUT_SECONDS,
     DEFAULT_URL,
     _not_an_answer,
@@ -65,6 +75,7 @@ AuthMethod = Literal["client_secret_basic", "client_secret_post"]
 """How the client authenticates to the token endpoint (RFC 6749 §2.3.1)."""
 
 _MAX_CONNECTIONS = 4
+_log = logging.getLogger("warden")
 # RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E )
 _SCOPE_TOKEN = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+")
 _clock = time.monotonic  # module-level so that the tests can move time
@@ -202,6 +213,13 @@ class _TokenSource:
         if raw.status != 200:
             refusal = _oauth_error(raw)
             if refusal is not None:
+                # The OAuth error code and Warden's public description: no secret, no token.
+                _log.warning(
+                    "Warden refused a token for %s (HTTP %d): %s",
+                    self._client_id,
+                    refusal.status,
+                    refusal.error,
+                )
                 raise refusal
             _not_an_answer(raw)
         body = raw.json()
@@ -265,7 +283,9 @@ class ServiceAccountTokens(_TokenSource):
     space-separated string or a list) must be a subset of the account's scopes; None asks
     for all of them. `auth_method` sends the credentials with HTTP Basic (the default) or in
     the form body (`client_secret_post`). `refresh_margin` is how long before its expiry a
-    token is replaced (see the module's documentation for the exact rule).
+    token is replaced (see the module's documentation for the exact rule). `timeout`,
+    `deadline`, `retries` (only for connections that could not be made), `verify` and `cert`
+    are as for `WardenClient`.
 
     Holds a connection pool: `close()` it, or use it in a `with` block.
     """
@@ -282,11 +302,23 @@ class ServiceAccountTokens(_TokenSource):
         timeout: float = DEFAULT_TIMEOUT_SECONDS,
         connect_timeout: float = DEFAULT_CONNECT_TIMEOUT_SECONDS,
         transport: _transport.SyncHttpTransport | None = None,
+        retries: int = DEFAULT_RETRIES,
+        deadline: float | None = None,
+        verify: _transport.Verify = True,
+        cert: _transport.ClientCert | None = None,
     ) -> None:
         super().__init__(base_url, client_id, client_secret, scope, auth_method, refresh_margin)
-        self._http = _transport.SyncTransport(
-            _settings(base_url, timeout, connect_timeout, _MAX_CONNECTIONS), transport
+        settings = _settings(
+            base_url,
+            timeout,
+            connect_timeout,
+            _MAX_CONNECTIONS,
+            retries=retries,
+            deadline=deadline,
+            verify=verify,
+            cert=cert,
         )
+        self._http = _transport.SyncTransport(settings, transport)
         self._fetch_lock = threading.Lock()
 
     @classmethod
@@ -311,7 +343,9 @@ class ServiceAccountTokens(_TokenSource):
             previous = self._cached
             started = _clock()
             try:
-                raw = self._http.post_form(TOKEN_PATH, self._form(), self._headers())
+                raw = self._http.post_form(
+                    TOKEN_PATH, self._form(), self._headers(), idempotent=False
+                )
                 return self._store(self._answer(raw, started))
             except WardenUnavailableError:
                 kept = self._keep_after_failure(previous)
@@ -353,11 +387,23 @@ class AsyncServiceAccountTokens(_TokenSource):
         timeout: float = DEFAULT_TIMEOUT_SECONDS,
         connect_timeout: float = DEFAULT_CONNECT_TIMEOUT_SECONDS,
         transport: _transport.AsyncHttpTransport | None = None,
+        retries: int = DEFAULT_RETRIES,
+        deadline: float | None = None,
+        verify: _transport.Verify = True,
+        cert: _transport.ClientCert | None = None,
     ) -> None:
         super().__init__(base_url, client_id, client_secret, scope, auth_method, refresh_margin)
-        self._http = _transport.AsyncTransport(
-            _settings(base_url, timeout, connect_timeout, _MAX_CONNECTIONS), transport
+        settings = _settings(
+            base_url,
+            timeout,
+            connect_timeout,
+            _MAX_CONNECTIONS,
+            retries=retries,
+            deadline=deadline,
+            verify=verify,
+            cert=cert,
         )
+        self._http = _transport.AsyncTransport(settings, transport)
         self._fetch_lock = asyncio.Lock()
 
     @classmethod
@@ -381,7 +427,9 @@ class AsyncServiceAccountTokens(_TokenSource):
             previous = self._cached
             started = _clock()
             try:
-                raw = await self._http.post_form(TOKEN_PATH, self._form(), self._headers())
+                raw = await self._http.post_form(
+                    TOKEN_PATH, self._form(), self._headers(), idempotent=False
+                )
                 return self._store(self._answer(raw, started))
             except WardenUnavailableError:
                 kept = self._keep_after_failure(previous)

@@ -40,6 +40,7 @@ pub async fn filter(
     State(state): State<AppState>,
     Origin(origin): Origin,
     Authorization(authorization): Authorization,
+    certificate: Option<axum::Extension<crate::tls::ClientCertificate>>,
     Json(body): Json<FilterRequest>,
 ) -> Result<Response, ApiError> {
     let FilterRequest {
@@ -52,7 +53,13 @@ pub async fn filter(
     let bearer;
     let (caller, asker, principal_json) = match subject {
         Some(subject) => {
-            let pep = crate::pep_auth::authenticate(authorization.as_ref(), &state)?;
+            let pep = crate::pep_auth::authenticate(
+                authorization.as_ref(),
+                certificate
+                    .as_ref()
+                    .map(|axum::Extension(certificate)| certificate),
+                &state,
+            )?;
             let principal = json!({"type": subject.entity_type, "id": subject.id});
             (
                 caller("filter.pep", Some(pep.label()), origin),

@@ -7,6 +7,7 @@ pub mod ops;
 pub mod search;
 
 pub mod admin;
+pub mod admin_credentials;
 pub mod oauth;
 pub mod revocations;
 pub mod service_accounts;

@@ -81,6 +81,11 @@ impl OAuthError {
         )
             .into_response();
         no_store(&mut response);
+        if self.code == "invalid_client" {
+            response
+                .extensions_mut()
+                .insert(crate::rate_limit::FailedCallerAuth);
+        }
         let headers = response.headers_mut();
         if self.basic_challenge {
             headers.insert(

@@ -5,7 +5,9 @@ use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
+use sha2::Digest as _;
 
+use crate::problem::ApiError;
 use crate::state::AppState;
 
 /// The OpenAPI document of this API, kept beside the code and checked by the tests.
@@ -76,7 +78,28 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
     (status, axum::Json(body)).into_response()
 }
 
-pub async fn metrics(State(state): State<AppState>) -> Response {
+/// `GET /metrics`: Prometheus text; behind a credential when `[metrics] credentials` is set
+/// (compared as digests in constant time, like PEP credentials).
+pub async fn metrics(State(state): State<AppState>, headers: axum::http::HeaderMap) -> Response {
+    if !state.metrics_credentials.is_empty() {
+        let presented = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.strip_prefix("Bearer "))
+            .map(str::trim)
+            .unwrap_or_default();
+        let digest: [u8; 32] = sha2::Sha256::digest(presented.as_bytes()).into();
+        let mut matched = false;
+        for known in &state.metrics_credentials {
+            matched |= bool::from(subtle::ConstantTimeEq::ct_eq(
+                known.as_slice(),
+                digest.as_slice(),
+            ));
+        }
+        if presented.is_empty() || !matched {
+            return ApiError::MetricsUnauthenticated.into_response();
+        }
+    }
     for issuer in state.verifier.issuers() {
         let fetches = issuer.keys.fetch_count();
         metrics::gauge!("warden_jwks_fetches", "issuer" => issuer.config.issuer.clone())

@@ -3,26 +3,18 @@
 //! `WARDEN_ADMIN_TOKEN`). Exit 0 done, 1 refused by the server, 2 bad usage or unreachable.
 
 use anyhow::{Context as _, anyhow, bail};
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 use warden_store::{AdminCredential, Store, StoreError};
 
 use super::{Verdict, unix_now};
 use crate::cli::{
-    AdminInitArgs, PrincipalStatusArgs, RevocationsListArgs, RevokeCommand, RoleGrantArgs,
-    RoleRevokeArgs, ServerArgs,
+    AdminCreateArgs, AdminInitArgs, AdminListArgs, AdminRevokeArgs, AdminRotateArgs,
+    PrincipalStatusArgs, RevocationsListArgs, RevokeCommand, RoleGrantArgs, RoleRevokeArgs,
+    ServerArgs,
 };
 use crate::config_loading;
-
-fn random_bytes<const N: usize>() -> anyhow::Result<[u8; N]> {
-    let mut bytes = [0u8; N];
-    aws_lc_rs::rand::fill(&mut bytes).map_err(|_| anyhow!("the system random generator failed"))?;
-    Ok(bytes)
-}
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_current_thread()
@@ -39,13 +31,10 @@ pub fn init(args: &AdminInitArgs) -> anyhow::Result<Verdict> {
             args.config.display()
         )
     })?;
-    let secret = format!(
-        "wdn_admin_{}",
-        URL_SAFE_NO_PAD.encode(random_bytes::<32>()?)
-    );
+    let (id, secret, digest_hex) = warden_issuer::credentials::new_admin_credential()?;
     let credential = AdminCredential {
-        id: format!("adm_{}", hex::encode(random_bytes::<6>()?)),
-        digest_hex: hex::encode(Sha256::digest(secret.as_bytes())),
+        id,
+        digest_hex,
         tenant_scope: args.tenant.clone(),
     };
     runtime()?.block_on(async {
@@ -275,6 +264,52 @@ pub fn revoke_access(command: &RevokeCommand) -> anyhow::Result<Verdict> {
         reqwest::Method::POST,
         "/v1/admin/revocations",
         Some(body),
+    )
+}
+
+/// `warden admin create`.
+pub fn create(args: &AdminCreateArgs) -> anyhow::Result<Verdict> {
+    let expires_in_seconds = args.expires_in.as_deref().map(parse_duration).transpose()?;
+    let body = json!({
+        "tenant": args.tenant,
+        "label": args.label,
+        "expires_in_seconds": expires_in_seconds,
+    });
+    send(
+        &args.server,
+        reqwest::Method::POST,
+        "/v1/admin/credentials",
+        Some(body),
+    )
+}
+
+/// `warden admin list`.
+pub fn list(args: &AdminListArgs) -> anyhow::Result<Verdict> {
+    send(
+        &args.server,
+        reqwest::Method::GET,
+        "/v1/admin/credentials",
+        None,
+    )
+}
+
+/// `warden admin rotate ID`.
+pub fn rotate(args: &AdminRotateArgs) -> anyhow::Result<Verdict> {
+    send(
+        &args.server,
+        reqwest::Method::POST,
+        &format!("/v1/admin/credentials/{}/rotate", args.id),
+        Some(json!({})),
+    )
+}
+
+/// `warden admin revoke ID --reason R [--force]`.
+pub fn revoke_credential(args: &AdminRevokeArgs) -> anyhow::Result<Verdict> {
+    send(
+        &args.server,
+        reqwest::Method::POST,
+        &format!("/v1/admin/credentials/{}/revoke", args.id),
+        Some(json!({"reason": args.reason, "force": args.force})),
     )
 }
 

@@ -9,6 +9,7 @@
     reason = "tests"
 )]
 
+mod admin_verb;
 mod audit_verb;
 mod check;
 mod entity_import;

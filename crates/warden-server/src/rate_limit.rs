@@ -1,0 +1,316 @@
+//! Per-address rate limits: the token endpoint, the admin API, and failed authentications of
+//! callers (admin, PEP and client credentials, the `/metrics` credential). Over a limit the
+//! answer is 429 `rate_limited` with `Retry-After`, before any handler runs.
+//!
+//! Each limit is a GCRA bucket per client address (`governor`): `N` per minute, bursting to `N`.
+//! An IPv6 address counts by its /64 (one host holds a whole /64). Failed authentications
+//! are counted on the way out (a handler marks its response with [`FailedCallerAuth`]); once an
+//! address has used its bucket, every call from it but health checks is refused until a cell
+//! is free again. End users' bearer tokens refused on a decision are not counted: they come
+//! through PEPs, and one user's bad token must not lock out the gateway that forwarded it.
+//!
+//! Memory is bounded: [`RateLimits::upkeep`] (every few seconds) forgets addresses whose
+//! buckets are full again, and past `max_tracked_addresses` forgets them all (an attacker with
+//! that many addresses gains one fresh burst per address, which it had anyway).
+
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
+use std::num::NonZeroU32;
+use std::sync::{Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use axum::extract::{ConnectInfo, Request, State};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use warden_config::RateLimitSettings;
+
+use crate::problem::ApiError;
+use crate::state::AppState;
+
+/// Marks a response whose caller failed to authenticate itself (not an end user's token).
+#[derive(Clone, Copy, Debug)]
+pub struct FailedCallerAuth;
+
+/// One limit: a bucket per address.
+struct Limit {
+    what: &'static str,
+    quota: Quota,
+    /// Replaced by an empty one when it tracks too many addresses.
+    limiter: RwLock<DefaultKeyedRateLimiter<IpAddr>>,
+}
+
+impl Limit {
+    fn new(what: &'static str, per_minute: u32) -> Option<Limit> {
+        NonZeroU32::new(per_minute).map(|per_minute| {
+            let quota = Quota::per_minute(per_minute);
+            Limit {
+                what,
+                quota,
+                limiter: RwLock::new(RateLimiter::keyed(quota)),
+            }
+        })
+    }
+
+    fn limiter(&self) -> std::sync::RwLockReadGuard<'_, DefaultKeyedRateLimiter<IpAddr>> {
+        self.limiter
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Takes one cell, or says how long until one is free.
+    fn take(&self, key: IpAddr, clock: &DefaultClock) -> Result<(), ApiError> {
+        self.limiter().check_key(&key).map_err(|not_until| {
+            let wait = not_until.wait_time_from(clock.now());
+            ApiError::RateLimited {
+                what: self.what,
+                retry_after_seconds: whole_seconds(wait),
+            }
+        })
+    }
+}
+
+/// Rounds up to whole seconds, at least 1 (`Retry-After` has no fractions).
+fn whole_seconds(wait: Duration) -> u64 {
+    let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+    seconds.max(1)
+}
+
+/// The limits of one server.
+pub struct RateLimits {
+    token: Option<Limit>,
+    admin: Option<Limit>,
+    failed_auth: Option<Limit>,
+    /// Addresses that used up their failed-authentication bucket, until when.
+    blocked: Mutex<std::collections::HashMap<IpAddr, Instant>>,
+    max_tracked: usize,
+    clock: DefaultClock,
+}
+
+impl RateLimits {
+    /// From `[rate_limits]`.
+    pub fn new(settings: &RateLimitSettings) -> RateLimits {
+        RateLimits {
+            token: Limit::new("token requests", settings.token_per_minute),
+            admin: Limit::new("admin requests", settings.admin_per_minute),
+            failed_auth: Limit::new("failed authentications", settings.failed_auth_per_minute),
+            blocked: Mutex::new(std::collections::HashMap::new()),
+            max_tracked: settings.max_tracked_addresses.max(1),
+            clock: DefaultClock::default(),
+        }
+    }
+
+    fn blocked(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<IpAddr, Instant>> {
+        self.blocked
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// 429 while `key` is blocked for failed authentications.
+    fn check_blocked(&self, key: IpAddr) -> Result<(), ApiError> {
+        let now = Instant::now();
+        let mut blocked = self.blocked();
+        match blocked.get(&key) {
+            Some(until) if *until > now => Err(ApiError::RateLimited {
+                what: "failed authentications",
+                retry_after_seconds: whole_seconds(*until - now),
+            }),
+            Some(_) => {
+                blocked.remove(&key);
+                Ok(())
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// Counts one failed authentication; blocks the address when its bucket is empty.
+    fn count_failure(&self, key: IpAddr) {
+        let Some(limit) = &self.failed_auth else {
+            return;
+        };
+        if let Err(ApiError::RateLimited {
+            retry_after_seconds,
+            ..
+        }) = limit.take(key, &self.clock)
+        {
+            tracing::warn!(address = %key, "too many failed authentications: the address is refused for {retry_after_seconds} s");
+            metrics::counter!("warden_rate_limited_total", "limit" => "failed_auth_block")
+                .increment(1);
+            let mut blocked = self.blocked();
+            if blocked.len() >= self.max_tracked {
+                let now = Instant::now();
+                blocked.retain(|_, until| *until > now);
+            }
+            if blocked.len() < self.max_tracked {
+                blocked.insert(
+                    key,
+                    Instant::now() + Duration::from_secs(retry_after_seconds),
+                );
+            }
+        }
+    }
+
+    /// Forgets addresses whose buckets are full again; bounds the memory.
+    pub fn upkeep(&self) {
+        for limit in [&self.token, &self.admin, &self.failed_auth]
+            .into_iter()
+            .flatten()
+        {
+            let too_many = {
+                let limiter = limit.limiter();
+                limiter.retain_recent();
+                limiter.shrink_to_fit();
+                limiter.len() > self.max_tracked
+            };
+            if too_many {
+                tracing::warn!(
+                    limit = limit.what,
+                    "more client addresses than rate_limits.max_tracked_addresses: forgetting them"
+                );
+                *limit
+                    .limiter
+                    .write()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner) =
+                    RateLimiter::keyed(limit.quota);
+            }
+        }
+        let now = Instant::now();
+        self.blocked().retain(|_, until| *until > now);
+    }
+}
+
+/// The bucket key of an address: itself, or its /64 for IPv6.
+fn key_of(address: IpAddr) -> IpAddr {
+    match address {
+        IpAddr::V4(v4) => IpAddr::V4(v4),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let segments = v6.segments();
+                IpAddr::V6(Ipv6Addr::new(
+                    segments[0],
+                    segments[1],
+                    segments[2],
+                    segments[3],
+                    0,
+                    0,
+                    0,
+                    0,
+                ))
+            }
+        },
+    }
+}
+
+/// Which limit a path falls under.
+fn limit_for<'a>(limits: &'a RateLimits, path: &str) -> Option<&'a Limit> {
+    if path == "/oauth2/token" || path == "/oauth2/revoke" {
+        limits.token.as_ref()
+    } else if path.starts_with("/v1/admin/") || path.starts_with("/v1/decisions/") {
+        limits.admin.as_ref()
+    } else {
+        None
+    }
+}
+
+/// Paths never refused for an address's failed authentications (probes and public documents).
+fn always_open(path: &str) -> bool {
+    matches!(path, "/healthz" | "/readyz" | "/openapi.json") || path.starts_with("/.well-known/")
+}
+
+/// The middleware: refuses over-limit calls before the handler; counts failed authentications
+/// from the handler's answer. Calls without a peer address (in-process tests) are not limited.
+pub async fn enforce(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let Some(address) = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(address)| address.ip())
+    else {
+        return next.run(request).await;
+    };
+    let limits = &state.rate_limits;
+    let key = key_of(address);
+    let path = request.uri().path();
+    if !always_open(path)
+        && let Err(refused) = limits.check_blocked(key)
+    {
+        return refused.into_response();
+    }
+    if let Some(limit) = limit_for(limits, path)
+        && let Err(refused) = limit.take(key, &limits.clock)
+    {
+        metrics::counter!("warden_rate_limited_total", "limit" => limit.what).increment(1);
+        return refused.into_response();
+    }
+    let response = next.run(request).await;
+    if response.extensions().get::<FailedCallerAuth>().is_some() {
+        limits.count_failure(key);
+    }
+    response
+}
+
+/// Runs [`RateLimits::upkeep`] every ten seconds.
+pub fn spawn_upkeep(state: AppState) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(10));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            state.rate_limits.upkeep();
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ipv6_addresses_count_by_their_64_and_mapped_v4_as_v4() {
+        let a: IpAddr = "2001:db8:1:2:aaaa::1".parse().unwrap();
+        let b: IpAddr = "2001:db8:1:2:bbbb::2".parse().unwrap();
+        let c: IpAddr = "2001:db8:1:3::1".parse().unwrap();
+        assert_eq!(key_of(a), key_of(b));
+        assert_ne!(key_of(a), key_of(c));
+        let mapped: IpAddr = "::ffff:192.0.2.7".parse().unwrap();
+        assert_eq!(key_of(mapped), "192.0.2.7".parse::<IpAddr>().unwrap());
+    }
+
+    #[test]
+    fn retry_after_rounds_up_to_whole_seconds() {
+        assert_eq!(whole_seconds(Duration::from_millis(1)), 1);
+        assert_eq!(whole_seconds(Duration::from_millis(1000)), 1);
+        assert_eq!(whole_seconds(Duration::from_millis(1001)), 2);
+        assert_eq!(whole_seconds(Duration::ZERO), 1);
+    }
+
+    #[test]
+    fn a_bucket_refuses_past_its_burst_and_failures_block_the_address() {
+        let limits = RateLimits::new(&RateLimitSettings {
+            token_per_minute: 3,
+            admin_per_minute: 0,
+            failed_auth_per_minute: 2,
+            max_tracked_addresses: 10,
+        });
+        let key: IpAddr = "192.0.2.1".parse().unwrap();
+        let other: IpAddr = "192.0.2.2".parse().unwrap();
+        let token = limits.token.as_ref().unwrap();
+        for _ in 0..3 {
+            token.take(key, &limits.clock).unwrap();
+        }
+        let refused = token.take(key, &limits.clock).unwrap_err();
+        assert!(
+            matches!(refused, ApiError::RateLimited { retry_after_seconds, .. } if (1..=20).contains(&retry_after_seconds)),
+            "{refused:?}"
+        );
+        token.take(other, &limits.clock).unwrap();
+        assert!(limits.admin.is_none(), "0 switches a limit off");
+
+        limits.count_failure(key);
+        limits.count_failure(key);
+        limits.check_blocked(key).unwrap();
+        limits.count_failure(key);
+        assert!(limits.check_blocked(key).is_err());
+        limits.check_blocked(other).unwrap();
+    }
+}
