@@ -302,9 +302,7 @@ fn spawn_listener(store: Store, wake: Arc<tokio::sync::Notify>) {
     });
 }
 
-/// Every minute, deletes lapsed revocations from the store and from memory. A revocation lapses
-/// at the expiry it was given plus a margin longer than any clock leeway; give it the `exp` of
-/// the last token it covers, and cleaning up never lets a token back in.
+/// Every minute, one [`clean_up`] pass at the current time.
 pub fn spawn_revocation_cleaner(
     store: Store,
     revocations: Arc<RevocationSet>,
@@ -312,22 +310,45 @@ pub fn spawn_revocation_cleaner(
     tokio::spawn(async move {
         loop {
             tokio::time::sleep(Duration::from_secs(60)).await;
-            let now = unix_now();
-            revocations.purge(now);
-            let lapsed_before = now
-                .saturating_sub(crate::revocation::EXPIRY_MARGIN_SECONDS)
-                .saturating_sub(1);
-            // Changes older than an hour: a replica that was away longer reads everything.
-            if let Err(error) = store.prune_changes(now.saturating_sub(3600)).await {
-                tracing::warn!(%error, "pruning the change feed failed; retrying in a minute");
-            }
-            match store.purge_expired_revocations(lapsed_before).await {
-                Ok(0) => {}
-                Ok(deleted) => tracing::info!(deleted, "lapsed revocations deleted"),
-                Err(error) => {
-                    tracing::warn!(%error, "deleting lapsed revocations failed; retrying in a minute")
-                }
-            }
+            clean_up(&store, &revocations, unix_now()).await;
         }
     })
+}
+
+/// What one [`clean_up`] pass removed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CleanedUp {
+    /// Revocations dropped from memory.
+    pub in_memory: usize,
+    /// Revocation rows deleted from the store.
+    pub in_store: u64,
+}
+
+/// Deletes revocations that lapsed by `now` from memory, and from the store those that lapsed
+/// before `now` minus a margin longer than any clock leeway (give a revocation the `exp` of
+/// the last token it covers, and cleaning up never lets a token back in); prunes change-feed
+/// rows older than an hour (a replica away longer reads everything). Failures are logged and
+/// retried on the next pass. `now` is a parameter so tests run the real pass at any time.
+pub async fn clean_up(store: &Store, revocations: &RevocationSet, now: i64) -> CleanedUp {
+    let mut cleaned = CleanedUp {
+        in_memory: revocations.purge(now),
+        in_store: 0,
+    };
+    let lapsed_before = now
+        .saturating_sub(crate::revocation::EXPIRY_MARGIN_SECONDS)
+        .saturating_sub(1);
+    if let Err(error) = store.prune_changes(now.saturating_sub(3600)).await {
+        tracing::warn!(%error, "pruning the change feed failed; retrying in a minute");
+    }
+    match store.purge_expired_revocations(lapsed_before).await {
+        Ok(0) => {}
+        Ok(deleted) => {
+            cleaned.in_store = deleted;
+            tracing::info!(deleted, "lapsed revocations deleted");
+        }
+        Err(error) => {
+            tracing::warn!(%error, "deleting lapsed revocations failed; retrying in a minute");
+        }
+    }
+    cleaned
 }

@@ -95,7 +95,7 @@ async fn every_entry_point_writes_one_record_per_decision_and_the_chain_verifies
             Some(&json!({"principal": "User::\"acme/dave\"", "role": "Role::\"acme/editor\"", "reason": "audit test"})),
         )
         .await;
-    assert!(status < 500, "admin call answered {status}");
+    assert_eq!(status, 200, "the grant was refused: {status}");
 
     // A recorded decision is found by id, explained in plain words.
     let (status, found) = server
@@ -155,6 +155,20 @@ async fn every_entry_point_writes_one_record_per_decision_and_the_chain_verifies
     );
     assert_eq!(count(&all, "check"), 2, "the allow and the refused token");
     assert_eq!(count(&all, "admin"), 1);
+    let admin_record = all
+        .iter()
+        .find(|r| r.record.entry.as_deref() == Some("admin"))
+        .unwrap();
+    assert_eq!(admin_record.record.decision.as_deref(), Some("ok"));
+    assert_eq!(admin_record.record.reason.as_deref(), Some("http_200"));
+    assert_eq!(
+        admin_record.record.action.as_deref(),
+        Some("POST /v1/admin/tenants/acme/roles/grant")
+    );
+    assert_eq!(
+        admin_record.record.caller.as_deref(),
+        Some("admin:adm_test")
+    );
     let refusal = all
         .iter()
         .find(|r| {

@@ -486,3 +486,74 @@ async fn a_revocation_after_a_store_restore_reaches_the_other_replica() {
     let old = token(&b, |c| c["jti"] = json!("before-0"));
     assert_revoked(&b, &old, "token").await;
 }
+
+/// Issue #22: the cleanup pass itself, run at chosen times (not the minute timer): a lapsed
+/// revocation's row is deleted only past the leeway margin, one without an expiry never, and
+/// what stays in force keeps refusing. On SQLite and PostgreSQL.
+#[tokio::test]
+async fn the_cleanup_deletes_lapsed_revocations_past_the_margin_and_nothing_else() {
+    use warden_server::revocation::EXPIRY_MARGIN_SECONDS;
+    use warden_server::store_sync::clean_up;
+
+    for (backend, server) in crate::support::servers_with_a_store().await {
+        let lapses_at = now() + 10;
+        for (value, expires_at) in [("lapsing", Some(lapses_at)), ("forever", None)] {
+            let mut body =
+                json!({"kind": "token", "issuer": ISSUER, "value": value, "reason": "test"});
+            if let Some(at) = expires_at {
+                body["expires_at"] = json!(at);
+            }
+            let (status, answer) = revoke(&server, body).await;
+            assert_eq!(status, 200, "{backend}: {answer}");
+        }
+        let state = server.server.as_ref().unwrap().state();
+        let store = state.store.clone().unwrap();
+        let rows = |store: warden_store::Store| async move {
+            let mut values: Vec<String> = store
+                .revocations(i64::MIN, 100)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|revocation| revocation.value)
+                .collect();
+            values.sort();
+            values
+        };
+        assert_eq!(
+            rows(store.clone()).await,
+            ["forever", "lapsing"],
+            "{backend}"
+        );
+
+        // Now, and within the margin after the expiry: nothing goes.
+        for at in [now(), lapses_at + EXPIRY_MARGIN_SECONDS - 1] {
+            let cleaned = clean_up(&store, &state.revocations, at).await;
+            assert_eq!(cleaned.in_store, 0, "{backend} at {at}");
+            assert_eq!(
+                rows(store.clone()).await,
+                ["forever", "lapsing"],
+                "{backend}"
+            );
+        }
+        let lapsing = token(&server, |c| c["jti"] = json!("lapsing"));
+        assert_revoked(&server, &lapsing, "token").await;
+
+        // Past the margin: the lapsed row is deleted, from the store and from memory.
+        let cleaned = clean_up(
+            &store,
+            &state.revocations,
+            lapses_at + EXPIRY_MARGIN_SECONDS + 2,
+        )
+        .await;
+        assert_eq!(cleaned.in_store, 1, "{backend}");
+        assert!(cleaned.in_memory >= 1, "{backend}: {cleaned:?}");
+        assert_eq!(rows(store.clone()).await, ["forever"], "{backend}");
+        assert_eq!(state.revocations.len(), 1, "{backend}");
+
+        // The one without an expiry still refuses, even far in the future.
+        let cleaned = clean_up(&store, &state.revocations, now() + 10 * 365 * 86_400).await;
+        assert_eq!(cleaned.in_store, 0, "{backend}");
+        let forever = token(&server, |c| c["jti"] = json!("forever"));
+        assert_revoked(&server, &forever, "token").await;
+    }
+}
