@@ -16,6 +16,7 @@ mod check;
 mod entities_at_scale;
 mod errors;
 mod filter;
+mod limits;
 mod operator_controls;
 mod reload;
 mod revocation;

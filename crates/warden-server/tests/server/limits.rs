@@ -1,0 +1,263 @@
+//! Issue #22: each limit has a test. Body size (decisions, filters, the token endpoint, bulk
+//! imports), token size, batch size, header size and count, JSON nesting depth and the search
+//! page size: over the limit is a 4xx with a reason, nothing changes, and the server answers
+//! the next request.
+
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::support::{
+    ADMIN_SECRET, PEP_SECRET, Setup, TestServer, servers_with_a_store, user_token,
+};
+
+async fn still_serves(server: &TestServer) {
+    let (status, _) = server.get("/healthz").await;
+    assert_eq!(status, 200, "the server stopped answering");
+    let (status, body) = server
+        .pep_post(
+            "/access/v1/evaluation",
+            &json!({"subject": {"type": "User", "id": "acme/carol"}, "action": {"name": "read"}, "resource": {"type": "Document", "id": "acme/roadmap"}}),
+        )
+        .await;
+    assert_eq!((status, &body["decision"]), (200, &json!(true)), "{body}");
+}
+
+#[tokio::test]
+async fn bodies_over_max_body_bytes_are_413_on_every_endpoint() {
+    let server = TestServer::start(Setup::default()).await;
+    let padding = "x".repeat(20_000); // this server's max_body_bytes is 16384
+    let token = user_token(&server, "carol", "acme", &[]);
+    for (path, bearer) in [
+        ("/access/v1/evaluation", PEP_SECRET.to_owned()),
+        ("/access/v1/evaluations", PEP_SECRET.to_owned()),
+        ("/access/v1/search/resource", PEP_SECRET.to_owned()),
+        ("/v1/check", token.clone()),
+        ("/v1/checks", token.clone()),
+        ("/v1/filter", token.clone()),
+    ] {
+        let response = server
+            .client
+            .post(server.url(path))
+            .bearer_auth(&bearer)
+            .json(&json!({"padding": padding}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 413, "{path}");
+        let problem: Value = response.json().await.unwrap();
+        assert_eq!(problem["status"], 413, "{path}: {problem}");
+    }
+    let response = server
+        .client
+        .post(server.url("/oauth2/token"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("grant_type=client_credentials&padding={padding}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 413, "/oauth2/token");
+    still_serves(&server).await;
+}
+
+#[tokio::test]
+async fn a_bulk_import_over_max_import_bytes_is_413_and_writes_nothing() {
+    for (backend, server) in servers_with_a_store().await {
+        // Default max_import_bytes is 8 MiB.
+        let users: Vec<Value> = (0..80_000)
+            .map(|n| json!({"uid": {"type": "User", "id": format!("big{n}")}, "attrs": {"email": format!("big{n}@acme.example.with.a.long.domain.name")}, "parents": []}))
+            .collect();
+        let body = json!(users);
+        assert!(
+            body.to_string().len() > 8 * 1024 * 1024,
+            "the body is not over the limit"
+        );
+        let (status, answer) = server
+            .admin(
+                Method::POST,
+                "/v1/admin/tenants/acme/entities",
+                Some(ADMIN_SECRET),
+                Some(&body),
+            )
+            .await;
+        assert_eq!(status, 413, "{backend}: {answer}");
+        let (status, listed) = server
+            .admin(
+                Method::GET,
+                "/v1/admin/tenants/acme/entities?limit=10",
+                Some(ADMIN_SECRET),
+                None,
+            )
+            .await;
+        assert_eq!(status, 200, "{backend}: {listed}");
+        assert!(
+            !listed.to_string().contains("big0"),
+            "{backend}: a refused import wrote: {listed}"
+        );
+        still_serves(&server).await;
+    }
+}
+
+#[tokio::test]
+async fn a_token_over_max_token_bytes_is_refused_before_it_is_parsed() {
+    let server = TestServer::start(Setup::default()).await;
+    // A well-formed header and payload, padded past the default limit (8 KiB).
+    let huge = format!("eyJhbGciOiJSUzI1NiJ9.{}.sig", "A".repeat(20_000));
+    let response = server
+        .client
+        .post(server.url("/v1/check"))
+        .bearer_auth(&huge)
+        .json(&json!({"action": "read", "resource": {"type": "Document", "id": "acme/roadmap"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["reason"], "token_too_large", "{body}");
+    still_serves(&server).await;
+}
+
+#[tokio::test]
+async fn batches_over_max_batch_size_are_refused_whole() {
+    let server = TestServer::start(Setup::default()).await;
+    let token = user_token(&server, "carol", "acme", &[]);
+    let checks: Vec<Value> = (0..51)
+        .map(|_| json!({"action": "read", "resource": {"type": "Document", "id": "acme/roadmap"}}))
+        .collect();
+    let response = server
+        .client
+        .post(server.url("/v1/checks"))
+        .bearer_auth(&token)
+        .json(&json!({"checks": checks}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    let body: Value = response.json().await.unwrap();
+    assert!(body["detail"].as_str().unwrap().contains("50"), "{body}");
+    // Exactly the limit is fine.
+    let response = server
+        .client
+        .post(server.url("/v1/checks"))
+        .bearer_auth(&token)
+        .json(&json!({"checks": checks[..50]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    still_serves(&server).await;
+}
+
+#[tokio::test]
+async fn oversized_and_too_many_headers_are_refused_and_the_server_survives() {
+    let server = TestServer::start(Setup::default()).await;
+    let response = server
+        .client
+        .get(server.url("/healthz"))
+        .header("x-padding", "y".repeat(1024 * 1024))
+        .send()
+        .await;
+    match response {
+        Ok(response) => assert_eq!(response.status(), 431),
+        Err(error) => assert!(
+            error.is_request() || error.is_connect() || error.is_body(),
+            "{error}"
+        ),
+    }
+    let mut request = server.client.get(server.url("/healthz"));
+    for n in 0..200 {
+        request = request.header(format!("x-h{n}"), "v");
+    }
+    match request.send().await {
+        Ok(response) => assert_eq!(response.status(), 431),
+        Err(error) => assert!(error.is_request() || error.is_body(), "{error}"),
+    }
+    still_serves(&server).await;
+}
+
+#[tokio::test]
+async fn deeply_nested_json_is_a_400_not_a_crash() {
+    let server = TestServer::start(Setup::default()).await;
+    let token = user_token(&server, "carol", "acme", &[]);
+    let depth = 5000; // within the body limit, far past serde_json's recursion limit
+    let nested = format!("{}{}", "[".repeat(depth), "]".repeat(depth));
+    for (path, bearer, body) in [
+        (
+            "/v1/check",
+            token.clone(),
+            format!(
+                r#"{{"action": "read", "resource": {{"type": "Document", "id": "acme/roadmap"}}, "context": {{"deep": {nested}}}}}"#
+            ),
+        ),
+        (
+            "/access/v1/evaluation",
+            PEP_SECRET.to_owned(),
+            format!(
+                r#"{{"subject": {{"type": "User", "id": "acme/carol"}}, "action": {{"name": "read"}}, "resource": {{"type": "Document", "id": "acme/roadmap"}}, "context": {nested}}}"#
+            ),
+        ),
+    ] {
+        assert!(body.len() < 16_384);
+        let response = server
+            .client
+            .post(server.url(path))
+            .bearer_auth(&bearer)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 400, "{path}");
+        let problem: Value = response.json().await.unwrap();
+        assert!(
+            problem["detail"].as_str().unwrap().contains("recursion"),
+            "{path}: {problem}"
+        );
+    }
+    still_serves(&server).await;
+}
+
+#[tokio::test]
+async fn a_search_page_is_at_most_1000_results_whatever_the_limit_asked() {
+    let server = TestServer::start(Setup {
+        storage: Some(String::new()),
+        ..Setup::default()
+    })
+    .await;
+    let users: Vec<Value> = (0..1200)
+        .map(|n| json!({"uid": {"type": "User", "id": format!("reader{n:04}")}, "attrs": {"email": format!("r{n}@acme.example")}, "parents": [{"type": "Role", "id": "viewer"}]}))
+        .collect();
+    let (status, answer) = server
+        .admin(
+            Method::POST,
+            "/v1/admin/tenants/acme/entities",
+            Some(ADMIN_SECRET),
+            Some(&json!(users)),
+        )
+        .await;
+    assert_eq!(status, 200, "{answer}");
+    let search = |limit: i64| {
+        json!({"subject": {"type": "User"}, "action": {"name": "read"},
+               "resource": {"type": "Document", "id": "acme/roadmap"},
+               "page": {"limit": limit}})
+    };
+    let (status, page) = server
+        .pep_post("/access/v1/search/subject", &search(5000))
+        .await;
+    assert_eq!(status, 200, "{page}");
+    assert_eq!(page["results"].as_array().unwrap().len(), 1000);
+    assert!(
+        !page["page"]["next_token"].as_str().unwrap().is_empty(),
+        "{}",
+        page["page"]
+    );
+    let (status, page) = server
+        .pep_post("/access/v1/search/subject", &search(0))
+        .await;
+    assert_eq!(status, 200, "{page}");
+    assert_eq!(
+        page["results"].as_array().unwrap().len(),
+        1,
+        "a limit of 0 is raised to 1"
+    );
+    still_serves(&server).await;
+}
