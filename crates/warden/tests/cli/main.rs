@@ -18,6 +18,7 @@ mod replicas;
 mod revocation_replicas;
 mod sa_verb;
 mod same_decisions;
+mod secrets_in_logs;
 mod serve_signals;
 mod store_crash;
 mod support;
