@@ -56,13 +56,14 @@ pub struct RateLimitSettings {
     #[serde(default = "default_admin_per_minute")]
     pub admin_per_minute: u32,
     /// Failed authentications of a caller (admin credential, PEP credential, client
-    /// authentication at the token endpoint, `/metrics` credential) per minute; past it every
-    /// call from the address but health checks is refused until the bucket refills
-    /// (default 60). End users' bearer tokens refused on a decision are not counted: they
+    /// authentication at the token endpoint, `/metrics` credential) per minute, after a burst
+    /// of as many; past it every call from the address but health checks is refused until
+    /// the bucket has room for one more (60/N seconds) (default 60). End users' bearer tokens refused on a decision are not counted: they
     /// arrive through PEPs, and one bad token must not lock out a gateway.
     #[serde(default = "default_failed_auth_per_minute")]
     pub failed_auth_per_minute: u32,
-    /// The most addresses tracked at once (default 100000); past it the oldest are forgotten.
+    /// The most addresses tracked at once per limit (default 100000); past it a limit forgets
+    /// every address (each gets a fresh burst), so memory stays bounded.
     #[serde(default = "default_max_tracked")]
     pub max_tracked_addresses: usize,
 }

@@ -6,7 +6,8 @@
 //! An IPv6 address counts by its /64 (one host holds a whole /64). Failed authentications
 //! are counted on the way out (a handler marks its response with [`FailedCallerAuth`]); once an
 //! address has used its bucket, every call from it but health checks is refused until a cell
-//! is free again. End users' bearer tokens refused on a decision are not counted: they come
+//! is free again (60/N seconds after the failure that found it empty): the failures an address
+//! can make are N per minute after a burst of N. End users' bearer tokens refused on a decision are not counted: they come
 //! through PEPs, and one user's bad token must not lock out the gateway that forwarded it.
 //!
 //! Memory is bounded: [`RateLimits::upkeep`] (every few seconds) forgets addresses whose
@@ -35,17 +36,20 @@ pub struct FailedCallerAuth;
 /// One limit: a bucket per address.
 struct Limit {
     what: &'static str,
+    /// The `limit` label of `warden_rate_limited_total`.
+    label: &'static str,
     quota: Quota,
     /// Replaced by an empty one when it tracks too many addresses.
     limiter: RwLock<DefaultKeyedRateLimiter<IpAddr>>,
 }
 
 impl Limit {
-    fn new(what: &'static str, per_minute: u32) -> Option<Limit> {
+    fn new(what: &'static str, label: &'static str, per_minute: u32) -> Option<Limit> {
         NonZeroU32::new(per_minute).map(|per_minute| {
             let quota = Quota::per_minute(per_minute);
             Limit {
                 what,
+                label,
                 quota,
                 limiter: RwLock::new(RateLimiter::keyed(quota)),
             }
@@ -91,9 +95,13 @@ impl RateLimits {
     /// From `[rate_limits]`.
     pub fn new(settings: &RateLimitSettings) -> RateLimits {
         RateLimits {
-            token: Limit::new("token requests", settings.token_per_minute),
-            admin: Limit::new("admin requests", settings.admin_per_minute),
-            failed_auth: Limit::new("failed authentications", settings.failed_auth_per_minute),
+            token: Limit::new("token requests", "token", settings.token_per_minute),
+            admin: Limit::new("admin requests", "admin", settings.admin_per_minute),
+            failed_auth: Limit::new(
+                "failed authentications",
+                "failed_auth",
+                settings.failed_auth_per_minute,
+            ),
             blocked: Mutex::new(std::collections::HashMap::new()),
             max_tracked: settings.max_tracked_addresses.max(1),
             clock: DefaultClock::default(),
@@ -134,8 +142,6 @@ impl RateLimits {
         }) = limit.take(key, &self.clock)
         {
             tracing::warn!(address = %key, "too many failed authentications: the address is refused for {retry_after_seconds} s");
-            metrics::counter!("warden_rate_limited_total", "limit" => "failed_auth_block")
-                .increment(1);
             let mut blocked = self.blocked();
             if blocked.len() >= self.max_tracked {
                 let now = Instant::now();
@@ -234,12 +240,13 @@ pub async fn enforce(State(state): State<AppState>, request: Request, next: Next
     if !always_open(path)
         && let Err(refused) = limits.check_blocked(key)
     {
+        metrics::counter!("warden_rate_limited_total", "limit" => "failed_auth").increment(1);
         return refused.into_response();
     }
     if let Some(limit) = limit_for(limits, path)
         && let Err(refused) = limit.take(key, &limits.clock)
     {
-        metrics::counter!("warden_rate_limited_total", "limit" => limit.what).increment(1);
+        metrics::counter!("warden_rate_limited_total", "limit" => limit.label).increment(1);
         return refused.into_response();
     }
     let response = next.run(request).await;

@@ -215,6 +215,8 @@ async fn accept_loop(
             }
         };
         let Ok(permit) = handshakes.clone().try_acquire_owned() else {
+            metrics::counter!("warden_tls_handshake_failures_total", "cause" => "too_many")
+                .increment(1);
             tracing::warn!(%address, "too many TLS handshakes in progress: connection dropped");
             continue;
         };
@@ -243,11 +245,13 @@ async fn accept_loop(
                         .await;
                 }
                 Ok(Err(error)) => {
-                    metrics::counter!("warden_tls_handshake_failures_total").increment(1);
+                    metrics::counter!("warden_tls_handshake_failures_total", "cause" => "refused")
+                        .increment(1);
                     tracing::debug!(%address, %error, "TLS handshake failed");
                 }
                 Err(_) => {
-                    metrics::counter!("warden_tls_handshake_failures_total").increment(1);
+                    metrics::counter!("warden_tls_handshake_failures_total", "cause" => "timeout")
+                        .increment(1);
                     tracing::debug!(%address, "TLS handshake timed out");
                 }
             }

@@ -858,19 +858,31 @@ impl Store {
         credential: &AdminCredential,
         now: i64,
     ) -> Result<(), StoreError> {
+        self.create_admin_directly(credential, now, false).await
+    }
+
+    /// As [`Store::create_first_admin`]; with `force`, also while a usable credential for all
+    /// tenants exists (its secret lost): audited `admin.init.force`, and the lost one should
+    /// then be revoked through the admin API with the new one.
+    pub async fn create_admin_directly(
+        &self,
+        credential: &AdminCredential,
+        now: i64,
+        force: bool,
+    ) -> Result<(), StoreError> {
         on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
             sqlx::query("UPDATE store_version SET version = version WHERE id = 1").execute(&mut *tx).await?;
             let existing: (i64,) = sqlx::query_as("SELECT COUNT(*) FROM admin_credentials WHERE tenant_scope IS NULL AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > $1)")
                 .bind(now).fetch_one(&mut *tx).await?;
-            if existing.0 > 0 {
+            if existing.0 > 0 && !force {
                 return Err(StoreError::Refused("a usable admin credential for all tenants already exists; `admin init` only creates the first one (make more with `warden admin create`)".to_owned()));
             }
             sqlx::query("INSERT INTO admin_credentials (id, digest, tenant_scope, created_at) VALUES ($1, $2, $3, $4)")
                 .bind(&credential.id).bind(&credential.digest_hex).bind(&credential.tenant_scope).bind(now)
                 .execute(&mut *tx).await?;
             sqlx::query("INSERT INTO admin_audit (at, actor, action, tenant, detail) VALUES ($1, $2, $3, $4, $5)")
-                .bind(now).bind("warden admin init").bind("admin.init").bind(Option::<String>::None)
+                .bind(now).bind("warden admin init").bind(if force { "admin.init.force" } else { "admin.init" }).bind(Option::<String>::None)
                 .bind(serde_json::json!({"credential": credential.id}).to_string())
                 .execute(&mut *tx).await?;
             tx.commit().await?;

@@ -497,6 +497,10 @@ pub struct AdminInitArgs {
     /// Limit the credential to one tenant (default: all tenants).
     #[arg(long, value_name = "TENANT")]
     pub tenant: Option<String>,
+    /// Create one even while a usable credential for all tenants exists (its secret was lost);
+    /// then revoke the lost one with `warden admin revoke`.
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// How admin verbs reach the server: `--server`, else the config's listen address.

@@ -108,6 +108,9 @@ async fn operations_endpoints_answer() {
         "/v1/admin/service-accounts/report",
         "/v1/admin/keys",
         "/v1/admin/keys/rotate",
+        "/v1/admin/credentials",
+        "/v1/admin/credentials/{id}/rotate",
+        "/v1/admin/credentials/{id}/revoke",
     ] {
         assert!(
             openapi["paths"][path].is_object(),

@@ -39,7 +39,10 @@ pub fn init(args: &AdminInitArgs) -> anyhow::Result<Verdict> {
     };
     runtime()?.block_on(async {
         let store = Store::connect(&storage.url).await?;
-        match store.create_first_admin(&credential, unix_now()).await {
+        match store
+            .create_admin_directly(&credential, unix_now(), args.force)
+            .await
+        {
             Ok(()) => {
                 println!(
                     "admin credential {} created ({}).",

@@ -93,7 +93,15 @@ fn admin_credential_verbs_create_list_rotate_and_revoke() {
     assert_eq!(refused.code, 1);
 
     // The last credential for all tenants: refused, then forced.
-    let first_id = list["credentials"][0]["id"].as_str().unwrap().to_owned();
+    let first_id = list["credentials"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["tenant"].is_null())
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let out = admin(&served, &first, &["revoke", &first_id, "--reason", "oops"]);
     assert_eq!(out.code, 1, "{}{}", out.stdout, out.stderr);
     assert!(
@@ -116,6 +124,33 @@ fn admin_credential_verbs_create_list_rotate_and_revoke() {
     // The way back: `admin init` on the store.
     let back = admin_init(&served.config);
     assert_eq!(admin(&served, &back, &["list"]).code, 0);
+    // A lost secret of a usable credential: `admin init --force` makes another, which revokes
+    // the lost one.
+    let lost_id = json(&admin(&served, &back, &["list"]))["credentials"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["status"] == "active")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let forced = crate::support::warden(&["admin", "init", "--config", &served.config, "--force"]);
+    assert_eq!(forced.code, 0, "{}{}", forced.stdout, forced.stderr);
+    let replacement = forced
+        .stdout
+        .lines()
+        .find(|line| line.starts_with("wdn_admin_"))
+        .unwrap()
+        .to_owned();
+    let out = admin(
+        &served,
+        &replacement,
+        &["revoke", &lost_id, "--reason", "secret lost"],
+    );
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    assert_eq!(admin(&served, &back, &["list"]).code, 1);
+    let back = replacement;
 
     // Bad usage is exit 2 and reaches nothing.
     let out = admin(&served, &back, &["create", "--expires-in", "soon"]);
