@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The Python SDK's checks: mypy --strict, ruff, and pytest (the SDK's unit tests, then the
-# example app against the real `warden serve`). Exits non-zero on any failure, including a
-# pytest run that collected no test. Run from anywhere: `bash scripts/test-python.sh`.
+# The Python SDK's checks: mypy --strict, ruff, and pytest (the SDK's unit tests, the example
+# app against the real `warden serve`, then the fault tests in tests/reliability). Exits
+# non-zero on any failure, including a pytest run that collected no test. Run from anywhere:
+# `bash scripts/test-python.sh`.
 #
 # WARDEN_BIN: the warden binary the end-to-end tests start (default: target/debug/warden).
 # PYTHON: the interpreter that creates the venv (default: python3.11, else python3).
@@ -33,6 +34,7 @@ echo "== mypy --strict (warden package)"
 echo "== ruff"
 (cd clients/python && "$py" -m ruff check . && "$py" -m ruff format --check .)
 (cd examples/fastapi-docs && "$py" -m ruff check . && "$py" -m ruff format --check .)
+(cd tests/reliability && "$py" -m ruff check . && "$py" -m ruff format --check .)
 
 # pytest exits 5 when it collected nothing: that is a failure here, like any other non-zero.
 run_pytest() {
@@ -47,4 +49,8 @@ run_pytest() {
 }
 run_pytest clients/python
 run_pytest examples/fastapi-docs
+# The fault tests (issue #22, docs/reliability.md): the real warden under load while its store,
+# IdP, decision log or policy files fail; a PostgreSQL of their own when the server binaries
+# are installed (skipped otherwise); about a minute and a half.
+run_pytest tests/reliability
 echo "== python: all checks passed"

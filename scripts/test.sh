@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Runs Warden's whole test suite: formatting, lints, every Rust test, and the Python SDK's
-# tests against the real server.
+# Runs Warden's whole test suite: formatting, lints, every Rust test, the Python SDK's tests
+# and the fault tests against the real server, schemathesis against the served OpenAPI
+# document, and every fuzz target for a short budget (FUZZ_SECONDS per target, default 15).
 # Fails on the first failure. Used by `.ci/run` and by developers alike.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,3 +20,9 @@ cargo test --workspace --quiet
 
 echo "== Python SDK and the FastAPI example (against target/debug/warden, built by cargo test)"
 WARDEN_BIN="${WARDEN_BIN:-$PWD/target/debug/warden}" bash scripts/test-python.sh
+
+echo "== schemathesis against the served OpenAPI document (0 server errors)"
+WARDEN_BIN="${WARDEN_BIN:-$PWD/target/debug/warden}" bash scripts/schemathesis.sh
+
+echo "== fuzz targets on the stable toolchain, ${FUZZ_SECONDS:-15} s each"
+bash scripts/fuzz.sh "${FUZZ_SECONDS:-15}"

@@ -1,5 +1,5 @@
 //! Arbitrary bytes as a JWKS document: parsing must never panic.
-//! Run by hand: `cargo fuzz run parse_jwks` (see docs/tokens.md).
+//! Seeds: `fuzz/corpus/parse_jwks/`. Run: `scripts/fuzz.sh` (see fuzz/README.md).
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;

@@ -1,5 +1,6 @@
 //! Arbitrary bytes as a bearer token: the verifier must refuse without panicking.
-//! Run by hand: `cargo fuzz run verify_token` (see docs/tokens.md).
+//! Seeds: `fuzz/corpus/verify_token/` (HS256, secret and issuer as in the fixture below).
+//! Run: `scripts/fuzz.sh` (see fuzz/README.md).
 #![no_main]
 
 use std::sync::OnceLock;

@@ -129,6 +129,10 @@ struct Shared {
     settings: LogSettings,
     healthy: AtomicBool,
     last_error: Mutex<Option<String>>,
+    /// Set by [`WriterHandle::close_and_join`]: take what is queued, then stop.
+    closing: AtomicBool,
+    /// Wakes the writer when `closing` is set.
+    wake: tokio::sync::Notify,
 }
 
 /// A handle to the decision log; cheap to clone.
@@ -147,12 +151,26 @@ impl std::fmt::Debug for AuditLog {
 }
 
 /// Waits for the writer to drain the queue and sign the head.
-#[derive(Debug)]
-pub struct WriterHandle(std::thread::JoinHandle<()>);
+pub struct WriterHandle(std::thread::JoinHandle<()>, Arc<Shared>);
+
+impl std::fmt::Debug for WriterHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WriterHandle").finish_non_exhaustive()
+    }
+}
 
 impl WriterHandle {
     /// Blocks until the writer has finished (after every [`AuditLog`] is dropped).
     pub fn join(self) {
+        let _ = self.0.join();
+    }
+
+    /// Closes the log even while handles remain (a connection stalled past the shutdown
+    /// grace holds one): records already queued are written, later ones are refused (their
+    /// decisions denied), the head is signed, and this returns when the writer has stopped.
+    pub fn close_and_join(self) {
+        self.1.closing.store(true, Ordering::Release);
+        self.1.wake.notify_one();
         let _ = self.0.join();
     }
 }
@@ -171,6 +189,8 @@ impl AuditLog {
             settings,
             healthy: AtomicBool::new(true),
             last_error: Mutex::new(None),
+            closing: AtomicBool::new(false),
+            wake: tokio::sync::Notify::new(),
         });
         let runtime = tokio::runtime::Handle::current();
         let acks = AckRelay::start(&runtime);
@@ -190,7 +210,8 @@ impl AuditLog {
         let thread = std::thread::Builder::new()
             .name("warden-audit".to_owned())
             .spawn(move || writer.run(receiver))?;
-        Ok((AuditLog { sender, shared }, WriterHandle(thread)))
+        let handle = WriterHandle(thread, Arc::clone(&shared));
+        Ok((AuditLog { sender, shared }, handle))
     }
 
     /// The settings in force.
@@ -284,6 +305,33 @@ const GROUP_COMMIT_YIELDS: u32 = 4;
 /// How often, at most, the file sink's signed head is rewritten between checkpoints.
 const HEAD_INTERVAL: Duration = Duration::from_secs(1);
 
+/// In the fail-closed mode: answers a record's caller with an error (its decision becomes a
+/// deny) and rewrites a decision record to say so, for when it is finally written. `None` when
+/// the caller was already answered.
+fn refuse(pending: &mut Pending, error: &str) -> Option<(Ack, Result<(), String>)> {
+    let ack = pending.ack.take()?;
+    if pending.record.kind == Kind::Decision {
+        let policy_said = pending
+            .record
+            .explanation
+            .take()
+            .map(|e| format!("the policies alone decided: {}", e.summary));
+        pending.record.explanation = Some(crate::record::Explanation {
+            summary: "DENY: the decision log could not be written, so the decision was denied (fail closed).".to_owned(),
+            details: policy_said.into_iter().collect(),
+        });
+        pending.record.decision = Some("deny".to_owned());
+        pending.record.reason = Some("audit_unavailable".to_owned());
+        pending.record.errors.push(format!(
+            "the decision log could not be written when decided: {error}"
+        ));
+    }
+    Some((
+        ack,
+        Err(format!("the decision log could not be written: {error}")),
+    ))
+}
+
 fn lost(cause: &'static str, id: &str) {
     metrics::counter!("warden_audit_records_lost_total", "cause" => cause).increment(1);
     tracing::error!(record_id = %id, cause, "a decision-log record was lost");
@@ -309,7 +357,13 @@ impl Writer {
     fn run(mut self, mut receiver: mpsc::Receiver<Pending>) {
         let settings = self.shared.settings.clone();
         let mut open = true;
+        let mut closed = false;
         while open || !self.retained.is_empty() {
+            if !closed && self.shared.closing.load(Ordering::Acquire) {
+                // What is queued is still received; then `recv` answers `None`.
+                receiver.close();
+                closed = true;
+            }
             let wait = if self.retained.is_empty() {
                 if self.head_stale {
                     HEAD_INTERVAL.min(settings.checkpoint_interval)
@@ -320,23 +374,31 @@ impl Writer {
                 settings.retry_interval
             };
             let mut batch: Vec<Pending> = self.retained.drain(..).collect();
+            // New records join every attempt, however many failed ones are retained: each
+            // waits for its answer (written, or a deny in the fail-closed mode), and must get
+            // it within one retry interval, not when the sink comes back.
+            let retained = batch.len();
             if open && batch.is_empty() {
-                match self
-                    .runtime
-                    .block_on(async { tokio::time::timeout(wait, receiver.recv()).await })
-                {
-                    Ok(Some(first)) => batch.push(first),
-                    Ok(None) => open = false,
-                    Err(_) => {}
+                let shared = Arc::clone(&self.shared);
+                let received = self.runtime.block_on(async {
+                    tokio::select! {
+                        received = tokio::time::timeout(wait, receiver.recv()) => received.ok(),
+                        () = shared.wake.notified() => None,
+                    }
+                });
+                match received {
+                    Some(Some(first)) => batch.push(first),
+                    Some(None) => open = false,
+                    None => {}
                 }
             } else if !batch.is_empty() {
-                std::thread::sleep(wait);
+                self.wait_to_retry(&mut receiver, &mut batch, &mut open, wait);
             }
             // Group commit: when the queue runs dry, yield a few times so request threads that
             // are about to hand over a record can join this write (one write per record costs
             // far more than a few yields).
             let mut idle_yields = 0;
-            while open && batch.len() < settings.batch_max {
+            while open && batch.len() - retained < settings.batch_max {
                 match receiver.try_recv() {
                     Ok(next) => batch.push(next),
                     Err(mpsc::error::TryRecvError::Empty) if idle_yields < GROUP_COMMIT_YIELDS => {
@@ -413,6 +475,49 @@ impl Writer {
         }
     }
 
+    /// Waits `wait` before retrying failed writes. In the fail-closed mode a record that
+    /// arrives meanwhile is answered at once (a deny: the log is failing) and joins the retry;
+    /// otherwise it waits for the retry like the others.
+    fn wait_to_retry(
+        &mut self,
+        receiver: &mut mpsc::Receiver<Pending>,
+        batch: &mut Vec<Pending>,
+        open: &mut bool,
+        wait: Duration,
+    ) {
+        if self.shared.settings.on_failure != OnFailure::Deny {
+            std::thread::sleep(wait);
+            return;
+        }
+        let error = self
+            .shared
+            .last_error
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+            .unwrap_or_else(|| "the decision log is failing".to_owned());
+        let until = Instant::now() + wait;
+        while *open {
+            let left = until.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            match self
+                .runtime
+                .block_on(async { tokio::time::timeout(left, receiver.recv()).await })
+            {
+                Ok(Some(mut pending)) => {
+                    if let Some(answer) = refuse(&mut pending, &error) {
+                        self.acks.send(vec![answer]);
+                    }
+                    batch.push(pending);
+                }
+                Ok(None) => *open = false,
+                Err(_) => break,
+            }
+        }
+    }
+
     fn failed(&mut self, batch: Vec<Pending>, error: String) {
         metrics::counter!("warden_audit_write_failures_total").increment(1);
         if self.shared.healthy.swap(false, Ordering::AcqRel) {
@@ -426,29 +531,8 @@ impl Writer {
         let deny = self.shared.settings.on_failure == OnFailure::Deny;
         let mut answers = Vec::new();
         for mut pending in batch {
-            if deny && let Some(ack) = pending.ack.take() {
-                // The caller turns this decision into a deny; the record says so when it is
-                // finally written.
-                answers.push((
-                    ack,
-                    Err(format!("the decision log could not be written: {error}")),
-                ));
-                if pending.record.kind == Kind::Decision {
-                    let policy_said = pending
-                        .record
-                        .explanation
-                        .take()
-                        .map(|e| format!("the policies alone decided: {}", e.summary));
-                    pending.record.explanation = Some(crate::record::Explanation {
-                        summary: "DENY: the decision log could not be written, so the decision was denied (fail closed).".to_owned(),
-                        details: policy_said.into_iter().collect(),
-                    });
-                    pending.record.decision = Some("deny".to_owned());
-                    pending.record.reason = Some("audit_unavailable".to_owned());
-                    pending.record.errors.push(format!(
-                        "the decision log could not be written when decided: {error}"
-                    ));
-                }
+            if deny && let Some(answer) = refuse(&mut pending, &error) {
+                answers.push(answer);
             }
             if self.retained.len() >= self.shared.settings.queue_capacity {
                 lost("write_failed", &pending.record.id);

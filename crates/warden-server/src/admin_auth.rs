@@ -21,6 +21,9 @@ use warden_store::TenantId;
 use crate::problem::ApiError;
 use crate::state::AppState;
 
+/// How long an admin call waits for the store to read the credentials.
+const STORE_READ_BOUND: std::time::Duration = std::time::Duration::from_millis(750);
+
 /// Where the admin extractors leave the actor and the tenant for the decision-log middleware:
 /// the tenant as the extractor decoded and checked it, not as the raw path spells it (a
 /// percent-encoded `%61cme` is `acme`, and its record must say so).
@@ -117,10 +120,20 @@ async fn authenticate(parts: &mut Parts, state: &AppState) -> Result<Admin, ApiE
         .ok_or(ApiError::AdminUnauthenticated)?;
     let digest: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
     let digest_hex = hex::encode(digest);
-    let credentials = store
-        .active_admin_credentials(crate::clock::unix_now())
-        .await
-        .map_err(|error| ApiError::Unavailable(format!("the store cannot be read: {error}")))?;
+    // A store that is down or cut off must not hold admin calls (the pool would wait for a
+    // connection, a partition for ever): past the bound the answer is 503.
+    let credentials = tokio::time::timeout(
+        STORE_READ_BOUND,
+        store.active_admin_credentials(crate::clock::unix_now()),
+    )
+    .await
+    .map_err(|_| {
+        ApiError::Unavailable(format!(
+            "the store did not answer within {} ms: admin credentials cannot be checked",
+            STORE_READ_BOUND.as_millis()
+        ))
+    })?
+    .map_err(|error| ApiError::Unavailable(format!("the store cannot be read: {error}")))?;
     let mut matched = None;
     for credential in &credentials {
         if bool::from(

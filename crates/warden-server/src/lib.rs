@@ -142,6 +142,51 @@ fn takes_access_away(method: &axum::http::Method, path: &str) -> bool {
     )
 }
 
+/// A path as an admin call's decision-log record keeps it: a segment that is a Warden secret
+/// (an admin or client secret pasted where an id goes, `warden admin revoke wdn_admin_…`) is
+/// written `<secret>`. The decision log is append-only and signed: a secret written there could
+/// not be scrubbed.
+fn recorded_path(path: &str) -> String {
+    let secret_prefixes = [
+        warden_issuer::credentials::ADMIN_SECRET_PREFIX,
+        warden_issuer::credentials::SECRET_PREFIX,
+    ];
+    path.split('/')
+        .map(|segment| {
+            let decoded = percent_decoded(segment).to_ascii_lowercase();
+            if secret_prefixes
+                .iter()
+                .any(|prefix| decoded.starts_with(prefix))
+            {
+                "<secret>"
+            } else {
+                segment
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// `%xx` escapes of a path segment decoded (a malformed one is kept as written).
+fn percent_decoded(segment: &str) -> String {
+    let mut decoded = Vec::with_capacity(segment.len());
+    let mut rest = segment.as_bytes();
+    while let Some((&first, tail)) = rest.split_first() {
+        if first == b'%'
+            && let Some((pair, after)) = tail.split_at_checked(2)
+            && let Ok(byte) = hex::decode(pair)
+            && let [byte] = byte.as_slice()
+        {
+            decoded.push(*byte);
+            rest = after;
+        } else {
+            decoded.push(first);
+            rest = tail;
+        }
+    }
+    String::from_utf8_lossy(&decoded).into_owned()
+}
+
 /// Every admin write (any non-GET under `/v1/admin/`) becomes a decision-log record, whether it
 /// succeeded or not; the store's admin audit trail keeps the before/after details.
 async fn record_admin_calls(
@@ -171,7 +216,11 @@ async fn record_admin_calls(
     let started = std::time::Instant::now();
     let slot = admin_auth::ActorSlot::default();
     request.extensions_mut().insert(slot.clone());
-    let operation = format!("{} {}", request.method(), request.uri().path());
+    let operation = format!(
+        "{} {}",
+        request.method(),
+        recorded_path(request.uri().path())
+    );
     let origin = request
         .extensions()
         .get::<axum::extract::ConnectInfo<SocketAddr>>()
@@ -381,6 +430,9 @@ impl Server {
 
     /// Stops accepting connections and waits for in-flight requests, at most `grace`.
     pub async fn shutdown(mut self, grace: Duration) -> Result<(), ServerError> {
+        // One deadline for both steps: a client that stalls past the grace keeps its
+        // connection's task (and so a handle to the decision log) alive, and must not double it.
+        let deadline = tokio::time::Instant::now() + grace;
         if let Some(sender) = self.shutdown.take() {
             let _ = sender.send(());
         }
@@ -407,8 +459,14 @@ impl Server {
         } = self;
         drop(state);
         if let Some(writer) = audit_writer {
-            let joined = tokio::task::spawn_blocking(move || writer.join());
-            if tokio::time::timeout(grace, joined).await.is_err() {
+            // Close rather than wait for the last handle: a connection stalled past the grace
+            // still holds one.
+            let joined = tokio::task::spawn_blocking(move || writer.close_and_join());
+            // At least a moment for the writer to drain what was answered and sign the head.
+            let left = deadline
+                .saturating_duration_since(tokio::time::Instant::now())
+                .max(Duration::from_millis(250));
+            if tokio::time::timeout(left, joined).await.is_err() {
                 tracing::error!("the decision log did not finish writing within the grace period");
             }
         }
@@ -453,7 +511,25 @@ pub async fn termination_signal() {
 mod tests {
     use axum::http::Method;
 
-    use super::takes_access_away;
+    use super::{recorded_path, takes_access_away};
+
+    /// Issue #22 review: a secret pasted as an id is not written into the decision log.
+    #[test]
+    fn secrets_in_a_path_are_not_recorded() {
+        assert_eq!(
+            recorded_path("/v1/admin/credentials/wdn_admin_AbC-123/revoke"),
+            "/v1/admin/credentials/<secret>/revoke"
+        );
+        assert_eq!(
+            recorded_path("/v1/admin/tenants/acme/service-accounts/%77sa_xyz/disable"),
+            "/v1/admin/tenants/acme/service-accounts/<secret>/disable"
+        );
+        assert_eq!(
+            recorded_path("/v1/admin/credentials/adm_0123456789ab/rotate"),
+            "/v1/admin/credentials/adm_0123456789ab/rotate"
+        );
+        assert_eq!(recorded_path("/v1/admin/x%2/%zz%"), "/v1/admin/x%2/%zz%");
+    }
 
     /// Issue #18 review: the fail-closed exemption matches routes exactly.
     #[test]

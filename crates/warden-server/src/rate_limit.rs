@@ -143,16 +143,21 @@ impl RateLimits {
         {
             tracing::warn!(address = %key, "too many failed authentications: the address is refused for {retry_after_seconds} s");
             let mut blocked = self.blocked();
-            if blocked.len() >= self.max_tracked {
+            if blocked.len() >= self.max_tracked && !blocked.contains_key(&key) {
                 let now = Instant::now();
                 blocked.retain(|_, until| *until > now);
+                // Still full (of addresses an attacker chose): one of them goes, not this
+                // block, or filling the list would make an address immune to the limit.
+                if blocked.len() >= self.max_tracked
+                    && let Some(evicted) = blocked.keys().next().copied()
+                {
+                    blocked.remove(&evicted);
+                }
             }
-            if blocked.len() < self.max_tracked {
-                blocked.insert(
-                    key,
-                    Instant::now() + Duration::from_secs(retry_after_seconds),
-                );
-            }
+            blocked.insert(
+                key,
+                Instant::now() + Duration::from_secs(retry_after_seconds),
+            );
         }
     }
 
@@ -186,7 +191,7 @@ impl RateLimits {
 }
 
 /// The bucket key of an address: itself, or its /64 for IPv6.
-fn key_of(address: IpAddr) -> IpAddr {
+pub(crate) fn key_of(address: IpAddr) -> IpAddr {
     match address {
         IpAddr::V4(v4) => IpAddr::V4(v4),
         IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
@@ -319,5 +324,36 @@ mod tests {
         limits.count_failure(key);
         assert!(limits.check_blocked(key).is_err());
         limits.check_blocked(other).unwrap();
+    }
+
+    /// Issue #22 review: with the block list full of (the attacker's) other addresses, an
+    /// address past its bucket was not blocked at all, and could go on failing without limit.
+    #[test]
+    fn an_address_past_its_bucket_is_blocked_even_when_the_block_list_is_full() {
+        let limits = RateLimits::new(&RateLimitSettings {
+            token_per_minute: 0,
+            admin_per_minute: 0,
+            failed_auth_per_minute: 1,
+            max_tracked_addresses: 3,
+        });
+        let throwaways: Vec<IpAddr> = (1..=3)
+            .map(|i| format!("192.0.2.{i}").parse().unwrap())
+            .collect();
+        for address in &throwaways {
+            limits.count_failure(*address);
+            limits.count_failure(*address);
+            assert!(limits.check_blocked(*address).is_err(), "{address}");
+        }
+        let guesser: IpAddr = "198.51.100.7".parse().unwrap();
+        limits.count_failure(guesser);
+        limits.count_failure(guesser);
+        assert!(
+            limits.check_blocked(guesser).is_err(),
+            "an address past its bucket is not blocked while the block list is full"
+        );
+        assert!(
+            limits.blocked().len() <= 3,
+            "the block list outgrew its bound"
+        );
     }
 }

@@ -2,14 +2,15 @@
 //! reloaded when they change, and optional client certificates. SECURITY-SENSITIVE.
 //!
 //! [`TlsListener`] is an `axum::serve` listener. A background task accepts TCP connections and
-//! runs each handshake in its own task (bounded in number and in time, so a slow or silent
-//! client holds up nobody), then hands finished connections to `axum::serve` with the peer's
+//! runs each handshake in its own task (bounded in number, per client address and in time, so
+//! a slow or silent client holds up nobody), then hands finished connections to `axum::serve` with the peer's
 //! address and, when it presented one that chains to `client_ca_file`, its certificate's
 //! SHA-256 fingerprint. Every handshake uses the configuration current when it starts; a
 //! reload swaps it for the next ones. A change that does not load keeps the old one serving
 //! (logged, counted in `warden_tls_reloads_total{result="error"}`).
 
-use std::net::SocketAddr;
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -31,6 +32,9 @@ use warden_config::{ClientAuth, TlsSettings};
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// The most handshakes in progress at once.
 const MAX_HANDSHAKES: usize = 1024;
+/// The most handshakes in progress at once from one client address (an IPv6 address by its
+/// /64, as for the rate limits), so that one address saying nothing cannot hold every slot.
+const MAX_HANDSHAKES_PER_ADDRESS: usize = 64;
 
 /// TLS files that cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -63,12 +67,37 @@ pub struct ClientCertificate {
 }
 
 /// What a TLS connection tells about its peer.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct TlsPeer {
     /// The peer's address.
     pub address: SocketAddr,
     /// Its certificate, when it presented one that verified.
     pub certificate: Option<ClientCertificate>,
+    /// The client CAs the certificate was verified against, and where to see the current
+    /// ones: a connection opened before `client_ca_file` changed keeps no certificate identity.
+    trust: Option<(u64, TlsConfigHolder)>,
+}
+
+impl TlsPeer {
+    /// The certificate, while the client CAs it was verified against are still the current ones.
+    fn current_certificate(&self) -> Option<&ClientCertificate> {
+        match &self.trust {
+            Some((verified_under, holder)) if *verified_under == holder.current().1 => {
+                self.certificate.as_ref()
+            }
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Debug for TlsPeer {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("TlsPeer")
+            .field("address", &self.address)
+            .field("certificate", &self.certificate)
+            .finish_non_exhaustive()
+    }
 }
 
 impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, TlsListener>>
@@ -130,23 +159,26 @@ pub fn load(settings: &TlsSettings) -> Result<Arc<ServerConfig>, TlsError> {
     Ok(Arc::new(config))
 }
 
-/// The configuration in use, swapped on reload.
+/// The configuration in use, swapped on reload, with the generation of its client CAs (one
+/// more each time a reload changes `client_ca_file`), read and swapped together.
 #[derive(Clone)]
-pub struct TlsConfigHolder(Arc<RwLock<Arc<ServerConfig>>>);
+pub struct TlsConfigHolder(Arc<RwLock<(Arc<ServerConfig>, u64)>>);
 
 impl TlsConfigHolder {
-    fn current(&self) -> Arc<ServerConfig> {
+    fn current(&self) -> (Arc<ServerConfig>, u64) {
         self.0
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .clone()
     }
 
-    fn replace(&self, config: Arc<ServerConfig>) {
-        *self
+    fn replace(&self, config: Arc<ServerConfig>, client_cas_changed: bool) {
+        let mut current = self
             .0
             .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = config;
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let generation = current.1 + u64::from(client_cas_changed);
+        *current = (config, generation);
     }
 }
 
@@ -163,7 +195,7 @@ impl TlsListener {
         listener: TcpListener,
         settings: &TlsSettings,
     ) -> Result<(TlsListener, TlsConfigHolder), TlsError> {
-        let holder = TlsConfigHolder(Arc::new(RwLock::new(load(settings)?)));
+        let holder = TlsConfigHolder(Arc::new(RwLock::new((load(settings)?, 0))));
         let local = listener
             .local_addr()
             .map_err(|error| TlsError::Config(error.to_string()))?;
@@ -190,7 +222,53 @@ impl axum::serve::Listener for TlsListener {
         Ok(TlsPeer {
             address: self.local,
             certificate: None,
+            trust: None,
         })
+    }
+}
+
+/// Handshakes in progress per client address.
+#[derive(Default)]
+struct HandshakesPerAddress(std::sync::Mutex<HashMap<IpAddr, usize>>);
+
+/// One handshake of an address in progress; ends when dropped.
+struct AddressSlot {
+    handshakes: Arc<HandshakesPerAddress>,
+    key: IpAddr,
+}
+
+impl HandshakesPerAddress {
+    fn counts(&self) -> std::sync::MutexGuard<'_, HashMap<IpAddr, usize>> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// A slot for one more handshake from `address`, unless it has `MAX_HANDSHAKES_PER_ADDRESS`.
+    fn take(self: &Arc<Self>, address: IpAddr) -> Option<AddressSlot> {
+        let key = crate::rate_limit::key_of(address);
+        let mut counts = self.counts();
+        let count = counts.entry(key).or_insert(0);
+        if *count >= MAX_HANDSHAKES_PER_ADDRESS {
+            return None;
+        }
+        *count += 1;
+        Some(AddressSlot {
+            handshakes: self.clone(),
+            key,
+        })
+    }
+}
+
+impl Drop for AddressSlot {
+    fn drop(&mut self) {
+        let mut counts = self.handshakes.counts();
+        if let Some(count) = counts.get_mut(&self.key) {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                counts.remove(&self.key);
+            }
+        }
     }
 }
 
@@ -200,6 +278,7 @@ async fn accept_loop(
     sender: tokio::sync::mpsc::Sender<(TlsStream<TcpStream>, TlsPeer)>,
 ) {
     let handshakes = Arc::new(tokio::sync::Semaphore::new(MAX_HANDSHAKES));
+    let per_address = Arc::new(HandshakesPerAddress::default());
     loop {
         let accepted = tokio::select! {
             () = sender.closed() => return,
@@ -220,10 +299,19 @@ async fn accept_loop(
             tracing::warn!(%address, "too many TLS handshakes in progress: connection dropped");
             continue;
         };
-        let acceptor = TlsAcceptor::from(holder.current());
+        let Some(address_slot) = per_address.take(address.ip()) else {
+            metrics::counter!("warden_tls_handshake_failures_total", "cause" => "too_many_from_address")
+                .increment(1);
+            tracing::debug!(%address, "too many TLS handshakes in progress from this address: connection dropped");
+            continue;
+        };
+        let (config, client_cas) = holder.current();
+        let acceptor = TlsAcceptor::from(config);
+        let holder = holder.clone();
         let sender = sender.clone();
         tokio::spawn(async move {
             let _permit = permit;
+            let _address_slot = address_slot;
             match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
                 Ok(Ok(tls)) => {
                     let certificate = tls
@@ -240,6 +328,7 @@ async fn accept_loop(
                             TlsPeer {
                                 address,
                                 certificate,
+                                trust: Some((client_cas, holder)),
                             },
                         ))
                         .await;
@@ -274,10 +363,19 @@ fn files_digest(settings: &TlsSettings) -> Option<[u8; 32]> {
     Some(hasher.finalize().into())
 }
 
-/// Checks the files every `reload_interval_seconds`; loads and swaps on change.
+/// What the client CA file holds now (`None`: no such file configured, or unreadable).
+fn client_cas_digest(settings: &TlsSettings) -> Option<[u8; 32]> {
+    let path = settings.client_ca_file.as_ref()?;
+    Some(Sha256::digest(std::fs::read(path).ok()?).into())
+}
+
+/// Checks the files every `reload_interval_seconds`; loads and swaps on change. When the
+/// client CAs change, certificates verified against the previous ones stop counting on the
+/// connections already open (see [`expose_peer`]).
 pub fn spawn_reload(settings: TlsSettings, holder: TlsConfigHolder) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut seen = files_digest(&settings);
+        let mut client_cas_in_use = client_cas_digest(&settings);
         let mut tick = tokio::time::interval(Duration::from_secs(settings.reload_interval_seconds));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         tick.tick().await;
@@ -287,9 +385,11 @@ pub fn spawn_reload(settings: TlsSettings, holder: TlsConfigHolder) -> tokio::ta
             if now == seen || now.is_none() {
                 continue;
             }
+            let client_cas = client_cas_digest(&settings);
             match load(&settings) {
                 Ok(config) => {
-                    holder.replace(config);
+                    holder.replace(config, client_cas != client_cas_in_use);
+                    client_cas_in_use = client_cas;
                     seen = now;
                     metrics::counter!("warden_tls_reloads_total", "result" => "ok").increment(1);
                     tracing::info!("TLS certificate reloaded");
@@ -306,12 +406,13 @@ pub fn spawn_reload(settings: TlsSettings, holder: TlsConfigHolder) -> tokio::ta
 }
 
 /// Makes a TLS connection's peer look like a plain one to the rest of the router (the peer
-/// address as `ConnectInfo<SocketAddr>`), with its verified certificate as an extension.
+/// address as `ConnectInfo<SocketAddr>`), with its verified certificate as an extension while
+/// the client CAs it was verified against are still the configured ones.
 pub async fn expose_peer(mut request: Request, next: Next) -> Response {
     if let Some(ConnectInfo(peer)) = request.extensions().get::<ConnectInfo<TlsPeer>>().cloned() {
         request.extensions_mut().insert(ConnectInfo(peer.address));
-        if let Some(certificate) = peer.certificate {
-            request.extensions_mut().insert(certificate);
+        if let Some(certificate) = peer.current_certificate() {
+            request.extensions_mut().insert(certificate.clone());
         }
     }
     next.run(request).await

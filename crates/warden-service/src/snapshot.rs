@@ -263,6 +263,12 @@ impl PolicyHolder {
         inputs.entities_text = entities_text;
         inputs.graph = Some(graph);
         self.install(&inputs);
+        // Only a pack that loaded clears a reload error: a store write installs a snapshot
+        // too, and must not hide that the files on disk are broken and not in force.
+        *self
+            .last_error
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = None;
         Ok(())
     }
 
@@ -486,10 +492,6 @@ impl PolicyHolder {
             decisions: crate::decision_cache::DecisionCache::default(),
         };
         *self.current.write().unwrap_or_else(PoisonError::into_inner) = Some(Arc::new(snapshot));
-        *self
-            .last_error
-            .write()
-            .unwrap_or_else(PoisonError::into_inner) = None;
     }
 
     /// Records a failed reload; the current snapshot keeps serving.

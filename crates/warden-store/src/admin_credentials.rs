@@ -10,6 +10,10 @@
 
 use crate::{AdminCredential, Store, StoreError};
 
+/// How long another credential for all tenants must stay usable to count as the one left when
+/// a credential for all tenants is revoked: one that expires sooner is no way back in.
+pub const LAST_CREDENTIAL_MARGIN_SECONDS: i64 = 3600;
+
 /// One admin credential as listed (never its digest).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AdminCredentialRecord {
@@ -214,7 +218,8 @@ impl Store {
     }
 
     /// Revokes a usable credential (audited `admin.credential.revoke` with the reason).
-    /// Refused when it is the last usable credential for all tenants, unless `force`.
+    /// Refused when it is the last usable credential for all tenants, unless `force`; another
+    /// counts only if it stays usable for [`LAST_CREDENTIAL_MARGIN_SECONDS`] more.
     pub async fn revoke_admin_credential(
         &self,
         id: &str,
@@ -242,11 +247,12 @@ impl Store {
                 return Err(StoreError::NotFound(format!("no usable admin credential `{id}`")));
             };
             if scope.is_none() && !force {
-                let (remaining,): (i64,) = sqlx::query_as(others).bind(now).bind(id)
+                let (remaining,): (i64,) = sqlx::query_as(others)
+                    .bind(now.saturating_add(LAST_CREDENTIAL_MARGIN_SECONDS)).bind(id)
                     .fetch_one(&mut *tx).await?;
                 if remaining == 0 {
                     return Err(StoreError::Refused(format!(
-                        "`{id}` is the last usable admin credential for all tenants: revoking it would lock every operator out of the admin API; create another first, or pass force"
+                        "`{id}` is the last usable admin credential for all tenants (another expiring within {LAST_CREDENTIAL_MARGIN_SECONDS} s does not count): revoking it would lock every operator out of the admin API; create another first, or pass force"
                     )));
                 }
             }

@@ -23,8 +23,14 @@ pub const MAX_JWKS_BYTES: usize = 1024 * 1024;
 /// Bounds on a `Cache-Control: max-age` refresh interval.
 const MIN_REFRESH: Duration = Duration::from_secs(60);
 const MAX_REFRESH: Duration = Duration::from_secs(86_400);
-/// Retry delay after a failed background refresh.
-const RETRY_AFTER_FAILURE: Duration = Duration::from_secs(10);
+/// Retry delay after a failed background refresh: short, so that a replica is ready again
+/// within seconds of its IdP coming back, even with no token traffic (one fetch per issuer
+/// every two seconds while the IdP is down).
+const RETRY_AFTER_FAILURE: Duration = Duration::from_secs(2);
+/// The longest a request waits for a key-set fetch it triggered (an unknown `kid`, or keys
+/// past their staleness bound): a slow IdP must not hold requests; they are refused
+/// (`token_key_unknown`) and the background refresher keeps trying.
+const REQUEST_PATH_FETCH_WAIT: Duration = Duration::from_millis(500);
 
 /// A key set could not be loaded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -284,7 +290,12 @@ impl IssuerKeys {
             return None;
         }
         *last_refresh = Some(Instant::now());
-        let _ = self.load().await;
+        if tokio::time::timeout(REQUEST_PATH_FETCH_WAIT, self.load())
+            .await
+            .is_err()
+        {
+            tracing::warn!(issuer = %self.issuer, "the issuer's keys did not load within {REQUEST_PATH_FETCH_WAIT:?}; the token is refused and the refresher keeps trying");
+        }
         drop(last_refresh);
         self.current()
             .and_then(|set| set.find(kid, algorithm).cloned())

@@ -17,6 +17,7 @@ mod entities_at_scale;
 mod errors;
 mod filter;
 mod limits;
+mod operator_attacks;
 mod operator_controls;
 mod reload;
 mod revocation;

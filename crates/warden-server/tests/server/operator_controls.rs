@@ -678,13 +678,13 @@ async fn metrics_need_their_credential_when_one_is_configured() {
 }
 
 /// A CA and certificates it signs, as PEM.
-struct Pki {
-    ca: rcgen::Issuer<'static, rcgen::KeyPair>,
-    ca_pem: String,
+pub(super) struct Pki {
+    pub(super) ca: rcgen::Issuer<'static, rcgen::KeyPair>,
+    pub(super) ca_pem: String,
 }
 
 impl Pki {
-    fn new(name: &str) -> Pki {
+    pub(super) fn new(name: &str) -> Pki {
         let key = rcgen::KeyPair::generate().unwrap();
         let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
         params
@@ -703,7 +703,7 @@ impl Pki {
     }
 
     /// (certificate PEM, key PEM) for a server at 127.0.0.1 or a client named `name`.
-    fn leaf(&self, name: &str, client: bool) -> (String, String) {
+    pub(super) fn leaf(&self, name: &str, client: bool) -> (String, String) {
         let key = rcgen::KeyPair::generate().unwrap();
         let mut params = rcgen::CertificateParams::new(if client {
             vec![]
@@ -730,7 +730,7 @@ impl Pki {
 }
 
 /// A reqwest client trusting `ca_pem`, presenting `identity` (certificate + key PEM) if given.
-fn tls_client(ca_pem: &str, identity: Option<&(String, String)>) -> reqwest::Client {
+pub(super) fn tls_client(ca_pem: &str, identity: Option<&(String, String)>) -> reqwest::Client {
     let mut builder = reqwest::Client::builder()
         .tls_certs_only([reqwest::Certificate::from_pem(ca_pem.as_bytes()).unwrap()])
         .timeout(std::time::Duration::from_secs(5));
@@ -773,7 +773,7 @@ async fn tls_server(pki: &Pki, clients: &Pki, client_auth: &str) -> TestServer {
     server
 }
 
-fn evaluation() -> Value {
+pub(super) fn evaluation() -> Value {
     json!({
         "subject": {"type": "User", "id": "acme/alice"},
         "action": {"name": "read"},
@@ -936,7 +936,7 @@ async fn a_pep_may_authenticate_with_a_client_certificate() {
 }
 
 /// A server with `[peps] client_certificates = true` and `tls_extra`.
-async fn start_with_cert_peps(tls_extra: &str) -> TestServer {
+pub(super) async fn start_with_cert_peps(tls_extra: &str) -> TestServer {
     let dir = tempfile::tempdir().unwrap();
     crate::support::copy_dir(
         &crate::support::repo_root().join("examples/saas"),

@@ -159,6 +159,35 @@ pub(crate) fn send(
     }
 }
 
+/// `text` as one path segment: percent-encoded, and never a dot segment (`.`, `..`), which an
+/// HTTP client resolves, walking to another route (`admin rotate ../keys` would rotate
+/// Warden's signing key). `what` names the argument for the error.
+pub(crate) fn segment(what: &str, text: &str) -> anyhow::Result<String> {
+    if matches!(text, "" | "." | "..") {
+        bail!("{what} {text:?} is not a usable id");
+    }
+    Ok(text
+        .bytes()
+        .map(|byte| match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                char::from(byte).to_string()
+            }
+            other => format!("%{other:02X}"),
+        })
+        .collect())
+}
+
+/// The path segment of an admin credential's id; an admin secret pasted in its place is
+/// refused before anything is sent (it would land in the server's logs and decision log).
+fn credential_segment(id: &str) -> anyhow::Result<String> {
+    if id.starts_with(warden_issuer::credentials::ADMIN_SECRET_PREFIX) {
+        bail!(
+            "that is an admin secret, not a credential id (`adm_…`, see `warden admin list`); nothing was sent"
+        );
+    }
+    segment("credential", id)
+}
+
 /// `90s`, `30m`, `1h`, `7d` as seconds.
 pub(crate) fn parse_duration(text: &str) -> anyhow::Result<u64> {
     let text = text.trim();
@@ -205,7 +234,10 @@ pub fn grant(args: &RoleGrantArgs) -> anyhow::Result<Verdict> {
     send(
         &args.server,
         reqwest::Method::POST,
-        &format!("/v1/admin/tenants/{}/roles/grant", args.tenant),
+        &format!(
+            "/v1/admin/tenants/{}/roles/grant",
+            segment("--tenant", &args.tenant)?
+        ),
         Some(body),
     )
 }
@@ -215,7 +247,10 @@ pub fn revoke(args: &RoleRevokeArgs) -> anyhow::Result<Verdict> {
     send(
         &args.server,
         reqwest::Method::POST,
-        &format!("/v1/admin/tenants/{}/roles/revoke", args.tenant),
+        &format!(
+            "/v1/admin/tenants/{}/roles/revoke",
+            segment("--tenant", &args.tenant)?
+        ),
         Some(body),
     )
 }
@@ -225,7 +260,10 @@ pub fn status(args: &PrincipalStatusArgs, status: &str) -> anyhow::Result<Verdic
     send(
         &args.server,
         reqwest::Method::POST,
-        &format!("/v1/admin/tenants/{}/principals/status", args.tenant),
+        &format!(
+            "/v1/admin/tenants/{}/principals/status",
+            segment("--tenant", &args.tenant)?
+        ),
         Some(body),
     )
 }
@@ -301,7 +339,10 @@ pub fn rotate(args: &AdminRotateArgs) -> anyhow::Result<Verdict> {
     send(
         &args.server,
         reqwest::Method::POST,
-        &format!("/v1/admin/credentials/{}/rotate", args.id),
+        &format!(
+            "/v1/admin/credentials/{}/rotate",
+            credential_segment(&args.id)?
+        ),
         Some(json!({})),
     )
 }
@@ -311,7 +352,10 @@ pub fn revoke_credential(args: &AdminRevokeArgs) -> anyhow::Result<Verdict> {
     send(
         &args.server,
         reqwest::Method::POST,
-        &format!("/v1/admin/credentials/{}/revoke", args.id),
+        &format!(
+            "/v1/admin/credentials/{}/revoke",
+            credential_segment(&args.id)?
+        ),
         Some(json!({"reason": args.reason, "force": args.force})),
     )
 }

@@ -156,3 +156,100 @@ fn admin_credential_verbs_create_list_rotate_and_revoke() {
     let out = admin(&served, &back, &["create", "--expires-in", "soon"]);
     assert_eq!(out.code, 2, "{}{}", out.stdout, out.stderr);
 }
+
+/// A stand-in server: answers every request 200 `{}` and records each request line.
+fn recording_server() -> (String, std::sync::mpsc::Receiver<String>) {
+    use std::io::{BufRead as _, Write as _};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let (sender, lines) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            let mut reader = std::io::BufReader::new(stream.try_clone().unwrap());
+            let mut line = String::new();
+            let _ = reader.read_line(&mut line);
+            let _ = sender.send(line.trim_end().to_owned());
+            let mut header = String::new();
+            while reader.read_line(&mut header).is_ok_and(|n| n > 2) {
+                header.clear();
+            }
+            let _ = stream.write_all(
+                b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 2\r\nconnection: close\r\n\r\n{}",
+            );
+        }
+    });
+    (base, lines)
+}
+
+/// Issue #22 review: a credential id is one path segment. `admin rotate ../keys` sent
+/// `POST /v1/admin/credentials/../keys/rotate`, which the HTTP client resolves to
+/// `/v1/admin/keys/rotate`: rotating Warden's signing key instead.
+#[test]
+fn a_credential_id_cannot_walk_to_another_admin_route() {
+    let (base, lines) = recording_server();
+    for (verb, id) in [
+        ("rotate", "../keys"),
+        ("rotate", ".."),
+        ("revoke", "../../revocations?"),
+        ("rotate", "adm_1/../../keys"),
+        ("rotate", "%2e%2e"),
+    ] {
+        let mut args = vec!["admin", verb, id, "--server", base.as_str()];
+        if verb == "revoke" {
+            args.extend(["--reason", "x"]);
+        }
+        let output = Command::new(env!("CARGO_BIN_EXE_warden"))
+            .args(&args)
+            .env_remove("WARDEN_SERVER")
+            .env("WARDEN_ADMIN_TOKEN", "wdn_admin_x")
+            .output()
+            .unwrap();
+        let mut sent = Vec::new();
+        while let Ok(line) = lines.recv_timeout(std::time::Duration::from_millis(300)) {
+            sent.push(line);
+        }
+        for line in &sent {
+            let target = line.split_whitespace().nth(1).unwrap_or_default();
+            let path = target.split('?').next().unwrap_or_default();
+            let rest = path
+                .strip_prefix("/v1/admin/credentials/")
+                .unwrap_or_default();
+            let segments: Vec<&str> = rest.split('/').collect();
+            assert!(
+                segments.len() == 2
+                    && segments[1] == verb
+                    && !matches!(segments[0], "" | "." | "..")
+                    && !segments[0].to_ascii_lowercase().contains("%2e%2e")
+                    && !target.contains('?'),
+                "`admin {verb} {id}` sent {line:?}"
+            );
+        }
+        assert!(
+            !sent.is_empty() || output.status.code() == Some(2),
+            "`admin {verb} {id}`: neither sent nor refused as bad usage"
+        );
+    }
+    // A secret pasted where the id goes is never sent (the server would log the path).
+    let output = Command::new(env!("CARGO_BIN_EXE_warden"))
+        .args([
+            "admin",
+            "revoke",
+            "wdn_admin_pasted-secret",
+            "--reason",
+            "x",
+            "--server",
+            &base,
+        ])
+        .env_remove("WARDEN_SERVER")
+        .env("WARDEN_ADMIN_TOKEN", "wdn_admin_x")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        lines
+            .recv_timeout(std::time::Duration::from_millis(300))
+            .is_err(),
+        "a pasted secret was sent"
+    );
+}
