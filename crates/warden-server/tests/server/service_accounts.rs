@@ -319,7 +319,7 @@ async fn a_rotated_secret_overlaps_then_only_the_new_one_works_and_expired_thing
         &server,
         reqwest::Method::POST,
         &format!("/v1/admin/tenants/acme/service-accounts/{client_id}/credentials/rotate"),
-        Some(json!({"overlap_seconds": 1})),
+        Some(json!({"overlap_seconds": 3})),
     )
     .await;
     assert_eq!(status, 201, "{body}");
@@ -335,7 +335,7 @@ async fn a_rotated_secret_overlaps_then_only_the_new_one_works_and_expired_thing
         "/v1/admin/tenants/acme/service-accounts",
         Some(
             json!({"name": "short-lived", "owner": "User::\"acme/bob\"", "purpose": "a test",
-                    "scopes": ["documents:read"], "expires_in_seconds": 1}),
+                    "scopes": ["documents:read"], "expires_in_seconds": 3}),
         ),
     )
     .await;
@@ -348,14 +348,15 @@ async fn a_rotated_secret_overlaps_then_only_the_new_one_works_and_expired_thing
         &server,
         reqwest::Method::POST,
         &format!("/v1/admin/tenants/acme/service-accounts/{client_id}/credentials"),
-        Some(json!({"kind": "secret", "expires_in_seconds": 1})),
+        Some(json!({"kind": "secret", "expires_in_seconds": 3})),
     )
     .await;
     assert_eq!(status, 201, "{body}");
     let brief_secret = body["client_secret"].as_str().unwrap().to_owned();
     access_token(&server, &client_id, &brief_secret).await;
 
-    tokio::time::sleep(Duration::from_millis(2100)).await;
+    // Expiries are whole Unix seconds: 3 s leaves room for a loaded machine, 4.1 s is past them.
+    tokio::time::sleep(Duration::from_millis(4100)).await;
     let grant = [("grant_type", "client_credentials")];
     let (status, body, challenge) = token_basic(&server, &client_id, &old_secret, &grant).await;
     assert_invalid_client(status, &body);
