@@ -46,11 +46,9 @@ fn fixture() -> &'static Fixture {
     static FIXTURE: OnceLock<Fixture> = OnceLock::new();
     FIXTURE.get_or_init(|| {
         let saas = warden_fuzz::saas();
-        let service = warden_service::start::local(
-            Arc::clone(&saas.pack),
-            Some(saas.entities_text.clone()),
-        )
-        .expect("examples/saas loads as a service");
+        let service =
+            warden_service::start::local(Arc::clone(&saas.pack), Some(saas.entities_text.clone()))
+                .expect("examples/saas loads as a service");
         Fixture {
             service,
             principal: warden_token::Principal {
@@ -116,13 +114,23 @@ fn evaluate(
 /// the same).
 fn explain(scope: &DecisionScope, outcome: &engine::DecisionOutcome) {
     if let Some(entry) = outcome.evaluated.as_deref() {
-        let explanation =
-            warden_core::explain(&scope.snapshot.pack, &entry.request, &entry.entities, &entry.decision);
+        let explanation = warden_core::explain(
+            &scope.snapshot.pack,
+            &entry.request,
+            &entry.entities,
+            &entry.decision,
+        );
         drop(explanation.to_string());
     }
 }
 
-fn decide(scope: &DecisionScope, subject: &EntityRef, action: &str, resource: &EntityRef, context: Option<&Value>) -> bool {
+fn decide(
+    scope: &DecisionScope,
+    subject: &EntityRef,
+    action: &str,
+    resource: &EntityRef,
+    context: Option<&Value>,
+) -> bool {
     engine::decide(
         scope,
         &DecisionInput {
@@ -155,7 +163,14 @@ fn evaluations(scope: &DecisionScope, request: EvaluationsRequest) {
         if let (Some(subject), Some(action), Some(resource)) =
             (&request.subject, &request.action, &request.resource)
         {
-            evaluate(scope, "authzen.evaluations", subject, &action.name, resource, request.context.clone());
+            evaluate(
+                scope,
+                "authzen.evaluations",
+                subject,
+                &action.name,
+                resource,
+                request.context.clone(),
+            );
         }
         return;
     }
@@ -183,10 +198,12 @@ fn evaluations(scope: &DecisionScope, request: EvaluationsRequest) {
 
 fn candidates(scope: &DecisionScope, entity_type: &str) -> Vec<String> {
     match scope.snapshot.pack.type_name(entity_type) {
-        Some(type_name) => scope
-            .snapshot
-            .entities()
-            .ids_of_type(&type_name, None, SEARCH_CANDIDATES),
+        Some(type_name) => {
+            scope
+                .snapshot
+                .entities()
+                .ids_of_type(&type_name, None, SEARCH_CANDIDATES)
+        }
         None => Vec::new(),
     }
 }
@@ -209,12 +226,19 @@ fn subject_search(scope: &DecisionScope, request: &SubjectSearch) {
         };
         match &plan {
             Some(plan) => {
-                if let Some(uid) = warden_fuzz::uid(&scope.snapshot.pack, subject_type, &subject.id) {
+                if let Some(uid) = warden_fuzz::uid(&scope.snapshot.pack, subject_type, &subject.id)
+                {
                     filter::admits_subject(&scope.snapshot, plan, &uid);
                 }
             }
             None => {
-                decide(scope, &subject, &request.action.name, &request.resource, request.context.as_ref());
+                decide(
+                    scope,
+                    &subject,
+                    &request.action.name,
+                    &request.resource,
+                    request.context.as_ref(),
+                );
             }
         }
     }
@@ -257,12 +281,20 @@ fn resource_search(scope: &DecisionScope, request: &ResourceSearch) {
         };
         match &plan {
             Some(plan) => {
-                if let Some(uid) = warden_fuzz::uid(&scope.snapshot.pack, resource_type, &resource.id) {
+                if let Some(uid) =
+                    warden_fuzz::uid(&scope.snapshot.pack, resource_type, &resource.id)
+                {
                     filter::admits(&scope.snapshot, plan, &uid);
                 }
             }
             None => {
-                decide(scope, &subject, &request.action.name, &resource, request.context.as_ref());
+                decide(
+                    scope,
+                    &subject,
+                    &request.action.name,
+                    &resource,
+                    request.context.as_ref(),
+                );
             }
         }
     }
@@ -289,7 +321,13 @@ fn action_search(scope: &DecisionScope, request: &ActionSearch) {
     names.sort();
     names.dedup();
     for name in names {
-        decide(scope, &subject, &name, &request.resource, request.context.as_ref());
+        decide(
+            scope,
+            &subject,
+            &name,
+            &request.resource,
+            request.context.as_ref(),
+        );
     }
 }
 

@@ -18,8 +18,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use warden_core::cedar_policy::{
-    ActionConstraint, EntityId, EntityTypeName, EntityUid, PrincipalConstraint,
-    ResourceConstraint,
+    ActionConstraint, EntityId, EntityTypeName, EntityUid, PrincipalConstraint, ResourceConstraint,
 };
 use warden_core::pack::{PackSources, SchemaFormat, SchemaSource, SourceFile};
 use warden_core::{Decision, Pack};
@@ -86,7 +85,9 @@ fn candidates(pack: &Pack) -> (Vec<EntityUid>, Vec<EntityUid>, Vec<EntityUid>) {
     for policy in pack.policy_set().policies() {
         match policy.principal_constraint() {
             PrincipalConstraint::Any => {}
-            PrincipalConstraint::In(uid) | PrincipalConstraint::Eq(uid) => push(&mut principals, uid),
+            PrincipalConstraint::In(uid) | PrincipalConstraint::Eq(uid) => {
+                push(&mut principals, uid)
+            }
             PrincipalConstraint::Is(type_name) => push(&mut principals, fresh(&type_name)),
             PrincipalConstraint::IsIn(type_name, uid) => {
                 push(&mut principals, uid);
@@ -164,7 +165,10 @@ fuzz_target!(|data: &[u8]| {
     match Pack::compile(&sources(data)) {
         Ok(compiled) => {
             // What `warden policy check` prints and `/readyz` reports.
-            compiled.warnings.iter().for_each(|warning| drop(warning.to_string()));
+            compiled
+                .warnings
+                .iter()
+                .for_each(|warning| drop(warning.to_string()));
             let pack = compiled.pack;
             let _ = pack.policies();
             let _ = warden_service::entity_graph::PackRoots::of(&pack);

@@ -32,11 +32,17 @@ fn scratch() -> &'static PathBuf {
     static SCRATCH: OnceLock<PathBuf> = OnceLock::new();
     SCRATCH.get_or_init(|| {
         let shm = PathBuf::from("/dev/shm");
-        let dir = if shm.is_dir() { shm } else { std::env::temp_dir() };
+        let dir = if shm.is_dir() {
+            shm
+        } else {
+            std::env::temp_dir()
+        };
         let prefix = "warden-fuzz-load-config-";
         for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();
-            if let Some(pid) = name.strip_prefix(prefix).and_then(|rest| rest.strip_suffix(".toml"))
+            if let Some(pid) = name
+                .strip_prefix(prefix)
+                .and_then(|rest| rest.strip_suffix(".toml"))
                 && !PathBuf::from(format!("/proc/{pid}")).exists()
             {
                 let _ = std::fs::remove_file(entry.path());

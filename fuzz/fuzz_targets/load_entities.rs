@@ -55,9 +55,15 @@ fuzz_target!(|data: &[u8]| {
             None => Vec::new(),
         }
     };
-    let mut principals: Vec<EntityInput> =
-        of_type("User", 2).iter().map(|id| entity("User", id)).collect();
-    principals.extend(of_type("ServiceAccount", 1).iter().map(|id| entity("ServiceAccount", id)));
+    let mut principals: Vec<EntityInput> = of_type("User", 2)
+        .iter()
+        .map(|id| entity("User", id))
+        .collect();
+    principals.extend(
+        of_type("ServiceAccount", 1)
+            .iter()
+            .map(|id| entity("ServiceAccount", id)),
+    );
     let mut asks: Vec<(&str, EntityInput)> = Vec::new();
     for id in of_type("Document", 2) {
         asks.push(("read", entity("Document", &id)));

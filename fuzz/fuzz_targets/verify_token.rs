@@ -33,6 +33,8 @@ fn fixture() -> &'static Fixture {
 fuzz_target!(|data: &[u8]| {
     if let Ok(token) = std::str::from_utf8(data) {
         let fixture = fixture();
-        let _ = fixture.runtime.block_on(fixture.verifier.verify_uncached(token, 1_800_000_000));
+        let _ = fixture
+            .runtime
+            .block_on(fixture.verifier.verify_uncached(token, 1_800_000_000));
     }
 });
