@@ -69,25 +69,12 @@ pub fn authenticate(
     certificate: Option<&ClientCertificate>,
     state: &AppState,
 ) -> Result<Pep, ApiError> {
-    let presented = authorization
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.strip_prefix("Bearer "))
-        .map(str::trim);
-    match presented {
-        Some(credential) if !credential.is_empty() => {
-            let digest: [u8; 32] = Sha256::digest(credential.as_bytes()).into();
-            let mut matched = None;
-            for (index, known) in state.pep_credentials.iter().enumerate() {
-                if bool::from(known.ct_eq(&digest)) {
-                    matched = Some(index);
-                }
-            }
-            match matched {
-                Some(index) => Ok(Pep::Credential(index)),
-                None if state.allow_unauthenticated_peps => Ok(Pep::Unauthenticated),
-                None => Err(ApiError::PepUnauthenticated),
-            }
-        }
+    match bearer(authorization) {
+        Some(credential) => match matching_digest(credential, &state.pep_credentials) {
+            Some(index) => Ok(Pep::Credential(index)),
+            None if state.allow_unauthenticated_peps => Ok(Pep::Unauthenticated),
+            None => Err(ApiError::PepUnauthenticated),
+        },
         _ => match certificate {
             Some(certificate) if state.pep_client_certificates => Ok(Pep::ClientCertificate(
                 certificate.fingerprint.chars().take(16).collect(),
@@ -96,4 +83,26 @@ pub fn authenticate(
             _ => Err(ApiError::PepUnauthenticated),
         },
     }
+}
+
+/// The non-empty credential of an `Authorization: Bearer …` header.
+pub(crate) fn bearer(authorization: Option<&axum::http::HeaderValue>) -> Option<&str> {
+    authorization
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.strip_prefix("Bearer "))
+        .map(str::trim)
+        .filter(|credential| !credential.is_empty())
+}
+
+/// The index of the configured SHA-256 digest `presented` hashes to, comparing every one in
+/// constant time (no early exit, so timing does not tell which matched).
+pub(crate) fn matching_digest(presented: &str, known: &[[u8; 32]]) -> Option<usize> {
+    let digest: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
+    let mut matched = None;
+    for (index, candidate) in known.iter().enumerate() {
+        if bool::from(candidate.ct_eq(&digest)) {
+            matched = Some(index);
+        }
+    }
+    matched
 }

@@ -5,7 +5,6 @@ use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
-use sha2::Digest as _;
 
 use crate::problem::ApiError;
 use crate::state::AppState;
@@ -82,21 +81,13 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
 /// (compared as digests in constant time, like PEP credentials).
 pub async fn metrics(State(state): State<AppState>, headers: axum::http::HeaderMap) -> Response {
     if !state.metrics_credentials.is_empty() {
-        let presented = headers
-            .get(header::AUTHORIZATION)
-            .and_then(|value| value.to_str().ok())
-            .and_then(|value| value.strip_prefix("Bearer "))
-            .map(str::trim)
-            .unwrap_or_default();
-        let digest: [u8; 32] = sha2::Sha256::digest(presented.as_bytes()).into();
-        let mut matched = false;
-        for known in &state.metrics_credentials {
-            matched |= bool::from(subtle::ConstantTimeEq::ct_eq(
-                known.as_slice(),
-                digest.as_slice(),
-            ));
-        }
-        if presented.is_empty() || !matched {
+        let presented = crate::pep_auth::bearer(headers.get(header::AUTHORIZATION));
+        let matched = presented
+            .and_then(|credential| {
+                crate::pep_auth::matching_digest(credential, &state.metrics_credentials)
+            })
+            .is_some();
+        if !matched {
             return ApiError::MetricsUnauthenticated.into_response();
         }
     }
