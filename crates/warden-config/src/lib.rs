@@ -315,6 +315,14 @@ pub struct ServerSettings {
     /// Seconds in-flight requests get to finish on shutdown (default 10).
     #[serde(default = "default_shutdown_grace")]
     pub shutdown_grace_seconds: u64,
+    /// Milliseconds a connection gets to send a request's headers, and the longest an HTTP/1.1
+    /// connection may sit idle between requests (default 10000).
+    #[serde(default = "default_header_read_timeout_ms")]
+    pub header_read_timeout_ms: u64,
+    /// Most connections open at once from one client address (an IPv6 address by its /64);
+    /// one more is closed at once (default 512).
+    #[serde(default = "default_max_connections_per_address")]
+    pub max_connections_per_address: usize,
     /// `[server.tls]`: HTTPS on the listener (paths resolved against the config file).
     #[serde(default)]
     pub tls: Option<TlsSettings>,
@@ -329,6 +337,8 @@ impl Default for ServerSettings {
             max_batch_size: default_max_batch(),
             request_timeout_ms: default_timeout_ms(),
             shutdown_grace_seconds: default_shutdown_grace(),
+            header_read_timeout_ms: default_header_read_timeout_ms(),
+            max_connections_per_address: default_max_connections_per_address(),
             tls: None,
         }
     }
@@ -351,6 +361,12 @@ fn default_timeout_ms() -> u64 {
 }
 fn default_shutdown_grace() -> u64 {
     10
+}
+fn default_header_read_timeout_ms() -> u64 {
+    10_000
+}
+fn default_max_connections_per_address() -> usize {
+    512
 }
 
 /// `[policy]`.
@@ -519,6 +535,12 @@ fn check(
     {
         return Err(invalid(
             "peps.client_certificates = true needs server.tls.client_ca_file (the CA that PEP certificates chain to)"
+                .to_owned(),
+        ));
+    }
+    if server.header_read_timeout_ms < 100 || server.max_connections_per_address == 0 {
+        return Err(invalid(
+            "server.header_read_timeout_ms must be at least 100 and server.max_connections_per_address at least 1"
                 .to_owned(),
         ));
     }

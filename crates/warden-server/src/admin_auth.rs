@@ -19,6 +19,7 @@ use subtle::ConstantTimeEq;
 use warden_store::TenantId;
 
 use crate::problem::ApiError;
+use crate::rate_limit::{CallerKey, settle};
 use crate::state::AppState;
 
 /// How long an admin call waits for the store to read the credentials.
@@ -110,14 +111,18 @@ async fn authenticate(parts: &mut Parts, state: &AppState) -> Result<Admin, ApiE
             "the admin API needs [storage]".to_owned(),
         ));
     };
-    let presented = parts
+    let caller_key = parts.extensions.get::<CallerKey>().copied();
+    let Some(presented) = parts
         .headers
         .get(header::AUTHORIZATION)
         .and_then(|value| value.to_str().ok())
         .and_then(|value| value.strip_prefix("Bearer "))
         .map(str::trim)
         .filter(|credential| !credential.is_empty())
-        .ok_or(ApiError::AdminUnauthenticated)?;
+    else {
+        settle(&state.rate_limits, caller_key.as_ref(), false)?;
+        return Err(ApiError::AdminUnauthenticated);
+    };
     let digest: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
     let digest_hex = hex::encode(digest);
     // A store that is down or cut off must not hold admin calls (the pool would wait for a
@@ -145,6 +150,8 @@ async fn authenticate(parts: &mut Parts, state: &AppState) -> Result<Admin, ApiE
             matched = Some(credential);
         }
     }
+    // Counted before it is answered, so guesses sent together cannot outrun the limit.
+    settle(&state.rate_limits, caller_key.as_ref(), matched.is_some())?;
     match matched {
         Some(credential) => {
             let admin = Admin {

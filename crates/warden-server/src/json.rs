@@ -1,5 +1,6 @@
 //! A JSON body extractor whose rejections are problem documents like every other error:
-//! malformed JSON and missing fields are 400, an oversized body is 413.
+//! malformed JSON, a body that is not an object, and missing fields are 400, an oversized
+//! body is 413.
 //!
 //! A well-formed body is read with `serde_json` directly. Only a body that fails is read again
 //! through `axum::Json`, whose message names the path of the offending field: the slower reader
@@ -36,6 +37,13 @@ impl<T: DeserializeOwned> FromRequest<AppState> for Json<T> {
                     ApiError::BadRequest(rejection.body_text())
                 }
             })?;
+        // Every request body Warden reads with this extractor is an object; serde would also
+        // read a struct from an array of its fields in order, which no client means to send.
+        if body.iter().find(|byte| !byte.is_ascii_whitespace()) != Some(&b'{') {
+            return Err(ApiError::BadRequest(
+                "the body must be a JSON object".to_owned(),
+            ));
+        }
         if let Ok(value) = serde_json::from_slice::<T>(&body) {
             return Ok(Json(value));
         }

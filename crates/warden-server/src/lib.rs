@@ -19,6 +19,7 @@ pub mod pep_auth;
 pub mod problem;
 pub mod rate_limit;
 mod routes;
+mod serve;
 pub mod state;
 pub mod tls;
 pub mod wire;
@@ -387,24 +388,18 @@ impl Server {
         let shutdown_signal = async move {
             let _ = shutdown_receiver.await;
         };
+        let connection_limits = serve::ConnectionLimits {
+            header_read_timeout: Duration::from_millis(config.server.header_read_timeout_ms),
+            max_per_address: config.server.max_connections_per_address,
+        };
         let task = match bound {
             Bound::Plain(listener) => tokio::spawn(async move {
-                axum::serve(
-                    listener,
-                    app.into_make_service_with_connect_info::<SocketAddr>(),
-                )
-                .with_graceful_shutdown(shutdown_signal)
-                .await
-                .map_err(ServerError::Serve)
+                serve::serve(listener, app, connection_limits, shutdown_signal).await;
+                Ok(())
             }),
             Bound::Tls(tls_listener) => tokio::spawn(async move {
-                axum::serve(
-                    tls_listener,
-                    app.into_make_service_with_connect_info::<tls::TlsPeer>(),
-                )
-                .with_graceful_shutdown(shutdown_signal)
-                .await
-                .map_err(ServerError::Serve)
+                serve::serve(tls_listener, app, connection_limits, shutdown_signal).await;
+                Ok(())
             }),
         };
         tracing::info!(%address, "warden is listening");

@@ -18,6 +18,7 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::problem::ApiError;
+use crate::rate_limit::CallerKey;
 use crate::state::AppState;
 use crate::tls::ClientCertificate;
 
@@ -56,6 +57,7 @@ impl FromRequestParts<AppState> for AuthenticatedPep {
         authenticate(
             parts.headers.get(header::AUTHORIZATION),
             parts.extensions.get::<ClientCertificate>(),
+            parts.extensions.get::<CallerKey>(),
             state,
         )
         .map(AuthenticatedPep)
@@ -64,7 +66,25 @@ impl FromRequestParts<AppState> for AuthenticatedPep {
 
 /// Checks an `Authorization` header as a PEP credential (for a route that accepts either an
 /// end user's token or a PEP credential, decided by what its body asks).
+/// The outcome is settled with the failed-authentication limit before it is returned
+/// ([`crate::rate_limit::settle`]).
 pub fn authenticate(
+    authorization: Option<&axum::http::HeaderValue>,
+    certificate: Option<&ClientCertificate>,
+    caller_key: Option<&CallerKey>,
+    state: &AppState,
+) -> Result<Pep, ApiError> {
+    let checked = check(authorization, certificate, state);
+    let authenticated = match &checked {
+        Ok(_) => true,
+        Err(ApiError::PepUnauthenticated) => false,
+        Err(_) => return checked,
+    };
+    crate::rate_limit::settle(&state.rate_limits, caller_key, authenticated)?;
+    checked
+}
+
+fn check(
     authorization: Option<&axum::http::HeaderValue>,
     certificate: Option<&ClientCertificate>,
     state: &AppState,

@@ -224,18 +224,6 @@ impl IntoResponse for ApiError {
             ApiError::MetricsUnauthenticated => Some("Bearer realm=\"warden-metrics\"".to_owned()),
             _ => None,
         };
-        // A caller that failed to authenticate itself counts against its address's
-        // failed-authentication limit (an end user's token does not: see rate_limit).
-        if matches!(
-            self,
-            ApiError::PepUnauthenticated
-                | ApiError::AdminUnauthenticated
-                | ApiError::MetricsUnauthenticated
-        ) {
-            response
-                .extensions_mut()
-                .insert(crate::rate_limit::FailedCallerAuth);
-        }
         if let Some(challenge) = challenge.and_then(|c| HeaderValue::from_str(&c).ok()) {
             response
                 .headers_mut()

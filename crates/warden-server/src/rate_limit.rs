@@ -4,11 +4,16 @@
 //!
 //! Each limit is a GCRA bucket per client address (`governor`): `N` per minute, bursting to `N`.
 //! An IPv6 address counts by its /64 (one host holds a whole /64). Failed authentications
-//! are counted on the way out (a handler marks its response with [`FailedCallerAuth`]); once an
-//! address has used its bucket, every call from it but health checks is refused until a cell
-//! is free again (60/N seconds after the failure that found it empty): the failures an address
-//! can make are N per minute after a burst of N. End users' bearer tokens refused on a decision are not counted: they come
-//! through PEPs, and one user's bad token must not lock out the gateway that forwarded it.
+//! are settled where the caller's credential is checked, before the answer is made
+//! ([`settle`]): a failure takes a cell, and the failure that finds the bucket empty blocks the
+//! address and is answered 429, not 401; a success from a blocked address is answered 429 too.
+//! So guesses sent together cannot outrun the limit (each is counted before it is answered, not
+//! after), and an answer past the limit says nothing about the guess. Once an address has used
+//! its bucket, every call from it but health checks is refused until a cell is free again
+//! (60/N seconds after the failure that found it empty): the failures an address can see
+//! answered are N per minute after a burst of N. End users' bearer tokens refused on a
+//! decision are not counted: they come through PEPs, and one user's bad token must not lock
+//! out the gateway that forwarded it.
 //!
 //! Memory is bounded: [`RateLimits::upkeep`] (every few seconds) forgets addresses whose
 //! buckets are full again, and past `max_tracked_addresses` forgets them all (an attacker with
@@ -29,9 +34,32 @@ use warden_config::RateLimitSettings;
 use crate::problem::ApiError;
 use crate::state::AppState;
 
-/// Marks a response whose caller failed to authenticate itself (not an end user's token).
+/// The rate-limit key of a request's peer, left in the request by [`enforce`] for the code that
+/// checks the caller's credential (absent in-process, where nothing is limited).
 #[derive(Clone, Copy, Debug)]
-pub struct FailedCallerAuth;
+pub struct CallerKey(IpAddr);
+
+/// Settles a caller's authentication before it is answered: a failure takes a cell of the
+/// address's failed-authentication bucket (the one that finds it empty blocks the address), and
+/// any outcome from a blocked address is refused 429. `Ok` means answer as the check decided.
+pub fn settle(
+    limits: &RateLimits,
+    caller: Option<&CallerKey>,
+    authenticated: bool,
+) -> Result<(), ApiError> {
+    let Some(CallerKey(key)) = caller.copied() else {
+        return Ok(());
+    };
+    let settled = if authenticated {
+        limits.check_blocked(key)
+    } else {
+        limits.count_failure(key)
+    };
+    if settled.is_err() {
+        metrics::counter!("warden_rate_limited_total", "limit" => "failed_auth").increment(1);
+    }
+    settled
+}
 
 /// One limit: a bucket per address.
 struct Limit {
@@ -131,16 +159,20 @@ impl RateLimits {
         }
     }
 
-    /// Counts one failed authentication; blocks the address when its bucket is empty.
-    fn count_failure(&self, key: IpAddr) {
+    /// Counts one failed authentication; blocks the address when its bucket is empty (and
+    /// refuses that failure: it is answered 429, not 401).
+    fn count_failure(&self, key: IpAddr) -> Result<(), ApiError> {
+        self.check_blocked(key)?;
         let Some(limit) = &self.failed_auth else {
-            return;
+            return Ok(());
         };
+        let taken = limit.take(key, &self.clock);
         if let Err(ApiError::RateLimited {
             retry_after_seconds,
             ..
-        }) = limit.take(key, &self.clock)
+        }) = &taken
         {
+            let retry_after_seconds = *retry_after_seconds;
             tracing::warn!(address = %key, "too many failed authentications: the address is refused for {retry_after_seconds} s");
             let mut blocked = self.blocked();
             if blocked.len() >= self.max_tracked && !blocked.contains_key(&key) {
@@ -159,6 +191,7 @@ impl RateLimits {
                 Instant::now() + Duration::from_secs(retry_after_seconds),
             );
         }
+        taken
     }
 
     /// Forgets addresses whose buckets are full again; bounds the memory.
@@ -229,9 +262,9 @@ fn always_open(path: &str) -> bool {
     matches!(path, "/healthz" | "/readyz" | "/openapi.json") || path.starts_with("/.well-known/")
 }
 
-/// The middleware: refuses over-limit calls before the handler; counts failed authentications
-/// from the handler's answer. Calls without a peer address (in-process tests) are not limited.
-pub async fn enforce(State(state): State<AppState>, request: Request, next: Next) -> Response {
+/// The middleware: refuses over-limit calls before the handler, and leaves the [`CallerKey`]
+/// for [`settle`]. Calls without a peer address (in-process tests) are not limited.
+pub async fn enforce(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
     let Some(address) = request
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
@@ -254,11 +287,8 @@ pub async fn enforce(State(state): State<AppState>, request: Request, next: Next
         metrics::counter!("warden_rate_limited_total", "limit" => limit.label).increment(1);
         return refused.into_response();
     }
-    let response = next.run(request).await;
-    if response.extensions().get::<FailedCallerAuth>().is_some() {
-        limits.count_failure(key);
-    }
-    response
+    request.extensions_mut().insert(CallerKey(key));
+    next.run(request).await
 }
 
 /// Runs [`RateLimits::upkeep`] every ten seconds.
@@ -318,12 +348,20 @@ mod tests {
         token.take(other, &limits.clock).unwrap();
         assert!(limits.admin.is_none(), "0 switches a limit off");
 
-        limits.count_failure(key);
-        limits.count_failure(key);
+        limits.count_failure(key).unwrap();
+        limits.count_failure(key).unwrap();
         limits.check_blocked(key).unwrap();
-        limits.count_failure(key);
+        assert!(
+            limits.count_failure(key).is_err(),
+            "the failure that finds the bucket empty is refused"
+        );
         assert!(limits.check_blocked(key).is_err());
-        limits.check_blocked(other).unwrap();
+        assert!(
+            settle(&limits, Some(&CallerKey(key)), true).is_err(),
+            "a success from a blocked address is refused too"
+        );
+        settle(&limits, Some(&CallerKey(other)), true).unwrap();
+        settle(&limits, None, false).unwrap();
     }
 
     /// Issue #22 review: with the block list full of (the attacker's) other addresses, an
@@ -340,13 +378,13 @@ mod tests {
             .map(|i| format!("192.0.2.{i}").parse().unwrap())
             .collect();
         for address in &throwaways {
-            limits.count_failure(*address);
-            limits.count_failure(*address);
+            let _first = limits.count_failure(*address);
+            let _second = limits.count_failure(*address);
             assert!(limits.check_blocked(*address).is_err(), "{address}");
         }
         let guesser: IpAddr = "198.51.100.7".parse().unwrap();
-        limits.count_failure(guesser);
-        limits.count_failure(guesser);
+        let _first = limits.count_failure(guesser);
+        let _second = limits.count_failure(guesser);
         assert!(
             limits.check_blocked(guesser).is_err(),
             "an address past its bucket is not blocked while the block list is full"

@@ -8,7 +8,7 @@
 //! Each write first takes the store-version row's lock, so two revocations racing for the last
 //! two all-tenant credentials are ordered and the second one sees the first.
 
-use crate::{AdminCredential, Store, StoreError};
+use crate::{AdminCredential, BeginWrite, Store, StoreError};
 
 /// How long another credential for all tenants must stay usable to count as the one left when
 /// a credential for all tenants is revoked: one that expires sooner is no way back in.
@@ -164,7 +164,7 @@ impl Store {
         })
         .to_string();
         on_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             sqlx::query("INSERT INTO admin_credentials (id, digest, tenant_scope, created_at, created_by, expires_at, label) VALUES ($1, $2, $3, $4, $5, $6, $7)")
                 .bind(&credential.id).bind(&credential.digest_hex).bind(&credential.tenant_scope)
                 .bind(now).bind(actor).bind(new.expires_at).bind(&new.label)
@@ -200,7 +200,7 @@ impl Store {
             usable!()
         );
         on_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             let done = sqlx::query(update).bind(now).bind(new_digest_hex).bind(id)
                 .execute(&mut *tx).await?;
             if done.rows_affected() == 0 {
@@ -237,7 +237,7 @@ impl Store {
             usable!()
         );
         on_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             // Serialises credential revocations (and every other audited write) on both back ends.
             sqlx::query("UPDATE store_version SET version = version WHERE id = 1")
                 .execute(&mut *tx).await?;

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 
 use crate::tenant_policies::{TenantPolicyRecord, policy_from_row};
 use crate::{
-    AssignmentRow, EntityRecord, PrincipalStatus, RoleAssignment, Store, StoreError,
+    AssignmentRow, BeginWrite, EntityRecord, PrincipalStatus, RoleAssignment, Store, StoreError,
     entity_from_row,
 };
 
@@ -301,7 +301,7 @@ impl Store {
     /// everything again.
     pub async fn prune_changes(&self, before: i64) -> Result<u64, StoreError> {
         on_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             let (newest,): (Option<i64>,) = sqlx::query_as("SELECT MAX(version) FROM changes WHERE at < $1")
                 .bind(before)
                 .fetch_one(&mut *tx)

@@ -195,6 +195,31 @@ macro_rules! on_pool {
     };
 }
 
+/// Starts a transaction that will write. On SQLite it is `BEGIN IMMEDIATE`: the write lock is
+/// taken at the start, so two writers queue on the busy timeout instead of both reading under a
+/// shared lock and one failing with "database is locked" when it upgrades (SQLite cannot wait
+/// there without deadlocking). PostgreSQL's row locks already queue, so it begins as usual.
+pub(crate) trait BeginWrite {
+    /// The pool's database.
+    type Db: sqlx::Database;
+    /// Begins the write transaction.
+    async fn begin_write(&self) -> Result<sqlx::Transaction<'static, Self::Db>, sqlx::Error>;
+}
+
+impl BeginWrite for SqlitePool {
+    type Db = sqlx::Sqlite;
+    async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, sqlx::Error> {
+        self.begin_with("BEGIN IMMEDIATE").await
+    }
+}
+
+impl BeginWrite for PgPool {
+    type Db = sqlx::Postgres;
+    async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, sqlx::Error> {
+        self.begin().await
+    }
+}
+
 mod migrate;
 
 /// Ends a write: its audit record, the change-counter bump every replica watches, the keys it
@@ -415,7 +440,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         let tenant = tenant.as_str();
         let result: Result<(), StoreError> = on_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             for entity in entities {
                 if entity.tenant != tenant {
                     return Err(StoreError::Refused(format!(
@@ -477,7 +502,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         let tenant = tenant.as_str();
         let result: Result<(), StoreError> = on_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             let deleted = sqlx::query("DELETE FROM entities WHERE tenant = $1 AND entity_type = $2 AND entity_id = $3")
                 .bind(tenant).bind(entity_type).bind(entity_id)
                 .execute(&mut *tx).await?.rows_affected();
@@ -534,7 +559,7 @@ impl Store {
     ) -> Result<StoreState, E> {
         let postgres = matches!(self, Store::Postgres(_));
         let result: Result<Result<StoreState, E>, StoreError> = on_pool!(self, pool => async {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             if postgres {
                 sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
                     .execute(&mut *tx)
@@ -622,7 +647,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         let tenant = tenant.as_str();
         let result: Result<(), StoreError> = on_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             sqlx::query(
                 "INSERT INTO principal_status (tenant, principal_type, principal_id, status, updated_at) VALUES ($1, $2, $3, $4, $5) \
                  ON CONFLICT (tenant, principal_type, principal_id) DO UPDATE SET status = excluded.status, updated_at = excluded.updated_at",
@@ -651,7 +676,7 @@ impl Store {
     /// Grants a role (replacing an earlier grant of the same role), audited.
     pub async fn grant_role(&self, grant: &RoleAssignment) -> Result<(), StoreError> {
         let result: Result<(), StoreError> = on_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             sqlx::query(
                 "INSERT INTO role_assignments (tenant, principal_type, principal_id, role_type, role_id, expires_at, reason, granted_by, granted_at) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
@@ -693,7 +718,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         let tenant = tenant.as_str();
         let result: Result<(), StoreError> = on_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             // The parents are read, changed and written back: the version row's lock, taken
             // first, keeps a concurrent edit of the same entity from writing over this one.
             sqlx::query("UPDATE store_version SET version = version WHERE id = 1").execute(&mut *tx).await?;
@@ -757,7 +782,7 @@ impl Store {
     ) -> Result<serde_json::Value, StoreError> {
         let tenant = tenant.as_str();
         let result: Result<serde_json::Value, StoreError> = on_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             // Read, changed, written back: the version row's lock, taken first, serialises
             // edits (a concurrent revocation must not be written over).
             sqlx::query("UPDATE store_version SET version = version WHERE id = 1").execute(&mut *tx).await?;
@@ -809,7 +834,7 @@ impl Store {
     ) -> Result<u64, StoreError> {
         let tenant = tenant.as_str();
         let result: Result<u64, StoreError> = on_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             let mut deleted = 0;
             for (entity_type, entity_id) in keys {
                 deleted += sqlx::query("DELETE FROM entities WHERE tenant = $1 AND entity_type = $2 AND entity_id = $3")
@@ -871,7 +896,7 @@ impl Store {
         force: bool,
     ) -> Result<(), StoreError> {
         on_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             sqlx::query("UPDATE store_version SET version = version WHERE id = 1").execute(&mut *tx).await?;
             let existing: (i64,) = sqlx::query_as("SELECT COUNT(*) FROM admin_credentials WHERE tenant_scope IS NULL AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > $1)")
                 .bind(now).fetch_one(&mut *tx).await?;

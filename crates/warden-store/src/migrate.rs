@@ -2,7 +2,7 @@
 //! together with its row in `warden_migrations`. Adding a migration: a new file in both
 //! `migrations/sqlite` and `migrations/postgres`, and a line in each list below.
 
-use crate::{Store, StoreError};
+use crate::{BeginWrite, Store, StoreError};
 
 const SQLITE: &[(i64, &str)] = &[
     (1, include_str!("../migrations/sqlite/0001_init.sql")),
@@ -67,7 +67,7 @@ pub(crate) async fn apply(store: &Store) -> Result<(), StoreError> {
     on_pool!(store, pool => {
         sqlx::query(create).execute(pool).await?;
         for (version, sql) in migrations {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             // Serialise concurrent replicas migrating the same database.
             if matches!(store, Store::Postgres(_)) {
                 sqlx::query("LOCK TABLE warden_migrations IN EXCLUSIVE MODE").execute(&mut *tx).await?;

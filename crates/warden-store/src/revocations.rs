@@ -2,7 +2,7 @@
 //! the store version their write bumped to, so every replica reads exactly what is new since
 //! the version it last saw; expired rows are deleted by whichever replica cleans up first.
 
-use crate::{Store, StoreError};
+use crate::{BeginWrite, Store, StoreError};
 
 /// What a revocation covers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -108,7 +108,7 @@ impl Store {
     /// Records a revocation (audited) and returns it with its id and version.
     pub async fn revoke(&self, revocation: &Revocation) -> Result<Revocation, StoreError> {
         on_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             let (id, version) = insert_revocation!(tx, revocation);
             let detail = serde_json::json!({
                 "kind": revocation.kind.as_str(),

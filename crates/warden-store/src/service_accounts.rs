@@ -8,7 +8,7 @@
 //! every replica sees it within one poll. Disabling or deleting an account also writes a client
 //! revocation in the same transaction: its outstanding tokens die with it.
 
-use crate::{ClientId, Revocation, RevocationKind, Store, StoreError, TenantId};
+use crate::{BeginWrite, ClientId, Revocation, RevocationKind, Store, StoreError, TenantId};
 
 /// An account's lifecycle status.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -272,7 +272,7 @@ impl Store {
     /// in the tenant is refused.
     pub async fn create_service_account(&self, account: &ServiceAccount) -> Result<(), StoreError> {
         on_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             let (taken,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM service_accounts WHERE tenant = $1 AND name = $2 AND status <> 'deleted'")
                 .bind(&account.tenant).bind(&account.name).fetch_one(&mut *tx).await?;
             if taken > 0 {
@@ -378,7 +378,7 @@ impl Store {
         let tenant = tenant.as_str();
         let client_id = client_id.as_str();
         on_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             let _ = live_account!(tx, tenant, client_id);
             insert_credential!(tx, client_id, credential);
             let action = if let Some(until) = overlap_until {
@@ -413,7 +413,7 @@ impl Store {
         let tenant = tenant.as_str();
         let client_id = client_id.as_str();
         on_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             let _ = live_account!(tx, tenant, client_id);
             let retired = sqlx::query("UPDATE service_account_credentials SET retired_at = $1 WHERE client_id = $2 AND id = $3 AND retired_at IS NULL")
                 .bind(now).bind(client_id).bind(credential_id)
@@ -440,7 +440,7 @@ impl Store {
         let tenant = tenant.as_str();
         let client_id = client_id.as_str();
         on_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             let (before, _, _) = live_account!(tx, tenant, client_id);
             sqlx::query("UPDATE service_accounts SET scopes = $1 WHERE client_id = $2")
                 .bind(scopes.join(" ")).bind(client_id)
@@ -465,7 +465,7 @@ impl Store {
         let tenant = tenant.as_str();
         let client_id = client_id.as_str();
         on_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             let (_, before, _) = live_account!(tx, tenant, client_id);
             sqlx::query("UPDATE service_accounts SET owner = $1 WHERE client_id = $2")
                 .bind(owner).bind(client_id)
@@ -497,7 +497,7 @@ impl Store {
             }
         };
         on_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             let (_, _, current) = live_account!(tx, tenant, client_id);
             if current == status.as_str() {
                 return Err(StoreError::Refused(format!("service account `{client_id}` is already {current}")));
@@ -537,7 +537,7 @@ impl Store {
             return Ok(());
         }
         on_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             for (client_id, at) in uses {
                 sqlx::query("UPDATE service_accounts SET last_used_at = $1 WHERE client_id = $2 AND (last_used_at IS NULL OR last_used_at < $1)")
                     .bind(*at).bind(client_id)
@@ -557,7 +557,7 @@ impl Store {
             return Ok(());
         }
         on_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             for (client_id, scope, at) in uses {
                 sqlx::query("INSERT INTO service_account_scope_usage (client_id, scope, last_used_at) VALUES ($1, $2, $3) \
                              ON CONFLICT (client_id, scope) DO UPDATE SET last_used_at = excluded.last_used_at WHERE service_account_scope_usage.last_used_at < excluded.last_used_at")
@@ -588,7 +588,7 @@ impl Store {
     ) -> Result<bool, StoreError> {
         let client_id = client_id.as_str();
         on_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             sqlx::query("DELETE FROM client_assertion_jtis WHERE expires_at < $1")
                 .bind(now).execute(&mut *tx).await?;
             let inserted = sqlx::query("INSERT INTO client_assertion_jtis (client_id, jti, expires_at) VALUES ($1, $2, $3) ON CONFLICT (client_id, jti) DO NOTHING")

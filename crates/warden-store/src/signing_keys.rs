@@ -3,7 +3,7 @@
 //! a time (the one not retired); a retired key stays published until `publish_until`, so every
 //! token it signed can still be verified until it expires.
 
-use crate::{Store, StoreError};
+use crate::{BeginWrite, Store, StoreError};
 
 /// One signing key, as stored.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -71,7 +71,7 @@ impl Store {
         actor: &str,
     ) -> Result<bool, StoreError> {
         on_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             // The version row's lock serialises replicas racing to rotate.
             sqlx::query("UPDATE store_version SET version = version WHERE id = 1").execute(&mut *tx).await?;
             let current: Option<(String,)> = sqlx::query_as("SELECT kid FROM signing_keys WHERE retired_at IS NULL ORDER BY created_at DESC LIMIT 1")

@@ -4,7 +4,7 @@
 //! writes. Tests: `tests/store/suite.rs`.
 
 use crate::changes::{Change, ChangeKind};
-use crate::{Store, StoreError, TenantId};
+use crate::{BeginWrite, Store, StoreError, TenantId};
 
 /// One stored tenant policy.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -51,7 +51,7 @@ impl Store {
     ) -> Result<bool, StoreError> {
         let tenant = tenant.as_str();
         let result: Result<bool, StoreError> = on_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             let existed: Option<(String,)> = sqlx::query_as(
                 "SELECT name FROM tenant_policies WHERE tenant = $1 AND name = $2",
             )
@@ -106,7 +106,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         let tenant = tenant.as_str();
         let result: Result<(), StoreError> = on_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             let deleted = sqlx::query("DELETE FROM tenant_policies WHERE tenant = $1 AND name = $2")
                 .bind(tenant)
                 .bind(name)

@@ -1,6 +1,7 @@
 //! Test helpers shared by Warden's test suites: signing keys generated at test time (RSA
 //! 2048, P-256, Ed25519, HMAC), tokens minted over raw header and payload text (so tests can
-//! forge duplicate keys, odd algorithms and stripped signatures), and JWKS documents.
+//! forge duplicate keys, odd algorithms and stripped signatures), JWKS documents, and a
+//! throwaway certificate authority ([`pki`]).
 //! Only ever a dev-dependency.
 
 #![allow(
@@ -19,6 +20,8 @@ use aws_lc_rs::signature::{
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Value, json};
+
+pub mod pki;
 
 pub const NOW: i64 = 1_800_000_000;
 

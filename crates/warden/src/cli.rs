@@ -509,9 +509,30 @@ pub struct ServerArgs {
     /// The server's base URL (default: http://<server.listen of --config>, or http://127.0.0.1:8180).
     #[arg(long, value_name = "URL", env = "WARDEN_SERVER")]
     pub server: Option<String>,
-    /// A configuration file to take the listen address from.
+    /// A configuration file to take the listen address from (https when it has `[server.tls]`).
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
+    /// PEM certificates of the CA that signed the server's certificate (a private CA), trusted
+    /// besides the system's roots.
+    #[arg(long, value_name = "FILE", env = "WARDEN_CA_FILE")]
+    pub ca_file: Option<PathBuf>,
+    /// A PEM client certificate (chain) to present, for a listener with
+    /// `client_auth = "required"`; needs --client-key.
+    #[arg(
+        long,
+        value_name = "FILE",
+        env = "WARDEN_CLIENT_CERT",
+        requires = "client_key"
+    )]
+    pub client_cert: Option<PathBuf>,
+    /// The PEM private key of --client-cert.
+    #[arg(
+        long,
+        value_name = "FILE",
+        env = "WARDEN_CLIENT_KEY",
+        requires = "client_cert"
+    )]
+    pub client_key: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -575,6 +575,11 @@ fn grant_of(
                 "give ttl_seconds or expires_at, not both".to_owned(),
             ));
         }
+        (Some(0), None) => {
+            return Err(ApiError::BadRequest(
+                "ttl_seconds must be at least 1 (0 would grant a role already lapsed)".to_owned(),
+            ));
+        }
         (Some(ttl), None) => Some(now.saturating_add(i64::try_from(ttl).unwrap_or(i64::MAX))),
         (None, Some(at)) if at <= now => {
             return Err(ApiError::BadRequest("expires_at is in the past".to_owned()));
@@ -647,6 +652,9 @@ async fn revoke_grant(
     let pack = pack(state)?;
     let principal = parse_uid(&pack, tenant.as_str(), &request.principal)?;
     let role = parse_uid(&pack, tenant.as_str(), &request.role)?;
+    // As for a grant: a shared principal's grants are for every tenant's admins to leave alone
+    // unless the credential is for all tenants.
+    authorize_shared(admin, &pack, &principal.0)?;
     store
         .revoke_role(
             tenant,

@@ -41,6 +41,7 @@ pub async fn filter(
     Origin(origin): Origin,
     Authorization(authorization): Authorization,
     certificate: Option<axum::Extension<crate::tls::ClientCertificate>>,
+    caller_key: Option<axum::Extension<crate::rate_limit::CallerKey>>,
     Json(body): Json<FilterRequest>,
 ) -> Result<Response, ApiError> {
     let FilterRequest {
@@ -58,6 +59,7 @@ pub async fn filter(
                 certificate
                     .as_ref()
                     .map(|axum::Extension(certificate)| certificate),
+                caller_key.as_ref().map(|axum::Extension(key)| key),
                 &state,
             )?;
             let principal = json!({"type": subject.entity_type, "id": subject.id});

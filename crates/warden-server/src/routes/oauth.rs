@@ -12,6 +12,7 @@
 use std::collections::HashMap;
 use std::time::Instant;
 
+use axum::Extension;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -30,6 +31,8 @@ use crate::clock::unix_now;
 use crate::decision_log::{self, Caller, Issuance};
 use crate::issuer::TokenIssuer;
 use crate::origin::Origin;
+use crate::problem::ApiError;
+use crate::rate_limit::CallerKey;
 use crate::state::AppState;
 
 /// An RFC 6749 §5.2 error answer.
@@ -40,6 +43,8 @@ struct OAuthError {
     /// Logged only, never sent.
     why: String,
     basic_challenge: bool,
+    /// `Retry-After` seconds of a 429.
+    retry_after_seconds: Option<u64>,
 }
 
 impl OAuthError {
@@ -55,6 +60,7 @@ impl OAuthError {
             why: description.clone(),
             description,
             basic_challenge: false,
+            retry_after_seconds: None,
         }
     }
 
@@ -74,6 +80,39 @@ impl OAuthError {
         error
     }
 
+    /// Settles the client's authentication with the failed-authentication limit
+    /// ([`crate::rate_limit::settle`]) before `result` is answered: `invalid_client` is a
+    /// failure, an authenticated client a success; past the limit the answer is a 429.
+    fn settled<T>(
+        state: &AppState,
+        caller: Option<&CallerKey>,
+        result: Result<T, OAuthError>,
+    ) -> Result<T, OAuthError> {
+        let authenticated = match &result {
+            Ok(_) => true,
+            Err(error) if error.code == "invalid_client" => false,
+            Err(_) => return result,
+        };
+        match crate::rate_limit::settle(&state.rate_limits, caller, authenticated) {
+            Ok(()) => result,
+            Err(ApiError::RateLimited {
+                what,
+                retry_after_seconds,
+            }) => {
+                let mut error =
+                    Self::new("rate_limited", format!("too many {what}; try again later"));
+                error.status = StatusCode::TOO_MANY_REQUESTS;
+                error.retry_after_seconds = Some(retry_after_seconds);
+                Err(error)
+            }
+            Err(other) => Err(Self::unavailable(
+                "temporarily_unavailable",
+                "try again",
+                other,
+            )),
+        }
+    }
+
     fn into_response(self) -> Response {
         let mut response = (
             self.status,
@@ -81,12 +120,10 @@ impl OAuthError {
         )
             .into_response();
         no_store(&mut response);
-        if self.code == "invalid_client" {
-            response
-                .extensions_mut()
-                .insert(crate::rate_limit::FailedCallerAuth);
-        }
         let headers = response.headers_mut();
+        if let Some(seconds) = self.retry_after_seconds {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
         if self.basic_challenge {
             headers.insert(
                 header::WWW_AUTHENTICATE,
@@ -379,9 +416,11 @@ fn caller(entry: &'static str, origin: Option<std::net::SocketAddr>) -> Caller {
 pub async fn token(
     State(state): State<AppState>,
     Origin(origin): Origin,
+    caller_key: Option<Extension<CallerKey>>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    let caller_key = caller_key.map(|Extension(key)| key);
     let issuer = match issuer_of(&state) {
         Ok(issuer) => issuer,
         Err(error) => return error.into_response(),
@@ -393,7 +432,17 @@ pub async fn token(
     }
     let now = unix_now();
     let mut client = None;
-    match issue(&state, issuer, &headers, &body, now, &mut client).await {
+    match issue(
+        &state,
+        issuer,
+        caller_key.as_ref(),
+        &headers,
+        &body,
+        now,
+        &mut client,
+    )
+    .await
+    {
         Ok((answer, jti, subject)) => {
             let issuance = Issuance {
                 operation: "token",
@@ -451,15 +500,20 @@ fn log_unavailable(unavailable: &warden_audit::Unavailable) -> OAuthError {
 async fn issue(
     state: &AppState,
     issuer: &TokenIssuer,
+    caller_key: Option<&CallerKey>,
     headers: &HeaderMap,
     body: &[u8],
     now: i64,
     client: &mut Option<(String, String)>,
 ) -> Result<(Value, String, String), OAuthError> {
     let parameters = form(headers, body)?;
-    let proof = client_proof(headers, &parameters)?;
+    let proof = OAuthError::settled(state, caller_key, client_proof(headers, &parameters))?;
     *client = Some((String::new(), proof.client_id().to_owned()));
-    let account = authenticate(state, issuer, &proof, now).await?;
+    let account = OAuthError::settled(
+        state,
+        caller_key,
+        authenticate(state, issuer, &proof, now).await,
+    )?;
     *client = Some((account.tenant.clone(), account.client_id.clone()));
     match parameters.get("grant_type").map(String::as_str) {
         Some("client_credentials") => {}
@@ -540,9 +594,11 @@ async fn issue(
 pub async fn revoke(
     State(state): State<AppState>,
     Origin(origin): Origin,
+    caller_key: Option<Extension<CallerKey>>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    let caller_key = caller_key.map(|Extension(key)| key);
     let issuer = match issuer_of(&state) {
         Ok(issuer) => issuer,
         Err(error) => return error.into_response(),
@@ -557,7 +613,17 @@ pub async fn revoke(
         detail: None,
         token: None,
     };
-    let response = match revoke_inner(&state, issuer, &headers, &body, now, &mut issuance).await {
+    let response = match revoke_inner(
+        &state,
+        issuer,
+        caller_key.as_ref(),
+        &headers,
+        &body,
+        now,
+        &mut issuance,
+    )
+    .await
+    {
         Ok(()) => {
             let mut response = StatusCode::OK.into_response();
             no_store(&mut response);
@@ -579,15 +645,20 @@ pub async fn revoke(
 async fn revoke_inner(
     state: &AppState,
     issuer: &TokenIssuer,
+    caller_key: Option<&CallerKey>,
     headers: &HeaderMap,
     body: &[u8],
     now: i64,
     issuance: &mut Issuance<'_>,
 ) -> Result<(), OAuthError> {
     let parameters = form(headers, body)?;
-    let proof = client_proof(headers, &parameters)?;
+    let proof = OAuthError::settled(state, caller_key, client_proof(headers, &parameters))?;
     issuance.client = Some((String::new(), proof.client_id().to_owned()));
-    let account = authenticate(state, issuer, &proof, now).await?;
+    let account = OAuthError::settled(
+        state,
+        caller_key,
+        authenticate(state, issuer, &proof, now).await,
+    )?;
     issuance.client = Some((account.tenant.clone(), account.client_id.clone()));
     let token = parameters
         .get("token")

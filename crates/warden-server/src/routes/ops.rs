@@ -79,7 +79,11 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
 
 /// `GET /metrics`: Prometheus text; behind a credential when `[metrics] credentials` is set
 /// (compared as digests in constant time, like PEP credentials).
-pub async fn metrics(State(state): State<AppState>, headers: axum::http::HeaderMap) -> Response {
+pub async fn metrics(
+    State(state): State<AppState>,
+    caller_key: Option<axum::Extension<crate::rate_limit::CallerKey>>,
+    headers: axum::http::HeaderMap,
+) -> Response {
     if !state.metrics_credentials.is_empty() {
         let presented = crate::pep_auth::bearer(headers.get(header::AUTHORIZATION));
         let matched = presented
@@ -87,6 +91,12 @@ pub async fn metrics(State(state): State<AppState>, headers: axum::http::HeaderM
                 crate::pep_auth::matching_digest(credential, &state.metrics_credentials)
             })
             .is_some();
+        let caller_key = caller_key.map(|axum::Extension(key)| key);
+        if let Err(refused) =
+            crate::rate_limit::settle(&state.rate_limits, caller_key.as_ref(), matched)
+        {
+            return refused.into_response();
+        }
         if !matched {
             return ApiError::MetricsUnauthenticated.into_response();
         }

@@ -120,10 +120,17 @@ async fn page(
     allowed: impl Fn(&str) -> Option<Value> + Send + 'static,
 ) -> Result<Page, ApiError> {
     let cursor = cursor_of(page)?;
-    let limit = page
-        .and_then(|p| p.limit)
-        .unwrap_or(DEFAULT_LIMIT)
-        .clamp(1, MAX_LIMIT);
+    // Zero asks for nothing and is refused; above the maximum a page holds the maximum (the
+    // PDP may return fewer than asked, and `next_token` says there is more).
+    let limit = match page.and_then(|p| p.limit) {
+        Some(0) => {
+            return Err(ApiError::BadRequest(
+                "page.limit must be at least 1".to_owned(),
+            ));
+        }
+        Some(limit) => limit.min(MAX_LIMIT),
+        None => DEFAULT_LIMIT,
+    };
     let scan = move || {
         let started = Instant::now();
         let mut cursor = cursor;

@@ -253,11 +253,175 @@ async fn a_search_page_is_at_most_1000_results_whatever_the_limit_asked() {
     let (status, page) = server
         .pep_post("/access/v1/search/subject", &search(0))
         .await;
-    assert_eq!(status, 200, "{page}");
-    assert_eq!(
-        page["results"].as_array().unwrap().len(),
-        1,
-        "a limit of 0 is raised to 1"
+    assert_eq!(status, 400, "a limit of 0 asks for nothing: {page}");
+    assert!(
+        page["detail"].as_str().unwrap().contains("page.limit"),
+        "{page}"
     );
     still_serves(&server).await;
+}
+
+/// A body that is a JSON array where an object is read is refused, not read as the object's
+/// fields in order (serde's sequence form of a struct): `["User", "acme/carol"]` is no subject.
+#[tokio::test]
+async fn a_json_array_where_an_object_is_read_is_a_400() {
+    let server = TestServer::start(Setup::default()).await;
+    let token = user_token(&server, "carol", "acme", &[]);
+    for (path, bearer, body) in [
+        (
+            "/v1/check",
+            token.clone(),
+            r#"["read", {"type": "Document", "id": "acme/roadmap"}]"#,
+        ),
+        (
+            "/access/v1/evaluation",
+            PEP_SECRET.to_owned(),
+            r#" [{"type": "User", "id": "acme/carol"}, {"name": "read"}, {"type": "Document", "id": "acme/roadmap"}]"#,
+        ),
+    ] {
+        let response = server
+            .client
+            .post(server.url(path))
+            .bearer_auth(&bearer)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 400, "{path}");
+        let problem: Value = response.json().await.unwrap();
+        assert!(
+            problem["detail"].as_str().unwrap().contains("JSON object"),
+            "{path}: {problem}"
+        );
+    }
+    still_serves(&server).await;
+}
+
+/// Reads from `stream` until the server closes it (EOF or reset), at most `within`; returns
+/// what came, or `None` when the connection was still open at the end.
+async fn read_until_closed(
+    stream: &mut tokio::net::TcpStream,
+    within: std::time::Duration,
+) -> Option<Vec<u8>> {
+    use tokio::io::AsyncReadExt as _;
+    let mut received = Vec::new();
+    let mut buffer = [0u8; 4096];
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        match tokio::time::timeout_at(deadline, stream.read(&mut buffer)).await {
+            Err(_) => return None,
+            Ok(Ok(0) | Err(_)) => return Some(received),
+            Ok(Ok(read)) => received.extend_from_slice(&buffer[..read]),
+        }
+    }
+}
+
+/// A client that sends its headers a little at a time and never finishes them (slowloris), or
+/// keeps a connection idle, is disconnected after `server.header_read_timeout_ms`, and holds
+/// nothing after.
+#[tokio::test]
+async fn a_client_that_never_finishes_its_headers_is_disconnected() {
+    use tokio::io::AsyncWriteExt as _;
+    let server = TestServer::start(Setup {
+        server_extra: "header_read_timeout_ms = 400",
+        ..Setup::default()
+    })
+    .await;
+    let address = server.base.trim_start_matches("http://").to_owned();
+    let started = std::time::Instant::now();
+    let mut slow = tokio::net::TcpStream::connect(&address).await.unwrap();
+    slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: warden\r\n")
+        .await
+        .unwrap();
+    let mut idle = tokio::net::TcpStream::connect(&address).await.unwrap();
+    // One header line every 100 ms: each write is in time, the whole never is.
+    let trickle = async {
+        for n in 0..30 {
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            if slow
+                .write_all(format!("X-Slow-{n}: y\r\n").as_bytes())
+                .await
+                .is_err()
+            {
+                break;
+            }
+        }
+    };
+    trickle.await;
+    let received = read_until_closed(&mut slow, std::time::Duration::from_secs(3))
+        .await
+        .expect("the slow client is still connected");
+    assert!(
+        !String::from_utf8_lossy(&received).contains("200 OK"),
+        "an unfinished request was answered"
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(
+        read_until_closed(&mut idle, std::time::Duration::from_secs(3))
+            .await
+            .is_some(),
+        "an idle connection is still open"
+    );
+    still_serves(&server).await;
+}
+
+/// One address may hold `server.max_connections_per_address` connections open at once: the
+/// next is closed unanswered, other clients are served, and a closed connection gives its place
+/// back.
+#[tokio::test]
+async fn connections_past_the_per_address_cap_are_closed() {
+    use tokio::io::AsyncWriteExt as _;
+    let server = TestServer::start(Setup {
+        server_extra: "max_connections_per_address = 3",
+        ..Setup::default()
+    })
+    .await;
+    let address = server.base.trim_start_matches("http://").to_owned();
+    let request = b"GET /healthz HTTP/1.1\r\nHost: warden\r\n\r\n";
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        let mut stream = tokio::net::TcpStream::connect(&address).await.unwrap();
+        stream.write_all(request).await.unwrap();
+        let mut head = [0u8; 12];
+        tokio::io::AsyncReadExt::read_exact(&mut stream, &mut head)
+            .await
+            .unwrap();
+        assert_eq!(&head, b"HTTP/1.1 200");
+        held.push(stream);
+    }
+    let mut fourth = tokio::net::TcpStream::connect(&address).await.unwrap();
+    let _ = fourth.write_all(request).await;
+    let received = read_until_closed(&mut fourth, std::time::Duration::from_secs(3))
+        .await
+        .expect("the fourth connection was kept open");
+    assert!(
+        received.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&received)
+    );
+
+    drop(held.pop());
+    let mut served = false;
+    for _ in 0..50 {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        let mut again = tokio::net::TcpStream::connect(&address).await.unwrap();
+        if again.write_all(request).await.is_err() {
+            continue;
+        }
+        let mut head = [0u8; 12];
+        if tokio::io::AsyncReadExt::read_exact(&mut again, &mut head)
+            .await
+            .is_ok()
+        {
+            assert_eq!(&head, b"HTTP/1.1 200");
+            served = true;
+            break;
+        }
+    }
+    assert!(served, "a closed connection did not give its place back");
 }

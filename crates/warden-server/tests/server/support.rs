@@ -38,6 +38,8 @@ pub struct Setup<'a> {
     pub poll_interval_ms: u64,
     /// More `[storage]` keys.
     pub storage_extra: &'a str,
+    /// More `[server]` keys.
+    pub server_extra: &'a str,
 }
 
 impl Default for Setup<'_> {
@@ -50,6 +52,7 @@ impl Default for Setup<'_> {
             max_staleness_seconds: 5,
             poll_interval_ms: 100,
             storage_extra: "",
+            server_extra: "",
         }
     }
 }
@@ -136,8 +139,8 @@ impl TestServer {
             }
         };
         let config_text = format!(
-            "[server]\nlisten = \"127.0.0.1:0\"\nmax_batch_size = 50\nmax_body_bytes = 16384\n[policy]\ndir = \"pack\"\nentities_file = \"pack/entities.json\"\n{storage}{peps}\n[[issuers]]\nissuer = {ISSUER:?}\naudiences = [\"warden\"]\njwks_file = \"jwks.json\"\nalgorithms = [\"RS256\"]\n[issuers.claims]\ntenant = \"org_id\"\nroles = \"roles\"\n{}",
-            setup.extra
+            "[server]\nlisten = \"127.0.0.1:0\"\nmax_batch_size = 50\nmax_body_bytes = 16384\n{}\n[policy]\ndir = \"pack\"\nentities_file = \"pack/entities.json\"\n{storage}{peps}\n[[issuers]]\nissuer = {ISSUER:?}\naudiences = [\"warden\"]\njwks_file = \"jwks.json\"\nalgorithms = [\"RS256\"]\n[issuers.claims]\ntenant = \"org_id\"\nroles = \"roles\"\n{}",
+            setup.server_extra, setup.extra
         );
         let config_path = dir.path().join("warden.toml");
         std::fs::write(&config_path, config_text).unwrap();

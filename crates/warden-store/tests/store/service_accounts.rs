@@ -285,3 +285,72 @@ async fn one_key_signs_and_a_rotation_race_has_one_winner() {
         assert_eq!(later, ["k2"]);
     }
 }
+
+/// Admin writes that read before they write (a service account's scopes and owner, a tenant's
+/// policy) all succeed when many run at once: none fails with "database is locked" on SQLite,
+/// which is what happens when two deferred transactions both read and then try to write.
+#[tokio::test]
+async fn concurrent_read_then_write_transactions_all_commit() {
+    for test in stores().await {
+        let store = test.store.clone();
+        store
+            .create_service_account(&account("acme", "sa_busy", "busy"))
+            .await
+            .unwrap();
+        let acme = tenant("acme");
+        let sa = client("sa_busy");
+        let mut tasks = tokio::task::JoinSet::new();
+        for i in 0..24_i64 {
+            let store = store.clone();
+            let acme = acme.clone();
+            let sa = sa.clone();
+            tasks.spawn(async move {
+                match i % 3 {
+                    0 => store
+                        .set_service_account_scopes(
+                            &acme,
+                            &sa,
+                            &[format!("scope:{i}")],
+                            "busy",
+                            "admin:test",
+                            100 + i,
+                        )
+                        .await
+                        .map(|_| ()),
+                    1 => store
+                        .set_service_account_owner(
+                            &acme,
+                            &sa,
+                            &format!("User::\"acme/u{i}\""),
+                            "busy",
+                            "admin:test",
+                            100 + i,
+                        )
+                        .await
+                        .map(|_| ()),
+                    _ => store
+                        .put_tenant_policy(
+                            &acme,
+                            &format!("p{i}"),
+                            "permit(principal, action, resource);",
+                            "admin:test",
+                            100 + i,
+                            100,
+                        )
+                        .await
+                        .map(|_| ()),
+                }
+            });
+        }
+        let mut failures = Vec::new();
+        while let Some(done) = tasks.join_next().await {
+            if let Err(error) = done.unwrap() {
+                failures.push(error.to_string());
+            }
+        }
+        assert!(failures.is_empty(), "{}: {failures:?}", test.name);
+        let audit = store.audit_trail().await.unwrap();
+        let busy = audit.iter().filter(|record| record.at >= 100).count();
+        assert!(busy >= 24, "{}: every write audited: {busy}", test.name);
+    }
+}

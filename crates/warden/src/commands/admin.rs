@@ -68,11 +68,56 @@ pub(crate) fn base_url(args: &ServerArgs) -> anyhow::Result<String> {
     if let Some(url) = &args.server {
         return Ok(url.trim_end_matches('/').to_owned());
     }
-    let listen = match &args.config {
-        Some(path) => config_loading::load(Some(path))?.server.listen.to_string(),
-        None => "127.0.0.1:8180".to_owned(),
+    let (scheme, listen) = match &args.config {
+        Some(path) => {
+            let server = config_loading::load(Some(path))?.server;
+            let scheme = if server.tls.is_some() {
+                "https"
+            } else {
+                "http"
+            };
+            (scheme, server.listen.to_string())
+        }
+        None => ("http", "127.0.0.1:8180".to_owned()),
     };
-    Ok(format!("http://{listen}"))
+    Ok(format!("{scheme}://{listen}"))
+}
+
+/// The HTTP client of admin verbs: the system's roots plus `--ca-file`, and the client
+/// certificate of `--client-cert`/`--client-key` when given.
+fn http_client(args: &ServerArgs, timeout: Duration) -> anyhow::Result<reqwest::Client> {
+    let mut builder = reqwest::Client::builder().timeout(timeout);
+    if let Some(path) = &args.ca_file {
+        let pem =
+            std::fs::read(path).with_context(|| format!("reading --ca-file {}", path.display()))?;
+        let certificates = reqwest::Certificate::from_pem_bundle(&pem)
+            .with_context(|| format!("--ca-file {} holds no PEM certificate", path.display()))?;
+        if certificates.is_empty() {
+            return Err(anyhow!(
+                "--ca-file {} holds no PEM certificate",
+                path.display()
+            ));
+        }
+        builder = builder.tls_certs_merge(certificates);
+    }
+    if let (Some(cert), Some(key)) = (&args.client_cert, &args.client_key) {
+        let mut pem = std::fs::read(cert)
+            .with_context(|| format!("reading --client-cert {}", cert.display()))?;
+        pem.push(b'\n');
+        pem.extend(
+            std::fs::read(key)
+                .with_context(|| format!("reading --client-key {}", key.display()))?,
+        );
+        let identity = reqwest::Identity::from_pem(&pem).map_err(|_| {
+            anyhow!(
+                "--client-cert {} and --client-key {} are not a PEM certificate and its key",
+                cert.display(),
+                key.display()
+            )
+        })?;
+        builder = builder.identity(identity);
+    }
+    builder.build().context("setting up the HTTP client")
 }
 
 /// One connection to the admin API for many calls.
@@ -94,7 +139,7 @@ impl AdminClient {
                 .enable_all()
                 .build()
                 .context("starting the runtime")?,
-            client: reqwest::Client::builder().timeout(timeout).build()?,
+            client: http_client(server, timeout)?,
             base: base_url(server)?,
             token: token.trim().to_owned(),
         })

@@ -253,3 +253,82 @@ fn a_credential_id_cannot_walk_to_another_admin_route() {
         "a pasted secret was sent"
     );
 }
+
+/// Admin verbs reach an HTTPS listener whose certificate a private CA signed and which requires
+/// a client certificate: `--config` makes the URL https, `--ca-file` trusts the CA,
+/// `--client-cert`/`--client-key` present the certificate. Without them the call fails with
+/// exit 2 (an error, not a refusal) naming the https URL; nothing is sent in the clear.
+#[test]
+fn admin_verbs_reach_a_tls_listener_with_a_private_ca_and_a_client_certificate() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = warden_testkit::pki::Pki::new("Warden CLI test CA");
+    let clients = warden_testkit::pki::Pki::new("Warden CLI client CA");
+    let (server_cert, server_key) = pki.leaf("warden.test", false);
+    let (client_cert, client_key) = clients.leaf("operator", true);
+    let file = |name: &str, text: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        path.display().to_string()
+    };
+    let ca_file = file("ca.pem", &pki.ca_pem);
+    let client_cert = file("operator.pem", &client_cert);
+    let client_key = file("operator.key", &client_key);
+    let served = serve_example(
+        dir.path(),
+        "tls",
+        &format!(
+            "[storage]\nurl = \"sqlite://{}\"\n[server.tls]\ncert_file = {:?}\nkey_file = {:?}\nclient_ca_file = {:?}\nclient_auth = \"required\"\n",
+            dir.path().join("warden.db").display(),
+            file("server.pem", &server_cert),
+            file("server.key", &server_key),
+            file("clients-ca.pem", &clients.ca_pem),
+        ),
+    );
+    let secret = admin_init(&served.config);
+
+    let listed = admin(
+        &served,
+        &secret,
+        &[
+            "list",
+            "--ca-file",
+            &ca_file,
+            "--client-cert",
+            &client_cert,
+            "--client-key",
+            &client_key,
+        ],
+    );
+    assert_eq!(json(&listed)["credentials"].as_array().unwrap().len(), 1);
+
+    for (what, args) in [
+        ("no client certificate", vec!["list", "--ca-file", &ca_file]),
+        (
+            "the CA not trusted",
+            vec![
+                "list",
+                "--client-cert",
+                &client_cert,
+                "--client-key",
+                &client_key,
+            ],
+        ),
+    ] {
+        let refused = admin(&served, &secret, &args);
+        assert_eq!(
+            refused.code, 2,
+            "{what}: {}{}",
+            refused.stdout, refused.stderr
+        );
+        assert!(
+            refused.stderr.contains("https://127.0.0.1"),
+            "{what}: the error names the https URL: {}",
+            refused.stderr
+        );
+    }
+    let half = admin(&served, &secret, &["list", "--client-cert", &client_cert]);
+    assert_eq!(
+        half.code, 2,
+        "--client-cert without --client-key is a usage error"
+    );
+}
