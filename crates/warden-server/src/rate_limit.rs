@@ -1,6 +1,6 @@
 //! Per-address rate limits: the token endpoint, the admin API, and failed authentications of
 //! callers (admin, PEP and client credentials, the `/metrics` credential). Over a limit the
-//! answer is 429 `rate_limited` with `Retry-After`, before any handler runs.
+//! answer is 429 `rate_limited` with `Retry-After`, before any handler runs. SECURITY-SENSITIVE.
 //!
 //! Each limit is a GCRA bucket per client address (`governor`): `N` per minute, bursting to `N`.
 //! An IPv6 address counts by its /64 (one host holds a whole /64). Failed authentications

@@ -1,5 +1,5 @@
 //! The connection loop: serves the router on a listener (plain TCP or TLS) with hyper, like
-//! `axum::serve`, plus two defences `axum::serve` cannot be given:
+//! `axum::serve`, plus two defences `axum::serve` cannot be given. SECURITY-SENSITIVE.
 //!
 //! - a header read timeout (`server.header_read_timeout_ms`): a connection that does not send a
 //!   request's headers within it, or that sits idle that long between HTTP/1.1 requests, is
