@@ -323,6 +323,10 @@ pub struct ServerSettings {
     /// one more is closed at once (default 512).
     #[serde(default = "default_max_connections_per_address")]
     pub max_connections_per_address: usize,
+    /// Most connections open at once in all (default 10000; lowered at start to what the
+    /// process's open-file limit leaves, after raising its soft limit to the hard one).
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
     /// `[server.tls]`: HTTPS on the listener (paths resolved against the config file).
     #[serde(default)]
     pub tls: Option<TlsSettings>,
@@ -339,6 +343,7 @@ impl Default for ServerSettings {
             shutdown_grace_seconds: default_shutdown_grace(),
             header_read_timeout_ms: default_header_read_timeout_ms(),
             max_connections_per_address: default_max_connections_per_address(),
+            max_connections: default_max_connections(),
             tls: None,
         }
     }
@@ -367,6 +372,9 @@ fn default_header_read_timeout_ms() -> u64 {
 }
 fn default_max_connections_per_address() -> usize {
     512
+}
+fn default_max_connections() -> usize {
+    10_000
 }
 
 /// `[policy]`.
@@ -538,9 +546,12 @@ fn check(
                 .to_owned(),
         ));
     }
-    if server.header_read_timeout_ms < 100 || server.max_connections_per_address == 0 {
+    if server.header_read_timeout_ms < 100
+        || server.max_connections_per_address == 0
+        || server.max_connections == 0
+    {
         return Err(invalid(
-            "server.header_read_timeout_ms must be at least 100 and server.max_connections_per_address at least 1"
+            "server.header_read_timeout_ms must be at least 100, and server.max_connections_per_address and server.max_connections at least 1"
                 .to_owned(),
         ));
     }

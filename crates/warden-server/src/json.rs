@@ -39,7 +39,7 @@ impl<T: DeserializeOwned> FromRequest<AppState> for Json<T> {
             })?;
         // Every request body Warden reads with this extractor is an object; serde would also
         // read a struct from an array of its fields in order, which no client means to send.
-        if body.iter().find(|byte| !byte.is_ascii_whitespace()) != Some(&b'{') {
+        if !opens_with(&body, b'{') {
             return Err(ApiError::BadRequest(
                 "the body must be a JSON object".to_owned(),
             ));
@@ -54,7 +54,7 @@ impl<T: DeserializeOwned> FromRequest<AppState> for Json<T> {
     }
 }
 
-/// A JSON body for bulk admin calls (entity import and delete): read up to
+/// A JSON object body for bulk admin calls (entity delete): read up to
 /// `server.max_import_bytes` instead of `server.max_body_bytes`, with the same rejections.
 pub struct LargeJson<T>(pub T);
 
@@ -62,23 +62,55 @@ impl<T: DeserializeOwned> FromRequest<AppState> for LargeJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &AppState) -> Result<Self, Self::Rejection> {
-        let limit = state.limits.max_import_bytes;
-        if !is_json(request.headers()) {
-            return Err(ApiError::BadRequest(NOT_JSON.to_owned()));
-        }
-        // The route-wide `DefaultBodyLimit` only binds extractors that consult it; the body is
-        // read here with this endpoint's own bound.
-        let body = axum::body::to_bytes(request.into_body(), limit)
-            .await
-            .map_err(|_| ApiError::PayloadTooLarge { limit })?;
-        if let Ok(value) = serde_json::from_slice::<T>(&body) {
-            return Ok(LargeJson(value));
-        }
-        match axum::Json::<T>::from_bytes(&body) {
-            Ok(axum::Json(value)) => Ok(LargeJson(value)),
-            Err(rejection) => Err(reject(rejection, limit)),
-        }
+        read_large(request, state, b'{').await.map(LargeJson)
     }
+}
+
+/// A JSON array body for bulk admin calls (entity import), read like [`LargeJson`].
+pub struct LargeJsonArray<T>(pub T);
+
+impl<T: DeserializeOwned> FromRequest<AppState> for LargeJsonArray<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        read_large(request, state, b'[').await.map(LargeJsonArray)
+    }
+}
+
+/// Reads a bulk body that must open with `opening` (`{` or `[`).
+async fn read_large<T: DeserializeOwned>(
+    request: Request,
+    state: &AppState,
+    opening: u8,
+) -> Result<T, ApiError> {
+    let limit = state.limits.max_import_bytes;
+    if !is_json(request.headers()) {
+        return Err(ApiError::BadRequest(NOT_JSON.to_owned()));
+    }
+    // The route-wide `DefaultBodyLimit` only binds extractors that consult it; the body is
+    // read here with this endpoint's own bound.
+    let body = axum::body::to_bytes(request.into_body(), limit)
+        .await
+        .map_err(|_| ApiError::PayloadTooLarge { limit })?;
+    if !opens_with(&body, opening) {
+        return Err(ApiError::BadRequest(if opening == b'[' {
+            "the body must be a JSON array".to_owned()
+        } else {
+            "the body must be a JSON object".to_owned()
+        }));
+    }
+    if let Ok(value) = serde_json::from_slice::<T>(&body) {
+        return Ok(value);
+    }
+    match axum::Json::<T>::from_bytes(&body) {
+        Ok(axum::Json(value)) => Ok(value),
+        Err(rejection) => Err(reject(rejection, limit)),
+    }
+}
+
+/// Whether the first byte after JSON whitespace is `opening`.
+fn opens_with(body: &[u8], opening: u8) -> bool {
+    body.iter().find(|byte| !byte.is_ascii_whitespace()) == Some(&opening)
 }
 
 /// `application/json` or any `application/*+json`, parameters allowed: the rule of

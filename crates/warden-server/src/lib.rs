@@ -391,6 +391,7 @@ impl Server {
         let connection_limits = serve::ConnectionLimits {
             header_read_timeout: Duration::from_millis(config.server.header_read_timeout_ms),
             max_per_address: config.server.max_connections_per_address,
+            max_total: serve::total_connection_cap(config.server.max_connections),
         };
         let task = match bound {
             Bound::Plain(listener) => tokio::spawn(async move {

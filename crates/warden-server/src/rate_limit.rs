@@ -2,26 +2,27 @@
 //! callers (admin, PEP and client credentials, the `/metrics` credential). Over a limit the
 //! answer is 429 `rate_limited` with `Retry-After`, before any handler runs. SECURITY-SENSITIVE.
 //!
-//! Each limit is a GCRA bucket per client address (`governor`): `N` per minute, bursting to `N`.
-//! An IPv6 address counts by its /64 (one host holds a whole /64). Failed authentications
-//! are settled where the caller's credential is checked, before the answer is made
-//! ([`settle`]): a failure takes a cell, and the failure that finds the bucket empty blocks the
-//! address and is answered 429, not 401; a success from a blocked address is answered 429 too.
-//! So guesses sent together cannot outrun the limit (each is counted before it is answered, not
-//! after), and an answer past the limit says nothing about the guess. Once an address has used
-//! its bucket, every call from it but health checks is refused until a cell is free again
-//! (60/N seconds after the failure that found it empty): the failures an address can see
-//! answered are N per minute after a burst of N. End users' bearer tokens refused on a
+//! Each limit is a GCRA bucket per client address: `N` per minute, bursting to `N`. An IPv6
+//! address counts by its /64 (one host holds a whole /64). The token and admin buckets are
+//! `governor`'s. Failed authentications have a bucket of their own ([`FailureBuckets`]), because
+//! it must be looked at without taking a cell: while an address's bucket is empty, every call
+//! from it but health checks is refused 429, a right credential included (else a 429 for a
+//! wrong guess and a 200 for the right one would tell a guesser which is which). Failures are
+//! settled where the caller's credential is checked, before the answer is made ([`settle`]), so
+//! guesses sent together cannot outrun the bucket: an address sees at most N failures
+//! answered 401 in a burst, then one per 60/N seconds. End users' bearer tokens refused on a
 //! decision are not counted: they come through PEPs, and one user's bad token must not lock
 //! out the gateway that forwarded it.
 //!
 //! Memory is bounded: [`RateLimits::upkeep`] (every few seconds) forgets addresses whose
-//! buckets are full again, and past `max_tracked_addresses` forgets them all (an attacker with
-//! that many addresses gains one fresh burst per address, which it had anyway).
+//! buckets are full again; past `max_tracked_addresses` the token and admin limits forget all
+//! addresses (an attacker with that many addresses gains one fresh burst per address, which it
+//! had anyway), and the failure buckets keep the addresses that failed most recently.
 
+use std::collections::HashMap;
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::num::NonZeroU32;
-use std::sync::{Mutex, RwLock};
+use std::sync::{Mutex, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
 use axum::extract::{ConnectInfo, Request, State};
@@ -85,9 +86,7 @@ impl Limit {
     }
 
     fn limiter(&self) -> std::sync::RwLockReadGuard<'_, DefaultKeyedRateLimiter<IpAddr>> {
-        self.limiter
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.limiter.read().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Takes one cell, or says how long until one is free.
@@ -108,13 +107,83 @@ fn whole_seconds(wait: Duration) -> u64 {
     seconds.max(1)
 }
 
+/// Failed-authentication buckets: GCRA by hand, so that whether a bucket is empty can be asked
+/// without taking a cell (`governor` cannot).
+struct FailureBuckets {
+    /// One cell refills every `interval` (60 s / N).
+    interval: Duration,
+    /// `interval` × N: how far ahead of now a bucket's theoretical arrival time may run.
+    capacity: Duration,
+    /// Per address, when its bucket is full again (GCRA's theoretical arrival time); an address
+    /// missing or in the past has a full bucket.
+    full_at: Mutex<HashMap<IpAddr, Instant>>,
+    max_tracked: usize,
+}
+
+impl FailureBuckets {
+    fn new(per_minute: u32, max_tracked: usize) -> Option<FailureBuckets> {
+        NonZeroU32::new(per_minute).map(|per_minute| {
+            let interval = Duration::from_secs(60) / per_minute.get();
+            FailureBuckets {
+                interval,
+                capacity: interval * per_minute.get(),
+                full_at: Mutex::new(HashMap::new()),
+                max_tracked,
+            }
+        })
+    }
+
+    fn buckets(&self) -> std::sync::MutexGuard<'_, HashMap<IpAddr, Instant>> {
+        self.full_at.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// How long until `key`'s bucket holds a cell; `None` when it holds one now.
+    fn wait(&self, full_at: Option<Instant>, now: Instant) -> Option<Duration> {
+        let after_one_more = full_at.map_or(now, |at| at.max(now)) + self.interval;
+        let ahead = after_one_more - now;
+        (ahead > self.capacity).then(|| ahead - self.capacity)
+    }
+
+    /// `Err(wait)` while `key`'s bucket is empty.
+    fn check(&self, key: IpAddr, now: Instant) -> Result<(), Duration> {
+        let full_at = self.buckets().get(&key).copied();
+        self.wait(full_at, now).map_or(Ok(()), Err)
+    }
+
+    /// Takes a cell for one failure, or `Err(wait)` when there is none.
+    fn take(&self, key: IpAddr, now: Instant) -> Result<(), Duration> {
+        let mut buckets = self.buckets();
+        let full_at = buckets.get(&key).copied();
+        if let Some(wait) = self.wait(full_at, now) {
+            return Err(wait);
+        }
+        if buckets.len() >= self.max_tracked.saturating_mul(2) && full_at.is_none() {
+            self.shrink(&mut buckets, now);
+        }
+        buckets.insert(key, full_at.map_or(now, |at| at.max(now)) + self.interval);
+        Ok(())
+    }
+
+    /// Forgets full buckets; past `max_tracked`, keeps those that refill last (the addresses
+    /// that failed most).
+    fn shrink(&self, buckets: &mut HashMap<IpAddr, Instant>, now: Instant) {
+        buckets.retain(|_, full_at| *full_at > now);
+        if buckets.len() > self.max_tracked {
+            let mut ends: Vec<Instant> = buckets.values().copied().collect();
+            let cut = ends.len() - self.max_tracked;
+            let (_, threshold, _) = ends.select_nth_unstable(cut);
+            let threshold = *threshold;
+            buckets.retain(|_, full_at| *full_at >= threshold);
+        }
+        buckets.shrink_to_fit();
+    }
+}
+
 /// The limits of one server.
 pub struct RateLimits {
     token: Option<Limit>,
     admin: Option<Limit>,
-    failed_auth: Option<Limit>,
-    /// Addresses that used up their failed-authentication bucket, until when.
-    blocked: Mutex<std::collections::HashMap<IpAddr, Instant>>,
+    failures: Option<FailureBuckets>,
     max_tracked: usize,
     clock: DefaultClock,
 }
@@ -122,84 +191,41 @@ pub struct RateLimits {
 impl RateLimits {
     /// From `[rate_limits]`.
     pub fn new(settings: &RateLimitSettings) -> RateLimits {
+        let max_tracked = settings.max_tracked_addresses.max(1);
         RateLimits {
             token: Limit::new("token requests", "token", settings.token_per_minute),
             admin: Limit::new("admin requests", "admin", settings.admin_per_minute),
-            failed_auth: Limit::new(
-                "failed authentications",
-                "failed_auth",
-                settings.failed_auth_per_minute,
-            ),
-            blocked: Mutex::new(std::collections::HashMap::new()),
-            max_tracked: settings.max_tracked_addresses.max(1),
+            failures: FailureBuckets::new(settings.failed_auth_per_minute, max_tracked),
+            max_tracked,
             clock: DefaultClock::default(),
         }
     }
 
-    fn blocked(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<IpAddr, Instant>> {
-        self.blocked
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
-    /// 429 while `key` is blocked for failed authentications.
+    /// 429 while `key`'s failed-authentication bucket is empty.
     fn check_blocked(&self, key: IpAddr) -> Result<(), ApiError> {
-        let now = Instant::now();
-        let mut blocked = self.blocked();
-        match blocked.get(&key) {
-            Some(until) if *until > now => Err(ApiError::RateLimited {
-                what: "failed authentications",
-                retry_after_seconds: whole_seconds(*until - now),
-            }),
-            Some(_) => {
-                blocked.remove(&key);
-                Ok(())
-            }
+        match &self.failures {
+            Some(failures) => failures
+                .check(key, Instant::now())
+                .map_err(failed_authentications),
             None => Ok(()),
         }
     }
 
-    /// Counts one failed authentication; blocks the address when its bucket is empty (and
-    /// refuses that failure: it is answered 429, not 401).
+    /// Counts one failed authentication: `Ok` when it fits the bucket (answer it as a 401),
+    /// else 429 (it is not answered as checked).
     fn count_failure(&self, key: IpAddr) -> Result<(), ApiError> {
-        self.check_blocked(key)?;
-        let Some(limit) = &self.failed_auth else {
+        let Some(failures) = &self.failures else {
             return Ok(());
         };
-        let taken = limit.take(key, &self.clock);
-        if let Err(ApiError::RateLimited {
-            retry_after_seconds,
-            ..
-        }) = &taken
-        {
-            let retry_after_seconds = *retry_after_seconds;
-            tracing::warn!(address = %key, "too many failed authentications: the address is refused for {retry_after_seconds} s");
-            let mut blocked = self.blocked();
-            if blocked.len() >= self.max_tracked && !blocked.contains_key(&key) {
-                let now = Instant::now();
-                blocked.retain(|_, until| *until > now);
-                // Still full (of addresses an attacker chose): one of them goes, not this
-                // block, or filling the list would make an address immune to the limit.
-                if blocked.len() >= self.max_tracked
-                    && let Some(evicted) = blocked.keys().next().copied()
-                {
-                    blocked.remove(&evicted);
-                }
-            }
-            blocked.insert(
-                key,
-                Instant::now() + Duration::from_secs(retry_after_seconds),
-            );
-        }
-        taken
+        failures.take(key, Instant::now()).map_err(|wait| {
+            tracing::warn!(address = %key, "too many failed authentications: the address is refused for {} s", whole_seconds(wait));
+            failed_authentications(wait)
+        })
     }
 
     /// Forgets addresses whose buckets are full again; bounds the memory.
     pub fn upkeep(&self) {
-        for limit in [&self.token, &self.admin, &self.failed_auth]
-            .into_iter()
-            .flatten()
-        {
+        for limit in [&self.token, &self.admin].into_iter().flatten() {
             let too_many = {
                 let limiter = limit.limiter();
                 limiter.retain_recent();
@@ -214,12 +240,20 @@ impl RateLimits {
                 *limit
                     .limiter
                     .write()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner) =
-                    RateLimiter::keyed(limit.quota);
+                    .unwrap_or_else(PoisonError::into_inner) = RateLimiter::keyed(limit.quota);
             }
         }
-        let now = Instant::now();
-        self.blocked().retain(|_, until| *until > now);
+        if let Some(failures) = &self.failures {
+            failures.shrink(&mut failures.buckets(), Instant::now());
+        }
+    }
+}
+
+/// The 429 of an empty failed-authentication bucket.
+fn failed_authentications(wait: Duration) -> ApiError {
+    ApiError::RateLimited {
+        what: "failed authentications",
+        retry_after_seconds: whole_seconds(wait),
     }
 }
 
@@ -349,49 +383,69 @@ mod tests {
         assert!(limits.admin.is_none(), "0 switches a limit off");
 
         limits.count_failure(key).unwrap();
-        limits.count_failure(key).unwrap();
         limits.check_blocked(key).unwrap();
-        assert!(
-            limits.count_failure(key).is_err(),
-            "the failure that finds the bucket empty is refused"
-        );
+        limits.count_failure(key).unwrap();
+        // The bucket is empty: the address is refused, whatever it sends next.
         assert!(limits.check_blocked(key).is_err());
         assert!(
+            limits.count_failure(key).is_err(),
+            "a failure past the bucket is refused, not answered as checked"
+        );
+        assert!(
             settle(&limits, Some(&CallerKey(key)), true).is_err(),
-            "a success from a blocked address is refused too"
+            "a right credential from an address whose bucket is empty is refused too (a 200 \
+             there would tell a guesser its guess was right)"
         );
         settle(&limits, Some(&CallerKey(other)), true).unwrap();
         settle(&limits, None, false).unwrap();
     }
 
+    #[test]
+    fn a_failure_bucket_refills_one_cell_per_interval() {
+        let buckets = FailureBuckets::new(60, 10).unwrap(); // one a second, bursting to 60
+        let key: IpAddr = "192.0.2.9".parse().unwrap();
+        let start = Instant::now();
+        for _ in 0..60 {
+            buckets.take(key, start).unwrap();
+        }
+        let wait = buckets.take(key, start).unwrap_err();
+        assert!(wait <= Duration::from_secs(1), "{wait:?}");
+        assert!(buckets.check(key, start).is_err());
+        let later = start + Duration::from_secs(1);
+        buckets.check(key, later).unwrap();
+        buckets.take(key, later).unwrap();
+        assert!(buckets.take(key, later).is_err(), "one cell, not two");
+    }
+
     /// Issue #22 review: with the block list full of (the attacker's) other addresses, an
     /// address past its bucket was not blocked at all, and could go on failing without limit.
     #[test]
-    fn an_address_past_its_bucket_is_blocked_even_when_the_block_list_is_full() {
+    fn an_address_past_its_bucket_stays_refused_when_many_others_fail_too() {
         let limits = RateLimits::new(&RateLimitSettings {
             token_per_minute: 0,
             admin_per_minute: 0,
             failed_auth_per_minute: 1,
             max_tracked_addresses: 3,
         });
-        let throwaways: Vec<IpAddr> = (1..=3)
+        let throwaways: Vec<IpAddr> = (1..=20)
             .map(|i| format!("192.0.2.{i}").parse().unwrap())
             .collect();
         for address in &throwaways {
-            let _first = limits.count_failure(*address);
-            let _second = limits.count_failure(*address);
+            limits.count_failure(*address).unwrap();
             assert!(limits.check_blocked(*address).is_err(), "{address}");
         }
         let guesser: IpAddr = "198.51.100.7".parse().unwrap();
-        let _first = limits.count_failure(guesser);
-        let _second = limits.count_failure(guesser);
+        limits.count_failure(guesser).unwrap();
+        assert!(limits.count_failure(guesser).is_err());
+        limits.upkeep();
         assert!(
             limits.check_blocked(guesser).is_err(),
-            "an address past its bucket is not blocked while the block list is full"
+            "the address that failed last was forgotten"
         );
+        let failures = limits.failures.as_ref().unwrap();
         assert!(
-            limits.blocked().len() <= 3,
-            "the block list outgrew its bound"
+            failures.buckets().len() <= 3,
+            "the buckets outgrew their bound"
         );
     }
 }

@@ -1,21 +1,26 @@
 //! The connection loop: serves the router on a listener (plain TCP or TLS) with hyper, like
-//! `axum::serve`, plus two defences `axum::serve` cannot be given. SECURITY-SENSITIVE.
+//! `axum::serve`, plus defences `axum::serve` cannot be given. SECURITY-SENSITIVE.
 //!
-//! - a header read timeout (`server.header_read_timeout_ms`): a connection that does not send a
+//! - A header read timeout (`server.header_read_timeout_ms`): a connection that does not send a
 //!   request's headers within it, or that sits idle that long between HTTP/1.1 requests, is
 //!   closed. Without it a client sending a header a byte at a time (slowloris) holds its
-//!   connection, and its file descriptor, for ever;
-//! - a cap of open connections per client address (`server.max_connections_per_address`, an
-//!   IPv6 address by its /64): one more is closed at once, so one host cannot take every file
-//!   descriptor the process has.
+//!   connection, and its file descriptor, for ever. The same bound holds before hyper's own
+//!   timer runs: until the connection's first bytes say HTTP/1.1 or HTTP/2 (the whole 24-byte
+//!   HTTP/2 preface, or a byte that is not part of it), and for a write that makes no progress
+//!   (a client that does not read its answers).
+//! - A cap of open connections per client address (`server.max_connections_per_address`, an
+//!   IPv6 address by its /64) and for the whole server (`server.max_connections`, never above
+//!   what the process's file-descriptor limit leaves): one more is closed at once, so one host
+//!   cannot take every descriptor the process has.
 //!
-//! A connection that sends nothing at all is closed after the same timeout (hyper's own runs
-//! only once the first bytes have come). HTTP/2 connections are pinged every 20 s and closed
-//! when a ping goes unanswered; hyper has no header timeout for them.
+//! HTTP/2 connections are pinged every 20 s and closed when a ping goes unanswered; hyper has no
+//! header or idle timeout for them, so an HTTP/2 client that answers pings may hold its
+//! connection while idle (within the caps).
 //!
 //! Each request carries its peer as `ConnectInfo<Addr>`, as `axum`'s
 //! `into_make_service_with_connect_info` does. On shutdown the loop stops accepting, asks every
-//! connection to finish its request in flight and close, and returns when they have.
+//! connection to finish its request in flight and close, and returns when they have; if the
+//! loop's task is aborted (the shutdown's deadline passed), every connection task goes with it.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -45,6 +50,8 @@ pub struct ConnectionLimits {
     pub header_read_timeout: Duration,
     /// Connections open at once per client address.
     pub max_per_address: usize,
+    /// Connections open at once in all.
+    pub max_total: usize,
 }
 
 /// The client address of an accepted connection.
@@ -65,9 +72,9 @@ impl PeerAddress for TlsPeer {
     }
 }
 
-/// Open connections per address key.
+/// Open connections per address key, and in all.
 #[derive(Clone, Default)]
-struct OpenConnections(Arc<Mutex<HashMap<IpAddr, usize>>>);
+struct OpenConnections(Arc<Mutex<(HashMap<IpAddr, usize>, usize)>>);
 
 /// One open connection of an address; gives its place back when dropped.
 struct OpenSlot {
@@ -75,16 +82,28 @@ struct OpenSlot {
     key: IpAddr,
 }
 
+/// Why a connection was not taken.
+#[derive(Debug, PartialEq, Eq)]
+enum Full {
+    Address,
+    Server,
+}
+
 impl OpenConnections {
-    fn take(&self, address: IpAddr, max: usize) -> Option<OpenSlot> {
+    fn take(&self, address: IpAddr, limits: &ConnectionLimits) -> Result<OpenSlot, Full> {
         let key = key_of(address);
         let mut open = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        let count = open.entry(key).or_insert(0);
-        if *count >= max {
-            return None;
+        let (by_address, total) = &mut *open;
+        if *total >= limits.max_total {
+            return Err(Full::Server);
+        }
+        let count = by_address.entry(key).or_insert(0);
+        if *count >= limits.max_per_address {
+            return Err(Full::Address);
         }
         *count += 1;
-        Some(OpenSlot {
+        *total += 1;
+        Ok(OpenSlot {
             open: self.clone(),
             key,
         })
@@ -94,34 +113,97 @@ impl OpenConnections {
 impl Drop for OpenSlot {
     fn drop(&mut self) {
         let mut open = self.open.0.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(count) = open.get_mut(&self.key) {
+        let (by_address, total) = &mut *open;
+        *total = total.saturating_sub(1);
+        if let Some(count) = by_address.get_mut(&self.key) {
             *count = count.saturating_sub(1);
             if *count == 0 {
-                open.remove(&self.key);
+                by_address.remove(&self.key);
             }
         }
     }
 }
 
-/// A connection's stream that fails its reads when no byte has come within the deadline: hyper
-/// waits for a connection's first bytes (to tell HTTP/1.1 from HTTP/2) before any timeout of
-/// its own runs, so a client that connects and sends nothing would be held for ever.
-struct FirstByteDeadline<Io> {
+/// The HTTP/2 connection preface; until it is read whole, or a byte differs from it, hyper
+/// has not chosen a protocol and no timer of its own runs.
+const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+/// A connection's stream with two deadlines hyper does not keep: reads fail when the protocol
+/// is not known within the bound (a client that sends nothing, or part of the HTTP/2 preface,
+/// and stops), and a write fails when it has made no progress for the bound (a client that
+/// stops reading its answers).
+struct GuardedIo<Io> {
     io: Io,
-    /// Until the first byte has been read.
-    deadline: Option<Pin<Box<tokio::time::Sleep>>>,
+    bound: Duration,
+    /// Until the protocol is known.
+    protocol_deadline: Option<Pin<Box<tokio::time::Sleep>>>,
+    /// How much of the HTTP/2 preface the bytes so far have matched.
+    preface_matched: usize,
+    /// While a write is pending.
+    write_stall: Option<Pin<Box<tokio::time::Sleep>>>,
 }
 
-impl<Io> FirstByteDeadline<Io> {
-    fn new(io: Io, within: Duration) -> Self {
-        FirstByteDeadline {
+impl<Io> GuardedIo<Io> {
+    fn new(io: Io, bound: Duration) -> Self {
+        GuardedIo {
             io,
-            deadline: Some(Box::pin(tokio::time::sleep(within))),
+            bound,
+            protocol_deadline: Some(Box::pin(tokio::time::sleep(bound))),
+            preface_matched: 0,
+            write_stall: None,
+        }
+    }
+
+    /// Follows the first bytes until they settle the protocol.
+    fn saw(&mut self, bytes: &[u8]) {
+        for byte in bytes {
+            match H2_PREFACE.get(self.preface_matched) {
+                Some(expected) if expected == byte => self.preface_matched += 1,
+                _ => {
+                    self.protocol_deadline = None;
+                    return;
+                }
+            }
+            if self.preface_matched == H2_PREFACE.len() {
+                self.protocol_deadline = None;
+                return;
+            }
+        }
+    }
+
+    /// A pending write: fails once it has been pending for the bound.
+    fn stalled<T>(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<T>> {
+        let bound = self.bound;
+        let stall = self
+            .write_stall
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(bound)));
+        if stall.as_mut().poll(cx).is_ready() {
+            Poll::Ready(Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "the client read nothing within the header read timeout",
+            )))
+        } else {
+            Poll::Pending
+        }
+    }
+
+    /// A write that completed (or failed): the stall clock stops.
+    fn wrote<T>(
+        &mut self,
+        result: Poll<std::io::Result<T>>,
+        cx: &mut Context<'_>,
+    ) -> Poll<std::io::Result<T>> {
+        match result {
+            Poll::Pending => self.stalled(cx),
+            ready => {
+                self.write_stall = None;
+                ready
+            }
         }
     }
 }
 
-impl<Io: AsyncRead + Unpin> AsyncRead for FirstByteDeadline<Io> {
+impl<Io: AsyncRead + Unpin> AsyncRead for GuardedIo<Io> {
     fn poll_read(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -131,14 +213,15 @@ impl<Io: AsyncRead + Unpin> AsyncRead for FirstByteDeadline<Io> {
         let this = &mut *self;
         match Pin::new(&mut this.io).poll_read(cx, buf) {
             Poll::Ready(result) => {
-                if buf.filled().len() > before {
-                    this.deadline = None;
+                if this.protocol_deadline.is_some() {
+                    let new = buf.filled().get(before..).unwrap_or_default();
+                    this.saw(new);
                 }
                 Poll::Ready(result)
             }
             Poll::Pending => {
                 let expired = this
-                    .deadline
+                    .protocol_deadline
                     .as_mut()
                     .is_some_and(|deadline| deadline.as_mut().poll(cx).is_ready());
                 if expired {
@@ -154,21 +237,27 @@ impl<Io: AsyncRead + Unpin> AsyncRead for FirstByteDeadline<Io> {
     }
 }
 
-impl<Io: AsyncWrite + Unpin> AsyncWrite for FirstByteDeadline<Io> {
+impl<Io: AsyncWrite + Unpin> AsyncWrite for GuardedIo<Io> {
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.io).poll_write(cx, buf)
+        let this = &mut *self;
+        let result = Pin::new(&mut this.io).poll_write(cx, buf);
+        this.wrote(result, cx)
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.io).poll_flush(cx)
+        let this = &mut *self;
+        let result = Pin::new(&mut this.io).poll_flush(cx);
+        this.wrote(result, cx)
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.io).poll_shutdown(cx)
+        let this = &mut *self;
+        let result = Pin::new(&mut this.io).poll_shutdown(cx);
+        this.wrote(result, cx)
     }
 
     fn poll_write_vectored(
@@ -176,11 +265,61 @@ impl<Io: AsyncWrite + Unpin> AsyncWrite for FirstByteDeadline<Io> {
         cx: &mut Context<'_>,
         bufs: &[std::io::IoSlice<'_>],
     ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.io).poll_write_vectored(cx, bufs)
+        let this = &mut *self;
+        let result = Pin::new(&mut this.io).poll_write_vectored(cx, bufs);
+        this.wrote(result, cx)
     }
 
     fn is_write_vectored(&self) -> bool {
         self.io.is_write_vectored()
+    }
+}
+
+/// Raises the process's soft limit of open files to its hard limit and returns what it is
+/// then (`None` when it cannot be read): the connection cap must stay below it, or accepting
+/// fails with "too many open files" for every client.
+pub fn file_descriptor_limit() -> Option<u64> {
+    #[cfg(unix)]
+    {
+        use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
+        let limit = getrlimit(Resource::Nofile);
+        if limit.current < limit.maximum {
+            let raised = Rlimit {
+                current: limit.maximum,
+                maximum: limit.maximum,
+            };
+            if setrlimit(Resource::Nofile, raised).is_ok() {
+                return limit.maximum.or(Some(u64::MAX));
+            }
+        }
+        Some(limit.current.unwrap_or(u64::MAX))
+    }
+    #[cfg(not(unix))]
+    {
+        None
+    }
+}
+
+/// Descriptors kept for everything but client connections (the store's pool, the decision
+/// log, the policy files, outgoing JWKS fetches).
+const DESCRIPTORS_KEPT: u64 = 256;
+
+/// The connection cap in all: `configured`, or less when the file limit leaves less.
+pub fn total_connection_cap(configured: usize) -> usize {
+    match file_descriptor_limit() {
+        Some(limit) => {
+            let room = usize::try_from(limit.saturating_sub(DESCRIPTORS_KEPT).max(64))
+                .unwrap_or(usize::MAX);
+            if room < configured {
+                tracing::warn!(
+                    configured,
+                    file_limit = limit,
+                    "server.max_connections is above what the open-file limit allows: at most {room} connections"
+                );
+            }
+            configured.min(room)
+        }
+        None => configured,
     }
 }
 
@@ -208,18 +347,29 @@ pub async fn serve<L>(
         .keep_alive_timeout(Duration::from_secs(20));
     let graceful = GracefulShutdown::new();
     let open = OpenConnections::default();
+    // Owned here: if this task is aborted (the shutdown's deadline passed), they go with it.
+    let mut connections = tokio::task::JoinSet::new();
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
         let (io, peer) = tokio::select! {
             biased;
             () = &mut shutdown => break,
+            Some(_) = connections.join_next(), if !connections.is_empty() => continue,
             accepted = listener.accept() => accepted,
         };
-        let Some(slot) = open.take(peer.ip(), limits.max_per_address) else {
-            metrics::counter!("warden_connections_refused_total").increment(1);
-            tracing::debug!(address = %peer.ip(), "connection refused: too many open from this address");
-            drop(io);
-            continue;
+        let slot = match open.take(peer.ip(), &limits) {
+            Ok(slot) => slot,
+            Err(full) => {
+                let label = match full {
+                    Full::Address => "address",
+                    Full::Server => "server",
+                };
+                metrics::counter!("warden_connections_refused_total", "limit" => label)
+                    .increment(1);
+                tracing::debug!(address = %peer.ip(), limit = label, "connection refused: too many open");
+                drop(io);
+                continue;
+            }
         };
         let app = app.clone();
         let service = hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
@@ -229,12 +379,12 @@ pub async fn serve<L>(
         });
         let connection = builder
             .serve_connection(
-                TokioIo::new(FirstByteDeadline::new(io, limits.header_read_timeout)),
+                TokioIo::new(GuardedIo::new(io, limits.header_read_timeout)),
                 service,
             )
             .into_owned();
         let connection = graceful.watch(connection);
-        tokio::spawn(async move {
+        connections.spawn(async move {
             if let Err(error) = connection.await {
                 tracing::trace!(%error, "connection ended with an error");
             }
@@ -249,24 +399,70 @@ pub async fn serve<L>(
 mod tests {
     use super::*;
 
+    fn limits(max_per_address: usize, max_total: usize) -> ConnectionLimits {
+        ConnectionLimits {
+            header_read_timeout: Duration::from_secs(1),
+            max_per_address,
+            max_total,
+        }
+    }
+
     #[test]
     fn an_address_holds_at_most_its_share_and_gets_it_back_on_close() {
         let open = OpenConnections::default();
+        let limits = limits(2, 10);
         let a: IpAddr = "192.0.2.1".parse().unwrap();
         let b: IpAddr = "2001:db8:1:2::1".parse().unwrap();
         let b_neighbour: IpAddr = "2001:db8:1:2::2".parse().unwrap();
-        let first = open.take(a, 2).unwrap();
-        let _second = open.take(a, 2).unwrap();
-        assert!(open.take(a, 2).is_none(), "a third from one address");
-        let _b = open.take(b, 1).unwrap();
-        assert!(
-            open.take(b_neighbour, 1).is_none(),
+        let first = open.take(a, &limits).unwrap();
+        let _second = open.take(a, &limits).unwrap();
+        assert_eq!(open.take(a, &limits).err(), Some(Full::Address));
+        let _b = open.take(b, &limits).unwrap();
+        let _b2 = open.take(b_neighbour, &limits).unwrap();
+        assert_eq!(
+            open.take(b_neighbour, &limits).err(),
+            Some(Full::Address),
             "an IPv6 /64 is one address"
         );
         drop(first);
         assert!(
-            open.take(a, 2).is_some(),
+            open.take(a, &limits).is_ok(),
             "a closed connection gives its place back"
         );
+    }
+
+    #[test]
+    fn the_server_holds_at_most_its_total() {
+        let open = OpenConnections::default();
+        let limits = limits(10, 3);
+        let held: Vec<OpenSlot> = (1..=3)
+            .map(|i| {
+                open.take(format!("192.0.2.{i}").parse().unwrap(), &limits)
+                    .unwrap()
+            })
+            .collect();
+        let other: IpAddr = "198.51.100.1".parse().unwrap();
+        assert_eq!(open.take(other, &limits).err(), Some(Full::Server));
+        drop(held);
+        assert!(open.take(other, &limits).is_ok());
+    }
+
+    #[tokio::test]
+    async fn the_protocol_is_known_after_a_foreign_byte_or_the_whole_preface() {
+        let mut http1 = GuardedIo::new((), Duration::from_secs(1));
+        http1.saw(b"PR");
+        assert!(http1.protocol_deadline.is_some(), "still could be HTTP/2");
+        http1.saw(b"X");
+        assert!(http1.protocol_deadline.is_none());
+
+        let mut get = GuardedIo::new((), Duration::from_secs(1));
+        get.saw(b"G");
+        assert!(get.protocol_deadline.is_none());
+
+        let mut h2 = GuardedIo::new((), Duration::from_secs(1));
+        h2.saw(H2_PREFACE.get(..23).unwrap());
+        assert!(h2.protocol_deadline.is_some(), "23 bytes of the preface");
+        h2.saw(H2_PREFACE.get(23..).unwrap());
+        assert!(h2.protocol_deadline.is_none());
     }
 }

@@ -598,7 +598,9 @@ impl EntityGraph {
         id: &str,
         now: i64,
     ) -> Result<(), GraphError> {
-        if !self.holds(pack, tenant, entity_type) {
+        if !self.holds(pack, tenant, entity_type) || pack.type_name(entity_type).is_none() {
+            // Nothing of a type that is no entity type name is held: nothing to remove (a
+            // change row of a delete that named one must not stop the change feed).
             return Ok(());
         }
         let uid = typed_uid(pack, tenant, entity_type, id)?;
@@ -622,7 +624,10 @@ impl EntityGraph {
         grants: &[RoleAssignment],
         now: i64,
     ) -> Result<(), GraphError> {
-        if !self.holds(pack, tenant, principal.0) {
+        if !self.holds(pack, tenant, principal.0)
+            || (grants.is_empty() && pack.type_name(principal.0).is_none())
+        {
+            // No grants of a type that is no entity type name are held: none to take away.
             return Ok(());
         }
         let uid = typed_uid(pack, tenant, principal.0, principal.1)?;
@@ -683,7 +688,11 @@ impl EntityGraph {
 
     /// Sets one principal's status (`Active` forgets it).
     pub fn set_status(&mut self, pack: &Pack, status: &StatusRecord) -> Result<(), GraphError> {
-        if !self.holds(pack, &status.tenant, &status.principal_type) {
+        if !self.holds(pack, &status.tenant, &status.principal_type)
+            || (status.status == PrincipalStatus::Active
+                && pack.type_name(&status.principal_type).is_none())
+        {
+            // `Active` forgets a status, and none is held for a type that is no type name.
             return Ok(());
         }
         // Built from the type and the id as they are, never by formatting and re-parsing text

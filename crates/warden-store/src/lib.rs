@@ -559,7 +559,7 @@ impl Store {
     ) -> Result<StoreState, E> {
         let postgres = matches!(self, Store::Postgres(_));
         let result: Result<Result<StoreState, E>, StoreError> = on_pool!(self, pool => async {
-            let mut tx = pool.begin_write().await?;
+            let mut tx = pool.begin().await?;
             if postgres {
                 sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
                     .execute(&mut *tx)

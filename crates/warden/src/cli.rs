@@ -506,7 +506,9 @@ pub struct AdminInitArgs {
 /// How admin verbs reach the server: `--server`, else the config's listen address.
 #[derive(Debug, Args)]
 pub struct ServerArgs {
-    /// The server's base URL (default: http://<server.listen of --config>, or http://127.0.0.1:8180).
+    /// The server's base URL (default: http://<server.listen of --config>, https:// when it has
+    /// [server.tls], or http://127.0.0.1:8180). Name the host the certificate is for when the
+    /// listen address is 0.0.0.0.
     #[arg(long, value_name = "URL", env = "WARDEN_SERVER")]
     pub server: Option<String>,
     /// A configuration file to take the listen address from (https when it has `[server.tls]`).

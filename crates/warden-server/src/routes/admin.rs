@@ -19,7 +19,7 @@ use warden_store::{
 
 use crate::admin_auth::{Admin, AnyAdmin, TenantAdmin};
 use crate::clock::unix_now;
-use crate::json::{Json, LargeJson};
+use crate::json::{Json, LargeJson, LargeJsonArray};
 use crate::problem::ApiError;
 use crate::problem::ItemError;
 use crate::state::AppState;
@@ -72,6 +72,11 @@ fn qualify(
     entity_type: &str,
     id: &str,
 ) -> Result<(String, String), ApiError> {
+    if pack.type_name(entity_type).is_none() {
+        return Err(ApiError::BadRequest(format!(
+            "`{entity_type}` is not an entity type name"
+        )));
+    }
     if !tenant_scoped(pack, entity_type) {
         return Ok((entity_type.to_owned(), id.to_owned()));
     }
@@ -240,7 +245,7 @@ fn reason_given(reason: &str, missing: &str) -> Result<(), ApiError> {
 pub async fn import_entities(
     State(state): State<AppState>,
     TenantAdmin { admin, tenant }: TenantAdmin,
-    LargeJson(entities): LargeJson<Vec<Value>>,
+    LargeJsonArray(entities): LargeJsonArray<Vec<Value>>,
 ) -> Result<Response, ApiError> {
     let store = store(&state)?;
     let pack = pack(&state)?;

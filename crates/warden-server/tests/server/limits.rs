@@ -335,6 +335,13 @@ async fn a_client_that_never_finishes_its_headers_is_disconnected() {
         .await
         .unwrap();
     let mut idle = tokio::net::TcpStream::connect(&address).await.unwrap();
+    // Part of the HTTP/2 preface keeps hyper choosing a protocol, before any timer of its own:
+    // one byte of it, and all but its last byte (issue #22 review).
+    let preface = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+    let mut one_byte = tokio::net::TcpStream::connect(&address).await.unwrap();
+    one_byte.write_all(&preface[..1]).await.unwrap();
+    let mut almost = tokio::net::TcpStream::connect(&address).await.unwrap();
+    almost.write_all(&preface[..23]).await.unwrap();
     // One header line every 100 ms: each write is in time, the whole never is.
     let trickle = async {
         for n in 0..30 {
@@ -367,6 +374,17 @@ async fn a_client_that_never_finishes_its_headers_is_disconnected() {
             .is_some(),
         "an idle connection is still open"
     );
+    for (what, stream) in [
+        ("one byte of the HTTP/2 preface", &mut one_byte),
+        ("23 bytes of the HTTP/2 preface", &mut almost),
+    ] {
+        assert!(
+            read_until_closed(stream, std::time::Duration::from_secs(3))
+                .await
+                .is_some(),
+            "{what}: still open"
+        );
+    }
     still_serves(&server).await;
 }
 
@@ -424,4 +442,146 @@ async fn connections_past_the_per_address_cap_are_closed() {
         }
     }
     assert!(served, "a closed connection did not give its place back");
+}
+
+/// A client that pipelines requests and never reads the answers is disconnected once a write
+/// has made no progress for `server.header_read_timeout_ms`, instead of holding its connection
+/// (and the answers in flight) for ever (issue #22 review).
+#[tokio::test]
+async fn a_client_that_never_reads_its_answers_is_disconnected() {
+    use tokio::io::AsyncWriteExt as _;
+    let server = TestServer::start(Setup {
+        server_extra: "header_read_timeout_ms = 500",
+        ..Setup::default()
+    })
+    .await;
+    let address = server.base.trim_start_matches("http://").to_owned();
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let mut stream = socket.connect(address.parse().unwrap()).await.unwrap();
+    let request = b"GET /openapi.json HTTP/1.1\r\nHost: warden\r\n\r\n";
+    let started = std::time::Instant::now();
+    // Write until the server stops reading (its answers are not being read), at most 400.
+    for _ in 0..400 {
+        match tokio::time::timeout(
+            std::time::Duration::from_millis(200),
+            stream.write_all(request),
+        )
+        .await
+        {
+            Ok(Ok(())) => {}
+            Ok(Err(_)) | Err(_) => break,
+        }
+    }
+    // Read nothing for a while: the server's write makes no progress past its bound.
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    // Then read everything: the server must have closed the connection.
+    let closed = read_until_closed(&mut stream, std::time::Duration::from_secs(20)).await;
+    assert!(closed.is_some(), "the connection is still open");
+    let answered = closed
+        .map(|bytes| {
+            String::from_utf8_lossy(&bytes)
+                .matches("HTTP/1.1 200")
+                .count()
+        })
+        .unwrap_or_default();
+    assert!(answered < 400, "every pipelined request was answered");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(20),
+        "{:?}",
+        started.elapsed()
+    );
+    still_serves(&server).await;
+}
+
+/// `server.max_connections` bounds the connections of every address together: past it a new
+/// connection is closed unanswered, and once one closes the server takes new ones again.
+#[tokio::test]
+async fn connections_past_the_server_cap_are_closed() {
+    use tokio::io::AsyncWriteExt as _;
+    let server = TestServer::start(Setup {
+        server_extra: "max_connections = 2",
+        ..Setup::default()
+    })
+    .await;
+    let port = server.base.rsplit(':').next().unwrap().to_owned();
+    let request = b"GET /healthz HTTP/1.1\r\nHost: warden\r\n\r\n";
+    let connect_from = |local: &'static str| {
+        let port = port.clone();
+        async move {
+            let socket = tokio::net::TcpSocket::new_v4().unwrap();
+            socket.bind(format!("{local}:0").parse().unwrap()).unwrap();
+            socket
+                .connect(format!("127.0.0.1:{port}").parse().unwrap())
+                .await
+                .unwrap()
+        }
+    };
+    let mut held = Vec::new();
+    for local in ["127.0.0.2", "127.0.0.3"] {
+        let mut stream = connect_from(local).await;
+        stream.write_all(request).await.unwrap();
+        let mut head = [0u8; 12];
+        tokio::io::AsyncReadExt::read_exact(&mut stream, &mut head)
+            .await
+            .unwrap();
+        assert_eq!(&head, b"HTTP/1.1 200");
+        held.push(stream);
+    }
+    let mut third = connect_from("127.0.0.4").await;
+    let _ = third.write_all(request).await;
+    let received = read_until_closed(&mut third, std::time::Duration::from_secs(3))
+        .await
+        .expect("a third connection was kept open");
+    assert!(
+        received.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&received)
+    );
+    drop(held);
+    let mut served = false;
+    for _ in 0..50 {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        let mut again = connect_from("127.0.0.4").await;
+        if again.write_all(request).await.is_err() {
+            continue;
+        }
+        let mut head = [0u8; 12];
+        if tokio::io::AsyncReadExt::read_exact(&mut again, &mut head)
+            .await
+            .is_ok()
+        {
+            served = true;
+            break;
+        }
+    }
+    assert!(served, "closed connections did not give their places back");
+}
+
+/// The bulk delete reads an object, like every body but the import's array.
+#[tokio::test]
+async fn a_bulk_delete_body_that_is_an_array_is_a_400() {
+    let server = TestServer::start(Setup {
+        storage: Some(String::new()),
+        ..Setup::default()
+    })
+    .await;
+    let (status, answer) = server
+        .admin(
+            Method::POST,
+            "/v1/admin/tenants/acme/entities/delete",
+            Some(ADMIN_SECRET),
+            Some(&json!([[{"type": "User", "id": "acme/nobody"}]])),
+        )
+        .await;
+    assert_eq!(status, 400, "{answer}");
+    let (status, answer) = server
+        .admin(
+            Method::POST,
+            "/v1/admin/tenants/acme/entities",
+            Some(ADMIN_SECRET),
+            Some(&json!({"uid": {"type": "User", "id": "dave"}, "attrs": {}, "parents": []})),
+        )
+        .await;
+    assert_eq!(status, 400, "an import takes an array: {answer}");
 }

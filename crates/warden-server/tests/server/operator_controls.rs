@@ -600,6 +600,17 @@ async fn repeated_failed_authentications_lock_the_address_out_but_bad_user_token
     // its guess was checked).
     assert_eq!(statuses[..4], [401; 4], "{statuses:?}");
     assert_eq!(statuses[4..], [429; 2], "{statuses:?}");
+    // The right credential is refused too while the bucket is empty: a 200 would tell a
+    // guesser that the guess was right (issue #22 review).
+    let (status, _) = admin(
+        &server,
+        Method::GET,
+        "/v1/admin/credentials",
+        ADMIN_SECRET,
+        Value::Null,
+    )
+    .await;
+    assert_eq!(status, 429);
     let response = server
         .client
         .get(server.url("/v1/admin/credentials"))

@@ -381,3 +381,66 @@ async fn a_replica_that_cannot_read_the_store_fails_closed() {
     assert_eq!(status, 503, "{ready}");
     assert_eq!(ready["checks"]["store"]["status"], "down");
 }
+
+/// Issue #22 (schemathesis): a delete naming a type that is no entity type name (`""`) was
+/// stored, and its change row then stopped the change feed on every replica ("applying the
+/// store's changes failed part-way"), a 503 on every later admin write until it was pruned.
+/// The admin API now refuses such a type (400, nothing written), and a row of that kind already
+/// in a store (written before the fix) is applied as the no-op it is.
+#[tokio::test]
+async fn a_delete_of_no_entity_type_is_refused_and_an_old_one_does_not_stop_the_feed() {
+    let server = stored().await;
+    for (method, path, body) in [
+        (
+            Method::POST,
+            "/v1/admin/tenants/acme/entities/delete",
+            Some(json!({"entities": [{"type": "", "id": ""}]})),
+        ),
+        (
+            Method::POST,
+            "/v1/admin/tenants/acme/entities/delete",
+            Some(json!({"entities": [{"type": "Not A Type", "id": "x"}]})),
+        ),
+        (
+            Method::DELETE,
+            "/v1/admin/tenants/acme/entities/%20/x",
+            None,
+        ),
+    ] {
+        let (status, answer) = server
+            .admin(method, path, Some(ADMIN_SECRET), body.as_ref())
+            .await;
+        assert_eq!(status, 400, "{path} {body:?}: {answer}");
+    }
+
+    // A row written before the fix: straight into the store.
+    let store = server
+        .server
+        .as_ref()
+        .unwrap()
+        .state()
+        .store
+        .clone()
+        .unwrap();
+    let acme = warden_store::TenantId::parse("acme").unwrap();
+    store
+        .delete_entities(
+            &acme,
+            &[(String::new(), "acme/".to_owned())],
+            "admin:old",
+            1,
+        )
+        .await
+        .unwrap();
+    let (status, answer) = server
+        .admin(
+            Method::POST,
+            "/v1/admin/tenants/acme/principals/status",
+            Some(ADMIN_SECRET),
+            Some(&json!({"principal": "User::\"dave\"", "status": "disabled"})),
+        )
+        .await;
+    assert_eq!(status, 200, "the change feed is stuck: {answer}");
+    let (status, ready) = server.get("/readyz").await;
+    assert_eq!(status, 200, "{ready}");
+}
