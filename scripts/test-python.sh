@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The Python SDK's checks: mypy --strict, ruff, and pytest (the SDK's unit tests, the example
-# app against the real `warden serve`, then the fault tests in tests/reliability). Exits
+# app against the real `warden serve`, the fault tests in tests/reliability, then the gateway
+# tests in tests/gateways through scripts/test-gateways.sh). Exits
 # non-zero on any failure, including a pytest run that collected no test. Run from anywhere:
 # `bash scripts/test-python.sh`.
 #
@@ -53,4 +54,7 @@ run_pytest examples/fastapi-docs
 # IdP, decision log or policy files fail; a PostgreSQL of their own when the server binaries
 # are installed (skipped otherwise); about a minute and a half.
 run_pytest tests/reliability
+# Warden's /v1/forward-auth behind a real nginx and a real Caddy (docs/gateways.md); installs
+# them with apt-get when missing (skipped with a message if it cannot, a failure under CI=true).
+PY="$py" bash scripts/test-gateways.sh
 echo "== python: all checks passed"

@@ -89,6 +89,12 @@ pub struct RawConfig {
     /// `[metrics]`.
     #[serde(default)]
     pub metrics: MetricsSettings,
+    /// `[[routes]]`: gateway requests as actions on resources.
+    #[serde(default)]
+    pub routes: Vec<RouteSettings>,
+    /// `[forward_auth]`.
+    #[serde(default)]
+    pub forward_auth: ForwardAuthSettings,
 }
 
 /// Declares a configuration value that is one of a few names: parsed from the name (with a
@@ -135,6 +141,8 @@ macro_rules! named_choice {
 
 mod operator;
 pub use operator::{ClientAuth, MetricsSettings, RateLimitSettings, TlsSettings};
+mod gateways;
+pub use gateways::{ForwardAuthSettings, RouteSettings, TemplateSegment, UnmatchedRoute};
 
 named_choice!(
     /// Where decision-log records go (`[audit] sink`).
@@ -442,6 +450,10 @@ pub struct Config {
     pub metrics_credential_hashes: Vec<[u8; 32]>,
     /// Whether a verified TLS client certificate authenticates a PEP.
     pub pep_client_certificates: bool,
+    /// `[[routes]]`, checked for form (and against the pack when the server starts).
+    pub routes: Vec<RouteSettings>,
+    /// `[forward_auth]`.
+    pub forward_auth: ForwardAuthSettings,
 }
 
 /// Loads `path` (or only defaults when `None`), applies `WARDEN_…__…` overrides from `env`,
@@ -545,6 +557,9 @@ fn check(
             "peps.client_certificates = true needs server.tls.client_ca_file (the CA that PEP certificates chain to)"
                 .to_owned(),
         ));
+    }
+    for route in &raw.routes {
+        route.check().map_err(&invalid)?;
     }
     if server.header_read_timeout_ms < 100
         || server.max_connections_per_address == 0
@@ -650,6 +665,8 @@ fn check(
         pep_client_certificates: raw.peps.client_certificates,
         rate_limits: raw.rate_limits,
         issuers,
+        routes: raw.routes,
+        forward_auth: raw.forward_auth,
     })
 }
 
@@ -663,6 +680,16 @@ fn apply_override(document: &mut toml::Table, path: &str, raw_value: &str) -> Re
         .ok()
         .and_then(|mut table| table.remove("value"))
         .unwrap_or_else(|| toml::Value::String(raw_value.to_owned()));
+    set_value(document, &segments, value)
+}
+
+/// Sets `value`, already parsed, at the key path `segments` (an index segment steps into an
+/// array of tables).
+fn set_value(
+    document: &mut toml::Table,
+    segments: &[String],
+    value: toml::Value,
+) -> Result<(), String> {
     let Some((last, parents)) = segments.split_last() else {
         return Err("no key".to_owned());
     };
@@ -713,21 +740,12 @@ fn set_in_array(
     let Some(toml::Value::Table(table)) = items.get_mut(index) else {
         return Err(format!("there is no element {index} to override"));
     };
-    let joined = rest.join("__");
-    if joined.is_empty() {
+    if rest.is_empty() {
         return Err("an array element needs a key".to_owned());
     }
-    let mut wrapper = std::mem::take(table);
-    let result = apply_override(&mut wrapper, &joined, &value_to_raw(&value));
-    *table = wrapper;
-    result
-}
-
-fn value_to_raw(value: &toml::Value) -> String {
-    match value {
-        toml::Value::String(text) => text.clone(),
-        other => other.to_string(),
-    }
+    // The value as parsed once: turning it back into text and parsing it again would make a
+    // quoted "123" or "true" a number or a boolean.
+    set_value(table, rest, value)
 }
 
 #[cfg(test)]
@@ -815,6 +833,21 @@ mod tests {
         assert!(config.origin.contains("WARDEN_SERVER__LISTEN"));
         let error = load(Some(&path), &env(&[("WARDEN_SERVER__NOPE", "1")])).unwrap_err();
         assert!(error.to_string().contains("nope"), "{error}");
+    }
+
+    /// A quoted value inside an array of tables stays a string: it was turned back into text
+    /// and parsed again, so `"123"` became the number 123 and was refused.
+    #[test]
+    fn a_quoted_override_in_an_array_element_stays_a_string() {
+        let (_dir, path) = write(
+            "[[issuers]]\nissuer = \"https://a\"\naudiences = [\"x\"]\njwks_uri = \"https://a/jwks\"\nalgorithms = [\"RS256\"]\n",
+        );
+        let config = load(
+            Some(&path),
+            &env(&[("WARDEN_ISSUERS__0__TOKEN_TYPE", "\"123\"")]),
+        )
+        .unwrap();
+        assert_eq!(config.issuers[0].token_type.as_deref(), Some("123"));
     }
 
     #[test]

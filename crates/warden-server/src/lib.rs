@@ -69,6 +69,9 @@ pub enum ServerError {
     /// Serving failed.
     #[error("serving failed: {0}")]
     Serve(std::io::Error),
+    /// A `[[routes]]` entry does not fit the policy pack.
+    #[error("{0}")]
+    Routes(String),
 }
 
 fn metrics_handle() -> PrometheusHandle {
@@ -289,6 +292,10 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
         .route("/readyz", get(routes::ops::readyz))
         .route("/metrics", get(routes::ops::metrics))
         .route("/openapi.json", get(routes::ops::openapi))
+        .route(
+            "/v1/forward-auth",
+            get(routes::forward_auth::forward_auth).post(routes::forward_auth::forward_auth),
+        )
         .route("/oauth2/token", post(routes::oauth::token))
         .route("/oauth2/revoke", post(routes::oauth::revoke))
         .route("/.well-known/jwks.json", get(routes::oauth::jwks))
@@ -363,6 +370,27 @@ impl Server {
                 (Bound::Tls(tls_listener), "https")
             }
         };
+        // The gateways' routes, checked against the pack in force at start.
+        let routes = {
+            let snapshot = service.policy.current();
+            match snapshot.as_ref() {
+                Some(snapshot) => warden_service::routes::RouteTable::new(
+                    &config.routes,
+                    config.forward_auth.default,
+                    &snapshot.pack,
+                ),
+                None if config.routes.is_empty() => Ok(warden_service::routes::RouteTable::empty(
+                    config.forward_auth.default,
+                )),
+                None => {
+                    return Err(ServerError::Routes(
+                        "[[routes]] need a policy pack to be checked against, and none loaded"
+                            .to_owned(),
+                    ));
+                }
+            }
+            .map_err(|error| ServerError::Routes(error.to_string()))?
+        };
         let state = AppState(Arc::new(state::Shared {
             service,
             limits: Limits {
@@ -378,6 +406,7 @@ impl Server {
             rate_limits: rate_limit::RateLimits::new(&config.rate_limits),
             metrics_credentials: config.metrics_credential_hashes.clone(),
             pep_client_certificates: config.pep_client_certificates,
+            routes: Arc::new(routes),
         }));
         background.push(rate_limit::spawn_upkeep(state.clone()));
         let app = router(

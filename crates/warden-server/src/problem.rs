@@ -52,6 +52,15 @@ pub enum ApiError {
     /// The caller may not do this.
     #[error("{0}")]
     Forbidden(String),
+    /// A gateway's request is denied (forward-auth): the reason code and the decision's id,
+    /// never the policy.
+    #[error("the request is not allowed")]
+    Denied {
+        /// The reason code (`no_permit`, `principal_disabled`, `no_route`, `path_refused`, …).
+        reason: &'static str,
+        /// The decision's id, when one was made.
+        decision_id: Option<String>,
+    },
     /// The thing named does not exist.
     #[error("{0}")]
     NotFound(String),
@@ -119,7 +128,7 @@ impl ApiError {
             | ApiError::PepUnauthenticated
             | ApiError::AdminUnauthenticated
             | ApiError::MetricsUnauthenticated => StatusCode::UNAUTHORIZED,
-            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::Forbidden(_) | ApiError::Denied { .. } => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
@@ -139,7 +148,7 @@ impl ApiError {
             ApiError::PepUnauthenticated => "pep-unauthenticated",
             ApiError::AdminUnauthenticated => "admin-unauthenticated",
             ApiError::MetricsUnauthenticated => "metrics-unauthenticated",
-            ApiError::Forbidden(_) => "forbidden",
+            ApiError::Forbidden(_) | ApiError::Denied { .. } => "forbidden",
             ApiError::NotFound(_) => "not-found",
             ApiError::Conflict(_) => "conflict",
             ApiError::RateLimited { .. } => "rate-limited",
@@ -180,6 +189,19 @@ impl IntoResponse for ApiError {
                 object.insert("decision_id".to_owned(), json!(decision_id));
             }
         }
+        if let (
+            ApiError::Denied {
+                reason,
+                decision_id,
+            },
+            Some(object),
+        ) = (&self, body.as_object_mut())
+        {
+            object.insert("reason".to_owned(), json!(reason));
+            if let Some(decision_id) = decision_id {
+                object.insert("decision_id".to_owned(), json!(decision_id));
+            }
+        }
         if let (ApiError::RateLimited { .. }, Some(object)) = (&self, body.as_object_mut()) {
             object.insert("reason".to_owned(), json!("rate_limited"));
         }
@@ -198,6 +220,10 @@ impl IntoResponse for ApiError {
             HeaderValue::from_static("application/problem+json"),
         );
         if let ApiError::FilterUnsupported {
+            decision_id: Some(decision_id),
+            ..
+        }
+        | ApiError::Denied {
             decision_id: Some(decision_id),
             ..
         } = &self

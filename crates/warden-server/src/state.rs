@@ -41,6 +41,8 @@ pub struct Shared {
     pub metrics_credentials: Vec<[u8; 32]>,
     /// Whether a verified TLS client certificate authenticates a PEP.
     pub pep_client_certificates: bool,
+    /// The gateways' route table (`[[routes]]`, `[forward_auth]`).
+    pub routes: Arc<warden_service::routes::RouteTable>,
 }
 
 impl std::ops::Deref for Shared {

@@ -323,6 +323,57 @@ pub async fn record_token_refusal(
     }
 }
 
+/// What became of a gateway request that reached no decision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unrouted {
+    /// No route matched; the gateway lets such requests through.
+    Allowed,
+    /// No route matched; denied.
+    Denied,
+    /// The path was refused before any route was tried.
+    PathRefused,
+}
+
+/// Records a gateway request no route matched: denied (`no_route`), or let through by the
+/// gateway's `default = "allow"` (`no_route_allowed`), with the method and path. An error means
+/// the record is not safely kept (the allow must then not stand).
+pub async fn record_unrouted(
+    log: Option<&DecisionLog>,
+    caller: &Caller,
+    request: String,
+    outcome: Unrouted,
+) -> Result<(), warden_audit::Unavailable> {
+    let Some(log) = log else { return Ok(()) };
+    let mut record = Record::new(Kind::Decision, uuid::Uuid::now_v7().to_string());
+    record.entry = Some(caller.entry.to_owned());
+    let (decision, reason, summary) = match outcome {
+        Unrouted::Allowed => (
+            "allow",
+            "no_route_allowed",
+            "ALLOW: no route matched and the gateway lets unmatched requests through; no policy was consulted.",
+        ),
+        Unrouted::Denied => (
+            "deny",
+            "no_route",
+            "DENY: no route matched the request; no policy was consulted.",
+        ),
+        Unrouted::PathRefused => (
+            "deny",
+            "path_refused",
+            "DENY: the path is not plain segments (dot segments, an encoded slash, a raw #, …), which the upstream could read as another resource; no policy was consulted.",
+        ),
+    };
+    record.decision = Some(decision.to_owned());
+    record.reason = Some(reason.to_owned());
+    record.errors = vec![request];
+    caller.stamp(&mut record);
+    record.explanation = Some(warden_audit::Explanation {
+        summary: summary.to_owned(),
+        details: record.errors.clone(),
+    });
+    log.log.record(record, None).await
+}
+
 /// Records an admin API call; an error means the record is not safely kept.
 pub async fn record_admin(
     log: Option<&DecisionLog>,

@@ -44,6 +44,7 @@ pub mod pipeline;
 pub mod reason;
 pub mod reload;
 pub mod revocation;
+pub mod routes;
 pub mod slice_store;
 pub mod snapshot;
 pub mod start;

@@ -3,6 +3,7 @@
 pub mod authzen;
 pub mod check;
 pub mod filter;
+pub mod forward_auth;
 pub mod ops;
 pub mod search;
 

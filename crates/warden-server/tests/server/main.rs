@@ -16,6 +16,7 @@ mod check;
 mod entities_at_scale;
 mod errors;
 mod filter;
+mod forward_auth;
 mod limits;
 mod operator_attacks;
 mod operator_controls;
