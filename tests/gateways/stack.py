@@ -542,6 +542,10 @@ http://:{port} {{
         request_header -X-Warden-Principal-Type
         request_header -X-Warden-Tenant
         request_header -X-Decision-Id
+        # Warden reads X-Original-Method/-URI too (nginx sends those): a client's own would make
+        # the request ambiguous (400), so drop them.
+        request_header -X-Original-Method
+        request_header -X-Original-URI
         forward_auth 127.0.0.1:{warden_port} {{
             uri /v1/forward-auth
             copy_headers X-Warden-Principal X-Warden-Principal-Type X-Warden-Tenant X-Decision-Id

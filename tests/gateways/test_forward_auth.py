@@ -351,8 +351,8 @@ def test_a_path_no_route_matches_is_denied(
 def test_a_document_warden_does_not_know_is_refused(
     gateway: Gateway, warden: Warden, app: App, signing_key: SigningKey
 ) -> None:
-    # Warden decides on its own entity data (no `properties` come from a gateway), as
-    # /v1/check does for a resource it does not know.
+    # Warden decides on its own entity data (no `properties` come from a gateway); an id it
+    # does not know may be an alias of one it knows, so it is refused before any policy.
     outcome = call(
         gateway,
         warden,
@@ -361,7 +361,7 @@ def test_a_document_warden_does_not_know_is_refused(
         "/tenants/acme/documents/no-such-document",
         token=signing_key.mint("alice", "acme"),
     )
-    assert_refused(outcome, gateway, 403, "evaluation_error")
+    assert_refused(outcome, gateway, 403, "resource_unknown")
 
 
 def test_a_client_cannot_choose_the_path_warden_decides_on(

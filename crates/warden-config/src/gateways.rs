@@ -128,6 +128,19 @@ pub enum UnmatchedRoute {
     Allow,
 }
 
+/// What a gateway does with a routed request whose resource the entity data does not know.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum UnknownResources {
+    /// 403 (`resource_unknown`): an id Warden does not know may be an alias the upstream reads
+    /// as a known one (`salaries;v=1`, `SALARIES`, `salaries.json`), which the policies, seeing
+    /// an entity without attributes, would judge differently.
+    #[default]
+    Deny,
+    /// Decide anyway (the policies see an entity with no attributes and no parents).
+    Decide,
+}
+
 /// `[forward_auth]`: the HTTP forward-auth endpoint for nginx `auth_request`, Caddy
 /// `forward_auth` and Traefik ForwardAuth.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
@@ -136,6 +149,9 @@ pub struct ForwardAuthSettings {
     /// A request no `[[routes]]` entry matches: `"deny"` (default) or `"allow"`.
     #[serde(default)]
     pub default: UnmatchedRoute,
+    /// A routed resource the entity data does not know: `"deny"` (default) or `"decide"`.
+    #[serde(default)]
+    pub unknown_resources: UnknownResources,
 }
 
 #[cfg(test)]

@@ -142,7 +142,9 @@ macro_rules! named_choice {
 mod operator;
 pub use operator::{ClientAuth, MetricsSettings, RateLimitSettings, TlsSettings};
 mod gateways;
-pub use gateways::{ForwardAuthSettings, RouteSettings, TemplateSegment, UnmatchedRoute};
+pub use gateways::{
+    ForwardAuthSettings, RouteSettings, TemplateSegment, UnknownResources, UnmatchedRoute,
+};
 
 named_choice!(
     /// Where decision-log records go (`[audit] sink`).

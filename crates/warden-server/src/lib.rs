@@ -407,6 +407,7 @@ impl Server {
             metrics_credentials: config.metrics_credential_hashes.clone(),
             pep_client_certificates: config.pep_client_certificates,
             routes: Arc::new(routes),
+            unknown_resources: config.forward_auth.unknown_resources,
         }));
         background.push(rate_limit::spawn_upkeep(state.clone()));
         let app = router(

@@ -309,7 +309,10 @@ pub async fn enforce(State(state): State<AppState>, mut request: Request, next: 
     let limits = &state.rate_limits;
     let key = key_of(address);
     let path = request.uri().path();
+    // Forward-auth checks no caller credential (only end users' tokens, never counted): a
+    // gateway's address locked out by someone else's failures must not refuse every user.
     if !always_open(path)
+        && path != "/v1/forward-auth"
         && let Err(refused) = limits.check_blocked(key)
     {
         metrics::counter!("warden_rate_limited_total", "limit" => "failed_auth").increment(1);

@@ -43,6 +43,8 @@ pub struct Shared {
     pub pep_client_certificates: bool,
     /// The gateways' route table (`[[routes]]`, `[forward_auth]`).
     pub routes: Arc<warden_service::routes::RouteTable>,
+    /// `[forward_auth] unknown_resources`.
+    pub unknown_resources: warden_config::UnknownResources,
 }
 
 impl std::ops::Deref for Shared {

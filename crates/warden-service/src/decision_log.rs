@@ -323,7 +323,7 @@ pub async fn record_token_refusal(
     }
 }
 
-/// What became of a gateway request that reached no decision.
+/// Why a gateway request reached no policy decision.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Unrouted {
     /// No route matched; the gateway lets such requests through.
@@ -332,19 +332,30 @@ pub enum Unrouted {
     Denied,
     /// The path was refused before any route was tried.
     PathRefused,
+    /// The request carried a method-override header.
+    MethodOverride,
+    /// The routed resource is not in the entity data.
+    UnknownResource,
+}
+
+/// A new decision-record id (UUIDv7, as every decision's).
+pub fn new_record_id() -> String {
+    uuid::Uuid::now_v7().to_string()
 }
 
 /// Records a gateway request no route matched: denied (`no_route`), or let through by the
 /// gateway's `default = "allow"` (`no_route_allowed`), with the method and path. An error means
-/// the record is not safely kept (the allow must then not stand).
+/// the record is not safely kept (the allow must then not stand). `id` is the record's id
+/// (the answer names it as the decision id).
 pub async fn record_unrouted(
     log: Option<&DecisionLog>,
     caller: &Caller,
+    id: String,
     request: String,
     outcome: Unrouted,
 ) -> Result<(), warden_audit::Unavailable> {
     let Some(log) = log else { return Ok(()) };
-    let mut record = Record::new(Kind::Decision, uuid::Uuid::now_v7().to_string());
+    let mut record = Record::new(Kind::Decision, id);
     record.entry = Some(caller.entry.to_owned());
     let (decision, reason, summary) = match outcome {
         Unrouted::Allowed => (
@@ -356,6 +367,16 @@ pub async fn record_unrouted(
             "deny",
             "no_route",
             "DENY: no route matched the request; no policy was consulted.",
+        ),
+        Unrouted::MethodOverride => (
+            "deny",
+            "method_override",
+            "DENY: the request carries a method-override header, with which the upstream could run another method than the one decided on; no policy was consulted.",
+        ),
+        Unrouted::UnknownResource => (
+            "deny",
+            "resource_unknown",
+            "DENY: the entity data does not know the routed resource (an id the upstream may read as another); no policy was consulted.",
         ),
         Unrouted::PathRefused => (
             "deny",

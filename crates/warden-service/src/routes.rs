@@ -4,7 +4,8 @@
 //! needs the path parameter that gives the tenant). SECURITY-SENSITIVE: a path read differently
 //! here than by the upstream would authorize one resource and serve another, so a path that is
 //! not plainly a sequence of segments (`.` or `..`, an empty segment, an encoded `/` or `\`, a
-//! control character, bad percent-encoding) is refused whatever the unmatched-route default.
+//! control character, bad percent-encoding, a raw `#`, a `;`, a `%25` escape) is refused whatever
+//! the unmatched-route default.
 
 use percent_encoding::percent_decode_str;
 use warden_config::{RouteSettings, TemplateSegment, UnmatchedRoute};
@@ -113,6 +114,15 @@ impl RouteTable {
                     route.resource_type
                 )));
             }
+            let is_tenant_type = pack
+                .tenancy()
+                .is_some_and(|tenancy| tenancy.tenant_type.to_string() == route.resource_type);
+            if !scoped && !is_tenant_type && route.tenant.is_some() {
+                return Err(refuse(format!(
+                    "`{}` is not tenant-scoped, so `tenant` would check nothing: leave it out, or use a tenant-scoped type",
+                    route.resource_type
+                )));
+            }
             routes.push(Route {
                 method: (route.method != "*").then(|| route.method.clone()),
                 template: route.path.clone(),
@@ -151,9 +161,37 @@ impl RouteTable {
     }
 
     /// The first route matching `method` (a `GET` route also matches `HEAD`) and `uri` (a path,
-    /// with or without a query).
+    /// with or without a query). When unmatched requests are let through, a path that matches a
+    /// route but for the case of its literal segments is refused: upstreams that route without
+    /// regard to case would serve the route's resource unchecked.
     pub fn find(&self, method: &str, uri: &str) -> Result<Option<RouteMatch<'_>>, PathRefused> {
         let segments = path_segments(uri)?;
+        let found = self.find_segments(method, &segments)?;
+        if found.is_none() && self.unmatched == UnmatchedRoute::Allow {
+            let folded: Vec<String> = segments.iter().map(|s| s.to_lowercase()).collect();
+            let near = self.routes.iter().any(|route| {
+                route.segments.len() == folded.len()
+                    && route.segments.iter().zip(&folded).all(
+                        |(template, segment)| match template {
+                            TemplateSegment::Literal(text) => text.to_lowercase() == *segment,
+                            TemplateSegment::Parameter(_) => true,
+                        },
+                    )
+            });
+            if near {
+                return Err(PathRefused::Malformed(
+                    "it matches a route but for the case of its letters",
+                ));
+            }
+        }
+        Ok(found)
+    }
+
+    fn find_segments(
+        &self,
+        method: &str,
+        segments: &[String],
+    ) -> Result<Option<RouteMatch<'_>>, PathRefused> {
         for route in &self.routes {
             // HEAD is GET without the body: a GET route answers for it.
             let method_matches = route
@@ -167,7 +205,7 @@ impl RouteTable {
             let matches = route
                 .segments
                 .iter()
-                .zip(&segments)
+                .zip(segments)
                 .all(|(template, segment)| match template {
                     TemplateSegment::Literal(text) => text == segment,
                     TemplateSegment::Parameter(name) => {
@@ -242,6 +280,16 @@ fn path_segments(uri: &str) -> Result<Vec<String>, PathRefused> {
             if decoded.is_empty() || decoded == "." || decoded == ".." {
                 return Err(PathRefused::Malformed("an empty, `.` or `..` segment"));
             }
+            if raw.contains(';') {
+                return Err(PathRefused::Malformed(
+                    "a segment holds `;` (path parameters, which some upstreams drop)",
+                ));
+            }
+            if decoded.contains('%') {
+                return Err(PathRefused::Malformed(
+                    "a segment is encoded twice (`%25`), which some upstreams decode again",
+                ));
+            }
             if decoded.contains(['/', '\\']) || decoded.chars().any(char::is_control) {
                 return Err(PathRefused::Malformed(
                     "a segment holds `/`, `\\` or a control character",
@@ -278,6 +326,8 @@ mod tests {
             "/a/%4",
             "/a/%ff",
             "/a/roadmap#/../salaries",
+            "/a/salaries;jsessionid=1",
+            "/a/%252e%252e",
         ] {
             assert!(path_segments(bad).is_err(), "{bad}");
         }

@@ -44,6 +44,18 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
+    /// Whether the entity data (the file's and the store's) knows `entity_type::id`.
+    pub fn knows(&self, entity_type: &str, id: &str) -> bool {
+        let Some(type_name) = self.pack.type_name(entity_type) else {
+            return false;
+        };
+        let uid = EntityUid::from_type_name_and_id(type_name, EntityId::new(id));
+        self.graph
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .contains(&uid)
+    }
+
     /// A snapshot of given entity data, without a store (policy suites decide against their
     /// own data).
     pub fn of(pack: Arc<Pack>, graph: EntityGraph) -> Snapshot {

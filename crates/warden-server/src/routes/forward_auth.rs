@@ -8,13 +8,20 @@
 //!
 //! Like `/v1/check`, the endpoint answers only for the bearer of the token: a caller learns
 //! nothing it could not learn by sending the request itself.
+//!
+//! Refused before any decision, each recorded with its reason: a method-override header
+//! (`method_override`: the upstream could run another method than the one decided on), a
+//! forwarded header sent twice or in both forms (400), a path that is not plain segments
+//! (`path_refused`), a resource the entity data does not know (`resource_unknown`, unless
+//! `[forward_auth] unknown_resources = "decide"`). Identity headers are percent-encoded past
+//! ASCII.
 
 use std::time::Instant;
 
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use warden_config::UnmatchedRoute;
+use warden_config::{UnknownResources, UnmatchedRoute};
 use warden_service::decision_log::{self, Caller, Unrouted};
 use warden_service::engine::EntityInput;
 use warden_service::pipeline::{self, Attempt};
@@ -24,14 +31,42 @@ use crate::origin::Origin;
 use crate::problem::ApiError;
 use crate::state::AppState;
 
-/// The first of `names` the request carries, as text.
-fn forwarded<'a>(headers: &'a HeaderMap, names: &[&str]) -> Option<&'a str> {
-    names
-        .iter()
-        .find_map(|name| headers.get(*name))
-        .and_then(|value| value.to_str().ok())
+/// The value of one of the header pair `names` (`X-Forwarded-…`, `X-Original-…`). More than
+/// one value, or both names, is an error: which one the upstream reads is not known (a proxy
+/// that appends puts the client's value first), so Warden will not pick.
+fn forwarded<'a>(headers: &'a HeaderMap, names: [&str; 2]) -> Result<Option<&'a str>, ApiError> {
+    let mut values = names.iter().flat_map(|name| headers.get_all(*name).iter());
+    let Some(value) = values.next() else {
+        return Ok(None);
+    };
+    if values.next().is_some() {
+        return Err(ApiError::BadRequest(format!(
+            "{} appear more than once between them: the gateway must send exactly one",
+            names.join(" and ")
+        )));
+    }
+    Ok(value
+        .to_str()
+        .ok()
         .map(str::trim)
-        .filter(|value| !value.is_empty())
+        .filter(|value| !value.is_empty()))
+}
+
+/// Headers with which an upstream framework may run another method than the one decided on.
+const METHOD_OVERRIDES: [&str; 3] = [
+    "x-http-method-override",
+    "x-http-method",
+    "x-method-override",
+];
+
+/// A header value an upstream reads as Latin-1 text: controls, non-ASCII and `%` itself are
+/// percent-encoded (so `café` arrives as `caf%C3%A9`, and decodes back).
+const HEADER_UNSAFE: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS.add(b'%');
+
+/// `METHOD /path` for a record: the query is left out (it may hold secrets).
+fn recorded(method: &str, uri: &str) -> String {
+    let path = uri.split(['?', '#']).next().unwrap_or_default();
+    format!("{method} {path}")
 }
 
 /// `GET|POST /v1/forward-auth`.
@@ -49,21 +84,40 @@ pub async fn forward_auth(
         started: Instant::now(),
     };
     let (Some(method), Some(uri)) = (
-        forwarded(&headers, &["x-forwarded-method", "x-original-method"]),
-        forwarded(&headers, &["x-forwarded-uri", "x-original-uri"]),
+        forwarded(&headers, ["x-forwarded-method", "x-original-method"])?,
+        forwarded(&headers, ["x-forwarded-uri", "x-original-uri"])?,
     ) else {
         return Err(ApiError::BadRequest(
             "forward-auth needs X-Forwarded-Method (or X-Original-Method) and X-Forwarded-Uri (or X-Original-URI) from the gateway".to_owned(),
         ));
     };
     let method = method.to_ascii_uppercase();
+    if let Some(name) = METHOD_OVERRIDES
+        .iter()
+        .find(|name| headers.contains_key(**name))
+    {
+        let id = decision_log::new_record_id();
+        let _recorded = decision_log::record_unrouted(
+            state.decision_log.as_ref(),
+            &caller,
+            id.clone(),
+            format!("{}: {name}", recorded(&method, uri)),
+            Unrouted::MethodOverride,
+        )
+        .await;
+        return Err(ApiError::Denied {
+            reason: "method_override",
+            decision_id: Some(id),
+        });
+    }
     let matched = match state.routes.find(&method, uri) {
         Ok(Some(matched)) => matched,
         Ok(None) if state.routes.unmatched() == UnmatchedRoute::Allow => {
             decision_log::record_unrouted(
                 state.decision_log.as_ref(),
                 &caller,
-                format!("{method} {uri}"),
+                decision_log::new_record_id(),
+                recorded(&method, uri),
                 Unrouted::Allowed,
             )
             .await
@@ -75,29 +129,33 @@ pub async fn forward_auth(
             return Ok(StatusCode::OK.into_response());
         }
         Ok(None) => {
+            let id = decision_log::new_record_id();
             let _recorded = decision_log::record_unrouted(
                 state.decision_log.as_ref(),
                 &caller,
-                format!("{method} {uri}"),
+                id.clone(),
+                recorded(&method, uri),
                 Unrouted::Denied,
             )
             .await;
             return Err(ApiError::Denied {
                 reason: "no_route",
-                decision_id: None,
+                decision_id: Some(id),
             });
         }
         Err(refused) => {
+            let id = decision_log::new_record_id();
             let _recorded = decision_log::record_unrouted(
                 state.decision_log.as_ref(),
                 &caller,
-                format!("{method} {uri}: {refused}"),
+                id.clone(),
+                format!("{}: {refused}", recorded(&method, uri)),
                 Unrouted::PathRefused,
             )
             .await;
             return Err(ApiError::Denied {
                 reason: "path_refused",
-                decision_id: None,
+                decision_id: Some(id),
             });
         }
     };
@@ -126,6 +184,28 @@ pub async fn forward_auth(
         }
     };
     let scope = super::snapshot(&state)?;
+    if state.unknown_resources == UnknownResources::Deny
+        && !scope.snapshot.knows(&resource.entity_type, &resource.id)
+    {
+        let id = decision_log::new_record_id();
+        let _recorded = decision_log::record_unrouted(
+            state.decision_log.as_ref(),
+            &caller,
+            id.clone(),
+            format!(
+                "{}: {}::{:?}",
+                recorded(&method, uri),
+                resource.entity_type,
+                resource.id
+            ),
+            Unrouted::UnknownResource,
+        )
+        .await;
+        return Err(ApiError::Denied {
+            reason: "resource_unknown",
+            decision_id: Some(id),
+        });
+    }
     let outcome = state
         .check(
             &scope,
@@ -155,10 +235,21 @@ pub async fn forward_auth(
             principal.tenant.as_deref().unwrap_or_default(),
         ),
     ] {
-        if let Ok(value) = HeaderValue::from_str(value)
-            && !value.is_empty()
-        {
-            response.headers_mut().insert(name, value);
+        if value.is_empty() {
+            continue;
+        }
+        let encoded = percent_encoding::utf8_percent_encode(value, HEADER_UNSAFE).to_string();
+        match HeaderValue::from_str(&encoded) {
+            Ok(value) => {
+                response.headers_mut().insert(name, value);
+            }
+            // Encoded, every value is visible ASCII; should one still not fit, the request
+            // does not go on without the identity the upstream expects.
+            Err(_) => {
+                return Err(ApiError::Unavailable(format!(
+                    "the {name} header cannot carry the principal"
+                )));
+            }
         }
     }
     Ok(response)

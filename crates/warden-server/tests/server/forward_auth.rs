@@ -210,6 +210,10 @@ async fn a_route_that_does_not_fit_the_pack_stops_the_start() {
             "[[routes]]\npath = \"/d/{id}\"\naction = \"read\"\nresource_type = \"Document\"\nresource_id = \"id\"\n",
             "tenant-scoped",
         ),
+        (
+            "[[routes]]\npath = \"/t/{tenant}/roles/{id}\"\naction = \"read\"\nresource_type = \"Role\"\nresource_id = \"id\"\ntenant = \"tenant\"\n",
+            "not tenant-scoped",
+        ),
     ] {
         let dir = tempfile::tempdir().unwrap();
         let config = dir.path().join("warden.toml");
@@ -229,4 +233,125 @@ async fn a_route_that_does_not_fit_the_pack_stops_the_start() {
         };
         assert!(error.contains(expected), "{routes}: {error}");
     }
+}
+
+/// Issue #23 review: what an upstream could read as another request is refused before any
+/// decision: a method-override header, a forwarded header sent twice or in both forms, a `;`
+/// or a second encoding in the path, a resource id the entity data does not know (an alias
+/// such as `roadmap.json` or `ROADMAP`), and, under `default = "allow"`, a path that matches a
+/// route but for its case.
+#[tokio::test]
+async fn what_the_upstream_could_read_otherwise_is_refused() {
+    let server = server(ROUTES).await;
+    let carol = user_token(&server, "carol", "acme", &[]);
+    let roadmap = "/tenants/acme/documents/roadmap";
+
+    let response = server
+        .client
+        .get(server.url("/v1/forward-auth"))
+        .header("x-forwarded-method", "POST")
+        .header("x-forwarded-uri", roadmap)
+        .header("x-http-method-override", "DELETE")
+        .bearer_auth(&carol)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 403);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["reason"], "method_override", "{body}");
+
+    for (first, second) in [
+        (
+            ("x-forwarded-uri", roadmap),
+            ("x-forwarded-uri", "/tenants/acme/documents/salaries"),
+        ),
+        (
+            ("x-forwarded-uri", roadmap),
+            ("x-original-uri", "/tenants/acme/documents/salaries"),
+        ),
+        (
+            ("x-forwarded-method", "GET"),
+            ("x-original-method", "DELETE"),
+        ),
+    ] {
+        let mut request = server
+            .client
+            .get(server.url("/v1/forward-auth"))
+            .bearer_auth(&carol)
+            .header(first.0, first.1)
+            .header(second.0, second.1);
+        if first.0.ends_with("method") {
+            request = request.header("x-forwarded-uri", roadmap);
+        } else {
+            request = request.header("x-forwarded-method", "GET");
+        }
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status(), 400, "{first:?} {second:?}");
+    }
+
+    for (uri, reason) in [
+        (
+            "/tenants/acme/documents/roadmap;jsessionid=1",
+            "path_refused",
+        ),
+        ("/tenants/acme/documents/roadmap%252e", "path_refused"),
+        ("/tenants/acme/documents/roadmap.json", "resource_unknown"),
+        ("/tenants/acme/documents/ROADMAP", "resource_unknown"),
+    ] {
+        let (status, _, body) = ask(&server, "GET", uri, Some(&carol)).await;
+        assert_eq!(
+            (status, body["reason"].as_str()),
+            (403, Some(reason)),
+            "{uri}: {body}"
+        );
+    }
+
+    let allowing = server_with(Box::leak(
+        format!("{ROUTES}[forward_auth]\ndefault = \"allow\"\n").into_boxed_str(),
+    ))
+    .await;
+    for uri in [
+        "/TENANTS/acme/documents/roadmap",
+        "/tenants/acme/Documents/salaries",
+    ] {
+        let (status, _, body) = ask(&allowing, "GET", uri, None).await;
+        assert_eq!(status, 403, "{uri}: {body}");
+        assert_eq!(body["reason"], "path_refused", "{uri}: {body}");
+    }
+}
+
+async fn server_with(extra: &'static str) -> TestServer {
+    server(extra).await
+}
+
+/// A gateway's address whose failed-authentication bucket someone else emptied (bad PEP
+/// credentials through the same proxy) still gets forward-auth answers: forward-auth checks
+/// no caller credential.
+#[tokio::test]
+async fn forward_auth_is_not_locked_out_by_other_callers_failures() {
+    let server = server(Box::leak(
+        format!("{ROUTES}[rate_limits]\nfailed_auth_per_minute = 2\n").into_boxed_str(),
+    ))
+    .await;
+    let carol = user_token(&server, "carol", "acme", &[]);
+    for _ in 0..4 {
+        let _ = server
+            .client
+            .post(server.url("/access/v1/evaluation"))
+            .bearer_auth("pep-guess")
+            .json(&json!({}))
+            .send()
+            .await
+            .unwrap();
+    }
+    let (status, _) = server.get("/v1/admin/credentials").await;
+    assert_eq!(status, 429, "the address is locked out");
+    let (status, _, body) = ask(
+        &server,
+        "GET",
+        "/tenants/acme/documents/roadmap",
+        Some(&carol),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
 }
