@@ -45,11 +45,13 @@ fn forwarded<'a>(headers: &'a HeaderMap, names: [&str; 2]) -> Result<Option<&'a 
             names.join(" and ")
         )));
     }
-    Ok(value
-        .to_str()
-        .ok()
-        .map(str::trim)
-        .filter(|value| !value.is_empty()))
+    let text = value.to_str().map_err(|_| {
+        ApiError::BadRequest(format!(
+            "{} is not ASCII text (a gateway forwards the request line as the client sent it, percent-encoded)",
+            names.join(" or ")
+        ))
+    })?;
+    Ok(Some(text.trim()).filter(|value| !value.is_empty()))
 }
 
 /// Headers with which an upstream framework may run another method than the one decided on.

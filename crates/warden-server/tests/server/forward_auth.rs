@@ -184,6 +184,28 @@ async fn an_unmatched_request_is_denied_by_default_and_headers_are_required() {
         .await
         .unwrap();
     assert_eq!(response.status(), 200);
+    // A URI that is not ASCII text is a 400 that says so.
+    let response = server
+        .client
+        .get(server.url("/v1/forward-auth"))
+        .header("x-forwarded-method", "GET")
+        .header(
+            "x-forwarded-uri",
+            reqwest::header::HeaderValue::from_bytes(
+                "/tenants/acme/documents/caf\u{e9}".as_bytes(),
+            )
+            .unwrap(),
+        )
+        .bearer_auth(&carol)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    let body: Value = response.json().await.unwrap();
+    assert!(
+        body["detail"].as_str().unwrap().contains("not ASCII"),
+        "{body}"
+    );
     // Without the original request's method and path there is nothing to decide.
     let response = server
         .client
