@@ -328,7 +328,7 @@ async fn what_the_upstream_could_read_otherwise_is_refused() {
         );
     }
 
-    let allowing = server_with(Box::leak(
+    let allowing = crate::forward_auth::server(Box::leak(
         format!("{ROUTES}[forward_auth]\ndefault = \"allow\"\n").into_boxed_str(),
     ))
     .await;
@@ -340,10 +340,6 @@ async fn what_the_upstream_could_read_otherwise_is_refused() {
         assert_eq!(status, 403, "{uri}: {body}");
         assert_eq!(body["reason"], "path_refused", "{uri}: {body}");
     }
-}
-
-async fn server_with(extra: &'static str) -> TestServer {
-    server(extra).await
 }
 
 /// A gateway's address whose failed-authentication bucket someone else emptied (bad PEP
