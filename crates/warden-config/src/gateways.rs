@@ -26,6 +26,10 @@ pub struct RouteSettings {
     /// the type is tenant-scoped).
     #[serde(default)]
     pub tenant: Option<String>,
+    /// The audience of the context token for this route's upstream, when it is not
+    /// `[context_token] audience`.
+    #[serde(default)]
+    pub audience: Option<String>,
 }
 
 fn any_method() -> String {
@@ -154,6 +158,78 @@ pub struct ForwardAuthSettings {
     pub unknown_resources: UnknownResources,
 }
 
+/// `[grpc]`: the gRPC listener (Envoy `ext_authz`, `envoy.service.auth.v3.Authorization/Check`,
+/// and `grpc.health.v1`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct GrpcSettings {
+    /// The address to listen on, e.g. `127.0.0.1:9191`.
+    pub listen: std::net::SocketAddr,
+    /// The largest request message accepted, in bytes (default 65536; Envoy sends the request's
+    /// headers, and its body only when `with_request_body` is set, which Warden does not need).
+    #[serde(default = "default_grpc_max_message")]
+    pub max_message_bytes: usize,
+    /// Concurrent calls per connection (default 1024; Envoy multiplexes on a few connections).
+    #[serde(default = "default_grpc_concurrency")]
+    pub max_concurrent_streams: u32,
+}
+
+fn default_grpc_max_message() -> usize {
+    65_536
+}
+
+fn default_grpc_concurrency() -> u32 {
+    1024
+}
+
+/// The longest context-token lifetime: it stands in for a full decision, so it must not outlive
+/// a revocation by much.
+pub const MAX_CONTEXT_TOKEN_TTL_SECONDS: u64 = 300;
+
+/// `[context_token]`: on allow, a gateway answer carries a short-lived token signed by Warden
+/// (`X-Warden-Context`) that the upstream's SDK accepts for the same action on the same resource
+/// instead of a second check. Needs `[tokens]` (Warden's signing key).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ContextTokenSettings {
+    /// The upstream's audience (`aud`), unless the route names its own.
+    pub audience: String,
+    /// Lifetime in seconds (default 30, at most 300).
+    #[serde(default = "default_context_ttl")]
+    pub ttl_seconds: u64,
+}
+
+fn default_context_ttl() -> u64 {
+    30
+}
+
+impl ContextTokenSettings {
+    /// Checks the lifetime and the audience (`warden_audience`: `[tokens] audience`, which a
+    /// context token must never carry, or it could be sent back to Warden as an access token).
+    pub fn check(&self, warden_audience: &str, routes: &[RouteSettings]) -> Result<(), String> {
+        if self.ttl_seconds == 0 || self.ttl_seconds > MAX_CONTEXT_TOKEN_TTL_SECONDS {
+            return Err(format!(
+                "context_token.ttl_seconds must be between 1 and {MAX_CONTEXT_TOKEN_TTL_SECONDS}"
+            ));
+        }
+        let audiences = std::iter::once(self.audience.as_str())
+            .chain(routes.iter().filter_map(|route| route.audience.as_deref()));
+        for audience in audiences {
+            if audience.trim().is_empty() || audience.trim() != audience {
+                return Err(format!(
+                    "context_token: audience `{audience}` must be a non-empty name without surrounding spaces"
+                ));
+            }
+            if audience == warden_audience {
+                return Err(format!(
+                    "context_token: audience `{audience}` is Warden's own ([tokens] audience): a context token must name the upstream"
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -166,6 +242,7 @@ mod tests {
             resource_type: "Document".to_owned(),
             resource_id: resource_id.to_owned(),
             tenant: tenant.map(str::to_owned),
+            audience: None,
         }
     }
 

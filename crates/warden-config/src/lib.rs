@@ -95,6 +95,12 @@ pub struct RawConfig {
     /// `[forward_auth]`.
     #[serde(default)]
     pub forward_auth: ForwardAuthSettings,
+    /// `[grpc]`: the Envoy `ext_authz` listener.
+    #[serde(default)]
+    pub grpc: Option<GrpcSettings>,
+    /// `[context_token]`: identity passed inward on allow.
+    #[serde(default)]
+    pub context_token: Option<ContextTokenSettings>,
 }
 
 /// Declares a configuration value that is one of a few names: parsed from the name (with a
@@ -143,7 +149,8 @@ mod operator;
 pub use operator::{ClientAuth, MetricsSettings, RateLimitSettings, TlsSettings};
 mod gateways;
 pub use gateways::{
-    ForwardAuthSettings, RouteSettings, TemplateSegment, UnknownResources, UnmatchedRoute,
+    ContextTokenSettings, ForwardAuthSettings, GrpcSettings, MAX_CONTEXT_TOKEN_TTL_SECONDS,
+    RouteSettings, TemplateSegment, UnknownResources, UnmatchedRoute,
 };
 
 named_choice!(
@@ -456,6 +463,10 @@ pub struct Config {
     pub routes: Vec<RouteSettings>,
     /// `[forward_auth]`.
     pub forward_auth: ForwardAuthSettings,
+    /// `[grpc]`.
+    pub grpc: Option<GrpcSettings>,
+    /// `[context_token]`, checked (it needs `[tokens]`).
+    pub context_token: Option<ContextTokenSettings>,
 }
 
 /// Loads `path` (or only defaults when `None`), applies `WARDEN_…__…` overrides from `env`,
@@ -652,6 +663,37 @@ fn check(
         None => None,
     };
     tokens::check_service_accounts(&raw.service_accounts).map_err(&invalid)?;
+    let context_token = match (raw.context_token, &tokens) {
+        (None, _) => {
+            if raw.routes.iter().any(|route| route.audience.is_some()) {
+                return Err(invalid(
+                    "routes: `audience` names a context token's audience, and [context_token] is not configured"
+                        .to_owned(),
+                ));
+            }
+            None
+        }
+        (Some(_), None) => {
+            return Err(invalid(
+                "[context_token] needs [tokens]: context tokens are signed with Warden's signing key"
+                    .to_owned(),
+            ));
+        }
+        (Some(settings), Some(tokens)) => {
+            settings
+                .check(&tokens.audience, &raw.routes)
+                .map_err(&invalid)?;
+            Some(settings)
+        }
+    };
+    if let Some(grpc) = &raw.grpc
+        && (grpc.max_message_bytes < 1024 || grpc.max_concurrent_streams == 0)
+    {
+        return Err(invalid(
+            "grpc.max_message_bytes must be at least 1024 and grpc.max_concurrent_streams at least 1"
+                .to_owned(),
+        ));
+    }
     Ok(Config {
         origin,
         audit,
@@ -669,6 +711,8 @@ fn check(
         issuers,
         routes: raw.routes,
         forward_auth: raw.forward_auth,
+        grpc: raw.grpc,
+        context_token,
     })
 }
 
@@ -766,6 +810,67 @@ mod tests {
         let path = dir.path().join("warden.toml");
         std::fs::write(&path, text).unwrap();
         (dir, path)
+    }
+
+    /// `[context_token]` needs Warden's signing key, a short life and an audience that is not
+    /// Warden's own (issue #23); `[grpc]` limits are checked.
+    #[test]
+    fn context_tokens_and_grpc_are_checked() {
+        let kek = [("WARDEN_TEST_KEK", "ab".repeat(32))];
+        let kek: Vec<(String, String)> = kek
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), v.clone()))
+            .collect();
+        let tokens = "[storage]\nurl = \"sqlite://w.db\"\n[tokens]\nissuer = \"http://127.0.0.1:8180\"\nkey_encryption_key_env = \"WARDEN_TEST_KEK\"\n";
+        let route = "[[routes]]\npath = \"/d/{id}\"\naction = \"read\"\nresource_type = \"Document\"\nresource_id = \"id\"\n";
+        let good = format!(
+            "{tokens}[context_token]\naudience = \"docs-app\"\n[grpc]\nlisten = \"127.0.0.1:9191\"\n"
+        );
+        let (_dir, path) = write(&good);
+        let config = load(Some(&path), &kek).unwrap();
+        assert_eq!(config.context_token.unwrap().ttl_seconds, 30);
+        assert_eq!(config.grpc.unwrap().max_message_bytes, 65_536);
+        for (text, expected) in [
+            (
+                "[context_token]\naudience = \"docs-app\"\n".to_owned(),
+                "needs [tokens]",
+            ),
+            (
+                format!("{tokens}[context_token]\naudience = \"warden\"\n"),
+                "Warden's own",
+            ),
+            (
+                format!("{tokens}[context_token]\naudience = \"docs-app\"\nttl_seconds = 0\n"),
+                "between 1 and 300",
+            ),
+            (
+                format!("{tokens}[context_token]\naudience = \"docs-app\"\nttl_seconds = 301\n"),
+                "between 1 and 300",
+            ),
+            (
+                format!("{tokens}[context_token]\naudience = \" \"\n"),
+                "non-empty",
+            ),
+            (
+                format!(
+                    "{tokens}[context_token]\naudience = \"docs-app\"\n{route}audience = \"warden\"\n"
+                ),
+                "Warden's own",
+            ),
+            (
+                format!("{route}audience = \"billing\"\n"),
+                "[context_token] is not configured",
+            ),
+            (
+                "[grpc]\nlisten = \"127.0.0.1:1\"\nmax_message_bytes = 10\n".to_owned(),
+                "grpc.max_message_bytes",
+            ),
+            ("[grpc]\nlisten = \"nowhere\"\n".to_owned(), "listen"),
+        ] {
+            let (_dir, path) = write(&text);
+            let message = load(Some(&path), &kek).unwrap_err().to_string();
+            assert!(message.contains(expected), "{text}: {message}");
+        }
     }
 
     #[test]

@@ -6,12 +6,14 @@
 //! - [`assertion`]: RFC 7523 client assertions (`private_key_jwt`) checked against the account's
 //!   registered public keys.
 //! - [`access_token`]: the RFC 9068 access token Warden signs.
+//! - [`context_token`]: the short-lived token a gateway passes inward on allow.
 //!
 //! Nothing here does I/O: the server reads the store and hands records in. Tests: the unit
 //! tests of each module and `warden-server`'s `tests/server/service_accounts.rs`.
 
 pub mod access_token;
 pub mod assertion;
+pub mod context_token;
 pub mod credentials;
 pub mod report;
 pub mod signing;

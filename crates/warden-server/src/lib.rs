@@ -13,6 +13,8 @@
 
 mod admin_auth;
 pub mod admin_routes;
+pub mod edge;
+mod grpc;
 mod json;
 mod origin;
 pub mod pep_auth;
@@ -332,12 +334,20 @@ enum Bound {
     Tls(tls::TlsListener),
 }
 
+/// The running gRPC listener (`[grpc]`).
+struct GrpcListener {
+    address: SocketAddr,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
 /// A running server.
 pub struct Server {
     address: SocketAddr,
     state: AppState,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<Result<(), ServerError>>,
+    grpc: Option<GrpcListener>,
     background: Vec<tokio::task::JoinHandle<()>>,
     audit_writer: Option<warden_audit::WriterHandle>,
 }
@@ -408,6 +418,7 @@ impl Server {
             pep_client_certificates: config.pep_client_certificates,
             routes: Arc::new(routes),
             unknown_resources: config.forward_auth.unknown_resources,
+            context_token: config.context_token.clone(),
         }));
         background.push(rate_limit::spawn_upkeep(state.clone()));
         let app = router(
@@ -422,6 +433,7 @@ impl Server {
             header_read_timeout: Duration::from_millis(config.server.header_read_timeout_ms),
             max_per_address: config.server.max_connections_per_address,
             max_total: serve::total_connection_cap(config.server.max_connections),
+            h2_max_concurrent_streams: None,
         };
         let task = match bound {
             Bound::Plain(listener) => tokio::spawn(async move {
@@ -434,11 +446,49 @@ impl Server {
             }),
         };
         tracing::info!(%address, "warden is listening");
+        let grpc = match &config.grpc {
+            Some(settings) => {
+                let listener = tokio::net::TcpListener::bind(settings.listen)
+                    .await
+                    .map_err(|source| ServerError::Bind {
+                        address: settings.listen,
+                        source,
+                    })?;
+                let grpc_address = listener.local_addr().map_err(ServerError::Serve)?;
+                let (reporter, health) = tonic_health::server::health_reporter();
+                background.push(grpc::spawn_health(state.clone(), reporter));
+                let app = grpc::router(
+                    state.clone(),
+                    Duration::from_millis(config.server.request_timeout_ms),
+                    settings.max_message_bytes,
+                    health,
+                );
+                let limits = serve::ConnectionLimits {
+                    h2_max_concurrent_streams: Some(settings.max_concurrent_streams),
+                    ..connection_limits
+                };
+                let (sender, receiver) = tokio::sync::oneshot::channel::<()>();
+                let task = tokio::spawn(async move {
+                    let stop = async move {
+                        let _ = receiver.await;
+                    };
+                    serve::serve(listener, app, limits, stop).await;
+                });
+                tracing::info!(address = %grpc_address, "ext_authz (gRPC) is listening");
+                Some(GrpcListener {
+                    address: grpc_address,
+                    shutdown: Some(sender),
+                    task,
+                })
+            }
+            None => None,
+        };
         Ok(Server {
             address,
             state,
             shutdown: Some(shutdown_sender),
             task,
+            grpc,
             background,
             audit_writer,
         })
@@ -447,6 +497,11 @@ impl Server {
     /// The bound address (useful with port 0).
     pub fn address(&self) -> SocketAddr {
         self.address
+    }
+
+    /// The bound gRPC address, with `[grpc]`.
+    pub fn grpc_address(&self) -> Option<SocketAddr> {
+        self.grpc.as_ref().map(|grpc| grpc.address)
     }
 
     /// The shared state (for tests and metrics).
@@ -460,6 +515,9 @@ impl Server {
         // connection's task (and so a handle to the decision log) alive, and must not double it.
         let deadline = tokio::time::Instant::now() + grace;
         if let Some(sender) = self.shutdown.take() {
+            let _ = sender.send(());
+        }
+        if let Some(sender) = self.grpc.as_mut().and_then(|grpc| grpc.shutdown.take()) {
             let _ = sender.send(());
         }
         for task in &self.background {
@@ -476,6 +534,13 @@ impl Server {
                 Ok(())
             }
         };
+        if let Some(grpc) = self.grpc.as_mut() {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            if tokio::time::timeout(left, &mut grpc.task).await.is_err() {
+                tracing::warn!("in-flight ext_authz calls did not finish within the grace period");
+                grpc.task.abort();
+            }
+        }
         // The last handle to the decision log goes; the writer drains the queue, signs the
         // head and stops.
         let Server {

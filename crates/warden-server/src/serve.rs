@@ -52,6 +52,8 @@ pub struct ConnectionLimits {
     pub max_per_address: usize,
     /// Connections open at once in all.
     pub max_total: usize,
+    /// Streams open at once on one HTTP/2 connection (hyper's default when `None`).
+    pub h2_max_concurrent_streams: Option<u32>,
 }
 
 /// The client address of an accepted connection.
@@ -344,7 +346,8 @@ pub async fn serve<L>(
         .http2()
         .timer(TokioTimer::new())
         .keep_alive_interval(Some(Duration::from_secs(20)))
-        .keep_alive_timeout(Duration::from_secs(20));
+        .keep_alive_timeout(Duration::from_secs(20))
+        .max_concurrent_streams(limits.h2_max_concurrent_streams);
     let graceful = GracefulShutdown::new();
     let open = OpenConnections::default();
     // Owned here: if this task is aborted (the shutdown's deadline passed), they go with it.
@@ -404,6 +407,7 @@ mod tests {
             header_read_timeout: Duration::from_secs(1),
             max_per_address,
             max_total,
+            h2_max_concurrent_streams: None,
         }
     }
 

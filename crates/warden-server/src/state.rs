@@ -45,6 +45,8 @@ pub struct Shared {
     pub routes: Arc<warden_service::routes::RouteTable>,
     /// `[forward_auth] unknown_resources`.
     pub unknown_resources: warden_config::UnknownResources,
+    /// `[context_token]`: identity passed inward on allow.
+    pub context_token: Option<warden_config::ContextTokenSettings>,
 }
 
 impl std::ops::Deref for Shared {

@@ -50,6 +50,7 @@ struct Route {
     resource_id: String,
     tenant: Option<String>,
     tenant_scoped: bool,
+    audience: Option<String>,
 }
 
 /// What a matched route asks.
@@ -63,6 +64,8 @@ pub struct RouteMatch<'a> {
     pub resource_type: &'a str,
     /// The resource id, qualified with the tenant for a tenant-scoped type.
     pub resource_id: String,
+    /// The context token's audience for this route's upstream, when the route names one.
+    pub audience: Option<&'a str>,
 }
 
 /// The checked route table.
@@ -132,6 +135,7 @@ impl RouteTable {
                 resource_id: route.resource_id.clone(),
                 tenant: route.tenant.clone(),
                 tenant_scoped: scoped,
+                audience: route.audience.clone(),
             });
         }
         Ok(RouteTable { routes, unmatched })
@@ -241,6 +245,7 @@ impl RouteTable {
                 action: &route.action,
                 resource_type: &route.resource_type,
                 resource_id,
+                audience: route.audience.as_deref(),
             }));
         }
         Ok(None)

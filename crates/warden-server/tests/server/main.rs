@@ -15,6 +15,7 @@ mod authzen;
 mod check;
 mod entities_at_scale;
 mod errors;
+mod ext_authz;
 mod filter;
 mod forward_auth;
 mod limits;
