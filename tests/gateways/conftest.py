@@ -1,6 +1,7 @@
-"""Fixtures of the gateway tests: one Warden (with `[[routes]]`, a store for revocations and a
-decision log), one example app, and nginx and Caddy in front of it, for the whole session;
-every process is killed at the end whatever happened.
+"""Fixtures of the gateway tests: one Warden (with `[[routes]]`, a store for revocations, a
+decision log and `[context_token]`), one example app, and nginx and Caddy in front of it, for
+the whole session; for the agreement table, another nginx and Caddy in front of an echo server
+(`stack.Echo`). Every process is killed at the end whatever happened.
 
 Run with the Python SDK's venv, after `bash scripts/test-python.sh` made it:
 `cd tests/gateways && ../../clients/python/.venv/bin/python -m pytest -q`, or
@@ -112,3 +113,31 @@ def gateway(request: pytest.FixtureRequest) -> stack.Gateway:
     """Each test that takes it runs once through nginx and once through Caddy."""
     chosen: stack.Gateway = request.getfixturevalue(request.param)
     return chosen
+
+
+@pytest.fixture(scope="session")
+def echo() -> Iterator[stack.Echo]:
+    server = stack.start_echo()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def echo_gateways(
+    tmp_path_factory: pytest.TempPathFactory, warden: stack.Warden, echo: stack.Echo
+) -> Iterator[list[stack.Gateway]]:
+    """nginx and Caddy, configured as for the app, in front of the echo server: what a client
+    gets through them is the gateway's own answer."""
+    nginx = stack.start_nginx(tmp_path_factory.mktemp("echo-nginx"), _nginx_binary(), warden, echo)
+    try:
+        caddy = stack.start_caddy(
+            tmp_path_factory.mktemp("echo-caddy"), _binary("caddy"), warden, echo
+        )
+        try:
+            yield [nginx, caddy]
+        finally:
+            stack.stop(caddy.process)
+    finally:
+        stack.stop(nginx.process)

@@ -1,8 +1,12 @@
-"""The example app (`examples/fastapi-docs`) as the gateways' upstream, with one addition: every
+"""The example app (`examples/fastapi-docs`) as the gateways' upstream, with two additions. Every
 request that reaches it is appended to a JSON-lines file (`GATEWAY_APP_LOG`), with the path it
 was asked for, the test's request id (`X-Test-Request-Id`) and the `X-Warden-*` /
-`X-Decision-Id` headers the gateway set, and whether an `Authorization` header came along. The
-tests read it to tell whether a request got past the gateway, and what the gateway told it.
+`X-Decision-Id` headers the gateway set, whether an `Authorization` header came along, and
+whether an `X-Warden-Context` did (with a short hash of it, never the token: the tests tell by
+the hash whose token it was). The tests read it to tell whether a request got past the
+gateway, and what the gateway told it. And each answer carries `X-Test-Decisions`: the
+decisions the app's own checks took (`warden.fastapi.decisions_of`), as `id;policy_revision`
+pairs, comma-separated, so a test sees which check the gateway's context token stood in for.
 
 Run: `uvicorn --factory gateway_app:create` with `examples/fastapi-docs` on `PYTHONPATH`,
 `WARDEN_URL`, `DOCS_DATABASE_URL` and `GATEWAY_APP_LOG` in the environment.
@@ -10,6 +14,7 @@ Run: `uvicorn --factory gateway_app:create` with `examples/fastapi-docs` on `PYT
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import threading
@@ -17,9 +22,11 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from fastapi import FastAPI, Request, Response
+from warden.fastapi import decisions_of
 
 from docs_app.main import create_app
 
+CONTEXT_HEADER = "x-warden-context"
 RECORDED_HEADERS = (
     "x-test-request-id",
     "x-warden-principal",
@@ -27,6 +34,11 @@ RECORDED_HEADERS = (
     "x-warden-tenant",
     "x-decision-id",
 )
+
+
+def context_fingerprint(token: str) -> str:
+    """Who sent a context token, without logging it: the first 16 hex digits of its SHA-256."""
+    return hashlib.sha256(token.encode()).hexdigest()[:16]
 
 
 def create() -> FastAPI:
@@ -48,9 +60,17 @@ def create() -> FastAPI:
                 name: request.headers[name] for name in RECORDED_HEADERS if name in request.headers
             },
             "authorization": "authorization" in request.headers,
+            "context_tokens": [
+                context_fingerprint(value) for value in request.headers.getlist(CONTEXT_HEADER)
+            ],
         }
         with lock:
             log.write(json.dumps(line) + "\n")
-        return await call_next(request)
+        response = await call_next(request)
+        response.headers["X-Test-Decisions"] = ",".join(
+            f"{decision.decision_id};{decision.policy_revision}"
+            for decision in decisions_of(request)
+        )
+        return response
 
     return app

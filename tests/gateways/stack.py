@@ -1,7 +1,9 @@
 """The processes of the gateway tests, all on loopback, each on a free port: the real
-`warden serve` with `[[routes]]` and `[forward_auth]`, the example FastAPI app under uvicorn
-(`gateway_app.py`), and a real nginx (`auth_request`) and a real Caddy (`forward_auth`) in
-front of it. What this is not: a test. `test_forward_auth.py` says what is correct.
+`warden serve` with `[[routes]]`, `[forward_auth]` and `[context_token]` (Warden signs a context
+token for the app, audience `docs-app`, with its own key: `[tokens]`), the example FastAPI app
+under uvicorn (`gateway_app.py`, `WARDEN_CONTEXT_AUDIENCE=docs-app`), and a real nginx
+(`auth_request`) and a real Caddy (`forward_auth`) in front of it. What this is not: a test.
+`test_forward_auth.py`, `test_context_token.py` and `test_agreement.py` say what is correct.
 
 Every process started here is registered and killed (its whole process group, by id) by
 `kill_leftovers`, a session finalizer in `conftest.py`, if it was not stopped. Every wait is
@@ -26,8 +28,9 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import jwt
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -39,6 +42,8 @@ HERE = Path(__file__).resolve().parent
 ISSUER = "https://idp.gateways.test"
 AUDIENCE = "warden"
 KID = "gateways-k1"
+CONTEXT_AUDIENCE = "docs-app"
+"""The app's name as Warden's upstream: `[context_token] audience`, `WARDEN_CONTEXT_AUDIENCE`."""
 
 READY_TIMEOUT = 30.0
 """Seconds a process gets to answer (warden `/readyz`, the app's `/healthz`, a gateway's port)."""
@@ -292,7 +297,7 @@ def _routes_toml() -> str:
     return "\n\n".join(tables)
 
 
-def warden_config(port: int, entities_file: Path, pep_hash: str) -> str:
+def warden_config(port: int, entities_file: Path, pep_hash: str, kek_file: Path) -> str:
     return f"""[server]
 listen = "127.0.0.1:{port}"
 
@@ -315,8 +320,15 @@ tenant = "org_id"
 [storage]
 url = "sqlite://warden.db"
 
+[tokens]
+issuer = "http://127.0.0.1:{port}"
+key_encryption_key_file = {json.dumps(str(kek_file))}
+
 [audit]
 dir = "audit"
+
+[context_token]
+audience = "{CONTEXT_AUDIENCE}"
 
 {_routes_toml()}
 
@@ -372,9 +384,12 @@ def start_warden(workdir: Path, key: SigningKey) -> Warden:
     entities_file = workdir / "entities.json"
     shutil.copyfile(PACK_DIR / "entities.json", entities_file)
     pep_hash = hashlib.sha256(secrets.token_urlsafe(32).encode()).hexdigest()
+    # The key that seals Warden's signing keys in the store (never in the configuration).
+    kek_file = workdir / "kek.hex"
+    kek_file.write_text(secrets.token_hex(32) + "\n")
     port = free_port()
     config = workdir / "warden.toml"
-    config.write_text(warden_config(port, entities_file, pep_hash))
+    config.write_text(warden_config(port, entities_file, pep_hash, kek_file))
     env = {k: v for k, v in os.environ.items() if not k.startswith("WARDEN_")}
     init = subprocess.run(  # noqa: S603 - our own binary, fixed arguments
         [str(warden_binary()), "admin", "init", "--config", str(config)],
@@ -399,6 +414,13 @@ def start_warden(workdir: Path, key: SigningKey) -> Warden:
     )
     warden = Warden(port, workdir, config, log_file, shown[0], env, process)
     wait_until("warden serve", lambda: http_status(port, "/readyz") == 200, process, log_file)
+    # A context token needs Warden's signing key, read from the store after the start.
+    wait_until(
+        "warden's signing key",
+        lambda: bool(send(port, "GET", "/.well-known/jwks.json", timeout=2.0).json().get("keys")),
+        process,
+        log_file,
+    )
     return warden
 
 
@@ -437,6 +459,7 @@ def start_app(workdir: Path, warden: Warden) -> App:
         "WARDEN_URL": warden.url,
         "DOCS_DATABASE_URL": f"sqlite:///{workdir / 'docs.db'}",
         "GATEWAY_APP_LOG": str(log),
+        "WARDEN_CONTEXT_AUDIENCE": CONTEXT_AUDIENCE,
     }
     process = spawn(
         [
@@ -497,10 +520,12 @@ http {{
             auth_request_set $warden_principal_type $upstream_http_x_warden_principal_type;
             auth_request_set $warden_tenant $upstream_http_x_warden_tenant;
             auth_request_set $warden_decision $upstream_http_x_decision_id;
+            auth_request_set $warden_context $upstream_http_x_warden_context;
             proxy_set_header X-Warden-Principal $warden_principal;
             proxy_set_header X-Warden-Principal-Type $warden_principal_type;
             proxy_set_header X-Warden-Tenant $warden_tenant;
             proxy_set_header X-Decision-Id $warden_decision;
+            proxy_set_header X-Warden-Context $warden_context;
             # A 401's challenge, passed back to the client.
             auth_request_set $warden_challenge $upstream_http_www_authenticate;
             add_header WWW-Authenticate $warden_challenge always;
@@ -542,13 +567,20 @@ http://:{port} {{
         request_header -X-Warden-Principal-Type
         request_header -X-Warden-Tenant
         request_header -X-Decision-Id
+        request_header -X-Warden-Context
         # Warden reads X-Original-Method/-URI too (nginx sends those): a client's own would make
         # the request ambiguous (400), so drop them.
         request_header -X-Original-Method
         request_header -X-Original-URI
         forward_auth 127.0.0.1:{warden_port} {{
             uri /v1/forward-auth
-            copy_headers X-Warden-Principal X-Warden-Principal-Type X-Warden-Tenant X-Decision-Id
+            copy_headers {{
+                X-Warden-Principal
+                X-Warden-Principal-Type
+                X-Warden-Tenant
+                X-Decision-Id
+                X-Warden-Context
+            }}
         }}
         reverse_proxy 127.0.0.1:{app_port}
     }}
@@ -565,6 +597,84 @@ class Gateway:
     process: subprocess.Popen[bytes]
 
 
+class Upstream(Protocol):
+    """What a gateway proxies to: the example app, or the echo server of the agreement table."""
+
+    port: int
+
+
+class _EchoHandler(BaseHTTPRequestHandler):
+    server: _EchoServer
+
+    def _answer(self) -> None:
+        length = int(self.headers.get("content-length") or 0)
+        if length:
+            self.rfile.read(length)
+        with self.server.lock:
+            self.server.seen.append(
+                {
+                    "method": self.command,
+                    "path": self.path,
+                    "headers": {name.lower(): value for name, value in self.headers.items()},
+                }
+            )
+        body = b"{}"
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = _answer
+
+    def log_message(self, format: str, *args: Any) -> None:
+        del format, args
+
+
+class _EchoServer(ThreadingHTTPServer):
+    daemon_threads = True
+    lock: threading.Lock
+    seen: list[dict[str, Any]]
+
+
+@dataclass
+class Echo:
+    """An upstream on loopback that answers 200 `{}` to any request and records it: behind a
+    gateway, the answer the client gets is then the gateway's decision (the agreement table),
+    and nothing the request does changes the example app's data."""
+
+    server: _EchoServer
+    thread: threading.Thread
+
+    @property
+    def port(self) -> int:
+        port: int = self.server.server_address[1]
+        return port
+
+    def saw(self, request_id: str) -> list[dict[str, Any]]:
+        with self.server.lock:
+            return [
+                seen
+                for seen in self.server.seen
+                if seen["headers"].get("x-test-request-id") == request_id
+            ]
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(timeout=STOP_TIMEOUT)
+
+
+def start_echo() -> Echo:
+    server = _EchoServer(("127.0.0.1", 0), _EchoHandler)
+    server.lock = threading.Lock()
+    server.seen = []
+    thread = threading.Thread(target=server.serve_forever, args=(0.1,), daemon=True)
+    thread.start()
+    return Echo(server, thread)
+
+
 def nginx_conf(tmp: Path, port: int, warden_port: int, app_port: int) -> str:
     # As root the master would hand the workers to `nobody`, who cannot enter the test's
     # private temp directory: keep them as the user running the tests.
@@ -574,7 +684,7 @@ def nginx_conf(tmp: Path, port: int, warden_port: int, app_port: int) -> str:
     )
 
 
-def start_nginx(workdir: Path, binary: str, warden: Warden, app: App) -> Gateway:
+def start_nginx(workdir: Path, binary: str, warden: Warden, app: Upstream) -> Gateway:
     port = free_port()
     conf = workdir / "nginx.conf"
     conf.write_text(nginx_conf(workdir, port, warden.port, app.port))
@@ -597,7 +707,7 @@ def caddyfile(port: int, warden_port: int, app_port: int) -> str:
     return CADDYFILE.format(port=port, warden_port=warden_port, app_port=app_port)
 
 
-def start_caddy(workdir: Path, binary: str, warden: Warden, app: App) -> Gateway:
+def start_caddy(workdir: Path, binary: str, warden: Warden, app: Upstream) -> Gateway:
     port = free_port()
     config = workdir / "Caddyfile"
     config.write_text(caddyfile(port, warden.port, app.port))

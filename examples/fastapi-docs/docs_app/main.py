@@ -10,6 +10,14 @@
     /me                                         GET    who the token's principal is
 
 Run: `WARDEN_URL=http://127.0.0.1:8180 uvicorn --factory docs_app.main:create_app`.
+
+Behind a gateway that asks Warden first (nginx `auth_request`, Caddy `forward_auth`, Envoy
+`ext_authz`; docs/gateways.md) with `[context_token]` configured, set `WARDEN_CONTEXT_AUDIENCE`
+to the audience Warden signs for this app (e.g. `docs-app`): the gateway's `X-Warden-Context`
+then stands in for the app's own `list` check on the tenant (same action, same resource, no
+other input), so that check costs no second call to Warden. The document routes still make
+their own check: they send the document's properties, which the gateway's decision had not.
+The list's rows are still filtered with the bearer token (`/v1/filter`).
 """
 
 import os
@@ -89,16 +97,19 @@ def create_app(
     database_url: str | None = None,
     *,
     warden_timeout: float = 2.0,
+    context_audience: str | None = None,
 ) -> FastAPI:
-    """Build the app; arguments default to `WARDEN_URL` and `DOCS_DATABASE_URL`."""
+    """Build the app; arguments default to `WARDEN_URL`, `DOCS_DATABASE_URL` and
+    `WARDEN_CONTEXT_AUDIENCE` (unset: gateway context tokens are ignored)."""
     warden_url = warden_url or os.environ.get("WARDEN_URL", "http://127.0.0.1:8180")
     database_url = database_url or os.environ.get("DOCS_DATABASE_URL", "sqlite:///./docs.db")
+    context_audience = context_audience or os.environ.get("WARDEN_CONTEXT_AUDIENCE") or None
     engine = make_engine(database_url)
     create_and_seed(engine)
     get_session = session_dependency(sessionmaker(engine, expire_on_commit=False))
     SessionDep = Annotated[Session, Depends(get_session)]
 
-    warden = Warden(realm="docs")
+    warden = Warden(realm="docs", context_audience=context_audience)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

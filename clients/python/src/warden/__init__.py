@@ -5,7 +5,8 @@ protects FastAPI routes with them, and `warden.sqlalchemy` (extra `sqlalchemy`) 
 filter plan (`FilterPlan`, from `POST /v1/filter`) into a query's `WHERE` clause.
 `ServiceAccountTokens` / `AsyncServiceAccountTokens` get a service account's access tokens
 from Warden, and `ServiceAccountAuth` sends them on the caller's own `httpx2` requests to
-other services.
+other services. `ContextTokenVerifier` (extra `gateway`) verifies the context token a gateway
+passes inward after Warden allowed a request there (`warden.context_token`).
 
 The SDK logs on the `warden` logger (and its child `warden.fastapi`): decision ids at DEBUG,
 retries at INFO, Warden's 5xx causes, rejected requests and calls without an answer at
@@ -16,7 +17,9 @@ WARNING; never a token, a credential or a header. Like any library it only adds 
 import logging
 
 from warden.client import AsyncWardenClient, WardenClient
+from warden.context_token import ContextClaims, ContextTokenVerifier
 from warden.errors import (
+    ContextTokenError,
     FilterMappingError,
     FilterUnsupportedError,
     InvalidTokenError,
@@ -51,6 +54,9 @@ __all__ = [
     "AsyncWardenClient",
     "Authentication",
     "Check",
+    "ContextClaims",
+    "ContextTokenError",
+    "ContextTokenVerifier",
     "Decision",
     "Entity",
     "EntityRef",

@@ -13,7 +13,7 @@ iterating.
 Reliability and TLS (see `warden._transport` for the rules): a call that fails on the
 connection is tried again up to `retries` times, within `deadline` seconds for the whole
 call. Every request these clients send only reads (decisions, identities, plans, searches,
-readiness), so all of them may be retried, even when Warden may have seen the first
+readiness, Warden's keys), so all of them may be retried, even when Warden may have seen the first
 attempt (the decision log then holds one record per attempt). `verify` and `cert` set whom
 the client trusts and the certificate it presents over HTTPS.
 
@@ -81,6 +81,8 @@ SEARCH_SUBJECT_PATH = "/access/v1/search/subject"
 SEARCH_RESOURCE_PATH = "/access/v1/search/resource"
 SEARCH_ACTION_PATH = "/access/v1/search/action"
 READY_PATH = "/readyz"
+JWKS_PATH = "/.well-known/jwks.json"
+OPENID_CONFIGURATION_PATH = "/.well-known/openid-configuration"
 
 _log = logging.getLogger("warden")
 
@@ -321,6 +323,14 @@ def _readiness(raw: _transport.RawResponse) -> dict[str, Any]:
     body = raw.json()
     if not isinstance(body, dict):
         raise WardenProtocolError("the /readyz answer is not a JSON object")
+    return body
+
+
+def _document(raw: _transport.RawResponse) -> dict[str, Any]:
+    """A JSON object answer of a `GET` (Warden's JWKS, its OpenID configuration)."""
+    body = _pep_answer(raw)
+    if not isinstance(body, dict):
+        raise WardenProtocolError(f"the answer of {raw.path} is not a JSON object")
     return body
 
 
@@ -579,6 +589,19 @@ class WardenClient(_Base):
         """The `/readyz` document (its `checks.policy.revision` names the loaded policy)."""
         return _readiness(self._http.get(READY_PATH))
 
+    def jwks(self) -> dict[str, Any]:
+        """Warden's own signing keys (`GET /.well-known/jwks.json`): what verifies its
+        service-account tokens and the context tokens a gateway passes on (`warden.context_token`).
+
+        Warden without `[tokens]` has none: a `WardenRequestError` (404).
+        """
+        return _document(self._http.get(JWKS_PATH))
+
+    def openid_configuration(self) -> dict[str, Any]:
+        """Warden's issuer metadata (`GET /.well-known/openid-configuration`); its `issuer` is
+        the `iss` of Warden's tokens. Without `[tokens]`: a `WardenRequestError` (404)."""
+        return _document(self._http.get(OPENID_CONFIGURATION_PATH))
+
     def close(self) -> None:
         self._http.close()
 
@@ -808,6 +831,14 @@ class AsyncWardenClient(_Base):
     async def readiness(self) -> dict[str, Any]:
         """The `/readyz` document (its `checks.policy.revision` names the loaded policy)."""
         return _readiness(await self._http.get(READY_PATH))
+
+    async def jwks(self) -> dict[str, Any]:
+        """Warden's own signing keys; see `WardenClient.jwks`."""
+        return _document(await self._http.get(JWKS_PATH))
+
+    async def openid_configuration(self) -> dict[str, Any]:
+        """Warden's issuer metadata; see `WardenClient.openid_configuration`."""
+        return _document(await self._http.get(OPENID_CONFIGURATION_PATH))
 
     async def aclose(self) -> None:
         await self._http.aclose()

@@ -43,6 +43,24 @@ class InvalidTokenError(WardenError):
         self.www_authenticate = www_authenticate
 
 
+class ContextTokenError(WardenError):
+    """A context token (`X-Warden-Context`, from a gateway) that this upstream does not accept.
+
+    `reason` says why: `context_malformed`, `context_type_invalid` (header `typ` is not
+    `warden-ctx+jwt`), `context_algorithm_refused` (not EdDSA or ES256), `context_key_unknown`
+    (no such `kid` in Warden's JWKS), `context_signature_invalid`, `context_issuer_mismatch`,
+    `context_audience_mismatch` (made for another upstream), `context_expired`,
+    `context_not_yet_valid` or `context_claims_invalid`. Not `retryable`: the same token is
+    refused again. `warden.fastapi` then makes the usual check with the bearer token. The
+    message never quotes the token.
+    """
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(f"context token refused: {reason}: {detail}")
+        self.reason = reason
+        self.detail = detail
+
+
 class WardenUnavailableError(WardenError):
     """Warden gave no usable answer: unreachable, timed out, a 5xx, or a garbled body.
 

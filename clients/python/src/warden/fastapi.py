@@ -9,7 +9,8 @@
 
 What each outcome becomes:
 
-- no bearer token: 401 with `WWW-Authenticate: Bearer` (Warden is not asked);
+- no bearer token: 401 with `WWW-Authenticate: Bearer` (Warden is not asked), unless a
+  gateway's context token stands in for the check (see below);
 - a token Warden refuses: 401 with `WWW-Authenticate: Bearer error="invalid_token",
   error_description="<reason code>"`;
 - a deny: 403 with the reason code and the decision id;
@@ -35,6 +36,22 @@ changes. Without a query to filter, `await warden.filter_allowed(request, token,
 to_entity)` decides rows already loaded: one `POST /v1/checks` per batch, only the allowed
 ones are kept.
 
+Behind a gateway that asks Warden first (`/v1/forward-auth`, Envoy `ext_authz`; see
+`docs/gateways.md`), the same check would be made twice. With `Warden(...,
+context_audience="docs-app")` (extra `gateway`), the gateway's `X-Warden-Context` (a token
+Warden signed on allow, for this audience, for seconds; see `warden.context_token`) stands in
+for an `authorize(...)` check when it verifies and allowed exactly that action on that
+resource id, and the check has no other input (no `context`, no loaded `properties`: with them
+Warden could decide otherwise than at the gateway). The decision then has the gateway's
+decision id (in `X-Decision-Id` and `decisions_of`), reason `permitted`, the token's principal
+and `policy_revision` `"gateway"`, and Warden is not called; no bearer token is needed for it.
+A missing, refused (forged, expired, another audience's, logged at WARNING on
+`warden.fastapi`, never the token) or non-matching context token changes nothing: the usual
+check with the bearer token follows, and without a bearer token that is 401 `token_missing`.
+The gateway must set the header and drop a client's own (`docs/gateways.md`); a token that
+verifies is Warden's allow all the same, but only for its audience, action, resource and
+lifetime.
+
 Authentication is the first check's job: `/v1/check` verifies the token and decides in one
 round trip, so `authorize(...)` needs no separate authentication call. `principal` (for
 routes that need only "who is this?") reuses a decision (or plan) already made for the
@@ -59,7 +76,14 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.responses import JSONResponse
 
 from warden.client import AsyncWardenClient
+from warden.context_token import (
+    CONTEXT_HEADER,
+    ContextClaims,
+    ContextTokenVerifier,
+    check_settings,
+)
 from warden.errors import (
+    ContextTokenError,
     FilterMappingError,
     FilterUnsupportedError,
     InvalidTokenError,
@@ -80,6 +104,10 @@ PROBLEM_BASE = "https://warden.dev/problems/"
 DEFAULT_BATCH_SIZE = 100
 _STATE_DECISIONS = "warden_decisions"
 _STATE_PLANS = "warden_filter_plans"
+_STATE_CONTEXT = "warden_context_token"
+GATEWAY_POLICY_REVISION = "gateway"
+"""The `policy_revision` of a decision taken from a gateway's context token: Warden decided at
+the gateway, and the token does not say under which revision."""
 _log = logging.getLogger(__name__)
 _MARKER = "__warden_dependency__"
 
@@ -160,6 +188,15 @@ async def _problem_response(request: Request, exc: Exception) -> JSONResponse:
 ContextSource = Mapping[str, Any] | Callable[[Request], Mapping[str, Any] | None] | None
 
 
+@dataclass(frozen=True, slots=True)
+class _Credentials:
+    """What a request brought: its bearer token and the gateway's context token (each may be
+    missing, not both). Neither is verified yet."""
+
+    token: str | None
+    context_token: str | None
+
+
 class Warden:
     """FastAPI dependencies backed by one `AsyncWardenClient`.
 
@@ -173,8 +210,14 @@ class Warden:
         decision_header: str = "X-Decision-Id",
         realm: str | None = None,
         probe: Probe | None = None,
+        context_audience: str | None = None,
+        context_issuer: str | None = None,
     ) -> None:
-        """`probe` is deprecated and ignored (see `Probe`)."""
+        """`context_audience` is this application's name as a gateway's upstream
+        (`[context_token] audience`, or the route's `audience`): set, a check with no other
+        input is taken from the gateway's `X-Warden-Context` when it verifies and covers it
+        (see the module doc). `context_issuer` is Warden's `[tokens] issuer` (default: read
+        from Warden once). `probe` is deprecated and ignored (see `Probe`)."""
         if probe is not None:
             warnings.warn(
                 "Warden(probe=...) is deprecated and ignored: warden.principal now calls "
@@ -182,7 +225,14 @@ class Warden:
                 DeprecationWarning,
                 stacklevel=2,
             )
+        if context_audience is not None:
+            check_settings(context_audience, context_issuer, 5.0)
+        elif context_issuer is not None:
+            raise ValueError("context_issuer needs context_audience")
         self._client = client
+        self.context_audience = context_audience
+        self.context_issuer = context_issuer
+        self._context_verifier: ContextTokenVerifier | None = None
         self.decision_header = decision_header
         self.realm = realm
         self.probe = probe or Probe()
@@ -197,6 +247,19 @@ class Warden:
     def bind(self, client: AsyncWardenClient) -> None:
         """Use `client` from now on."""
         self._client = client
+        self._context_verifier = None
+
+    @property
+    def context_verifier(self) -> ContextTokenVerifier | None:
+        """The verifier of gateway context tokens (None without `context_audience`), made on
+        first use from the bound client; it caches Warden's keys."""
+        if self.context_audience is None:
+            return None
+        if self._context_verifier is None:
+            self._context_verifier = ContextTokenVerifier(
+                self.client, self.context_audience, issuer=self.context_issuer
+            )
+        return self._context_verifier
 
     @property
     def client(self) -> AsyncWardenClient:
@@ -210,32 +273,58 @@ class Warden:
 
     # -- dependencies -------------------------------------------------------------------
 
+    def _token_missing(self) -> WardenHTTPException:
+        challenge = "Bearer" + (f' realm="{self.realm}"' if self.realm else "")
+        return WardenHTTPException(
+            401,
+            "invalid-token",
+            "Unauthorized",
+            "a bearer token is required",
+            headers={"WWW-Authenticate": challenge},
+            reason="token_missing",
+        )
+
     def _token_dependency(self) -> Callable[..., Awaitable[str]]:
         bearer = self.bearer
-        challenge = "Bearer" + (f' realm="{self.realm}"' if self.realm else "")
 
         async def warden_bearer_token(
             credentials: HTTPAuthorizationCredentials | None = Depends(bearer),  # noqa: B008
         ) -> str:
             if credentials is None or not credentials.credentials:
-                raise WardenHTTPException(
-                    401,
-                    "invalid-token",
-                    "Unauthorized",
-                    "a bearer token is required",
-                    headers={"WWW-Authenticate": challenge},
-                    reason="token_missing",
-                )
+                raise self._token_missing()
             return credentials.credentials
 
         return warden_bearer_token
 
+    def _credentials_dependency(self) -> Callable[..., Awaitable[_Credentials]]:
+        """The bearer token and, with `context_audience`, the gateway's context token: a
+        request with neither is refused here (401 `token_missing`), before any loader runs."""
+        bearer = self.bearer
+
+        async def warden_credentials(
+            request: Request,
+            credentials: HTTPAuthorizationCredentials | None = Depends(bearer),  # noqa: B008
+        ) -> _Credentials:
+            token = credentials.credentials if credentials is not None else None
+            context_tokens = (
+                [value for value in request.headers.getlist(CONTEXT_HEADER) if value.strip()]
+                if self.context_audience
+                else []
+            )
+            if not token and not context_tokens:
+                raise self._token_missing()
+            # Sent twice, the header is refused when examined (see `_verified_context`).
+            context_token = ",".join(context_tokens) if context_tokens else None
+            return _Credentials(token or None, context_token)
+
+        return warden_credentials
+
     def _principal_dependency(self) -> Callable[..., Awaitable[Principal]]:
-        token_dependency = self.token
+        bearer = self.bearer
 
         async def warden_principal(
             request: Request,
-            token: str = Depends(token_dependency),
+            credentials: HTTPAuthorizationCredentials | None = Depends(bearer),  # noqa: B008
         ) -> Principal:
             earlier: list[Decision] = getattr(request.state, _STATE_DECISIONS, [])
             if earlier:
@@ -243,6 +332,9 @@ class Warden:
             plans: list[FilterPlan] = getattr(request.state, _STATE_PLANS, [])
             if plans:
                 return plans[-1].principal
+            if credentials is None or not credentials.credentials:
+                raise self._token_missing()
+            token = credentials.credentials
             # Identity only: no decision is made, so none is logged and no decision id is set.
             try:
                 authentication = await self.client.authenticate(token)
@@ -270,10 +362,16 @@ class Warden:
         The resource id comes from exactly one of: `id_param` (a path parameter),
         `id_template` (path parameters formatted in, e.g. `"{tenant}/{doc_id}"`), or `load`
         (a dependency, itself free to use `Depends`, returning a `LoadedResource`).
+
+        With `context_audience` (see `Warden`), a gateway's verified context token that
+        allowed exactly this action on this resource id stands in for the check, when the
+        check has no other input: no `context` (or an empty one) and no loaded `properties`
+        (or empty ones). Otherwise, or when the token is missing or refused, Warden is asked
+        with the bearer token as usual.
         """
         if sum(x is not None for x in (id_param, id_template, load)) != 1:
             raise ValueError("give exactly one of id_param, id_template or load")
-        token_dependency = self.token
+        credentials_dependency = self._credentials_dependency()
 
         def resource_id_from_path(request: Request) -> str:
             params = request.path_params
@@ -293,12 +391,31 @@ class Warden:
                 ) from None
 
         async def decide(
-            request: Request, response: Response, token: str, resource_id: str, props: Any
+            request: Request,
+            response: Response,
+            credentials: _Credentials,
+            resource_id: str,
+            props: Any,
         ) -> Decision:
             ctx = context(request) if callable(context) else context
-            decision = await self._decide(
-                request, response, token, action, resource_type, resource_id, props, ctx
-            )
+            decision: Decision | None = None
+            if credentials.context_token is not None and not props and not ctx:
+                decision = await self._gateway_decision(
+                    request, response, credentials.context_token, action, resource_type, resource_id
+                )
+            if decision is None:
+                if credentials.token is None:
+                    raise self._token_missing()
+                decision = await self._decide(
+                    request,
+                    response,
+                    credentials.token,
+                    action,
+                    resource_type,
+                    resource_id,
+                    props,
+                    ctx,
+                )
             if not decision.allowed:
                 raise WardenHTTPException(
                     403,
@@ -316,10 +433,10 @@ class Warden:
             async def warden_authorize_path(
                 request: Request,
                 response: Response,
-                token: str = Depends(token_dependency),
+                credentials: _Credentials = Depends(credentials_dependency),  # noqa: B008
             ) -> Authorized[Any]:
                 resource_id = resource_id_from_path(request)
-                return Authorized(await decide(request, response, token, resource_id, None))
+                return Authorized(await decide(request, response, credentials, resource_id, None))
 
             dependency: Callable[..., Awaitable[Authorized[Any]]] = warden_authorize_path
 
@@ -329,12 +446,14 @@ class Warden:
             async def warden_authorize_loaded(
                 request: Request,
                 response: Response,
-                token: str = Depends(token_dependency),
+                credentials: _Credentials = Depends(credentials_dependency),  # noqa: B008
                 loaded: LoadedResource[Any] = Depends(loader),  # noqa: B008
             ) -> Authorized[Any]:
                 if not isinstance(loaded, LoadedResource):
                     raise TypeError(f"the Warden loader {loader!r} did not return LoadedResource")
-                decision = await decide(request, response, token, loaded.id, loaded.properties)
+                decision = await decide(
+                    request, response, credentials, loaded.id, loaded.properties
+                )
                 if loaded.value is None:
                     raise WardenHTTPException(
                         404, "not-found", "Not Found", f"no {resource_type} {loaded.id}"
@@ -517,11 +636,94 @@ class Warden:
             raise _refused(refused) from None
         except WardenError as failure:
             raise _unavailable(str(failure)) from failure
+        self._record(request, response, decision)
+        return decision
+
+    def _record(self, request: Request, response: Response, decision: Decision) -> None:
         decisions: list[Decision] = getattr(request.state, _STATE_DECISIONS, [])
         decisions.append(decision)
         setattr(request.state, _STATE_DECISIONS, decisions)
         response.headers[self.decision_header] = decision.decision_id
+
+    async def _gateway_decision(
+        self,
+        request: Request,
+        response: Response,
+        context_token: str,
+        action: str,
+        resource_type: str,
+        resource_id: str,
+    ) -> Decision | None:
+        """The gateway's allow, when its context token verifies and covers exactly this
+        check; None (ask Warden) otherwise."""
+        claims = await self._verified_context(request, context_token)
+        if claims is None:
+            return None
+        if not claims.covers(action, resource_type, resource_id):
+            _log.debug(
+                "the context token of decision %s covers %s on %s::%s, not %s on %s::%s: "
+                "asking Warden",
+                claims.decision_id,
+                claims.action,
+                claims.resource.type,
+                claims.resource.id,
+                action,
+                resource_type,
+                resource_id,
+            )
+            return None
+        decision = Decision(
+            allowed=True,
+            decision_id=claims.decision_id,
+            reason="permitted",
+            principal=claims.principal,
+            policy_revision=GATEWAY_POLICY_REVISION,
+        )
+        _log.debug(
+            "decision %s (the gateway's, from its context token) for %s on %s::%s: allow",
+            claims.decision_id,
+            action,
+            resource_type,
+            resource_id,
+        )
+        self._record(request, response, decision)
         return decision
+
+    async def _verified_context(self, request: Request, context_token: str) -> ContextClaims | None:
+        """The request's context token verified (once per request), or None when it is
+        refused or cannot be verified: both are logged at WARNING, the token never."""
+        verifier = self.context_verifier
+        if verifier is None:
+            return None
+        earlier: tuple[str, ContextClaims | None] | None = getattr(
+            request.state, _STATE_CONTEXT, None
+        )
+        if earlier is not None and earlier[0] == context_token:
+            return earlier[1]
+        claims: ContextClaims | None = None
+        try:
+            if "," in context_token:
+                # The header came more than once: which one the gateway set is not known.
+                raise ContextTokenError("context_malformed", f"{CONTEXT_HEADER} sent twice")
+            claims = await verifier.verify(context_token)
+        except ContextTokenError as refused:
+            _log.warning(
+                "%s refused (%s: %s) on %s %s; asking Warden instead",
+                CONTEXT_HEADER,
+                refused.reason,
+                refused.detail,
+                request.method,
+                request.url.path,
+            )
+        except WardenError as failure:
+            _log.warning(
+                "%s not verified: Warden's keys or issuer are not available (%s); asking "
+                "Warden instead",
+                CONTEXT_HEADER,
+                failure,
+            )
+        setattr(request.state, _STATE_CONTEXT, (context_token, claims))
+        return claims
 
 
 def _refused(refused: InvalidTokenError) -> WardenHTTPException:
