@@ -532,6 +532,19 @@ async fn malformed_check_requests_are_denials_that_say_why() {
     }
     let (_, answer) = ext_authz(&mut client, request).await;
     assert_eq!(answer.status, 200, "{answer:?}");
+    // Larger than [grpc] max_message_bytes (64 KiB): refused before it is read, and Envoy,
+    // failing closed, answers that with a 403.
+    let padding = "x".repeat(80 * 1024);
+    let oversized = check_request(
+        "GET",
+        "/tenants/acme/documents/roadmap",
+        &[("x-padding", &padding)],
+    );
+    let refused = client.check(oversized).await.unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::OutOfRange, "{refused:?}");
+    // The connection still serves the next check.
+    let (_, answer) = ext_authz(&mut client, check_request("GET", "/admin", &[])).await;
+    assert_eq!(answer.status, 403);
 }
 
 #[tokio::test]
