@@ -165,8 +165,10 @@ pub struct ForwardAuthSettings {
 pub struct GrpcSettings {
     /// The address to listen on, e.g. `127.0.0.1:9191`.
     pub listen: std::net::SocketAddr,
-    /// The largest request message accepted, in bytes (default 65536; Envoy sends the request's
-    /// headers, and its body only when `with_request_body` is set, which Warden does not need).
+    /// The largest request message decided on, in bytes (default 262144: Envoy sends the
+    /// request's headers, the target twice, and its body only when `with_request_body` is set,
+    /// which Warden does not need). A larger one, up to four times this, is a recorded 403
+    /// `request_too_large`; beyond that, gRPC `OUT_OF_RANGE`.
     #[serde(default = "default_grpc_max_message")]
     pub max_message_bytes: usize,
     /// Concurrent calls per connection (default 1024; Envoy multiplexes on a few connections).
@@ -175,7 +177,7 @@ pub struct GrpcSettings {
 }
 
 fn default_grpc_max_message() -> usize {
-    65_536
+    262_144
 }
 
 fn default_grpc_concurrency() -> u32 {

@@ -829,7 +829,7 @@ mod tests {
         let (_dir, path) = write(&good);
         let config = load(Some(&path), &kek).unwrap();
         assert_eq!(config.context_token.unwrap().ttl_seconds, 30);
-        assert_eq!(config.grpc.unwrap().max_message_bytes, 65_536);
+        assert_eq!(config.grpc.unwrap().max_message_bytes, 262_144);
         for (text, expected) in [
             (
                 "[context_token]\naudience = \"docs-app\"\n".to_owned(),

@@ -37,6 +37,5 @@ pub fn mint(key: &SigningKey, claims: &AccessClaims<'_>) -> Result<String, Issue
     let mut header = Header::new(key.algorithm);
     header.typ = Some("at+jwt".to_owned());
     header.kid = Some(key.kid.clone());
-    jsonwebtoken::encode(&header, claims, key.encoding_key())
-        .map_err(|error| IssuerError::Crypto(format!("signing the access token failed: {error}")))
+    key.sign_jwt(&header, claims)
 }

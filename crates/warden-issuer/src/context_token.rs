@@ -65,6 +65,73 @@ pub fn mint(key: &SigningKey, claims: &ContextClaims) -> Result<String, IssuerEr
     let mut header = Header::new(key.algorithm);
     header.typ = Some(CONTEXT_TOKEN_TYPE.to_owned());
     header.kid = Some(key.kid.clone());
-    jsonwebtoken::encode(&header, claims, key.encoding_key())
-        .map_err(|error| IssuerError::Crypto(format!("signing the context token failed: {error}")))
+    key.sign_jwt(&header, claims)
+}
+
+#[cfg(test)]
+mod tests {
+    use jsonwebtoken::jwk::Jwk;
+    use jsonwebtoken::{DecodingKey, Validation};
+    use warden_config::KeyEncryptionKey;
+
+    use super::*;
+    use crate::signing;
+
+    fn claims() -> ContextClaims {
+        ContextClaims {
+            iss: "http://127.0.0.1:8180".to_owned(),
+            sub: "acme/carol".to_owned(),
+            aud: "docs-app".to_owned(),
+            exp: 4_000_000_000,
+            iat: 3_999_999_970,
+            nbf: 3_999_999_970,
+            jti: "j-1".to_owned(),
+            principal_type: "User".to_owned(),
+            tenant: Some("acme".to_owned()),
+            decision_id: "d-1".to_owned(),
+            original_jti: None,
+            action: "read".to_owned(),
+            resource: ContextResource {
+                entity_type: "Document".to_owned(),
+                id: "acme/roadmap".to_owned(),
+            },
+        }
+    }
+
+    /// Minted with a key parsed once, a context token verifies with the published JWK under
+    /// jsonwebtoken (as any JOSE library would verify it), for both algorithms, and carries its
+    /// type and kid; another key's JWK does not verify it.
+    #[test]
+    fn a_minted_context_token_verifies_with_the_published_key_only() {
+        let kek = KeyEncryptionKey([7; 32]);
+        for algorithm in ["EdDSA", "ES256"] {
+            let record = signing::generate(algorithm, &kek, 100).unwrap();
+            let key = signing::unseal(&record, &kek).unwrap();
+            let token = mint(&key, &claims()).unwrap();
+            let header = jsonwebtoken::decode_header(&token).unwrap();
+            assert_eq!(header.typ.as_deref(), Some(CONTEXT_TOKEN_TYPE));
+            assert_eq!(header.kid.as_deref(), Some(record.kid.as_str()));
+            let jwk: Jwk = serde_json::from_str(&record.public_jwk).unwrap();
+            let mut validation = Validation::new(header.alg);
+            validation.set_audience(&["docs-app"]);
+            let decoded = jsonwebtoken::decode::<ContextClaims>(
+                &token,
+                &DecodingKey::from_jwk(&jwk).unwrap(),
+                &validation,
+            )
+            .unwrap();
+            assert_eq!(decoded.claims, claims(), "{algorithm}");
+            let other = signing::generate(algorithm, &kek, 100).unwrap();
+            let other: Jwk = serde_json::from_str(&other.public_jwk).unwrap();
+            assert!(
+                jsonwebtoken::decode::<ContextClaims>(
+                    &token,
+                    &DecodingKey::from_jwk(&other).unwrap(),
+                    &validation
+                )
+                .is_err(),
+                "{algorithm}: another key"
+            );
+        }
+    }
 }

@@ -11,7 +11,7 @@ use aws_lc_rs::signature::{
 };
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use jsonwebtoken::{Algorithm, EncodingKey};
+use jsonwebtoken::{Algorithm, Header};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use warden_config::KeyEncryptionKey;
@@ -19,13 +19,20 @@ use warden_store::SigningKeyRecord;
 
 use crate::IssuerError;
 
-/// A signing key ready to sign.
+/// A signing key ready to sign: parsed once when it is unsealed (jsonwebtoken's `encode`
+/// parses the PKCS#8 document and derives the public key on every call, which was half the
+/// cost of a context token on every gateway allow).
 pub struct SigningKey {
     /// Its kid (the RFC 7638 JWK thumbprint).
     pub kid: String,
     /// Its algorithm.
     pub algorithm: Algorithm,
-    encoding: EncodingKey,
+    pair: KeyPair,
+}
+
+enum KeyPair {
+    Ed25519(Ed25519KeyPair),
+    P256(EcdsaKeyPair),
 }
 
 impl std::fmt::Debug for SigningKey {
@@ -38,9 +45,40 @@ impl std::fmt::Debug for SigningKey {
 }
 
 impl SigningKey {
-    pub(crate) fn encoding_key(&self) -> &EncodingKey {
-        &self.encoding
+    /// A JWS compact serialization of `claims` under `header` (whose `alg` must be this key's),
+    /// signed with this key: the same bytes `jsonwebtoken::encode` makes.
+    pub(crate) fn sign_jwt<T: serde::Serialize>(
+        &self,
+        header: &Header,
+        claims: &T,
+    ) -> Result<String, IssuerError> {
+        if header.alg != self.algorithm {
+            return Err(IssuerError::Crypto(
+                "the header names another algorithm than the key's".to_owned(),
+            ));
+        }
+        let mut message = jws_part(header)?;
+        message.push('.');
+        message.push_str(&jws_part(claims)?);
+        let signature = match &self.pair {
+            KeyPair::Ed25519(pair) => pair.sign(message.as_bytes()).as_ref().to_vec(),
+            KeyPair::P256(pair) => pair
+                .sign(&SystemRandom::new(), message.as_bytes())
+                .map_err(|_| IssuerError::Crypto("signing failed".to_owned()))?
+                .as_ref()
+                .to_vec(),
+        };
+        message.push('.');
+        message.push_str(&URL_SAFE_NO_PAD.encode(signature));
+        Ok(message)
     }
+}
+
+/// The base64url (unpadded) of `value`'s JSON: a JWS header or payload.
+fn jws_part<T: serde::Serialize>(value: &T) -> Result<String, IssuerError> {
+    serde_json::to_vec(value)
+        .map(|json| URL_SAFE_NO_PAD.encode(json))
+        .map_err(|error| IssuerError::Crypto(format!("encoding a token failed: {error}")))
 }
 
 fn cipher(kek: &KeyEncryptionKey) -> Result<LessSafeKey, IssuerError> {
@@ -158,9 +196,19 @@ pub fn unseal(
     kek: &KeyEncryptionKey,
 ) -> Result<SigningKey, IssuerError> {
     let pkcs8 = open(kek, &record.kid, &record.private_key_sealed)?;
-    let (algorithm, encoding) = match record.algorithm.as_str() {
-        "EdDSA" => (Algorithm::EdDSA, EncodingKey::from_ed_der(&pkcs8)),
-        "ES256" => (Algorithm::ES256, EncodingKey::from_ec_der(&pkcs8)),
+    let unusable = |_| IssuerError::Crypto(format!("stored key {} does not parse", record.kid));
+    let (algorithm, pair) = match record.algorithm.as_str() {
+        "EdDSA" => (
+            Algorithm::EdDSA,
+            KeyPair::Ed25519(Ed25519KeyPair::from_pkcs8(&pkcs8).map_err(unusable)?),
+        ),
+        "ES256" => (
+            Algorithm::ES256,
+            KeyPair::P256(
+                EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &pkcs8)
+                    .map_err(unusable)?,
+            ),
+        ),
         other => {
             return Err(IssuerError::Crypto(format!(
                 "stored key {} has algorithm {other}",
@@ -171,7 +219,7 @@ pub fn unseal(
     Ok(SigningKey {
         kid: record.kid.clone(),
         algorithm,
-        encoding,
+        pair,
     })
 }
 

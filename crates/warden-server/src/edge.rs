@@ -46,12 +46,63 @@ pub const METHOD_OVERRIDES: [&str; 3] = [
     "x-method-override",
 ];
 
+/// The query parameter with which Symfony, Laravel and Express's `methodOverride('_method')` run
+/// another method than the one decided on.
+const METHOD_OVERRIDE_PARAMETER: &str = "_method";
+
+/// A header of the original request that refuses it before any route is tried.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Screened {
+    /// A method-override header, in any spelling (`X-HTTP-Method-Override`,
+    /// `x_http_method_override`).
+    MethodOverride(String),
+    /// One of Warden's identity headers spelled with `_` (`x_warden_tenant`): a gateway
+    /// overwrites or removes only the `-` spelling, and an upstream that reads headers CGI-style
+    /// (`HTTP_X_WARDEN_TENANT`) takes both for the same.
+    IdentityLookalike(String),
+}
+
+/// Whether header `name` is `target` once `_` is read as `-`, case aside.
+fn folds_to(name: &str, target: &str) -> bool {
+    name.len() == target.len()
+        && name.bytes().zip(target.bytes()).all(|(a, b)| {
+            let a = if a == b'_' {
+                b'-'
+            } else {
+                a.to_ascii_lowercase()
+            };
+            a == b
+        })
+}
+
+/// The first header name of the original request that refuses it, if any.
+pub fn screen_headers<'a>(names: impl IntoIterator<Item = &'a str>) -> Option<Screened> {
+    for name in names {
+        if METHOD_OVERRIDES.iter().any(|target| folds_to(name, target)) {
+            return Some(Screened::MethodOverride(name.to_owned()));
+        }
+        if name.contains('_') && IDENTITY_HEADERS.iter().any(|target| folds_to(name, target)) {
+            return Some(Screened::IdentityLookalike(name.to_owned()));
+        }
+    }
+    None
+}
+
+/// Whether `target`'s query holds a `_method` parameter (its name percent-decoded).
+fn overrides_method_in_query(target: &str) -> bool {
+    let Some((_, query)) = target.split_once('?') else {
+        return false;
+    };
+    form_urlencoded::parse(query.as_bytes())
+        .any(|(name, _)| name.trim().eq_ignore_ascii_case(METHOD_OVERRIDE_PARAMETER))
+}
+
 /// A header value an upstream reads as Latin-1 text: controls, non-ASCII and `%` itself are
 /// percent-encoded (so `café` arrives as `caf%C3%A9`, and decodes back).
 const HEADER_UNSAFE: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS.add(b'%');
 
 /// The original request, as the gateway forwarded it.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct EdgeRequest<'a> {
     /// The method, upper case.
     pub method: &'a str,
@@ -59,8 +110,8 @@ pub struct EdgeRequest<'a> {
     pub target: &'a str,
     /// The `Authorization` header, if any.
     pub authorization: Option<&'a HeaderValue>,
-    /// A method-override header the request carries, if any (one of [`METHOD_OVERRIDES`]).
-    pub method_override: Option<&'static str>,
+    /// What [`screen_headers`] found in the original request's header names.
+    pub screened: Option<Screened>,
 }
 
 /// What the upstream gets on allow: the identity headers, already encoded. Empty when an
@@ -100,8 +151,46 @@ async fn refuse(
     }
 }
 
-/// Decides `request` for the gateway that `caller` names.
+/// A gateway's request Warden cannot read (a header missing, twice, not text): recorded as a
+/// denial of the entry point, answered 400 with `message`.
+pub async fn refuse_malformed(state: &AppState, caller: &Caller, message: String) -> ApiError {
+    let _recorded = decision_log::record_unrouted(
+        state.decision_log.as_ref(),
+        caller,
+        decision_log::new_record_id(),
+        message.clone(),
+        Unrouted::Malformed,
+    )
+    .await;
+    ApiError::BadRequest(message)
+}
+
+/// A gateway's request larger than Warden reads: recorded, answered 403 `request_too_large`.
+pub async fn refuse_too_large(state: &AppState, caller: &Caller, what: String) -> ApiError {
+    refuse(state, caller, what, Unrouted::TooLarge, "request_too_large").await
+}
+
+/// Decides `request` for the gateway that `caller` names. A 503's details (a file path, an OS
+/// error) go to the log, not to the end user the gateway passes the answer to.
 pub async fn decide(
+    state: &AppState,
+    caller: &Caller,
+    request: EdgeRequest<'_>,
+) -> Result<EdgeAllow, ApiError> {
+    decide_inner(state, caller, request)
+        .await
+        .map_err(|error| match error {
+            ApiError::Unavailable(detail) => {
+                tracing::warn!(entry = caller.entry, %detail, "a gateway request was not decided");
+                ApiError::Unavailable(
+                    "authorization is unavailable; the request was not decided".to_owned(),
+                )
+            }
+            other => other,
+        })
+}
+
+async fn decide_inner(
     state: &AppState,
     caller: &Caller,
     request: EdgeRequest<'_>,
@@ -110,10 +199,38 @@ pub async fn decide(
         method,
         target,
         authorization,
-        method_override,
+        screened,
     } = request;
-    if let Some(name) = method_override {
-        let what = format!("{}: {name}", recorded(method, target));
+    match screened {
+        Some(Screened::MethodOverride(name)) => {
+            let what = format!("{}: {name}", recorded(method, target));
+            return Err(refuse(
+                state,
+                caller,
+                what,
+                Unrouted::MethodOverride,
+                "method_override",
+            )
+            .await);
+        }
+        Some(Screened::IdentityLookalike(name)) => {
+            let what = format!("{}: {name}", recorded(method, target));
+            return Err(refuse(
+                state,
+                caller,
+                what,
+                Unrouted::IdentityHeader,
+                "identity_header_refused",
+            )
+            .await);
+        }
+        None => {}
+    }
+    if overrides_method_in_query(target) {
+        let what = format!(
+            "{}: ?{METHOD_OVERRIDE_PARAMETER}=",
+            recorded(method, target)
+        );
         return Err(refuse(
             state,
             caller,
@@ -175,6 +292,19 @@ pub async fn decide(
         }
     };
     let scope = crate::routes::snapshot(state)?;
+    // Without a signing key an allow could not carry its context token: 503 before deciding,
+    // so the log never holds an allow the gateway did not get.
+    if state.context_token.is_some()
+        && state
+            .token_issuer
+            .as_ref()
+            .and_then(|issuer| issuer.signing_key())
+            .is_none()
+    {
+        return Err(ApiError::Unavailable(
+            "no context token: the signing key is not loaded yet".to_owned(),
+        ));
+    }
     if state.unknown_resources == UnknownResources::Deny
         && !scope.snapshot.knows(&resource.entity_type, &resource.id)
     {

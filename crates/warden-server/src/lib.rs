@@ -43,6 +43,7 @@ use axum::extract::{DefaultBodyLimit, Request};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use axum::serve::ListenerExt as _;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::timeout::TimeoutLayer;
@@ -337,6 +338,8 @@ enum Bound {
 /// The running gRPC listener (`[grpc]`).
 struct GrpcListener {
     address: SocketAddr,
+    /// Set to NOT_SERVING when the shutdown starts, so Envoy stops sending checks.
+    health: tonic_health::server::HealthReporter,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<()>,
 }
@@ -370,6 +373,18 @@ impl Server {
                 source,
             })?;
         let address = listener.local_addr().map_err(ServerError::Serve)?;
+        // Bound before anything is served, so a port in use stops the start cleanly.
+        let grpc_listener = match &config.grpc {
+            Some(settings) => Some(
+                tokio::net::TcpListener::bind(settings.listen)
+                    .await
+                    .map_err(|source| ServerError::Bind {
+                        address: settings.listen,
+                        source,
+                    })?,
+            ),
+            None => None,
+        };
         // With [server.tls], the listener is handed to the TLS accept loop (files loaded now:
         // a certificate that does not load stops the start).
         let (bound, scheme) = match &config.server.tls {
@@ -433,10 +448,11 @@ impl Server {
             header_read_timeout: Duration::from_millis(config.server.header_read_timeout_ms),
             max_per_address: config.server.max_connections_per_address,
             max_total: serve::total_connection_cap(config.server.max_connections),
-            h2_max_concurrent_streams: None,
+            h2_max_concurrent_streams: serve::HTTP2_MAX_CONCURRENT_STREAMS,
         };
         let task = match bound {
             Bound::Plain(listener) => tokio::spawn(async move {
+                let listener = listener.tap_io(serve::no_delay);
                 serve::serve(listener, app, connection_limits, shutdown_signal).await;
                 Ok(())
             }),
@@ -446,17 +462,11 @@ impl Server {
             }),
         };
         tracing::info!(%address, "warden is listening");
-        let grpc = match &config.grpc {
-            Some(settings) => {
-                let listener = tokio::net::TcpListener::bind(settings.listen)
-                    .await
-                    .map_err(|source| ServerError::Bind {
-                        address: settings.listen,
-                        source,
-                    })?;
+        let grpc = match (&config.grpc, grpc_listener) {
+            (Some(settings), Some(listener)) => {
                 let grpc_address = listener.local_addr().map_err(ServerError::Serve)?;
                 let (reporter, health) = tonic_health::server::health_reporter();
-                background.push(grpc::spawn_health(state.clone(), reporter));
+                background.push(grpc::spawn_health(state.clone(), reporter.clone()));
                 let app = grpc::router(
                     state.clone(),
                     Duration::from_millis(config.server.request_timeout_ms),
@@ -464,7 +474,7 @@ impl Server {
                     health,
                 );
                 let limits = serve::ConnectionLimits {
-                    h2_max_concurrent_streams: Some(settings.max_concurrent_streams),
+                    h2_max_concurrent_streams: settings.max_concurrent_streams,
                     ..connection_limits
                 };
                 let (sender, receiver) = tokio::sync::oneshot::channel::<()>();
@@ -472,16 +482,17 @@ impl Server {
                     let stop = async move {
                         let _ = receiver.await;
                     };
-                    serve::serve(listener, app, limits, stop).await;
+                    serve::serve(listener.tap_io(serve::no_delay), app, limits, stop).await;
                 });
                 tracing::info!(address = %grpc_address, "ext_authz (gRPC) is listening");
                 Some(GrpcListener {
                     address: grpc_address,
                     shutdown: Some(sender),
                     task,
+                    health: reporter,
                 })
             }
-            None => None,
+            _ => None,
         };
         Ok(Server {
             address,
@@ -514,6 +525,13 @@ impl Server {
         // One deadline for both steps: a client that stalls past the grace keeps its
         // connection's task (and so a handle to the decision log) alive, and must not double it.
         let deadline = tokio::time::Instant::now() + grace;
+        if let Some(grpc) = &self.grpc {
+            // The health task is stopped first, so it cannot report SERVING again.
+            for task in &self.background {
+                task.abort();
+            }
+            grpc::set_health(&grpc.health, tonic_health::ServingStatus::NotServing).await;
+        }
         if let Some(sender) = self.shutdown.take() {
             let _ = sender.send(());
         }

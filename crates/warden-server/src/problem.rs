@@ -118,7 +118,7 @@ pub struct ItemError {
 }
 
 impl ApiError {
-    fn status(&self) -> StatusCode {
+    pub(crate) fn status(&self) -> StatusCode {
         match self {
             ApiError::BadRequest(_)
             | ApiError::InvalidItems { .. }

@@ -52,8 +52,21 @@ pub struct ConnectionLimits {
     pub max_per_address: usize,
     /// Connections open at once in all.
     pub max_total: usize,
-    /// Streams open at once on one HTTP/2 connection (hyper's default when `None`).
-    pub h2_max_concurrent_streams: Option<u32>,
+    /// Streams open at once on one HTTP/2 connection.
+    pub h2_max_concurrent_streams: u32,
+}
+
+/// Streams at once on one HTTP/2 connection to the API (hyper's own default; `[grpc]` has its
+/// own setting). Set explicitly: hyper reads `None` as "no limit".
+pub const HTTP2_MAX_CONCURRENT_STREAMS: u32 = 200;
+
+/// Turns Nagle's algorithm off on an accepted connection: an HTTP/2 answer is written in
+/// several frames (headers, data, trailers), and with Nagle on, the second write waits for the
+/// peer's delayed ACK (40 ms on Linux) once the first is unacknowledged.
+pub fn no_delay(stream: &mut tokio::net::TcpStream) {
+    if let Err(error) = stream.set_nodelay(true) {
+        tracing::debug!(%error, "TCP_NODELAY could not be set");
+    }
 }
 
 /// The client address of an accepted connection.
@@ -347,7 +360,7 @@ pub async fn serve<L>(
         .timer(TokioTimer::new())
         .keep_alive_interval(Some(Duration::from_secs(20)))
         .keep_alive_timeout(Duration::from_secs(20))
-        .max_concurrent_streams(limits.h2_max_concurrent_streams);
+        .max_concurrent_streams(Some(limits.h2_max_concurrent_streams));
     let graceful = GracefulShutdown::new();
     let open = OpenConnections::default();
     // Owned here: if this task is aborted (the shutdown's deadline passed), they go with it.
@@ -407,7 +420,7 @@ mod tests {
             header_read_timeout: Duration::from_secs(1),
             max_per_address,
             max_total,
-            h2_max_concurrent_streams: None,
+            h2_max_concurrent_streams: HTTP2_MAX_CONCURRENT_STREAMS,
         }
     }
 

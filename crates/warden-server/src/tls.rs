@@ -285,6 +285,8 @@ async fn accept_loop(
                 continue;
             }
         };
+        // Answers are written as they are ready (see serve.rs).
+        let _ = stream.set_nodelay(true);
         let Ok(permit) = handshakes.clone().try_acquire_owned() else {
             metrics::counter!("warden_tls_handshake_failures_total", "cause" => "too_many")
                 .increment(1);

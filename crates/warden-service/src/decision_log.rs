@@ -336,6 +336,12 @@ pub enum Unrouted {
     MethodOverride,
     /// The routed resource is not in the entity data.
     UnknownResource,
+    /// The gateway's request could not be read (a header missing, sent twice, not text).
+    Malformed,
+    /// The gateway's request is larger than Warden reads.
+    TooLarge,
+    /// The request carries a header spelled like one of Warden's identity headers.
+    IdentityHeader,
 }
 
 /// A new decision-record id (UUIDv7, as every decision's).
@@ -377,6 +383,21 @@ pub async fn record_unrouted(
             "deny",
             "resource_unknown",
             "DENY: the entity data does not know the routed resource (an id the upstream may read as another); no policy was consulted.",
+        ),
+        Unrouted::Malformed => (
+            "deny",
+            "request_malformed",
+            "DENY: the gateway's request could not be read (a header missing, sent twice or not text); no policy was consulted.",
+        ),
+        Unrouted::TooLarge => (
+            "deny",
+            "request_too_large",
+            "DENY: the gateway's request is larger than Warden reads; no policy was consulted.",
+        ),
+        Unrouted::IdentityHeader => (
+            "deny",
+            "identity_header_refused",
+            "DENY: the request carries a header spelled like one of Warden's identity headers (with `_` for `-`), which an upstream reading headers CGI-style would take for the gateway's; no policy was consulted.",
         ),
         Unrouted::PathRefused => (
             "deny",

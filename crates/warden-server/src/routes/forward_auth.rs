@@ -20,30 +20,30 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use warden_service::decision_log::Caller;
 
-use crate::edge::{self, EdgeRequest, METHOD_OVERRIDES};
+use crate::edge::{self, EdgeRequest};
 use crate::origin::Origin;
 use crate::problem::ApiError;
 use crate::state::AppState;
 
 /// The value of one of the header pair `names` (`X-Forwarded-…`, `X-Original-…`). More than
-/// one value, or both names, is an error: which one the upstream reads is not known (a proxy
-/// that appends puts the client's value first), so Warden will not pick.
-fn forwarded<'a>(headers: &'a HeaderMap, names: [&str; 2]) -> Result<Option<&'a str>, ApiError> {
+/// one value, or both names, is an error (the message): which one the upstream reads is not
+/// known (a proxy that appends puts the client's value first), so Warden will not pick.
+fn forwarded<'a>(headers: &'a HeaderMap, names: [&str; 2]) -> Result<Option<&'a str>, String> {
     let mut values = names.iter().flat_map(|name| headers.get_all(*name).iter());
     let Some(value) = values.next() else {
         return Ok(None);
     };
     if values.next().is_some() {
-        return Err(ApiError::BadRequest(format!(
+        return Err(format!(
             "{} appear more than once between them: the gateway must send exactly one",
             names.join(" and ")
-        )));
+        ));
     }
     let text = value.to_str().map_err(|_| {
-        ApiError::BadRequest(format!(
+        format!(
             "{} is not ASCII text (a gateway forwards the request line as the client sent it, percent-encoded)",
             names.join(" or ")
-        ))
+        )
     })?;
     Ok(Some(text.trim()).filter(|value| !value.is_empty()))
 }
@@ -62,22 +62,31 @@ pub async fn forward_auth(
         origin,
         started: Instant::now(),
     };
-    let (Some(method), Some(target)) = (
-        forwarded(&headers, ["x-forwarded-method", "x-original-method"])?,
-        forwarded(&headers, ["x-forwarded-uri", "x-original-uri"])?,
-    ) else {
-        return Err(ApiError::BadRequest(
-            "forward-auth needs X-Forwarded-Method (or X-Original-Method) and X-Forwarded-Uri (or X-Original-URI) from the gateway".to_owned(),
-        ));
+    let forwarded_pair =
+        forwarded(&headers, ["x-forwarded-method", "x-original-method"]).and_then(|method| {
+            Ok((
+                method,
+                forwarded(&headers, ["x-forwarded-uri", "x-original-uri"])?,
+            ))
+        });
+    let (method, target) = match forwarded_pair {
+        Ok((Some(method), Some(target))) => (method, target),
+        Ok(_) => {
+            return Err(edge::refuse_malformed(
+                &state,
+                &caller,
+                "forward-auth needs X-Forwarded-Method (or X-Original-Method) and X-Forwarded-Uri (or X-Original-URI) from the gateway".to_owned(),
+            )
+            .await);
+        }
+        Err(message) => return Err(edge::refuse_malformed(&state, &caller, message).await),
     };
     let method = method.to_ascii_uppercase();
     let request = EdgeRequest {
         method: &method,
         target,
         authorization: headers.get(axum::http::header::AUTHORIZATION),
-        method_override: METHOD_OVERRIDES
-            .into_iter()
-            .find(|name| headers.contains_key(*name)),
+        screened: edge::screen_headers(headers.keys().map(|name| name.as_str())),
     };
     let allow = edge::decide(&state, &caller, request).await?;
     let mut response = StatusCode::OK.into_response();

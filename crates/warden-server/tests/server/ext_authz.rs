@@ -5,6 +5,7 @@
 //! passed inward on allow; malformed check requests; gRPC health.
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use envoy_types::ext_authz::v3::pb::{CheckRequest, CheckResponse, HttpResponse};
 use envoy_types::pb::envoy::config::core::v3::{HeaderMap, HeaderValue};
@@ -14,6 +15,9 @@ use envoy_types::pb::envoy::service::auth::v3::authorization_client::Authorizati
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{DecodingKey, Validation};
 use serde_json::{Value, json};
+use warden_audit::StoredRecord;
+use warden_audit::file_sink::CURRENT;
+use warden_audit::record::decode;
 use warden_testkit::TestKey;
 
 use crate::support::{ADMIN_SECRET, ISSUER, Setup, TestServer, now, repo_root};
@@ -48,6 +52,11 @@ const UPSTREAM: &str = "docs-app";
 
 /// A server with routes, `[grpc]`, `[tokens]` and `[context_token]`, plus `extra`.
 async fn gateway_server(extra: &str) -> TestServer {
+    gateway_server_with("", extra).await
+}
+
+/// `gateway_server` with `[server]` keys of its own.
+async fn gateway_server_with(server_extra: &'static str, extra: &str) -> TestServer {
     let key_file = std::env::temp_dir().join(format!(
         "warden-test-kek-ext-authz-{}-{}",
         std::process::id(),
@@ -60,12 +69,40 @@ async fn gateway_server(extra: &str) -> TestServer {
     );
     let server = TestServer::start(Setup {
         storage: Some(String::new()),
+        server_extra,
         extra: Box::leak(config.into_boxed_str()),
         ..Setup::default()
     })
     .await;
     let _ = std::fs::remove_file(&key_file);
     server
+}
+
+fn carol_bearer(server: &TestServer, jti: &str) -> String {
+    let token = token_for(
+        server,
+        &json!({"sub": "carol", "org": "acme", "roles": [], "variant": "valid"}),
+        jti,
+    );
+    format!("Bearer {token}")
+}
+
+fn records(dir: &std::path::Path) -> Vec<StoredRecord> {
+    std::fs::read_to_string(dir.join(CURRENT))
+        .unwrap()
+        .lines()
+        .map(|line| decode(line).unwrap())
+        .collect()
+}
+
+/// An HTTP/2 (prior knowledge) connection to `address`, its driver spawned.
+async fn h2_connect(address: std::net::SocketAddr) -> h2::client::SendRequest<axum::body::Bytes> {
+    let tcp = tokio::net::TcpStream::connect(address).await.unwrap();
+    let (send, connection) = h2::client::handshake(tcp).await.unwrap();
+    tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    send.ready().await.unwrap()
 }
 
 fn now_nanos() -> u128 {
@@ -532,9 +569,20 @@ async fn malformed_check_requests_are_denials_that_say_why() {
     }
     let (_, answer) = ext_authz(&mut client, request).await;
     assert_eq!(answer.status, 200, "{answer:?}");
-    // Larger than [grpc] max_message_bytes (64 KiB): refused before it is read, and Envoy,
-    // failing closed, answers that with a 403.
-    let padding = "x".repeat(80 * 1024);
+    // Larger than [grpc] max_message_bytes (256 KiB by default): a recorded denial with its
+    // reason; past four times that, refused by gRPC before it is buffered (OUT_OF_RANGE, which
+    // Envoy fails closed on).
+    let padding = "x".repeat(300 * 1024);
+    let large = check_request(
+        "GET",
+        "/tenants/acme/documents/roadmap",
+        &[("x-padding", &padding)],
+    );
+    let (_, answer) = ext_authz(&mut client, large).await;
+    assert_eq!(answer.status, 403, "{answer:?}");
+    assert_eq!(answer.reason.as_deref(), Some("request_too_large"));
+    assert!(answer.headers.contains_key("x-decision-id"));
+    let padding = "x".repeat(1100 * 1024);
     let oversized = check_request(
         "GET",
         "/tenants/acme/documents/roadmap",
@@ -609,4 +657,271 @@ async fn grpc_health_reports_serving_once_the_pack_is_loaded() {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     assert!(serving, "the ext_authz service reports SERVING");
+}
+
+/// Review #23: the HTTP listener keeps a bound on streams per HTTP/2 connection (hyper reads
+/// `max_concurrent_streams(None)` as no limit).
+#[tokio::test]
+async fn the_http_listener_still_bounds_concurrent_http2_streams() {
+    let server = gateway_server("").await;
+    for address in [
+        server.server.as_ref().unwrap().address(),
+        server.server.as_ref().unwrap().grpc_address().unwrap(),
+    ] {
+        let mut send = h2_connect(address).await;
+        // One round trip: the server's SETTINGS are applied by the time the answer is in.
+        let request = axum::http::Request::get(format!("http://{address}/healthz"))
+            .body(())
+            .unwrap();
+        let (response, _) = send.send_request(request, true).unwrap();
+        let _ = response.await.unwrap();
+        let limit = send.current_max_send_streams();
+        assert!(
+            limit <= 1024,
+            "{address}: one connection may open {limit} streams at once"
+        );
+    }
+}
+
+/// Review #23: a Check whose message never arrives is ended soon after the request timeout
+/// instead of holding its stream and buffer for ever.
+#[tokio::test]
+async fn a_check_whose_message_never_arrives_is_ended_within_the_request_timeout() {
+    let server = gateway_server_with("request_timeout_ms = 500\n", "").await;
+    let address = server.server.as_ref().unwrap().grpc_address().unwrap();
+    let mut send = h2_connect(address).await;
+    let request = axum::http::Request::post(format!(
+        "http://{address}/envoy.service.auth.v3.Authorization/Check"
+    ))
+    .header("content-type", "application/grpc")
+    .header("te", "trailers")
+    .body(())
+    .unwrap();
+    let (response, mut body) = send.send_request(request, false).unwrap();
+    // The gRPC prefix announces a 60 KiB message; nothing follows.
+    let mut prefix = vec![0u8];
+    prefix.extend_from_slice(&(60u32 * 1024).to_be_bytes());
+    body.send_data(axum::body::Bytes::from(prefix), false)
+        .unwrap();
+    let ended = tokio::time::timeout(Duration::from_secs(3), response).await;
+    assert!(
+        ended.is_ok(),
+        "a stalled Check still holds its stream 3 s later"
+    );
+}
+
+/// Review #23: a CheckRequest Envoy sends for a request inside its default 60 KiB header limit
+/// (the target counted twice, as `path` and `:path`) is decided, not a bare gRPC error.
+#[tokio::test]
+async fn a_check_request_envoy_can_send_is_decided() {
+    let server = gateway_server("").await;
+    let mut client = grpc_client(&server).await;
+    let bearer = carol_bearer(&server, "big-1");
+    let path = format!(
+        "/tenants/acme/documents/roadmap?q={}",
+        "a".repeat(31 * 1024)
+    );
+    let cookie = "c".repeat(3 * 1024);
+    let request = check_request(
+        "GET",
+        &path,
+        &[
+            (":method", "GET"),
+            (":path", &path),
+            (":authority", "app.example"),
+            ("cookie", &cookie),
+            ("authorization", &bearer),
+        ],
+    );
+    let (_, answer) = ext_authz(&mut client, request).await;
+    assert_eq!(answer.status, 200, "{answer:?}");
+}
+
+const SHARES_ROUTE: &str = "[[routes]]\nmethod = \"POST\"\npath = \"/tenants/{tenant}/documents/{id}/shares\"\naction = \"share\"\nresource_type = \"Document\"\nresource_id = \"id\"\ntenant = \"tenant\"\n";
+
+/// Review #23: overrides an upstream honours are refused in every spelling Warden can see (a
+/// `_method` query parameter; `_` for `-` in a header name, which CGI-style upstreams fold), and
+/// so is an identity header spelled with `_`, on both gateways.
+#[tokio::test]
+async fn method_overrides_and_identity_lookalikes_in_other_spellings_are_refused() {
+    let server = gateway_server(SHARES_ROUTE).await;
+    let mut client = grpc_client(&server).await;
+    let bearer = carol_bearer(&server, "override-1");
+    for (method, path, header, reason) in [
+        (
+            "POST",
+            "/tenants/acme/documents/roadmap/shares?_method=DELETE",
+            None,
+            "method_override",
+        ),
+        (
+            "POST",
+            "/tenants/acme/documents/roadmap/shares?%5FMETHOD=DELETE",
+            None,
+            "method_override",
+        ),
+        (
+            "GET",
+            "/tenants/acme/documents/roadmap",
+            Some(("x_http_method_override", "DELETE")),
+            "method_override",
+        ),
+        (
+            "GET",
+            "/tenants/acme/documents/roadmap",
+            Some(("X-Method-Override", "DELETE")),
+            "method_override",
+        ),
+        (
+            "GET",
+            "/tenants/acme/documents/roadmap",
+            Some(("x_warden_tenant", "globex")),
+            "identity_header_refused",
+        ),
+        (
+            "GET",
+            "/tenants/acme/documents/roadmap",
+            Some(("X_Warden_Context", "forged")),
+            "identity_header_refused",
+        ),
+    ] {
+        let mut headers = vec![("authorization", bearer.as_str())];
+        headers.extend(header);
+        let (_, grpc) = ext_authz(&mut client, check_request(method, path, &headers)).await;
+        let http = forward_auth(&server, method, path, &headers).await;
+        for (gateway, answer) in [("ext_authz", grpc), ("forward-auth", http)] {
+            assert_eq!(
+                answer.status, 403,
+                "{gateway} {path} {header:?}: {answer:?}"
+            );
+            assert_eq!(
+                answer.reason.as_deref(),
+                Some(reason),
+                "{gateway} {path} {header:?}"
+            );
+        }
+    }
+    // A query parameter that only contains the word is not an override.
+    let (_, answer) = ext_authz(
+        &mut client,
+        check_request(
+            "GET",
+            "/tenants/acme/documents/roadmap?sort=_method",
+            &[("authorization", &bearer)],
+        ),
+    )
+    .await;
+    assert_eq!(answer.status, 200, "{answer:?}");
+}
+
+/// Review #23: refusals of checks Warden cannot read are in the decision log with their entry
+/// point.
+#[tokio::test]
+async fn malformed_check_refusals_are_recorded_as_ext_authz_denials() {
+    let mut server = gateway_server("").await;
+    let audit_dir = server.dir.path().join("warden-audit");
+    let mut client = grpc_client(&server).await;
+    let bearer = carol_bearer(&server, "dup-1");
+    let mut request = check_request("GET", "/tenants/acme/documents/roadmap", &[]);
+    if let Some(http) = request
+        .attributes
+        .as_mut()
+        .and_then(|a| a.request.as_mut())
+        .and_then(|r| r.http.as_mut())
+    {
+        let raw = |key: &str, value: &str| HeaderValue {
+            key: key.to_owned(),
+            value: String::new(),
+            raw_value: value.as_bytes().to_vec(),
+        };
+        http.header_map = Some(HeaderMap {
+            headers: vec![
+                raw("authorization", &bearer),
+                raw("Authorization", "Bearer x"),
+            ],
+        });
+    }
+    let (_, answer) = ext_authz(&mut client, request).await;
+    assert_eq!(answer.status, 400, "{answer:?}");
+    let (_, answer) = ext_authz(&mut client, CheckRequest { attributes: None }).await;
+    assert_eq!(answer.status, 400, "{answer:?}");
+    // Forward-auth's own 400 (no forwarded method) too.
+    let response = server
+        .client
+        .get(server.url("/v1/forward-auth"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    drop(client);
+    server
+        .server
+        .take()
+        .unwrap()
+        .shutdown(Duration::from_secs(5))
+        .await
+        .unwrap();
+    let malformed: Vec<(String, String)> = records(&audit_dir)
+        .into_iter()
+        .filter(|r| r.record.reason.as_deref() == Some("request_malformed"))
+        .map(|r| {
+            assert_eq!(r.record.decision.as_deref(), Some("deny"));
+            (
+                r.record.entry.unwrap_or_default(),
+                r.record.errors.join(" "),
+            )
+        })
+        .collect();
+    assert_eq!(malformed.len(), 3, "{malformed:?}");
+    assert_eq!(
+        malformed
+            .iter()
+            .filter(|(entry, _)| entry == "ext_authz")
+            .count(),
+        2,
+        "{malformed:?}"
+    );
+    assert!(malformed.iter().any(|(entry, _)| entry == "forward_auth"));
+}
+
+/// Review #23: a 503 denial names no internals (the decision log's path, OS errors), in the
+/// body or the gRPC status message.
+#[tokio::test]
+async fn a_503_denial_names_no_internals() {
+    let server = gateway_server(
+        "[forward_auth]\ndefault = \"allow\"\n[audit]\non_failure = \"deny\"\nretry_interval_ms = 50\n",
+    )
+    .await;
+    let audit_dir = server.dir.path().join("warden-audit");
+    let mut client = grpc_client(&server).await;
+    let (_, answer) = ext_authz(&mut client, check_request("GET", "/public/about", &[])).await;
+    assert_eq!(answer.status, 200);
+    let current = audit_dir.join(CURRENT);
+    std::fs::rename(&current, audit_dir.join("moved-away.jsonl")).unwrap();
+    std::fs::create_dir(&current).unwrap();
+    let mut refused = None;
+    // The log notices the lost file on its next write; bounded.
+    for _ in 0..50 {
+        let (response, answer) =
+            ext_authz(&mut client, check_request("GET", "/public/about", &[])).await;
+        if answer.status == 503 {
+            refused = Some((response, answer));
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (response, answer) = refused.expect("the unrecorded allow becomes a 503");
+    let detail = answer.body["detail"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let message = response.status.map(|s| s.message).unwrap_or_default();
+    for text in [detail, message] {
+        assert!(
+            !text.contains("os error")
+                && !text.contains("warden-audit")
+                && !text.contains(".jsonl"),
+            "internals in a denial: {text}"
+        );
+    }
 }
