@@ -26,6 +26,7 @@
 //!   background tasks) or for the command line (read once).
 //! - [`reason`]: one reason type for decisions, refusals and refused tokens.
 //! - [`suite`]: policy suites (`warden test`) decided by the engine.
+//! - [`policy_diff`]: recorded decisions replayed against a candidate pack (`warden diff`).
 //! - [`clock`]: Unix seconds.
 //!
 //! Tests: unit tests beside the code; end to end through the server in
@@ -41,6 +42,7 @@ pub mod entity_graph;
 pub mod filter;
 pub mod issuer;
 pub mod pipeline;
+pub mod policy_diff;
 pub mod reason;
 pub mod reload;
 pub mod revocation;

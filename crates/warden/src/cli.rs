@@ -25,6 +25,10 @@ pub enum Command {
     /// Run the pack's test suites (DIR/tests/*.yaml) with generated adversarial cases and
     /// coverage (exit 0 all passed, 1 a failure or coverage too low, 2 an invalid suite).
     Test(TestArgs),
+    /// What a candidate policy pack would change: the decision log's decisions replayed against
+    /// the pack in force and the candidate, over today's entity state (exit 0 no change beyond
+    /// --expect, 1 changes beyond it, 2 bad usage or input).
+    Diff(DiffArgs),
     /// Bearer tokens: verify one as the server would.
     #[command(subcommand)]
     Token(TokenCommand),
@@ -61,6 +65,31 @@ pub enum Command {
     /// Warden's own token-signing keys, through a running server.
     #[command(subcommand)]
     Keys(KeysCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    /// The configuration whose pack, entity data, store and decision log the candidate is
+    /// compared against.
+    #[arg(long, value_name = "FILE")]
+    pub config: PathBuf,
+    /// The candidate pack directory.
+    #[arg(long, value_name = "DIR")]
+    pub policies: PathBuf,
+    /// Only decisions this recent: a span back from now (`7d`, `12h`, `30m`, `90s`) or an
+    /// RFC 3339 time. Default: the whole log.
+    #[arg(long, value_name = "SPAN|TIME")]
+    pub since: Option<String>,
+    /// A change that is expected, `DIRECTION[:POLICY][@TENANT]` with DIRECTION `allow-to-deny`
+    /// or `deny-to-allow` (repeatable); any other change makes the exit code 1.
+    #[arg(long, value_name = "CHANGE")]
+    pub expect: Vec<String>,
+    /// Examples shown per group.
+    #[arg(long, default_value_t = 3)]
+    pub examples: usize,
+    /// The report as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Subcommand)]

@@ -31,6 +31,7 @@ fn main() -> ExitCode {
         Command::Validate(args) => commands::validate::run(&args),
         Command::Check(args) => commands::check::run(&args),
         Command::Test(args) => commands::test::run(&args),
+        Command::Diff(args) => commands::diff::run(&args),
         Command::Token(cli::TokenCommand::Verify(args)) => commands::token::verify(&args),
         Command::Token(cli::TokenCommand::Mint(args)) => commands::token::mint(&args),
         Command::Admin(cli::AdminCommand::Init(args)) => commands::admin::init(&args),

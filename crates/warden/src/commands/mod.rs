@@ -3,6 +3,7 @@
 pub mod admin;
 pub mod audit;
 pub mod check;
+pub mod diff;
 pub mod entity_import;
 pub mod serve;
 pub mod service_accounts;

@@ -12,6 +12,7 @@
 mod admin_verb;
 mod audit_verb;
 mod check;
+mod diff_verb;
 mod entity_import;
 mod policy_verb;
 mod replicas;

@@ -10,7 +10,7 @@ use std::time::SystemTime;
 use serde_json::{Value, json};
 use warden_testkit::{TestKey, claims_at, jwks};
 
-use crate::support::{Served, admin_init, free_port, repo_root, wait_ready, warden};
+use crate::support::{Served, admin_init, copy_pack, free_port, repo_root, wait_ready, warden};
 
 const ISSUER: &str = "https://idp.test";
 
@@ -95,19 +95,6 @@ fn token(key: &TestKey, claims: &Value) -> String {
         full[name] = value.clone();
     }
     key.token(&full)
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
 }
 
 /// POSTs JSON to the server on loopback; returns the status and the body.
@@ -244,7 +231,7 @@ fn suite_text(answers: &[(String, String)]) -> String {
 fn serve_check_and_test_decide_alike() {
     let dir = tempfile::tempdir().unwrap();
     let pack = dir.path().join("pack");
-    copy_dir(&repo_root().join("examples/saas"), &pack);
+    copy_pack(&repo_root().join("examples/saas"), &pack);
     std::fs::remove_dir_all(pack.join("tests")).unwrap();
     std::fs::create_dir(pack.join("tests")).unwrap();
     std::fs::write(

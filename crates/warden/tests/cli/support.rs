@@ -134,3 +134,17 @@ pub fn admin_init(config: &str) -> String {
         .expect("admin init prints the secret")
         .to_owned()
 }
+
+/// Copies a pack directory (and its subdirectories) to `to`.
+pub fn copy_pack(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_pack(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}

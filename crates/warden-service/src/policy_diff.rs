@@ -1,0 +1,474 @@
+//! What a policy change would do (`warden diff`, issue #24): the decisions of the decision log
+//! replayed against the pack in force and against a candidate pack, over the same entity state,
+//! and every decision whose outcome the candidate changes, grouped by direction, policy and
+//! tenant.
+//!
+//! The entity state is today's (the entity file and the store as they are now), not the one each
+//! decision saw: the log records who asked, what, on what and with which context, not the
+//! entities. So the replay under the pack in force can differ from what was recorded (a role
+//! granted since, an entity deleted): such decisions are counted as drift and shown apart, and a
+//! change is only what the candidate decides otherwise than the pack in force on the same data.
+//!
+//! Only decisions the policies made are replayed (reasons `permitted`, `no_permit`, `forbidden`,
+//! the tenant guard's); refusals before any policy (a refused token, a disabled principal, no
+//! route, an unavailable store) are counted by reason and left out. A principal the entity data
+//! does not know (one a token described) is replayed with its recorded tenant as its only
+//! attribute: the roles and claims its token carried are not in the log.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::Instant;
+
+use serde::Serialize;
+use serde_json::{Map, Value, json};
+use warden_audit::record::{Kind, Record};
+
+use crate::decision_log::Caller;
+use crate::engine::{DecisionOutcome, DecisionScope, EntityInput};
+use crate::pipeline::Service;
+
+/// The reasons of decisions the policies made, which a replay can make again.
+pub const REPLAYED_REASONS: [&str; 7] = [
+    "permitted",
+    "permitted_cross_tenant",
+    "no_permit",
+    "forbidden",
+    "tenant_boundary",
+    "tenant_missing",
+    "evaluation_error",
+];
+
+/// How an outcome changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Direction {
+    /// Allowed by the pack in force, denied by the candidate.
+    AllowToDeny,
+    /// Denied by the pack in force, allowed by the candidate.
+    DenyToAllow,
+}
+
+impl Direction {
+    /// `allow-to-deny` or `deny-to-allow`, as `--expect` names it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Direction::AllowToDeny => "allow-to-deny",
+            Direction::DenyToAllow => "deny-to-allow",
+        }
+    }
+}
+
+/// One decision the candidate changes.
+#[derive(Debug, Clone, Serialize)]
+pub struct Change {
+    /// The recorded decision's id.
+    pub decision_id: String,
+    /// When it was made.
+    pub time: String,
+    /// Its tenant (the resource's, else the principal's).
+    pub tenant: Option<String>,
+    /// `Type::"id"` of the principal.
+    pub principal: String,
+    /// The action.
+    pub action: String,
+    /// `Type::"id"` of the resource.
+    pub resource: String,
+    /// How it changes.
+    pub direction: Direction,
+    /// The reason under the pack in force, and under the candidate.
+    pub reasons: (String, String),
+    /// The policies behind the change: the permits that allowed it under the pack in force (for
+    /// an allow that becomes a deny, with the candidate's forbids if any), or the permits that
+    /// allow it under the candidate.
+    pub policies: Vec<String>,
+}
+
+/// Changes of one direction, policy and tenant.
+#[derive(Debug, Clone, Serialize)]
+pub struct Group {
+    /// How they change.
+    pub direction: Direction,
+    /// The policy (`-` when none determined the change, e.g. a permit removed with nothing in
+    /// its place for a deny that became an allow).
+    pub policy: String,
+    /// The tenant (`-` for none).
+    pub tenant: String,
+    /// How many.
+    pub count: usize,
+    /// Up to the requested number of examples.
+    pub examples: Vec<Change>,
+}
+
+/// The result of a replay.
+#[derive(Debug, Clone, Serialize)]
+pub struct DiffReport {
+    /// Decision records read.
+    pub read: usize,
+    /// Replayed.
+    pub replayed: usize,
+    /// Not replayed, by recorded reason (refused before any policy).
+    pub not_replayed: BTreeMap<String, usize>,
+    /// Replays under the pack in force that differ from what was recorded (the data changed).
+    pub drift: usize,
+    /// Up to the requested number of drift examples (decision ids).
+    pub drift_examples: Vec<String>,
+    /// Every change, oldest first.
+    pub changes: Vec<Change>,
+    /// The changes grouped by direction, policy and tenant, largest first.
+    pub groups: Vec<Group>,
+    /// Distinct requests evaluated (repeated ones are decided once per pack).
+    pub distinct_requests: usize,
+    /// Time taken, in milliseconds.
+    pub elapsed_ms: u128,
+}
+
+/// What a replay compares.
+pub struct Replay<'a> {
+    /// The service with the pack in force.
+    pub current: (&'a Service, &'a DecisionScope),
+    /// The service with the candidate pack, over the same entity state.
+    pub candidate: (&'a Service, &'a DecisionScope),
+    /// Examples kept per group.
+    pub examples: usize,
+}
+
+/// One recorded decision as a request to decide again.
+struct Question {
+    principal: EntityInput,
+    action: String,
+    resource: EntityInput,
+    context: Option<Value>,
+    recorded_allow: bool,
+}
+
+/// The entity as recorded; for one the data does not know, its recorded tenant as its only
+/// attribute.
+fn entity_of(
+    entity: &warden_audit::EntityRef,
+    scope: &DecisionScope,
+    tenancy: Option<(&str, &str)>,
+) -> EntityInput {
+    let properties = match (tenancy, &entity.tenant) {
+        (Some((attribute, tenant_type)), Some(tenant))
+            if !scope.snapshot.knows(&entity.entity_type, &entity.id) =>
+        {
+            let mut properties = Map::new();
+            properties.insert(
+                attribute.to_owned(),
+                json!({"__entity": {"type": tenant_type, "id": tenant}}),
+            );
+            Some(properties)
+        }
+        _ => None,
+    };
+    EntityInput {
+        entity_type: entity.entity_type.clone(),
+        id: entity.id.clone(),
+        properties,
+    }
+}
+
+fn uid(entity: &warden_audit::EntityRef) -> String {
+    format!(
+        "{}::{}",
+        entity.entity_type,
+        Value::String(entity.id.clone())
+    )
+}
+
+fn determining(outcome: &DecisionOutcome) -> Vec<String> {
+    outcome
+        .decision()
+        .map(|decision| {
+            decision
+                .determining
+                .iter()
+                .map(|policy| policy.id.to_string())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+impl Replay<'_> {
+    /// Replays `records` (any kinds; only decisions are read).
+    pub async fn run(&self, records: impl IntoIterator<Item = Record>) -> DiffReport {
+        let started = Instant::now();
+        let caller = Caller {
+            entry: "cli.diff",
+            label: None,
+            origin: None,
+            started,
+        };
+        let pack = &self.current.1.snapshot.pack;
+        let tenancy = pack
+            .tenancy()
+            .map(|tenancy| (tenancy.attribute.clone(), tenancy.tenant_type.to_string()));
+        let tenancy = tenancy
+            .as_ref()
+            .map(|(attribute, tenant_type)| (attribute.as_str(), tenant_type.as_str()));
+        let mut report = DiffReport {
+            read: 0,
+            replayed: 0,
+            not_replayed: BTreeMap::new(),
+            drift: 0,
+            drift_examples: Vec::new(),
+            changes: Vec::new(),
+            groups: Vec::new(),
+            distinct_requests: 0,
+            elapsed_ms: 0,
+        };
+        // Repeated requests (the same principal, action, resource and context) are decided
+        // once per pack.
+        let mut decided: HashMap<String, (bool, bool, String, String, Vec<String>)> =
+            HashMap::new();
+        for record in records {
+            if record.kind != Kind::Decision {
+                continue;
+            }
+            report.read += 1;
+            let reason = record.reason.clone().unwrap_or_default();
+            let (Some(principal), Some(action), Some(resource), Some(decision)) = (
+                &record.principal,
+                &record.action,
+                &record.resource,
+                &record.decision,
+            ) else {
+                *report.not_replayed.entry(reason).or_default() += 1;
+                continue;
+            };
+            if !REPLAYED_REASONS.contains(&reason.as_str()) {
+                *report.not_replayed.entry(reason).or_default() += 1;
+                continue;
+            }
+            report.replayed += 1;
+            let question = Question {
+                principal: entity_of(principal, self.current.1, tenancy),
+                action: action.clone(),
+                resource: entity_of(resource, self.current.1, tenancy),
+                context: record.context.clone(),
+                recorded_allow: decision == "allow",
+            };
+            let key = format!(
+                "{}\u{0}{}\u{0}{}\u{0}{}",
+                uid(principal),
+                action,
+                uid(resource),
+                question
+                    .context
+                    .as_ref()
+                    .map(Value::to_string)
+                    .unwrap_or_default()
+            );
+            let answer = match decided.get(&key) {
+                Some(answer) => answer.clone(),
+                None => {
+                    let now = self.ask(self.current, &caller, &question).await;
+                    let then = self.ask(self.candidate, &caller, &question).await;
+                    let policies = match (now.allowed(), then.allowed()) {
+                        (true, false) => {
+                            let mut policies = determining(&now);
+                            policies.extend(determining(&then));
+                            policies
+                        }
+                        (false, true) => determining(&then),
+                        _ => Vec::new(),
+                    };
+                    let answer = (
+                        now.allowed(),
+                        then.allowed(),
+                        now.reason().to_owned(),
+                        then.reason().to_owned(),
+                        policies,
+                    );
+                    decided.insert(key, answer.clone());
+                    answer
+                }
+            };
+            let (now_allowed, then_allowed, now_reason, then_reason, policies) = answer;
+            if now_allowed != question.recorded_allow {
+                report.drift += 1;
+                if report.drift_examples.len() < self.examples {
+                    report.drift_examples.push(record.id.clone());
+                }
+            }
+            let direction = match (now_allowed, then_allowed) {
+                (true, false) => Direction::AllowToDeny,
+                (false, true) => Direction::DenyToAllow,
+                _ => continue,
+            };
+            report.changes.push(Change {
+                decision_id: record.id.clone(),
+                time: record.time.clone(),
+                tenant: record.tenant().map(str::to_owned),
+                principal: uid(principal),
+                action: action.clone(),
+                resource: uid(resource),
+                direction,
+                reasons: (now_reason, then_reason),
+                policies,
+            });
+        }
+        report.distinct_requests = decided.len();
+        report.groups = group(&report.changes, self.examples);
+        report.elapsed_ms = started.elapsed().as_millis();
+        report
+    }
+
+    async fn ask(
+        &self,
+        (service, scope): (&Service, &DecisionScope),
+        caller: &Caller,
+        question: &Question,
+    ) -> DecisionOutcome {
+        service
+            .evaluate(
+                scope,
+                caller,
+                question.principal.clone(),
+                question.action.clone(),
+                question.resource.clone(),
+                question.context.clone(),
+            )
+            .await
+    }
+}
+
+/// Changes grouped by direction, policy (a change with several policies counts in each) and
+/// tenant; largest groups first.
+fn group(changes: &[Change], examples: usize) -> Vec<Group> {
+    let mut groups: BTreeMap<(Direction, String, String), Group> = BTreeMap::new();
+    for change in changes {
+        let tenant = change.tenant.clone().unwrap_or_else(|| "-".to_owned());
+        let policies: Vec<String> = if change.policies.is_empty() {
+            vec!["-".to_owned()]
+        } else {
+            change.policies.clone()
+        };
+        for policy in policies {
+            let entry = groups
+                .entry((change.direction, policy.clone(), tenant.clone()))
+                .or_insert_with(|| Group {
+                    direction: change.direction,
+                    policy,
+                    tenant: tenant.clone(),
+                    count: 0,
+                    examples: Vec::new(),
+                });
+            entry.count += 1;
+            if entry.examples.len() < examples {
+                entry.examples.push(change.clone());
+            }
+        }
+    }
+    let mut groups: Vec<Group> = groups.into_values().collect();
+    groups.sort_by_key(|group| std::cmp::Reverse(group.count));
+    groups
+}
+
+/// One `--expect` entry: `allow-to-deny` or `deny-to-allow`, optionally `:POLICY` and
+/// `@TENANT` (`allow-to-deny:policy3@acme`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Expectation {
+    /// The direction.
+    pub direction: Direction,
+    /// Only changes this policy is behind.
+    pub policy: Option<String>,
+    /// Only changes in this tenant.
+    pub tenant: Option<String>,
+}
+
+impl std::str::FromStr for Expectation {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let (rest, tenant) = match text.rsplit_once('@') {
+            Some((rest, tenant)) if !tenant.is_empty() => (rest, Some(tenant.to_owned())),
+            Some(_) => return Err(format!("`{text}`: an empty tenant after @")),
+            None => (text, None),
+        };
+        let (direction, policy) = match rest.split_once(':') {
+            Some((direction, policy)) if !policy.is_empty() => (direction, Some(policy.to_owned())),
+            Some(_) => return Err(format!("`{text}`: an empty policy after :")),
+            None => (rest, None),
+        };
+        let direction = match direction {
+            "allow-to-deny" => Direction::AllowToDeny,
+            "deny-to-allow" => Direction::DenyToAllow,
+            other => {
+                return Err(format!(
+                    "`{other}` is not allow-to-deny or deny-to-allow (the form is DIRECTION[:POLICY][@TENANT])"
+                ));
+            }
+        };
+        Ok(Expectation {
+            direction,
+            policy,
+            tenant,
+        })
+    }
+}
+
+impl Expectation {
+    /// Does `change` fall under this expectation?
+    pub fn covers(&self, change: &Change) -> bool {
+        self.direction == change.direction
+            && self
+                .policy
+                .as_ref()
+                .is_none_or(|policy| change.policies.contains(policy))
+            && self
+                .tenant
+                .as_ref()
+                .is_none_or(|tenant| change.tenant.as_ref() == Some(tenant))
+    }
+}
+
+/// The changes no expectation covers.
+pub fn unexpected<'a>(changes: &'a [Change], expected: &[Expectation]) -> Vec<&'a Change> {
+    changes
+        .iter()
+        .filter(|change| !expected.iter().any(|e| e.covers(change)))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn expectations_parse_and_cover_by_direction_policy_and_tenant() {
+        let change = Change {
+            decision_id: "d".into(),
+            time: "t".into(),
+            tenant: Some("acme".into()),
+            principal: "User::\"acme/carol\"".into(),
+            action: "read".into(),
+            resource: "Document::\"acme/roadmap\"".into(),
+            direction: Direction::AllowToDeny,
+            reasons: ("permitted".into(), "no_permit".into()),
+            policies: vec!["viewers-read".into()],
+        };
+        for (text, covers) in [
+            ("allow-to-deny", true),
+            ("allow-to-deny:viewers-read", true),
+            ("allow-to-deny:viewers-read@acme", true),
+            ("allow-to-deny@acme", true),
+            ("allow-to-deny@globex", false),
+            ("allow-to-deny:other", false),
+            ("deny-to-allow", false),
+        ] {
+            let expectation: Expectation = text.parse().unwrap();
+            assert_eq!(expectation.covers(&change), covers, "{text}");
+        }
+        for bad in ["allow", "allow-to-deny:", "allow-to-deny@", "sideways:p"] {
+            assert!(bad.parse::<Expectation>().is_err(), "{bad}");
+        }
+        assert_eq!(
+            unexpected(
+                std::slice::from_ref(&change),
+                &["deny-to-allow".parse().unwrap()]
+            )
+            .len(),
+            1
+        );
+    }
+}

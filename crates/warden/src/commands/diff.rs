@@ -1,0 +1,249 @@
+//! `warden diff`: what a candidate policy pack would change, from the decision log (issue #24).
+//! The decisions `[audit]` of the configuration recorded are replayed against the pack in force
+//! and against the candidate, over today's entity state (the entity file and the store now),
+//! and every decision the candidate decides otherwise is listed, grouped by direction, policy
+//! and tenant. Exit 0 when no change falls outside `--expect`, 1 when one does, 2 on bad usage
+//! or input (a candidate that does not load, a log that cannot be read).
+
+use std::sync::Arc;
+
+use anyhow::{Context as _, anyhow, bail};
+use warden_audit::query::Filter;
+use warden_audit::record::{Record, decode, parse_time_ms};
+use warden_service::policy_diff::{DiffReport, Expectation, Replay, unexpected};
+
+use super::{Verdict, unix_now};
+use crate::cli::DiffArgs;
+use crate::{config_loading, pack_loading};
+
+pub fn run(args: &DiffArgs) -> anyhow::Result<Verdict> {
+    let expected: Vec<Expectation> = args
+        .expect
+        .iter()
+        .map(|text| {
+            text.parse()
+                .map_err(|why: String| anyhow!("--expect {why}"))
+        })
+        .collect::<anyhow::Result<_>>()?;
+    let since_ms = args.since.as_deref().map(since).transpose()?;
+    let config = config_loading::load(Some(&args.config))?;
+    let candidate_pack = match pack_loading::load_from(&args.policies, None)? {
+        Ok(compiled) => compiled.pack,
+        Err(error) => {
+            for diagnostic in error.errors() {
+                eprintln!("{diagnostic}");
+            }
+            bail!("the candidate pack {} is invalid", args.policies.display());
+        }
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the runtime")?;
+    let records = runtime.block_on(read_log(&config, since_ms))?;
+    let report = runtime.block_on(async {
+        let current = warden_service::start::open_offline(&config)
+            .await
+            .map_err(|error| anyhow!("{error}"))?;
+        let candidate = warden_service::start::open_offline(&config)
+            .await
+            .map_err(|error| anyhow!("{error}"))?;
+        let entities_text = candidate
+            .policy
+            .data_inputs()
+            .map_err(|error| anyhow!("{error}"))?
+            .entities_text;
+        candidate
+            .policy
+            .set_pack(Arc::new(candidate_pack), entities_text)
+            .map_err(|error| {
+                anyhow!(
+                    "the candidate pack {} does not fit the entity data: {error}",
+                    args.policies.display()
+                )
+            })?;
+        let current_scope = current.scope().map_err(|error| anyhow!("{error}"))?;
+        let candidate_scope = candidate.scope().map_err(|error| anyhow!("{error}"))?;
+        let replay = Replay {
+            current: (&current, &current_scope),
+            candidate: (&candidate, &candidate_scope),
+            examples: args.examples,
+        };
+        let report = replay.run(records).await;
+        let revisions = (
+            current_scope.snapshot.pack.revision().to_string(),
+            candidate_scope.snapshot.pack.revision().to_string(),
+        );
+        anyhow::Ok((report, revisions))
+    })?;
+    let (report, (current_revision, candidate_revision)) = report;
+    let surprises = unexpected(&report.changes, &expected);
+    if args.json {
+        let answer = serde_json::json!({
+            "current_revision": current_revision,
+            "candidate_revision": candidate_revision,
+            "entity_state": "today",
+            "report": report,
+            "unexpected": surprises.len(),
+        });
+        println!("{answer:#}");
+    } else {
+        print_report(
+            args,
+            &report,
+            &current_revision,
+            &candidate_revision,
+            surprises.len(),
+        );
+    }
+    Ok(if surprises.is_empty() {
+        Verdict::Success
+    } else {
+        Verdict::Negative
+    })
+}
+
+/// `--since`: a span back from now (`7d`, `12h`, `30m`, `90s`) or an RFC 3339 time.
+fn since(text: &str) -> anyhow::Result<i128> {
+    if let Some(ms) = parse_time_ms(text) {
+        return Ok(ms);
+    }
+    let (number, unit) = text.split_at(text.len().saturating_sub(1));
+    let seconds_per = match unit {
+        "d" => 86_400,
+        "h" => 3_600,
+        "m" => 60,
+        "s" => 1,
+        _ => bail!("--since `{text}` is not a span (7d, 12h, 30m, 90s) or an RFC 3339 time"),
+    };
+    let count: i64 = number
+        .parse()
+        .ok()
+        .filter(|count| *count >= 0)
+        .with_context(|| format!("--since `{text}` is not a span (7d, 12h, 30m, 90s)"))?;
+    let back = count.saturating_mul(seconds_per);
+    Ok(i128::from(unix_now().saturating_sub(back)) * 1000)
+}
+
+/// The decision records of the configuration's log, oldest first, from `since_ms` on.
+async fn read_log(
+    config: &warden_config::Config,
+    since_ms: Option<i128>,
+) -> anyhow::Result<Vec<Record>> {
+    let filter = Filter {
+        since_ms,
+        ..Filter::default()
+    };
+    let audit = &config.audit;
+    if audit.sink == warden_config::AuditSink::Postgres {
+        let url = config
+            .storage
+            .as_ref()
+            .map(|storage| storage.url.clone())
+            .context("audit.sink = \"postgres\" needs [storage]")?;
+        let (lines, _) = super::audit::table_lines(&url).await?;
+        return Ok(lines
+            .iter()
+            .filter_map(|line| decode(line).ok())
+            .filter(|stored| filter.matches(stored))
+            .map(|stored| stored.record)
+            .collect());
+    }
+    if !audit.dir.is_dir() {
+        bail!(
+            "{}: no decision log here ([audit] dir of {})",
+            audit.dir.display(),
+            config.origin
+        );
+    }
+    Ok(
+        warden_audit::query::query_path(&audit.dir, &filter, usize::MAX, false)?
+            .into_iter()
+            .map(|stored| stored.record)
+            .collect(),
+    )
+}
+
+fn print_report(
+    args: &DiffArgs,
+    report: &DiffReport,
+    current_revision: &str,
+    candidate_revision: &str,
+    surprises: usize,
+) {
+    println!(
+        "warden diff: {} (revision {candidate_revision}) against the pack in force (revision {current_revision})",
+        args.policies.display()
+    );
+    println!(
+        "entity state: today's (the entity file and the store as they are now, not as each decision saw them)"
+    );
+    println!(
+        "decisions read: {}{}; replayed: {} ({} distinct requests) in {} ms",
+        report.read,
+        args.since
+            .as_deref()
+            .map(|since| format!(" since {since}"))
+            .unwrap_or_default(),
+        report.replayed,
+        report.distinct_requests,
+        report.elapsed_ms
+    );
+    if !report.not_replayed.is_empty() {
+        let skipped: Vec<String> = report
+            .not_replayed
+            .iter()
+            .map(|(reason, count)| {
+                let reason = if reason.is_empty() { "-" } else { reason };
+                format!("{reason} {count}")
+            })
+            .collect();
+        println!(
+            "not replayed (refused before any policy): {}",
+            skipped.join(", ")
+        );
+    }
+    if report.drift > 0 {
+        println!(
+            "drift: {} decision(s) the pack in force now decides otherwise than recorded (the data changed since, or a token's claims are not in the log); e.g. {}",
+            report.drift,
+            report.drift_examples.join(", ")
+        );
+    }
+    let to_deny = report
+        .changes
+        .iter()
+        .filter(|c| c.direction == warden_service::policy_diff::Direction::AllowToDeny)
+        .count();
+    println!(
+        "changes: {} (allow-to-deny {to_deny}, deny-to-allow {})",
+        report.changes.len(),
+        report.changes.len() - to_deny
+    );
+    for group in &report.groups {
+        println!();
+        println!(
+            "{} {}, policy {}, tenant {}:",
+            group.count,
+            group.direction.name(),
+            group.policy,
+            group.tenant
+        );
+        for change in &group.examples {
+            println!(
+                "  {} {} {} {} ({} -> {}; decision {})",
+                change.time,
+                change.principal,
+                change.action,
+                change.resource,
+                change.reasons.0,
+                change.reasons.1,
+                change.decision_id
+            );
+        }
+    }
+    if surprises > 0 {
+        println!();
+        println!("{surprises} change(s) not covered by --expect");
+    }
+}
