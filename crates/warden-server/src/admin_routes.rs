@@ -6,7 +6,9 @@
 use axum::Router;
 use axum::routing::{delete, get, post, put};
 
-use crate::routes::{admin, admin_credentials, revocations, service_accounts, tenant_policies};
+use crate::routes::{
+    admin, admin_credentials, policy_diff, revocations, service_accounts, tenant_policies,
+};
 use crate::state::AppState;
 
 /// Declares the admin routes once: the table of `(method, path)` and the router.
@@ -54,4 +56,5 @@ admin_routes! {
     "/v1/admin/credentials" => post admin_credentials::create, get admin_credentials::list;
     "/v1/admin/credentials/{id}/rotate" => post admin_credentials::rotate;
     "/v1/admin/credentials/{id}/revoke" => post admin_credentials::revoke;
+    "/v1/admin/diff" => post policy_diff::diff;
 }

@@ -16,15 +16,138 @@
 //! attribute: the roles and claims its token carried are not in the log.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 use std::time::Instant;
 
 use serde::Serialize;
 use serde_json::{Map, Value, json};
-use warden_audit::record::{Kind, Record};
+use warden_audit::query::Filter;
+use warden_audit::record::{Kind, Record, decode, parse_time_ms};
+use warden_core::Pack;
 
-use crate::decision_log::Caller;
+use crate::decision_log::{Caller, LogSource};
 use crate::engine::{DecisionOutcome, DecisionScope, EntityInput};
+use crate::entity_graph::PackRoots;
 use crate::pipeline::Service;
+use crate::snapshot::Snapshot;
+
+/// `--since` / `"since"`: a span back from `now` (`7d`, `12h`, `30m`, `90s`) or an RFC 3339
+/// time; Unix milliseconds.
+pub fn since_ms(text: &str, now: i64) -> Result<i128, String> {
+    if let Some(ms) = parse_time_ms(text) {
+        return Ok(ms);
+    }
+    let refused = || format!("`{text}` is not a span (7d, 12h, 30m, 90s) or an RFC 3339 time");
+    let (number, unit) = text.split_at(text.len().saturating_sub(1));
+    let seconds_per: i64 = match unit {
+        "d" => 86_400,
+        "h" => 3_600,
+        "m" => 60,
+        "s" => 1,
+        _ => return Err(refused()),
+    };
+    let count: i64 = number
+        .parse()
+        .ok()
+        .filter(|count| *count >= 0)
+        .ok_or_else(refused)?;
+    Ok(i128::from(now.saturating_sub(count.saturating_mul(seconds_per))) * 1000)
+}
+
+/// The decision records of a log, oldest first, from `since_ms` on.
+pub async fn read_decisions(
+    source: &LogSource,
+    since_ms: Option<i128>,
+) -> Result<Vec<Record>, String> {
+    let filter = Filter {
+        since_ms,
+        ..Filter::default()
+    };
+    match source {
+        LogSource::Dir(dir) => {
+            let dir = dir.clone();
+            let stored = tokio::task::spawn_blocking(move || {
+                warden_audit::query::query_path(&dir, &filter, usize::MAX, false)
+            })
+            .await
+            .map_err(|error| error.to_string())?
+            .map_err(|error| error.to_string())?;
+            Ok(stored.into_iter().map(|stored| stored.record).collect())
+        }
+        LogSource::Postgres(table) => {
+            let mut records = Vec::new();
+            let mut after = None;
+            loop {
+                let page = table
+                    .lines(after, 10_000)
+                    .await
+                    .map_err(|error| error.to_string())?;
+                if page.is_empty() {
+                    break;
+                }
+                for line in page {
+                    match decode(&line) {
+                        Ok(stored) => {
+                            after = Some(stored.seq);
+                            if filter.matches(&stored) {
+                                records.push(stored.record);
+                            }
+                        }
+                        // A row that does not decode is skipped (`warden audit verify` reports it).
+                        Err(_) => after = after.map(|seq: u64| seq.saturating_add(1)),
+                    }
+                }
+            }
+            Ok(records)
+        }
+    }
+}
+
+/// The scope of `current` with `candidate` in place of its pack, over the same entity data and
+/// tenant policies (shared, not copied). Only for a candidate whose schema and manifest are the
+/// pack in force's (a policy change): other ones need the entity data read again against them,
+/// which `warden diff --config` does.
+pub fn candidate_scope(current: &DecisionScope, candidate: Pack) -> Result<DecisionScope, String> {
+    let snapshot = &current.snapshot;
+    if candidate.data_fingerprint() != snapshot.pack.data_fingerprint() {
+        return Err(
+            "the candidate changes the schema or pack.toml: the entity data would have to be read again against it (run `warden diff --config … --policies …`)"
+                .to_owned(),
+        );
+    }
+    let pack = Arc::new(candidate);
+    let candidate = Snapshot {
+        roots: Arc::new(PackRoots::of(&pack)),
+        pack,
+        graph: Arc::clone(&snapshot.graph),
+        policies: Arc::clone(&snapshot.policies),
+        entities_revision: snapshot.entities_revision.clone(),
+        store_version: snapshot.store_version,
+        next_expiry: snapshot.next_expiry,
+        loaded_at: std::time::SystemTime::now(),
+        decisions: crate::decision_cache::DecisionCache::default(),
+    };
+    Ok(DecisionScope {
+        snapshot: Arc::new(candidate),
+        stale: None,
+        claim_attributes: Arc::clone(&current.claim_attributes),
+        audit_down: None,
+    })
+}
+
+/// `service` without its decision log: a replay decides, and records nothing.
+pub fn replay_service(service: &Service) -> Service {
+    Service {
+        policy: Arc::clone(&service.policy),
+        verifier: Arc::clone(&service.verifier),
+        store: service.store.clone(),
+        store_freshness: service.store_freshness.clone(),
+        claim_attributes: Arc::clone(&service.claim_attributes),
+        revocations: Arc::clone(&service.revocations),
+        decision_log: None,
+        token_issuer: service.token_issuer.clone(),
+    }
+}
 
 /// The reasons of decisions the policies made, which a replay can make again.
 pub const REPLAYED_REASONS: [&str; 7] = [

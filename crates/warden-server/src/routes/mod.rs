@@ -10,6 +10,7 @@ pub mod search;
 pub mod admin;
 pub mod admin_credentials;
 pub mod oauth;
+pub mod policy_diff;
 pub mod revocations;
 pub mod service_accounts;
 pub mod tenant_policies;

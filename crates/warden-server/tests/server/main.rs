@@ -21,6 +21,7 @@ mod forward_auth;
 mod limits;
 mod operator_attacks;
 mod operator_controls;
+mod policy_diff;
 mod reload;
 mod revocation;
 mod service_accounts;

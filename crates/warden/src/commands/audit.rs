@@ -114,7 +114,7 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .context("starting the runtime")
 }
 
-pub(crate) async fn table_lines(url: &str) -> anyhow::Result<(Vec<String>, Option<Head>)> {
+async fn table_lines(url: &str) -> anyhow::Result<(Vec<String>, Option<Head>)> {
     let (pg, _) = PgSink::open(url).await?;
     let mut lines = Vec::new();
     let mut after = None;

@@ -8,9 +8,11 @@
 use std::sync::Arc;
 
 use anyhow::{Context as _, anyhow, bail};
-use warden_audit::query::Filter;
-use warden_audit::record::{Record, decode, parse_time_ms};
-use warden_service::policy_diff::{DiffReport, Expectation, Replay, unexpected};
+use warden_audit::record::Record;
+use warden_service::decision_log::LogSource;
+use warden_service::policy_diff::{
+    DiffReport, Expectation, Replay, read_decisions, since_ms, unexpected,
+};
 
 use super::{Verdict, unix_now};
 use crate::cli::DiffArgs;
@@ -25,7 +27,11 @@ pub fn run(args: &DiffArgs) -> anyhow::Result<Verdict> {
                 .map_err(|why: String| anyhow!("--expect {why}"))
         })
         .collect::<anyhow::Result<_>>()?;
-    let since_ms = args.since.as_deref().map(since).transpose()?;
+    let since_ms = args
+        .since
+        .as_deref()
+        .map(|text| since_ms(text, unix_now()).map_err(|why| anyhow!("--since {why}")))
+        .transpose()?;
     let config = config_loading::load(Some(&args.config))?;
     let candidate_pack = match pack_loading::load_from(&args.policies, None)? {
         Ok(compiled) => compiled.pack,
@@ -103,65 +109,33 @@ pub fn run(args: &DiffArgs) -> anyhow::Result<Verdict> {
     })
 }
 
-/// `--since`: a span back from now (`7d`, `12h`, `30m`, `90s`) or an RFC 3339 time.
-fn since(text: &str) -> anyhow::Result<i128> {
-    if let Some(ms) = parse_time_ms(text) {
-        return Ok(ms);
-    }
-    let (number, unit) = text.split_at(text.len().saturating_sub(1));
-    let seconds_per = match unit {
-        "d" => 86_400,
-        "h" => 3_600,
-        "m" => 60,
-        "s" => 1,
-        _ => bail!("--since `{text}` is not a span (7d, 12h, 30m, 90s) or an RFC 3339 time"),
-    };
-    let count: i64 = number
-        .parse()
-        .ok()
-        .filter(|count| *count >= 0)
-        .with_context(|| format!("--since `{text}` is not a span (7d, 12h, 30m, 90s)"))?;
-    let back = count.saturating_mul(seconds_per);
-    Ok(i128::from(unix_now().saturating_sub(back)) * 1000)
-}
-
 /// The decision records of the configuration's log, oldest first, from `since_ms` on.
 async fn read_log(
     config: &warden_config::Config,
     since_ms: Option<i128>,
 ) -> anyhow::Result<Vec<Record>> {
-    let filter = Filter {
-        since_ms,
-        ..Filter::default()
-    };
     let audit = &config.audit;
-    if audit.sink == warden_config::AuditSink::Postgres {
+    let source = if audit.sink == warden_config::AuditSink::Postgres {
         let url = config
             .storage
             .as_ref()
             .map(|storage| storage.url.clone())
             .context("audit.sink = \"postgres\" needs [storage]")?;
-        let (lines, _) = super::audit::table_lines(&url).await?;
-        return Ok(lines
-            .iter()
-            .filter_map(|line| decode(line).ok())
-            .filter(|stored| filter.matches(stored))
-            .map(|stored| stored.record)
-            .collect());
-    }
-    if !audit.dir.is_dir() {
-        bail!(
-            "{}: no decision log here ([audit] dir of {})",
-            audit.dir.display(),
-            config.origin
-        );
-    }
-    Ok(
-        warden_audit::query::query_path(&audit.dir, &filter, usize::MAX, false)?
-            .into_iter()
-            .map(|stored| stored.record)
-            .collect(),
-    )
+        let (table, _) = warden_audit::pg_sink::PgSink::open(&url).await?;
+        LogSource::Postgres(table)
+    } else {
+        if !audit.dir.is_dir() {
+            bail!(
+                "{}: no decision log here ([audit] dir of {})",
+                audit.dir.display(),
+                config.origin
+            );
+        }
+        LogSource::Dir(audit.dir.clone())
+    };
+    read_decisions(&source, since_ms)
+        .await
+        .map_err(|error| anyhow!("reading the decision log: {error}"))
 }
 
 fn print_report(
