@@ -38,7 +38,10 @@ pub fn since_ms(text: &str, now: i64) -> Result<i128, String> {
         return Ok(ms);
     }
     let refused = || format!("`{text}` is not a span (7d, 12h, 30m, 90s) or an RFC 3339 time");
-    let (number, unit) = text.split_at(text.len().saturating_sub(1));
+    let Some((split, _)) = text.char_indices().last() else {
+        return Err(refused());
+    };
+    let (number, unit) = text.split_at(split);
     let seconds_per: i64 = match unit {
         "d" => 86_400,
         "h" => 3_600,
@@ -85,6 +88,7 @@ pub async fn read_decisions(
                 if page.is_empty() {
                     break;
                 }
+                let before = after;
                 for line in page {
                     match decode(&line) {
                         Ok(stored) => {
@@ -97,6 +101,12 @@ pub async fn read_decisions(
                         Err(_) => after = after.map(|seq: u64| seq.saturating_add(1)),
                     }
                 }
+                if after == before {
+                    return Err(
+                        "a page of the decision-log table has no row that decodes (run `warden audit verify`)"
+                            .to_owned(),
+                    );
+                }
             }
             Ok(records)
         }
@@ -108,15 +118,27 @@ pub async fn read_decisions(
 /// pack in force's (a policy change): other ones need the entity data read again against them,
 /// which `warden diff --config` does.
 pub fn candidate_scope(current: &DecisionScope, candidate: Pack) -> Result<DecisionScope, String> {
-    let snapshot = &current.snapshot;
-    if candidate.data_fingerprint() != snapshot.pack.data_fingerprint() {
+    if candidate.data_fingerprint() != current.snapshot.pack.data_fingerprint() {
         return Err(
             "the candidate changes the schema or pack.toml: the entity data would have to be read again against it (run `warden diff --config … --policies …`)"
                 .to_owned(),
         );
     }
-    let pack = Arc::new(candidate);
-    let candidate = Snapshot {
+    replay_scope(current, Arc::new(candidate))
+}
+
+/// A scope to replay in: `pack` over `current`'s entity data and tenant policies (shared), with
+/// a decision cache of its own (the live one is neither used, whose answers may predate a store
+/// write, nor filled). A stale store view is refused: every decision would be a deny, and the
+/// comparison meaningless. The decision log's state does not matter (a replay records nothing).
+pub fn replay_scope(current: &DecisionScope, pack: Arc<Pack>) -> Result<DecisionScope, String> {
+    if let Some(stale) = &current.stale {
+        return Err(format!(
+            "the entity data is stale ({stale}): a replay against it would compare denies"
+        ));
+    }
+    let snapshot = &current.snapshot;
+    let replay = Snapshot {
         roots: Arc::new(PackRoots::of(&pack)),
         pack,
         graph: Arc::clone(&snapshot.graph),
@@ -128,7 +150,7 @@ pub fn candidate_scope(current: &DecisionScope, candidate: Pack) -> Result<Decis
         decisions: crate::decision_cache::DecisionCache::default(),
     };
     Ok(DecisionScope {
-        snapshot: Arc::new(candidate),
+        snapshot: Arc::new(replay),
         stale: None,
         claim_attributes: Arc::clone(&current.claim_attributes),
         audit_down: None,
@@ -221,6 +243,9 @@ pub struct Group {
     pub examples: Vec<Change>,
 }
 
+/// The most changes a report lists one by one (all are counted, and grouped).
+pub const MAX_LISTED_CHANGES: usize = 10_000;
+
 /// The result of a replay.
 #[derive(Debug, Clone, Serialize)]
 pub struct DiffReport {
@@ -234,7 +259,13 @@ pub struct DiffReport {
     pub drift: usize,
     /// Up to the requested number of drift examples (decision ids).
     pub drift_examples: Vec<String>,
-    /// Every change, oldest first.
+    /// How many decisions change.
+    pub changed: usize,
+    /// How many of them no expectation covers.
+    pub unexpected: usize,
+    /// How many go from allow to deny (the rest go from deny to allow).
+    pub allow_to_deny: usize,
+    /// The changes, oldest first: the first [`MAX_LISTED_CHANGES`].
     pub changes: Vec<Change>,
     /// The changes grouped by direction, policy and tenant, largest first.
     pub groups: Vec<Group>,
@@ -252,6 +283,8 @@ pub struct Replay<'a> {
     pub candidate: (&'a Service, &'a DecisionScope),
     /// Examples kept per group.
     pub examples: usize,
+    /// The changes that are expected; the others are counted as unexpected.
+    pub expected: Vec<Expectation>,
 }
 
 /// One recorded decision as a request to decide again.
@@ -334,6 +367,9 @@ impl Replay<'_> {
             not_replayed: BTreeMap::new(),
             drift: 0,
             drift_examples: Vec::new(),
+            changed: 0,
+            unexpected: 0,
+            allow_to_deny: 0,
             changes: Vec::new(),
             groups: Vec::new(),
             distinct_requests: 0,
@@ -343,6 +379,7 @@ impl Replay<'_> {
         // once per pack.
         let mut decided: HashMap<String, (bool, bool, String, String, Vec<String>)> =
             HashMap::new();
+        let mut groups: BTreeMap<(Direction, String, String), Group> = BTreeMap::new();
         for record in records {
             if record.kind != Kind::Decision {
                 continue;
@@ -390,6 +427,8 @@ impl Replay<'_> {
                         (true, false) => {
                             let mut policies = determining(&now);
                             policies.extend(determining(&then));
+                            policies.sort();
+                            policies.dedup();
                             policies
                         }
                         (false, true) => determining(&then),
@@ -418,7 +457,7 @@ impl Replay<'_> {
                 (false, true) => Direction::DenyToAllow,
                 _ => continue,
             };
-            report.changes.push(Change {
+            let change = Change {
                 decision_id: record.id.clone(),
                 time: record.time.clone(),
                 tenant: record.tenant().map(str::to_owned),
@@ -428,10 +467,23 @@ impl Replay<'_> {
                 direction,
                 reasons: (now_reason, then_reason),
                 policies,
-            });
+            };
+            report.changed += 1;
+            if direction == Direction::AllowToDeny {
+                report.allow_to_deny += 1;
+            }
+            if !self.expected.iter().any(|e| e.covers(&change)) {
+                report.unexpected += 1;
+            }
+            add_to_groups(&mut groups, &change, self.examples);
+            if report.changes.len() < MAX_LISTED_CHANGES {
+                report.changes.push(change);
+            }
         }
         report.distinct_requests = decided.len();
-        report.groups = group(&report.changes, self.examples);
+        let mut groups: Vec<Group> = groups.into_values().collect();
+        groups.sort_by_key(|group| std::cmp::Reverse(group.count));
+        report.groups = groups;
         report.elapsed_ms = started.elapsed().as_millis();
         report
     }
@@ -455,36 +507,34 @@ impl Replay<'_> {
     }
 }
 
-/// Changes grouped by direction, policy (a change with several policies counts in each) and
-/// tenant; largest groups first.
-fn group(changes: &[Change], examples: usize) -> Vec<Group> {
-    let mut groups: BTreeMap<(Direction, String, String), Group> = BTreeMap::new();
-    for change in changes {
-        let tenant = change.tenant.clone().unwrap_or_else(|| "-".to_owned());
-        let policies: Vec<String> = if change.policies.is_empty() {
-            vec!["-".to_owned()]
-        } else {
-            change.policies.clone()
-        };
-        for policy in policies {
-            let entry = groups
-                .entry((change.direction, policy.clone(), tenant.clone()))
-                .or_insert_with(|| Group {
-                    direction: change.direction,
-                    policy,
-                    tenant: tenant.clone(),
-                    count: 0,
-                    examples: Vec::new(),
-                });
-            entry.count += 1;
-            if entry.examples.len() < examples {
-                entry.examples.push(change.clone());
-            }
+/// Counts `change` in its groups: by direction, policy (a change with several policies counts
+/// in each) and tenant.
+fn add_to_groups(
+    groups: &mut BTreeMap<(Direction, String, String), Group>,
+    change: &Change,
+    examples: usize,
+) {
+    let tenant = change.tenant.clone().unwrap_or_else(|| "-".to_owned());
+    let policies: Vec<String> = if change.policies.is_empty() {
+        vec!["-".to_owned()]
+    } else {
+        change.policies.clone()
+    };
+    for policy in policies {
+        let entry = groups
+            .entry((change.direction, policy.clone(), tenant.clone()))
+            .or_insert_with(|| Group {
+                direction: change.direction,
+                policy,
+                tenant: tenant.clone(),
+                count: 0,
+                examples: Vec::new(),
+            });
+        entry.count += 1;
+        if entry.examples.len() < examples {
+            entry.examples.push(change.clone());
         }
     }
-    let mut groups: Vec<Group> = groups.into_values().collect();
-    groups.sort_by_key(|group| std::cmp::Reverse(group.count));
-    groups
 }
 
 /// One `--expect` entry: `allow-to-deny` or `deny-to-allow`, optionally `:POLICY` and
@@ -545,14 +595,6 @@ impl Expectation {
     }
 }
 
-/// The changes no expectation covers.
-pub fn unexpected<'a>(changes: &'a [Change], expected: &[Expectation]) -> Vec<&'a Change> {
-    changes
-        .iter()
-        .filter(|change| !expected.iter().any(|e| e.covers(change)))
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -585,13 +627,20 @@ mod tests {
         for bad in ["allow", "allow-to-deny:", "allow-to-deny@", "sideways:p"] {
             assert!(bad.parse::<Expectation>().is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn since_takes_spans_and_times_and_refuses_the_rest() {
+        let now = 1_000_000;
         assert_eq!(
-            unexpected(
-                std::slice::from_ref(&change),
-                &["deny-to-allow".parse().unwrap()]
-            )
-            .len(),
-            1
+            since_ms("7d", now).unwrap(),
+            i128::from(now - 7 * 86_400) * 1000
         );
+        assert_eq!(since_ms("90s", now).unwrap(), i128::from(now - 90) * 1000);
+        assert!(since_ms("2026-12-06T00:00:00Z", now).is_ok());
+        assert!(since_ms("99999999999999999d", now).is_ok(), "saturates");
+        for bad in ["", "d", "7", "7w", "-1d", "7日", "a week"] {
+            assert!(since_ms(bad, now).is_err(), "{bad}");
+        }
     }
 }

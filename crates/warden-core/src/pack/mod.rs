@@ -628,8 +628,9 @@ fn push_located(
     }
 }
 
-/// SHA-256 over the manifest and the schema: what entity data depends on.
-fn data_fingerprint_of(sources: &PackSources) -> Revision {
+/// SHA-256 over the manifest and the schema: what entity data depends on. The same value as
+/// the compiled pack's [`Pack::data_fingerprint`], known before anything is parsed.
+pub fn data_fingerprint_of(sources: &PackSources) -> Revision {
     let mut hasher = Sha256::new();
     for (label, file) in [
         ("manifest", sources.manifest.as_ref()),

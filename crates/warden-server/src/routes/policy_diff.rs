@@ -12,11 +12,13 @@ use axum::extract::State;
 use axum::response::Response;
 use serde::Deserialize;
 use serde_json::json;
+use warden_core::pack::data_fingerprint_of;
 use warden_core::pack::{SchemaFormat, SchemaSource, SourceFile};
+use warden_core::tenant_policies::nesting_problem;
 use warden_core::{Pack, PackSources};
 use warden_service::clock::unix_now;
 use warden_service::policy_diff::{
-    Expectation, Replay, candidate_scope, read_decisions, replay_service, since_ms, unexpected,
+    Expectation, Replay, candidate_scope, read_decisions, replay_scope, replay_service, since_ms,
 };
 
 use crate::admin_auth::GlobalAdmin;
@@ -86,14 +88,22 @@ fn sources(files: BTreeMap<String, String>) -> Result<PackSources, ApiError> {
     Ok(sources)
 }
 
+/// One diff at a time per replica: a replay holds its worker and the decisions of its window.
+static RUNNING: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(1);
+
+/// The most `expect` entries.
+const MAX_EXPECTATIONS: usize = 1000;
+
 /// `POST /v1/admin/diff`.
 pub async fn diff(
     State(state): State<AppState>,
     _admin: GlobalAdmin,
     LargeJson(request): LargeJson<DiffRequest>,
 ) -> Result<Response, ApiError> {
-    if request.examples > 100 {
-        return Err(ApiError::BadRequest("examples is at most 100".to_owned()));
+    if request.examples > 100 || request.expect.len() > MAX_EXPECTATIONS {
+        return Err(ApiError::BadRequest(format!(
+            "examples is at most 100 and expect has at most {MAX_EXPECTATIONS} entries"
+        )));
     }
     let expected: Vec<Expectation> = request
         .expect
@@ -107,7 +117,27 @@ pub async fn diff(
             since_ms(text, unix_now()).map_err(|why| ApiError::BadRequest(format!("since: {why}")))
         })
         .transpose()?;
-    let candidate = match Pack::compile(&sources(request.files)?) {
+    let sources = sources(request.files)?;
+    let current = crate::routes::snapshot(&state)?;
+    // Before anything is parsed: the schema and manifest must be the pack in force's (so they
+    // parsed before), and every policy file shallow enough for Cedar's recursive parser.
+    if &data_fingerprint_of(&sources) != current.snapshot.pack.data_fingerprint() {
+        return Err(ApiError::Conflict(
+            "the candidate changes the schema or pack.toml: the entity data would have to be read again against it (run `warden diff --config … --policies …`)"
+                .to_owned(),
+        ));
+    }
+    for file in &sources.policy_files {
+        if let Some(problem) = nesting_problem(&file.text) {
+            return Err(ApiError::BadRequest(format!("{}: {problem}", file.path)));
+        }
+    }
+    let Ok(_running) = RUNNING.try_acquire() else {
+        return Err(ApiError::Conflict(
+            "another diff is running on this replica; try again when it is done".to_owned(),
+        ));
+    };
+    let candidate = match Pack::compile(&sources) {
         Ok(compiled) => compiled.pack,
         Err(error) => {
             return Err(ApiError::InvalidPolicy {
@@ -127,8 +157,9 @@ pub async fn diff(
     let log = state.decision_log.as_ref().ok_or_else(|| {
         ApiError::Conflict("the decision log is disabled ([audit] enabled = false)".to_owned())
     })?;
-    let current = crate::routes::snapshot(&state)?;
     let candidate_revision = candidate.revision().to_string();
+    let current = replay_scope(&current, std::sync::Arc::clone(&current.snapshot.pack))
+        .map_err(ApiError::Unavailable)?;
     let candidate = candidate_scope(&current, candidate).map_err(ApiError::Conflict)?;
     let records = read_decisions(&log.source, since).await.map_err(|error| {
         ApiError::Unavailable(format!("the decision log cannot be read: {error}"))
@@ -138,9 +169,10 @@ pub async fn diff(
         current: (&service, &current),
         candidate: (&service, &candidate),
         examples: request.examples,
+        expected,
     };
     let report = replay.run(records).await;
-    let surprises = unexpected(&report.changes, &expected).len();
+    let surprises = report.unexpected;
     Ok(json_response(&json!({
         "current_revision": current.snapshot.pack.revision().to_string(),
         "candidate_revision": candidate_revision,

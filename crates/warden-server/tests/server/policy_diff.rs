@@ -202,6 +202,7 @@ async fn a_candidate_that_drops_a_permit_changes_exactly_its_decisions() {
         json!({"files": {}}),
         json!({"files": without_viewers_read(), "expect": ["sideways"]}),
         json!({"files": without_viewers_read(), "since": "a week"}),
+        json!({"files": without_viewers_read(), "since": "7日"}),
         json!({"files": without_viewers_read(), "examples": 1000}),
     ] {
         let (status, answer) = server
@@ -225,4 +226,70 @@ async fn a_candidate_that_drops_a_permit_changes_exactly_its_decisions() {
     assert_eq!(status, 200, "{answer}");
     assert_eq!(answer["report"]["read"], 0);
     let _: Value = answer;
+}
+
+/// Review #24: a candidate nested deeper than Cedar's recursive parser can take is refused
+/// before it is parsed (a stack overflow would end the server), and the server still answers.
+#[tokio::test]
+async fn a_deeply_nested_candidate_is_refused_before_it_is_parsed() {
+    let server = TestServer::start(Setup {
+        storage: Some(String::new()),
+        ..Setup::default()
+    })
+    .await;
+    let mut files = without_viewers_read();
+    let deep = format!(
+        "permit (principal, action, resource) when {{ {}true{} }};",
+        "(".repeat(30_000),
+        ")".repeat(30_000)
+    );
+    files.insert("deep.cedar".to_owned(), deep);
+    let (status, answer) = server
+        .admin(
+            Method::POST,
+            "/v1/admin/diff",
+            Some(ADMIN_SECRET),
+            Some(&json!({"files": files})),
+        )
+        .await;
+    assert_eq!(status, 400, "{answer}");
+    assert!(
+        answer["detail"].as_str().unwrap().contains("deep.cedar"),
+        "{answer}"
+    );
+    let (status, _) = server.get("/healthz").await;
+    assert_eq!(status, 200);
+}
+
+/// Review #24: with the store view stale every current decision is a deny, so the comparison
+/// would be meaningless: 503, not a report.
+#[tokio::test]
+async fn a_stale_store_view_is_refused() {
+    let server = TestServer::start(Setup {
+        storage: Some(String::new()),
+        max_staleness_seconds: 0,
+        ..Setup::default()
+    })
+    .await;
+    let mut stale = false;
+    for _ in 0..50 {
+        let (status, answer) = server
+            .admin(
+                Method::POST,
+                "/v1/admin/diff",
+                Some(ADMIN_SECRET),
+                Some(&json!({"files": without_viewers_read()})),
+            )
+            .await;
+        if status == 503 {
+            assert!(
+                answer["detail"].as_str().unwrap().contains("stale"),
+                "{answer}"
+            );
+            stale = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(stale, "the stale view is refused");
 }

@@ -11,7 +11,7 @@ use anyhow::{Context as _, anyhow, bail};
 use warden_audit::record::Record;
 use warden_service::decision_log::LogSource;
 use warden_service::policy_diff::{
-    DiffReport, Expectation, Replay, read_decisions, since_ms, unexpected,
+    DiffReport, Expectation, Replay, read_decisions, replay_scope, since_ms,
 };
 
 use super::{Verdict, unix_now};
@@ -68,12 +68,18 @@ pub fn run(args: &DiffArgs) -> anyhow::Result<Verdict> {
                     args.policies.display()
                 )
             })?;
-        let current_scope = current.scope().map_err(|error| anyhow!("{error}"))?;
-        let candidate_scope = candidate.scope().map_err(|error| anyhow!("{error}"))?;
+        let live = current.scope().map_err(|error| anyhow!("{error}"))?;
+        let current_scope =
+            replay_scope(&live, Arc::clone(&live.snapshot.pack)).map_err(|why| anyhow!("{why}"))?;
+        let candidate_live = candidate.scope().map_err(|error| anyhow!("{error}"))?;
+        let candidate_scope =
+            replay_scope(&candidate_live, Arc::clone(&candidate_live.snapshot.pack))
+                .map_err(|why| anyhow!("{why}"))?;
         let replay = Replay {
             current: (&current, &current_scope),
             candidate: (&candidate, &candidate_scope),
             examples: args.examples,
+            expected,
         };
         let report = replay.run(records).await;
         let revisions = (
@@ -83,14 +89,14 @@ pub fn run(args: &DiffArgs) -> anyhow::Result<Verdict> {
         anyhow::Ok((report, revisions))
     })?;
     let (report, (current_revision, candidate_revision)) = report;
-    let surprises = unexpected(&report.changes, &expected);
+    let surprises = report.unexpected;
     if args.json {
         let answer = serde_json::json!({
             "current_revision": current_revision,
             "candidate_revision": candidate_revision,
             "entity_state": "today",
             "report": report,
-            "unexpected": surprises.len(),
+            "unexpected": surprises,
         });
         println!("{answer:#}");
     } else {
@@ -99,10 +105,10 @@ pub fn run(args: &DiffArgs) -> anyhow::Result<Verdict> {
             &report,
             &current_revision,
             &candidate_revision,
-            surprises.len(),
+            surprises,
         );
     }
-    Ok(if surprises.is_empty() {
+    Ok(if surprises == 0 {
         Verdict::Success
     } else {
         Verdict::Negative
@@ -184,15 +190,11 @@ fn print_report(
             report.drift_examples.join(", ")
         );
     }
-    let to_deny = report
-        .changes
-        .iter()
-        .filter(|c| c.direction == warden_service::policy_diff::Direction::AllowToDeny)
-        .count();
+    let to_deny = report.allow_to_deny;
     println!(
         "changes: {} (allow-to-deny {to_deny}, deny-to-allow {})",
-        report.changes.len(),
-        report.changes.len() - to_deny
+        report.changed,
+        report.changed - to_deny
     );
     for group in &report.groups {
         println!();

@@ -311,7 +311,11 @@ fn a_candidate_that_drops_a_permit_lists_exactly_the_decisions_that_change() {
     let run = warden(&["diff", "--config", &config, "--policies", &broken]);
     assert_eq!(run.code, 2, "{}{}", run.stdout, run.stderr);
     assert!(run.stderr.contains("invalid"), "{}", run.stderr);
-    for (flag, value) in [("--expect", "sideways"), ("--since", "a week")] {
+    for (flag, value) in [
+        ("--expect", "sideways"),
+        ("--since", "a week"),
+        ("--since", "7日"),
+    ] {
         let run = warden(&[
             "diff",
             "--config",
