@@ -520,14 +520,16 @@ impl Writer {
 
     fn failed(&mut self, batch: Vec<Pending>, error: String) {
         metrics::counter!("warden_audit_write_failures_total").increment(1);
-        if self.shared.healthy.swap(false, Ordering::AcqRel) {
-            tracing::error!(%error, "the decision log cannot be written");
-        }
+        // The error first, then the flag: `/readyz` reads the flag and then the error, and must
+        // name this one, not a generic "failing" (seen under load in tests/reliability).
         *self
             .shared
             .last_error
             .lock()
             .unwrap_or_else(PoisonError::into_inner) = Some(error.clone());
+        if self.shared.healthy.swap(false, Ordering::AcqRel) {
+            tracing::error!(%error, "the decision log cannot be written");
+        }
         let deny = self.shared.settings.on_failure == OnFailure::Deny;
         let mut answers = Vec::new();
         for mut pending in batch {
