@@ -7,8 +7,10 @@ credential, or disables, deletes or retires the service account, after which eve
 of the run that needs them is a 401 and fuzzes nothing past authentication. This hook sends such
 a call (a DELETE, or a POST ending in /rotate, /revoke, /disable or /retire) to an id of the same
 shape that does not exist instead (a 404), so every other id, including the credentials and
-accounts schemathesis makes itself, is rotated and revoked as generated. What it is not: a
-filter on anything else; it changes no other request.
+accounts schemathesis makes itself, is rotated and revoked as generated. A review decision that
+revokes (POST …/reviews/{id}/items/{item} with "decision": "revoke") could disable the protected
+service account through its review item, so it is sent to an item that does not exist (a 404).
+What it is not: a filter on anything else; it changes no other request.
 
 WARDEN_PROTECTED_IDS: the ids to keep usable, separated by spaces (adm_…, sa_…, cred_…).
 """
@@ -33,6 +35,15 @@ def stand_in(value: str) -> str:
 @schemathesis.hook
 def before_call(context: Any, case: Any, kwargs: dict[str, Any]) -> None:
     method = case.method.upper()
+    if (
+        method == "POST"
+        and "/reviews/" in case.path
+        and case.path.endswith("/items/{item}")
+        and isinstance(case.body, dict)
+        and case.body.get("decision") == "revoke"
+    ):
+        (case.path_parameters or {})["item"] = "0"
+        return
     if method != "DELETE" and not (
         method == "POST" and case.path.endswith(DISABLING_ENDINGS)
     ):

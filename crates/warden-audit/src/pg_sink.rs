@@ -170,6 +170,25 @@ impl PgSink {
             .collect()
     }
 
+    /// Lines newest first, before `before_seq` (or from the newest), at most `limit`.
+    pub async fn lines_newest_first(
+        &self,
+        before_seq: Option<u64>,
+        limit: i64,
+    ) -> Result<Vec<String>, PgSinkError> {
+        let before = before_seq.map_or(i64::MAX, |s| i64::try_from(s).unwrap_or(i64::MAX));
+        let rows = sqlx::query(
+            "SELECT line FROM warden_decision_log WHERE seq < $1 ORDER BY seq DESC LIMIT $2",
+        )
+        .bind(before)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| row.try_get::<String, _>("line").map_err(PgSinkError::from))
+            .collect()
+    }
+
     /// The signed head, if any batch was written.
     pub async fn head(&self) -> Result<Option<Head>, PgSinkError> {
         let row = sqlx::query("SELECT head FROM warden_decision_log_head WHERE singleton = 1")

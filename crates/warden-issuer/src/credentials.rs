@@ -38,6 +38,19 @@ pub fn new_credential_id() -> Result<String, IssuerError> {
     Ok(format!("cred_{}", hex::encode(random::<6>()?)))
 }
 
+/// A new review campaign id, `rc_` + 16 hex digits.
+pub fn new_review_campaign_id() -> Result<String, IssuerError> {
+    Ok(format!("rc_{}", hex::encode(random::<8>()?)))
+}
+
+/// A new console session: its secret (for the browser's HttpOnly cookie only; 32 random
+/// bytes, base64url) and the secret's hex SHA-256 digest (for the store).
+pub fn new_console_session() -> Result<(String, String), IssuerError> {
+    let secret = URL_SAFE_NO_PAD.encode(random::<32>()?);
+    let digest = digest_hex(&secret);
+    Ok((secret, digest))
+}
+
 /// A new token id.
 pub fn new_jti() -> Result<String, IssuerError> {
     Ok(URL_SAFE_NO_PAD.encode(random::<16>()?))

@@ -23,7 +23,7 @@ use crate::rate_limit::{CallerKey, settle};
 use crate::state::AppState;
 
 /// How long an admin call waits for the store to read the credentials.
-const STORE_READ_BOUND: std::time::Duration = std::time::Duration::from_millis(750);
+pub(crate) const STORE_READ_BOUND: std::time::Duration = std::time::Duration::from_millis(750);
 
 /// Where the admin extractors leave the actor and the tenant for the decision-log middleware:
 /// the tenant as the extractor decoded and checked it, not as the raw path spells it (a
@@ -103,31 +103,60 @@ impl Admin {
     }
 }
 
-/// Authenticates the admin credential of a request. Private: a handler gets an admin only
-/// through [`TenantAdmin`], [`GlobalAdmin`] or [`AnyAdmin`], each of which also authorizes.
+/// Authenticates the admin of a request: `Authorization: Bearer <admin credential>`, or a
+/// console session (its cookie and its CSRF header, see [`crate::console_session`]). Private:
+/// a handler gets an admin only through [`TenantAdmin`], [`GlobalAdmin`] or [`AnyAdmin`], each
+/// of which also authorizes.
 async fn authenticate(parts: &mut Parts, state: &AppState) -> Result<Admin, ApiError> {
-    let Some(store) = &state.store else {
-        return Err(ApiError::Unavailable(
-            "the admin API needs [storage]".to_owned(),
-        ));
-    };
     let caller_key = parts.extensions.get::<CallerKey>().copied();
-    let Some(presented) = parts
+    let presented = parts
         .headers
         .get(header::AUTHORIZATION)
         .and_then(|value| value.to_str().ok())
         .and_then(|value| value.strip_prefix("Bearer "))
         .map(str::trim)
-        .filter(|credential| !credential.is_empty())
-    else {
-        settle(&state.rate_limits, caller_key.as_ref(), false)?;
-        return Err(ApiError::AdminUnauthenticated);
+        .filter(|credential| !credential.is_empty());
+    let admin = match presented {
+        Some(presented) => authenticate_secret(state, caller_key.as_ref(), presented).await?,
+        None => match crate::console_session::session_secret(&parts.headers) {
+            Some(secret) => {
+                crate::console_session::admin_of_request(
+                    state,
+                    caller_key.as_ref(),
+                    &parts.headers,
+                    &secret,
+                )
+                .await?
+            }
+            None => {
+                if state.store.is_none() {
+                    return Err(ApiError::Unavailable(
+                        "the admin API needs [storage]".to_owned(),
+                    ));
+                }
+                settle(&state.rate_limits, caller_key.as_ref(), false)?;
+                return Err(ApiError::AdminUnauthenticated);
+            }
+        },
     };
-    let digest: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
-    let digest_hex = hex::encode(digest);
+    if let Some(slot) = parts.extensions.get::<ActorSlot>() {
+        slot.set(admin.actor());
+    }
+    Ok(admin)
+}
+
+/// The usable admin credentials, read within [`STORE_READ_BOUND`] (503 past it).
+pub(crate) async fn usable_credentials(
+    state: &AppState,
+) -> Result<Vec<warden_store::AdminCredential>, ApiError> {
+    let Some(store) = &state.store else {
+        return Err(ApiError::Unavailable(
+            "the admin API needs [storage]".to_owned(),
+        ));
+    };
     // A store that is down or cut off must not hold admin calls (the pool would wait for a
     // connection, a partition for ever): past the bound the answer is 503.
-    let credentials = tokio::time::timeout(
+    tokio::time::timeout(
         STORE_READ_BOUND,
         store.active_admin_credentials(crate::clock::unix_now()),
     )
@@ -138,7 +167,19 @@ async fn authenticate(parts: &mut Parts, state: &AppState) -> Result<Admin, ApiE
             STORE_READ_BOUND.as_millis()
         ))
     })?
-    .map_err(|error| ApiError::Unavailable(format!("the store cannot be read: {error}")))?;
+    .map_err(|error| ApiError::Unavailable(format!("the store cannot be read: {error}")))
+}
+
+/// Authenticates a presented admin credential secret: its digest compared in constant time
+/// with every usable stored one, counted against the caller's failure budget before answering.
+pub(crate) async fn authenticate_secret(
+    state: &AppState,
+    caller_key: Option<&CallerKey>,
+    presented: &str,
+) -> Result<Admin, ApiError> {
+    let digest: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
+    let digest_hex = hex::encode(digest);
+    let credentials = usable_credentials(state).await?;
     let mut matched = None;
     for credential in &credentials {
         if bool::from(
@@ -151,18 +192,12 @@ async fn authenticate(parts: &mut Parts, state: &AppState) -> Result<Admin, ApiE
         }
     }
     // Counted before it is answered, so guesses sent together cannot outrun the limit.
-    settle(&state.rate_limits, caller_key.as_ref(), matched.is_some())?;
+    settle(&state.rate_limits, caller_key, matched.is_some())?;
     match matched {
-        Some(credential) => {
-            let admin = Admin {
-                credential_id: credential.id.clone(),
-                tenant_scope: credential.tenant_scope.clone(),
-            };
-            if let Some(slot) = parts.extensions.get::<ActorSlot>() {
-                slot.set(admin.actor());
-            }
-            Ok(admin)
-        }
+        Some(credential) => Ok(Admin {
+            credential_id: credential.id.clone(),
+            tenant_scope: credential.tenant_scope.clone(),
+        }),
         None => Err(ApiError::AdminUnauthenticated),
     }
 }

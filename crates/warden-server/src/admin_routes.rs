@@ -7,7 +7,8 @@ use axum::Router;
 use axum::routing::{delete, get, post, put};
 
 use crate::routes::{
-    admin, admin_credentials, policy_diff, revocations, service_accounts, tenant_policies,
+    admin, admin_credentials, decisions, policy_diff, reviews, revocations, service_accounts,
+    tenant_policies,
 };
 use crate::state::AppState;
 
@@ -57,4 +58,9 @@ admin_routes! {
     "/v1/admin/credentials/{id}/rotate" => post admin_credentials::rotate;
     "/v1/admin/credentials/{id}/revoke" => post admin_credentials::revoke;
     "/v1/admin/diff" => post policy_diff::diff;
+    "/v1/admin/decisions" => get decisions::search;
+    "/v1/admin/tenants/{tenant}/reviews" => post reviews::create, get reviews::list;
+    "/v1/admin/tenants/{tenant}/reviews/{id}" => get reviews::show;
+    "/v1/admin/tenants/{tenant}/reviews/{id}/items/{item}" => post reviews::decide;
+    "/v1/admin/tenants/{tenant}/reviews/{id}/report" => get reviews::report;
 }

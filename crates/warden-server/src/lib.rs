@@ -13,6 +13,7 @@
 
 mod admin_auth;
 pub mod admin_routes;
+mod console_session;
 pub mod edge;
 mod grpc;
 mod json;
@@ -305,6 +306,16 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
         .route(
             "/.well-known/openid-configuration",
             get(routes::oauth::openid_configuration),
+        )
+        .route("/console", get(routes::console::index))
+        .route("/console/", get(routes::console::index))
+        .route("/console/assets/console.js", get(routes::console::script))
+        .route("/console/assets/console.css", get(routes::console::style))
+        .route(
+            "/console/session",
+            post(routes::console::login)
+                .get(routes::console::resume)
+                .delete(routes::console::logout),
         )
         .merge(admin_routes::router())
         .fallback(not_found)

@@ -27,6 +27,8 @@
 //! - [`reason`]: one reason type for decisions, refusals and refused tokens.
 //! - [`suite`]: policy suites (`warden test`) decided by the engine.
 //! - [`policy_diff`]: recorded decisions replayed against a candidate pack (`warden diff`).
+//! - [`entitlement_usage`] and [`reviews`]: entitlement review campaigns, with usage evidence
+//!   from allows, decisions applied through the normal revoke paths, and the overdue sweep.
 //! - [`clock`]: Unix seconds.
 //!
 //! Tests: unit tests beside the code; end to end through the server in
@@ -38,6 +40,7 @@ pub mod decision_cache;
 pub mod decision_log;
 pub mod decision_metrics;
 pub mod engine;
+pub mod entitlement_usage;
 pub mod entity_graph;
 pub mod filter;
 pub mod issuer;
@@ -45,6 +48,7 @@ pub mod pipeline;
 pub mod policy_diff;
 pub mod reason;
 pub mod reload;
+pub mod reviews;
 pub mod revocation;
 pub mod routes;
 pub mod slice_store;

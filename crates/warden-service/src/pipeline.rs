@@ -24,6 +24,7 @@ use crate::engine::{
     self, DecisionInput, DecisionOutcome, DecisionScope, EntityInput, PrincipalInput, Refusal,
     RefusalReason,
 };
+use crate::entitlement_usage::EntitlementUsage;
 use crate::issuer::{AccountRefusal, TokenIssuer};
 use crate::revocation::{RevocationSet, TokenIds};
 use crate::snapshot::{PolicyHolder, StoreFreshness};
@@ -47,6 +48,9 @@ pub struct Service {
     pub decision_log: Option<DecisionLog>,
     /// Warden as an issuer, when `[tokens]` is configured.
     pub token_issuer: Option<Arc<TokenIssuer>>,
+    /// Usage evidence for entitlement reviews, noted on allows (with a store; `None` for a
+    /// replay, which must not count as use).
+    pub entitlement_usage: Option<Arc<EntitlementUsage>>,
 }
 
 /// The service cannot decide yet.
@@ -234,6 +238,28 @@ impl Service {
         }
     }
 
+    /// Notes an allow's determining policies as usage evidence of the principal's entitlements.
+    fn note_use(&self, input: &DecisionInput<'_>, outcome: &DecisionOutcome) {
+        let (Some(usage), Some(decision)) = (&self.entitlement_usage, outcome.decision()) else {
+            return;
+        };
+        if outcome.refusal.is_some() || !decision.is_allowed() {
+            return;
+        }
+        let principal = match &input.principal {
+            PrincipalInput::Token(principal) => {
+                (principal.entity_type.as_str(), principal.id.as_str())
+            }
+            PrincipalInput::Named(subject) => (subject.entity_type.as_str(), subject.id.as_str()),
+        };
+        usage.note(
+            principal,
+            decision.determining.iter().map(|policy| &policy.id),
+            &outcome.decision_id,
+            unix_now(),
+        );
+    }
+
     /// Steps 3 and 4 for a verified bearer: decide its request and record the decision.
     pub async fn check(
         &self,
@@ -266,6 +292,7 @@ impl Service {
                 unix_now(),
             );
         }
+        self.note_use(&input, &outcome);
         decision_log::record_decision(
             self.decision_log.as_ref(),
             caller,
@@ -326,6 +353,7 @@ impl Service {
             None => engine::decide(scope, &input),
             Some(refusal) => engine::refused(&input, refusal),
         };
+        self.note_use(&input, &outcome);
         decision_log::record_decision(
             self.decision_log.as_ref(),
             caller,

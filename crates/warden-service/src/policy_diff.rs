@@ -168,6 +168,7 @@ pub fn replay_service(service: &Service) -> Service {
         revocations: Arc::clone(&service.revocations),
         decision_log: None,
         token_issuer: service.token_issuer.clone(),
+        entitlement_usage: None,
     }
 }
 

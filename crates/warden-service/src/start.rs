@@ -128,6 +128,7 @@ async fn open(config: &Config) -> Result<Opened, StartError> {
     for failure in verifier.load_keys().await {
         tracing::warn!(error = %failure, "issuer keys not loaded yet; retrying in the background");
     }
+    let entitlement_usage = store.as_ref().map(|_| Arc::default());
     Ok(Opened {
         service: Service {
             policy: holder,
@@ -138,6 +139,7 @@ async fn open(config: &Config) -> Result<Opened, StartError> {
             revocations,
             decision_log: None,
             token_issuer,
+            entitlement_usage,
         },
         files,
         issuer_sync,
@@ -168,6 +170,17 @@ pub async fn start(config: &Config) -> Result<(Service, Background), StartError>
             store.clone(),
             Arc::clone(&service.revocations),
         ));
+        tasks.push(store_sync::spawn_review_sweep(
+            store.clone(),
+            service.token_issuer.clone(),
+        ));
+        if let Some(usage) = &service.entitlement_usage {
+            tasks.push(store_sync::spawn_usage_flush(
+                store.clone(),
+                Arc::clone(usage),
+                Arc::clone(&service.policy),
+            ));
+        }
         tasks.push(store_sync::spawn_poller(
             store.clone(),
             Arc::clone(&service.policy),
@@ -230,5 +243,6 @@ pub fn local(
         revocations: Arc::new(RevocationSet::default()),
         decision_log: None,
         token_issuer: None,
+        entitlement_usage: None,
     })
 }

@@ -302,6 +302,41 @@ fn spawn_listener(store: Store, wake: Arc<tokio::sync::Notify>) {
     });
 }
 
+/// Every 10 seconds writes the usage evidence noted on allows (against the pack in force).
+pub fn spawn_usage_flush(
+    store: Store,
+    usage: Arc<crate::entitlement_usage::EntitlementUsage>,
+    holder: Arc<PolicyHolder>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(Duration::from_secs(10)).await;
+            let Some(snapshot) = holder.current() else {
+                continue;
+            };
+            if let Err(error) = usage.flush(&store, &snapshot).await {
+                tracing::warn!(%error, "recording entitlement usage failed; it is written on the next flush");
+            }
+        }
+    })
+}
+
+/// Every 15 seconds, one review sweep ([`crate::reviews::sweep`]): interrupted revokes
+/// completed, overdue campaigns' undecided items revoked.
+pub fn spawn_review_sweep(
+    store: Store,
+    issuer: Option<Arc<TokenIssuer>>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(Duration::from_secs(15)).await;
+            if let Err(error) = crate::reviews::sweep(issuer.as_deref(), &store, unix_now()).await {
+                tracing::warn!(%error, "the review sweep failed; retrying");
+            }
+        }
+    })
+}
+
 /// Every minute, one [`clean_up`] pass at the current time.
 pub fn spawn_revocation_cleaner(
     store: Store,

@@ -36,6 +36,9 @@ pub enum StoreError {
     /// Nothing matched.
     #[error("{0}")]
     NotFound(String),
+    /// The write conflicts with the state it found (e.g. an item already decided).
+    #[error("{0}")]
+    Conflict(String),
 }
 
 /// A principal's lifecycle status.
@@ -303,6 +306,11 @@ pub use changes::{
 };
 mod ids;
 pub use ids::{ClientId, IdError, TenantId};
+mod reviews;
+pub use reviews::{
+    Campaign, CampaignCounts, EntitlementUse, ItemDecision, ItemKind, ReviewDecision, ReviewItem,
+    ReviewScope,
+};
 mod revocations;
 pub use revocations::{Revocation, RevocationKind};
 mod service_accounts;
@@ -322,7 +330,7 @@ pub const READ_PAGE: i64 = 5000;
 /// Rows per multi-row `INSERT` (7 values each: well under SQLite's 32,766 parameters).
 pub const ROWS_PER_STATEMENT: usize = 1000;
 type StatusRow = (String, String, String, String);
-type AssignmentRow = (
+pub(crate) type AssignmentRow = (
     String,
     String,
     String,
@@ -360,7 +368,7 @@ fn status_from_row(row: StatusRow) -> Result<StatusRecord, StoreError> {
     })
 }
 
-fn assignment_from_row(row: AssignmentRow) -> RoleAssignment {
+pub(crate) fn assignment_from_row(row: AssignmentRow) -> RoleAssignment {
     let (
         tenant,
         principal_type,

@@ -24,6 +24,7 @@ const SQLITE: &[(i64, &str)] = &[
         7,
         include_str!("../migrations/sqlite/0007_admin_credential_lifecycle.sql"),
     ),
+    (8, include_str!("../migrations/sqlite/0008_reviews.sql")),
 ];
 const POSTGRES: &[(i64, &str)] = &[
     (1, include_str!("../migrations/postgres/0001_init.sql")),
@@ -51,6 +52,7 @@ const POSTGRES: &[(i64, &str)] = &[
         7,
         include_str!("../migrations/postgres/0007_admin_credential_lifecycle.sql"),
     ),
+    (8, include_str!("../migrations/postgres/0008_reviews.sql")),
 ];
 
 pub(crate) async fn apply(store: &Store) -> Result<(), StoreError> {

@@ -55,6 +55,7 @@ fn refused_write(error: warden_service::snapshot::SnapshotError) -> ApiError {
 pub(crate) fn store_error(error: StoreError) -> ApiError {
     match error {
         StoreError::NotFound(message) => ApiError::NotFound(message),
+        StoreError::Conflict(message) => ApiError::Conflict(message),
         StoreError::Refused(message) => ApiError::BadRequest(message),
         other => ApiError::Unavailable(format!("the store failed: {other}")),
     }
@@ -92,7 +93,11 @@ fn qualify(
     }
 }
 
-fn parse_uid(pack: &Pack, tenant: &str, text: &str) -> Result<(String, String), ApiError> {
+pub(crate) fn parse_uid(
+    pack: &Pack,
+    tenant: &str,
+    text: &str,
+) -> Result<(String, String), ApiError> {
     let uid: EntityUid =
         warden_core::parse_uid(text).map_err(|error| ApiError::BadRequest(error.to_string()))?;
     qualify(

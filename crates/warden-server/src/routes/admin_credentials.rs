@@ -100,6 +100,7 @@ fn store(state: &AppState) -> Result<&warden_store::Store, ApiError> {
 fn store_failed(error: StoreError) -> ApiError {
     match error {
         StoreError::NotFound(message) => ApiError::NotFound(message),
+        StoreError::Conflict(message) => ApiError::Conflict(message),
         StoreError::Refused(message) => ApiError::Conflict(message),
         other => ApiError::Unavailable(format!("the store failed: {other}")),
     }

@@ -9,8 +9,11 @@ pub mod search;
 
 pub mod admin;
 pub mod admin_credentials;
+pub mod console;
+pub mod decisions;
 pub mod oauth;
 pub mod policy_diff;
+pub mod reviews;
 pub mod revocations;
 pub mod service_accounts;
 pub mod tenant_policies;

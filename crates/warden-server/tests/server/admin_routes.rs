@@ -2,7 +2,7 @@
 //! table (`warden_server::admin_routes::ADMIN_ROUTES`, from which the router is built) is called
 //! without a credential (401), with a wrong one (401), and with a credential scoped to another
 //! tenant (403 for tenant and all-tenant routes); reads across tenants (the audit trail, a
-//! recorded decision) let any admin in and filter by its scope.
+//! recorded decision, the decision search) let any admin in and filter by its scope.
 
 use reqwest::Method;
 use warden_server::admin_routes::ADMIN_ROUTES;
@@ -10,7 +10,11 @@ use warden_server::admin_routes::ADMIN_ROUTES;
 use crate::support::{SCOPED_ADMIN_SECRET, Setup, TestServer};
 
 /// Reads across tenants that any admin may make (each sees its own scope's records).
-const READS_FOR_ANY_ADMIN: &[&str] = &["/v1/admin/audit", "/v1/decisions/{id}"];
+const READS_FOR_ANY_ADMIN: &[&str] = &[
+    "/v1/admin/audit",
+    "/v1/decisions/{id}",
+    "/v1/admin/decisions",
+];
 
 fn concrete(path: &str) -> String {
     path.replace("{tenant}", "acme")
