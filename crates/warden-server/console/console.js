@@ -873,8 +873,9 @@ function replaceItem(updated) {
   if (row) {
     const fresh = itemRow(updated);
     row.replaceWith(fresh);
-    fresh.querySelector('th').setAttribute('tabindex', '-1');
-    fresh.querySelector('th').focus();
+    const header = fresh.querySelector('th');
+    header.setAttribute('tabindex', '-1');
+    header.focus({ preventScroll: true });
   }
   const c = state.campaign.campaign.counts;
   if (c && before && !before.decision && updated.decision) {

@@ -10,6 +10,8 @@
 //!   entity file (decided on the file's store, built once).
 //! - `warden_engine_stored`: the same with the same entities held as the store holds them
 //!   (compact records): every decision assembles its own slice.
+//! - `warden_engine_noting_use`: `warden_engine` plus what the pipeline adds on an allow when a
+//!   store is configured: the usage evidence note for entitlement reviews (issue #24).
 //!
 //! Run: `cargo bench -p warden-service --bench uncached`. Figures go in `docs/performance.md`.
 
@@ -130,6 +132,22 @@ fn bench_uncached(c: &mut Criterion) {
         b.iter(|| {
             n += 1;
             black_box(engine::decide(&scope, &input(n)))
+        })
+    });
+    let usage = warden_service::entitlement_usage::EntitlementUsage::default();
+    group.bench_function("warden_engine_noting_use", |b| {
+        b.iter(|| {
+            n += 1;
+            let outcome = engine::decide(&scope, &input(n));
+            if let Some(decision) = outcome.decision() {
+                usage.note(
+                    ("User", "acme/carol"),
+                    decision.determining.iter().map(|policy| &policy.id),
+                    &outcome.decision_id,
+                    1,
+                );
+            }
+            black_box(outcome)
         })
     });
     group.bench_function("warden_engine_stored", |b| {

@@ -128,7 +128,6 @@ async fn open(config: &Config) -> Result<Opened, StartError> {
     for failure in verifier.load_keys().await {
         tracing::warn!(error = %failure, "issuer keys not loaded yet; retrying in the background");
     }
-    let entitlement_usage = store.as_ref().map(|_| Arc::default());
     Ok(Opened {
         service: Service {
             policy: holder,
@@ -139,7 +138,8 @@ async fn open(config: &Config) -> Result<Opened, StartError> {
             revocations,
             decision_log: None,
             token_issuer,
-            entitlement_usage,
+            // Set by `start` only: the command line's decisions are not use.
+            entitlement_usage: None,
         },
         files,
         issuer_sync,
@@ -174,13 +174,13 @@ pub async fn start(config: &Config) -> Result<(Service, Background), StartError>
             store.clone(),
             service.token_issuer.clone(),
         ));
-        if let Some(usage) = &service.entitlement_usage {
-            tasks.push(store_sync::spawn_usage_flush(
-                store.clone(),
-                Arc::clone(usage),
-                Arc::clone(&service.policy),
-            ));
-        }
+        let usage = Arc::new(crate::entitlement_usage::EntitlementUsage::default());
+        tasks.push(store_sync::spawn_usage_flush(
+            store.clone(),
+            Arc::clone(&usage),
+            Arc::clone(&service.policy),
+        ));
+        service.entitlement_usage = Some(usage);
         tasks.push(store_sync::spawn_poller(
             store.clone(),
             Arc::clone(&service.policy),
