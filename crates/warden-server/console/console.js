@@ -433,7 +433,7 @@ async function searchDecisions(event) {
     state.lastSearch = { answer, params };
     renderDecisions(answer, params);
     const found = Array.isArray(answer.decisions) ? answer.decisions.length : 0;
-    say(`${plural(found, 'decision')} found${answer.truncated ? ' (more match: narrow the search)' : ''}.`);
+    say(`${plural(found, 'decision')} found${answer.truncated ? ' (the search stopped at its scan limit: narrow it or shorten "since")' : ''}.`);
   } catch (error) {
     complain(error);
   }
@@ -445,7 +445,7 @@ function renderDecisions(answer, params) {
   box.replaceChildren();
   const summary = [`${plural(decisions.length, 'decision')}, newest first`];
   if (typeof answer?.scanned === 'number') summary.push(`${plural(answer.scanned, 'record')} scanned`);
-  if (answer?.truncated) summary.push('more match than shown: narrow the search or raise the limit');
+  if (answer?.truncated) summary.push('the search read as many records as one search may and stopped: narrow it or shorten "since" to see older matches');
   box.append(h('p', { class: 'summary' }, summary.join('; '), '.'));
   if (!decisions.length) {
     box.append(h('p', null, 'No decision matches.'));

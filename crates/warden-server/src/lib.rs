@@ -307,6 +307,11 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
             "/.well-known/openid-configuration",
             get(routes::oauth::openid_configuration),
         )
+        .route("/v1/reviews", get(routes::reviews::assigned))
+        .route(
+            "/v1/reviews/{id}/items/{item}",
+            post(routes::reviews::decide_as_reviewer),
+        )
         .route("/console", get(routes::console::index))
         .route("/console/", get(routes::console::index))
         .route("/console/assets/console.js", get(routes::console::script))

@@ -310,6 +310,26 @@ type FlatItemRow = (
     Option<i64>,
 );
 
+/// Reads a [`CampaignRow`] from the first 10 columns of `$row` (of [`joined_columns`]).
+macro_rules! campaign_row {
+    ($row:expr) => {{
+        let row = $row;
+        let campaign: CampaignRow = (
+            row.try_get(0)?,
+            row.try_get(1)?,
+            row.try_get(2)?,
+            row.try_get(3)?,
+            row.try_get(4)?,
+            row.try_get(5)?,
+            row.try_get(6)?,
+            row.try_get(7)?,
+            row.try_get(8)?,
+            row.try_get(9)?,
+        );
+        campaign
+    }};
+}
+
 /// Reads a [`FlatItemRow`] from `$row` starting at column `$at` (19 columns: more than sqlx
 /// decodes into one tuple, so they are read one by one).
 macro_rules! item_row {
@@ -655,10 +675,34 @@ impl Store {
             let rows = sqlx::query(sql).bind(bound).bind(limit).fetch_all(pool).await?;
             rows.iter().map(|row| {
                 use sqlx::Row as _;
-                let campaign: CampaignRow = (
-                    row.try_get(0)?, row.try_get(1)?, row.try_get(2)?, row.try_get(3)?, row.try_get(4)?,
-                    row.try_get(5)?, row.try_get(6)?, row.try_get(7)?, row.try_get(8)?, row.try_get(9)?,
-                );
+                let campaign = campaign_row!(row);
+                let item = item_row!(row, 10);
+                Ok::<_, sqlx::Error>((campaign, item))
+            }).collect::<Result<Vec<_>, sqlx::Error>>()?
+        });
+        rows.into_iter()
+            .map(|(campaign, item)| Ok((campaign_from_row(campaign)?, item_from_row(item)?)))
+            .collect()
+    }
+
+    /// Undecided items a reviewer (a principal's uid text) is named on, in a tenant's campaigns,
+    /// with their campaigns, at most `limit`.
+    pub async fn items_for_reviewer(
+        &self,
+        tenant: &TenantId,
+        reviewer: &str,
+        limit: i64,
+    ) -> Result<Vec<(Campaign, ReviewItem)>, StoreError> {
+        let rows: Vec<(CampaignRow, FlatItemRow)> = on_pool!(self, pool => {
+            let rows = sqlx::query(concat!(
+                "SELECT ", joined_columns!(),
+                " FROM review_items i JOIN review_campaigns c ON c.id = i.campaign_id",
+                " WHERE c.tenant = $1 AND i.reviewer = $2 AND i.decision IS NULL",
+                " ORDER BY c.due_at, i.campaign_id LIMIT $3"
+            )).bind(tenant.as_str()).bind(reviewer).bind(limit).fetch_all(pool).await?;
+            rows.iter().map(|row| {
+                use sqlx::Row as _;
+                let campaign = campaign_row!(row);
                 let item = item_row!(row, 10);
                 Ok::<_, sqlx::Error>((campaign, item))
             }).collect::<Result<Vec<_>, sqlx::Error>>()?

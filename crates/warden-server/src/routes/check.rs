@@ -79,7 +79,7 @@ fn attempt_of(body: &CheckRequest) -> Attempt {
     }
 }
 
-fn caller(entry: &'static str, origin: Option<std::net::SocketAddr>) -> Caller {
+pub(crate) fn caller(entry: &'static str, origin: Option<std::net::SocketAddr>) -> Caller {
     Caller {
         entry,
         label: None,

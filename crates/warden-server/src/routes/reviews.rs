@@ -446,6 +446,133 @@ pub async fn report(
     Ok(response)
 }
 
+/// The principal of the request's own bearer token (a reviewer acting for themselves),
+/// verified and screened as `/v1/authenticate` does; a refused token is recorded.
+async fn reviewer(
+    state: &AppState,
+    origin: Option<std::net::SocketAddr>,
+    authorization: Option<&HeaderValue>,
+) -> Result<(TenantId, String), ApiError> {
+    use warden_service::pipeline::IdentifyError;
+    let caller = crate::routes::check::caller("reviews", origin);
+    let identified = match crate::routes::check::bearer_token(authorization) {
+        Ok(token) => state.identify(token).await,
+        Err(error) => Err(IdentifyError::Token(error)),
+    };
+    let bearer = match identified {
+        Ok(bearer) => bearer,
+        Err(IdentifyError::Stale(why)) => {
+            return Err(ApiError::Unavailable(format!(
+                "revocations cannot be checked: {why}"
+            )));
+        }
+        Err(IdentifyError::Token(error)) => {
+            state.refuse_token(&caller, None, &error).await;
+            return Err(ApiError::InvalidToken(error));
+        }
+    };
+    let principal = bearer.principal();
+    let tenant = principal
+        .tenant
+        .as_deref()
+        .and_then(|tenant| TenantId::parse(tenant).ok())
+        .ok_or_else(|| {
+            ApiError::Forbidden("the token names no tenant: it reviews nothing".to_owned())
+        })?;
+    Ok((tenant, uid_text(&principal.entity_type, &principal.id)))
+}
+
+/// The most items `GET /v1/reviews` lists.
+const REVIEWER_LIMIT: i64 = 500;
+
+/// `GET /v1/reviews`: the undecided items the caller (by their own bearer token) is named as
+/// reviewer on, in their tenant's campaigns, soonest due first.
+pub async fn assigned(
+    State(state): State<AppState>,
+    crate::origin::Origin(origin): crate::origin::Origin,
+    crate::routes::check::Authorization(authorization): crate::routes::check::Authorization,
+) -> Result<Response, ApiError> {
+    let (tenant, reviewer) = reviewer(&state, origin, authorization.as_ref()).await?;
+    let store = store(&state)?;
+    let found = store
+        .items_for_reviewer(&tenant, &reviewer, REVIEWER_LIMIT)
+        .await
+        .map_err(store_error)?;
+    let now = unix_now();
+    let mut listed = Vec::with_capacity(found.len());
+    for (campaign, item) in &found {
+        let usage = reviews::evidence(&state, store, campaign, std::slice::from_ref(item), now)
+            .await
+            .map_err(store_error)?
+            .pop()
+            .unwrap_or_default();
+        listed.push(serde_json::json!({
+            "campaign": {"id": campaign.id, "name": campaign.name, "due_at": campaign.due_at},
+            "item": ItemJson::of(campaign, item, usage, now),
+        }));
+    }
+    Ok(json_response(&serde_json::json!({
+        "reviewer": reviewer,
+        "items": listed,
+    })))
+}
+
+/// `POST /v1/reviews/{id}/items/{item}`: the named reviewer keeps or revokes an item by their
+/// own bearer token. Only the item's reviewer may (others: 404, as if absent), and never on
+/// their own entitlement (403). Recorded as decided by `principal:Type::"id"`.
+pub async fn decide_as_reviewer(
+    State(state): State<AppState>,
+    crate::origin::Origin(origin): crate::origin::Origin,
+    crate::routes::check::Authorization(authorization): crate::routes::check::Authorization,
+    Path((id, item_id)): Path<(String, String)>,
+    Json(request): Json<DecideRequest>,
+) -> Result<Response, ApiError> {
+    let (tenant, reviewer) = reviewer(&state, origin, authorization.as_ref()).await?;
+    let store = store(&state)?;
+    let decision = request.decision.parse().map_err(store_error)?;
+    let not_yours = || {
+        ApiError::NotFound(format!(
+            "no item `{item_id}` of campaign `{id}` is yours to review"
+        ))
+    };
+    let campaign = store
+        .review_campaign(&tenant, &id)
+        .await
+        .map_err(|_| not_yours())?;
+    let item = store
+        .review_item(&campaign.id, &item_id)
+        .await
+        .map_err(|_| not_yours())?;
+    if item.reviewer != reviewer {
+        return Err(not_yours());
+    }
+    if uid_text(&item.principal_type, &item.principal_id) == reviewer {
+        return Err(ApiError::Forbidden(
+            "a reviewer may not decide on their own entitlement".to_owned(),
+        ));
+    }
+    let now = unix_now();
+    let made = ItemDecision {
+        decision,
+        decided_by: format!("principal:{reviewer}"),
+        decided_at: now,
+        note: request.note,
+        applied_at: None,
+    };
+    let item = reviews::decide(&state, store, &campaign, &item_id, made)
+        .await
+        .map_err(review_error)?;
+    refresh(&state, store).await?;
+    let usage = reviews::evidence(&state, store, &campaign, std::slice::from_ref(&item), now)
+        .await
+        .map_err(store_error)?
+        .pop()
+        .unwrap_or_default();
+    Ok(json_response(&serde_json::json!({
+        "item": ItemJson::of(&campaign, &item, usage, now),
+    })))
+}
+
 fn attach(response: &mut Response, id: &str, extension: &str) {
     // Campaign ids are `rc_` and hex digits: safe in a header.
     if let Ok(value) =

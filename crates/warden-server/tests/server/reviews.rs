@@ -600,3 +600,116 @@ async fn a_service_account_review_revoke_disables_the_account() {
     assert_eq!(status, 200, "{revoked}");
     assert_eq!(revoked["item"]["applied"], true);
 }
+
+/// `POST` or `GET` as an end user with their own bearer token.
+async fn as_user(
+    server: &TestServer,
+    token: &str,
+    method: Method,
+    path: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let mut request = server
+        .client
+        .request(method, server.url(path))
+        .bearer_auth(token);
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn a_named_reviewer_decides_their_items_with_their_own_token() {
+    for (url, server) in servers().await {
+        grant(&server, "User::\"carol\"", "Role::\"editor\"").await;
+        grant(&server, "User::\"alice\"", "Role::\"support\"").await;
+        let campaign = create(
+            &server,
+            json!({"name": "alice reviews", "scope": "roles", "due_in_days": 5, "reviewer": "User::\"alice\""}),
+        )
+        .await;
+        let id = campaign["id"].as_str().unwrap().to_owned();
+        let alice = user_token(&server, "alice", "acme", &[]);
+        let bob = user_token(&server, "bob", "acme", &[]);
+        let alice_globex = user_token(&server, "alice", "globex", &[]);
+
+        let (status, mine) = as_user(&server, &alice, Method::GET, "/v1/reviews", None).await;
+        assert_eq!(status, 200, "{url}: {mine}");
+        assert_eq!(mine["reviewer"], "User::\"acme/alice\"");
+        assert_eq!(mine["items"].as_array().unwrap().len(), 2, "{mine}");
+        let carol_item = mine["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|entry| entry["item"]["principal"] == "User::\"acme/carol\"")
+            .unwrap()["item"]["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let own_item = mine["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|entry| entry["item"]["principal"] == "User::\"acme/alice\"")
+            .unwrap()["item"]["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        // Nobody else sees or decides alice's items; a token of the same name in another
+        // tenant is someone else; no token is a 401.
+        for other in [&bob, &alice_globex] {
+            let (status, theirs) = as_user(&server, other, Method::GET, "/v1/reviews", None).await;
+            assert_eq!(status, 200);
+            assert_eq!(theirs["items"], json!([]), "{theirs}");
+            let (status, _) = as_user(
+                &server,
+                other,
+                Method::POST,
+                &format!("/v1/reviews/{id}/items/{carol_item}"),
+                Some(json!({"decision": "keep", "note": "sure"})),
+            )
+            .await;
+            assert_eq!(status, 404, "{url}");
+        }
+        let (status, _) = as_user(&server, "not-a-token", Method::GET, "/v1/reviews", None).await;
+        assert_eq!(status, 401);
+        // Not on her own entitlement.
+        let (status, answer) = as_user(
+            &server,
+            &alice,
+            Method::POST,
+            &format!("/v1/reviews/{id}/items/{own_item}"),
+            Some(json!({"decision": "keep", "note": "mine"})),
+        )
+        .await;
+        assert_eq!(status, 403, "{answer}");
+        // Her revoke of carol's grant takes effect at once, recorded as hers.
+        assert_eq!(
+            decision(&server, "carol", "edit", "acme/roadmap").await["decision"],
+            "allow"
+        );
+        let (status, decided) = as_user(
+            &server,
+            &alice,
+            Method::POST,
+            &format!("/v1/reviews/{id}/items/{carol_item}"),
+            Some(json!({"decision": "revoke", "note": "left the project"})),
+        )
+        .await;
+        assert_eq!(status, 200, "{url}: {decided}");
+        assert_eq!(
+            decided["item"]["decided_by"],
+            "principal:User::\"acme/alice\""
+        );
+        assert_eq!(
+            decision(&server, "carol", "edit", "acme/roadmap").await["decision"],
+            "deny",
+            "{url}"
+        );
+        let (_, mine) = as_user(&server, &alice, Method::GET, "/v1/reviews", None).await;
+        assert_eq!(mine["items"].as_array().unwrap().len(), 1, "{mine}");
+    }
+}

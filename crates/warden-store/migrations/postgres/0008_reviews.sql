@@ -40,6 +40,7 @@ CREATE TABLE review_items (
     PRIMARY KEY (campaign_id, item_id)
 );
 CREATE INDEX review_items_pending ON review_items (decision, applied_at);
+CREATE INDEX review_items_reviewer ON review_items (reviewer, decision);
 -- When a role (or any parent a policy names) last helped allow a decision for a principal, and
 -- which decision: the usage evidence of a review item. Fed in batches from the decision path.
 CREATE TABLE entitlement_usage (
