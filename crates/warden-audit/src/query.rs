@@ -115,6 +115,41 @@ pub fn query_path(
     Ok(found.into())
 }
 
+/// The newest `limit` records of one log file that match, in chain order, and how many
+/// records the file held.
+pub fn query_file_counted(
+    file: &Path,
+    filter: &Filter,
+    limit: usize,
+) -> Result<(Vec<StoredRecord>, usize), ReadError> {
+    let text = match std::fs::read_to_string(file) {
+        Ok(text) => text,
+        // Rotated away between listing and reading.
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            return Ok((Vec::new(), 0));
+        }
+        Err(source) => {
+            return Err(ReadError {
+                path: file.display().to_string(),
+                source,
+            });
+        }
+    };
+    let mut found = std::collections::VecDeque::new();
+    let mut read = 0usize;
+    for line in text.lines() {
+        read += 1;
+        let Ok(stored) = decode(line) else { continue };
+        if filter.matches(&stored) {
+            found.push_back(stored);
+            if found.len() > limit {
+                found.pop_front();
+            }
+        }
+    }
+    Ok((found.into(), read))
+}
+
 /// The record `id` in a log directory, newest file first.
 pub fn find_in_dir(dir: &Path, id: &str) -> Result<Option<StoredRecord>, ReadError> {
     let files = log_files(dir).map_err(|source| ReadError {

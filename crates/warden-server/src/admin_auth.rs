@@ -71,9 +71,22 @@ pub struct Admin {
     pub credential_id: String,
     /// `None` for all tenants, or the one tenant it may administer.
     pub tenant_scope: Option<String>,
+    /// Authenticated by a console session rather than the credential itself.
+    pub via_session: bool,
 }
 
 impl Admin {
+    /// 403 for a console session: making, rotating and revoking admin credentials needs the
+    /// credential itself (a stolen session must not become a lasting credential).
+    pub fn require_credential(&self, needs: &str) -> Result<(), ApiError> {
+        if self.via_session {
+            return Err(ApiError::Forbidden(format!(
+                "{needs} the admin credential itself, not a console session"
+            )));
+        }
+        Ok(())
+    }
+
     /// 403 unless this admin may act on `tenant`.
     fn authorize(&self, tenant: &str) -> Result<(), ApiError> {
         match &self.tenant_scope {
@@ -197,6 +210,7 @@ pub(crate) async fn authenticate_secret(
         Some(credential) => Ok(Admin {
             credential_id: credential.id.clone(),
             tenant_scope: credential.tenant_scope.clone(),
+            via_session: false,
         }),
         None => Err(ApiError::AdminUnauthenticated),
     }

@@ -29,14 +29,21 @@ pub const CSRF_HEADER: &str = "x-csrf-token";
 pub const SESSION_SECONDS: i64 = 8 * 3600;
 
 /// The session secret the request's `Cookie` header carries, if it is well formed.
+/// Two cookies of that name (one planted by another application on the same host, say) are
+/// none: which one the browser meant cannot be told.
 pub fn session_secret(headers: &HeaderMap) -> Option<String> {
-    headers
+    let mut named = headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|value| value.to_str().ok())
         .flat_map(|value| value.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == COOKIE)
+        .filter(|(name, _)| *name == COOKIE);
+    let first = named.next();
+    if named.next().is_some() {
+        return None;
+    }
+    first
         .map(|(_, value)| value.trim().to_owned())
         .filter(|value| {
             (16..=128).contains(&value.len())
@@ -144,6 +151,7 @@ pub async fn session_admin(
         Admin {
             credential_id: credential.id,
             tenant_scope: credential.tenant_scope,
+            via_session: true,
         },
         expires_at,
     ))

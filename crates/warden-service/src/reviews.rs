@@ -28,8 +28,16 @@ use crate::pipeline::Service;
 pub const MAX_ITEMS: usize = 50_000;
 /// The actor of automatic revokes.
 pub const OVERDUE_ACTOR: &str = "warden:overdue";
-/// How many items one sweep pass handles of each kind.
+/// How many interrupted revokes one sweep completes.
 const SWEEP_BATCH: i64 = 200;
+/// How many overdue campaigns one sweep round visits.
+const SWEEP_CAMPAIGNS: i64 = 50;
+/// How many items of each overdue campaign one round revokes.
+const SWEEP_PER_CAMPAIGN: i64 = 20;
+/// How long one sweep goes on while there is work.
+const SWEEP_BUDGET: std::time::Duration = std::time::Duration::from_secs(10);
+/// The most campaigns one tenant may have.
+pub const MAX_CAMPAIGNS_PER_TENANT: i64 = 1000;
 
 /// Why a review operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -90,6 +98,11 @@ pub async fn create(
                 "reviewer is `owner` or a principal's uid (User::\"alice\"): {error}"
             ))
         })?;
+    }
+    if store.count_review_campaigns(tenant).await? >= MAX_CAMPAIGNS_PER_TENANT {
+        return Err(ReviewError::Invalid(format!(
+            "tenant `{tenant}` already has {MAX_CAMPAIGNS_PER_TENANT} campaigns, the most one tenant may keep"
+        )));
     }
     let id = warden_issuer::credentials::new_review_campaign_id()
         .map_err(|error| ReviewError::Invalid(error.to_string()))?;
@@ -163,8 +176,22 @@ async fn role_items(
     now: i64,
     items: &mut Vec<ReviewItem>,
 ) -> Result<(), ReviewError> {
+    let Some(snapshot) = service.policy.current() else {
+        return Err(ReviewError::Invalid(
+            "no policy pack is loaded: a campaign's items are checked against it".to_owned(),
+        ));
+    };
+    let pack = &snapshot.pack;
+    // A principal of a shared type (a role that is a member of another role) holds its grants
+    // in every tenant: taking one away is for an admin of all tenants, not a tenant's review.
+    let tenant_owned = |principal_type: &str| {
+        pack.tenancy().is_none() || crate::entity_graph::tenant_scoped(pack, principal_type)
+    };
     let mut seen = HashSet::new();
     for grant in store.role_assignments_of(tenant, now).await? {
+        if !tenant_owned(&grant.principal_type) {
+            continue;
+        }
         let principal = (grant.principal_type.clone(), grant.principal_id.clone());
         let role = (grant.role_type.clone(), grant.role_id.clone());
         seen.insert((principal.clone(), role.clone()));
@@ -178,12 +205,12 @@ async fn role_items(
         item.expires_at = grant.expires_at;
         items.push(item);
     }
-    let Some(snapshot) = service.policy.current() else {
-        return Ok(());
-    };
-    let pack = &snapshot.pack;
     let principal_types: Vec<String> = match pack.schema() {
-        Some(schema) => schema.principals().map(ToString::to_string).collect(),
+        Some(schema) => schema
+            .principals()
+            .map(ToString::to_string)
+            .filter(|principal_type| tenant_owned(principal_type))
+            .collect(),
         None => Vec::new(),
     };
     let tenant_type = pack
@@ -359,6 +386,44 @@ async fn apply_revoke(
     }
 }
 
+/// Revokes one undecided item of an overdue campaign (decided by `warden:overdue`).
+async fn revoke_overdue(
+    issuer: Option<&TokenIssuer>,
+    store: &Store,
+    campaign: &Campaign,
+    item: ReviewItem,
+    now: i64,
+    swept: &mut Swept,
+) -> Result<(), StoreError> {
+    let made = ItemDecision {
+        decision: ReviewDecision::Revoke,
+        decided_by: OVERDUE_ACTOR.to_owned(),
+        decided_at: now,
+        note: format!(
+            "not reviewed by the campaign's due date ({})",
+            campaign.due_at
+        ),
+        applied_at: None,
+    };
+    let item = match store
+        .decide_review_item(campaign, &item.item_id, &made)
+        .await
+    {
+        Ok(item) => item,
+        // A reviewer decided it in the meantime.
+        Err(StoreError::Conflict(_)) => return Ok(()),
+        Err(error) => return Err(error),
+    };
+    match apply_revoke(issuer, store, campaign, &item, now).await {
+        Ok(()) => swept.overdue_revoked += 1,
+        Err(error) => {
+            swept.failed += 1;
+            tracing::warn!(campaign = %campaign.id, item = %item.item_id, %error, "an overdue revoke failed; retrying");
+        }
+    }
+    Ok(())
+}
+
 /// What one sweep did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Swept {
@@ -387,32 +452,23 @@ pub async fn sweep(
             }
         }
     }
-    for (campaign, item) in store.overdue_review_items(now, SWEEP_BATCH).await? {
-        let made = ItemDecision {
-            decision: ReviewDecision::Revoke,
-            decided_by: OVERDUE_ACTOR.to_owned(),
-            decided_at: now,
-            note: format!(
-                "not reviewed by the campaign's due date ({})",
-                campaign.due_at
-            ),
-            applied_at: None,
-        };
-        let item = match store
-            .decide_review_item(&campaign, &item.item_id, &made)
-            .await
-        {
-            Ok(item) => item,
-            // A reviewer decided it in the meantime.
-            Err(StoreError::Conflict(_)) => continue,
-            Err(error) => return Err(error),
-        };
-        match apply_revoke(issuer, store, &campaign, &item, now).await {
-            Ok(()) => swept.overdue_revoked += 1,
-            Err(error) => {
-                swept.failed += 1;
-                tracing::warn!(campaign = %campaign.id, item = %item.item_id, %error, "an overdue revoke failed; retrying");
+    // Overdue campaigns take turns, a few items each per round, so one tenant's large campaign
+    // does not hold back another's; rounds go on while there is work, within a time budget.
+    let started = std::time::Instant::now();
+    while started.elapsed() < SWEEP_BUDGET {
+        let campaigns = store.overdue_campaigns(now, SWEEP_CAMPAIGNS).await?;
+        let mut handled = 0usize;
+        for campaign in &campaigns {
+            for item in store
+                .undecided_review_items(&campaign.id, SWEEP_PER_CAMPAIGN)
+                .await?
+            {
+                handled += 1;
+                revoke_overdue(issuer, store, campaign, item, now, &mut swept).await?;
             }
+        }
+        if handled == 0 {
+            break;
         }
     }
     if swept.completed + swept.overdue_revoked > 0 {
@@ -432,6 +488,9 @@ pub struct Usage {
     pub last_allowed_at: Option<i64>,
     /// That decision's id, when known.
     pub last_decision_id: Option<String>,
+    /// The entity the policy of that allow named (`Type::"id"`): the role itself, or one it
+    /// includes through the hierarchy (a lesser role might do).
+    pub used_through: Option<String>,
     /// Whole days since that allow (or since the grant, when never used).
     pub unused_days: Option<i64>,
     /// Unused for at least the campaign's `unused_days`.
@@ -473,6 +532,7 @@ pub async fn evidence(
     Ok(items
         .iter()
         .map(|item| {
+            let mut used_through = None;
             let last: Option<(i64, Option<String>)> = match (&item.role, &item.client_id) {
                 (Some(role), _) => {
                     let named = above
@@ -483,7 +543,14 @@ pub async fn evidence(
                         .flatten()
                         .filter(|used| named.contains(&used.entity))
                         .max_by_key(|used| used.last_allowed_at)
-                        .map(|used| (used.last_allowed_at, Some(used.decision_id.clone())))
+                        .map(|used| {
+                            used_through = Some(format!(
+                                "{}::{}",
+                                used.entity.0,
+                                Value::String(used.entity.1.clone())
+                            ));
+                            (used.last_allowed_at, Some(used.decision_id.clone()))
+                        })
                 }
                 (None, Some(client_id)) => account_use.get(client_id).map(|at| (*at, None)),
                 (None, None) => None,
@@ -495,6 +562,7 @@ pub async fn evidence(
                 unused_days,
                 last_allowed_at: last.as_ref().map(|(at, _)| *at),
                 last_decision_id: last.and_then(|(_, id)| id),
+                used_through,
             }
         })
         .collect())

@@ -414,6 +414,12 @@ fn item_from_row(row: FlatItemRow) -> Result<ReviewItem, StoreError> {
     })
 }
 
+/// A parameter of [`Store::items_with_campaigns`]'s query.
+enum Bind<'a> {
+    Int(i64),
+    Text(&'a str),
+}
+
 /// The most items one statement inserts.
 const ITEMS_PER_STATEMENT: usize = 500;
 
@@ -638,41 +644,64 @@ impl Store {
                 " WHERE i.decision = 'revoke' AND i.applied_at IS NULL AND i.decided_at <= $1",
                 " ORDER BY i.decided_at, i.campaign_id LIMIT $2"
             ),
-            i64::MAX,
-            limit,
+            &[Bind::Int(i64::MAX), Bind::Int(limit)],
         )
         .await
     }
 
-    /// Undecided items of campaigns due by `now` that revoke what is left undecided, at most
-    /// `limit`.
-    pub async fn overdue_review_items(
+    /// Campaigns due by `now` that revoke what is left undecided and still have undecided
+    /// items, the earliest due first, at most `limit`.
+    pub async fn overdue_campaigns(
         &self,
         now: i64,
         limit: i64,
-    ) -> Result<Vec<(Campaign, ReviewItem)>, StoreError> {
-        self.items_with_campaigns(
-            concat!(
-                "SELECT ",
-                joined_columns!(),
-                " FROM review_items i JOIN review_campaigns c ON c.id = i.campaign_id",
-                " WHERE i.decision IS NULL AND c.auto_revoke_overdue = 1 AND c.due_at <= $1",
-                " ORDER BY c.due_at, i.campaign_id LIMIT $2"
-            ),
-            now,
-            limit,
-        )
-        .await
+    ) -> Result<Vec<Campaign>, StoreError> {
+        let rows: Vec<CampaignRow> = on_pool!(self, pool => sqlx::query_as(concat!(
+            "SELECT ", campaign_columns!(), " FROM review_campaigns c WHERE c.auto_revoke_overdue = 1 AND c.due_at <= $1 \
+             AND EXISTS (SELECT 1 FROM review_items i WHERE i.campaign_id = c.id AND i.decision IS NULL) \
+             ORDER BY c.due_at, c.id LIMIT $2"
+        )).bind(now).bind(limit).fetch_all(pool).await?);
+        rows.into_iter().map(campaign_from_row).collect()
     }
 
+    /// Undecided items of a campaign, at most `limit`.
+    pub async fn undecided_review_items(
+        &self,
+        campaign_id: &str,
+        limit: i64,
+    ) -> Result<Vec<ReviewItem>, StoreError> {
+        let rows: Vec<FlatItemRow> = on_pool!(self, pool => {
+            let rows = sqlx::query(concat!(
+                "SELECT ", item_columns!(), " FROM review_items i WHERE i.campaign_id = $1 AND i.decision IS NULL ORDER BY i.item_id LIMIT $2"
+            )).bind(campaign_id).bind(limit).fetch_all(pool).await?;
+            rows.iter().map(|row| Ok::<_, sqlx::Error>(item_row!(row, 0))).collect::<Result<Vec<_>, _>>()?
+        });
+        rows.into_iter().map(item_from_row).collect()
+    }
+
+    /// How many campaigns a tenant has.
+    pub async fn count_review_campaigns(&self, tenant: &TenantId) -> Result<i64, StoreError> {
+        let (count,): (i64,) = on_pool!(self, pool => sqlx::query_as(
+            "SELECT COUNT(*) FROM review_campaigns WHERE tenant = $1",
+        ).bind(tenant.as_str()).fetch_one(pool).await?);
+        Ok(count)
+    }
+
+    /// Items with their campaigns, by a query selecting [`joined_columns`] with `binds`.
     async fn items_with_campaigns(
         &self,
         sql: &'static str,
-        bound: i64,
-        limit: i64,
+        binds: &[Bind<'_>],
     ) -> Result<Vec<(Campaign, ReviewItem)>, StoreError> {
         let rows: Vec<(CampaignRow, FlatItemRow)> = on_pool!(self, pool => {
-            let rows = sqlx::query(sql).bind(bound).bind(limit).fetch_all(pool).await?;
+            let mut query = sqlx::query(sql);
+            for bind in binds {
+                query = match bind {
+                    Bind::Int(value) => query.bind(*value),
+                    Bind::Text(value) => query.bind(*value),
+                };
+            }
+            let rows = query.fetch_all(pool).await?;
             rows.iter().map(|row| {
                 use sqlx::Row as _;
                 let campaign = campaign_row!(row);
@@ -693,23 +722,21 @@ impl Store {
         reviewer: &str,
         limit: i64,
     ) -> Result<Vec<(Campaign, ReviewItem)>, StoreError> {
-        let rows: Vec<(CampaignRow, FlatItemRow)> = on_pool!(self, pool => {
-            let rows = sqlx::query(concat!(
-                "SELECT ", joined_columns!(),
+        self.items_with_campaigns(
+            concat!(
+                "SELECT ",
+                joined_columns!(),
                 " FROM review_items i JOIN review_campaigns c ON c.id = i.campaign_id",
                 " WHERE c.tenant = $1 AND i.reviewer = $2 AND i.decision IS NULL",
                 " ORDER BY c.due_at, i.campaign_id LIMIT $3"
-            )).bind(tenant.as_str()).bind(reviewer).bind(limit).fetch_all(pool).await?;
-            rows.iter().map(|row| {
-                use sqlx::Row as _;
-                let campaign = campaign_row!(row);
-                let item = item_row!(row, 10);
-                Ok::<_, sqlx::Error>((campaign, item))
-            }).collect::<Result<Vec<_>, sqlx::Error>>()?
-        });
-        rows.into_iter()
-            .map(|(campaign, item)| Ok((campaign_from_row(campaign)?, item_from_row(item)?)))
-            .collect()
+            ),
+            &[
+                Bind::Text(tenant.as_str()),
+                Bind::Text(reviewer),
+                Bind::Int(limit),
+            ],
+        )
+        .await
     }
 
     /// Records usage evidence, keeping the latest per principal and entity.

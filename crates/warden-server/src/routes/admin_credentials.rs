@@ -112,6 +112,9 @@ fn crypto_failed(error: warden_issuer::IssuerError) -> ApiError {
 
 /// 403 unless the caller holds a credential for all tenants or is the credential `id` itself.
 fn may_manage(admin: &AnyAdmin, id: &str) -> Result<(), ApiError> {
+    admin
+        .0
+        .require_credential("managing admin credentials needs")?;
     if admin.0.tenant_scope.is_none() || admin.0.credential_id == id {
         Ok(())
     } else {
@@ -127,6 +130,7 @@ pub async fn create(
     GlobalAdmin(admin): GlobalAdmin,
     Json(request): Json<CreateRequest>,
 ) -> Result<Response, ApiError> {
+    admin.require_credential("creating an admin credential needs")?;
     let store = store(&state)?;
     let tenant = request
         .tenant

@@ -155,6 +155,7 @@ pub async fn resume(
     caller_key: Option<Extension<CallerKey>>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
+    check_origin(&headers)?;
     let secret = session_secret(&headers).ok_or(ApiError::AdminUnauthenticated)?;
     let caller_key = caller_key.map(|Extension(key)| key);
     let (admin, expires_at) = session_admin(&state, caller_key.as_ref(), &secret).await?;

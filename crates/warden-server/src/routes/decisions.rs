@@ -1,7 +1,10 @@
 //! `GET /v1/admin/decisions`: searching the decision log (the console's decision search), newest
 //! first. A tenant-scoped admin sees its tenant's decisions only. The search is bounded: at
-//! most `limit` records (≤ 200) are returned and at most [`MAX_SCANNED`] records read from
-//! PostgreSQL per search (`truncated` says so); `since` (default 24h) bounds it in time.
+//! most `limit` records (≤ 200) are returned; files are read newest first and the search stops
+//! when it has them, skips files last written before `since` (default 24h), and stops at half
+//! the request timeout; at most [`MAX_SCANNED`] records are read from PostgreSQL; `truncated`
+//! says when a bound cut it short. At most [`MAX_SEARCHES`] run at once per replica (409 past
+//! that).
 
 use axum::extract::{Query, State};
 use axum::response::Response;
@@ -19,6 +22,10 @@ use crate::wire::{DecisionAnswer, json_response};
 pub const MAX_SCANNED: usize = 200_000;
 /// The most records one search returns.
 pub const MAX_LIMIT: usize = 200;
+/// The most searches running at once on a replica.
+pub const MAX_SEARCHES: usize = 2;
+
+static SEARCHES: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(MAX_SEARCHES);
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -109,18 +116,22 @@ pub async fn search(
     let log = state.decision_log.as_ref().ok_or_else(|| {
         ApiError::NotFound("the decision log is disabled ([audit] enabled = false)".to_owned())
     })?;
+    let Ok(_searching) = SEARCHES.try_acquire() else {
+        return Err(ApiError::Conflict(format!(
+            "{MAX_SEARCHES} decision searches are running on this replica; try again when one is done"
+        )));
+    };
     let (found, scanned, truncated) = match &log.source {
         LogSource::Dir(dir) => {
             let dir = dir.clone();
-            let found = tokio::task::spawn_blocking(move || {
-                warden_audit::query::query_path(&dir, &filter, limit, true)
+            let deadline = std::time::Instant::now() + state.limits.search_budget;
+            let (found, scanned, truncated) = tokio::task::spawn_blocking(move || {
+                search_dir(&dir, &filter, limit, since_ms, deadline)
             })
             .await
             .map_err(|error| unreadable(&error))?
             .map_err(|error| unreadable(&error))?;
-            let mut found: Vec<StoredRecord> = found;
-            found.reverse();
-            (found, None, false)
+            (found, Some(scanned), truncated)
         }
         LogSource::Postgres(table) => {
             let mut found = Vec::new();
@@ -170,6 +181,49 @@ pub async fn search(
         "scanned": scanned,
         "truncated": truncated,
     })))
+}
+
+/// The newest `limit` matches of a log directory: files newest first, a file last written
+/// before `since_ms` skipped unread (its records are all older), stopping once `limit` are
+/// found or past `deadline` (then `truncated`). Returns the matches newest first and how many
+/// records were read.
+fn search_dir(
+    dir: &std::path::Path,
+    filter: &Filter,
+    limit: usize,
+    since_ms: i128,
+    deadline: std::time::Instant,
+) -> Result<(Vec<StoredRecord>, usize, bool), warden_audit::query::ReadError> {
+    let files = warden_audit::file_sink::log_files(dir).map_err(|source| {
+        warden_audit::query::ReadError {
+            path: dir.display().to_string(),
+            source,
+        }
+    })?;
+    let mut found: Vec<StoredRecord> = Vec::new();
+    let mut scanned = 0usize;
+    for file in files.iter().rev() {
+        if std::time::Instant::now() > deadline {
+            return Ok((found, scanned, true));
+        }
+        let written_ms = std::fs::metadata(file)
+            .and_then(|meta| meta.modified())
+            .ok()
+            .and_then(|at| at.duration_since(std::time::UNIX_EPOCH).ok())
+            .map(|since_epoch| i128::try_from(since_epoch.as_millis()).unwrap_or(i128::MAX));
+        if written_ms.is_some_and(|written| written < since_ms) {
+            break;
+        }
+        let wanted = limit.saturating_sub(found.len());
+        let (mut newest, read) = warden_audit::query::query_file_counted(file, filter, wanted)?;
+        scanned += read;
+        newest.reverse();
+        found.extend(newest);
+        if found.len() >= limit {
+            break;
+        }
+    }
+    Ok((found, scanned, false))
 }
 
 fn unreadable(error: &dyn std::fmt::Display) -> ApiError {

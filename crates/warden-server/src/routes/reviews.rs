@@ -144,6 +144,7 @@ struct ItemJson {
 struct UsageJson {
     last_allowed_at: Option<i64>,
     last_decision_id: Option<String>,
+    used_through: Option<String>,
     unused_days: Option<i64>,
     unused: bool,
 }
@@ -191,6 +192,7 @@ impl ItemJson {
             usage: UsageJson {
                 last_allowed_at: usage.last_allowed_at,
                 last_decision_id: usage.last_decision_id,
+                used_through: usage.used_through,
                 unused_days: usage.unused_days,
                 unused: usage.unused,
             },
@@ -408,7 +410,7 @@ pub async fn report(
         return Ok(response);
     }
     let mut csv = String::from(
-        "campaign,item,kind,principal,entitlement,scopes,granted_by,granted_at,grant_reason,expires_at,reviewer,last_allowed_at,last_decision_id,unused_days,unused,decision,decided_by,decided_at,note,applied\n",
+        "campaign,item,kind,principal,entitlement,scopes,granted_by,granted_at,grant_reason,expires_at,reviewer,last_allowed_at,last_decision_id,used_through,unused_days,unused,decision,decided_by,decided_at,note,applied\n",
     );
     for item in &items {
         let fields = [
@@ -425,6 +427,7 @@ pub async fn report(
             item.reviewer.clone(),
             optional(item.usage.last_allowed_at),
             item.usage.last_decision_id.clone().unwrap_or_default(),
+            item.usage.used_through.clone().unwrap_or_default(),
             optional(item.usage.unused_days),
             item.usage.unused.to_string(),
             item.decision.unwrap_or("").to_owned(),
@@ -500,16 +503,21 @@ pub async fn assigned(
         .map_err(store_error)?;
     let now = unix_now();
     let mut listed = Vec::with_capacity(found.len());
-    for (campaign, item) in &found {
-        let usage = reviews::evidence(&state, store, campaign, std::slice::from_ref(item), now)
+    // The evidence of each campaign's items in one go (the items come grouped by campaign).
+    for group in found.chunk_by(|a, b| a.0.id == b.0.id) {
+        let Some((campaign, _)) = group.first() else {
+            continue;
+        };
+        let items: Vec<ReviewItem> = group.iter().map(|(_, item)| item.clone()).collect();
+        let usage = reviews::evidence(&state, store, campaign, &items, now)
             .await
-            .map_err(store_error)?
-            .pop()
-            .unwrap_or_default();
-        listed.push(serde_json::json!({
-            "campaign": {"id": campaign.id, "name": campaign.name, "due_at": campaign.due_at},
-            "item": ItemJson::of(campaign, item, usage, now),
-        }));
+            .map_err(store_error)?;
+        for (item, usage) in items.iter().zip(usage) {
+            listed.push(serde_json::json!({
+                "campaign": {"id": campaign.id, "name": campaign.name, "due_at": campaign.due_at},
+                "item": ItemJson::of(campaign, item, usage, now),
+            }));
+        }
     }
     Ok(json_response(&serde_json::json!({
         "reviewer": reviewer,
@@ -588,16 +596,23 @@ fn optional(value: Option<i64>) -> String {
     value.map(|value| value.to_string()).unwrap_or_default()
 }
 
-/// One CSV field (RFC 4180 quoting). A field a spreadsheet would read as a formula (`=`, `+`,
-/// `-`, `@`, tab, carriage return first) is prefixed with `'`: principal ids and notes are
-/// written by people.
+/// One CSV field (RFC 4180 quoting, and on `;`). A field a spreadsheet would read as a formula
+/// (`=`, `+`, `-`, `@` or their full-width forms first, after any leading space; a tab or
+/// carriage return first) is prefixed with `'`: principal ids and notes are written by people.
 fn csv_field(text: &str) -> String {
-    let text = if text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+    // Spreadsheets skip leading spaces (a no-break space too) and read full-width signs as
+    // their ASCII forms.
+    let first = text.trim_start().chars().next();
+    let formula = first.is_some_and(|first| {
+        ['=', '+', '-', '@', '\t', '\r', '＝', '＋', '－', '＠'].contains(&first)
+    }) || text.starts_with(['\t', '\r']);
+    let text = if formula {
         format!("'{text}")
     } else {
         text.to_owned()
     };
-    if text.contains([',', '"', '\n', '\r']) {
+    // Quoted also on `;`: a spreadsheet in a locale that separates cells with it splits there.
+    if text.contains([',', ';', '"', '\n', '\r']) {
         format!("\"{}\"", text.replace('"', "\"\""))
     } else {
         text
@@ -616,5 +631,9 @@ mod tests {
         assert_eq!(csv_field("=HYPERLINK(1)"), "'=HYPERLINK(1)");
         assert_eq!(csv_field("-1"), "'-1");
         assert_eq!(csv_field("line\nbreak"), "\"line\nbreak\"");
+        assert_eq!(csv_field(" =1+1"), "' =1+1");
+        assert_eq!(csv_field("\u{a0}=2+2"), "'\u{a0}=2+2");
+        assert_eq!(csv_field("＝1+1"), "'＝1+1");
+        assert_eq!(csv_field("x;=1+1"), "\"x;=1+1\"");
     }
 }

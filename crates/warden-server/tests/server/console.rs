@@ -458,3 +458,54 @@ async fn the_decision_search_finds_a_denied_decision_with_its_explanation() {
         assert_eq!(status, 400, "{bad}");
     }
 }
+
+#[tokio::test]
+async fn a_session_cannot_manage_credentials_nor_be_confused_by_a_second_cookie() {
+    let server = server().await;
+    let (_, cookie, session) = login(&server, ADMIN_SECRET).await;
+    let (cookie, csrf) = (
+        cookie.unwrap(),
+        session["csrf_token"].as_str().unwrap().to_owned(),
+    );
+    // A stolen session must not turn itself into a lasting credential.
+    for (method, path) in [
+        (Method::POST, "/v1/admin/credentials"),
+        (Method::POST, "/v1/admin/credentials/adm_test/rotate"),
+        (Method::POST, "/v1/admin/credentials/adm_globex/revoke"),
+    ] {
+        let (status, answer) = with_session(
+            &server,
+            method,
+            path,
+            session_headers(&cookie, Some(&csrf)),
+            Some(json!({})),
+        )
+        .await;
+        assert_eq!(status, 403, "{path}: {answer}");
+    }
+    // Two session cookies (one planted by a neighbour on the same host) are none.
+    let pair = cookie.split(';').next().unwrap();
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        "cookie",
+        HeaderValue::from_str(&format!(
+            "warden_console=planted0000000000000000000000; {pair}"
+        ))
+        .unwrap(),
+    );
+    headers.insert("x-csrf-token", HeaderValue::from_str(&csrf).unwrap());
+    let (status, _) = with_session(
+        &server,
+        Method::GET,
+        "/v1/admin/tenants/acme/reviews",
+        headers,
+        None,
+    )
+    .await;
+    assert_eq!(status, 401);
+    // The resume call checks the origin too.
+    let mut headers = session_headers(&cookie, None);
+    headers.insert("origin", HeaderValue::from_static("https://evil.example"));
+    let (status, _) = with_session(&server, Method::GET, "/console/session", headers, None).await;
+    assert_eq!(status, 403);
+}

@@ -713,3 +713,51 @@ async fn a_named_reviewer_decides_their_items_with_their_own_token() {
         assert_eq!(mine["items"].as_array().unwrap().len(), 1, "{mine}");
     }
 }
+
+#[tokio::test]
+async fn a_tenant_review_leaves_shared_principals_alone_and_names_what_an_allow_used() {
+    for (url, server) in servers().await {
+        // A shared principal (a role in a role) holds its grant in every tenant.
+        let (status, answer) = admin(
+            &server,
+            Method::POST,
+            "/v1/admin/tenants/acme/roles/grant",
+            Some(json!({"principal": "Role::\"support\"", "role": "Role::\"admin\"", "reason": "escalation"})),
+        )
+        .await;
+        assert_eq!(status, 200, "{url}: {answer}");
+        grant(&server, "User::\"hank\"", "Role::\"admin\"").await;
+        let read = decision(&server, "hank", "read", "acme/roadmap").await;
+        assert_eq!(read["decision"], "allow", "{read}");
+        let campaign = create(
+            &server,
+            json!({"name": "no shared", "scope": "roles", "due_in_days": 3}),
+        )
+        .await;
+        let (_, shown) = admin(
+            &server,
+            Method::GET,
+            &format!(
+                "/v1/admin/tenants/acme/reviews/{}",
+                campaign["id"].as_str().unwrap()
+            ),
+            None,
+        )
+        .await;
+        let items = shown["items"].as_array().unwrap();
+        assert!(
+            items
+                .iter()
+                .all(|item| item["principal"] != "Role::\"support\""),
+            "{url}: a shared principal's grant is not a tenant's to review: {shown}"
+        );
+        // hank's admin role was used only through the viewer permit: the evidence says so.
+        let hank = item(&shown["items"], "User::\"acme/hank\"", "Role::\"admin\"");
+        assert_eq!(hank["usage"]["used_through"], "Role::\"viewer\"", "{hank}");
+        assert_eq!(
+            hank["usage"]["last_decision_id"],
+            read["decision_id"].clone(),
+            "{hank}"
+        );
+    }
+}
