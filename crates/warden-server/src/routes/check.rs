@@ -196,6 +196,32 @@ pub async fn checks(
     }))
 }
 
+/// The verified, screened bearer of a request that acts as its end user (no decision): a
+/// refused token is recorded under `entry` and answered 401; a stale store view is 503.
+pub(crate) async fn identified(
+    state: &AppState,
+    entry: &'static str,
+    origin: Option<std::net::SocketAddr>,
+    authorization: Option<&HeaderValue>,
+) -> Result<warden_service::Bearer, ApiError> {
+    let identified = match bearer_token(authorization) {
+        Ok(token) => state.identify(token).await,
+        Err(error) => Err(IdentifyError::Token(error)),
+    };
+    match identified {
+        Ok(bearer) => Ok(bearer),
+        Err(IdentifyError::Stale(why)) => Err(ApiError::Unavailable(format!(
+            "revocations cannot be checked: {why}"
+        ))),
+        Err(IdentifyError::Token(error)) => {
+            state
+                .refuse_token(&caller(entry, origin), None, &error)
+                .await;
+            Err(ApiError::InvalidToken(error))
+        }
+    }
+}
+
 /// `POST /v1/authenticate`: verify the forwarded bearer token and return the principal, without
 /// a decision (for SDK dependencies that need the caller's identity on a route with no check).
 pub async fn authenticate(
@@ -203,23 +229,7 @@ pub async fn authenticate(
     Origin(origin): Origin,
     Authorization(authorization): Authorization,
 ) -> Result<Response, ApiError> {
-    let caller = caller("authenticate", origin);
-    let identified = match bearer_token(authorization.as_ref()) {
-        Ok(token) => state.identify(token).await,
-        Err(error) => Err(IdentifyError::Token(error)),
-    };
-    let bearer = match identified {
-        Ok(bearer) => bearer,
-        Err(IdentifyError::Stale(why)) => {
-            return Err(ApiError::Unavailable(format!(
-                "revocations cannot be checked: {why}"
-            )));
-        }
-        Err(IdentifyError::Token(error)) => {
-            state.refuse_token(&caller, None, &error).await;
-            return Err(ApiError::InvalidToken(error));
-        }
-    };
+    let bearer = identified(&state, "authenticate", origin, authorization.as_ref()).await?;
     let principal = bearer.principal();
     Ok(axum::Json(json!({
         "principal": {

@@ -334,6 +334,29 @@ pub async fn show(
     })))
 }
 
+/// Makes a decision, brings this replica up to it, and answers the item as decided.
+async fn decided(
+    state: &AppState,
+    campaign: &Campaign,
+    item_id: &str,
+    made: ItemDecision,
+) -> Result<Response, ApiError> {
+    let store = store(state)?;
+    let now = made.decided_at;
+    let item = reviews::decide(state, store, campaign, item_id, made)
+        .await
+        .map_err(review_error)?;
+    refresh(state, store).await?;
+    let usage = reviews::evidence(state, store, campaign, std::slice::from_ref(&item), now)
+        .await
+        .map_err(store_error)?
+        .pop()
+        .unwrap_or_default();
+    Ok(json_response(&serde_json::json!({
+        "item": ItemJson::of(campaign, &item, usage, now),
+    })))
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DecideRequest {
@@ -364,18 +387,7 @@ pub async fn decide(
         note: request.note,
         applied_at: None,
     };
-    let item = reviews::decide(&state, store, &campaign, &item_id, made)
-        .await
-        .map_err(review_error)?;
-    refresh(&state, store).await?;
-    let usage = reviews::evidence(&state, store, &campaign, std::slice::from_ref(&item), now)
-        .await
-        .map_err(store_error)?
-        .pop()
-        .unwrap_or_default();
-    Ok(json_response(&serde_json::json!({
-        "item": ItemJson::of(&campaign, &item, usage, now),
-    })))
+    decided(&state, &campaign, &item_id, made).await
 }
 
 #[derive(Debug, Deserialize)]
@@ -456,24 +468,7 @@ async fn reviewer(
     origin: Option<std::net::SocketAddr>,
     authorization: Option<&HeaderValue>,
 ) -> Result<(TenantId, String), ApiError> {
-    use warden_service::pipeline::IdentifyError;
-    let caller = crate::routes::check::caller("reviews", origin);
-    let identified = match crate::routes::check::bearer_token(authorization) {
-        Ok(token) => state.identify(token).await,
-        Err(error) => Err(IdentifyError::Token(error)),
-    };
-    let bearer = match identified {
-        Ok(bearer) => bearer,
-        Err(IdentifyError::Stale(why)) => {
-            return Err(ApiError::Unavailable(format!(
-                "revocations cannot be checked: {why}"
-            )));
-        }
-        Err(IdentifyError::Token(error)) => {
-            state.refuse_token(&caller, None, &error).await;
-            return Err(ApiError::InvalidToken(error));
-        }
-    };
+    let bearer = crate::routes::check::identified(state, "reviews", origin, authorization).await?;
     let principal = bearer.principal();
     let tenant = principal
         .tenant
@@ -567,18 +562,7 @@ pub async fn decide_as_reviewer(
         note: request.note,
         applied_at: None,
     };
-    let item = reviews::decide(&state, store, &campaign, &item_id, made)
-        .await
-        .map_err(review_error)?;
-    refresh(&state, store).await?;
-    let usage = reviews::evidence(&state, store, &campaign, std::slice::from_ref(&item), now)
-        .await
-        .map_err(store_error)?
-        .pop()
-        .unwrap_or_default();
-    Ok(json_response(&serde_json::json!({
-        "item": ItemJson::of(&campaign, &item, usage, now),
-    })))
+    decided(&state, &campaign, &item_id, made).await
 }
 
 fn attach(response: &mut Response, id: &str, extension: &str) {
