@@ -542,6 +542,24 @@ impl Store {
         rows.into_iter().map(item_from_row).collect()
     }
 
+    /// A page of a campaign's items in item order: those numbered after `after`, at most
+    /// `limit`.
+    pub async fn review_items_page(
+        &self,
+        campaign_id: &str,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<ReviewItem>, StoreError> {
+        let rows: Vec<FlatItemRow> = on_pool!(self, pool => {
+            let rows = sqlx::query(concat!(
+                "SELECT ", item_columns!(), " FROM review_items i WHERE i.campaign_id = $1 AND CAST(i.item_id AS BIGINT) > $2 \
+                 ORDER BY CAST(i.item_id AS BIGINT) LIMIT $3"
+            )).bind(campaign_id).bind(after).bind(limit).fetch_all(pool).await?;
+            rows.iter().map(|row| Ok::<_, sqlx::Error>(item_row!(row, 0))).collect::<Result<Vec<_>, _>>()?
+        });
+        rows.into_iter().map(item_from_row).collect()
+    }
+
     /// One item of a campaign.
     pub async fn review_item(
         &self,

@@ -321,16 +321,69 @@ async fn campaign_with_items(
     Ok((campaign, counts, items))
 }
 
-/// `GET /v1/admin/tenants/{tenant}/reviews/{id}`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PageQuery {
+    #[serde(default)]
+    after: Option<i64>,
+    #[serde(default)]
+    limit: Option<i64>,
+}
+
+/// The most items one page of `GET …/reviews/{id}` holds.
+const MAX_PAGE: i64 = 1000;
+
+/// `GET /v1/admin/tenants/{tenant}/reviews/{id}?after=&limit=`: the campaign, its counts, and a
+/// page of its items (those numbered after `after`, at most `limit`, default 500) with their
+/// usage evidence; `next` is the `after` of the next page (null on the last).
 pub async fn show(
     State(state): State<AppState>,
     TenantAdmin { tenant, .. }: TenantAdmin,
     Path((_, id)): Path<(String, String)>,
+    Query(page): Query<PageQuery>,
 ) -> Result<Response, ApiError> {
-    let (campaign, counts, items) = campaign_with_items(&state, &tenant, &id).await?;
+    let limit = page.limit.unwrap_or(500);
+    let after = page.after.unwrap_or(0);
+    if !(1..=MAX_PAGE).contains(&limit) || after < 0 {
+        return Err(ApiError::BadRequest(format!(
+            "limit is 1 to {MAX_PAGE} and after is an item number (0 or more)"
+        )));
+    }
+    let store = store(&state)?;
+    let campaign = store
+        .review_campaign(&tenant, &id)
+        .await
+        .map_err(store_error)?;
+    let counts = store
+        .review_counts(std::slice::from_ref(&campaign.id))
+        .await
+        .map_err(store_error)?
+        .remove(&campaign.id)
+        .unwrap_or_default();
+    let items = store
+        .review_items_page(&campaign.id, after, limit)
+        .await
+        .map_err(store_error)?;
+    let now = unix_now();
+    let usage = reviews::evidence(&state, store, &campaign, &items, now)
+        .await
+        .map_err(store_error)?;
+    let next = (i64::try_from(items.len()).unwrap_or(i64::MAX) == limit)
+        .then(|| {
+            items
+                .last()
+                .and_then(|item| item.item_id.parse::<i64>().ok())
+        })
+        .flatten();
+    let items: Vec<ItemJson> = items
+        .iter()
+        .zip(usage)
+        .map(|(item, usage)| ItemJson::of(&campaign, item, usage, now))
+        .collect();
     Ok(json_response(&serde_json::json!({
-        "campaign": CampaignJson::of(&campaign, counts, unix_now()),
+        "campaign": CampaignJson::of(&campaign, counts, now),
         "items": items,
+        "next": next,
     })))
 }
 

@@ -123,6 +123,23 @@ async fn a_campaign_keeps_and_revokes_with_usage_evidence_and_reports() {
         )
         .await;
         assert_eq!(status, 200, "{shown}");
+        assert_eq!(shown["next"], Value::Null, "{shown}");
+        // A page at a time.
+        let page = |after: i64| {
+            let path = format!("/v1/admin/tenants/acme/reviews/{id}?after={after}&limit=1");
+            let server = &server;
+            async move { admin(server, Method::GET, &path, None).await.1 }
+        };
+        let first = page(0).await;
+        assert_eq!(first["items"].as_array().unwrap().len(), 1, "{first}");
+        assert_eq!(first["items"][0]["id"], "1");
+        assert_eq!(first["next"], 1);
+        assert_eq!(first["campaign"]["counts"]["total"], 2);
+        let second = page(1).await;
+        assert_eq!(second["items"][0]["id"], "2");
+        let past = page(2).await;
+        assert_eq!(past["items"], json!([]));
+        assert_eq!(past["next"], Value::Null);
         let carol = item(&shown["items"], "User::\"acme/carol\"", "Role::\"editor\"");
         assert_eq!(carol["kind"], "role");
         assert_eq!(carol["granted_by"], "admin:adm_test");
