@@ -1,6 +1,7 @@
 """The web console (issue #24) in a real browser against the real `warden serve`: logging in and
 out, the session cookie and the CSP, finding a denied decision and reading its explanation,
-revoking an entitlement from a review campaign (the next request is denied), CSRF refusals
+revoking an entitlement from a review campaign (the next request is denied), a long campaign
+loaded a page at a time with the role an entitlement was used through, CSRF refusals
 without a browser, recorded markup shown as text, a tenant-scoped admin, and a policy diff.
 """
 
@@ -303,6 +304,138 @@ def test_an_item_decided_elsewhere_is_refused_and_read_again(
             "/v1/admin/tenants/acme/roles/revoke",
             {"principal": principal, "role": role, "reason": "console conflict test done"},
         )
+    watch.assert_clean()
+
+
+def test_a_long_campaign_loads_page_by_page_and_says_what_a_role_was_used_through(
+    page: Page, stack: Stack, watch: PageWatch
+) -> None:
+    # hank holds admin but only reads, which the viewers-read permit allows: his admin role was
+    # used through Role::"viewer" (a lesser role may do). ivan holds viewer and reads: used
+    # through his own role, nothing more to say. judy's editor grant makes a third item.
+    grants = {
+        "hank": 'Role::"admin"',
+        "ivan": 'Role::"viewer"',
+        "judy": 'Role::"editor"',
+    }
+    for who, role in grants.items():
+        granted = stack.admin(
+            "POST",
+            "/v1/admin/tenants/acme/roles/grant",
+            {"principal": f'User::"acme/{who}"', "role": role, "reason": "console paging test"},
+        )
+        assert granted.status_code == 200, granted.text
+    try:
+        for who in ("hank", "ivan"):
+            read = stack.check(stack.key.mint(who, "acme"), "read", "acme/roadmap")
+            assert read.status_code == 200, read.text
+            assert read.json()["decision"] == "allow", read.json()
+        created = stack.admin(
+            "POST",
+            "/v1/admin/tenants/acme/reviews",
+            {"name": f"Paging {secrets.token_hex(3)}", "scope": "roles", "due_in_days": 7},
+        )
+        assert created.status_code == 201, created.text
+        campaign_id = created.json()["campaign"]["id"]
+        total = created.json()["campaign"]["counts"]["total"]
+        assert total >= 3, created.text
+        everything = stack.admin(
+            "GET", f"/v1/admin/tenants/acme/reviews/{campaign_id}?limit=1000"
+        ).json()
+        assert everything["next"] is None and len(everything["items"]) == total, everything
+        mine = {
+            who: next(
+                i
+                for i in everything["items"]
+                if i["principal"] == f'User::"acme/{who}"' and i["role"] == role
+            )
+            for who, role in grants.items()
+        }
+        assert mine["hank"]["usage"]["used_through"] == 'Role::"viewer"', mine["hank"]
+        assert mine["ivan"]["usage"]["used_through"] == 'Role::"viewer"', mine["ivan"]
+
+        def shown_text(count: int) -> str:
+            return (
+                f"All {total} items shown."
+                if count >= total
+                else f"Showing {count} of {total} items."
+            )
+
+        # Pages of two items (the console's page size is the body's data-page-size).
+        stack.login(page)
+        page.evaluate("size => { document.body.dataset.pageSize = size; }", "2")
+        with page.expect_response(
+            lambda r: f"/reviews/{campaign_id}?" in r.url and r.request.method == "GET"
+        ) as first:
+            page.evaluate("hash => { location.hash = hash; }", f"#/reviews/acme/{campaign_id}")
+        assert first.value.status == 200, first.value.text()
+        assert "limit=2" in first.value.url and "after=" not in first.value.url
+        rows = page.locator("#items-table tbody tr")
+        expect(rows).to_have_count(2)
+        expect(page.locator("#items-shown")).to_have_text(shown_text(2))
+        expect(page.get_by_role("status")).to_contain_text(shown_text(2))
+        more = page.get_by_role("button", name="Load more items", exact=True)
+        expect(more).to_be_visible()
+
+        # Each click asks for the page after the last item shown, appends it and says how many
+        # are shown (in the status region, which is aria-live).
+        count = 2
+        while count < total:
+            with page.expect_response(lambda r: f"/reviews/{campaign_id}?after=" in r.url) as nxt:
+                more.click()
+            assert nxt.value.status == 200, nxt.value.text()
+            assert "limit=2" in nxt.value.url
+            count = min(total, count + 2)
+            expect(rows).to_have_count(count)
+            expect(page.locator("#items-shown")).to_have_text(shown_text(count))
+            expect(page.get_by_role("status")).to_have_text(shown_text(count))
+        # A last page that was full leaves an empty one to ask for; then the button is gone.
+        if more.count():
+            with page.expect_response(lambda r: f"/reviews/{campaign_id}?after=" in r.url):
+                more.click()
+        expect(more).to_have_count(0)
+        expect(rows).to_have_count(total)
+        shown_ids = [rows.nth(n).get_attribute("data-item-id") for n in range(total)]
+        assert shown_ids == [item["id"] for item in everything["items"]]
+
+        hank = page.locator(f'#items-table tr[data-item-id="{mine["hank"]["id"]}"]')
+        expect(hank.locator(".item-usage")).to_contain_text('used through Role::"viewer"')
+        expect(hank.locator(".item-usage")).to_contain_text("a lesser role may be enough")
+        ivan = page.locator(f'#items-table tr[data-item-id="{mine["ivan"]["id"]}"]')
+        expect(ivan.locator(".item-usage")).to_contain_text("In use")
+        expect(ivan.locator(".item-usage")).not_to_contain_text("used through")
+
+        # A decision updates its row and the counts, and keeps every page loaded: what the
+        # page asks for after it is one item's worth, never the campaign again.
+        asked: list[str] = []
+        page.on(
+            "request",
+            lambda r: (
+                asked.append(r.url)
+                if f"/reviews/{campaign_id}" in r.url and r.method == "GET"
+                else None
+            ),
+        )
+        judy = mine["judy"]
+        row = page.locator(f'#items-table tr[data-item-id="{judy["id"]}"]')
+        with page.expect_response(
+            lambda r: f"/reviews/{campaign_id}?limit=1" in r.url and r.request.method == "GET"
+        ):
+            page.get_by_role(
+                "button", name=f"Keep {judy['entitlement']} for {judy['principal']}", exact=True
+            ).click()
+        expect(row.locator(".item-decision")).to_contain_text("kept")
+        expect(rows).to_have_count(total)
+        expect(page.locator("#items-shown")).to_have_text(shown_text(total))
+        expect(page.locator("#campaign-facts")).to_contain_text("1 kept")
+        assert asked and all("limit=1" in url for url in asked), asked
+    finally:
+        for who, role in grants.items():
+            stack.admin(
+                "POST",
+                "/v1/admin/tenants/acme/roles/revoke",
+                {"principal": f'User::"acme/{who}"', "role": role, "reason": "paging test done"},
+            )
     watch.assert_clean()
 
 

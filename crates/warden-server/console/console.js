@@ -689,18 +689,43 @@ async function createCampaign(event) {
 // ------------------------------------------------------------------------------------------
 // Reviews: one campaign and its items
 
+// A campaign's items come a page at a time (GET …/reviews/{id}?after=&limit=): the first page on
+// opening, the next on "Load more items". The page size is 500 (the API's default; it allows up
+// to 1,000); a `data-page-size` attribute on <body> (1 to 1000) makes it another, which is how
+// the browser tests get small pages.
+const PAGE_SIZE = 500;
+
+function pageSize() {
+  const asked = Number.parseInt(document.body.dataset.pageSize ?? '', 10);
+  return Number.isInteger(asked) && asked >= 1 && asked <= 1000 ? asked : PAGE_SIZE;
+}
+
+function campaignPath(tenant, id, after, limit) {
+  return `/v1/admin/tenants/${enc(tenant)}/reviews/${enc(id)}${query({ after: after > 0 ? after : undefined, limit })}`;
+}
+
+function pageItems(answer) {
+  return Array.isArray(answer?.items) ? answer.items : [];
+}
+
+// The `after` of the next page, or null when this was the last.
+function nextOf(answer) {
+  return Number.isSafeInteger(answer?.next) ? answer.next : null;
+}
+
 async function showCampaign(tenant, id) {
   show('review');
   state.tenant = tenant;
+  state.campaign = null;
   $('review-back').setAttribute('href', `#/reviews/${enc(tenant)}`);
   $('review-title').textContent = 'Campaign';
   const body = $('review-body');
   body.replaceChildren(h('p', null, 'Loading…'));
   try {
-    const answer = await api('GET', `/v1/admin/tenants/${enc(tenant)}/reviews/${enc(id)}`);
-    state.campaign = { tenant, campaign: answer.campaign, items: Array.isArray(answer.items) ? answer.items : [] };
+    const answer = await api('GET', campaignPath(tenant, id, 0, pageSize()));
+    state.campaign = { tenant, campaign: answer.campaign, items: pageItems(answer), next: nextOf(answer), loading: false };
     renderCampaign();
-    say('');
+    say(state.campaign.next !== null ? `${shownText()} More can be loaded.` : '');
   } catch (error) {
     body.replaceChildren(h('p', null, 'This campaign could not be shown.'));
     complain(error);
@@ -708,7 +733,7 @@ async function showCampaign(tenant, id) {
 }
 
 function renderCampaign() {
-  const { tenant, campaign, items } = state.campaign;
+  const { tenant, campaign, items, next } = state.campaign;
   $('review-title').textContent = `Campaign: ${campaign.name || campaign.id}`;
   document.title = `Campaign ${campaign.name || campaign.id} · Warden console`;
   const body = $('review-body');
@@ -716,7 +741,7 @@ function renderCampaign() {
   body.append(h('div', { id: 'campaign-facts' }, campaignFacts(campaign)));
   body.append(reportTools(tenant, campaign));
   body.append(h('h2', null, 'Items'));
-  if (!items.length) {
+  if (!items.length && next === null) {
     body.append(h('p', null, 'This campaign has no item.'));
     return;
   }
@@ -724,6 +749,93 @@ function renderCampaign() {
   body.append(table(`Entitlements under review in ${tenant}`,
     ['Principal', 'Entitlement', 'Granted', 'Expires', 'Last used', 'Usage', 'Reviewer', 'Decision', 'Actions'],
     rows, { id: 'items-table' }));
+  body.append(h('div', { id: 'items-pager', class: 'pager' }, pagerContent()));
+}
+
+function shownText() {
+  const { campaign, items } = state.campaign;
+  const total = Math.max(counts(campaign).total, items.length);
+  return items.length >= total
+    ? `All ${plural(total, 'item')} shown.`
+    : `Showing ${items.length} of ${plural(total, 'item')}.`;
+}
+
+// How many items are shown, and the button that loads the next page (while there is one).
+function pagerContent() {
+  const { next, loading } = state.campaign;
+  const shown = h('p', { id: 'items-shown', class: 'hint', tabindex: '-1' }, shownText());
+  if (next === null) return [shown];
+  // Not disabled while loading (a disabled button would drop the keyboard focus): marked busy,
+  // and a second click waits for the first.
+  return [shown, h('div', { class: 'row-actions' },
+    h('button', {
+      type: 'button', id: 'load-more', 'aria-describedby': 'items-shown',
+      'aria-disabled': loading ? 'true' : null, on: { click: loadMore },
+    }, loading ? 'Loading more items…' : 'Load more items'))];
+}
+
+// The pager brought up to date in place where it can be (a focused button keeps the focus).
+function renderPager() {
+  const pager = $('items-pager');
+  if (!pager || !state.campaign) return;
+  const { next, loading } = state.campaign;
+  const shown = $('items-shown');
+  const button = $('load-more');
+  if (shown && (next !== null) === Boolean(button)) {
+    shown.textContent = shownText();
+    if (button) {
+      button.textContent = loading ? 'Loading more items…' : 'Load more items';
+      if (loading) button.setAttribute('aria-disabled', 'true');
+      else button.removeAttribute('aria-disabled');
+    }
+    return;
+  }
+  pager.replaceChildren(...pagerContent());
+}
+
+async function loadMore() {
+  const view = state.campaign;
+  if (!view || view.next === null || view.loading) return;
+  const { tenant, campaign } = view;
+  view.loading = true;
+  renderPager();
+  say('Loading more items…');
+  try {
+    const answer = await api('GET', campaignPath(tenant, campaign.id, view.next, pageSize()));
+    if (state.campaign !== view) return;
+    view.loading = false;
+    if (answer?.campaign) setCampaignHeader(answer.campaign);
+    // An item already shown (none should be: pages follow item numbers) is not shown twice.
+    const known = new Set(view.items.map((item) => String(item.id)));
+    const added = pageItems(answer).filter((item) => !known.has(String(item.id)));
+    view.items.push(...added);
+    view.next = nextOf(answer);
+    const tbody = document.querySelector('#items-table tbody');
+    const rows = added.map((item) => itemRow(item));
+    if (tbody) tbody.append(...rows);
+    renderPager();
+    say(shownText());
+    // The keyboard goes on from the first row loaded (or the count, when nothing was left).
+    const target = rows.length ? rows[0].querySelector('th') : $('items-shown');
+    if (target) {
+      target.setAttribute('tabindex', '-1');
+      target.focus({ preventScroll: false });
+    }
+  } catch (error) {
+    if (state.campaign !== view) return;
+    view.loading = false;
+    renderPager();
+    complain(error);
+    $('load-more')?.focus();
+  }
+}
+
+// The campaign's facts (counts, status) as the server answered them; the rows stay as they are.
+function setCampaignHeader(campaign) {
+  if (!state.campaign || state.campaign.campaign?.id !== campaign.id) return;
+  state.campaign.campaign = campaign;
+  $('campaign-facts')?.replaceChildren(campaignFacts(campaign));
+  renderPager();
 }
 
 function campaignFacts(campaign) {
@@ -746,6 +858,20 @@ function describeItem(item) {
   return { who: String(item.principal ?? '—'), what: String(item.entitlement ?? item.role ?? item.client_id ?? '—') };
 }
 
+// The usage column: in use or unused, and the role the last allow went through when that is a
+// lesser one than the role granted (the policy named a role this one includes).
+function usageCell(item, usage) {
+  const cell = [usage.unused
+    ? badge(usage.unused_days !== null && usage.unused_days !== undefined ? `Unused ${usage.unused_days} d` : 'Unused', 'warn')
+    : badge('In use', 'ok')];
+  const through = typeof usage.used_through === 'string' ? usage.used_through : '';
+  if (through && item.role && through !== item.role) {
+    cell.push(h('br'), h('span', { class: 'used-through' }, 'used through ', h('code', null, through)),
+      h('br'), h('span', { class: 'hint' }, 'a lesser role may be enough'));
+  }
+  return cell;
+}
+
 function itemRow(item) {
   const { who, what } = describeItem(item);
   const usage = item.usage && typeof item.usage === 'object' ? item.usage : {};
@@ -756,9 +882,6 @@ function itemRow(item) {
         `Last allowed decision for ${what} of ${who}, ${when(usage.last_allowed_at)}`)
       : when(usage.last_allowed_at);
   }
-  const unused = usage.unused
-    ? badge(usage.unused_days !== null && usage.unused_days !== undefined ? `Unused ${usage.unused_days} d` : 'Unused', 'warn')
-    : badge('In use', 'ok');
   const granted = [h('span', null, item.granted_by ?? '—'), h('br'), h('span', { class: 'hint' }, when(item.granted_at))];
   if (item.grant_reason) granted.push(h('br'), h('span', { class: 'hint' }, `“${item.grant_reason}”`));
   if (item.kind === 'service_account' && Array.isArray(item.scopes) && item.scopes.length) {
@@ -770,7 +893,7 @@ function itemRow(item) {
     h('td', null, granted),
     h('td', null, when(item.expires_at)),
     h('td', null, lastUsed),
-    h('td', null, unused),
+    h('td', { class: 'item-usage' }, usageCell(item, usage)),
     h('td', { class: 'mono' }, item.reviewer ?? '—'),
     h('td', { class: 'item-decision' }, decisionCell(item)),
     h('td', { class: 'item-actions' }, actionsCell(item)));
@@ -845,7 +968,8 @@ function askRevoke(item) {
 }
 
 async function decide(item, decision, note, button) {
-  const { tenant, campaign } = state.campaign;
+  const view = state.campaign;
+  const { tenant, campaign } = view;
   const { who, what } = describeItem(item);
   if (button) button.disabled = true;
   say(decision === 'revoke' ? `Revoking ${what} from ${who}…` : `Keeping ${what} for ${who}…`);
@@ -853,6 +977,7 @@ async function decide(item, decision, note, button) {
   try {
     const answer = await api('POST',
       `/v1/admin/tenants/${enc(tenant)}/reviews/${enc(campaign.id)}/items/${enc(item.id)}`, { body });
+    if (state.campaign !== view) return;
     const updated = answer?.item || answer;
     replaceItem(updated);
     refreshFacts();
@@ -860,10 +985,11 @@ async function decide(item, decision, note, button) {
   } catch (error) {
     if (button) button.disabled = false;
     complain(error);
-    if (error instanceof ApiError && error.status === 409) refreshCampaignQuietly();
+    if (error instanceof ApiError && error.status === 409 && state.campaign === view) refreshItem(item);
   }
 }
 
+// Puts an item as now known in its row (the other rows, and the pages loaded, stay).
 function replaceItem(updated) {
   const items = state.campaign.items;
   const index = items.findIndex((item) => String(item.id) === String(updated.id));
@@ -886,28 +1012,37 @@ function replaceItem(updated) {
   }
 }
 
-// The campaign's counts and status as the server now has them (the table keeps its rows and
-// the focus).
+// The campaign's counts and status as the server now has them, read with a one-item page (the
+// table keeps its rows, its loaded pages and the focus).
 async function refreshFacts() {
-  const { tenant, campaign } = state.campaign;
+  const view = state.campaign;
+  const { tenant, campaign } = view;
   try {
-    const answer = await api('GET', `/v1/admin/tenants/${enc(tenant)}/reviews/${enc(campaign.id)}`);
-    if (state.campaign?.campaign?.id !== campaign.id || !answer?.campaign) return;
-    state.campaign.campaign = answer.campaign;
-    $('campaign-facts').replaceChildren(campaignFacts(answer.campaign));
+    const answer = await api('GET', campaignPath(tenant, campaign.id, 0, 1));
+    if (state.campaign !== view || !answer?.campaign) return;
+    setCampaignHeader(answer.campaign);
   } catch {
     // The counts shown stay as counted here.
   }
 }
 
-async function refreshCampaignQuietly() {
-  const { tenant, campaign } = state.campaign;
+// One item read again (after a 409: someone decided it first), with the campaign's counts: a
+// page of one item starting just before it (items are numbered 1, 2, …). Nothing else is
+// reloaded.
+async function refreshItem(item) {
+  const view = state.campaign;
+  const { tenant, campaign } = view;
+  const number = Number.parseInt(String(item.id), 10);
+  if (!Number.isSafeInteger(number) || number < 1 || String(number) !== String(item.id)) {
+    refreshFacts();
+    return;
+  }
   try {
-    const answer = await api('GET', `/v1/admin/tenants/${enc(tenant)}/reviews/${enc(campaign.id)}`);
-    state.campaign = { tenant, campaign: answer.campaign, items: Array.isArray(answer.items) ? answer.items : [] };
-    const keep = $('alert').textContent;
-    renderCampaign();
-    if (keep) $('alert').textContent = keep;
+    const answer = await api('GET', campaignPath(tenant, campaign.id, number - 1, 1));
+    if (state.campaign !== view) return;
+    const [fresh] = pageItems(answer);
+    if (fresh && String(fresh.id) === String(item.id)) replaceItem(fresh);
+    if (answer?.campaign) setCampaignHeader(answer.campaign);
   } catch {
     // The first error is already shown.
   }

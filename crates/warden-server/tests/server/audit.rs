@@ -310,23 +310,15 @@ fn break_log(audit_dir: &std::path::Path) -> impl FnOnce() {
 /// still goes through.
 #[tokio::test]
 async fn nothing_is_issued_or_granted_unrecorded_while_the_log_is_down() {
-    let key_file = std::env::temp_dir().join(format!(
-        "warden-test-kek-audit-{}-{}",
-        std::process::id(),
-        now()
-    ));
-    std::fs::write(&key_file, "5f".repeat(32)).unwrap();
-    let extra = format!(
-        "[audit]\non_failure = \"deny\"\nretry_interval_ms = 50\n[tokens]\nissuer = \"http://127.0.0.1:8180\"\nkey_encryption_key_file = {:?}\n",
-        key_file.display().to_string()
-    );
+    let (key_file, tokens) = crate::support::tokens_section("http://127.0.0.1:8180");
+    let extra = format!("[audit]\non_failure = \"deny\"\nretry_interval_ms = 50\n{tokens}");
     let server = TestServer::start(Setup {
         storage: Some(String::new()),
         extra: &extra,
         ..Setup::default()
     })
     .await;
-    let _ = std::fs::remove_file(&key_file);
+    drop(key_file);
     let audit_dir = server.dir.path().join("warden-audit");
     let (status, created) = server
         .admin(

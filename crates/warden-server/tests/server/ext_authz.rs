@@ -57,15 +57,9 @@ async fn gateway_server(extra: &str) -> TestServer {
 
 /// `gateway_server` with `[server]` keys of its own.
 async fn gateway_server_with(server_extra: &'static str, extra: &str) -> TestServer {
-    let key_file = std::env::temp_dir().join(format!(
-        "warden-test-kek-ext-authz-{}-{}",
-        std::process::id(),
-        now_nanos()
-    ));
-    std::fs::write(&key_file, "6a".repeat(32)).unwrap();
+    let (key_file, tokens) = crate::support::tokens_section(WARDEN_ISSUER);
     let config = format!(
-        "{ROUTES}\n[grpc]\nlisten = \"127.0.0.1:0\"\n[tokens]\nissuer = {WARDEN_ISSUER:?}\nkey_encryption_key_file = {:?}\n[context_token]\naudience = {UPSTREAM:?}\n{extra}\n",
-        key_file.display().to_string()
+        "{ROUTES}\n[grpc]\nlisten = \"127.0.0.1:0\"\n{tokens}[context_token]\naudience = {UPSTREAM:?}\n{extra}\n"
     );
     let server = TestServer::start(Setup {
         storage: Some(String::new()),
@@ -74,7 +68,7 @@ async fn gateway_server_with(server_extra: &'static str, extra: &str) -> TestSer
         ..Setup::default()
     })
     .await;
-    let _ = std::fs::remove_file(&key_file);
+    drop(key_file);
     server
 }
 
@@ -103,13 +97,6 @@ async fn h2_connect(address: std::net::SocketAddr) -> h2::client::SendRequest<ax
         let _ = connection.await;
     });
     send.ready().await.unwrap()
-}
-
-fn now_nanos() -> u128 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos()
 }
 
 async fn grpc_client(server: &TestServer) -> AuthorizationClient<tonic::transport::Channel> {

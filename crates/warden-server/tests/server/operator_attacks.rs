@@ -283,15 +283,9 @@ async fn paths_spelled_otherwise_do_not_escape_the_per_path_limits() {
 /// A server with `[tokens]` (so the OAuth endpoints authenticate clients), `/metrics` behind a
 /// credential, and `failed_auth_per_minute = failures`.
 async fn server_for_failures(failures: u32) -> TestServer {
-    let key_file = std::env::temp_dir().join(format!(
-        "warden-attack-kek-{}-{}",
-        std::process::id(),
-        now()
-    ));
-    std::fs::write(&key_file, "5f".repeat(32)).unwrap();
+    let (_key_file, tokens) = crate::support::tokens_section("http://127.0.0.1:8180");
     let extra = format!(
-        "[tokens]\nissuer = \"http://127.0.0.1:8180\"\nkey_encryption_key_file = {:?}\n[metrics]\ncredentials = [\"sha256:{}\"]\n[rate_limits]\nfailed_auth_per_minute = {failures}\n",
-        key_file.display().to_string(),
+        "{tokens}[metrics]\ncredentials = [\"sha256:{}\"]\n[rate_limits]\nfailed_auth_per_minute = {failures}\n",
         hex::encode(Sha256::digest(b"the-metrics-credential"))
     );
     TestServer::start(Setup {

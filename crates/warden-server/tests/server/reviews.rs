@@ -494,12 +494,7 @@ async fn an_overdue_campaign_revokes_what_was_not_reviewed_and_a_recorded_revoke
 
 #[tokio::test]
 async fn a_service_account_review_revoke_disables_the_account() {
-    let key_file = tempfile::NamedTempFile::new().unwrap();
-    std::fs::write(key_file.path(), "5f".repeat(32)).unwrap();
-    let extra = format!(
-        "[tokens]\nissuer = \"http://127.0.0.1:8180\"\nkey_encryption_key_file = {:?}\n",
-        key_file.path()
-    );
+    let (_key_file, extra) = crate::support::tokens_section("http://127.0.0.1:8180");
     let server = TestServer::start(Setup {
         storage: Some(String::new()),
         extra: &extra,

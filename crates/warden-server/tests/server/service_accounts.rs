@@ -28,16 +28,8 @@ async fn issuing_server_with(tokens_extra: &str) -> TestServer {
 /// A server with `[tokens]` on `storage` (empty: a fresh SQLite file), polling the store every
 /// `poll_interval_ms`.
 async fn issuing_replica(tokens_extra: &str, storage: String, poll_interval_ms: u64) -> TestServer {
-    let key_file = std::env::temp_dir().join(format!(
-        "warden-test-kek-{}-{}",
-        std::process::id(),
-        uuid_like()
-    ));
-    std::fs::write(&key_file, "5f".repeat(32)).unwrap();
-    let extra = format!(
-        "[tokens]\nissuer = {OWN_ISSUER:?}\nkey_encryption_key_file = {:?}\n{tokens_extra}\n",
-        key_file.display().to_string()
-    );
+    let (key_file, tokens) = crate::support::tokens_section(OWN_ISSUER);
+    let extra = format!("{tokens}{tokens_extra}\n");
     let server = TestServer::start(Setup {
         storage: Some(storage),
         extra: Box::leak(extra.into_boxed_str()),
@@ -45,15 +37,8 @@ async fn issuing_replica(tokens_extra: &str, storage: String, poll_interval_ms: 
         ..Setup::default()
     })
     .await;
-    let _ = std::fs::remove_file(&key_file);
+    drop(key_file);
     server
-}
-
-fn uuid_like() -> u128 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos()
 }
 
 async fn admin(

@@ -205,6 +205,18 @@ impl TestServer {
     }
 }
 
+/// A `[tokens]` table making Warden the issuer `issuer`, with its key-encryption key in a
+/// temporary file: keep the file until the server has started (it reads the key at start).
+pub fn tokens_section(issuer: &str) -> (tempfile::NamedTempFile, String) {
+    let key_file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(key_file.path(), "5f".repeat(32)).unwrap();
+    let section = format!(
+        "[tokens]\nissuer = {issuer:?}\nkey_encryption_key_file = {:?}\n",
+        key_file.path().display().to_string()
+    );
+    (key_file, section)
+}
+
 pub fn now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
