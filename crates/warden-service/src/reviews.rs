@@ -13,6 +13,7 @@
 //! PostgreSQL).
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use serde_json::{Value, json};
 use warden_core::cedar_policy::EntityUid;
@@ -26,6 +27,8 @@ use crate::pipeline::Service;
 
 /// The most items one campaign may hold (a bigger tenant is reviewed in narrower campaigns).
 pub const MAX_ITEMS: usize = 50_000;
+/// The entity type of a service account's principal.
+const SERVICE_ACCOUNT_TYPE: &str = "ServiceAccount";
 /// The actor of automatic revokes.
 pub const OVERDUE_ACTOR: &str = "warden:overdue";
 /// How many interrupted revokes one sweep completes.
@@ -123,7 +126,7 @@ pub async fn create(
         role_items(service, store, tenant, &campaign, now, &mut items).await?;
     }
     if campaign.scope.service_accounts() {
-        account_items(store, tenant, &campaign, &mut items).await?;
+        account_items(service, store, tenant, &campaign, &mut items).await?;
     }
     if items.len() > MAX_ITEMS {
         return Err(ReviewError::Invalid(format!(
@@ -249,19 +252,35 @@ async fn role_items(
 
 /// The tenant's live service accounts.
 async fn account_items(
+    service: &Service,
     store: &Store,
     tenant: &TenantId,
     campaign: &Campaign,
     items: &mut Vec<ReviewItem>,
 ) -> Result<(), ReviewError> {
+    let pack = service
+        .policy
+        .current()
+        .map(|snapshot| Arc::clone(&snapshot.pack));
     for account in store.service_accounts(Some(tenant.as_str()), false).await? {
         if account.status != AccountStatus::Active {
             continue;
         }
+        // The account's principal as its decisions name it (ids of tenant-scoped types carry
+        // the tenant), so the reviewer checks and the reports match the decision log.
+        let principal_id = match &pack {
+            Some(pack)
+                if pack.tenancy().is_some()
+                    && crate::entity_graph::tenant_scoped(pack, SERVICE_ACCOUNT_TYPE) =>
+            {
+                format!("{tenant}/{}", account.client_id)
+            }
+            _ => account.client_id.clone(),
+        };
         let mut item = blank_item(
             campaign,
             ItemKind::ServiceAccount,
-            ("ServiceAccount".to_owned(), account.client_id.clone()),
+            (SERVICE_ACCOUNT_TYPE.to_owned(), principal_id),
         );
         item.detail = json!({
             "name": account.name,

@@ -668,16 +668,19 @@ impl Store {
     }
 
     /// Campaigns due by `now` that revoke what is left undecided and still have undecided
-    /// items, the earliest due first, at most `limit`.
+    /// items, taking turns by tenant (each tenant's earliest due first), at most `limit`.
     pub async fn overdue_campaigns(
         &self,
         now: i64,
         limit: i64,
     ) -> Result<Vec<Campaign>, StoreError> {
+        // Each tenant's earliest-due campaign first, then each one's second, …: one tenant's
+        // many campaigns do not hold back another tenant's.
         let rows: Vec<CampaignRow> = on_pool!(self, pool => sqlx::query_as(concat!(
-            "SELECT ", campaign_columns!(), " FROM review_campaigns c WHERE c.auto_revoke_overdue = 1 AND c.due_at <= $1 \
-             AND EXISTS (SELECT 1 FROM review_items i WHERE i.campaign_id = c.id AND i.decision IS NULL) \
-             ORDER BY c.due_at, c.id LIMIT $2"
+            "SELECT ", campaign_columns!(), " FROM (SELECT c.*, ROW_NUMBER() OVER (PARTITION BY c.tenant ORDER BY c.due_at, c.id) AS turn \
+             FROM review_campaigns c WHERE c.auto_revoke_overdue = 1 AND c.due_at <= $1 \
+             AND EXISTS (SELECT 1 FROM review_items i WHERE i.campaign_id = c.id AND i.decision IS NULL)) ranked \
+             ORDER BY turn, due_at, id LIMIT $2"
         )).bind(now).bind(limit).fetch_all(pool).await?);
         rows.into_iter().map(campaign_from_row).collect()
     }

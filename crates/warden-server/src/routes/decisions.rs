@@ -25,7 +25,13 @@ pub const MAX_LIMIT: usize = 200;
 /// The most searches running at once on a replica.
 pub const MAX_SEARCHES: usize = 2;
 
-static SEARCHES: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(MAX_SEARCHES);
+/// Held by the search itself (moved into its blocking task): a client that hangs up does not
+/// free its slot while the files are still being read.
+static SEARCHES: std::sync::LazyLock<std::sync::Arc<tokio::sync::Semaphore>> =
+    std::sync::LazyLock::new(|| std::sync::Arc::new(tokio::sync::Semaphore::new(MAX_SEARCHES)));
+/// A file last written this long before `since` is skipped unread (clocks and file systems
+/// disagree a little).
+const MTIME_SLACK_MS: i128 = 5 * 60 * 1000;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -116,7 +122,7 @@ pub async fn search(
     let log = state.decision_log.as_ref().ok_or_else(|| {
         ApiError::NotFound("the decision log is disabled ([audit] enabled = false)".to_owned())
     })?;
-    let Ok(_searching) = SEARCHES.try_acquire() else {
+    let Ok(searching) = std::sync::Arc::clone(&SEARCHES).try_acquire_owned() else {
         return Err(ApiError::Conflict(format!(
             "{MAX_SEARCHES} decision searches are running on this replica; try again when one is done"
         )));
@@ -125,8 +131,11 @@ pub async fn search(
         LogSource::Dir(dir) => {
             let dir = dir.clone();
             let deadline = std::time::Instant::now() + state.limits.search_budget;
+            let hung_up = HungUp::default();
+            let cancelled = std::sync::Arc::clone(&hung_up.0);
             let (found, scanned, truncated) = tokio::task::spawn_blocking(move || {
-                search_dir(&dir, &filter, limit, since_ms, deadline)
+                let _searching = searching;
+                search_dir(&dir, &filter, limit, since_ms, deadline, &cancelled)
             })
             .await
             .map_err(|error| unreadable(&error))?
@@ -134,6 +143,7 @@ pub async fn search(
             (found, Some(scanned), truncated)
         }
         LogSource::Postgres(table) => {
+            let _searching = searching;
             let mut found = Vec::new();
             let mut scanned = 0usize;
             let mut before = None;
@@ -184,8 +194,8 @@ pub async fn search(
 }
 
 /// The newest `limit` matches of a log directory: files newest first, a file last written
-/// before `since_ms` skipped unread (its records are all older), stopping once `limit` are
-/// found or past `deadline` (then `truncated`). Returns the matches newest first and how many
+/// well before `since_ms` skipped unread (its records are all older), stopping once `limit` are
+/// found, or past `deadline` or when `cancelled` (then `truncated`). Returns the matches newest first and how many
 /// records were read.
 fn search_dir(
     dir: &std::path::Path,
@@ -193,6 +203,7 @@ fn search_dir(
     limit: usize,
     since_ms: i128,
     deadline: std::time::Instant,
+    cancelled: &std::sync::atomic::AtomicBool,
 ) -> Result<(Vec<StoredRecord>, usize, bool), warden_audit::query::ReadError> {
     let files = warden_audit::file_sink::log_files(dir).map_err(|source| {
         warden_audit::query::ReadError {
@@ -203,7 +214,9 @@ fn search_dir(
     let mut found: Vec<StoredRecord> = Vec::new();
     let mut scanned = 0usize;
     for file in files.iter().rev() {
-        if std::time::Instant::now() > deadline {
+        if std::time::Instant::now() > deadline
+            || cancelled.load(std::sync::atomic::Ordering::Relaxed)
+        {
             return Ok((found, scanned, true));
         }
         let written_ms = std::fs::metadata(file)
@@ -211,8 +224,9 @@ fn search_dir(
             .ok()
             .and_then(|at| at.duration_since(std::time::UNIX_EPOCH).ok())
             .map(|since_epoch| i128::try_from(since_epoch.as_millis()).unwrap_or(i128::MAX));
-        if written_ms.is_some_and(|written| written < since_ms) {
-            break;
+        // Only this file: another may have been written later (copied, restored, touched).
+        if written_ms.is_some_and(|written| written < since_ms.saturating_sub(MTIME_SLACK_MS)) {
+            continue;
         }
         let wanted = limit.saturating_sub(found.len());
         let (mut newest, read) = warden_audit::query::query_file_counted(file, filter, wanted)?;
@@ -224,6 +238,17 @@ fn search_dir(
         }
     }
     Ok((found, scanned, false))
+}
+
+/// Set when the request is dropped (the client hung up, or the timeout answered): the search's
+/// blocking task stops at its next file.
+#[derive(Default)]
+struct HungUp(std::sync::Arc<std::sync::atomic::AtomicBool>);
+
+impl Drop for HungUp {
+    fn drop(&mut self) {
+        self.0.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 fn unreadable(error: &dyn std::fmt::Display) -> ApiError {

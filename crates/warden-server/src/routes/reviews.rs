@@ -234,6 +234,16 @@ pub async fn create(
     } else {
         let pack = std::sync::Arc::clone(&super::snapshot(&state)?.snapshot.pack);
         let (entity_type, id) = parse_uid(&pack, tenant.as_str(), &request.reviewer)?;
+        if let Some(schema) = pack.schema()
+            && !schema
+                .principals()
+                .any(|principal| principal.to_string() == entity_type)
+        {
+            return Err(ApiError::BadRequest(format!(
+                "reviewer `{}`: `{entity_type}` is not a principal type of the schema, so nobody could review",
+                request.reviewer
+            )));
+        }
         uid_text(&entity_type, &id)
     };
     let new = NewCampaign {

@@ -275,6 +275,9 @@ pub async fn create(
     TenantAdmin { admin, tenant }: TenantAdmin,
     Json(request): Json<CreateRequest>,
 ) -> Result<Response, ApiError> {
+    admin.require_credential(
+        "creating a service account (its secret is a lasting credential) needs",
+    )?;
     let (store, issuer) = parts(&state)?;
     let (account, secret) = new_account(&state, issuer, &admin, &tenant, request, unix_now())?;
     store
@@ -376,6 +379,7 @@ pub async fn add_credential(
     Path((_, client_id)): Path<(String, String)>,
     Json(request): Json<AddCredentialRequest>,
 ) -> Result<Response, ApiError> {
+    admin.require_credential("adding a service-account credential needs")?;
     let client_id = client_id_of(&client_id)?;
     let (store, issuer) = parts(&state)?;
     let account = live(store, &tenant, &client_id).await?;
@@ -430,6 +434,7 @@ pub async fn rotate_credential(
     Path((_, client_id)): Path<(String, String)>,
     Json(request): Json<RotateRequest>,
 ) -> Result<Response, ApiError> {
+    admin.require_credential("rotating a service-account credential needs")?;
     let client_id = client_id_of(&client_id)?;
     let (store, issuer) = parts(&state)?;
     let account = live(store, &tenant, &client_id).await?;
@@ -684,6 +689,7 @@ pub async fn rotate_key(
     State(state): State<AppState>,
     GlobalAdmin(admin): GlobalAdmin,
 ) -> Result<Response, ApiError> {
+    admin.require_credential("rotating Warden's signing key needs")?;
     let (store, issuer) = parts(&state)?;
     let previous = issuer.signing_key().map(|key| key.kid.clone());
     let kid = issuer

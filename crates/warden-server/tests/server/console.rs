@@ -468,17 +468,32 @@ async fn a_session_cannot_manage_credentials_nor_be_confused_by_a_second_cookie(
         session["csrf_token"].as_str().unwrap().to_owned(),
     );
     // A stolen session must not turn itself into a lasting credential.
-    for (method, path) in [
-        (Method::POST, "/v1/admin/credentials"),
-        (Method::POST, "/v1/admin/credentials/adm_test/rotate"),
-        (Method::POST, "/v1/admin/credentials/adm_globex/revoke"),
+    let account = json!({"name": "minted", "owner": "alice", "purpose": "p", "scopes": ["documents:read"], "expires_in_seconds": 86_400});
+    for (method, path, body) in [
+        (Method::POST, "/v1/admin/credentials", json!({})),
+        (
+            Method::POST,
+            "/v1/admin/credentials/adm_test/rotate",
+            json!({}),
+        ),
+        (
+            Method::POST,
+            "/v1/admin/credentials/adm_globex/revoke",
+            json!({}),
+        ),
+        (
+            Method::POST,
+            "/v1/admin/tenants/acme/service-accounts",
+            account,
+        ),
+        (Method::POST, "/v1/admin/keys/rotate", json!({})),
     ] {
         let (status, answer) = with_session(
             &server,
             method,
             path,
             session_headers(&cookie, Some(&csrf)),
-            Some(json!({})),
+            Some(body),
         )
         .await;
         assert_eq!(status, 403, "{path}: {answer}");

@@ -331,6 +331,7 @@ async fn campaigns_are_tenant_scoped_and_requests_are_checked() {
             json!({"name": "x", "scope": "roles", "due_in_days": 3, "extra": 1}),
             json!({"name": "x", "scope": "roles", "due_in_days": 3, "reviewer": "User::\"globex/bob\""}),
             json!({"name": "x", "scope": "roles", "due_in_days": 3, "unused_days": 0}),
+            json!({"name": "x", "scope": "roles", "due_in_days": 3, "reviewer": "Role::\"admin\""}),
         ] {
             let (status, answer) = admin(
                 &server,
@@ -561,6 +562,60 @@ async fn a_service_account_review_revoke_disables_the_account() {
         200,
         "a disabled account gets no token"
     );
+
+    // An account named as a reviewer does not review itself.
+    let (status, created) = admin(
+        &server,
+        Method::POST,
+        "/v1/admin/tenants/acme/service-accounts",
+        Some(json!({"name": "review-bot", "owner": "alice", "purpose": "reviews", "scopes": ["documents:read"], "expires_in_seconds": 86_400})),
+    )
+    .await;
+    assert_eq!(status, 201, "{created}");
+    let bot = created["client_id"].as_str().unwrap().to_owned();
+    let bot_secret = created["client_secret"].as_str().unwrap().to_owned();
+    let campaign = create(
+        &server,
+        json!({"name": "bot reviews", "scope": "service_accounts", "due_in_days": 7, "reviewer": format!("ServiceAccount::\"{bot}\"")}),
+    )
+    .await;
+    let bot_campaign = campaign["id"].as_str().unwrap().to_owned();
+    let response = server
+        .client
+        .post(server.url("/oauth2/token"))
+        .basic_auth(&bot, Some(&bot_secret))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("grant_type=client_credentials")
+        .send()
+        .await
+        .unwrap();
+    let issued: Value = response.json().await.unwrap();
+    let bot_token = issued["access_token"].as_str().unwrap().to_owned();
+    let (status, mine) = as_user(&server, &bot_token, Method::GET, "/v1/reviews", None).await;
+    assert_eq!(status, 200, "{mine}");
+    let own = mine["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|entry| entry["item"]["client_id"] == bot.as_str())
+        .unwrap_or_else(|| panic!("the bot's own account is among its items: {mine}"));
+    assert_eq!(
+        own["item"]["principal"],
+        format!("ServiceAccount::\"acme/{bot}\""),
+        "an account's item names it as its decisions do"
+    );
+    let (status, answer) = as_user(
+        &server,
+        &bot_token,
+        Method::POST,
+        &format!(
+            "/v1/reviews/{bot_campaign}/items/{}",
+            own["item"]["id"].as_str().unwrap()
+        ),
+        Some(json!({"decision": "keep", "note": "I am fine"})),
+    )
+    .await;
+    assert_eq!(status, 403, "{answer}");
 
     // An account disabled by other means while under review: its revoke is done, not stuck.
     let (status, created) = admin(
