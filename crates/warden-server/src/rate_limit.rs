@@ -284,7 +284,11 @@ pub(crate) fn key_of(address: IpAddr) -> IpAddr {
 fn limit_for<'a>(limits: &'a RateLimits, path: &str) -> Option<&'a Limit> {
     if path == "/oauth2/token" || path == "/oauth2/revoke" {
         limits.token.as_ref()
-    } else if path.starts_with("/v1/admin/") || path.starts_with("/v1/decisions/") {
+    } else if path.starts_with("/v1/admin/")
+        || path.starts_with("/v1/decisions/")
+        || path == "/v1/reviews"
+        || path.starts_with("/v1/reviews/")
+    {
         limits.admin.as_ref()
     } else {
         None
@@ -353,6 +357,31 @@ mod tests {
         assert_ne!(key_of(a), key_of(c));
         let mapped: IpAddr = "::ffff:192.0.2.7".parse().unwrap();
         assert_eq!(key_of(mapped), "192.0.2.7".parse::<IpAddr>().unwrap());
+    }
+
+    #[test]
+    fn admin_decision_and_reviewer_paths_share_the_admin_limit() {
+        let limits = RateLimits::new(&RateLimitSettings {
+            token_per_minute: 3,
+            admin_per_minute: 5,
+            failed_auth_per_minute: 2,
+            max_tracked_addresses: 10,
+        });
+        for path in [
+            "/v1/admin/audit",
+            "/v1/decisions/x",
+            "/v1/reviews",
+            "/v1/reviews/rc_1/items/1",
+        ] {
+            assert!(
+                limit_for(&limits, path)
+                    .is_some_and(|limit| std::ptr::eq(limit, limits.admin.as_ref().unwrap())),
+                "{path}"
+            );
+        }
+        for path in ["/v1/check", "/v1/reviewsx", "/console/session"] {
+            assert!(limit_for(&limits, path).is_none(), "{path}");
+        }
     }
 
     #[test]
