@@ -209,6 +209,27 @@ pub struct CampaignCounts {
     pub revoked: i64,
 }
 
+impl CampaignCounts {
+    /// Counts `count` items with `decision` (`None`: undecided).
+    pub fn add(&mut self, decision: Option<ReviewDecision>, count: i64) {
+        self.total += count;
+        match decision {
+            None => self.pending += count,
+            Some(ReviewDecision::Keep) => self.kept += count,
+            Some(ReviewDecision::Revoke) => self.revoked += count,
+        }
+    }
+
+    /// The counts of these items.
+    pub fn of(items: &[ReviewItem]) -> CampaignCounts {
+        let mut counts = CampaignCounts::default();
+        for item in items {
+            counts.add(item.decision.as_ref().map(|made| made.decision), 1);
+        }
+        counts
+    }
+}
+
 /// One row of usage evidence: `principal` was allowed a decision that a policy naming
 /// `entity` determined.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -520,12 +541,8 @@ impl Store {
             });
             for (campaign, decision, count) in rows {
                 let entry = counts.entry(campaign).or_default();
-                entry.total += count;
-                match decision.as_deref() {
-                    None => entry.pending += count,
-                    Some("keep") => entry.kept += count,
-                    Some(_) => entry.revoked += count,
-                }
+                let decision = decision.map(|text| text.parse()).transpose()?;
+                entry.add(decision, count);
             }
         }
         Ok(counts)

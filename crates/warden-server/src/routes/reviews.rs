@@ -206,6 +206,24 @@ impl ItemJson {
     }
 }
 
+/// Items as answered, each with its usage evidence (read for all of them at once).
+async fn items_json(
+    state: &AppState,
+    store: &warden_store::Store,
+    campaign: &Campaign,
+    items: &[ReviewItem],
+    now: i64,
+) -> Result<Vec<ItemJson>, ApiError> {
+    let usage = reviews::evidence(state, store, campaign, items, now)
+        .await
+        .map_err(store_error)?;
+    Ok(items
+        .iter()
+        .zip(usage)
+        .map(|(item, usage)| ItemJson::of(campaign, item, usage, now))
+        .collect())
+}
+
 /// `POST /v1/admin/tenants/{tenant}/reviews`.
 pub async fn create(
     State(state): State<AppState>,
@@ -257,11 +275,9 @@ pub async fn create(
     let (campaign, items) = reviews::create(&state, store, &tenant, new, &admin.actor(), now)
         .await
         .map_err(review_error)?;
-    let counts = CampaignCounts {
-        total: i64::try_from(items).unwrap_or(i64::MAX),
-        pending: i64::try_from(items).unwrap_or(i64::MAX),
-        ..CampaignCounts::default()
-    };
+    // Every item of a new campaign is undecided.
+    let mut counts = CampaignCounts::default();
+    counts.add(None, i64::try_from(items).unwrap_or(i64::MAX));
     let mut response = json_response(&serde_json::json!({
         "campaign": CampaignJson::of(&campaign, counts, now),
     }));
@@ -310,24 +326,8 @@ async fn campaign_with_items(
         .review_items(&campaign.id)
         .await
         .map_err(store_error)?;
-    let now = unix_now();
-    let usage = reviews::evidence(state, store, &campaign, &items, now)
-        .await
-        .map_err(store_error)?;
-    let mut counts = CampaignCounts::default();
-    for item in &items {
-        counts.total += 1;
-        match item.decision.as_ref().map(|made| made.decision) {
-            None => counts.pending += 1,
-            Some(warden_store::ReviewDecision::Keep) => counts.kept += 1,
-            Some(warden_store::ReviewDecision::Revoke) => counts.revoked += 1,
-        }
-    }
-    let items = items
-        .iter()
-        .zip(usage)
-        .map(|(item, usage)| ItemJson::of(&campaign, item, usage, now))
-        .collect();
+    let counts = CampaignCounts::of(&items);
+    let items = items_json(state, store, &campaign, &items, unix_now()).await?;
     Ok((campaign, counts, items))
 }
 
@@ -375,9 +375,6 @@ pub async fn show(
         .await
         .map_err(store_error)?;
     let now = unix_now();
-    let usage = reviews::evidence(&state, store, &campaign, &items, now)
-        .await
-        .map_err(store_error)?;
     let next = (i64::try_from(items.len()).unwrap_or(i64::MAX) == limit)
         .then(|| {
             items
@@ -385,11 +382,7 @@ pub async fn show(
                 .and_then(|item| item.item_id.parse::<i64>().ok())
         })
         .flatten();
-    let items: Vec<ItemJson> = items
-        .iter()
-        .zip(usage)
-        .map(|(item, usage)| ItemJson::of(&campaign, item, usage, now))
-        .collect();
+    let items = items_json(&state, store, &campaign, &items, now).await?;
     Ok(json_response(&serde_json::json!({
         "campaign": CampaignJson::of(&campaign, counts, now),
         "items": items,
@@ -410,14 +403,8 @@ async fn decided(
         .await
         .map_err(review_error)?;
     refresh(state, store).await?;
-    let usage = reviews::evidence(state, store, campaign, std::slice::from_ref(&item), now)
-        .await
-        .map_err(store_error)?
-        .pop()
-        .unwrap_or_default();
-    Ok(json_response(&serde_json::json!({
-        "item": ItemJson::of(campaign, &item, usage, now),
-    })))
+    let item = items_json(state, store, campaign, std::slice::from_ref(&item), now).await?;
+    Ok(json_response(&serde_json::json!({ "item": item.first() })))
 }
 
 #[derive(Debug, Deserialize)]
@@ -567,13 +554,10 @@ pub async fn assigned(
             continue;
         };
         let items: Vec<ReviewItem> = group.iter().map(|(_, item)| item.clone()).collect();
-        let usage = reviews::evidence(&state, store, campaign, &items, now)
-            .await
-            .map_err(store_error)?;
-        for (item, usage) in items.iter().zip(usage) {
+        for item in items_json(&state, store, campaign, &items, now).await? {
             listed.push(serde_json::json!({
                 "campaign": {"id": campaign.id, "name": campaign.name, "due_at": campaign.due_at},
-                "item": ItemJson::of(campaign, item, usage, now),
+                "item": item,
             }));
         }
     }
