@@ -1,9 +1,14 @@
 #!/usr/bin/env bash
-# The Python SDK's checks: mypy --strict, ruff, and pytest (the SDK's unit tests, the example
-# app against the real `warden serve`, the fault tests in tests/reliability, then the gateway
-# tests in tests/gateways through scripts/test-gateways.sh). Exits
+# The Python SDK's checks: mypy --strict, ruff, and pytest (the SDK's unit tests and its live
+# tests, the example app against the real `warden serve`, the fault tests in tests/reliability,
+# then the gateway tests in tests/gateways through scripts/test-gateways.sh). Exits
 # non-zero on any failure, including a pytest run that collected no test. Run from anywhere:
 # `bash scripts/test-python.sh`.
+#
+# The SDK's job tests (clients/python/tests/test_jobs_live.py: a Celery and an arq worker) need
+# `redis-server`. Under CI=true it is installed with apt-get when missing (as root, or through
+# `sudo -n`; no service started), and a failed install fails the run. Elsewhere a missing
+# redis-server is not installed: those tests are skipped, with a message here and in pytest's.
 #
 # WARDEN_BIN: the warden binary the end-to-end tests start (default: target/debug/warden).
 # PYTHON: the interpreter that creates the venv (default: python3.11, else python3).
@@ -36,6 +41,25 @@ echo "== ruff"
 (cd clients/python && "$py" -m ruff check . && "$py" -m ruff format --check .)
 (cd examples/fastapi-docs && "$py" -m ruff check . && "$py" -m ruff format --check .)
 (cd tests/reliability && "$py" -m ruff check . && "$py" -m ruff format --check .)
+
+# shellcheck source=lib/install-packages.sh
+source scripts/lib/install-packages.sh
+redis_server_present() {
+  command -v redis-server >/dev/null 2>&1 || [[ -x /usr/bin/redis-server ]]
+}
+if ! redis_server_present; then
+  if [[ "${CI:-}" == "true" ]]; then
+    echo "== installing redis-server for the SDK's job tests (apt-get, no service started)"
+    install_packages redis-server || true
+    if ! redis_server_present; then
+      echo "error: the SDK's job tests need redis-server, which could not be installed (CI=true)" >&2
+      exit 1
+    fi
+  else
+    echo "== the SDK's Celery and arq job tests will be SKIPPED: redis-server is not installed" \
+      "(apt-get install redis-server, then run this script again)"
+  fi
+fi
 
 # pytest exits 5 when it collected nothing: that is a failure here, like any other non-zero.
 run_pytest() {

@@ -1,9 +1,12 @@
-"""The real `warden serve` for the SDK's gateway tests (`test_context_token.py`): a test IdP
-whose RSA key the tests hold, the example policy pack (`examples/saas`) with a copy of its
-entities, a SQLite store, Warden's own issuer (`[tokens]`, its key-encryption key in a file of
-the work directory), a decision log (`[audit] dir`), the example app's `[[routes]]` and
-`[context_token]`. What this is not: a gateway. The tests call `/v1/forward-auth` themselves,
-as nginx or Caddy would, and get the context token from its answer.
+"""The real `warden serve` for the SDK's live tests (`test_context_token.py`,
+`test_jobs_live.py`): a test IdP whose RSA key the tests hold, the example policy pack
+(`examples/saas`) with a copy of its entities, a SQLite store, Warden's own issuer (`[tokens]`,
+its key-encryption key in a file of the work directory, and the extra audiences a token
+exchange may ask for), a decision log (`[audit] dir`), the example app's `[[routes]]` and
+`[context_token]`, and the admin calls the tests need (service accounts, revocations,
+principal statuses, the decision search). What this is not: a gateway. The tests call
+`/v1/forward-auth` themselves, as nginx or Caddy would, and get the context token from its
+answer.
 
 Every wait is bounded; `stop` ends the process it started, by its id.
 """
@@ -138,10 +141,19 @@ class LiveWarden:
     admin_secret: str
     process: subprocess.Popen[bytes]
 
-    def mint(self, sub: str, org: str, *, jti: str | None = None, expires_in: int = 300) -> str:
-        """An access token of the test IdP (RS256), with a fresh `jti` unless given."""
+    def mint(
+        self,
+        sub: str,
+        org: str,
+        *,
+        jti: str | None = None,
+        expires_in: int = 300,
+        scope: str | None = None,
+    ) -> str:
+        """An access token of the test IdP (RS256), with a fresh `jti` unless given, and the
+        user's scopes in `scope` when given."""
         now = int(time.time())
-        payload = {
+        payload: dict[str, Any] = {
             "iss": IDP_ISSUER,
             "aud": IDP_AUDIENCE,
             "sub": sub,
@@ -150,7 +162,81 @@ class LiveWarden:
             "exp": now + expires_in,
             "jti": jti or secrets.token_hex(8),
         }
+        if scope is not None:
+            payload["scope"] = scope
         return jwt.encode(payload, self.idp_key, algorithm="RS256", headers={"kid": IDP_KID})
+
+    def admin(self, method: str, path: str, body: Any = None) -> httpx2.Response:
+        """A call of the admin API with the admin credential."""
+        return httpx2.request(
+            method,
+            f"{self.url}{path}",
+            json=body,
+            headers={"Authorization": f"Bearer {self.admin_secret}"},
+            timeout=REQUEST_TIMEOUT_SECONDS,
+        )
+
+    def create_service_account(self, tenant: str, owner: str, scopes: list[str]) -> dict[str, Any]:
+        """A new service account of `tenant`: the answer, with `client_id` and
+        `client_secret`."""
+        account = self.admin(
+            "POST",
+            f"/v1/admin/tenants/{tenant}/service-accounts",
+            {
+                "name": f"sdk-{secrets.token_hex(4)}",
+                "owner": owner,
+                "purpose": "SDK tests",
+                "scopes": scopes,
+                "expires_in_seconds": 3600,
+            },
+        )
+        if account.status_code != 201:
+            raise RuntimeError(f"service account refused ({account.status_code}): {account.text}")
+        created: dict[str, Any] = account.json()
+        return created
+
+    def disable_service_account(self, tenant: str, client_id: str) -> None:
+        answer = self.admin(
+            "POST",
+            f"/v1/admin/tenants/{tenant}/service-accounts/{client_id}/disable",
+            {"reason": "SDK test"},
+        )
+        if answer.status_code != 200:
+            raise RuntimeError(f"disable refused ({answer.status_code}): {answer.text}")
+
+    def revoke_subject(self, subject: str) -> None:
+        """Revoke every token of the IdP's `subject` issued so far (`kind` `subject`)."""
+        answer = self.admin(
+            "POST",
+            "/v1/admin/revocations",
+            {"kind": "subject", "issuer": IDP_ISSUER, "value": subject, "reason": "SDK test"},
+        )
+        if answer.status_code not in (200, 201):
+            raise RuntimeError(f"revocation refused ({answer.status_code}): {answer.text}")
+
+    def set_principal_status(self, tenant: str, principal: str, status: str) -> None:
+        """Set a principal's status (`active`, `disabled`, `deleted`), e.g. `User::"acme/bob"`."""
+        answer = self.admin(
+            "POST",
+            f"/v1/admin/tenants/{tenant}/principals/status",
+            {"principal": principal, "status": status},
+        )
+        if answer.status_code != 200:
+            raise RuntimeError(f"status refused ({answer.status_code}): {answer.text}")
+
+    def search_decisions(self, principal: str, limit: int = 200) -> list[dict[str, Any]]:
+        """`GET /v1/admin/decisions?principal=…`: the principal's decisions, newest first."""
+        answer = httpx2.get(
+            f"{self.url}/v1/admin/decisions",
+            params={"principal": principal, "limit": str(limit), "since": "1h"},
+            headers={"Authorization": f"Bearer {self.admin_secret}"},
+            timeout=REQUEST_TIMEOUT_SECONDS,
+        )
+        if answer.status_code != 200:
+            raise RuntimeError(f"decision search refused ({answer.status_code}): {answer.text}")
+        body = answer.json()
+        found: list[dict[str, Any]] = body["decisions"] if isinstance(body, dict) else body
+        return found
 
     def forward_auth(self, method: str, uri: str, token: str | None) -> ForwardAuth:
         """What a gateway asks for `method uri`: Warden's answer and its upstream headers."""
@@ -180,21 +266,7 @@ class LiveWarden:
     def service_account_token(self, tenant: str, owner: str, scopes: list[str]) -> str:
         """An access token Warden itself issued (typ `at+jwt`, signed with the key that signs
         context tokens): a new service account of `tenant`, then `POST /oauth2/token`."""
-        account = httpx2.post(
-            f"{self.url}/v1/admin/tenants/{tenant}/service-accounts",
-            json={
-                "name": f"sdk-{secrets.token_hex(4)}",
-                "owner": owner,
-                "purpose": "context token tests",
-                "scopes": scopes,
-                "expires_in_seconds": 3600,
-            },
-            headers={"Authorization": f"Bearer {self.admin_secret}"},
-            timeout=REQUEST_TIMEOUT_SECONDS,
-        )
-        if account.status_code != 201:
-            raise RuntimeError(f"service account refused ({account.status_code}): {account.text}")
-        created = account.json()
+        created = self.create_service_account(tenant, owner, scopes)
         issued = httpx2.post(
             f"{self.url}/oauth2/token",
             data={"grant_type": "client_credentials", "scope": " ".join(scopes)},
@@ -219,7 +291,18 @@ class LiveWarden:
                 self.process.wait(timeout=STOP_TIMEOUT_SECONDS)
 
 
-def warden_config(port: int, workdir: Path, pep_hash: str, context_ttl_seconds: int) -> str:
+def warden_config(
+    port: int,
+    workdir: Path,
+    pep_hash: str,
+    context_ttl_seconds: int,
+    exchange_audiences: list[str] | None = None,
+) -> str:
+    audiences = (
+        f"exchange_audiences = {json.dumps(exchange_audiences)}\n"
+        if exchange_audiences is not None
+        else ""
+    )
     return f"""[server]
 listen = "127.0.0.1:{port}"
 
@@ -245,7 +328,7 @@ url = "sqlite://warden.db"
 [tokens]
 issuer = "http://127.0.0.1:{port}"
 key_encryption_key_file = {json.dumps(str(workdir / "kek.hex"))}
-
+{audiences}
 [audit]
 dir = "audit"
 
@@ -272,9 +355,12 @@ def _run(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.Complete
     )
 
 
-def start_warden(workdir: Path, *, context_ttl_seconds: int) -> LiveWarden:
+def start_warden(
+    workdir: Path, *, context_ttl_seconds: int, exchange_audiences: list[str] | None = None
+) -> LiveWarden:
     """Write the configuration into `workdir`, make the admin credential, start Warden and wait
-    (bounded) for `/readyz`."""
+    (bounded) for `/readyz`. `exchange_audiences` is `[tokens] exchange_audiences` (left out
+    when None)."""
     idp_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     public = idp_key.public_key().public_numbers()
     jwk = {"kty": "RSA", "kid": IDP_KID, "use": "sig", "alg": "RS256"}
@@ -286,7 +372,9 @@ def start_warden(workdir: Path, *, context_ttl_seconds: int) -> LiveWarden:
     pep_hash = hashlib.sha256(secrets.token_urlsafe(32).encode()).hexdigest()
     port = free_port()
     config = workdir / "warden.toml"
-    config.write_text(warden_config(port, workdir, pep_hash, context_ttl_seconds))
+    config.write_text(
+        warden_config(port, workdir, pep_hash, context_ttl_seconds, exchange_audiences)
+    )
     env = {k: v for k, v in os.environ.items() if not k.startswith("WARDEN_")}
     binary = str(warden_binary())
     init = _run([binary, "admin", "init", "--config", str(config)], env, workdir)

@@ -105,6 +105,9 @@ pub struct Record {
     /// Who asked.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub principal: Option<EntityRef>,
+    /// Who acted for the principal, by a delegated token (RFC 8693): the current actor first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub actors: Vec<EntityRef>,
     /// The action (decisions) or operation (admin).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub action: Option<String>,
@@ -162,6 +165,7 @@ impl Record {
             time: String::new(),
             entry: None,
             principal: None,
+            actors: Vec::new(),
             action: None,
             resource: None,
             decision: None,

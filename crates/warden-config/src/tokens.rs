@@ -47,6 +47,18 @@ pub struct TokenSettings {
     /// Clock skew tolerated on client assertions and Warden's own tokens (default 30).
     #[serde(default = "default_leeway")]
     pub leeway_seconds: u64,
+    /// The longest lifetime of a token made by token exchange (RFC 8693; default 300). It
+    /// never outlives the subject token either.
+    #[serde(default = "default_exchange_ttl")]
+    pub exchange_ttl_seconds: u64,
+    /// Audiences an exchanged token may be issued for besides `audience` (a token exchange
+    /// naming any other is refused `invalid_target`). Warden accepts its own tokens for each.
+    #[serde(default)]
+    pub exchange_audiences: Vec<String>,
+    /// The most actors a delegation chain may hold (an exchanged token exchanged again adds
+    /// one; default 3, at most 10).
+    #[serde(default = "default_delegation_depth")]
+    pub max_delegation_depth: u64,
 }
 
 /// `[service_accounts]` as written (every key has a default).
@@ -112,6 +124,12 @@ fn default_rotate_days() -> u64 {
 fn default_leeway() -> u64 {
     30
 }
+fn default_exchange_ttl() -> u64 {
+    300
+}
+fn default_delegation_depth() -> u64 {
+    3
+}
 fn default_max_lifetime() -> u64 {
     365
 }
@@ -166,6 +184,12 @@ pub struct TokenIssuance {
     pub rotate_after: Option<Duration>,
     /// Clock skew tolerated.
     pub leeway_seconds: i64,
+    /// The longest lifetime of an exchanged token.
+    pub exchange_ttl_seconds: i64,
+    /// Audiences an exchanged token may name besides `audience`.
+    pub exchange_audiences: Vec<String>,
+    /// The most actors a delegation chain may hold.
+    pub max_delegation_depth: usize,
 }
 
 impl TokenIssuance {
@@ -174,12 +198,23 @@ impl TokenIssuance {
         format!("{}/oauth2/token", self.issuer)
     }
 
+    /// Whether an exchanged token may be issued for `audience`.
+    pub fn exchange_audience_allowed(&self, audience: &str) -> bool {
+        audience == self.audience
+            || self
+                .exchange_audiences
+                .iter()
+                .any(|known| known == audience)
+    }
+
     /// Warden's own issuer, verified like any other: keys installed from the store, tokens
     /// typed `at+jwt`, the principal a `ServiceAccount` of the `tenant` claim.
     pub fn issuer_config(&self) -> IssuerConfig {
         IssuerConfig {
             issuer: self.issuer.clone(),
-            audiences: vec![self.audience.clone()],
+            audiences: std::iter::once(self.audience.clone())
+                .chain(self.exchange_audiences.iter().cloned())
+                .collect(),
             algorithms: vec![
                 jsonwebtoken::Algorithm::EdDSA,
                 jsonwebtoken::Algorithm::ES256,
@@ -239,6 +274,24 @@ pub(crate) fn check_tokens(
     if raw.leeway_seconds > 300 {
         return Err("tokens.leeway_seconds must be at most 300".to_owned());
     }
+    if raw.exchange_ttl_seconds == 0 || raw.exchange_ttl_seconds > raw.max_ttl_seconds {
+        return Err(
+            "tokens.exchange_ttl_seconds must be at least 1 and at most tokens.max_ttl_seconds"
+                .to_owned(),
+        );
+    }
+    if !(1..=10).contains(&raw.max_delegation_depth) {
+        return Err("tokens.max_delegation_depth must be 1 to 10".to_owned());
+    }
+    if let Some(bad) = raw
+        .exchange_audiences
+        .iter()
+        .find(|audience| audience.trim().is_empty() || audience.len() > 512)
+    {
+        return Err(format!(
+            "tokens.exchange_audiences: {bad:?} is not an audience (non-empty, at most 512 bytes)"
+        ));
+    }
     let text = match (&raw.key_encryption_key_env, &raw.key_encryption_key_file) {
         (Some(variable), None) => read_env(variable).ok_or_else(|| {
             format!("tokens.key_encryption_key_env: the environment variable {variable} is not set")
@@ -273,6 +326,9 @@ pub(crate) fn check_tokens(
         rotate_after: (raw.rotate_after_days > 0)
             .then(|| Duration::from_secs(raw.rotate_after_days.saturating_mul(86_400))),
         leeway_seconds: as_i64(raw.leeway_seconds),
+        exchange_ttl_seconds: as_i64(raw.exchange_ttl_seconds),
+        exchange_audiences: raw.exchange_audiences,
+        max_delegation_depth: usize::try_from(raw.max_delegation_depth).unwrap_or(10),
     })
 }
 
@@ -314,6 +370,9 @@ mod tests {
             key_encryption_key_file: None,
             rotate_after_days: 30,
             leeway_seconds: 30,
+            exchange_ttl_seconds: default_exchange_ttl(),
+            exchange_audiences: Vec::new(),
+            max_delegation_depth: default_delegation_depth(),
         }
     }
 

@@ -7,6 +7,7 @@
 //!   registered public keys.
 //! - [`access_token`]: the RFC 9068 access token Warden signs.
 //! - [`context_token`]: the short-lived token a gateway passes inward on allow.
+//! - [`delegation`]: RFC 8693 token exchange: the delegated token's `act` chain and origin.
 //!
 //! Nothing here does I/O: the server reads the store and hands records in. Tests: the unit
 //! tests of each module and `warden-server`'s `tests/server/service_accounts.rs`.
@@ -15,6 +16,7 @@ pub mod access_token;
 pub mod assertion;
 pub mod context_token;
 pub mod credentials;
+pub mod delegation;
 pub mod report;
 pub mod signing;
 

@@ -73,6 +73,9 @@ pub struct Admin {
     pub tenant_scope: Option<String>,
     /// Authenticated by a console session rather than the credential itself.
     pub via_session: bool,
+    /// For an operator acting through an admin tool (a delegated token, RFC 8693): the person
+    /// and the tool, as the audit trail names them (`User::"acme/alice" via sa_…`).
+    pub operator: Option<String>,
 }
 
 impl Admin {
@@ -84,6 +87,11 @@ impl Admin {
                 "{needs} the admin credential itself, not a console session"
             )));
         }
+        if self.operator.is_some() {
+            return Err(ApiError::Forbidden(format!(
+                "{needs} an admin credential, not an operator's delegated token"
+            )));
+        }
         Ok(())
     }
 
@@ -91,8 +99,8 @@ impl Admin {
     fn authorize(&self, tenant: &str) -> Result<(), ApiError> {
         match &self.tenant_scope {
             Some(scope) if scope != tenant => Err(ApiError::Forbidden(format!(
-                "admin credential {} may not administer tenant `{tenant}`",
-                self.credential_id
+                "{} may not administer tenant `{tenant}`",
+                self.who()
             ))),
             _ => Ok(()),
         }
@@ -104,15 +112,26 @@ impl Admin {
         match &self.tenant_scope {
             None => Ok(()),
             Some(tenant) => Err(ApiError::Forbidden(format!(
-                "admin credential {} is limited to tenant `{tenant}`; {needs} an admin credential for all tenants",
-                self.credential_id
+                "{} is limited to tenant `{tenant}`; {needs} an admin credential for all tenants",
+                self.who()
             ))),
         }
     }
 
-    /// The actor written into audit records.
+    /// Who, in a refusal's words.
+    fn who(&self) -> String {
+        match &self.operator {
+            Some(operator) => format!("operator {operator}"),
+            None => format!("admin credential {}", self.credential_id),
+        }
+    }
+
+    /// The actor written into audit records: the credential, or the person and the tool.
     pub fn actor(&self) -> String {
-        format!("admin:{}", self.credential_id)
+        match &self.operator {
+            Some(operator) => format!("operator:{operator}"),
+            None => format!("admin:{}", self.credential_id),
+        }
     }
 }
 
@@ -130,6 +149,9 @@ async fn authenticate(parts: &mut Parts, state: &AppState) -> Result<Admin, ApiE
         .map(str::trim)
         .filter(|credential| !credential.is_empty());
     let admin = match presented {
+        Some(presented) if looks_like_jwt(presented) && state.token_issuer.is_some() => {
+            authenticate_operator(state, caller_key.as_ref(), presented).await?
+        }
         Some(presented) => authenticate_secret(state, caller_key.as_ref(), presented).await?,
         None => match crate::console_session::session_secret(&parts.headers) {
             Some(secret) => {
@@ -211,9 +233,76 @@ pub(crate) async fn authenticate_secret(
             credential_id: credential.id.clone(),
             tenant_scope: credential.tenant_scope.clone(),
             via_session: false,
+            operator: None,
         }),
         None => Err(ApiError::AdminUnauthenticated),
     }
+}
+
+/// Three base64url parts: a JWT, never an admin secret (`wdn_admin_…` holds no dot).
+fn looks_like_jwt(presented: &str) -> bool {
+    presented.split('.').count() == 3
+}
+
+/// An operator acting through an admin tool: a delegated token of Warden's (RFC 8693, the tool's
+/// service account acting for the person) verified as any bearer is (revocations, the
+/// person's state, every account in the chain), whose scopes hold `warden:admin` (so the
+/// person's token and the tool's account both held it). It administers the token's tenant
+/// only, and every record names the person and the tool.
+async fn authenticate_operator(
+    state: &AppState,
+    caller_key: Option<&CallerKey>,
+    presented: &str,
+) -> Result<Admin, ApiError> {
+    let bearer = match state.service.identify(presented).await {
+        Ok(bearer) => bearer,
+        Err(warden_service::pipeline::IdentifyError::Stale(why)) => {
+            return Err(ApiError::Unavailable(why));
+        }
+        Err(warden_service::pipeline::IdentifyError::Token(error)) => {
+            tracing::info!(
+                reason = error.reason.as_str(),
+                "an operator token was refused"
+            );
+            settle(&state.rate_limits, caller_key, false)?;
+            return Err(ApiError::AdminUnauthenticated);
+        }
+    };
+    let principal = bearer.principal();
+    let delegated = bearer.delegation.is_some();
+    settle(&state.rate_limits, caller_key, delegated)?;
+    let (true, Some(tenant)) = (delegated, principal.tenant.clone()) else {
+        return Err(ApiError::AdminUnauthenticated);
+    };
+    if !principal
+        .scopes
+        .iter()
+        .any(|scope| scope == warden_issuer::delegation::ADMIN_SCOPE)
+    {
+        return Err(ApiError::Forbidden(format!(
+            "the operator's delegated token does not hold the `{}` scope",
+            warden_issuer::delegation::ADMIN_SCOPE
+        )));
+    }
+    let tools: Vec<&str> = bearer
+        .actors()
+        .iter()
+        .map(|actor| actor.client_id.as_str())
+        .collect();
+    Ok(Admin {
+        credential_id: bearer
+            .token
+            .jti
+            .as_ref()
+            .map_or_else(|| "delegated".to_owned(), ToString::to_string),
+        tenant_scope: Some(tenant),
+        via_session: false,
+        operator: Some(format!(
+            "{} via {}",
+            principal.uid_string(),
+            tools.join(" via ")
+        )),
+    })
 }
 
 /// An admin authorized for the tenant the route's `{tenant}` names: authenticated (401),

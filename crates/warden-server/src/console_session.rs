@@ -152,6 +152,7 @@ pub async fn session_admin(
             credential_id: credential.id,
             tenant_scope: credential.tenant_scope,
             via_session: true,
+            operator: None,
         },
         expires_at,
     ))

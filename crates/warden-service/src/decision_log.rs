@@ -19,6 +19,7 @@ use warden_config::{AuditDurability, AuditOnFailure, AuditSettings, AuditSink};
 use warden_core::cedar_policy::EntityUid;
 
 use crate::engine::{DecisionInput, DecisionOutcome, DecisionScope, PrincipalInput, Refusal};
+use crate::pipeline::Presented;
 use crate::snapshot::Snapshot;
 
 /// The open decision log and where to read it back.
@@ -140,7 +141,7 @@ pub async fn record_decision(
     caller: &Caller,
     scope: &DecisionScope,
     input: &DecisionInput<'_>,
-    token: Option<TokenRef>,
+    token: Option<Presented>,
     outcome: &mut DecisionOutcome,
 ) {
     let Some(log) = log else { return };
@@ -159,7 +160,7 @@ fn decision_record(
     caller: &Caller,
     scope: &DecisionScope,
     input: &DecisionInput<'_>,
-    token: Option<TokenRef>,
+    token: Option<Presented>,
     outcome: &DecisionOutcome,
 ) -> (Record, Explainer) {
     let mut record = Record::new(Kind::Decision, outcome.decision_id.clone());
@@ -206,7 +207,10 @@ fn decision_record(
     if let Some(refusal) = &outcome.refusal {
         record.errors.push(refusal.detail.clone());
     }
-    record.token = token;
+    if let Some(presented) = token {
+        record.token = Some(presented.token);
+        record.actors = presented.actors;
+    }
     caller.stamp(&mut record);
     record.context = input.context.clone();
     let snapshot = Arc::clone(&scope.snapshot);
@@ -589,7 +593,7 @@ pub async fn record_filter(
     caller: &Caller,
     scope: &DecisionScope,
     input: &crate::filter::FilterInput<'_>,
-    token: Option<TokenRef>,
+    token: Option<Presented>,
     unsupported: Option<&warden_core::filter::FilterError>,
     outcome: &mut crate::filter::FilterOutcome,
 ) {
@@ -657,7 +661,10 @@ pub async fn record_filter(
         record.errors.push(refusal.detail.clone());
     }
     record.policy_revision = Some(scope.snapshot.pack.revision().as_str().to_owned());
-    record.token = token;
+    if let Some(presented) = token {
+        record.token = Some(presented.token);
+        record.actors = presented.actors;
+    }
     record.context = input.context.clone();
     caller.stamp(&mut record);
     record.explanation = Some(warden_audit::Explanation {

@@ -255,33 +255,45 @@ impl TokenIssuer {
         principal: &Principal,
         now: i64,
     ) -> Result<Option<Principal>, AccountRefusal> {
+        let kept = self.with_active_account(client_id, now, |account| {
+            if principal
+                .scopes
+                .iter()
+                .all(|scope| account.scopes.contains(scope))
+            {
+                return None;
+            }
+            let mut narrowed = principal.clone();
+            narrowed
+                .scopes
+                .retain(|scope| account.scopes.contains(scope));
+            Some(narrowed)
+        })?;
+        self.note_use(client_id, now);
+        Ok(kept)
+    }
+
+    /// Runs `f` on the account when it is active and unexpired; else why not.
+    pub fn with_active_account<T>(
+        &self,
+        client_id: &str,
+        now: i64,
+        f: impl FnOnce(&AccountState) -> T,
+    ) -> Result<T, AccountRefusal> {
         let accounts = Arc::clone(&self.accounts.read().unwrap_or_else(PoisonError::into_inner));
         let account = accounts.get(client_id).ok_or(AccountRefusal::Unknown)?;
         match account.status {
-            AccountStatus::Active if now < account.expires_at => {}
+            AccountStatus::Active if now < account.expires_at => Ok(f(account)),
             AccountStatus::Active => {
-                return Err(AccountRefusal::Inactive("the service account has expired"));
+                Err(AccountRefusal::Inactive("the service account has expired"))
             }
             AccountStatus::Disabled => {
-                return Err(AccountRefusal::Inactive("the service account is disabled"));
+                Err(AccountRefusal::Inactive("the service account is disabled"))
             }
             AccountStatus::Deleted => {
-                return Err(AccountRefusal::Inactive("the service account is deleted"));
+                Err(AccountRefusal::Inactive("the service account is deleted"))
             }
         }
-        self.note_use(client_id, now);
-        if principal
-            .scopes
-            .iter()
-            .all(|scope| account.scopes.contains(scope))
-        {
-            return Ok(None);
-        }
-        let mut narrowed = principal.clone();
-        narrowed
-            .scopes
-            .retain(|scope| account.scopes.contains(scope));
-        Ok(Some(narrowed))
     }
 
     /// The account's current state (for the token endpoint's quick refusals and tests).

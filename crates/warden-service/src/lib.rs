@@ -29,6 +29,8 @@
 //! - [`policy_diff`]: recorded decisions replayed against a candidate pack (`warden diff`).
 //! - [`entitlement_usage`] and [`reviews`]: entitlement review campaigns, with usage evidence
 //!   from allows, decisions applied through the normal revoke paths, and the overdue sweep.
+//! - [`token_exchange`]: RFC 8693 token exchange, and the checks a delegated token passes at
+//!   every use. **Security-sensitive.**
 //! - [`clock`]: Unix seconds.
 //!
 //! Tests: unit tests beside the code; end to end through the server in
@@ -56,5 +58,6 @@ pub mod snapshot;
 pub mod start;
 pub mod store_sync;
 pub mod suite;
+pub mod token_exchange;
 
 pub use pipeline::{Bearer, Service};

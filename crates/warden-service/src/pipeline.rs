@@ -15,6 +15,7 @@
 use std::sync::Arc;
 
 use serde_json::{Map, Value};
+use warden_issuer::delegation::{Actor, Delegation};
 use warden_store::Store;
 use warden_token::{Principal, TokenError, TokenReason, VerifiedToken, Verifier};
 
@@ -67,8 +68,11 @@ pub struct Bearer {
     /// The token.
     pub token: Arc<VerifiedToken>,
     /// For one of Warden's own tokens, the principal with only the scopes the service account
-    /// still holds, when that is fewer than the token names.
+    /// still holds, when that is fewer than the token names; for a delegated token, the
+    /// principal it speaks for.
     narrowed: Option<Principal>,
+    /// For a delegated token (RFC 8693), its chain: who acts for the principal.
+    pub delegation: Option<Arc<Delegation>>,
 }
 
 impl Bearer {
@@ -77,14 +81,86 @@ impl Bearer {
         self.narrowed.as_ref().unwrap_or(&self.token.principal)
     }
 
-    /// The token's identifiers for a decision-log record.
-    pub fn token_ref(&self) -> warden_audit::TokenRef {
-        warden_audit::TokenRef {
-            issuer: Some(self.token.issuer.clone()),
-            jti: self.token.jti.as_ref().map(ToString::to_string),
-            subject: Some(self.principal().subject.clone()),
+    /// Who acts for the principal, the current actor first (empty for a token of its own).
+    pub fn actors(&self) -> &[Actor] {
+        self.delegation
+            .as_deref()
+            .map_or(&[], |delegation| delegation.actors.as_slice())
+    }
+
+    /// What a decision-log record keeps of the token.
+    pub fn presented(&self) -> Presented {
+        Presented {
+            token: warden_audit::TokenRef {
+                issuer: Some(self.token.issuer.clone()),
+                jti: self.token.jti.as_ref().map(ToString::to_string),
+                subject: Some(self.principal().subject.clone()),
+            },
+            actors: self
+                .actors()
+                .iter()
+                .map(|actor| warden_audit::EntityRef {
+                    entity_type: SERVICE_ACCOUNT_TYPE.to_owned(),
+                    id: actor.entity_id(),
+                    tenant: Some(actor.tenant.clone()),
+                })
+                .collect(),
         }
     }
+
+    /// The request's context with `actor` set from the token: the current actor, when the
+    /// action's context declares `actor` (`actor?: ServiceAccount`). `actor` is Warden's to
+    /// set: a caller that sends one is refused.
+    pub fn context_for(
+        &self,
+        pack: &warden_core::Pack,
+        action: &str,
+        context: Option<Value>,
+    ) -> Result<Option<Value>, Refusal> {
+        if context
+            .as_ref()
+            .and_then(Value::as_object)
+            .is_some_and(|object| object.contains_key(ACTOR_CONTEXT))
+        {
+            return Err(Refusal {
+                reason: RefusalReason::InvalidRequest,
+                detail:
+                    "context.actor is set by Warden from a delegated token, never by the caller"
+                        .to_owned(),
+            });
+        }
+        let Some(actor) = self.actors().first() else {
+            return Ok(context);
+        };
+        if !pack.context_declares(action, ACTOR_CONTEXT) {
+            return Ok(context);
+        }
+        let mut object = match context {
+            Some(Value::Object(object)) => object,
+            // Not an object: the engine refuses it as it is.
+            Some(other) => return Ok(Some(other)),
+            None => Map::new(),
+        };
+        object.insert(
+            ACTOR_CONTEXT.to_owned(),
+            serde_json::json!({"__entity": {"type": SERVICE_ACCOUNT_TYPE, "id": actor.entity_id()}}),
+        );
+        Ok(Some(Value::Object(object)))
+    }
+}
+
+/// The entity type of Warden's service accounts (`ServiceAccount::"<tenant>/<client_id>"`).
+pub const SERVICE_ACCOUNT_TYPE: &str = "ServiceAccount";
+/// The context attribute naming a delegated token's current actor.
+pub const ACTOR_CONTEXT: &str = "actor";
+
+/// A bearer token as a decision-log record keeps it.
+#[derive(Debug, Clone, Default)]
+pub struct Presented {
+    /// Its identifiers.
+    pub token: warden_audit::TokenRef,
+    /// Who acted for the principal (delegated tokens).
+    pub actors: Vec<warden_audit::EntityRef>,
 }
 
 /// Why `/v1/authenticate` vouches for no identity.
@@ -173,27 +249,46 @@ impl Service {
                 format!("the token is revoked (by {})", revoked.kind.as_str()),
             ));
         }
-        let narrowed = match &self.token_issuer {
-            Some(issuer) if issuer.issued(&verified.issuer) => {
-                let client_id = verified
-                    .claims
-                    .get("client_id")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default();
-                let checked = match issuer.check_account(client_id, &verified.principal, now) {
-                    // An account another replica created since this one last read the store.
-                    Err(AccountRefusal::Unknown) if self.catch_up(now).await => {
-                        issuer.check_account(client_id, &verified.principal, now)
-                    }
-                    other => other,
-                };
-                checked.map_err(|refusal| TokenError::with(TokenReason::Revoked, refusal.why()))?
+        let issuer = match &self.token_issuer {
+            Some(issuer) if issuer.issued(&verified.issuer) => issuer,
+            _ => {
+                return Ok(Bearer {
+                    token: verified,
+                    narrowed: None,
+                    delegation: None,
+                });
             }
-            _ => None,
         };
+        let delegation = Delegation::from_claims(&verified.claims)
+            .map_err(|error| TokenError::with(TokenReason::ClaimInvalid, error.to_string()))?;
+        if let Some(delegation) = delegation {
+            let principal = self
+                .delegated_principal(issuer, &verified, &delegation, now)
+                .await?;
+            return Ok(Bearer {
+                token: verified,
+                narrowed: Some(principal),
+                delegation: Some(Arc::new(delegation)),
+            });
+        }
+        let client_id = verified
+            .claims
+            .get("client_id")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let checked = match issuer.check_account(client_id, &verified.principal, now) {
+            // An account another replica created since this one last read the store.
+            Err(AccountRefusal::Unknown) if self.catch_up(now).await => {
+                issuer.check_account(client_id, &verified.principal, now)
+            }
+            other => other,
+        };
+        let narrowed =
+            checked.map_err(|refusal| TokenError::with(TokenReason::Revoked, refusal.why()))?;
         Ok(Bearer {
             token: verified,
             narrowed,
+            delegation: None,
         })
     }
 
@@ -216,7 +311,7 @@ impl Service {
     }
 
     /// Reads Warden's keys and accounts out of turn; `false` without `[tokens]` or a store.
-    async fn catch_up(&self, now: i64) -> bool {
+    pub(crate) async fn catch_up(&self, now: i64) -> bool {
         match (&self.token_issuer, &self.store) {
             (Some(issuer), Some(store)) => issuer.catch_up(store, &self.verifier, now).await,
             _ => false,
@@ -224,7 +319,7 @@ impl Service {
     }
 
     /// Why a principal the store disabled or deleted is refused, if it is.
-    fn inactive_principal(&self, principal: &Principal) -> Option<String> {
+    pub(crate) fn inactive_principal(&self, principal: &Principal) -> Option<String> {
         let snapshot = self.policy.current()?;
         let type_name = snapshot.pack.type_name(&principal.entity_type)?;
         let uid = warden_core::cedar_policy::EntityUid::from_type_name_and_id(
@@ -269,17 +364,26 @@ impl Service {
         request: CheckRequest,
     ) -> DecisionOutcome {
         let principal = bearer.principal();
+        let context = bearer.context_for(&scope.snapshot.pack, &request.action, request.context);
+        let (context, refusal) = match context {
+            Ok(context) => (context, None),
+            Err(refusal) => (None, Some(refusal)),
+        };
         let input = DecisionInput {
             principal: PrincipalInput::Token(principal),
             action: request.action,
             resource: request.resource,
-            context: request.context,
+            context,
         };
-        let mut outcome = engine::decide(scope, &input);
+        let mut outcome = match refusal {
+            None => engine::decide(scope, &input),
+            Some(refusal) => engine::refused(&input, refusal),
+        };
         if let (Some(issuer), Some(decision)) = (&self.token_issuer, outcome.decision())
             && outcome.refusal.is_none()
             && decision.is_allowed()
             && issuer.issued(&bearer.token.issuer)
+            && bearer.delegation.is_none()
         {
             // Which policies allowed a service account's request: the inventory report's
             // "unused scopes" finding is built from this (batched, off the request path).
@@ -298,7 +402,7 @@ impl Service {
             caller,
             scope,
             &input,
-            Some(bearer.token_ref()),
+            Some(bearer.presented()),
             &mut outcome,
         )
         .await;
@@ -377,15 +481,26 @@ impl Service {
         resource_type: String,
         context: Option<Value>,
     ) -> Result<crate::filter::FilterOutcome, crate::filter::FilterFailure> {
-        let (principal, token, refusal) = match asker {
-            FilterAsker::Bearer(bearer) => (
-                PrincipalInput::Token(bearer.principal()),
-                Some(bearer.token_ref()),
-                None,
-            ),
+        let (principal, token, refusal, context) = match asker {
+            FilterAsker::Bearer(bearer) => {
+                match bearer.context_for(&scope.snapshot.pack, &action, context) {
+                    Ok(context) => (
+                        PrincipalInput::Token(bearer.principal()),
+                        Some(bearer.presented()),
+                        None,
+                        context,
+                    ),
+                    Err(refusal) => (
+                        PrincipalInput::Token(bearer.principal()),
+                        Some(bearer.presented()),
+                        Some(refusal),
+                        None,
+                    ),
+                }
+            }
             FilterAsker::Subject(subject) => {
                 let (subject, refusal) = self.screen(subject);
-                (PrincipalInput::Named(subject), None, refusal)
+                (PrincipalInput::Named(subject), None, refusal, context)
             }
         };
         let input = crate::filter::FilterInput {

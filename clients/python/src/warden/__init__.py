@@ -7,6 +7,9 @@ filter plan (`FilterPlan`, from `POST /v1/filter`) into a query's `WHERE` clause
 from Warden, and `ServiceAccountAuth` sends them on the caller's own `httpx2` requests to
 other services. `ContextTokenVerifier` (extra `gateway`) verifies the context token a gateway
 passes inward after Warden allowed a request there (`warden.context_token`).
+`TokenExchanger` / `AsyncTokenExchanger` exchange a user's token for a `JobIdentity`, which a
+background job carries to act for that user, checked again when it runs (`warden.jobs`, with
+its Celery, arq and asyncio adapters).
 
 The SDK logs on the `warden` logger (and its child `warden.fastapi`): decision ids at DEBUG,
 retries at INFO, Warden's 5xx causes, rejected requests and calls without an answer at
@@ -23,11 +26,23 @@ from warden.errors import (
     FilterMappingError,
     FilterUnsupportedError,
     InvalidTokenError,
+    JobDeniedError,
+    JobIdentityError,
     TokenRequestError,
     WardenError,
     WardenProtocolError,
     WardenRequestError,
     WardenUnavailableError,
+)
+from warden.jobs import (
+    Actor,
+    AsyncTokenExchanger,
+    JobIdentity,
+    TokenExchanger,
+    acting_as,
+    authorize_job,
+    authorize_job_async,
+    current_identity,
 )
 from warden.models import (
     Authentication,
@@ -50,7 +65,9 @@ from warden.service_account import (
 logging.getLogger("warden").addHandler(logging.NullHandler())
 
 __all__ = [
+    "Actor",
     "AsyncServiceAccountTokens",
+    "AsyncTokenExchanger",
     "AsyncWardenClient",
     "Authentication",
     "Check",
@@ -66,14 +83,22 @@ __all__ = [
     "FilterPlan",
     "FilterUnsupportedError",
     "InvalidTokenError",
+    "JobDeniedError",
+    "JobIdentity",
+    "JobIdentityError",
     "PolicyReason",
     "Principal",
     "ServiceAccountAuth",
     "ServiceAccountTokens",
+    "TokenExchanger",
     "TokenRequestError",
     "WardenClient",
     "WardenError",
     "WardenProtocolError",
     "WardenRequestError",
     "WardenUnavailableError",
+    "acting_as",
+    "authorize_job",
+    "authorize_job_async",
+    "current_identity",
 ]

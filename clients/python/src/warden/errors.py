@@ -14,6 +14,11 @@ policy (a queue worker, a batch job). Tests: `tests/test_reliability.py`.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from warden.models import Decision
+
 # Statuses after which the same request may be answered later: Warden unable to decide now
 # (503), or a proxy in front of it without an answer (502, 504). A 500 is Warden's bug.
 _RETRYABLE_STATUSES = frozenset({502, 503, 504})
@@ -137,8 +142,11 @@ class TokenRequestError(WardenError):
     """Warden's token endpoint refused to issue a token (an RFC 6749 §5.2 error answer).
 
     `error` is the OAuth error code: `invalid_client` (a wrong secret, or a disabled, deleted
-    or expired account or credential), `invalid_scope` (a scope the account does not have),
-    `invalid_request`, `invalid_grant`, `unauthorized_client` or `unsupported_grant_type`.
+    or expired account or credential), `invalid_scope` (a scope the account does not have;
+    for a token exchange, one that the user and the account do not both hold),
+    `invalid_request` (for a token exchange: among others, a subject token Warden refuses),
+    `invalid_target` (an audience Warden does not allow), `unauthorized_client` (an account
+    without the scope `warden:token-exchange`), `invalid_grant` or `unsupported_grant_type`.
     `description` is Warden's `error_description`, `status` the HTTP status (400 or 401).
     Retrying does not help: the account or the caller's configuration has to change.
     """
@@ -172,3 +180,31 @@ class FilterMappingError(WardenError, ValueError):
     a `member_of` entity type, the resource id), or maps it to something that cannot take
     the value. Raised by `warden.sqlalchemy` when it renders a plan; never a broader query.
     """
+
+
+class JobIdentityError(WardenError, ValueError):
+    """A job's identity cannot be used: a payload that is not one `JobIdentity.to_payload`
+    made (a missing, unknown or mistyped field, a token whose claims do not match it), or a
+    job run without one (`warden.jobs.current_identity`, the Celery and arq decorators).
+
+    Not `retryable`: the same payload is refused again. The message never quotes the token.
+    """
+
+
+class JobDeniedError(WardenError):
+    """Warden did not allow what a job asked to do for its user (`warden.jobs.authorize_job`).
+
+    `reason` is the deny's reason code (`no_permit`, `forbidden`, `tenant_boundary`,
+    `principal_disabled`, …) or, when Warden refused the job's token, the token's
+    (`token_revoked`, `token_expired`, …). `decision` is the deny (None when the token was
+    refused: there was no decision). Not `retryable`: the user's rights, not the network,
+    said no; a queue should fail the job rather than run it again.
+    """
+
+    def __init__(self, action: str, resource: str, reason: str, decision: Decision | None) -> None:
+        decided = f" (decision {decision.decision_id})" if decision is not None else ""
+        super().__init__(f"Warden did not allow {action} on {resource}: {reason}{decided}")
+        self.action = action
+        self.resource = resource
+        self.reason = reason
+        self.decision = decision

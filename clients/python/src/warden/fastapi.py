@@ -52,6 +52,11 @@ The gateway must set the header and drop a client's own (`docs/gateways.md`); a 
 verifies is Warden's allow all the same, but only for its audience, action, resource and
 lifetime.
 
+A route that hands work to a background job gives the job the user's narrowed authority,
+not a credential of its own: `Depends(warden.job_identity(exchanger))` exchanges the request's
+bearer token at Warden (RFC 8693) for a `warden.jobs.JobIdentity` to enqueue the job with; the
+worker checks each action with it as the user (see `warden.jobs`).
+
 Authentication is the first check's job: `/v1/check` verifies the token and decides in one
 round trip, so `authorize(...)` needs no separate authentication call. `principal` (for
 routes that need only "who is this?") reuses a decision (or plan) already made for the
@@ -65,7 +70,7 @@ from __future__ import annotations
 
 import logging
 import warnings
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
@@ -87,8 +92,10 @@ from warden.errors import (
     FilterMappingError,
     FilterUnsupportedError,
     InvalidTokenError,
+    TokenRequestError,
     WardenError,
 )
+from warden.jobs import AsyncTokenExchanger, JobIdentity
 from warden.models import Check, Decision, Entity, FilterPlan, Principal
 
 if TYPE_CHECKING:
@@ -346,6 +353,46 @@ class Warden:
 
         setattr(warden_principal, _MARKER, True)
         return warden_principal
+
+    def job_identity(
+        self,
+        exchanger: AsyncTokenExchanger | Callable[[Request], AsyncTokenExchanger],
+        *,
+        scope: str | Sequence[str] | None = None,
+        audience: str | None = None,
+    ) -> Callable[..., Awaitable[JobIdentity]]:
+        """A dependency giving a `JobIdentity` for the request's user, to enqueue a job with
+        (`warden.jobs`): the request's bearer token exchanged at Warden (RFC 8693) by
+        `exchanger`'s service account, narrowed to `scope` when given.
+
+        `exchanger` is an `AsyncTokenExchanger`, or a function of the request returning one
+        (e.g. `lambda request: request.app.state.exchanger`, made in the app's lifespan). It
+        authorizes nothing: put it beside the route's `authorize(...)`. No bearer token, or
+        one Warden refuses to exchange (`invalid_request`), is a 401 (`token_missing`,
+        `token_exchange_refused`); an exchange that cannot be made otherwise (Warden
+        unavailable, or `invalid_scope`, `invalid_target`, `unauthorized_client`,
+        `invalid_client`: the account or the code has to change, logged) a 503. The user's
+        own token is not in the identity.
+        """
+        token_dependency = self.token
+
+        async def warden_job_identity(
+            request: Request, token: str = Depends(token_dependency)
+        ) -> JobIdentity:
+            chosen = exchanger if isinstance(exchanger, AsyncTokenExchanger) else exchanger(request)
+            try:
+                return await chosen.exchange(token, scope=scope, audience=audience)
+            except TokenRequestError as refusal:
+                if refusal.error == "invalid_request":
+                    raise _refused(
+                        InvalidTokenError("token_exchange_refused", refusal.description, None)
+                    ) from None
+                _log.error("a job identity cannot be made for %s: %s", request.url.path, refusal)
+                raise _unavailable(str(refusal)) from None
+            except WardenError as failure:
+                raise _unavailable(str(failure)) from failure
+
+        return warden_job_identity
 
     def authorize(
         self,

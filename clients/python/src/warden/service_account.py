@@ -35,6 +35,11 @@ could not be made at all (refused, reset while connecting: Warden never saw it),
 sent is not retried; the unexpired cached token, if any, is used meanwhile (see above).
 `verify` and `cert` are the TLS options of `WardenClient`. Tests:
 `tests/test_service_account.py`, `tests/test_reliability.py`.
+
+`warden.jobs` asks the same endpoint for another grant (RFC 8693 token exchange) as the same
+kind of client: it reuses `_ClientCredentials` (how the client authenticates, never shown by
+`repr`), `_TokenEndpoint` / `_AsyncTokenEndpoint` (the request, its retries and the error
+answers) and `_bearer_token` (the checks of a token answer), not copies of them.
 """
 
 from __future__ import annotations
@@ -134,19 +139,14 @@ def _oauth_error(raw: _transport.RawResponse) -> TokenRequestError | None:
     )
 
 
-class _TokenSource:
-    """What the blocking and the asyncio token sources share: the token request, the parsing
-    of its answer, the refresh policy and the cache (no I/O here)."""
+class _ClientCredentials:
+    """How a service account authenticates to the token endpoint (RFC 6749 §2.3.1): its
+    client id and secret, in an HTTP Basic header or in the form. Shared by every grant this
+    SDK asks for (client credentials here, token exchange in `warden.jobs`)."""
 
-    def __init__(
-        self,
-        base_url: str,
-        client_id: str,
-        client_secret: str,
-        scope: str | Sequence[str] | None,
-        auth_method: AuthMethod,
-        refresh_margin: float,
-    ) -> None:
+    __slots__ = ("_secret", "auth_method", "client_id")
+
+    def __init__(self, client_id: str, client_secret: str, auth_method: AuthMethod) -> None:
         if not isinstance(client_id, str) or not client_id:
             raise ValueError("client_id must be a non-empty string")
         if not isinstance(client_secret, str) or not client_secret:
@@ -155,20 +155,160 @@ class _TokenSource:
             raise ValueError(
                 f"auth_method must be one of {', '.join(get_args(AuthMethod))}, not {auth_method!r}"
             )
+        self.client_id = client_id
+        self._secret = _Secret(client_secret)
+        self.auth_method = auth_method
+
+    def form(self) -> dict[str, str]:
+        """The form fields of `client_secret_post` (none for Basic)."""
+        if self.auth_method != "client_secret_post":
+            return {}
+        return {"client_id": self.client_id, "client_secret": self._secret.reveal()}
+
+    def headers(self) -> dict[str, str]:
+        """The `Authorization: Basic` header of `client_secret_basic` (none for the form)."""
+        if self.auth_method != "client_secret_basic":
+            return {}
+        # RFC 6749 §2.3.1: both are form-urlencoded before they are joined and base64-encoded.
+        pair = f"{quote_plus(self.client_id)}:{quote_plus(self._secret.reveal())}"
+        return {"authorization": "Basic " + base64.b64encode(pair.encode()).decode("ascii")}
+
+    def __repr__(self) -> str:
+        return (
+            f"client_id={self.client_id!r}, client_secret={self._secret!r}, "
+            f"auth_method={self.auth_method!r}"
+        )
+
+
+def _endpoint_settings(
+    base_url: str,
+    timeout: float,
+    connect_timeout: float,
+    retries: int,
+    deadline: float | None,
+    verify: _transport.Verify,
+    cert: _transport.ClientCert | None,
+) -> _transport.TransportSettings:
+    return _settings(
+        base_url,
+        timeout,
+        connect_timeout,
+        _MAX_CONNECTIONS,
+        retries=retries,
+        deadline=deadline,
+        verify=verify,
+        cert=cert,
+    )
+
+
+def _token_answer(raw: _transport.RawResponse, client_id: str) -> dict[str, Any]:
+    """The JSON object of a 200 answer of the token endpoint; `TokenRequestError` for an
+    RFC 6749 §5.2 error (logged: the code, never a secret or a token), and the SDK's usual
+    errors for anything else."""
+    if raw.status != 200:
+        refusal = _oauth_error(raw)
+        if refusal is not None:
+            # The OAuth error code and Warden's public description: no secret, no token.
+            _log.warning(
+                "Warden refused a token for %s (HTTP %d): %s",
+                client_id,
+                refusal.status,
+                refusal.error,
+            )
+            raise refusal
+        _not_an_answer(raw)
+    body = raw.json()
+    if not isinstance(body, dict):
+        raise WardenProtocolError("the token endpoint's answer is not a JSON object")
+    return body
+
+
+def _bearer_token(body: dict[str, Any]) -> tuple[str, float]:
+    """The `access_token` of a token answer and its lifetime (`expires_in`, seconds), both
+    checked: a bearer token that fits in a header, a positive lifetime."""
+    value = body.get("access_token")
+    if not isinstance(value, str) or not value or any(c in value for c in " \r\n"):
+        raise WardenProtocolError("the token endpoint's answer has no usable access_token")
+    token_type = body.get("token_type")
+    if not isinstance(token_type, str) or token_type.lower() != "bearer":
+        raise WardenProtocolError(f"the token endpoint issued a {token_type!r} token")
+    lifetime = body.get("expires_in")
+    if isinstance(lifetime, bool) or not isinstance(lifetime, int | float) or lifetime <= 0:
+        raise WardenProtocolError("the token endpoint's answer has no positive expires_in")
+    return value, float(lifetime)
+
+
+class _TokenEndpoint:
+    """Warden's `POST /oauth2/token` for one client, blocking: its credentials and a small
+    connection pool. A grant's form goes in, the checked JSON answer comes out."""
+
+    def __init__(
+        self,
+        credentials: _ClientCredentials,
+        settings: _transport.TransportSettings,
+        transport: _transport.SyncHttpTransport | None,
+    ) -> None:
+        self.credentials = credentials
+        self._http = _transport.SyncTransport(settings, transport)
+
+    def request(self, grant: dict[str, str]) -> dict[str, Any]:
+        """POST `grant` with the client's authentication (never sent twice once it may have
+        reached Warden: each request issues a token)."""
+        form = {**grant, **self.credentials.form()}
+        raw = self._http.post_form(TOKEN_PATH, form, self.credentials.headers(), idempotent=False)
+        return _token_answer(raw, self.credentials.client_id)
+
+    def close(self) -> None:
+        self._http.close()
+
+
+class _AsyncTokenEndpoint:
+    """`_TokenEndpoint` for asyncio."""
+
+    def __init__(
+        self,
+        credentials: _ClientCredentials,
+        settings: _transport.TransportSettings,
+        transport: _transport.AsyncHttpTransport | None,
+    ) -> None:
+        self.credentials = credentials
+        self._http = _transport.AsyncTransport(settings, transport)
+
+    async def request(self, grant: dict[str, str]) -> dict[str, Any]:
+        """POST `grant` with the client's authentication; see `_TokenEndpoint.request`."""
+        form = {**grant, **self.credentials.form()}
+        raw = await self._http.post_form(
+            TOKEN_PATH, form, self.credentials.headers(), idempotent=False
+        )
+        return _token_answer(raw, self.credentials.client_id)
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+
+class _TokenSource:
+    """What the blocking and the asyncio token sources share: the client-credentials grant,
+    the refresh policy and the cache (no I/O here)."""
+
+    def __init__(
+        self,
+        base_url: str,
+        credentials: _ClientCredentials,
+        scope: str | Sequence[str] | None,
+        refresh_margin: float,
+    ) -> None:
         if refresh_margin < 0:
             raise ValueError("refresh_margin must not be negative")
         self._base_url = base_url.rstrip("/")
-        self._client_id = client_id
-        self._secret = _Secret(client_secret)
+        self._credentials = credentials
         self._scope = _scope_string(scope)
-        self._auth_method = auth_method
         self._refresh_margin = float(refresh_margin)
         self._cached: _Token | None = None
         self._cache_lock = threading.Lock()  # held for no I/O: guards invalidate's test-and-clear
 
     @property
     def client_id(self) -> str:
-        return self._client_id
+        return self._credentials.client_id
 
     @property
     def scope(self) -> str | None:
@@ -192,48 +332,15 @@ class _TokenSource:
             return cached.value
         return None
 
-    def _form(self) -> dict[str, str]:
-        form = {"grant_type": "client_credentials"}
+    def _grant(self) -> dict[str, str]:
+        grant = {"grant_type": "client_credentials"}
         if self._scope is not None:
-            form["scope"] = self._scope
-        if self._auth_method == "client_secret_post":
-            form["client_id"] = self._client_id
-            form["client_secret"] = self._secret.reveal()
-        return form
+            grant["scope"] = self._scope
+        return grant
 
-    def _headers(self) -> dict[str, str]:
-        if self._auth_method != "client_secret_basic":
-            return {}
-        # RFC 6749 §2.3.1: both are form-urlencoded before they are joined and base64-encoded.
-        pair = f"{quote_plus(self._client_id)}:{quote_plus(self._secret.reveal())}"
-        return {"authorization": "Basic " + base64.b64encode(pair.encode()).decode("ascii")}
-
-    def _answer(self, raw: _transport.RawResponse, started: float) -> _Token:
-        """The token of a 200 answer; a typed error for anything else."""
-        if raw.status != 200:
-            refusal = _oauth_error(raw)
-            if refusal is not None:
-                # The OAuth error code and Warden's public description: no secret, no token.
-                _log.warning(
-                    "Warden refused a token for %s (HTTP %d): %s",
-                    self._client_id,
-                    refusal.status,
-                    refusal.error,
-                )
-                raise refusal
-            _not_an_answer(raw)
-        body = raw.json()
-        if not isinstance(body, dict):
-            raise WardenProtocolError("the token endpoint's answer is not a JSON object")
-        value = body.get("access_token")
-        if not isinstance(value, str) or not value or any(c in value for c in " \r\n"):
-            raise WardenProtocolError("the token endpoint's answer has no usable access_token")
-        token_type = body.get("token_type")
-        if not isinstance(token_type, str) or token_type.lower() != "bearer":
-            raise WardenProtocolError(f"the token endpoint issued a {token_type!r} token")
-        lifetime = body.get("expires_in")
-        if isinstance(lifetime, bool) or not isinstance(lifetime, int | float) or lifetime <= 0:
-            raise WardenProtocolError("the token endpoint's answer has no positive expires_in")
+    def _answer(self, body: dict[str, Any], started: float) -> _Token:
+        """The token of a 200 answer, with when to refresh it and when it expires."""
+        value, lifetime = _bearer_token(body)
         refresh_after = max(
             min(lifetime - self._refresh_margin, REFRESH_AFTER_AT_MOST * lifetime),
             REFRESH_AFTER_AT_LEAST * lifetime,
@@ -257,9 +364,8 @@ class _TokenSource:
 
     def __repr__(self) -> str:
         return (
-            f"{type(self).__name__}(base_url={self._base_url!r}, client_id={self._client_id!r}, "
-            f"client_secret={self._secret!r}, scope={self._scope!r}, "
-            f"auth_method={self._auth_method!r})"
+            f"{type(self).__name__}(base_url={self._base_url!r}, {self._credentials!r}, "
+            f"scope={self._scope!r})"
         )
 
 
@@ -307,18 +413,12 @@ class ServiceAccountTokens(_TokenSource):
         verify: _transport.Verify = True,
         cert: _transport.ClientCert | None = None,
     ) -> None:
-        super().__init__(base_url, client_id, client_secret, scope, auth_method, refresh_margin)
-        settings = _settings(
-            base_url,
-            timeout,
-            connect_timeout,
-            _MAX_CONNECTIONS,
-            retries=retries,
-            deadline=deadline,
-            verify=verify,
-            cert=cert,
+        credentials = _ClientCredentials(client_id, client_secret, auth_method)
+        super().__init__(base_url, credentials, scope, refresh_margin)
+        settings = _endpoint_settings(
+            base_url, timeout, connect_timeout, retries, deadline, verify, cert
         )
-        self._http = _transport.SyncTransport(settings, transport)
+        self._endpoint = _TokenEndpoint(credentials, settings, transport)
         self._fetch_lock = threading.Lock()
 
     @classmethod
@@ -343,10 +443,8 @@ class ServiceAccountTokens(_TokenSource):
             previous = self._cached
             started = _clock()
             try:
-                raw = self._http.post_form(
-                    TOKEN_PATH, self._form(), self._headers(), idempotent=False
-                )
-                return self._store(self._answer(raw, started))
+                body = self._endpoint.request(self._grant())
+                return self._store(self._answer(body, started))
             except WardenUnavailableError:
                 kept = self._keep_after_failure(previous)
                 if kept is None:
@@ -354,7 +452,7 @@ class ServiceAccountTokens(_TokenSource):
                 return self._store(kept)
 
     def close(self) -> None:
-        self._http.close()
+        self._endpoint.close()
 
     def __enter__(self) -> Self:
         return self
@@ -392,18 +490,12 @@ class AsyncServiceAccountTokens(_TokenSource):
         verify: _transport.Verify = True,
         cert: _transport.ClientCert | None = None,
     ) -> None:
-        super().__init__(base_url, client_id, client_secret, scope, auth_method, refresh_margin)
-        settings = _settings(
-            base_url,
-            timeout,
-            connect_timeout,
-            _MAX_CONNECTIONS,
-            retries=retries,
-            deadline=deadline,
-            verify=verify,
-            cert=cert,
+        credentials = _ClientCredentials(client_id, client_secret, auth_method)
+        super().__init__(base_url, credentials, scope, refresh_margin)
+        settings = _endpoint_settings(
+            base_url, timeout, connect_timeout, retries, deadline, verify, cert
         )
-        self._http = _transport.AsyncTransport(settings, transport)
+        self._endpoint = _AsyncTokenEndpoint(credentials, settings, transport)
         self._fetch_lock = asyncio.Lock()
 
     @classmethod
@@ -427,10 +519,8 @@ class AsyncServiceAccountTokens(_TokenSource):
             previous = self._cached
             started = _clock()
             try:
-                raw = await self._http.post_form(
-                    TOKEN_PATH, self._form(), self._headers(), idempotent=False
-                )
-                return self._store(self._answer(raw, started))
+                body = await self._endpoint.request(self._grant())
+                return self._store(self._answer(body, started))
             except WardenUnavailableError:
                 kept = self._keep_after_failure(previous)
                 if kept is None:
@@ -438,7 +528,7 @@ class AsyncServiceAccountTokens(_TokenSource):
                 return self._store(kept)
 
     async def aclose(self) -> None:
-        await self._http.aclose()
+        await self._endpoint.aclose()
 
     async def __aenter__(self) -> Self:
         return self

@@ -136,6 +136,8 @@ pub struct Pack {
     /// context of only those is built directly instead of through Cedar's JSON reading, which
     /// costs more than the evaluation itself (see `request.rs`).
     pub(crate) context_primitives: HashMap<EntityUid, HashMap<String, shapes::Primitive>>,
+    /// Per action (`Action::"read"`), the names of the context attributes the schema declares.
+    context_attributes: HashMap<String, std::collections::BTreeSet<String>>,
     /// Entity type names parsed once: parsing a name runs Cedar's full parser, which would
     /// otherwise happen several times per request.
     type_names: HashMap<String, EntityTypeName>,
@@ -268,6 +270,10 @@ impl Pack {
                 uid.parse::<EntityUid>().ok().map(|uid| (uid, attributes))
             })
             .collect();
+        let context_attributes = schema_json
+            .as_ref()
+            .map(shapes::context_attribute_names)
+            .unwrap_or_default();
         let lifecycle = manifest
             .lifecycle
             .as_ref()
@@ -287,6 +293,7 @@ impl Pack {
             policies,
             entity_shapes,
             context_primitives,
+            context_attributes,
             type_names: HashMap::new(),
             actions: ActionMap::default(),
             index: PolicyIndex::default(),
@@ -335,6 +342,15 @@ impl Pack {
     /// The Cedar policy set.
     pub fn policy_set(&self) -> &PolicySet {
         &self.policy_set
+    }
+
+    /// Whether the schema declares context attribute `attribute` for the action named `action`
+    /// (as a request names it, `read`); `false` without a schema.
+    pub fn context_declares(&self, action: &str, attribute: &str) -> bool {
+        let uid = format!("Action::{}", serde_json::Value::String(action.to_owned()));
+        self.context_attributes
+            .get(&uid)
+            .is_some_and(|names| names.contains(attribute))
     }
 
     /// The schema's actions, for filing policies in a [`PolicyIndex`] of one's own.

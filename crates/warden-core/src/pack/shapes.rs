@@ -72,6 +72,43 @@ pub enum Primitive {
     Bool,
 }
 
+/// For each action of the schema (its uid as Cedar writes it, `Action::"read"`), the names of
+/// every context attribute it declares, whatever their types.
+pub(crate) fn context_attribute_names(schema_json: &Value) -> HashMap<String, BTreeSet<String>> {
+    let mut out = HashMap::new();
+    let Some(namespaces) = schema_json.as_object() else {
+        return out;
+    };
+    for (namespace, body) in namespaces {
+        let Some(actions) = body.get("actions").and_then(Value::as_object) else {
+            continue;
+        };
+        for (name, declaration) in actions {
+            let names: BTreeSet<String> = declaration
+                .get("appliesTo")
+                .and_then(|applies| applies.get("context"))
+                .and_then(|context| context.get("attributes"))
+                .and_then(Value::as_object)
+                .map(|attributes| attributes.keys().cloned().collect())
+                .unwrap_or_default();
+            out.insert(action_uid_text(namespace, name), names);
+        }
+    }
+    out
+}
+
+fn action_uid_text(namespace: &str, name: &str) -> String {
+    format!(
+        "{}Action::{}",
+        if namespace.is_empty() {
+            String::new()
+        } else {
+            format!("{namespace}::")
+        },
+        Value::String(name.to_owned())
+    )
+}
+
 /// For each action of the schema (its uid as Cedar writes it, `Action::"read"`), the context
 /// attributes it declares with a primitive type. A type written `EntityOrCommon` counts as
 /// primitive only when no namespace declares a common or entity type of that name (which would
@@ -133,16 +170,7 @@ pub(crate) fn context_primitives(
                     primitive(declared).map(|kind| (attribute.clone(), kind))
                 })
                 .collect();
-            let uid = format!(
-                "{}Action::{}",
-                if namespace.is_empty() {
-                    String::new()
-                } else {
-                    format!("{namespace}::")
-                },
-                Value::String(name.clone())
-            );
-            out.insert(uid, typed);
+            out.insert(action_uid_text(namespace, name), typed);
         }
     }
     out

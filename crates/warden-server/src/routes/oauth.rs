@@ -23,6 +23,8 @@ use serde_json::{Value, json};
 use warden_issuer::access_token::{self, AccessClaims};
 use warden_issuer::assertion::{self, ASSERTION_TYPE, AssertionRules};
 use warden_issuer::credentials::{self, ScopeRefusal};
+use warden_issuer::delegation;
+use warden_service::token_exchange::{ExchangeError, ExchangeRequest};
 use warden_store::{
     AccountStatus, ClientId, CredentialSecret, Revocation, RevocationKind, ServiceAccount,
 };
@@ -443,19 +445,20 @@ pub async fn token(
     )
     .await
     {
-        Ok((answer, jti, subject)) => {
+        Ok(issued) => {
             let issuance = Issuance {
                 operation: "token",
                 client,
                 allowed: true,
-                reason: "token_issued",
-                detail: None,
+                reason: issued.reason,
+                detail: issued.detail,
                 token: Some(warden_audit::TokenRef {
                     issuer: Some(issuer.settings.issuer.clone()),
-                    jti: Some(jti),
-                    subject: Some(subject),
+                    jti: Some(issued.jti),
+                    subject: Some(issued.subject),
                 }),
             };
+            let answer = issued.answer;
             // The token is handed out only once its record is kept; when it cannot be, the
             // token (signed, never sent) is dropped here.
             match decision_log::record_issuance(state.decision_log.as_ref(), &caller, issuance)
@@ -505,7 +508,7 @@ async fn issue(
     body: &[u8],
     now: i64,
     client: &mut Option<(String, String)>,
-) -> Result<(Value, String, String), OAuthError> {
+) -> Result<Issued, OAuthError> {
     let parameters = form(headers, body)?;
     let proof = OAuthError::settled(state, caller_key, client_proof(headers, &parameters))?;
     *client = Some((String::new(), proof.client_id().to_owned()));
@@ -517,10 +520,16 @@ async fn issue(
     *client = Some((account.tenant.clone(), account.client_id.clone()));
     match parameters.get("grant_type").map(String::as_str) {
         Some("client_credentials") => {}
+        Some(delegation::GRANT_TYPE) => {
+            return exchange(state, issuer, &account, &parameters, now).await;
+        }
         Some(other) => {
             return Err(OAuthError::new(
                 "unsupported_grant_type",
-                format!("grant_type `{other}` is not supported; use client_credentials"),
+                format!(
+                    "grant_type `{other}` is not supported; use client_credentials or {}",
+                    delegation::GRANT_TYPE
+                ),
             ));
         }
         None => return Err(OAuthError::new("invalid_request", "grant_type is missing")),
@@ -577,16 +586,74 @@ async fn issue(
         )
     })?;
     issuer.note_use(&account.client_id, now);
-    Ok((
-        json!({
+    Ok(Issued {
+        answer: json!({
             "access_token": token,
             "token_type": "Bearer",
             "expires_in": expires_at - now,
             "scope": scope,
         }),
         jti,
-        account.client_id,
-    ))
+        subject: account.client_id,
+        reason: "token_issued",
+        detail: None,
+    })
+}
+
+/// A token made, with what its decision-log record says.
+struct Issued {
+    answer: Value,
+    jti: String,
+    subject: String,
+    reason: &'static str,
+    detail: Option<String>,
+}
+
+/// A token exchange (RFC 8693) for the authenticated `account`: parse, call the service, render.
+async fn exchange(
+    state: &AppState,
+    issuer: &TokenIssuer,
+    account: &ServiceAccount,
+    parameters: &HashMap<String, String>,
+    now: i64,
+) -> Result<Issued, OAuthError> {
+    let named = |name: &str| parameters.get(name).map(String::as_str);
+    let request = ExchangeRequest {
+        subject_token: named("subject_token"),
+        subject_token_type: named("subject_token_type"),
+        requested_token_type: named("requested_token_type"),
+        actor_token: parameters.contains_key("actor_token")
+            || parameters.contains_key("actor_token_type"),
+        scope: named("scope"),
+        audience: named("audience"),
+        resource: parameters.contains_key("resource"),
+    };
+    let exchanged = state
+        .service
+        .exchange(issuer, account, &request, now)
+        .await
+        .map_err(|error| match error {
+            ExchangeError::Unavailable(why) => {
+                OAuthError::unavailable("temporarily_unavailable", "try again", why)
+            }
+            refused => OAuthError::new(refused.code(), refused.to_string()),
+        })?;
+    Ok(Issued {
+        answer: json!({
+            "access_token": exchanged.access_token,
+            "issued_token_type": delegation::ACCESS_TOKEN_TYPE,
+            "token_type": "Bearer",
+            "expires_in": exchanged.expires_in,
+            "scope": exchanged.scope,
+        }),
+        jti: exchanged.jti,
+        subject: exchanged.subject,
+        reason: "token_exchanged",
+        detail: Some(format!(
+            "for {} with {} acting (RFC 8693)",
+            exchanged.principal, account.client_id
+        )),
+    })
 }
 
 /// `POST /oauth2/revoke` (RFC 7009): the client revokes one of its own access tokens. The
@@ -745,7 +812,7 @@ pub async fn openid_configuration(State(state): State<AppState>) -> Response {
                 "jwks_uri": format!("{base}/.well-known/jwks.json"),
                 "token_endpoint": issuer.settings.token_endpoint(),
                 "revocation_endpoint": format!("{base}/oauth2/revoke"),
-                "grant_types_supported": ["client_credentials"],
+                "grant_types_supported": ["client_credentials", delegation::GRANT_TYPE],
                 "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt"],
                 "token_endpoint_auth_signing_alg_values_supported": ["EdDSA", "ES256", "ES384", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512"],
                 "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt"],

@@ -32,3 +32,4 @@ mod status_and_grants;
 mod store;
 mod support;
 mod tenant_policies;
+mod token_exchange;

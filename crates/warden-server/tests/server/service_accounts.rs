@@ -15,13 +15,13 @@ use crate::support::{ADMIN_SECRET, SCOPED_ADMIN_SECRET, Setup, TestServer, now};
 
 /// The `iss` of Warden's own tokens in these tests (an identifier; clients reach the server at
 /// its bound address).
-const OWN_ISSUER: &str = "http://127.0.0.1:8180";
+pub(crate) const OWN_ISSUER: &str = "http://127.0.0.1:8180";
 
 async fn issuing_server() -> TestServer {
     issuing_server_with("rotate_after_days = 0").await
 }
 
-async fn issuing_server_with(tokens_extra: &str) -> TestServer {
+pub(crate) async fn issuing_server_with(tokens_extra: &str) -> TestServer {
     issuing_replica(tokens_extra, String::new(), 100).await
 }
 
@@ -53,7 +53,7 @@ async fn admin(
 }
 
 /// Creates an acme account owned by alice; returns (client id, secret).
-async fn create(server: &TestServer, name: &str, scopes: &[&str]) -> (String, String) {
+pub(crate) async fn create(server: &TestServer, name: &str, scopes: &[&str]) -> (String, String) {
     let (status, body) = admin(
         server,
         reqwest::Method::POST,
@@ -76,7 +76,7 @@ async fn create(server: &TestServer, name: &str, scopes: &[&str]) -> (String, St
 }
 
 /// `POST /oauth2/token` with HTTP Basic; returns (status, body, WWW-Authenticate).
-async fn token_basic(
+pub(crate) async fn token_basic(
     server: &TestServer,
     client_id: &str,
     secret: &str,
@@ -104,7 +104,7 @@ async fn token_basic(
     )
 }
 
-async fn token_form(server: &TestServer, form: &[(&str, &str)]) -> (u16, Value) {
+pub(crate) async fn token_form(server: &TestServer, form: &[(&str, &str)]) -> (u16, Value) {
     let response = server
         .client
         .post(server.url("/oauth2/token"))
@@ -117,7 +117,7 @@ async fn token_form(server: &TestServer, form: &[(&str, &str)]) -> (u16, Value) 
     (status, response.json().await.unwrap_or(Value::Null))
 }
 
-fn encode(form: &[(&str, &str)]) -> String {
+pub(crate) fn encode(form: &[(&str, &str)]) -> String {
     form.iter()
         .map(|(name, value)| format!("{name}={}", percent(value)))
         .collect::<Vec<_>>()
@@ -170,7 +170,7 @@ fn header_of(token: &str) -> Value {
     .unwrap()
 }
 
-fn claims_of(token: &str) -> Value {
+pub(crate) fn claims_of(token: &str) -> Value {
     let payload = token.split('.').nth(1).unwrap();
     serde_json::from_slice(
         &base64::engine::general_purpose::URL_SAFE_NO_PAD
