@@ -274,11 +274,8 @@ pub(crate) fn check_tokens(
     if raw.leeway_seconds > 300 {
         return Err("tokens.leeway_seconds must be at most 300".to_owned());
     }
-    if raw.exchange_ttl_seconds == 0 || raw.exchange_ttl_seconds > raw.max_ttl_seconds {
-        return Err(
-            "tokens.exchange_ttl_seconds must be at least 1 and at most tokens.max_ttl_seconds"
-                .to_owned(),
-        );
+    if raw.exchange_ttl_seconds == 0 || raw.exchange_ttl_seconds > 86_400 {
+        return Err("tokens.exchange_ttl_seconds must be 1 to 86400".to_owned());
     }
     if !(1..=10).contains(&raw.max_delegation_depth) {
         return Err("tokens.max_delegation_depth must be 1 to 10".to_owned());
@@ -326,7 +323,8 @@ pub(crate) fn check_tokens(
         rotate_after: (raw.rotate_after_days > 0)
             .then(|| Duration::from_secs(raw.rotate_after_days.saturating_mul(86_400))),
         leeway_seconds: as_i64(raw.leeway_seconds),
-        exchange_ttl_seconds: as_i64(raw.exchange_ttl_seconds),
+        // Never longer than any token Warden issues.
+        exchange_ttl_seconds: as_i64(raw.exchange_ttl_seconds.min(raw.max_ttl_seconds)),
         exchange_audiences: raw.exchange_audiences,
         max_delegation_depth: usize::try_from(raw.max_delegation_depth).unwrap_or(10),
     })
