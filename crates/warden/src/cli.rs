@@ -744,6 +744,33 @@ pub enum TokenCommand {
     /// Mint a token for an HS256 issuer of the configuration (development and tests only:
     /// production tokens come from your IdP or from Warden's own token endpoint).
     Mint(TokenMintArgs),
+    /// Exchange a person's token for a delegated one at the server's token endpoint (RFC 8693)
+    /// as a service account (client id from --client-id or WARDEN_CLIENT_ID, secret from
+    /// WARDEN_CLIENT_SECRET): prints the delegated token, e.g. for WARDEN_ADMIN_TOKEN so that
+    /// admin verbs act as that person (exit 0 issued, 1 refused, 2 bad usage or unreachable).
+    Exchange(TokenExchangeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct TokenExchangeArgs {
+    #[command(flatten)]
+    pub server: ServerArgs,
+    /// The acting service account's client id (it must hold `warden:token-exchange`).
+    #[arg(long, value_name = "ID", env = "WARDEN_CLIENT_ID")]
+    pub client_id: String,
+    /// A file holding the person's token (`-`: standard input); without it,
+    /// WARDEN_SUBJECT_TOKEN. Never on the command line, where other users can read it.
+    #[arg(long, value_name = "FILE")]
+    pub subject_token_file: Option<PathBuf>,
+    /// Space-separated scopes to narrow to, e.g. "warden:admin".
+    #[arg(long)]
+    pub scope: Option<String>,
+    /// The audience (default: Warden's own).
+    #[arg(long)]
+    pub audience: Option<String>,
+    /// Print the whole answer as JSON instead of the token alone.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

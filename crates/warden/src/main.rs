@@ -34,6 +34,7 @@ fn main() -> ExitCode {
         Command::Diff(args) => commands::diff::run(&args),
         Command::Token(cli::TokenCommand::Verify(args)) => commands::token::verify(&args),
         Command::Token(cli::TokenCommand::Mint(args)) => commands::token::mint(&args),
+        Command::Token(cli::TokenCommand::Exchange(args)) => commands::token::exchange(&args),
         Command::Admin(cli::AdminCommand::Init(args)) => commands::admin::init(&args),
         Command::Admin(cli::AdminCommand::Create(args)) => commands::admin::create(&args),
         Command::Admin(cli::AdminCommand::List(args)) => commands::admin::list(&args),

@@ -85,7 +85,7 @@ pub(crate) fn base_url(args: &ServerArgs) -> anyhow::Result<String> {
 
 /// The HTTP client of admin verbs: the system's roots plus `--ca-file`, and the client
 /// certificate of `--client-cert`/`--client-key` when given.
-fn http_client(args: &ServerArgs, timeout: Duration) -> anyhow::Result<reqwest::Client> {
+pub(crate) fn http_client(args: &ServerArgs, timeout: Duration) -> anyhow::Result<reqwest::Client> {
     let mut builder = reqwest::Client::builder().timeout(timeout);
     if let Some(path) = &args.ca_file {
         let pem =

@@ -1,4 +1,6 @@
 //! `warden token verify`: verify one token exactly as the server would, and say why not.
+//! `warden token mint`: a development token of an HS256 issuer. `warden token exchange`: a
+//! person's token exchanged for a delegated one at the server (RFC 8693).
 
 use std::io::Read as _;
 
@@ -7,7 +9,7 @@ use serde_json::{Value, json};
 use warden_token::Verifier;
 
 use super::{Verdict, unix_now};
-use crate::cli::{TokenMintArgs, TokenVerifyArgs};
+use crate::cli::{TokenExchangeArgs, TokenMintArgs, TokenVerifyArgs};
 use crate::config_loading;
 
 pub fn verify(args: &TokenVerifyArgs) -> anyhow::Result<Verdict> {
@@ -143,4 +145,92 @@ pub fn mint(args: &TokenMintArgs) -> anyhow::Result<Verdict> {
     .context("signing the token")?;
     println!("{token}");
     Ok(Verdict::Success)
+}
+
+/// The RFC 8693 names the exchange sends.
+const EXCHANGE_GRANT: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
+const ACCESS_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:access_token";
+
+pub fn exchange(args: &TokenExchangeArgs) -> anyhow::Result<Verdict> {
+    let secret = std::env::var("WARDEN_CLIENT_SECRET")
+        .map_err(|_| anyhow!("WARDEN_CLIENT_SECRET is not set (the service account's secret)"))?;
+    let subject = match args.subject_token_file.as_deref() {
+        Some(path) if path.as_os_str() == "-" => {
+            let mut text = String::new();
+            std::io::stdin()
+                .take(64 * 1024)
+                .read_to_string(&mut text)
+                .context("reading the subject token from standard input")?;
+            text
+        }
+        Some(path) => std::fs::read_to_string(path)
+            .with_context(|| format!("reading --subject-token-file {}", path.display()))?,
+        None => std::env::var("WARDEN_SUBJECT_TOKEN").map_err(|_| {
+            anyhow!(
+                "give --subject-token-file FILE or set WARDEN_SUBJECT_TOKEN (the person's token)"
+            )
+        })?,
+    };
+    let subject = subject.trim();
+    let subject = subject.strip_prefix("Bearer ").unwrap_or(subject).trim();
+    if subject.is_empty() {
+        bail!("the subject token is empty");
+    }
+    let mut form = form_urlencoded::Serializer::new(String::new());
+    form.append_pair("grant_type", EXCHANGE_GRANT)
+        .append_pair("subject_token", subject)
+        .append_pair("subject_token_type", ACCESS_TOKEN_TYPE);
+    if let Some(scope) = &args.scope {
+        form.append_pair("scope", scope);
+    }
+    if let Some(audience) = &args.audience {
+        form.append_pair("audience", audience);
+    }
+    let body = form.finish();
+    let url = format!("{}/oauth2/token", super::admin::base_url(&args.server)?);
+    let client = super::admin::http_client(&args.server, std::time::Duration::from_secs(30))?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the runtime")?;
+    let (status, answer) = runtime.block_on(async {
+        let response = client
+            .post(&url)
+            .basic_auth(&args.client_id, Some(secret.trim()))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+            .await
+            .with_context(|| format!("reaching {url}"))?;
+        let status = response.status();
+        anyhow::Ok((
+            status,
+            response.json::<Value>().await.unwrap_or(Value::Null),
+        ))
+    })?;
+    let token = answer.get("access_token").and_then(Value::as_str);
+    match (status.is_success(), token) {
+        (true, Some(token)) => {
+            if args.json {
+                println!("{answer}");
+            } else {
+                println!("{token}");
+            }
+            Ok(Verdict::Success)
+        }
+        _ => {
+            let code = answer.get("error").and_then(Value::as_str);
+            let why = answer
+                .get("error_description")
+                .or_else(|| answer.get("detail"))
+                .and_then(Value::as_str)
+                .unwrap_or("no description");
+            eprintln!(
+                "refused ({}{}): {why}",
+                status.as_u16(),
+                code.map(|code| format!(", {code}")).unwrap_or_default()
+            );
+            Ok(Verdict::Negative)
+        }
+    }
 }

@@ -14,6 +14,7 @@ mod audit_verb;
 mod check;
 mod diff_verb;
 mod entity_import;
+mod exchange_verb;
 mod policy_verb;
 mod replicas;
 mod revocation_replicas;
