@@ -87,10 +87,24 @@ pub struct Origin {
     /// Its declared attributes, from the subject token.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub attributes: BTreeMap<String, Value>,
-    /// The `jti`s of the exchanged tokens the chain went through, oldest first (revoking one
-    /// revokes what was made from it).
+    /// The delegated tokens the chain went through, oldest first: revoking one (by its `jti`
+    /// or the key that signed it) revokes what was made from it.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub via: Vec<String>,
+    pub via: Vec<Link>,
+}
+
+/// A delegated token a chain went through, by what a revocation can name of it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Link {
+    /// Its `jti`.
+    pub jti: String,
+    /// The `kid` of the key that signed it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kid: Option<String>,
+    /// The RFC 7638 thumbprint of that key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jkt: Option<String>,
 }
 
 impl Origin {
@@ -217,10 +231,11 @@ impl Delegation {
         Ok(Some(Self { origin, actors }))
     }
 
-    /// The chain with `actor` acting now, before the existing actors.
-    pub fn extended(&self, actor: Actor, via_jti: Option<String>) -> Self {
+    /// The chain with `actor` acting now, before the existing actors; `via` is the delegated
+    /// token it was exchanged from, when it was one.
+    pub fn extended(&self, actor: Actor, via: Option<Link>) -> Self {
         let mut origin = self.origin.clone();
-        origin.via.extend(via_jti);
+        origin.via.extend(via);
         let mut actors = Vec::with_capacity(self.actors.len() + 1);
         actors.push(actor);
         actors.extend(self.actors.iter().cloned());
@@ -365,7 +380,11 @@ mod tests {
                 client_id: "sa_b".into(),
                 tenant: "acme".into(),
             },
-            Some("j2".into()),
+            Some(Link {
+                jti: "j2".into(),
+                kid: Some("k2".into()),
+                jkt: None,
+            }),
         )
     }
 
@@ -387,7 +406,7 @@ mod tests {
         let act = delegation.act_claim().unwrap();
         assert_eq!(act.sub, "sa_b");
         assert_eq!(act.act.as_ref().unwrap().sub, "sa_a");
-        assert_eq!(delegation.origin.via, ["j2"]);
+        assert_eq!(delegation.origin.via[0].jti, "j2");
         let read = Delegation::from_claims(&claims_of(&delegation))
             .unwrap()
             .unwrap();

@@ -269,9 +269,24 @@ async fn authenticate_operator(
         }
     };
     let principal = bearer.principal();
-    let delegated = bearer.delegation.is_some();
-    settle(&state.rate_limits, caller_key, delegated)?;
-    let (true, Some(tenant)) = (delegated, principal.tenant.clone()) else {
+    // An operator token is a delegated token of Warden's, for Warden's own audience (not one
+    // made for another service), whose chain starts at a person's token from an identity
+    // provider (never at one of Warden's own accounts).
+    let operator = match (&state.token_issuer, &bearer.delegation) {
+        (Some(issuer), Some(delegation)) => {
+            issuer.issued(&bearer.token.issuer)
+                && !issuer.issued(&delegation.origin.iss)
+                && bearer
+                    .token
+                    .claims
+                    .get("aud")
+                    .and_then(serde_json::Value::as_str)
+                    == Some(issuer.settings.audience.as_str())
+        }
+        _ => false,
+    };
+    settle(&state.rate_limits, caller_key, operator)?;
+    let (true, Some(tenant)) = (operator, principal.tenant.clone()) else {
         return Err(ApiError::AdminUnauthenticated);
     };
     if !principal

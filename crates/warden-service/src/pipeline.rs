@@ -614,6 +614,7 @@ impl Service {
                 detail: why,
             }),
         }
+        .or_else(|| self.forwarded_chain(token))
     }
 }
 

@@ -16,14 +16,17 @@
 
 use std::collections::HashSet;
 
+use serde_json::{Map, Value};
 use warden_issuer::credentials::{self, ScopeRefusal};
 use warden_issuer::delegation::{
-    self, ACCESS_TOKEN_TYPE, Actor, DelegatedClaims, Delegation, EXCHANGE_SCOPE, JWT_TOKEN_TYPE,
-    Origin, OriginIds,
+    self, ACCESS_TOKEN_TYPE, Act, Actor, DelegatedClaims, Delegation, EXCHANGE_SCOPE,
+    JWT_TOKEN_TYPE, Link, ORIGIN_CLAIM, Origin, OriginIds,
 };
 use warden_store::ServiceAccount;
 use warden_token::{Principal, TokenError, TokenReason, VerifiedToken};
 
+use crate::clock::unix_now;
+use crate::engine::{Refusal, RefusalReason};
 use crate::issuer::{AccountRefusal, TokenIssuer};
 use crate::pipeline::{IdentifyError, Service};
 use crate::revocation::TokenIds;
@@ -205,8 +208,25 @@ impl Service {
             tenant: account.tenant.clone(),
         };
         let chain = match &subject.delegation {
-            Some(before) => {
-                before.extended(actor, subject.token.jti.as_ref().map(ToString::to_string))
+            Some(before) => before.extended(
+                actor,
+                Some(Link {
+                    jti: subject
+                        .token
+                        .jti
+                        .as_ref()
+                        .map(ToString::to_string)
+                        .unwrap_or_default(),
+                    kid: subject.token.kid.clone(),
+                    jkt: subject.token.key_thumbprint.clone(),
+                }),
+            ),
+            // A service account's own token is no person's: it starts no chain (else an
+            // account holding `warden:admin` could make itself an operator).
+            None if issuer.issued(&subject.token.issuer) => {
+                return Err(invalid(
+                    "subject_token is a service account's own token: only a person's token, or a delegated one, is exchanged",
+                ));
             }
             None => Delegation {
                 origin: Origin::of(principal, origin_ids(&subject.token)),
@@ -284,10 +304,25 @@ impl Service {
         ) {
             return Err(revoked(hit.kind.as_str()));
         }
-        for jti in &origin.via {
+        for link in &origin.via {
             let ids = TokenIds {
                 issuer: Some(&issuer.settings.issuer),
-                jti: Some(jti),
+                jti: Some(&link.jti),
+                kid: link.kid.as_deref(),
+                key_thumbprint: link.jkt.as_deref(),
+                ..TokenIds::default()
+            };
+            if let Some(hit) = self.revocations.check_ids(&ids, now) {
+                return Err(revoked(hit.kind.as_str()));
+            }
+        }
+        // Every actor's client, as revoked before this token was made (the current actor's
+        // was checked with the token itself; one revoked before a link was made could not
+        // have exchanged it).
+        for actor in &delegation.actors {
+            let ids = TokenIds {
+                client: Some(&actor.client_id),
+                issued_at: token.issued_at,
                 ..TokenIds::default()
             };
             if let Some(hit) = self.revocations.check_ids(&ids, now) {
@@ -349,6 +384,109 @@ impl Service {
                 format!("actor {client_id}: {}", refusal.why()),
             )),
         }
+    }
+}
+
+impl Service {
+    /// For identifiers an enforcement point forwards (`subject.properties.token`) of a
+    /// delegated token it verified itself: the refusal its chain calls for, checked as at
+    /// every use on `/v1/check` (the origin and every link against the revocations, every
+    /// actor's client revocations and account state). The PEP's word, so it can only deny.
+    pub(crate) fn forwarded_chain(&self, token: &Map<String, Value>) -> Option<Refusal> {
+        let refuse = |reason, detail: String| Some(Refusal { reason, detail });
+        let origin = match token.get(ORIGIN_CLAIM) {
+            None | Some(Value::Null) => None,
+            Some(value) => match serde_json::from_value::<Origin>(value.clone()) {
+                Ok(origin) => Some(origin),
+                Err(error) => {
+                    return refuse(
+                        RefusalReason::InvalidRequest,
+                        format!("subject.properties.token.warden_origin: {error}"),
+                    );
+                }
+            },
+        };
+        let act = match token.get("act") {
+            None | Some(Value::Null) => None,
+            Some(value) => match serde_json::from_value::<Act>(value.clone()) {
+                Ok(act) => Some(act),
+                Err(error) => {
+                    return refuse(
+                        RefusalReason::InvalidRequest,
+                        format!("subject.properties.token.act: {error}"),
+                    );
+                }
+            },
+        };
+        let now = unix_now();
+        let revoked = |kind: &str| {
+            refuse(
+                RefusalReason::TokenRevoked,
+                format!("the forwarded token's delegation chain is revoked (by {kind})"),
+            )
+        };
+        if let Some(origin) = &origin {
+            let hit = self.revocations.check_ids(
+                &TokenIds {
+                    issuer: Some(&origin.iss),
+                    jti: origin.jti.as_deref(),
+                    sid: origin.sid.as_deref(),
+                    subject: Some(&origin.sub),
+                    issued_at: origin.iat,
+                    client: origin.client_id.as_deref(),
+                    kid: origin.kid.as_deref(),
+                    key_thumbprint: origin.jkt.as_deref(),
+                },
+                now,
+            );
+            if let Some(hit) = hit {
+                return revoked(hit.kind.as_str());
+            }
+            if let Some(issuer) = &self.token_issuer {
+                for link in &origin.via {
+                    let ids = TokenIds {
+                        issuer: Some(&issuer.settings.issuer),
+                        jti: Some(&link.jti),
+                        kid: link.kid.as_deref(),
+                        key_thumbprint: link.jkt.as_deref(),
+                        ..TokenIds::default()
+                    };
+                    if let Some(hit) = self.revocations.check_ids(&ids, now) {
+                        return revoked(hit.kind.as_str());
+                    }
+                }
+            }
+        }
+        let issued_at = token.get("iat").and_then(Value::as_i64);
+        let mut next = act.as_ref();
+        let mut seen = 0;
+        while let Some(actor) = next {
+            seen += 1;
+            if seen > delegation::MAX_CHAIN {
+                return refuse(
+                    RefusalReason::InvalidRequest,
+                    "subject.properties.token.act is deeper than any chain".to_owned(),
+                );
+            }
+            let ids = TokenIds {
+                client: Some(&actor.sub),
+                issued_at,
+                ..TokenIds::default()
+            };
+            if let Some(hit) = self.revocations.check_ids(&ids, now) {
+                return revoked(hit.kind.as_str());
+            }
+            if let Some(issuer) = &self.token_issuer
+                && let Err(refusal) = issuer.with_active_account(&actor.sub, now, |_| ())
+            {
+                return refuse(
+                    RefusalReason::TokenRevoked,
+                    format!("actor {}: {}", actor.sub, refusal.why()),
+                );
+            }
+            next = actor.act.as_deref();
+        }
+        None
     }
 }
 

@@ -242,6 +242,8 @@ pub async fn authenticate(
         },
         "issuer": bearer.token.issuer,
         "expires_at": bearer.token.expires_at,
+        // Who acts for the principal (a delegated token), the current actor first.
+        "actors": bearer.presented().actors,
     }))
     .into_response())
 }

@@ -519,6 +519,13 @@ async fn reviewer(
     authorization: Option<&HeaderValue>,
 ) -> Result<(TenantId, String), ApiError> {
     let bearer = crate::routes::check::identified(state, "reviews", origin, authorization).await?;
+    // A review is a person's judgement: a job acting for them (a delegated token) makes none.
+    if bearer.delegation.is_some() {
+        return Err(ApiError::Forbidden(
+            "a delegated token (a service account acting for a person) cannot review access"
+                .to_owned(),
+        ));
+    }
     let principal = bearer.principal();
     let tenant = principal
         .tenant

@@ -103,7 +103,9 @@ fn revocation_of(
         kind,
         issuer,
         value: request.value,
-        revoked_at: now,
+        // `iat` counts whole seconds: a token issued in this very second is covered too (as
+        // service-account offboarding does); one issued from the next second on is not.
+        revoked_at: now + 1,
         expires_at: request.expires_at,
         reason: request.reason,
         actor,

@@ -14,6 +14,7 @@ use serde_json::Value;
 use warden_config::ServiceAccountSettings;
 use warden_core::cedar_policy::EntityUid;
 use warden_issuer::credentials;
+use warden_issuer::delegation;
 use warden_issuer::report::{self, AccountLine, Thresholds};
 use warden_store::{
     AccountStatus, ClientId, Credential, CredentialSecret, Offboarding, ServiceAccount, Store,
@@ -492,6 +493,22 @@ pub async fn set_scopes(
     text("reason", &request.reason)?;
     credentials::check_scopes(&request.scopes)
         .map_err(|error| ApiError::BadRequest(error.to_string()))?;
+    // Acting for people is lasting power: only an admin credential gives it, never a console
+    // session or an operator's short-lived delegated token.
+    let held = state
+        .token_issuer
+        .as_ref()
+        .and_then(|issuer| issuer.account(client_id.as_str()))
+        .map(|account| account.scopes)
+        .unwrap_or_default();
+    if request.scopes.iter().any(|scope| {
+        [delegation::ADMIN_SCOPE, delegation::EXCHANGE_SCOPE].contains(&scope.as_str())
+            && !held.contains(scope)
+    }) {
+        admin.require_credential(
+            "giving an account `warden:admin` or `warden:token-exchange` needs",
+        )?;
+    }
     let before = store
         .set_service_account_scopes(
             &tenant,

@@ -779,3 +779,255 @@ async fn an_operator_acts_on_the_admin_api_through_an_admin_tool_and_is_named_in
     .await;
     assert_eq!(status, 401);
 }
+
+// What a review (helper session, attacker's view) found, each now refused.
+
+#[tokio::test]
+async fn a_service_account_cannot_make_itself_an_operator_or_give_lasting_admin_power() {
+    let server = server().await;
+    let tool = create(
+        &server,
+        "admin-console",
+        &["warden:token-exchange", "warden:admin"],
+    )
+    .await;
+    // Its own client-credentials token starts no chain: no person is in it.
+    let (status, body, _) = token_basic(
+        &server,
+        &tool.0,
+        &tool.1,
+        &[("grant_type", "client_credentials")],
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let own = body["access_token"].as_str().unwrap().to_owned();
+    assert_refused(
+        &exchange(&server, &tool, &own, &[]).await,
+        "invalid_request",
+    );
+
+    // An operator's short-lived token cannot give an account `warden:admin` or
+    // `warden:token-exchange` (that would outlive the operator); it may change other scopes.
+    let worker = create(&server, "worker", &["documents:read"]).await;
+    let operator = exchanged(
+        &server,
+        &tool,
+        &user_token(&server, "alice", "acme", "warden:admin"),
+    )
+    .await;
+    let path = format!(
+        "/v1/admin/tenants/acme/service-accounts/{}/scopes",
+        worker.0
+    );
+    for widened in [
+        json!(["documents:read", "warden:admin"]),
+        json!(["documents:read", "warden:token-exchange"]),
+    ] {
+        let (status, answer) = admin_as(
+            &server,
+            &operator,
+            Method::POST,
+            &path,
+            Some(json!({"scopes": widened, "reason": "x"})),
+        )
+        .await;
+        assert_eq!(status, 403, "{answer}");
+    }
+    let (status, answer) = admin_as(
+        &server,
+        &operator,
+        Method::POST,
+        &path,
+        Some(json!({"scopes": ["documents:read", "documents:write"], "reason": "x"})),
+    )
+    .await;
+    assert_eq!(status, 200, "{answer}");
+}
+
+#[tokio::test]
+async fn a_job_token_reviews_nothing_and_a_token_for_another_audience_administers_nothing() {
+    let server = server().await;
+    let worker = create(
+        &server,
+        "worker",
+        &["warden:token-exchange", "documents:read"],
+    )
+    .await;
+    let job = exchanged(
+        &server,
+        &worker,
+        &user_token(&server, "alice", "acme", "documents:read"),
+    )
+    .await;
+    let response = server
+        .client
+        .get(server.url("/v1/reviews"))
+        .bearer_auth(&job)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 403);
+
+    let tool = create(
+        &server,
+        "admin-console",
+        &["warden:token-exchange", "warden:admin"],
+    )
+    .await;
+    let alice = user_token(&server, "alice", "acme", "warden:admin");
+    let (status, answer) = exchange(
+        &server,
+        &tool,
+        &alice,
+        &[("audience", "https://reports.internal")],
+    )
+    .await;
+    assert_eq!(status, 200, "{answer}");
+    let (status, _) = admin_as(
+        &server,
+        answer["access_token"].as_str().unwrap(),
+        Method::GET,
+        "/v1/admin/tenants/acme/service-accounts",
+        None,
+    )
+    .await;
+    assert_eq!(
+        status, 401,
+        "a token made for another service is no operator token"
+    );
+}
+
+#[tokio::test]
+async fn revoking_an_earlier_actor_or_the_key_of_an_earlier_link_reaches_what_was_made_from_it() {
+    let server = server().await;
+    let worker = create(
+        &server,
+        "worker",
+        &["warden:token-exchange", "documents:read"],
+    )
+    .await;
+    let helper = create(
+        &server,
+        "helper",
+        &["warden:token-exchange", "documents:read"],
+    )
+    .await;
+    // A client revocation of the first actor.
+    let first = exchanged(
+        &server,
+        &worker,
+        &user_token(&server, "zed", "acme", "documents:read"),
+    )
+    .await;
+    let second = exchanged(&server, &helper, &first).await;
+    revoke(
+        &server,
+        json!({"kind": "client", "value": worker.0, "reason": "compromised"}),
+    )
+    .await;
+    assert_token_refused(&server, &first).await;
+    assert_token_refused(&server, &second).await;
+
+    // A key revocation of the key that signed the first link, after a rotation.
+    let first = exchanged(
+        &server,
+        &helper,
+        &user_token(&server, "kim", "acme", "documents:read"),
+    )
+    .await;
+    let (status, rotated) = admin_as(
+        &server,
+        ADMIN_SECRET,
+        Method::POST,
+        "/v1/admin/keys/rotate",
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{rotated}");
+    let third = create(
+        &server,
+        "third",
+        &["warden:token-exchange", "documents:read"],
+    )
+    .await;
+    let second = exchanged(&server, &third, &first).await;
+    assert_eq!(
+        check_document(&server, &second, "read", "acme/roadmap").await["decision"],
+        "allow"
+    );
+    revoke(
+        &server,
+        json!({"kind": "key", "value": rotated["previous_kid"], "reason": "leaked"}),
+    )
+    .await;
+    assert_token_refused(&server, &first).await;
+    assert_token_refused(&server, &second).await;
+}
+
+#[tokio::test]
+async fn authzen_with_forwarded_identifiers_checks_the_chain_too() {
+    let server = server().await;
+    let worker = create(
+        &server,
+        "worker",
+        &["warden:token-exchange", "documents:read"],
+    )
+    .await;
+    let evaluate = |claims: Value| {
+        let server = &server;
+        async move {
+            let (status, answer) = server
+                .pep_post(
+                    "/access/v1/evaluation",
+                    &json!({
+                        "subject": {"type": "User", "id": "acme/dave", "properties": {"token": {
+                            "iss": claims["iss"], "jti": claims["jti"], "sub": claims["sub"],
+                            "iat": claims["iat"], "client_id": claims["client_id"],
+                            "act": claims["act"], "warden_origin": claims["warden_origin"]}}},
+                        "action": {"name": "read"},
+                        "resource": {"type": "Document", "id": "acme/roadmap"},
+                    }),
+                )
+                .await;
+            assert_eq!(status, 200, "{answer}");
+            answer
+        }
+    };
+    let job = exchanged(
+        &server,
+        &worker,
+        &user_token(&server, "dave", "acme", "documents:read"),
+    )
+    .await;
+    let claims = claims_of(&job);
+    assert_eq!(evaluate(claims.clone()).await["decision"], true);
+    revoke(
+        &server,
+        json!({"kind": "session", "issuer": ISSUER, "value": "session-of-dave", "reason": "logout"}),
+    )
+    .await;
+    assert_token_refused(&server, &job).await;
+    let answer = evaluate(claims).await;
+    assert_eq!(answer["decision"], false, "{answer}");
+
+    // A forged chain is the PEP's word too: malformed is refused, never ignored.
+    let mut forged = claims_of(&job);
+    forged["warden_origin"] = json!({"iss": ISSUER});
+    assert_eq!(evaluate(forged).await["decision"], false);
+}
+
+#[tokio::test]
+async fn a_revocation_covers_tokens_issued_in_its_own_second() {
+    let server = server().await;
+    let mut claims = warden_testkit::claims_at(ISSUER, now());
+    claims["iat"] = json!(now());
+    claims["sub"] = json!("carol");
+    claims["roles"] = json!(["viewer"]);
+    let token = server.key.token(&claims);
+    revoke(
+        &server,
+        json!({"kind": "subject", "issuer": ISSUER, "value": "carol", "reason": "x"}),
+    )
+    .await;
+    assert_token_refused(&server, &token).await;
+}
