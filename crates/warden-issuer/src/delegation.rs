@@ -198,9 +198,10 @@ impl Delegation {
             (Some(act), Some(origin)) => (act, origin),
             _ => return Err(malformed("`act` and `warden_origin` come together")),
         };
-        let act: Act = serde_json::from_value(act.clone())
+        // Read in place (no copy of the claims): this runs on every use of the token.
+        let act = Act::deserialize(act)
             .map_err(|error| DelegationError::Malformed(format!("`act`: {error}")))?;
-        let origin: Origin = serde_json::from_value(origin.clone())
+        let origin = Origin::deserialize(origin)
             .map_err(|error| DelegationError::Malformed(format!("`warden_origin`: {error}")))?;
         let mut actors = Vec::new();
         let mut next = Some(&act);

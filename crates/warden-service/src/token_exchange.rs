@@ -14,8 +14,6 @@
 //!   token the chain went through are checked against the revocations; every account in the
 //!   chain must be active, and the token keeps only the scopes each still holds.
 
-use std::collections::HashSet;
-
 use serde_json::{Map, Value};
 use warden_issuer::credentials::{self, ScopeRefusal};
 use warden_issuer::delegation::{
@@ -347,35 +345,41 @@ impl Service {
         }
         let mut scopes = token.principal.scopes.clone();
         for client_id in accounts {
-            let held = self.account_scopes(issuer, client_id, tenant, now).await?;
-            scopes.retain(|scope| held.contains(scope));
+            self.narrow_to_account(issuer, client_id, tenant, now, &mut scopes)
+                .await?;
         }
         delegation
             .principal(scopes)
             .map_err(|error| TokenError::with(TokenReason::ClaimInvalid, error.to_string()))
     }
 
-    /// The scopes an account of `tenant` holds now, when it is active.
-    async fn account_scopes(
+    /// Keeps in `scopes` only those the account of `tenant` holds now; refuses when it is not
+    /// active (or not of the tenant).
+    async fn narrow_to_account(
         &self,
         issuer: &TokenIssuer,
         client_id: &str,
         tenant: &str,
         now: i64,
-    ) -> Result<HashSet<String>, TokenError> {
-        let read = || {
+        scopes: &mut Vec<String>,
+    ) -> Result<(), TokenError> {
+        let read = |scopes: &mut Vec<String>| {
             issuer.with_active_account(client_id, now, |account| {
-                (account.tenant == tenant).then(|| account.scopes.clone())
+                if account.tenant != tenant {
+                    return false;
+                }
+                scopes.retain(|scope| account.scopes.contains(scope));
+                true
             })
         };
-        let state = match read() {
+        let state = match read(scopes) {
             // An account another replica created since this one last read the store.
-            Err(AccountRefusal::Unknown) if self.catch_up(now).await => read(),
+            Err(AccountRefusal::Unknown) if self.catch_up(now).await => read(scopes),
             other => other,
         };
         match state {
-            Ok(Some(scopes)) => Ok(scopes),
-            Ok(None) => Err(TokenError::with(
+            Ok(true) => Ok(()),
+            Ok(false) => Err(TokenError::with(
                 TokenReason::ClaimInvalid,
                 format!("actor {client_id} is not of the token's tenant"),
             )),
