@@ -605,7 +605,10 @@ async fn a_signing_key_rotation_keeps_old_tokens_valid_and_new_ones_use_the_new_
     );
     assert_eq!(
         discovery["grant_types_supported"],
-        json!(["client_credentials"])
+        json!([
+            "client_credentials",
+            "urn:ietf:params:oauth:grant-type:token-exchange"
+        ])
     );
     // A tenant-scoped admin cannot rotate Warden's keys.
     let (status, _) = server
