@@ -15,6 +15,8 @@ pub struct Filter {
     pub principal: Option<String>,
     /// `Type::"id"` or the bare id.
     pub resource: Option<String>,
+    /// Any actor of a delegated token's chain (`actors`): `Type::"id"` or the bare id.
+    pub actor: Option<String>,
     /// `allow` or `deny`.
     pub decision: Option<String>,
     /// Reason code.
@@ -53,6 +55,11 @@ impl Filter {
         same(&self.tenant, record.tenant())
             && entity(&self.principal, record.principal.as_ref())
             && entity(&self.resource, record.resource.as_ref())
+            && (self.actor.is_none()
+                || record
+                    .actors
+                    .iter()
+                    .any(|actor| entity(&self.actor, Some(actor))))
             && same(&self.decision, record.decision.as_deref())
             && same(&self.reason, record.reason.as_deref())
             && self

@@ -15,7 +15,9 @@ use serde::Deserialize;
 use warden_token::{IssuerConfig, IssuerSettings};
 
 mod tokens;
-pub use tokens::{KeyEncryptionKey, ServiceAccountSettings, TokenIssuance, TokenSettings};
+pub use tokens::{
+    KeyEncryptionKey, OWN_MAX_TOKEN_BYTES, ServiceAccountSettings, TokenIssuance, TokenSettings,
+};
 
 /// Where the config came from, for error messages.
 const ENV_PREFIX: &str = "WARDEN_";

@@ -17,6 +17,9 @@ use warden_token::settings::{
     ClaimSettings, IssuerConfig, JwksTiming, KeySourceConfig, PrincipalTypeSettings,
 };
 
+/// The largest token Warden accepts from its own issuer (and so the largest it issues).
+pub const OWN_MAX_TOKEN_BYTES: usize = 8192;
+
 /// `[tokens]` as written.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -224,7 +227,7 @@ impl TokenIssuance {
             required_claims: ["sub", "exp", "iat", "jti", "client_id", "tenant"]
                 .map(str::to_owned)
                 .to_vec(),
-            max_token_bytes: 8192,
+            max_token_bytes: OWN_MAX_TOKEN_BYTES,
             token_type: Some("at+jwt".to_owned()),
             timing: JwksTiming {
                 refresh: Duration::from_secs(300),

@@ -15,9 +15,10 @@
 //!   chain must be active, and the token keeps only the scopes each still holds.
 
 use serde_json::{Map, Value};
+use warden_config::OWN_MAX_TOKEN_BYTES;
 use warden_issuer::credentials::{self, ScopeRefusal};
 use warden_issuer::delegation::{
-    self, ACCESS_TOKEN_TYPE, Act, Actor, DelegatedClaims, Delegation, EXCHANGE_SCOPE,
+    self, ACCESS_TOKEN_TYPE, ADMIN_SCOPE, Act, Actor, DelegatedClaims, Delegation, EXCHANGE_SCOPE,
     JWT_TOKEN_TYPE, Link, ORIGIN_CLAIM, Origin, OriginIds,
 };
 use warden_store::ServiceAccount;
@@ -185,14 +186,27 @@ impl Service {
             .filter(|scope| scope.as_str() != EXCHANGE_SCOPE && account.scopes.contains(*scope))
             .cloned()
             .collect();
-        let scopes = credentials::narrow(request.scope, &available).map_err(|refusal| {
-            ExchangeError::InvalidScope(match refusal {
-                ScopeRefusal::Malformed => "scope is not a list of scope names".to_owned(),
-                ScopeRefusal::NotGranted(scope) => {
-                    format!("scope `{scope}` is not held by both the subject and the client")
-                }
-            })
-        })?;
+        let scopes = match request.scope {
+            // Unasked, a job gets no admin power: `warden:admin` only when named.
+            None => available
+                .iter()
+                .filter(|scope| scope.as_str() != ADMIN_SCOPE)
+                .cloned()
+                .collect(),
+            Some(_) => credentials::narrow(request.scope, &available).map_err(|refusal| {
+                ExchangeError::InvalidScope(match refusal {
+                    ScopeRefusal::Malformed => "scope is not a list of scope names".to_owned(),
+                    ScopeRefusal::NotGranted(scope) => {
+                        format!("scope `{scope}` is not held by both the subject and the client")
+                    }
+                })
+            })?,
+        };
+        if scopes.iter().any(|scope| scope == ADMIN_SCOPE) && audience != issuer.settings.audience {
+            return Err(ExchangeError::InvalidScope(format!(
+                "`{ADMIN_SCOPE}` is only for a token of Warden's own audience"
+            )));
+        }
 
         let ttl_end = now.saturating_add(issuer.settings.exchange_ttl_seconds);
         let expires_at = ttl_end
@@ -259,6 +273,12 @@ impl Service {
             },
         )
         .map_err(|error| ExchangeError::Unavailable(error.to_string()))?;
+        if access_token.len() > OWN_MAX_TOKEN_BYTES {
+            return Err(ExchangeError::InvalidRequest(format!(
+                "the delegated token would be {} bytes, more than Warden accepts ({OWN_MAX_TOKEN_BYTES}): the subject token carries too many roles or attributes, or the chain is too long",
+                access_token.len()
+            )));
+        }
         issuer.note_use(&account.client_id, now);
         Ok(Exchanged {
             access_token,

@@ -434,6 +434,10 @@ pub struct AuditQueryArgs {
     /// `Type::"id"` or the bare id.
     #[arg(long)]
     pub resource: Option<String>,
+    /// A service account that acted for the principal (a delegated token's chain):
+    /// `ServiceAccount::"acme/sa_…"` or the bare id.
+    #[arg(long)]
+    pub actor: Option<String>,
     /// `allow` or `deny`.
     #[arg(long)]
     pub decision: Option<String>,

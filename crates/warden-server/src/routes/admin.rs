@@ -141,6 +141,16 @@ fn authorize_shared(admin: &Admin, pack: &Pack, entity_type: &str) -> Result<(),
     Ok(())
 }
 
+/// Giving a workload roles, parents or attributes is lasting power: a console session or an
+/// operator's short-lived delegated token may not (a tool could make its own account an
+/// admin that outlives the person); it takes an admin credential.
+fn authorize_workload_write(admin: &Admin, entity_type: &str) -> Result<(), ApiError> {
+    if entity_type == warden_service::pipeline::SERVICE_ACCOUNT_TYPE {
+        admin.require_credential("writing a service account's entity, roles or parents needs")?;
+    }
+    Ok(())
+}
+
 /// Turns Cedar entity JSON into records of one tenant, qualifying ids and setting the tenant.
 fn records_from_json(
     pack: &Pack,
@@ -271,6 +281,7 @@ pub async fn import_entities(
                     .pop()
                     .ok_or_else(|| ApiError::BadRequest("empty".to_owned()))?;
                 authorize_shared(&admin, &pack, &record.entity_type)?;
+                authorize_workload_write(&admin, &record.entity_type)?;
                 canonical(&pack, record)
             });
         match checked {
@@ -467,6 +478,7 @@ pub async fn edit_parents(
     let pack = pack(&state)?;
     let entity = qualify(&pack, tenant.as_str(), &entity_type, &id)?;
     authorize_shared(&admin, &pack, &entity.0)?;
+    authorize_workload_write(&admin, &entity.0)?;
     let parse_all = |texts: &[String]| -> Result<Vec<(String, String)>, ApiError> {
         texts
             .iter()
@@ -635,6 +647,7 @@ pub async fn grant_role(
     let pack = pack(&state)?;
     let grant = grant_of(&pack, &admin, &tenant, request, unix_now())?;
     authorize_shared(&admin, &pack, &grant.principal_type)?;
+    authorize_workload_write(&admin, &grant.principal_type)?;
     schema_allows(&pack, &grant)?;
     state.policy.validate_grant(&grant).map_err(refused_write)?;
     store.grant_role(&grant).await.map_err(store_error)?;

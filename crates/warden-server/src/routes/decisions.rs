@@ -43,6 +43,8 @@ pub struct SearchQuery {
     #[serde(default)]
     resource: Option<String>,
     #[serde(default)]
+    actor: Option<String>,
+    #[serde(default)]
     decision: Option<String>,
     #[serde(default)]
     reason: Option<String>,
@@ -58,7 +60,7 @@ fn given(value: Option<String>) -> Option<String> {
         .filter(|value| !value.is_empty())
 }
 
-/// `GET /v1/admin/decisions?tenant=&principal=&resource=&decision=&reason=&since=&limit=`.
+/// `GET /v1/admin/decisions?tenant=&principal=&resource=&actor=&decision=&reason=&since=&limit=`.
 pub async fn search(
     State(state): State<AppState>,
     admin: AnyAdmin,
@@ -94,15 +96,17 @@ pub async fn search(
     let since = given(query.since).unwrap_or_else(|| "24h".to_owned());
     let since_ms = warden_service::policy_diff::since_ms(&since, crate::clock::unix_now())
         .map_err(ApiError::BadRequest)?;
-    let (principal, resource, reason) = (
+    let (principal, resource, actor, reason) = (
         given(query.principal),
         given(query.resource),
+        given(query.actor),
         given(query.reason),
     );
     for (name, value) in [
         ("tenant", &tenant),
         ("principal", &principal),
         ("resource", &resource),
+        ("actor", &actor),
         ("reason", &reason),
     ] {
         if value.as_ref().is_some_and(|value| value.len() > 512) {
@@ -113,6 +117,7 @@ pub async fn search(
         tenant,
         principal,
         resource,
+        actor,
         decision,
         reason,
         since_ms: Some(since_ms),

@@ -423,6 +423,13 @@ pub async fn decide(
     Path((_, id, item_id)): Path<(String, String, String)>,
     Json(request): Json<DecideRequest>,
 ) -> Result<Response, ApiError> {
+    // A review is a person's judgement, made with a credential or their own token.
+    if admin.operator.is_some() {
+        return Err(ApiError::Forbidden(
+            "an operator's delegated token cannot decide reviews; use an admin credential, or the reviewer's own token on /v1/reviews"
+                .to_owned(),
+        ));
+    }
     let store = store(&state)?;
     let decision = request.decision.parse().map_err(store_error)?;
     let campaign = store

@@ -495,12 +495,18 @@ pub async fn set_scopes(
         .map_err(|error| ApiError::BadRequest(error.to_string()))?;
     // Acting for people is lasting power: only an admin credential gives it, never a console
     // session or an operator's short-lived delegated token.
-    let held = state
-        .token_issuer
-        .as_ref()
-        .and_then(|issuer| issuer.account(client_id.as_str()))
-        .map(|account| account.scopes)
-        .unwrap_or_default();
+    // Read from the store, not this replica's copy, which may not have seen a removal yet.
+    let held: Vec<String> = if admin.via_session || admin.operator.is_some() {
+        store
+            .service_account(&client_id)
+            .await
+            .map_err(store_error)?
+            .filter(|account| account.tenant == tenant.as_str())
+            .map(|account| account.scopes)
+            .unwrap_or_default()
+    } else {
+        Vec::new()
+    };
     if request.scopes.iter().any(|scope| {
         [delegation::ADMIN_SCOPE, delegation::EXCHANGE_SCOPE].contains(&scope.as_str())
             && !held.contains(scope)
@@ -542,6 +548,7 @@ pub async fn transfer(
     let client_id = client_id_of(&client_id)?;
     let (store, _) = parts(&state)?;
     text("reason", &request.reason)?;
+    admin.require_credential("transferring a service account needs")?;
     let owner = active_owner(&state, &tenant, &request.owner, "the new owner")?;
     let before = store
         .set_service_account_owner(

@@ -54,6 +54,12 @@ pub async fn put(
     Json(request): Json<PutPolicyRequest>,
 ) -> Result<Response, ApiError> {
     let store = store(&state)?;
+    // A permit that can reach a workload is lasting power, as a role grant to one is: not from
+    // a console session or an operator's delegated token (over-cautious by design: any permit
+    // that names the type).
+    if request.policy.contains("permit") && request.policy.contains("ServiceAccount") {
+        admin.require_credential("a permit naming service accounts needs")?;
+    }
     state
         .policy
         .check_tenant_policy(tenant.as_str(), &name, &request.policy)

@@ -168,6 +168,28 @@ async fn a_delegated_token_decides_exactly_as_the_user_and_the_log_names_user_an
     )
     .await;
     assert!(own.get("actors").is_none(), "{own}");
+    // The search finds what an account did for people, and only that.
+    let (status, by_actor) = admin_as(
+        &server,
+        ADMIN_SECRET,
+        Method::GET,
+        &format!(
+            "/v1/admin/decisions?actor={}&limit=200",
+            format!("ServiceAccount::\"acme/{}\"", worker.0)
+                .replace('"', "%22")
+                .replace(':', "%3A")
+        ),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{by_actor}");
+    let found = by_actor["decisions"].as_array().unwrap();
+    assert_eq!(found.len(), 7, "{by_actor}");
+    assert!(
+        found
+            .iter()
+            .all(|record| record["principal"]["id"] == "acme/carol")
+    );
 
     // Scopes narrow and never widen.
     let narrowed = exchange(&server, &worker, &carol, &[("scope", "documents:read")]).await;
@@ -668,7 +690,27 @@ async fn an_operator_acts_on_the_admin_api_through_an_admin_tool_and_is_named_in
     )
     .await;
     let alice = user_token(&server, "alice", "acme", "warden:admin documents:read");
+    // Unasked, no admin power; asked, only for Warden's own audience.
     let (status, answer) = exchange(&server, &tool, &alice, &[]).await;
+    assert_eq!(
+        (status, answer["scope"].as_str()),
+        (200, Some("")),
+        "{answer}"
+    );
+    assert_refused(
+        &exchange(
+            &server,
+            &tool,
+            &alice,
+            &[
+                ("scope", "warden:admin"),
+                ("audience", "https://reports.internal"),
+            ],
+        )
+        .await,
+        "invalid_scope",
+    );
+    let (status, answer) = exchange(&server, &tool, &alice, &[("scope", "warden:admin")]).await;
     assert_eq!(status, 200, "{answer}");
     assert_eq!(answer["scope"], "warden:admin");
     let operator = answer["access_token"].as_str().unwrap().to_owned();
@@ -809,12 +851,7 @@ async fn a_service_account_cannot_make_itself_an_operator_or_give_lasting_admin_
     // An operator's short-lived token cannot give an account `warden:admin` or
     // `warden:token-exchange` (that would outlive the operator); it may change other scopes.
     let worker = create(&server, "worker", &["documents:read"]).await;
-    let operator = exchanged(
-        &server,
-        &tool,
-        &user_token(&server, "alice", "acme", "warden:admin"),
-    )
-    .await;
+    let operator = operator_token(&server, &tool, "alice").await;
     let path = format!(
         "/v1/admin/tenants/acme/service-accounts/{}/scopes",
         worker.0
@@ -1030,4 +1067,133 @@ async fn a_revocation_covers_tokens_issued_in_its_own_second() {
     )
     .await;
     assert_token_refused(&server, &token).await;
+}
+
+async fn operator_token(server: &TestServer, tool: &(String, String), person: &str) -> String {
+    let (status, answer) = exchange(
+        server,
+        tool,
+        &user_token(server, person, "acme", "warden:admin"),
+        &[("scope", "warden:admin")],
+    )
+    .await;
+    assert_eq!(status, 200, "{answer}");
+    answer["access_token"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn an_operator_token_gives_no_workload_lasting_power_and_decides_no_review() {
+    let server = server().await;
+    let tool = create(
+        &server,
+        "admin-console",
+        &["warden:token-exchange", "warden:admin"],
+    )
+    .await;
+    let operator = operator_token(&server, &tool, "alice").await;
+    let tool_entity = format!("acme/{}", tool.0);
+    let attempts = [
+        (
+            Method::POST,
+            "/v1/admin/tenants/acme/entities".to_owned(),
+            json!([{"uid": {"type": "ServiceAccount", "id": tool_entity}, "attrs": {"scopes": []},
+                    "parents": [{"type": "Role", "id": "admin"}]}]),
+        ),
+        (
+            Method::POST,
+            "/v1/admin/tenants/acme/roles/grant".to_owned(),
+            json!({"principal": format!("ServiceAccount::\"{tool_entity}\""),
+                   "role": "Role::\"admin\"", "reason": "x"}),
+        ),
+        (
+            Method::PUT,
+            "/v1/admin/tenants/acme/policies/tool-reads".to_owned(),
+            json!({"policy": format!(
+                "permit (principal == ServiceAccount::\"{tool_entity}\", action, resource);"
+            )}),
+        ),
+        (
+            Method::POST,
+            format!("/v1/admin/tenants/acme/service-accounts/{}/owner", tool.0),
+            json!({"owner": "carol", "reason": "x"}),
+        ),
+    ];
+    for (method, path, body) in attempts {
+        let (status, answer) = admin_as(&server, &operator, method, &path, Some(body)).await;
+        assert_eq!(status, 403, "{path}: {answer}");
+    }
+    // People are another matter: an operator grants a user a role.
+    let (status, answer) = admin_as(
+        &server,
+        &operator,
+        Method::POST,
+        "/v1/admin/tenants/acme/roles/grant",
+        Some(json!({"principal": "User::\"acme/erin\"", "role": "Role::\"viewer\"", "reason": "onboarding"})),
+    )
+    .await;
+    assert_eq!(status, 200, "{answer}");
+
+    // Reviews are decided with a credential or the reviewer's own token, never an operator's.
+    let (status, created) = admin_as(
+        &server,
+        ADMIN_SECRET,
+        Method::POST,
+        "/v1/admin/tenants/acme/reviews",
+        Some(json!({"name": "q", "scope": "roles", "due_in_days": 3})),
+    )
+    .await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["campaign"]["id"].as_str().unwrap().to_owned();
+    let (_, shown) = admin_as(
+        &server,
+        ADMIN_SECRET,
+        Method::GET,
+        &format!("/v1/admin/tenants/acme/reviews/{id}"),
+        None,
+    )
+    .await;
+    let item = shown["items"][0]["id"].as_str().unwrap().to_owned();
+    let (status, answer) = admin_as(
+        &server,
+        &operator,
+        Method::POST,
+        &format!("/v1/admin/tenants/acme/reviews/{id}/items/{item}"),
+        Some(json!({"decision": "keep"})),
+    )
+    .await;
+    assert_eq!(status, 403, "{answer}");
+}
+
+#[tokio::test]
+async fn a_delegated_token_too_large_to_be_accepted_is_never_issued() {
+    let server = server().await;
+    let worker = create(
+        &server,
+        "worker",
+        &["warden:token-exchange", "documents:read"],
+    )
+    .await;
+    let mut claims = warden_testkit::claims_at(ISSUER, now());
+    claims["sub"] = json!("rita");
+    claims["scope"] = json!("documents:read");
+    // A subject token just under the 8192 bytes the IdP's tokens may have: the delegated
+    // token, which carries its roles and the chain besides, would be over Warden's own.
+    let mut roles: Vec<String> = Vec::new();
+    let mut big = String::new();
+    while big.len() < 8_050 {
+        roles.push(format!("role-number-{:04}", roles.len()));
+        claims["roles"] = json!(roles);
+        big = server.key.token(&claims);
+    }
+    assert!(big.len() <= 8_192, "{}", big.len());
+    let refused = exchange(&server, &worker, &big, &[]).await;
+    assert_refused(&refused, "invalid_request");
+    assert!(
+        refused.1["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("more than Warden accepts"),
+        "{}",
+        refused.1
+    );
 }

@@ -86,7 +86,10 @@ pub(crate) fn base_url(args: &ServerArgs) -> anyhow::Result<String> {
 /// The HTTP client of admin verbs: the system's roots plus `--ca-file`, and the client
 /// certificate of `--client-cert`/`--client-key` when given.
 pub(crate) fn http_client(args: &ServerArgs, timeout: Duration) -> anyhow::Result<reqwest::Client> {
-    let mut builder = reqwest::Client::builder().timeout(timeout);
+    // A redirect would send the body (a person's token, a new secret) to another place.
+    let mut builder = reqwest::Client::builder()
+        .timeout(timeout)
+        .redirect(reqwest::redirect::Policy::none());
     if let Some(path) = &args.ca_file {
         let pem =
             std::fs::read(path).with_context(|| format!("reading --ca-file {}", path.display()))?;

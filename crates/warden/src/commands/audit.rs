@@ -266,6 +266,7 @@ pub fn query(args: &AuditQueryArgs) -> anyhow::Result<Verdict> {
         tenant: args.tenant.clone(),
         principal: args.principal.clone(),
         resource: args.resource.clone(),
+        actor: args.actor.clone(),
         decision: args.decision.clone(),
         reason: args.reason.clone(),
         since_ms: parse_time(&args.since, "since")?,
