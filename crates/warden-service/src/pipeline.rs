@@ -108,31 +108,39 @@ impl Bearer {
         }
     }
 
-    /// The request's context with `actor` set from the token: the current actor, when the
-    /// action's context declares `actor` (`actor?: ServiceAccount`). `actor` is Warden's to
-    /// set: a caller that sends one is refused.
+    /// The request's context with Warden's delegation attributes set from the token, each
+    /// when the action's context declares it: `actor` (the current actor,
+    /// `actor?: ServiceAccount`) and `delegated_scopes` (the token's narrowed scopes,
+    /// `delegated_scopes?: Set<String>`). Both are Warden's to set: a caller that sends either
+    /// is refused, with or without a delegated token.
     pub fn context_for(
         &self,
         pack: &warden_core::Pack,
         action: &str,
         context: Option<Value>,
     ) -> Result<Option<Value>, Refusal> {
-        if context
+        if let Some(reserved) = context
             .as_ref()
             .and_then(Value::as_object)
-            .is_some_and(|object| object.contains_key(ACTOR_CONTEXT))
+            .and_then(|object| {
+                [ACTOR_CONTEXT, SCOPES_CONTEXT]
+                    .into_iter()
+                    .find(|name| object.contains_key(*name))
+            })
         {
             return Err(Refusal {
                 reason: RefusalReason::InvalidRequest,
-                detail:
-                    "context.actor is set by Warden from a delegated token, never by the caller"
-                        .to_owned(),
+                detail: format!(
+                    "context.{reserved} is set by Warden from a delegated token, never by the caller"
+                ),
             });
         }
         let Some(actor) = self.actors().first() else {
             return Ok(context);
         };
-        if !pack.context_declares(action, ACTOR_CONTEXT) {
+        let with_actor = pack.context_declares(action, ACTOR_CONTEXT);
+        let with_scopes = pack.context_declares(action, SCOPES_CONTEXT);
+        if !with_actor && !with_scopes {
             return Ok(context);
         }
         let mut object = match context {
@@ -141,10 +149,18 @@ impl Bearer {
             Some(other) => return Ok(Some(other)),
             None => Map::new(),
         };
-        object.insert(
-            ACTOR_CONTEXT.to_owned(),
-            serde_json::json!({"__entity": {"type": SERVICE_ACCOUNT_TYPE, "id": actor.entity_id()}}),
-        );
+        if with_actor {
+            object.insert(
+                ACTOR_CONTEXT.to_owned(),
+                serde_json::json!({"__entity": {"type": SERVICE_ACCOUNT_TYPE, "id": actor.entity_id()}}),
+            );
+        }
+        if with_scopes {
+            object.insert(
+                SCOPES_CONTEXT.to_owned(),
+                Value::from(self.principal().scopes.clone()),
+            );
+        }
         Ok(Some(Value::Object(object)))
     }
 }
@@ -153,6 +169,8 @@ impl Bearer {
 pub const SERVICE_ACCOUNT_TYPE: &str = "ServiceAccount";
 /// The context attribute naming a delegated token's current actor.
 pub const ACTOR_CONTEXT: &str = "actor";
+/// The context attribute holding a delegated token's narrowed scopes.
+pub const SCOPES_CONTEXT: &str = "delegated_scopes";
 
 /// A bearer token as a decision-log record keeps it.
 #[derive(Debug, Clone, Default)]
@@ -558,7 +576,7 @@ impl Service {
     /// token identifiers or its account state call for, if any.
     pub fn screen(&self, mut subject: EntityInput) -> (EntityInput, Option<Refusal>) {
         let refusal = match forwarded_token(&mut subject) {
-            Ok(Some(token)) => self.revoked(&token),
+            Ok(Some(token)) => self.revoked(&subject, &token),
             Ok(None) => None,
             Err(why) => Some(Refusal {
                 reason: RefusalReason::InvalidRequest,
@@ -600,7 +618,7 @@ impl Service {
     }
 
     /// The refusal when forwarded identifiers are revoked (or malformed: fail closed).
-    fn revoked(&self, token: &Map<String, Value>) -> Option<Refusal> {
+    fn revoked(&self, subject: &EntityInput, token: &Map<String, Value>) -> Option<Refusal> {
         match forwarded_ids(token) {
             Ok(ids) => self
                 .revocations
@@ -614,7 +632,7 @@ impl Service {
                 detail: why,
             }),
         }
-        .or_else(|| self.forwarded_chain(token))
+        .or_else(|| self.forwarded_chain(subject, token))
     }
 }
 

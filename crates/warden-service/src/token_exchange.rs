@@ -18,14 +18,14 @@ use serde_json::{Map, Value};
 use warden_config::OWN_MAX_TOKEN_BYTES;
 use warden_issuer::credentials::{self, ScopeRefusal};
 use warden_issuer::delegation::{
-    self, ACCESS_TOKEN_TYPE, ADMIN_SCOPE, Act, Actor, DelegatedClaims, Delegation, EXCHANGE_SCOPE,
-    JWT_TOKEN_TYPE, Link, ORIGIN_CLAIM, Origin, OriginIds,
+    self, ACCESS_TOKEN_TYPE, ADMIN_SCOPE, Actor, DelegatedClaims, Delegation, EXCHANGE_SCOPE,
+    JWT_TOKEN_TYPE, Link, Origin, OriginIds,
 };
 use warden_store::ServiceAccount;
 use warden_token::{Principal, TokenError, TokenReason, VerifiedToken};
 
 use crate::clock::unix_now;
-use crate::engine::{Refusal, RefusalReason};
+use crate::engine::{EntityInput, Refusal, RefusalReason};
 use crate::issuer::{AccountRefusal, TokenIssuer};
 use crate::pipeline::{IdentifyError, Service};
 use crate::revocation::TokenIds;
@@ -416,32 +416,38 @@ impl Service {
     /// delegated token it verified itself: the refusal its chain calls for, checked as at
     /// every use on `/v1/check` (the origin and every link against the revocations, every
     /// actor's client revocations and account state). The PEP's word, so it can only deny.
-    pub(crate) fn forwarded_chain(&self, token: &Map<String, Value>) -> Option<Refusal> {
+    pub(crate) fn forwarded_chain(
+        &self,
+        subject: &EntityInput,
+        token: &Map<String, Value>,
+    ) -> Option<Refusal> {
         let refuse = |reason, detail: String| Some(Refusal { reason, detail });
-        let origin = match token.get(ORIGIN_CLAIM) {
-            None | Some(Value::Null) => None,
-            Some(value) => match serde_json::from_value::<Origin>(value.clone()) {
-                Ok(origin) => Some(origin),
-                Err(error) => {
-                    return refuse(
-                        RefusalReason::InvalidRequest,
-                        format!("subject.properties.token.warden_origin: {error}"),
-                    );
-                }
-            },
+        // Only a token of Warden's carries Warden's chain: another issuer's `act` is its own
+        // (RFC 8693's plain form) and is left to the enforcement point.
+        let issuer = self.token_issuer.as_ref()?;
+        if token.get("iss").and_then(Value::as_str) != Some(issuer.settings.issuer.as_str()) {
+            return None;
+        }
+        let delegation = match Delegation::from_claims(token) {
+            Ok(Some(delegation)) => delegation,
+            Ok(None) => return None,
+            Err(error) => {
+                return refuse(
+                    RefusalReason::InvalidRequest,
+                    format!(
+                        "subject.properties.token: {error} (forward `sub`, `tenant`, `act` and `warden_origin` as they are)"
+                    ),
+                );
+            }
         };
-        let act = match token.get("act") {
-            None | Some(Value::Null) => None,
-            Some(value) => match serde_json::from_value::<Act>(value.clone()) {
-                Ok(act) => Some(act),
-                Err(error) => {
-                    return refuse(
-                        RefusalReason::InvalidRequest,
-                        format!("subject.properties.token.act: {error}"),
-                    );
-                }
-            },
-        };
+        let origin = &delegation.origin;
+        if subject.id != origin.id || subject.entity_type != origin.principal_type {
+            return refuse(
+                RefusalReason::InvalidRequest,
+                "the subject is not the principal the forwarded token's chain speaks for"
+                    .to_owned(),
+            );
+        }
         let now = unix_now();
         let revoked = |kind: &str| {
             refuse(
@@ -449,66 +455,43 @@ impl Service {
                 format!("the forwarded token's delegation chain is revoked (by {kind})"),
             )
         };
-        if let Some(origin) = &origin {
-            let hit = self.revocations.check_ids(
-                &TokenIds {
-                    issuer: Some(&origin.iss),
-                    jti: origin.jti.as_deref(),
-                    sid: origin.sid.as_deref(),
-                    subject: Some(&origin.sub),
-                    issued_at: origin.iat,
-                    client: origin.client_id.as_deref(),
-                    kid: origin.kid.as_deref(),
-                    key_thumbprint: origin.jkt.as_deref(),
-                },
-                now,
-            );
-            if let Some(hit) = hit {
-                return revoked(hit.kind.as_str());
-            }
-            if let Some(issuer) = &self.token_issuer {
-                for link in &origin.via {
-                    let ids = TokenIds {
-                        issuer: Some(&issuer.settings.issuer),
-                        jti: Some(&link.jti),
-                        kid: link.kid.as_deref(),
-                        key_thumbprint: link.jkt.as_deref(),
-                        ..TokenIds::default()
-                    };
-                    if let Some(hit) = self.revocations.check_ids(&ids, now) {
-                        return revoked(hit.kind.as_str());
-                    }
-                }
-            }
-        }
         let issued_at = token.get("iat").and_then(Value::as_i64);
-        let mut next = act.as_ref();
-        let mut seen = 0;
-        while let Some(actor) = next {
-            seen += 1;
-            if seen > delegation::MAX_CHAIN {
-                return refuse(
-                    RefusalReason::InvalidRequest,
-                    "subject.properties.token.act is deeper than any chain".to_owned(),
-                );
-            }
-            let ids = TokenIds {
-                client: Some(&actor.sub),
-                issued_at,
-                ..TokenIds::default()
-            };
+        let links = origin.via.iter().map(|link| TokenIds {
+            issuer: Some(&issuer.settings.issuer),
+            jti: Some(&link.jti),
+            kid: link.kid.as_deref(),
+            key_thumbprint: link.jkt.as_deref(),
+            ..TokenIds::default()
+        });
+        let actors = delegation.actors.iter().map(|actor| TokenIds {
+            client: Some(&actor.client_id),
+            issued_at,
+            ..TokenIds::default()
+        });
+        let start = TokenIds {
+            issuer: Some(&origin.iss),
+            jti: origin.jti.as_deref(),
+            sid: origin.sid.as_deref(),
+            subject: Some(&origin.sub),
+            issued_at: origin.iat,
+            client: origin.client_id.as_deref(),
+            kid: origin.kid.as_deref(),
+            key_thumbprint: origin.jkt.as_deref(),
+        };
+        for ids in std::iter::once(start).chain(links).chain(actors) {
             if let Some(hit) = self.revocations.check_ids(&ids, now) {
                 return revoked(hit.kind.as_str());
             }
-            if let Some(issuer) = &self.token_issuer
-                && let Err(refusal) = issuer.with_active_account(&actor.sub, now, |_| ())
-            {
+        }
+        for actor in &delegation.actors {
+            // No store read here (this path decides from memory): an account this replica has
+            // not seen yet is refused until its next poll, failing closed.
+            if let Err(refusal) = issuer.with_active_account(&actor.client_id, now, |_| ()) {
                 return refuse(
                     RefusalReason::TokenRevoked,
-                    format!("actor {}: {}", actor.sub, refusal.why()),
+                    format!("actor {}: {}", actor.client_id, refusal.why()),
                 );
             }
-            next = actor.act.as_deref();
         }
         None
     }

@@ -654,7 +654,40 @@ async fn policies_see_the_actor_and_the_caller_cannot_claim_one() {
         "allow"
     );
 
-    // `actor` is Warden's to set: a caller that sends one is refused, with or without one.
+    // The narrowed scopes are there for policies too: a tenant forbid keeps a job whose token
+    // was narrowed to reading from editing, though its user may.
+    let (status, answer) = admin_as(
+        &server,
+        ADMIN_SECRET,
+        Method::PUT,
+        "/v1/admin/tenants/acme/policies/jobs-within-scopes",
+        Some(json!({"policy": "forbid (principal, action == Action::\"share\", resource)\nwhen { context has delegated_scopes && !context.delegated_scopes.contains(\"documents:write\") };"})),
+    )
+    .await;
+    assert_eq!(status, 200, "{answer}");
+    let owner = user_token(&server, "alice", "acme", "documents:read documents:write");
+    let (status, narrowed) =
+        exchange(&server, &worker, &owner, &[("scope", "documents:read")]).await;
+    assert_eq!(status, 200, "{narrowed}");
+    let narrowed = narrowed["access_token"].as_str().unwrap().to_owned();
+    let full = exchanged(&server, &worker, &owner).await;
+    assert_eq!(
+        check_document(&server, &owner, "share", "acme/nda").await["decision"],
+        "allow"
+    );
+    assert_eq!(
+        check_document(&server, &full, "share", "acme/nda").await["decision"],
+        "allow"
+    );
+    let refused = check_document(&server, &narrowed, "share", "acme/nda").await;
+    assert_eq!(refused["decision"], "deny", "{refused}");
+    assert!(
+        refused.to_string().contains("jobs-within-scopes"),
+        "{refused}"
+    );
+
+    // `actor` and `delegated_scopes` are Warden's to set: a caller that sends one is refused,
+    // with or without a delegated token.
     for token in [&bob, &job] {
         let response = server
             .client
@@ -670,6 +703,20 @@ async fn policies_see_the_actor_and_the_caller_cannot_claim_one() {
             .unwrap();
         let body: Value = response.json().await.unwrap();
         assert_eq!(body["decision"], "deny", "{body}");
+        assert_eq!(body["reason"], "invalid_request", "{body}");
+        let response = server
+            .client
+            .post(server.url("/v1/check"))
+            .bearer_auth(token)
+            .json(&json!({
+                "action": "read",
+                "resource": {"type": "Document", "id": "acme/roadmap"},
+                "context": {"delegated_scopes": ["documents:write"]},
+            }))
+            .send()
+            .await
+            .unwrap();
+        let body: Value = response.json().await.unwrap();
         assert_eq!(body["reason"], "invalid_request", "{body}");
     }
 }
@@ -1020,7 +1067,8 @@ async fn authzen_with_forwarded_identifiers_checks_the_chain_too() {
                         "subject": {"type": "User", "id": "acme/dave", "properties": {"token": {
                             "iss": claims["iss"], "jti": claims["jti"], "sub": claims["sub"],
                             "iat": claims["iat"], "client_id": claims["client_id"],
-                            "act": claims["act"], "warden_origin": claims["warden_origin"]}}},
+                            "tenant": claims["tenant"], "act": claims["act"],
+                            "warden_origin": claims["warden_origin"]}}},
                         "action": {"name": "read"},
                         "resource": {"type": "Document", "id": "acme/roadmap"},
                     }),
@@ -1047,10 +1095,37 @@ async fn authzen_with_forwarded_identifiers_checks_the_chain_too() {
     let answer = evaluate(claims).await;
     assert_eq!(answer["decision"], false, "{answer}");
 
-    // A forged chain is the PEP's word too: malformed is refused, never ignored.
+    // A forged chain is the PEP's word too: malformed or inconsistent is refused, never ignored.
     let mut forged = claims_of(&job);
     forged["warden_origin"] = json!({"iss": ISSUER});
     assert_eq!(evaluate(forged).await["decision"], false);
+    let other = exchanged(
+        &server,
+        &worker,
+        &user_token(&server, "erin", "acme", "documents:read"),
+    )
+    .await;
+    let mut elsewhere = claims_of(&other);
+    elsewhere["sub"] = json!("dave"); // erin's chain forwarded for dave
+    assert_eq!(evaluate(elsewhere).await["decision"], false);
+
+    // Another issuer's plain RFC 8693 `act` is its own business: no chain is read from it.
+    let (status, answer) = server
+        .pep_post(
+            "/access/v1/evaluation",
+            &json!({
+                "subject": {"type": "User", "id": "acme/carol", "properties": {"token": {
+                    "iss": ISSUER, "sub": "carol", "act": {"sub": "reports-svc", "iss": "https://idp.example"}}}},
+                "action": {"name": "read"},
+                "resource": {"type": "Document", "id": "acme/roadmap"},
+            }),
+        )
+        .await;
+    assert_eq!(
+        (status, answer["decision"].clone()),
+        (200, json!(true)),
+        "{answer}"
+    );
 }
 
 #[tokio::test]
