@@ -188,6 +188,18 @@ pub fn exchange(args: &TokenExchangeArgs) -> anyhow::Result<Verdict> {
     }
     let body = form.finish();
     let url = format!("{}/oauth2/token", super::admin::base_url(&args.server)?);
+    // The person's token crosses the wire: in the clear only to this machine.
+    let parsed = reqwest::Url::parse(&url).with_context(|| format!("the server URL {url}"))?;
+    let loopback = parsed.host_str().is_some_and(|host| {
+        host == "localhost"
+            || host == "[::1]"
+            || host
+                .parse::<std::net::Ipv4Addr>()
+                .is_ok_and(|address| address.is_loopback())
+    });
+    if parsed.scheme() != "https" && !loopback {
+        bail!("{url}: a person's token is sent only over https (or to this machine over http)");
+    }
     let client = super::admin::http_client(&args.server, std::time::Duration::from_secs(30))?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
