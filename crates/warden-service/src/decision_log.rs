@@ -208,7 +208,7 @@ fn decision_record(
         record.errors.push(refusal.detail.clone());
     }
     if let Some(presented) = token {
-        record.token = Some(presented.token);
+        record.token = presented.token;
         record.actors = presented.actors;
     }
     caller.stamp(&mut record);
@@ -662,7 +662,7 @@ pub async fn record_filter(
     }
     record.policy_revision = Some(scope.snapshot.pack.revision().as_str().to_owned());
     if let Some(presented) = token {
-        record.token = Some(presented.token);
+        record.token = presented.token;
         record.actors = presented.actors;
     }
     record.context = input.context.clone();

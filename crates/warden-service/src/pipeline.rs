@@ -91,20 +91,12 @@ impl Bearer {
     /// What a decision-log record keeps of the token.
     pub fn presented(&self) -> Presented {
         Presented {
-            token: warden_audit::TokenRef {
+            token: Some(warden_audit::TokenRef {
                 issuer: Some(self.token.issuer.clone()),
                 jti: self.token.jti.as_ref().map(ToString::to_string),
                 subject: Some(self.principal().subject.clone()),
-            },
-            actors: self
-                .actors()
-                .iter()
-                .map(|actor| warden_audit::EntityRef {
-                    entity_type: SERVICE_ACCOUNT_TYPE.to_owned(),
-                    id: actor.entity_id(),
-                    tenant: Some(actor.tenant.clone()),
-                })
-                .collect(),
+            }),
+            actors: actor_refs(self.actors()),
         }
     }
 
@@ -172,11 +164,23 @@ pub const ACTOR_CONTEXT: &str = "actor";
 /// The context attribute holding a delegated token's narrowed scopes.
 pub const SCOPES_CONTEXT: &str = "delegated_scopes";
 
-/// A bearer token as a decision-log record keeps it.
+/// Actors as a decision-log record names them.
+fn actor_refs(actors: &[Actor]) -> Vec<warden_audit::EntityRef> {
+    actors
+        .iter()
+        .map(|actor| warden_audit::EntityRef {
+            entity_type: SERVICE_ACCOUNT_TYPE.to_owned(),
+            id: actor.entity_id(),
+            tenant: Some(actor.tenant.clone()),
+        })
+        .collect()
+}
+
+/// A bearer token as a decision-log record keeps it (or, on AuthZEN, the chain a PEP forwarded).
 #[derive(Debug, Clone, Default)]
 pub struct Presented {
-    /// Its identifiers.
-    pub token: warden_audit::TokenRef,
+    /// Its identifiers, when Warden verified the token itself.
+    pub token: Option<warden_audit::TokenRef>,
     /// Who acted for the principal (delegated tokens).
     pub actors: Vec<warden_audit::EntityRef>,
 }
@@ -464,6 +468,7 @@ impl Service {
         resource: EntityInput,
         context: Option<Value>,
     ) -> DecisionOutcome {
+        let actors = self.forwarded_actors(&subject);
         let (subject, refusal) = self.screen(subject);
         let input = DecisionInput {
             principal: PrincipalInput::Named(subject),
@@ -481,7 +486,10 @@ impl Service {
             caller,
             scope,
             &input,
-            None,
+            (!actors.is_empty()).then_some(Presented {
+                token: None,
+                actors,
+            }),
             &mut outcome,
         )
         .await;
@@ -569,6 +577,28 @@ impl Service {
                 decision_id: outcome.decision_id,
             }),
             None => Ok(outcome),
+        }
+    }
+
+    /// The actors of a delegated token of Warden's whose chain a PEP forwarded for `subject`
+    /// (`subject.properties.token`), for the record; none when there is no such chain.
+    fn forwarded_actors(&self, subject: &EntityInput) -> Vec<warden_audit::EntityRef> {
+        let (Some(issuer), Some(token)) = (
+            &self.token_issuer,
+            subject
+                .properties
+                .as_ref()
+                .and_then(|properties| properties.get("token"))
+                .and_then(Value::as_object),
+        ) else {
+            return Vec::new();
+        };
+        if token.get("iss").and_then(Value::as_str) != Some(issuer.settings.issuer.as_str()) {
+            return Vec::new();
+        }
+        match Delegation::from_claims(token) {
+            Ok(Some(delegation)) => actor_refs(&delegation.actors),
+            _ => Vec::new(),
         }
     }
 

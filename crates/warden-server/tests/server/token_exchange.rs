@@ -1085,7 +1085,22 @@ async fn authzen_with_forwarded_identifiers_checks_the_chain_too() {
     )
     .await;
     let claims = claims_of(&job);
-    assert_eq!(evaluate(claims.clone()).await["decision"], true);
+    let allowed = evaluate(claims.clone()).await;
+    assert_eq!(allowed["decision"], true);
+    // The record names the actor the PEP's forwarded chain names.
+    let record = logged(
+        &server,
+        allowed["context"]["decision_id"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{allowed}")),
+    )
+    .await;
+    assert_eq!(record["principal"]["id"], "acme/dave", "{record}");
+    assert_eq!(
+        record["actors"][0]["id"],
+        json!(format!("acme/{}", worker.0)),
+        "{record}"
+    );
     revoke(
         &server,
         json!({"kind": "session", "issuer": ISSUER, "value": "session-of-dave", "reason": "logout"}),
