@@ -34,6 +34,12 @@ pub struct AccessClaims<'a> {
 
 /// Signs the claims with `key`.
 pub fn mint(key: &SigningKey, claims: &AccessClaims<'_>) -> Result<String, IssuerError> {
+    sign(key, claims)
+}
+
+/// Signs any access token's claims (`typ: at+jwt`, the key's `kid`): the client-credentials
+/// token here, the delegated token of [`crate::delegation`].
+pub(crate) fn sign(key: &SigningKey, claims: &impl Serialize) -> Result<String, IssuerError> {
     let mut header = Header::new(key.algorithm);
     header.typ = Some("at+jwt".to_owned());
     header.kid = Some(key.kid.clone());

@@ -12,7 +12,6 @@
 
 use std::collections::BTreeMap;
 
-use jsonwebtoken::Header;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use warden_token::{AttributeValue, Principal};
@@ -326,10 +325,7 @@ pub struct DelegatedClaims<'a> {
 
 /// Signs a delegated token with `key` (typed `at+jwt`, as every access token Warden signs).
 pub fn mint(key: &SigningKey, claims: &DelegatedClaims<'_>) -> Result<String, IssuerError> {
-    let mut header = Header::new(key.algorithm);
-    header.typ = Some("at+jwt".to_owned());
-    header.kid = Some(key.kid.clone());
-    key.sign_jwt(&header, claims)
+    crate::access_token::sign(key, claims)
 }
 
 #[cfg(test)]

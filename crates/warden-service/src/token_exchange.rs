@@ -307,45 +307,8 @@ impl Service {
                 format!("the delegated token's origin is revoked (by {kind})"),
             )
         };
-        if let Some(hit) = self.revocations.check_ids(
-            &TokenIds {
-                issuer: Some(&origin.iss),
-                jti: origin.jti.as_deref(),
-                sid: origin.sid.as_deref(),
-                subject: Some(&origin.sub),
-                issued_at: origin.iat,
-                client: origin.client_id.as_deref(),
-                kid: origin.kid.as_deref(),
-                key_thumbprint: origin.jkt.as_deref(),
-            },
-            now,
-        ) {
-            return Err(revoked(hit.kind.as_str()));
-        }
-        for link in &origin.via {
-            let ids = TokenIds {
-                issuer: Some(&issuer.settings.issuer),
-                jti: Some(&link.jti),
-                kid: link.kid.as_deref(),
-                key_thumbprint: link.jkt.as_deref(),
-                ..TokenIds::default()
-            };
-            if let Some(hit) = self.revocations.check_ids(&ids, now) {
-                return Err(revoked(hit.kind.as_str()));
-            }
-        }
-        // Every actor's client, as revoked before this token was made (the current actor's
-        // was checked with the token itself; one revoked before a link was made could not
-        // have exchanged it).
-        for actor in &delegation.actors {
-            let ids = TokenIds {
-                client: Some(&actor.client_id),
-                issued_at: token.issued_at,
-                ..TokenIds::default()
-            };
-            if let Some(hit) = self.revocations.check_ids(&ids, now) {
-                return Err(revoked(hit.kind.as_str()));
-            }
+        if let Some(kind) = self.chain_revoked(issuer, delegation, token.issued_at, now) {
+            return Err(revoked(kind));
         }
         let tenant = token
             .claims
@@ -456,32 +419,8 @@ impl Service {
             )
         };
         let issued_at = token.get("iat").and_then(Value::as_i64);
-        let links = origin.via.iter().map(|link| TokenIds {
-            issuer: Some(&issuer.settings.issuer),
-            jti: Some(&link.jti),
-            kid: link.kid.as_deref(),
-            key_thumbprint: link.jkt.as_deref(),
-            ..TokenIds::default()
-        });
-        let actors = delegation.actors.iter().map(|actor| TokenIds {
-            client: Some(&actor.client_id),
-            issued_at,
-            ..TokenIds::default()
-        });
-        let start = TokenIds {
-            issuer: Some(&origin.iss),
-            jti: origin.jti.as_deref(),
-            sid: origin.sid.as_deref(),
-            subject: Some(&origin.sub),
-            issued_at: origin.iat,
-            client: origin.client_id.as_deref(),
-            kid: origin.kid.as_deref(),
-            key_thumbprint: origin.jkt.as_deref(),
-        };
-        for ids in std::iter::once(start).chain(links).chain(actors) {
-            if let Some(hit) = self.revocations.check_ids(&ids, now) {
-                return revoked(hit.kind.as_str());
-            }
+        if let Some(kind) = self.chain_revoked(issuer, &delegation, issued_at, now) {
+            return revoked(kind);
         }
         for actor in &delegation.actors {
             // No store read here (this path decides from memory): an account this replica has
@@ -494,6 +433,49 @@ impl Service {
             }
         }
         None
+    }
+}
+
+impl Service {
+    /// The kind of the first revocation that reaches a delegation chain, if any: its origin's
+    /// token, session, subject, client or key; every delegated token it went through (by
+    /// `jti` or signing key); every actor's client, revoked before a token issued at
+    /// `issued_at` (one revoked before a link was made could not have exchanged it).
+    fn chain_revoked(
+        &self,
+        issuer: &TokenIssuer,
+        delegation: &Delegation,
+        issued_at: Option<i64>,
+        now: i64,
+    ) -> Option<&'static str> {
+        let origin = &delegation.origin;
+        let start = TokenIds {
+            issuer: Some(&origin.iss),
+            jti: origin.jti.as_deref(),
+            sid: origin.sid.as_deref(),
+            subject: Some(&origin.sub),
+            issued_at: origin.iat,
+            client: origin.client_id.as_deref(),
+            kid: origin.kid.as_deref(),
+            key_thumbprint: origin.jkt.as_deref(),
+        };
+        let links = origin.via.iter().map(|link| TokenIds {
+            issuer: Some(&issuer.settings.issuer),
+            jti: Some(&link.jti),
+            kid: link.kid.as_deref(),
+            key_thumbprint: link.jkt.as_deref(),
+            ..TokenIds::default()
+        });
+        let actors = delegation.actors.iter().map(|actor| TokenIds {
+            client: Some(&actor.client_id),
+            issued_at,
+            ..TokenIds::default()
+        });
+        std::iter::once(start)
+            .chain(links)
+            .chain(actors)
+            .find_map(|ids| self.revocations.check_ids(&ids, now))
+            .map(|hit| hit.kind.as_str())
     }
 }
 
